@@ -1,0 +1,308 @@
+//! The subsidy policy: data, versioned, with effective dates. A policy is a list of tiers; a
+//! resident gets the single best tier they qualify for (就高不重复).
+//!
+//! Policies are written as JSON (see `domain/policies/*.json`) and checked by [`Policy::parse`],
+//! which names the field and the reason of every problem.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::{CanteenId, Category, Fen, Slot, TownCode};
+
+/// The policy a settlement was judged by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PolicyRef {
+    pub id: String,
+    pub version: u32,
+}
+
+/// Which of the resident's towns the subsidy follows (cities differ): it decides whose town
+/// finance pays, and which town the area and tier conditions look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubsidyTown {
+    /// 户籍地: the town of household registration.
+    Registration,
+    /// 居住地: the town where the resident lives.
+    Residence,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub id: String,
+    pub version: u32,
+    pub name: String,
+    pub effective_from: NaiveDate,
+    /// Last day in force, inclusive. `None`: until replaced.
+    #[serde(default)]
+    pub effective_to: Option<NaiveDate>,
+    pub subsidy_town: SubsidyTown,
+    /// Towns the policy covers, both for the canteen and for the resident's subsidy town.
+    /// Empty: the whole city.
+    #[serde(default)]
+    pub area_towns: Vec<TownCode>,
+    pub tiers: Vec<Tier>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    pub code: String,
+    pub name: String,
+    #[serde(default)]
+    pub conditions: Conditions,
+    pub benefit: Benefit,
+    pub funding: Vec<FundingShare>,
+    #[serde(default)]
+    pub caps: Caps,
+}
+
+/// All conditions must hold. Empty lists mean "any".
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conditions {
+    /// Minimum age on the meal date (the birthday counts).
+    #[serde(default)]
+    pub min_age: Option<u32>,
+    /// Maximum age on the meal date, inclusive.
+    #[serde(default)]
+    pub max_age: Option<u32>,
+    /// The resident must have at least one of these categories.
+    #[serde(default)]
+    pub any_categories: Vec<Category>,
+    /// Local household registration (本地户籍) required.
+    #[serde(default)]
+    pub local_registration: bool,
+    /// The resident's subsidy town must be one of these.
+    #[serde(default)]
+    pub towns: Vec<TownCode>,
+    /// The meal must be served at one of these canteens.
+    #[serde(default)]
+    pub canteens: Vec<CanteenId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Benefit {
+    /// A fixed subsidy per meal, per slot. Slots not listed are not subsidised.
+    PerMeal(BTreeMap<Slot, Fen>),
+    /// A daily amount shared by the day's meals in these slots, in the order they are eaten.
+    PerDay { fen: Fen, slots: Vec<Slot> },
+}
+
+impl Benefit {
+    /// What the tier is worth for a meal in `slot`, before caps and price: used to pick the
+    /// best tier.
+    pub fn nominal(&self, slot: Slot) -> Option<Fen> {
+        match self {
+            Benefit::PerMeal(by_slot) => by_slot.get(&slot).copied(),
+            Benefit::PerDay { fen, slots } => slots.contains(&slot).then_some(*fen),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FundingSource {
+    /// 市级财政
+    City,
+    /// 镇（街道）财政
+    Town,
+    /// 其他（福彩公益金、慈善等）
+    Other,
+}
+
+impl FundingSource {
+    pub const ALL: [FundingSource; 3] = [FundingSource::City, FundingSource::Town, FundingSource::Other];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FundingSource::City => "city",
+            FundingSource::Town => "town",
+            FundingSource::Other => "other",
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            FundingSource::City => "市级财政",
+            FundingSource::Town => "镇街财政",
+            FundingSource::Other => "其他资金",
+        }
+    }
+}
+
+/// One source's part of a tier's subsidy: a fixed amount (taken first) or a percentage of what
+/// remains after the fixed amounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FundingShare {
+    pub source: FundingSource,
+    #[serde(default)]
+    pub percent: Option<u32>,
+    #[serde(default)]
+    pub fen: Option<Fen>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Caps {
+    /// Subsidised meals per slot per day. Default 1.
+    #[serde(default = "one")]
+    pub per_slot_per_day: u32,
+    #[serde(default)]
+    pub per_day: Option<u32>,
+    #[serde(default)]
+    pub per_month: Option<u32>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Default for Caps {
+    fn default() -> Caps {
+        Caps { per_slot_per_day: 1, per_day: None, per_month: None }
+    }
+}
+
+/// A problem in a policy document: the field (a JSON path like `tiers[2].funding`) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct PolicyError {
+    pub field: String,
+    pub reason: String,
+}
+
+fn err(field: impl Into<String>, reason: impl Into<String>) -> PolicyError {
+    PolicyError { field: field.into(), reason: reason.into() }
+}
+
+impl Policy {
+    /// Parses and checks a policy document.
+    pub fn parse(json: &str) -> Result<Policy, PolicyError> {
+        let policy: Policy = serde_json::from_str(json).map_err(|e| {
+            err(format!("line {} column {}", e.line(), e.column()), e.to_string())
+        })?;
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        if self.id.trim().is_empty() {
+            return Err(err("id", "must not be empty"));
+        }
+        if self.version == 0 {
+            return Err(err("version", "must be 1 or more"));
+        }
+        if let Some(to) = self.effective_to
+            && to < self.effective_from
+        {
+            return Err(err("effective_to", "is before effective_from"));
+        }
+        if self.tiers.is_empty() {
+            return Err(err("tiers", "a policy needs at least one tier"));
+        }
+        for (i, t) in self.tiers.iter().enumerate() {
+            let at = |f: &str| format!("tiers[{i}].{f}");
+            if t.code.trim().is_empty() {
+                return Err(err(at("code"), "must not be empty"));
+            }
+            if self.tiers[..i].iter().any(|o| o.code == t.code) {
+                return Err(err(at("code"), format!("'{}' is used by an earlier tier", t.code)));
+            }
+            if let (Some(lo), Some(hi)) = (t.conditions.min_age, t.conditions.max_age)
+                && hi < lo
+            {
+                return Err(err(at("conditions.max_age"), "is below min_age"));
+            }
+            match &t.benefit {
+                Benefit::PerMeal(by_slot) => {
+                    if by_slot.is_empty() {
+                        return Err(err(at("benefit.per_meal"), "names no slot"));
+                    }
+                    if let Some((s, _)) = by_slot.iter().find(|(_, f)| f.0 <= 0) {
+                        return Err(err(
+                            at(&format!("benefit.per_meal.{}", s.as_str())),
+                            "must be more than 0 fen",
+                        ));
+                    }
+                }
+                Benefit::PerDay { fen, slots } => {
+                    if fen.0 <= 0 {
+                        return Err(err(at("benefit.per_day.fen"), "must be more than 0 fen"));
+                    }
+                    if slots.is_empty() {
+                        return Err(err(at("benefit.per_day.slots"), "names no slot"));
+                    }
+                }
+            }
+            validate_funding(&t.funding).map_err(|reason| err(at("funding"), reason))?;
+            if t.caps.per_slot_per_day == 0 {
+                return Err(err(at("caps.per_slot_per_day"), "must be 1 or more"));
+            }
+            if t.caps.per_day == Some(0) || t.caps.per_month == Some(0) {
+                return Err(err(at("caps"), "a cap of 0 would subsidise nothing; leave it out"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn reference(&self) -> PolicyRef {
+        PolicyRef { id: self.id.clone(), version: self.version }
+    }
+
+    pub fn in_force_on(&self, date: NaiveDate) -> bool {
+        self.effective_from <= date && self.effective_to.is_none_or(|to| date <= to)
+    }
+
+    /// The policy in force on `date`: of those whose window contains it, the one that started
+    /// last (then the highest version).
+    pub fn select(policies: &[Policy], date: NaiveDate) -> Option<&Policy> {
+        policies
+            .iter()
+            .filter(|p| p.in_force_on(date))
+            .max_by_key(|p| (p.effective_from, p.version))
+    }
+
+    /// The Yiwu-style example shipped with the code (`domain/policies/yiwu.json`).
+    pub fn example_yiwu() -> Policy {
+        Policy::parse(include_str!("../policies/yiwu.json")).expect("shipped policy is valid")
+    }
+
+    /// The Shenzhen-style example shipped with the code (`domain/policies/shenzhen.json`).
+    pub fn example_shenzhen() -> Policy {
+        Policy::parse(include_str!("../policies/shenzhen.json")).expect("shipped policy is valid")
+    }
+}
+
+fn validate_funding(shares: &[FundingShare]) -> Result<(), String> {
+    let mut percent_total = 0;
+    let mut any_percent = false;
+    for (j, s) in shares.iter().enumerate() {
+        if shares[..j].iter().any(|o| o.source == s.source) {
+            return Err(format!("{} appears twice", s.source.as_str()));
+        }
+        match (s.percent, s.fen) {
+            (Some(p), None) => {
+                any_percent = true;
+                percent_total += p;
+            }
+            (None, Some(f)) if f.0 > 0 => {}
+            (None, Some(_)) => return Err(format!("{}: fen must be more than 0", s.source.as_str())),
+            _ => {
+                return Err(format!("{}: give exactly one of percent or fen", s.source.as_str()));
+            }
+        }
+    }
+    if !any_percent {
+        return Err("at least one source must take a percent share of the remainder".into());
+    }
+    if percent_total != 100 {
+        return Err(format!("percent shares add up to {percent_total}, not 100"));
+    }
+    Ok(())
+}

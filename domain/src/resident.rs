@@ -1,0 +1,245 @@
+//! Residents (elders), their categories, status and national ID number.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use crate::{CanteenId, Fen, TownCode};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ResidentId(pub i64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sex {
+    Male,
+    Female,
+}
+
+/// A category code from the open set the civil-affairs roster uses. The well-known ones have
+/// constants; a city may add its own codes in its roster and policy without code changes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Category(pub String);
+
+impl Category {
+    /// 低保: minimum living allowance.
+    pub const DIBAO: &'static str = "dibao";
+    /// 低保边缘: just above the minimum living allowance.
+    pub const DIBAO_EDGE: &'static str = "dibao_edge";
+    /// 特困: extreme poverty support.
+    pub const TEKUN: &'static str = "tekun";
+    /// 孤寡: living alone with no supporting children.
+    pub const GUGUA: &'static str = "gugua";
+    /// 失能 (any level); `disabled_1`..`disabled_3` name the level.
+    pub const DISABLED: &'static str = "disabled";
+    /// 重度残疾: severe disability.
+    pub const SEVERE_DISABILITY: &'static str = "severe_disability";
+    /// 计生特殊家庭: family that lost its only child.
+    pub const SHIDU: &'static str = "shidu";
+    /// 优抚对象: veterans and martyrs' families.
+    pub const YOUFU: &'static str = "youfu";
+
+    pub fn new(code: impl Into<String>) -> Category {
+        Category(code.into())
+    }
+
+    /// A code is lower-case ASCII letters, digits and `_`, 1 to 32 characters.
+    pub fn parse(code: &str) -> Result<Category, String> {
+        let ok = !code.is_empty()
+            && code.len() <= 32
+            && code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if ok {
+            Ok(Category(code.to_owned()))
+        } else {
+            Err(format!("'{code}' is not a category code (lower-case letters, digits and _)"))
+        }
+    }
+
+    pub fn label_zh(&self) -> &str {
+        match self.0.as_str() {
+            Self::DIBAO => "低保",
+            Self::DIBAO_EDGE => "低保边缘",
+            Self::TEKUN => "特困",
+            Self::GUGUA => "孤寡",
+            Self::DISABLED => "失能",
+            "disabled_1" => "轻度失能",
+            "disabled_2" => "中度失能",
+            "disabled_3" => "重度失能",
+            Self::SEVERE_DISABILITY => "重度残疾",
+            Self::SHIDU => "计生特殊家庭",
+            Self::YOUFU => "优抚对象",
+            other => other,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ResidentStatus {
+    Active,
+    Suspended,
+    Deceased { date: NaiveDate },
+}
+
+/// A mainland resident identity card number (18 characters, GB 11643 check digit).
+/// `Debug` and `Display` show only the masked form.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct NationalId(String);
+
+impl NationalId {
+    pub fn parse(s: &str) -> Result<NationalId, String> {
+        let s = s.trim().to_ascii_uppercase();
+        if s.len() != 18 {
+            return Err(format!("must be 18 characters, got {}", s.chars().count()));
+        }
+        let b = s.as_bytes();
+        if !b[..17].iter().all(u8::is_ascii_digit) {
+            return Err("the first 17 characters must be digits".into());
+        }
+        const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+        const C: &[u8; 11] = b"10X98765432";
+        let sum: u32 = b[..17].iter().zip(W).map(|(d, w)| u32::from(d - b'0') * w).sum();
+        if b[17] != C[(sum % 11) as usize] {
+            return Err("check digit does not match".into());
+        }
+        let id = NationalId(s);
+        if id.birth_date().is_none() {
+            return Err("characters 7-14 are not a valid birth date".into());
+        }
+        Ok(id)
+    }
+
+    /// The full number. Only the storage layer should call this (to encrypt or index it).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `330782********1234`: first six and last four characters.
+    pub fn masked(&self) -> String {
+        format!("{}********{}", &self.0[..6], &self.0[14..])
+    }
+
+    pub fn birth_date(&self) -> Option<NaiveDate> {
+        let y = self.0[6..10].parse().ok()?;
+        let m = self.0[10..12].parse().ok()?;
+        let d = self.0[12..14].parse().ok()?;
+        NaiveDate::from_ymd_opt(y, m, d)
+    }
+
+    /// The 17th character is odd for men, even for women.
+    pub fn sex(&self) -> Sex {
+        if (self.0.as_bytes()[16] - b'0') % 2 == 1 { Sex::Male } else { Sex::Female }
+    }
+}
+
+impl fmt::Debug for NationalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NationalId({})", self.masked())
+    }
+}
+
+impl fmt::Display for NationalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+/// Consent records that matter to a decision. The server keeps the full history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Consent {
+    /// Separate consent to face enrolment (人脸识别单独同意).
+    pub face_enrolment: bool,
+    /// Consent to share the face template beyond the canteen where it was enrolled.
+    pub template_sharing: bool,
+}
+
+/// A resident as the decision sees them. The national ID number is not here on purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resident {
+    pub id: ResidentId,
+    pub name: String,
+    pub sex: Sex,
+    pub birth_date: NaiveDate,
+    /// 本地户籍
+    pub local_registration: bool,
+    pub registered_town: TownCode,
+    pub residence_town: TownCode,
+    pub categories: BTreeSet<Category>,
+    pub status: ResidentStatus,
+    /// The non-face way to check in: the code printed on the resident card / QR code.
+    pub card_code: String,
+    pub designated_canteen: Option<CanteenId>,
+    /// `Some` when the resident has a prepaid account (人户分离 elders prepay to choose a dining
+    /// point); self-pay is then taken from it.
+    pub prepaid_balance: Option<Fen>,
+    pub consent: Consent,
+    /// Whether a face template is enrolled (held by the server; the template is not here).
+    pub face_enrolled: bool,
+}
+
+impl Resident {
+    /// Age in whole years on `date`. The birthday itself counts: someone born on 1960-03-01 is 65
+    /// on 2025-03-01. Someone born on 29 February turns a year older on 1 March in common years.
+    pub fn age_on(&self, date: NaiveDate) -> u32 {
+        age_on(self.birth_date, date)
+    }
+
+    pub fn has_any_category(&self, any: &[Category]) -> bool {
+        any.iter().any(|c| self.categories.contains(c))
+    }
+}
+
+pub fn age_on(birth: NaiveDate, date: NaiveDate) -> u32 {
+    if date < birth {
+        return 0;
+    }
+    let mut years = date.year() - birth.year();
+    if (date.month(), date.day()) < (birth.month(), birth.day()) {
+        years -= 1;
+    }
+    years as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn age_counts_the_birthday() {
+        assert_eq!(age_on(d(1960, 3, 1), d(2025, 2, 28)), 64);
+        assert_eq!(age_on(d(1960, 3, 1), d(2025, 3, 1)), 65);
+        assert_eq!(age_on(d(1960, 2, 29), d(2025, 2, 28)), 64);
+        assert_eq!(age_on(d(1960, 2, 29), d(2025, 3, 1)), 65);
+        assert_eq!(age_on(d(1960, 2, 29), d(2024, 2, 29)), 64);
+        assert_eq!(age_on(d(2030, 1, 1), d(2025, 1, 1)), 0);
+    }
+
+    #[test]
+    fn national_id_checks_and_masks() {
+        // A syntactically valid number (check digit computed by GB 11643).
+        let id = NationalId::parse("11010519491231002X").unwrap();
+        assert_eq!(id.masked(), "110105********002X");
+        assert_eq!(format!("{id:?}"), "NationalId(110105********002X)");
+        assert_eq!(id.birth_date(), Some(d(1949, 12, 31)));
+        assert_eq!(id.sex(), Sex::Female);
+        assert!(NationalId::parse("110105194912310021").unwrap_err().contains("check digit"));
+        assert!(NationalId::parse("1101051949").unwrap_err().contains("18"));
+        assert!(NationalId::parse("11010519491331002X").is_err());
+    }
+
+    #[test]
+    fn category_codes_are_validated() {
+        assert!(Category::parse("dibao").is_ok());
+        assert!(Category::parse("Dibao").is_err());
+        assert!(Category::parse("").is_err());
+        assert_eq!(Category::new("tekun").label_zh(), "特困");
+    }
+}
