@@ -209,7 +209,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Parses manifest text; errors carry the 1-based line number.
 pub fn parse(text: &str) -> Result<Vec<ModelSpec>, (usize, String)> {
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
     let (_, header) = lines.next().ok_or((1, "empty manifest".to_string()))?;
     let header: Vec<&str> = header.split('\t').map(str::trim).collect();
     let mut index = BTreeMap::new();
@@ -256,7 +259,7 @@ pub fn parse(text: &str) -> Result<Vec<ModelSpec>, (usize, String)> {
             <[f32; 3]>::try_from(v.as_slice()).map_err(|_| err(format!("`{col}` needs 3 values")))
         };
         let std = triple("std")?;
-        if std.iter().any(|s| *s == 0.0) {
+        if std.contains(&0.0) {
             return Err(err("`std` must not be zero".into()));
         }
         let input_shape: Vec<i64> = get("input_shape")?
@@ -347,11 +350,7 @@ pub fn fetch(dest: &Path, source: &FetchSource) -> Result<Vec<(String, FetchOutc
                 FetchOutcome::Copied
             }
             FetchSource::BaseUrl(base) => {
-                let url = if spec.url.is_empty() || !base.is_empty() {
-                    format!("{}/{}", base.trim_end_matches('/'), spec.file)
-                } else {
-                    spec.url.clone()
-                };
+                let url = format!("{}/{}", base.trim_end_matches('/'), spec.file);
                 download(&url, &tmp)?;
                 FetchOutcome::Downloaded
             }
@@ -378,10 +377,12 @@ pub fn fetch(dest: &Path, source: &FetchSource) -> Result<Vec<(String, FetchOutc
 }
 
 fn copy_file(from: &Path, to: &Path) -> Result<(), Error> {
-    std::fs::copy(from, to).map(|_| ()).map_err(|source| Error::Io {
-        context: format!("cannot copy {} to {}", from.display(), to.display()),
-        source,
-    })
+    std::fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|source| Error::Io {
+            context: format!("cannot copy {} to {}", from.display(), to.display()),
+            source,
+        })
 }
 
 fn read_all(path: &Path) -> Result<Vec<u8>, Error> {
@@ -397,7 +398,13 @@ fn read_all(path: &Path) -> Result<Vec<u8>, Error> {
 
 fn download(url: &str, to: &Path) -> Result<(), Error> {
     let status = std::process::Command::new("curl")
-        .args(["--fail", "--silent", "--show-error", "--location", "--output"])
+        .args([
+            "--fail",
+            "--silent",
+            "--show-error",
+            "--location",
+            "--output",
+        ])
         .arg(to)
         .arg(url)
         .status()

@@ -192,13 +192,22 @@ mod tests {
         let c = candidates(Some(Path::new("/nowhere/libonnxruntime.so")));
         assert_eq!(c[0].path, Path::new("/nowhere/libonnxruntime.so"));
         assert!(c[0].explicit);
-        assert!(c.iter().any(|c| c.path.ends_with(".cache/onnxruntime/libonnxruntime.so.1.31.1")));
+        assert!(c.iter().any(|c| {
+            c.path
+                .ends_with(".cache/onnxruntime/libonnxruntime.so.1.31.1")
+        }));
     }
 
     #[test]
     fn missing_library_error_names_the_script() {
-        let e = runtime_error("no usable library found", &["/x (repo cache): not found".into()]);
+        let e = runtime_error(
+            "no usable library found",
+            &["/x (repo cache): not found".into()],
+        );
         let s = e.to_string();
-        assert!(s.contains(INSTALL_SCRIPT) && s.contains("/x (repo cache)"), "{s}");
+        assert!(
+            s.contains(INSTALL_SCRIPT) && s.contains("/x (repo cache)"),
+            "{s}"
+        );
     }
 }

@@ -1,0 +1,323 @@
+//! The command line of `zhucan-kiosk` (parsing with clap, then calls into the library): `models
+//! fetch`, `detect`, `embed`, `eval verify|identify|liveness` and `bench`.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::face::detect::{Detection, Select};
+use crate::face::manifest::{self, FetchSource};
+use crate::face::{self, FacePipeline, PipelineConfig};
+use crate::{bench, eval, image_io, locate};
+
+/// Errors at the command-line layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Eval(#[from] eval::Error),
+    #[error(transparent)]
+    Face(#[from] face::Error),
+    #[error(transparent)]
+    Image(#[from] image_io::Error),
+    #[error("{0}")]
+    Usage(String),
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "zhucan-kiosk",
+    version,
+    about = "Zhucan canteen kiosk: face pipeline tools"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Models folder holding manifest.tsv (default: the repo's models/).
+    #[arg(long, global = true, env = "ZHUCAN_MODELS_DIR")]
+    pub models: Option<PathBuf>,
+    /// ONNX Runtime shared library (default: env ZHUCAN_ORT_LIB / ORT_DYLIB_PATH, beside the
+    /// binary, then <repo>/.cache/onnxruntime/).
+    #[arg(long, global = true)]
+    pub ort_lib: Option<PathBuf>,
+    /// ONNX Runtime intra-op threads.
+    #[arg(long, global = true, default_value_t = 1)]
+    pub threads: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Model files: fetch and verify.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+    /// Detect faces in an image; JSON to stdout.
+    Detect {
+        image: PathBuf,
+        #[arg(long, value_enum, default_value_t = Which::All)]
+        select: Which,
+    },
+    /// Embed the face in an image; JSON to stdout.
+    Embed {
+        image: PathBuf,
+        #[arg(long, value_enum, default_value_t = Which::Largest)]
+        select: Which,
+        /// Average with the mirrored crop's embedding.
+        #[arg(long)]
+        flip: bool,
+    },
+    /// Evaluate on labelled image lists.
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
+    /// Per-stage latency and 1:N search time.
+    Bench {
+        /// Image to build the 640x480 frame from (default: ../shared/models/reference/astronaut.png).
+        #[arg(long)]
+        image: Option<PathBuf>,
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+        /// Gallery sizes for the 1:N search.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "1000,10000,100000,1000000"
+        )]
+        sizes: Vec<usize>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Copy (or download) the models listed in the manifest and verify their sha256.
+    Fetch {
+        /// Folder to copy from (default: ../shared/models next to the repo).
+        #[arg(long, conflicts_with = "base_url")]
+        from: Option<PathBuf>,
+        /// Download `<URL>/<file>` with curl instead.
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Destination folder holding manifest.tsv (default: --models, i.e. the repo's models/).
+        #[arg(long)]
+        dest: Option<PathBuf>,
+    },
+    /// Verify the models folder against the manifest.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// 1:1 verification on `img1 img2 same [fold]` pairs.
+    Verify {
+        #[arg(long)]
+        pairs: PathBuf,
+        #[arg(long)]
+        root: PathBuf,
+        /// Write `img1 img2 same score` TSV here.
+        #[arg(long)]
+        scores_out: Option<PathBuf>,
+    },
+    /// Open-set 1:N identification on `path identity role`.
+    Identify {
+        #[arg(long)]
+        images: PathBuf,
+        #[arg(long)]
+        root: PathBuf,
+    },
+    /// Presentation-attack detection on `path label`.
+    Liveness {
+        #[arg(long)]
+        labels: PathBuf,
+        #[arg(long)]
+        root: PathBuf,
+        /// Live-probability threshold (default 0.5).
+        #[arg(long)]
+        threshold: Option<f32>,
+    },
+}
+
+/// Face choice on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Which {
+    All,
+    Largest,
+    Centre,
+}
+
+fn models_dir(common: &Common) -> Result<PathBuf, Error> {
+    common
+        .models
+        .clone()
+        .or_else(locate::default_models_dir)
+        .ok_or_else(|| {
+            Error::Usage(
+                "cannot find the models folder (no models/manifest.tsv above the current or the \
+                 executable's directory); pass --models DIR"
+                    .into(),
+            )
+        })
+}
+
+fn pipeline_config(common: &Common) -> Result<PipelineConfig, Error> {
+    let mut cfg = PipelineConfig::new(models_dir(common)?);
+    cfg.ort_lib = common.ort_lib.clone();
+    cfg.session.intra_threads = common.threads.max(1);
+    Ok(cfg)
+}
+
+fn detection_json(d: &Detection) -> serde_json::Value {
+    json!({
+        "box_xywh": d.bbox,
+        "landmarks_xy": d.landmarks,
+        "score": d.score,
+    })
+}
+
+/// Runs a parsed command line, printing to stdout.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Models { command } => match command {
+            ModelsCommand::Fetch {
+                from,
+                base_url,
+                dest,
+            } => {
+                let dest = match dest {
+                    Some(d) => d,
+                    None => models_dir(&cli.common)?,
+                };
+                let source = match (from, base_url) {
+                    (_, Some(url)) => FetchSource::BaseUrl(url),
+                    (Some(dir), None) => FetchSource::Dir(dir),
+                    (None, None) => FetchSource::Dir(locate::default_shared_models_dir().ok_or_else(|| {
+                        Error::Usage("cannot find ../shared/models next to the repo; pass --from DIR or --base-url URL".into())
+                    })?),
+                };
+                for (file, outcome) in manifest::fetch(&dest, &source)? {
+                    println!("{outcome:?}\t{file}");
+                }
+                println!("all models verified in {}", dest.display());
+            }
+            ModelsCommand::Verify => {
+                let dir = models_dir(&cli.common)?;
+                let m = manifest::Manifest::load_verified(&dir)?;
+                println!("{} models verified in {}", m.models.len(), dir.display());
+            }
+        },
+        Command::Detect { image, select } => {
+            let mut p = FacePipeline::load(pipeline_config(&cli.common)?)?;
+            let img = image_io::load_rgb(&image)?;
+            let dets = p.detect(&img)?;
+            let chosen: Vec<&Detection> = match select {
+                Which::All => dets.iter().collect(),
+                Which::Largest | Which::Centre => {
+                    let how = if select == Which::Largest {
+                        Select::Largest
+                    } else {
+                        Select::NearestCentre
+                    };
+                    face::detect::select(&dets, img.width(), img.height(), how)
+                        .map(|i| &dets[i])
+                        .into_iter()
+                        .collect()
+                }
+            };
+            let faces: Vec<_> = chosen.into_iter().map(detection_json).collect();
+            let out = json!({
+                "image": image.display().to_string(),
+                "width": img.width(),
+                "height": img.height(),
+                "faces": faces,
+            });
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        }
+        Command::Embed {
+            image,
+            select,
+            flip,
+        } => {
+            let mut cfg = pipeline_config(&cli.common)?;
+            cfg.flip = flip;
+            let mut p = FacePipeline::load(cfg)?;
+            let img = image_io::load_rgb(&image)?;
+            let how = if select == Which::Centre {
+                Select::NearestCentre
+            } else {
+                Select::Largest
+            };
+            let face = p
+                .detect_one(&img, how)?
+                .ok_or_else(|| Error::Usage(format!("no face found in {}", image.display())))?;
+            let e = p.embed_face(&img, &face)?;
+            let out = json!({
+                "image": image.display().to_string(),
+                "face": detection_json(&face),
+                "flip": flip,
+                "embedding": e,
+            });
+            println!("{}", serde_json::to_string(&out).unwrap_or_default());
+        }
+        Command::Eval { command } => {
+            let mut cfg = pipeline_config(&cli.common)?;
+            match command {
+                EvalCommand::Verify {
+                    pairs,
+                    root,
+                    scores_out,
+                } => {
+                    let mut p = FacePipeline::load(cfg)?;
+                    let r = eval::verify(&mut p, &pairs, &root)?;
+                    println!("{r}");
+                    if let Some(out) = scores_out {
+                        eval::write_scores(&out, &r)?;
+                    }
+                }
+                EvalCommand::Identify { images, root } => {
+                    let matching = cfg.matching;
+                    let mut p = FacePipeline::load(cfg)?;
+                    println!("{}", eval::identify(&mut p, &images, &root, &matching)?);
+                }
+                EvalCommand::Liveness {
+                    labels,
+                    root,
+                    threshold,
+                } => {
+                    if let Some(t) = threshold {
+                        cfg.liveness_threshold = t;
+                    }
+                    let mut p = FacePipeline::load(cfg)?;
+                    println!("{}", eval::liveness(&mut p, &labels, &root)?);
+                }
+            }
+        }
+        Command::Bench { image, runs, sizes } => {
+            let cfg = pipeline_config(&cli.common)?;
+            let image = match image {
+                Some(i) => i,
+                None => default_bench_image()?,
+            };
+            println!("{}", bench::run(&cfg, &image, runs.max(1), &sizes)?);
+        }
+    }
+    Ok(())
+}
+
+fn default_bench_image() -> Result<PathBuf, Error> {
+    locate::default_shared_models_dir()
+        .map(|d| d.join("reference/astronaut.png"))
+        .filter(|p| Path::new(p).exists())
+        .ok_or_else(|| {
+            Error::Usage(
+                "cannot find ../shared/models/reference/astronaut.png; pass --image".into(),
+            )
+        })
+}

@@ -1,0 +1,742 @@
+//! Evaluation commands on labelled image lists (`eval verify`, `eval identify`, `eval liveness`)
+//! and the metrics behind them (ROC AUC, TAR at FAR, k-fold accuracy, FPIR/FNIR, APCER/BPCER).
+//!
+//! They run the same code paths as the kiosk ([`FacePipeline`]); input lists are UTF-8 TSV with a
+//! header row and paths relative to `--root`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use image::RgbImage;
+
+use crate::face::detect::Select;
+use crate::face::matcher::{Gallery, Identification, MatchConfig, decide};
+use crate::face::{self, FacePipeline};
+use crate::image_io;
+
+pub use crate::face::matcher;
+
+/// Errors of the evaluation layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Face(#[from] face::Error),
+    #[error(transparent)]
+    Image(#[from] image_io::Error),
+    #[error("{}: line {line}: {message}", path.display())]
+    Tsv {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A TSV file: header names and rows (each with its 1-based line number).
+pub struct Tsv {
+    pub path: PathBuf,
+    pub header: Vec<String>,
+    pub rows: Vec<(usize, Vec<String>)>,
+}
+
+impl Tsv {
+    pub fn read(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            context: format!("cannot read {}", path.display()),
+            source,
+        })?;
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
+        let header = lines
+            .next()
+            .map(|(_, h)| h.split('\t').map(|s| s.trim().to_string()).collect())
+            .unwrap_or_default();
+        let rows = lines
+            .map(|(i, l)| (i + 1, l.split('\t').map(|s| s.trim().to_string()).collect()))
+            .collect();
+        Ok(Self {
+            path: path.to_path_buf(),
+            header,
+            rows,
+        })
+    }
+
+    /// Index of a column, or an error naming it.
+    pub fn col(&self, name: &str) -> Result<usize, Error> {
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| Error::Tsv {
+                path: self.path.clone(),
+                line: 1,
+                message: format!("missing column `{name}` (have: {})", self.header.join(", ")),
+            })
+    }
+
+    pub fn opt_col(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|h| h == name)
+    }
+
+    /// Cell `i` of a row, or an error naming the line.
+    pub fn cell<'a>(&self, row: &'a (usize, Vec<String>), i: usize) -> Result<&'a str, Error> {
+        row.1.get(i).map(String::as_str).ok_or_else(|| Error::Tsv {
+            path: self.path.clone(),
+            line: row.0,
+            message: format!("missing column {}", i + 1),
+        })
+    }
+
+    fn bad(&self, line: usize, message: String) -> Error {
+        Error::Tsv {
+            path: self.path.clone(),
+            line,
+            message,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- metrics
+
+/// ROC AUC: the probability that a random positive scores above a random negative (ties count
+/// half). `NaN` when either class is empty.
+pub fn roc_auc(scores: &[(f32, bool)]) -> f64 {
+    let mut v: Vec<(f32, bool)> = scores.to_vec();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut rank_sum, mut i) = (0.0f64, 0usize);
+    let n_pos = v.iter().filter(|s| s.1).count();
+    let n_neg = v.len() - n_pos;
+    if n_pos == 0 || n_neg == 0 {
+        return f64::NAN;
+    }
+    while i < v.len() {
+        let mut j = i;
+        while j < v.len() && v[j].0 == v[i].0 {
+            j += 1;
+        }
+        // average 1-based rank of the tie group
+        let avg = (i + 1 + j) as f64 / 2.0;
+        rank_sum += avg * v[i..j].iter().filter(|s| s.1).count() as f64;
+        i = j;
+    }
+    (rank_sum - (n_pos * (n_pos + 1)) as f64 / 2.0) / (n_pos as f64 * n_neg as f64)
+}
+
+/// True-accept rate at a false-accept rate: the threshold `t` is the smallest for which at most
+/// `floor(far * negatives)` negatives score above it (accept iff score > t). Returns (TAR, t).
+pub fn tar_at_far(scores: &[(f32, bool)], far: f64) -> (f64, f32) {
+    let mut neg: Vec<f32> = scores.iter().filter(|s| !s.1).map(|s| s.0).collect();
+    neg.sort_by(|a, b| b.total_cmp(a));
+    let pos: Vec<f32> = scores.iter().filter(|s| s.1).map(|s| s.0).collect();
+    if pos.is_empty() {
+        return (f64::NAN, f32::NAN);
+    }
+    let k = (far * neg.len() as f64).floor() as usize;
+    let t = neg.get(k).copied().unwrap_or(f32::NEG_INFINITY);
+    let tar = pos.iter().filter(|&&s| s > t).count() as f64 / pos.len() as f64;
+    (tar, t)
+}
+
+/// Accuracy of the rule "same iff score >= t".
+pub fn accuracy_at(scores: &[(f32, bool)], t: f32) -> f64 {
+    let ok = scores.iter().filter(|s| (s.0 >= t) == s.1).count();
+    ok as f64 / scores.len().max(1) as f64
+}
+
+/// The threshold (midpoint between adjacent distinct scores) with the best accuracy.
+pub fn best_threshold(scores: &[(f32, bool)]) -> (f64, f32) {
+    let mut vals: Vec<f32> = scores.iter().map(|s| s.0).collect();
+    vals.sort_by(|a, b| a.total_cmp(b));
+    vals.dedup();
+    let mut cands: Vec<f32> = vals.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect();
+    if let (Some(lo), Some(hi)) = (vals.first(), vals.last()) {
+        cands.push(lo - 1e-3);
+        cands.push(hi + 1e-3);
+    }
+    let mut best = (f64::NEG_INFINITY, 0.0f32);
+    for t in cands {
+        let a = accuracy_at(scores, t);
+        if a > best.0 {
+            best = (a, t);
+        }
+    }
+    best
+}
+
+/// k-fold accuracy: for each fold, the best threshold on the other folds applied to it. Returns
+/// (mean accuracy, standard deviation, mean threshold).
+pub fn kfold_accuracy(scores: &[(f32, bool)], folds: &[u32]) -> (f64, f64, f32) {
+    let mut ids: Vec<u32> = folds.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut accs = Vec::new();
+    let mut ts = Vec::new();
+    for &f in &ids {
+        let train: Vec<(f32, bool)> = scores
+            .iter()
+            .zip(folds)
+            .filter(|(_, g)| **g != f)
+            .map(|(s, _)| *s)
+            .collect();
+        let test: Vec<(f32, bool)> = scores
+            .iter()
+            .zip(folds)
+            .filter(|(_, g)| **g == f)
+            .map(|(s, _)| *s)
+            .collect();
+        let (_, t) = best_threshold(&train);
+        accs.push(accuracy_at(&test, t));
+        ts.push(t);
+    }
+    let n = accs.len().max(1) as f64;
+    let mean = accs.iter().sum::<f64>() / n;
+    let var = accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n;
+    (
+        mean,
+        var.sqrt(),
+        ts.iter().sum::<f32>() / ts.len().max(1) as f32,
+    )
+}
+
+/// The score threshold at which at most `floor(rate * n)` of the non-mated `scores` are above
+/// it (accept iff score > t).
+pub fn threshold_for_rate(nonmated: &[f32], rate: f64) -> f32 {
+    let mut v = nonmated.to_vec();
+    v.sort_by(|a, b| b.total_cmp(a));
+    let k = (rate * v.len() as f64).floor() as usize;
+    v.get(k).copied().unwrap_or(f32::NEG_INFINITY)
+}
+
+// ---------------------------------------------------------------- embedding images
+
+/// Caches per-image embeddings of the chosen face.
+struct Embeddings<'p> {
+    pipeline: &'p mut FacePipeline,
+    root: PathBuf,
+    select: Select,
+    cache: HashMap<String, Option<Vec<f32>>>,
+}
+
+impl<'p> Embeddings<'p> {
+    fn new(pipeline: &'p mut FacePipeline, root: &Path, select: Select) -> Self {
+        Self {
+            pipeline,
+            root: root.to_path_buf(),
+            select,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// `None` when no face was found.
+    fn get(&mut self, rel: &str) -> Result<Option<Vec<f32>>, Error> {
+        if let Some(e) = self.cache.get(rel) {
+            return Ok(e.clone());
+        }
+        let img = image_io::load_rgb(&self.root.join(rel))?;
+        let e = match self.pipeline.detect_one(&img, self.select)? {
+            Some(face) => Some(self.pipeline.embed_face(&img, &face)?),
+            None => None,
+        };
+        self.cache.insert(rel.to_string(), e.clone());
+        Ok(e)
+    }
+}
+
+// ---------------------------------------------------------------- verify
+
+/// Result of `eval verify`.
+#[derive(Clone, Debug)]
+pub struct VerifyReport {
+    pub pairs: usize,
+    pub genuine: usize,
+    pub impostor: usize,
+    /// Images with no face (their pairs score -1, i.e. count as rejections).
+    pub failures_to_detect: usize,
+    pub auc: f64,
+    /// k-fold accuracy (mean, std) when the file has a `fold` column.
+    pub kfold: Option<(f64, f64)>,
+    pub best_accuracy: f64,
+    pub best_threshold: f32,
+    pub tar_far_1e2: (f64, f32),
+    pub tar_far_1e3: (f64, f32),
+    /// Per pair: img1, img2, same, score.
+    pub scores: Vec<(String, String, bool, f32)>,
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "pairs scored         {} ({} same, {} different)",
+            self.pairs, self.genuine, self.impostor
+        )?;
+        writeln!(f, "failures to detect   {} images", self.failures_to_detect)?;
+        writeln!(f, "ROC AUC              {:.4}", self.auc)?;
+        match self.kfold {
+            Some((m, s)) => writeln!(
+                f,
+                "accuracy (k-fold)    {:.2}% ± {:.2}",
+                m * 100.0,
+                s * 100.0
+            )?,
+            None => writeln!(f, "accuracy (best thr)  {:.2}%", self.best_accuracy * 100.0)?,
+        }
+        writeln!(
+            f,
+            "TAR @ FAR 1e-2       {:.2}% (threshold {:.3})",
+            self.tar_far_1e2.0 * 100.0,
+            self.tar_far_1e2.1
+        )?;
+        writeln!(
+            f,
+            "TAR @ FAR 1e-3       {:.2}% (threshold {:.3})",
+            self.tar_far_1e3.0 * 100.0,
+            self.tar_far_1e3.1
+        )?;
+        write!(
+            f,
+            "best threshold       {:.3} (accuracy {:.2}%)",
+            self.best_threshold,
+            self.best_accuracy * 100.0
+        )
+    }
+}
+
+/// Scores `img1 img2 same [fold]` pairs with the face nearest each image's centre.
+pub fn verify(
+    pipeline: &mut FacePipeline,
+    pairs: &Path,
+    root: &Path,
+) -> Result<VerifyReport, Error> {
+    let tsv = Tsv::read(pairs)?;
+    let (c1, c2, cs) = (tsv.col("img1")?, tsv.col("img2")?, tsv.col("same")?);
+    let cf = tsv.opt_col("fold");
+    let mut emb = Embeddings::new(pipeline, root, Select::NearestCentre);
+    let mut scores = Vec::new();
+    let mut sv = Vec::new();
+    let mut folds = Vec::new();
+    for row in &tsv.rows {
+        let (a, b) = (tsv.cell(row, c1)?, tsv.cell(row, c2)?);
+        let same = match tsv.cell(row, cs)? {
+            "1" | "true" | "same" => true,
+            "0" | "false" | "different" => false,
+            other => return Err(tsv.bad(row.0, format!("`same` must be 1 or 0, got `{other}`"))),
+        };
+        if let Some(cf) = cf {
+            let v = tsv.cell(row, cf)?;
+            folds.push(
+                v.parse::<u32>()
+                    .map_err(|e| tsv.bad(row.0, format!("fold `{v}`: {e}")))?,
+            );
+        }
+        let s = match (emb.get(a)?, emb.get(b)?) {
+            (Some(x), Some(y)) => face::embed::cosine(&x, &y),
+            _ => -1.0,
+        };
+        scores.push((a.to_string(), b.to_string(), same, s));
+        sv.push((s, same));
+    }
+    let failures_to_detect = emb.cache.values().filter(|e| e.is_none()).count();
+    let (best_accuracy, best_threshold) = best_threshold(&sv);
+    Ok(VerifyReport {
+        pairs: sv.len(),
+        genuine: sv.iter().filter(|s| s.1).count(),
+        impostor: sv.iter().filter(|s| !s.1).count(),
+        failures_to_detect,
+        auc: roc_auc(&sv),
+        kfold: cf.map(|_| {
+            let (m, s, _) = kfold_accuracy(&sv, &folds);
+            (m, s)
+        }),
+        best_accuracy,
+        best_threshold,
+        tar_far_1e2: tar_at_far(&sv, 1e-2),
+        tar_far_1e3: tar_at_far(&sv, 1e-3),
+        scores,
+    })
+}
+
+/// Writes `img1 img2 same score` TSV.
+pub fn write_scores(path: &Path, report: &VerifyReport) -> Result<(), Error> {
+    let io = |source| Error::Io {
+        context: format!("cannot write {}", path.display()),
+        source,
+    };
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    writeln!(f, "img1\timg2\tsame\tscore").map_err(io)?;
+    for (a, b, same, s) in &report.scores {
+        writeln!(f, "{a}\t{b}\t{}\t{s:.6}", u8::from(*same)).map_err(io)?;
+    }
+    f.flush().map_err(io)
+}
+
+// ---------------------------------------------------------------- identify
+
+/// Result of `eval identify`.
+#[derive(Clone, Debug)]
+pub struct IdentifyReport {
+    pub gallery_templates: usize,
+    pub gallery_residents: usize,
+    pub mated_probes: usize,
+    pub nonmated_probes: usize,
+    pub failures_to_detect: usize,
+    /// Fraction of mated probes whose best resident is right.
+    pub rank1: f64,
+    /// (target FPIR, threshold, FNIR at it).
+    pub fnir_at_fpir: Vec<(f64, f32, f64)>,
+    /// The default open-set rule (threshold curve + margin) on this gallery.
+    pub default_threshold: f32,
+    pub default_margin: f32,
+    pub default_fpir: f64,
+    pub default_fnir: f64,
+    /// Highest non-mated best score (the resolution limit of small distractor sets).
+    pub max_nonmated: f32,
+    /// Lowest correct best score of a mated probe.
+    pub min_mated_correct: f32,
+}
+
+impl fmt::Display for IdentifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "gallery              {} templates of {} residents",
+            self.gallery_templates, self.gallery_residents
+        )?;
+        writeln!(
+            f,
+            "probes               {} mated, {} non-mated (distractors)",
+            self.mated_probes, self.nonmated_probes
+        )?;
+        writeln!(f, "failures to detect   {}", self.failures_to_detect)?;
+        writeln!(f, "rank-1               {:.2}%", self.rank1 * 100.0)?;
+        for (fpir, t, fnir) in &self.fnir_at_fpir {
+            let note = if (*fpir * self.nonmated_probes as f64) < 1.0 {
+                " (too few distractors to resolve this rate: threshold = highest distractor score)"
+            } else {
+                ""
+            };
+            writeln!(
+                f,
+                "FNIR @ FPIR {:<5}    {:.2}% (threshold {:.3}){note}",
+                format!("{}%", fpir * 100.0),
+                fnir * 100.0,
+                t
+            )?;
+        }
+        writeln!(
+            f,
+            "highest distractor   {:.3}; lowest correct mated {:.3}",
+            self.max_nonmated, self.min_mated_correct
+        )?;
+        write!(
+            f,
+            "default rule         threshold {:.3} (gallery of {}) + margin {:.2}: FPIR {:.2}%, FNIR {:.2}%",
+            self.default_threshold,
+            self.gallery_templates,
+            self.default_margin,
+            self.default_fpir * 100.0,
+            self.default_fnir * 100.0
+        )
+    }
+}
+
+/// Open-set identification on `path identity role` (role = gallery / probe / distractor). Without
+/// a `role` column the first photo of each identity is enrolled and the rest are probes.
+pub fn identify(
+    pipeline: &mut FacePipeline,
+    images: &Path,
+    root: &Path,
+    cfg: &MatchConfig,
+) -> Result<IdentifyReport, Error> {
+    let tsv = Tsv::read(images)?;
+    let (cp, ci) = (tsv.col("path")?, tsv.col("identity")?);
+    let cr = tsv.opt_col("role");
+    let mut seen = std::collections::HashSet::new();
+    let mut entries = Vec::new();
+    for row in &tsv.rows {
+        let (p, id) = (tsv.cell(row, cp)?, tsv.cell(row, ci)?);
+        let role = match cr {
+            Some(cr) => tsv.cell(row, cr)?.to_string(),
+            None if seen.insert(id.to_string()) => "gallery".to_string(),
+            None => "probe".to_string(),
+        };
+        if !matches!(role.as_str(), "gallery" | "probe" | "distractor") {
+            return Err(tsv.bad(
+                row.0,
+                format!("role must be gallery, probe or distractor, got `{role}`"),
+            ));
+        }
+        entries.push((p.to_string(), id.to_string(), role));
+    }
+    let dim = pipeline.embedding_dim();
+    let mut emb = Embeddings::new(pipeline, root, Select::NearestCentre);
+    let mut gallery = Gallery::new(dim);
+    for (p, id, role) in &entries {
+        if role == "gallery"
+            && let Some(e) = emb.get(p)?
+        {
+            gallery.add(id, &e)?;
+        }
+    }
+    let enrolled: std::collections::HashSet<&str> = entries
+        .iter()
+        .filter(|e| e.2 == "gallery")
+        .map(|e| e.1.as_str())
+        .collect();
+    // (best score, correct?) for mated probes; best score for non-mated
+    let mut mated: Vec<(f32, bool, f32)> = Vec::new();
+    let mut nonmated: Vec<(f32, f32)> = Vec::new();
+    for (p, id, role) in &entries {
+        if role == "gallery" {
+            continue;
+        }
+        let Some(e) = emb.get(p)? else {
+            // a failure to detect counts as a miss for a mated probe
+            if role == "probe" && enrolled.contains(id.as_str()) {
+                mated.push((f32::NEG_INFINITY, false, -1.0));
+            }
+            continue;
+        };
+        let c = gallery.search(&e);
+        let (who, score) = c.best.map_or((None, -1.0), |(w, s)| (Some(w), s));
+        let correct = who.is_some_and(|w| gallery.resident(w) == id);
+        if role == "probe" && enrolled.contains(id.as_str()) {
+            mated.push((score, correct, c.second));
+        } else {
+            nonmated.push((score, c.second));
+        }
+    }
+    let failures_to_detect = emb.cache.values().filter(|e| e.is_none()).count();
+    let rank1 = mated.iter().filter(|m| m.1).count() as f64 / mated.len().max(1) as f64;
+    let nm_scores: Vec<f32> = nonmated.iter().map(|n| n.0).collect();
+    let fnir_at = |t: f32| {
+        mated.iter().filter(|m| !(m.1 && m.0 > t)).count() as f64 / mated.len().max(1) as f64
+    };
+    let fnir_at_fpir = [0.01, 0.003, 0.001]
+        .iter()
+        .map(|&r| {
+            let t = threshold_for_rate(&nm_scores, r);
+            (r, t, fnir_at(t))
+        })
+        .collect();
+    // default rule, through the same decision function as the kiosk
+    let accepted = |score: f32, second: f32| {
+        let c = matcher::Candidates {
+            best: (!gallery.is_empty()).then_some((0, score)),
+            second,
+        };
+        matches!(decide(&gallery, &c, cfg), Identification::Match { .. })
+    };
+    let default_fpir = nonmated.iter().filter(|n| accepted(n.0, n.1)).count() as f64
+        / nonmated.len().max(1) as f64;
+    let default_fnir = mated
+        .iter()
+        .filter(|m| !(m.1 && accepted(m.0, m.2)))
+        .count() as f64
+        / mated.len().max(1) as f64;
+    Ok(IdentifyReport {
+        gallery_templates: gallery.len(),
+        gallery_residents: gallery.residents(),
+        mated_probes: mated.len(),
+        nonmated_probes: nonmated.len(),
+        failures_to_detect,
+        rank1,
+        fnir_at_fpir,
+        default_threshold: cfg.threshold(gallery.len()),
+        default_margin: cfg.margin,
+        default_fpir,
+        default_fnir,
+        max_nonmated: nm_scores.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+        min_mated_correct: mated
+            .iter()
+            .filter(|m| m.1)
+            .map(|m| m.0)
+            .fold(f32::INFINITY, f32::min),
+    })
+}
+
+// ---------------------------------------------------------------- liveness
+
+/// One image of `eval liveness`.
+#[derive(Clone, Debug)]
+pub struct LivenessSample {
+    pub path: String,
+    pub live_label: bool,
+    /// Averaged live probability (`None`: no face).
+    pub score: Option<f32>,
+    pub accepted: bool,
+}
+
+/// Result of `eval liveness`.
+#[derive(Clone, Debug)]
+pub struct LivenessReport {
+    pub threshold: f32,
+    pub samples: Vec<LivenessSample>,
+    pub failures_to_detect: usize,
+    /// Attacks accepted as live / attacks.
+    pub apcer: f64,
+    /// Live faces rejected / live faces (a missing face counts as rejected).
+    pub bpcer: f64,
+    pub auc: f64,
+}
+
+impl fmt::Display for LivenessReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for s in &self.samples {
+            let score = s.score.map_or("no face".to_string(), |v| format!("{v:.4}"));
+            writeln!(
+                f,
+                "{:<6} {:<8} live-prob {score:<8} {}",
+                if s.live_label { "live" } else { "spoof" },
+                if s.accepted { "accepted" } else { "rejected" },
+                s.path
+            )?;
+        }
+        let spoof = self.samples.iter().filter(|s| !s.live_label).count();
+        let live = self.samples.len() - spoof;
+        writeln!(
+            f,
+            "samples              {} ({live} live, {spoof} spoof), failures to detect {}",
+            self.samples.len(),
+            self.failures_to_detect
+        )?;
+        writeln!(f, "threshold            live-prob >= {:.2}", self.threshold)?;
+        writeln!(f, "APCER                {:.2}%", self.apcer * 100.0)?;
+        writeln!(f, "BPCER                {:.2}%", self.bpcer * 100.0)?;
+        write!(f, "ROC AUC              {:.4}", self.auc)
+    }
+}
+
+/// Liveness on `path label` (live / spoof; extra columns ignored), largest face per image.
+pub fn liveness(
+    pipeline: &mut FacePipeline,
+    labels: &Path,
+    root: &Path,
+) -> Result<LivenessReport, Error> {
+    let tsv = Tsv::read(labels)?;
+    let (cp, cl) = (tsv.col("path")?, tsv.col("label")?);
+    let threshold = pipeline.liveness_stage().threshold();
+    let mut samples = Vec::new();
+    for row in &tsv.rows {
+        let p = tsv.cell(row, cp)?;
+        let live_label = match tsv.cell(row, cl)? {
+            "live" | "real" | "bonafide" => true,
+            "spoof" | "attack" | "fake" => false,
+            other => {
+                return Err(tsv.bad(row.0, format!("label must be live or spoof, got `{other}`")));
+            }
+        };
+        let img: RgbImage = image_io::load_rgb(&root.join(p))?;
+        let score = match pipeline.detect_one(&img, Select::Largest)? {
+            Some(face) => Some(pipeline.liveness(&img, &face)?),
+            None => None,
+        };
+        samples.push(LivenessSample {
+            path: p.to_string(),
+            live_label,
+            accepted: score.as_ref().is_some_and(|s| s.live),
+            score: score.map(|s| s.prob[1]),
+        });
+    }
+    let frac = |label: bool, wrong: bool| {
+        let n = samples.iter().filter(|s| s.live_label == label).count();
+        samples
+            .iter()
+            .filter(|s| s.live_label == label && s.accepted == wrong)
+            .count() as f64
+            / n.max(1) as f64
+    };
+    let sv: Vec<(f32, bool)> = samples
+        .iter()
+        .map(|s| (s.score.unwrap_or(-1.0), s.live_label))
+        .collect();
+    Ok(LivenessReport {
+        threshold,
+        failures_to_detect: samples.iter().filter(|s| s.score.is_none()).count(),
+        apcer: frac(false, true),
+        bpcer: frac(true, false),
+        auc: roc_auc(&sv),
+        samples,
+    })
+}
+
+/// Groups rows of an `images.tsv` (path, identity) by identity, in file order.
+pub fn group_by_identity(tsv: &Tsv) -> Result<BTreeMap<String, Vec<String>>, Error> {
+    let (cp, ci) = (tsv.col("path")?, tsv.col("identity")?);
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for row in &tsv.rows {
+        m.entry(tsv.cell(row, ci)?.to_string())
+            .or_default()
+            .push(tsv.cell(row, cp)?.to_string());
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_perfect_random_and_ties() {
+        let perfect = [(0.9, true), (0.8, true), (0.1, false), (0.2, false)];
+        assert_eq!(roc_auc(&perfect), 1.0);
+        let inverted = [(0.1, true), (0.9, false)];
+        assert_eq!(roc_auc(&inverted), 0.0);
+        let ties = [(0.5, true), (0.5, false)];
+        assert_eq!(roc_auc(&ties), 0.5);
+        // one of four positive/negative orderings wrong
+        let mixed = [(0.9, true), (0.4, true), (0.5, false), (0.1, false)];
+        assert_eq!(roc_auc(&mixed), 0.75);
+        assert!(roc_auc(&[(0.1, true)]).is_nan());
+    }
+
+    #[test]
+    fn tar_at_far_uses_the_right_quantile() {
+        // 100 negatives 0.00..0.99, positives at 0.5 and 0.995
+        let mut s: Vec<(f32, bool)> = (0..100).map(|i| (i as f32 / 100.0, false)).collect();
+        s.push((0.5, true));
+        s.push((0.995, true));
+        let (tar, t) = tar_at_far(&s, 0.01); // one negative may pass: t = 0.98
+        assert!((t - 0.98).abs() < 1e-6);
+        assert_eq!(tar, 0.5);
+        let (tar, t) = tar_at_far(&s, 0.001); // none may pass: t = 0.99
+        assert!((t - 0.99).abs() < 1e-6);
+        assert_eq!(tar, 0.5);
+        let (tar, _) = tar_at_far(&s, 0.6);
+        assert_eq!(tar, 1.0);
+    }
+
+    #[test]
+    fn best_threshold_and_kfold() {
+        let s = [
+            (0.9, true),
+            (0.7, true),
+            (0.6, false),
+            (0.3, false),
+            (0.65, true),
+        ];
+        let (acc, t) = best_threshold(&s);
+        assert_eq!(acc, 1.0);
+        assert!(t > 0.6 && t < 0.65);
+        let folds = [0, 1, 0, 1, 0];
+        let (m, _, _) = kfold_accuracy(&s, &folds);
+        assert!(m > 0.5);
+        assert_eq!(accuracy_at(&s, 0.0), 0.6);
+    }
+
+    #[test]
+    fn rate_threshold() {
+        let nm: Vec<f32> = (0..1000).map(|i| i as f32 / 1000.0).collect();
+        assert!((threshold_for_rate(&nm, 0.01) - 0.989).abs() < 1e-6);
+        assert!((threshold_for_rate(&nm, 0.001) - 0.998).abs() < 1e-6);
+        assert_eq!(threshold_for_rate(&[0.3, 0.2], 0.001), 0.3);
+    }
+}
