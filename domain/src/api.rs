@@ -1,2 +1,517 @@
 //! Wire types of the HTTP API (`/api/v1`), shared by the server and the kiosk's client.
 //! Only this module's types are meant to cross a process boundary.
+//!
+//! Money fields are integer fen. Times are RFC 3339 with an offset; dates are `YYYY-MM-DD`.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::canteen::{CanteenKind, OperatorKind};
+use crate::settle::{Accepted, Eligibility, Rejection};
+use crate::{CanteenId, Fen, Method, Payment, ResidentId, Sex, Slot};
+
+/// The most items one `POST /api/v1/settlements` may carry.
+pub const MAX_BATCH: usize = 500;
+
+/// The body of `POST /api/v1/settlements`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementBatch {
+    pub items: Vec<SettlementItem>,
+}
+
+/// One meal as the kiosk saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementItem {
+    /// Made on the kiosk; must be a UUIDv7. Posting the same id again is a no-op.
+    pub id: Uuid,
+    pub resident_id: ResidentId,
+    pub canteen_id: CanteenId,
+    /// RFC 3339 with an offset.
+    pub served_at: DateTime<FixedOffset>,
+    pub method: Method,
+    /// Face match score in 0..=1 (face only).
+    #[serde(default)]
+    pub match_score: Option<f64>,
+    /// Liveness score in 0..=1; required for face.
+    #[serde(default)]
+    pub liveness_score: Option<f64>,
+    #[serde(default)]
+    pub delivered: bool,
+    /// Required for `staff`: why staff confirmed the resident by hand.
+    #[serde(default)]
+    pub staff_reason: Option<String>,
+}
+
+/// The answer to a batch: one result per item, in the order posted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResult {
+    pub results: Vec<ItemResult>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    Accepted,
+    Rejected,
+    Error,
+}
+
+/// The answer for one item: `accepted` (with `meal`), `rejected` (with `rejection`) or `error`
+/// (with `error`; nothing was stored, the item may be retried once the cause is fixed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemResult {
+    pub id: Uuid,
+    pub status: ItemStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meal: Option<MealDecision>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<RejectionBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
+impl ItemResult {
+    pub fn error(id: Uuid, code: &str, field: Option<String>, message: impl Into<String>) -> Self {
+        ItemResult {
+            id,
+            status: ItemStatus::Error,
+            meal: None,
+            rejection: None,
+            error: Some(ErrorDetail {
+                code: code.into(),
+                field,
+                message: message.into(),
+            }),
+        }
+    }
+}
+
+/// An accepted meal: what it costs and who pays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MealDecision {
+    pub date: NaiveDate,
+    pub slot: Slot,
+    pub price: Fen,
+    pub subsidy: Fen,
+    pub self_pay: Fen,
+    pub payment: Payment,
+    pub funding: FundingDto,
+    pub funding_town: String,
+    /// `subsidised` or the code of the reason it is not (e.g. `not_local`).
+    pub eligibility: String,
+    pub eligibility_zh: String,
+    pub tier: Option<String>,
+    pub tier_name: Option<String>,
+    pub policy_id: String,
+    pub policy_version: u32,
+}
+
+impl From<&Accepted> for MealDecision {
+    fn from(a: &Accepted) -> Self {
+        let (eligibility, eligibility_zh, tier, tier_name) = match &a.eligibility {
+            Eligibility::Subsidised { tier, tier_name } => (
+                "subsidised".to_owned(),
+                format!("享受补助：{tier_name}"),
+                Some(tier.clone()),
+                Some(tier_name.clone()),
+            ),
+            Eligibility::NotEligible { reason } => (
+                reason.as_str().to_owned(),
+                reason.label_zh().to_owned(),
+                None,
+                None,
+            ),
+        };
+        MealDecision {
+            date: a.date,
+            slot: a.slot,
+            price: a.price,
+            subsidy: a.subsidy,
+            self_pay: a.self_pay,
+            payment: a.payment,
+            funding: FundingDto {
+                city: a.funding.city,
+                town: a.funding.town,
+                other: a.funding.other,
+            },
+            funding_town: a.funding_town.0.clone(),
+            eligibility,
+            eligibility_zh,
+            tier,
+            tier_name,
+            policy_id: a.policy.id.clone(),
+            policy_version: a.policy.version,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FundingDto {
+    pub city: Fen,
+    pub town: Fen,
+    pub other: Fen,
+}
+
+/// Why a meal was refused: a stable code and a label for the counter screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectionBody {
+    pub reason: String,
+    pub label_zh: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<Slot>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deceased_on: Option<NaiveDate>,
+}
+
+impl From<&Rejection> for RejectionBody {
+    fn from(r: &Rejection) -> Self {
+        RejectionBody {
+            reason: r.as_str().to_owned(),
+            label_zh: r.label_zh().to_owned(),
+            slot: match r {
+                Rejection::Duplicate { slot } => Some(*slot),
+                _ => None,
+            },
+            deceased_on: match r {
+                Rejection::Deceased { date } => Some(*date),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// The error body of every 4xx/5xx answer: `{ "error": { "code", "field", "message" } }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    #[serde(default)]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// `POST /api/v1/towns`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TownDto {
+    pub code: String,
+    pub name: String,
+}
+
+/// A slot of a canteen on the wire (`"11:00"`-style times).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotDto {
+    pub slot: Slot,
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+    pub price: Fen,
+}
+
+/// `POST /api/v1/canteens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCanteen {
+    pub name: String,
+    pub kind: CanteenKind,
+    pub town: String,
+    pub operator: String,
+    pub operator_kind: OperatorKind,
+    pub slots: Vec<SlotDto>,
+    #[serde(default)]
+    pub delivery_surcharge: Option<Fen>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanteenDto {
+    pub id: CanteenId,
+    pub name: String,
+    pub kind: CanteenKind,
+    pub kind_zh: String,
+    pub town: String,
+    pub operator: String,
+    pub operator_kind: OperatorKind,
+    pub slots: Vec<SlotDto>,
+    pub delivery_surcharge: Option<Fen>,
+}
+
+/// Resident status on the wire: `active`, `suspended`, or `deceased` with `deceased_on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusDto {
+    Active,
+    Suspended,
+    Deceased,
+}
+
+/// `POST /api/v1/residents`. Birth date and sex are read from the national ID number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewResident {
+    pub name: String,
+    pub national_id: String,
+    pub local_registration: bool,
+    pub registered_town: String,
+    pub residence_town: String,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    pub card_code: String,
+    #[serde(default)]
+    pub designated_canteen: Option<CanteenId>,
+    #[serde(default)]
+    pub prepaid_balance: Option<Fen>,
+    #[serde(default)]
+    pub consent: Option<ConsentDto>,
+    #[serde(default)]
+    pub face_enrolled: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentDto {
+    pub face_enrolment: bool,
+    pub template_sharing: bool,
+}
+
+/// `PATCH /api/v1/residents/{id}`: every field optional; consent changes are recorded as history.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResidentUpdate {
+    #[serde(default)]
+    pub status: Option<StatusDto>,
+    #[serde(default)]
+    pub deceased_on: Option<NaiveDate>,
+    #[serde(default)]
+    pub categories: Option<Vec<String>>,
+    #[serde(default)]
+    pub consent: Option<ConsentDto>,
+    #[serde(default)]
+    pub face_enrolled: Option<bool>,
+    /// Who made the change (recorded with consent history).
+    #[serde(default)]
+    pub by: Option<String>,
+}
+
+/// A resident as the API shows them: the national ID number only masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResidentDto {
+    pub id: ResidentId,
+    pub name: String,
+    pub sex: Sex,
+    pub birth_date: NaiveDate,
+    pub national_id_masked: String,
+    pub local_registration: bool,
+    pub registered_town: String,
+    pub residence_town: String,
+    pub categories: Vec<String>,
+    pub status: StatusDto,
+    pub deceased_on: Option<NaiveDate>,
+    pub card_code: String,
+    pub designated_canteen: Option<CanteenId>,
+    pub prepaid_balance: Option<Fen>,
+    pub consent: ConsentDto,
+    pub face_enrolled: bool,
+}
+
+/// `POST /api/v1/kiosks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKiosk {
+    pub canteen_id: CanteenId,
+    pub name: String,
+}
+
+/// The answer to `POST /api/v1/kiosks`: the bearer token is shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KioskCreated {
+    pub id: i64,
+    pub canteen_id: CanteenId,
+    pub name: String,
+    pub token: String,
+}
+
+/// Counts and money of a set of meals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Amounts {
+    pub meals: i64,
+    pub subsidised_meals: i64,
+    pub price: Fen,
+    pub subsidy: Fen,
+    pub self_pay: Fen,
+    pub city: Fen,
+    pub town: Fen,
+    pub other: Fen,
+}
+
+impl Amounts {
+    pub fn add(&mut self, o: &Amounts) {
+        self.meals += o.meals;
+        self.subsidised_meals += o.subsidised_meals;
+        self.price += o.price;
+        self.subsidy += o.subsidy;
+        self.self_pay += o.self_pay;
+        self.city += o.city;
+        self.town += o.town;
+        self.other += o.other;
+    }
+}
+
+/// `GET /api/v1/canteens/{id}/tally?date=`: the operator's day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub canteen_id: CanteenId,
+    pub canteen_name: String,
+    pub date: NaiveDate,
+    pub slots: Vec<TallySlot>,
+    pub totals: Amounts,
+    pub meals: Vec<TallyMeal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TallySlot {
+    pub slot: Slot,
+    #[serde(flatten)]
+    pub amounts: Amounts,
+}
+
+/// One accepted meal of the day. Voided meals are listed (flagged) but not counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TallyMeal {
+    pub id: Uuid,
+    pub served_at: DateTime<FixedOffset>,
+    pub slot: Slot,
+    pub resident_id: ResidentId,
+    pub resident_name: String,
+    pub method: Method,
+    pub price: Fen,
+    pub subsidy: Fen,
+    pub self_pay: Fen,
+    pub payment: Payment,
+    pub funding: FundingDto,
+    pub tier: Option<String>,
+    pub voided: bool,
+}
+
+/// `POST /api/v1/settlements/{id}/void`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoidRequest {
+    pub reason: String,
+    #[serde(default)]
+    pub by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoidResult {
+    pub settlement_id: Uuid,
+    /// `voided` (open month) or `adjusted` (closed month: an adjustment line was added).
+    pub effect: String,
+    pub adjustment: Option<AdjustmentLine>,
+}
+
+/// A late correction: negative amounts in an open month, pointing at the original meal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdjustmentLine {
+    pub id: i64,
+    pub settlement_id: Uuid,
+    pub period: String,
+    pub original_period: String,
+    pub canteen_id: CanteenId,
+    pub resident_id: ResidentId,
+    pub funding_town: Option<String>,
+    pub reason: String,
+    #[serde(flatten)]
+    pub amounts: Amounts,
+}
+
+/// `POST /api/v1/months/{month}/close`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseMonth {
+    #[serde(default)]
+    pub by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthClosed {
+    pub month: String,
+    pub closed_at: DateTime<chrono::Utc>,
+    pub closed_by: String,
+}
+
+/// The monthly finance statement. Every section's `total` equals the sum of its lines to the fen,
+/// and all sections agree on the grand total (meals plus adjustments of the month).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    pub month: String,
+    pub canteen: Option<CanteenId>,
+    pub town: Option<String>,
+    pub closed: bool,
+    pub canteens: Vec<CanteenLine>,
+    pub canteens_total: Amounts,
+    pub residents: Vec<ResidentLine>,
+    pub residents_total: Amounts,
+    pub funding: Vec<FundingLine>,
+    pub funding_total: Fen,
+    pub adjustments: Vec<AdjustmentLine>,
+    pub adjustments_total: Amounts,
+    /// Voided meals of the month: listed, not counted.
+    pub voided: Vec<VoidedLine>,
+    pub total: Amounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanteenLine {
+    pub canteen_id: CanteenId,
+    pub name: String,
+    pub town: String,
+    #[serde(flatten)]
+    pub amounts: Amounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResidentLine {
+    pub resident_id: ResidentId,
+    pub name: String,
+    pub national_id_masked: String,
+    #[serde(flatten)]
+    pub amounts: Amounts,
+}
+
+/// One funding source's subsidy; the town source has one line per paying town.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FundingLine {
+    pub source: String,
+    pub source_zh: String,
+    pub town: Option<String>,
+    pub fen: Fen,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoidedLine {
+    pub settlement_id: Uuid,
+    pub canteen_id: CanteenId,
+    pub resident_id: ResidentId,
+    pub local_date: NaiveDate,
+    pub price: Fen,
+    pub subsidy: Fen,
+    pub reason: String,
+}
+
+/// A stored policy as listed by `GET /api/v1/policies`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicySummary {
+    pub id: String,
+    pub version: u32,
+    pub name: String,
+    pub effective_from: NaiveDate,
+    pub effective_to: Option<NaiveDate>,
+    pub document: serde_json::Value,
+}

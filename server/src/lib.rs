@@ -1,1 +1,99 @@
-//! placeholder
+//! The Zhucan server: residents, canteens, kiosks, subsidy policy, settlement ingestion, daily
+//! tallies and monthly statements, over an HTTP JSON API backed by SQLite.
+//!
+//! Layers, outside in: [`http`] (routes, extractors, errors) → [`ingest`], [`corrections`],
+//! [`reports`] (the use cases, calling the pure `zhucan_domain`) → [`db`] (all SQL).
+//! [`run`] serves on a given listener so tests start the real server on port 0.
+
+pub mod bench;
+pub mod config;
+pub mod corrections;
+pub mod crypto;
+pub mod db;
+pub mod demo;
+pub mod http;
+pub mod import;
+pub mod ingest;
+pub mod reports;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::{Clock, Config};
+use crate::db::Db;
+use crate::http::AppState;
+
+/// Opens the database (migrating it) and serves the API on `listener` until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let db = Db::open(&config.db).map_err(std::io::Error::other)?;
+    serve(db, config, clock, listener, shutdown).await
+}
+
+/// Serves an already opened database.
+pub async fn serve(
+    db: Db,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState {
+        db,
+        config: Arc::new(config),
+        clock,
+    };
+    let app = http::router(state);
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A server running in the background (tests, the bench).
+#[derive(Debug)]
+pub struct Spawned {
+    pub addr: SocketAddr,
+    pub db: Db,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Spawned {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Opens the database and starts the server on `config.listen` (use port 0 for a free port).
+pub async fn spawn(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<Spawned> {
+    let db = Db::open(&config.db).map_err(std::io::Error::other)?;
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let d = db.clone();
+    let task = tokio::spawn(serve(d, config, clock, listener, async move {
+        let _ = rx.await;
+    }));
+    Ok(Spawned {
+        addr,
+        db,
+        stop: Some(tx),
+        task,
+    })
+}

@@ -1,0 +1,197 @@
+//! Configuration (command-line flags and `ZHUCAN_*` environment variables, parsed with clap and
+//! then validated into a [`Config`]) and the injected [`Clock`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+/// Server settings as given on the command line or in the environment.
+#[derive(clap::Args, Clone)]
+pub struct ServerArgs {
+    /// The SQLite database file.
+    #[arg(long, env = "ZHUCAN_DB", default_value = "data/zhucan.sqlite")]
+    pub db: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "ZHUCAN_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Bearer token of the administrator (until user roles arrive).
+    #[arg(long, env = "ZHUCAN_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+    /// Time zone of the canteens (IANA name): meal dates and slots are local to it.
+    #[arg(long, env = "ZHUCAN_TIMEZONE", default_value = "Asia/Shanghai")]
+    pub timezone: String,
+    /// File with the secret key of the national-ID blind index (created with 32 random bytes if
+    /// missing). Default: `<db>.key`.
+    #[arg(long, env = "ZHUCAN_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "ZHUCAN_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]
+    pub body_limit: usize,
+}
+
+impl std::fmt::Debug for ServerArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerArgs")
+            .field("db", &self.db)
+            .field("listen", &self.listen)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("timezone", &self.timezone)
+            .field("secret_key_file", &self.secret_key_file)
+            .finish()
+    }
+}
+
+/// A secret that never shows in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The blind-index key: `Debug` never shows it.
+#[derive(Clone)]
+pub struct IndexKey(pub Vec<u8>);
+
+impl std::fmt::Debug for IndexKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IndexKey([redacted])")
+    }
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub db: PathBuf,
+    pub listen: SocketAddr,
+    pub admin_token: Secret,
+    pub timezone: Tz,
+    pub index_key: IndexKey,
+    pub body_limit: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--timezone: '{0}' is not an IANA time zone name")]
+    Timezone(String),
+    #[error("--admin-token (ZHUCAN_ADMIN_TOKEN) is required and must be at least 16 characters")]
+    AdminToken,
+    #[error("secret key file {path}: {reason}")]
+    Key { path: PathBuf, reason: String },
+}
+
+impl ServerArgs {
+    /// Checks the arguments and loads (or creates) the blind-index key.
+    pub fn validate(&self) -> Result<Config, ConfigError> {
+        let timezone: Tz = self
+            .timezone
+            .parse()
+            .map_err(|_| ConfigError::Timezone(self.timezone.clone()))?;
+        let admin_token = match &self.admin_token {
+            Some(t) if t.len() >= 16 => Secret::new(t.clone()),
+            _ => return Err(ConfigError::AdminToken),
+        };
+        let key_path = self
+            .secret_key_file
+            .clone()
+            .unwrap_or_else(|| default_key_path(&self.db));
+        let index_key = load_or_create_key(&key_path)?;
+        Ok(Config {
+            db: self.db.clone(),
+            listen: self.listen,
+            admin_token,
+            timezone,
+            index_key,
+            body_limit: self.body_limit,
+        })
+    }
+}
+
+pub fn default_key_path(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push(".key");
+    PathBuf::from(s)
+}
+
+/// Reads the key file, or creates it with 32 random bytes (hex) when it does not exist.
+pub fn load_or_create_key(path: &Path) -> Result<IndexKey, ConfigError> {
+    let e = |reason: String| ConfigError::Key {
+        path: path.to_owned(),
+        reason,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(s) => {
+            let bytes = hex::decode(s.trim()).map_err(|err| e(format!("not hex: {err}")))?;
+            if bytes.len() < 16 {
+                return Err(e("must hold at least 16 bytes (32 hex characters)".into()));
+            }
+            Ok(IndexKey(bytes))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let bytes: [u8; 32] = rand::random();
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|err| e(err.to_string()))?;
+            }
+            std::fs::write(path, hex::encode(bytes)).map_err(|err| e(err.to_string()))?;
+            tracing::warn!(path = %path.display(), "created a new blind-index key; back it up");
+            Ok(IndexKey(bytes.to_vec()))
+        }
+        Err(err) => Err(e(err.to_string())),
+    }
+}
+
+/// Where the server reads the time. Never call `Utc::now()` deep in logic: take a clock.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that says what it is told, for tests.
+#[derive(Debug)]
+pub struct FixedClock(Mutex<DateTime<Utc>>);
+
+impl FixedClock {
+    pub fn new(at: DateTime<Utc>) -> FixedClock {
+        FixedClock(Mutex::new(at))
+    }
+    pub fn set(&self, at: DateTime<Utc>) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = at;
+        }
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+            .lock()
+            .map(|g| *g)
+            .unwrap_or_else(|p| *p.into_inner())
+    }
+}

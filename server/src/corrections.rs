@@ -1,0 +1,125 @@
+//! Corrections never delete: a void marks a meal of an open month, or — when the meal's month is
+//! closed — leaves it untouched and adds a negative adjustment line to the earliest open month
+//! after it. Closing a month freezes every settlement counted in it.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use uuid::Uuid;
+use zhucan_domain::api::{AdjustmentLine, Amounts, VoidResult};
+use zhucan_domain::{Fen, Payment};
+
+use crate::db::{self, Tx};
+
+/// Parses `YYYY-MM` (a real month between 2000 and 2999).
+pub fn parse_month(s: &str) -> Option<(i32, u32)> {
+    let (y, m) = s.split_once('-')?;
+    if y.len() != 4 || m.len() != 2 {
+        return None;
+    }
+    let y: i32 = y.parse().ok()?;
+    let m: u32 = m.parse().ok()?;
+    ((2000..3000).contains(&y) && (1..=12).contains(&m)).then_some((y, m))
+}
+
+fn next_month(s: &str) -> Option<String> {
+    let (y, m) = parse_month(s)?;
+    let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    Some(format!("{y:04}-{m:02}"))
+}
+
+/// The earliest month after `month` that is not closed.
+pub fn earliest_open_after(month: &str, closed: &BTreeSet<String>) -> Option<String> {
+    let mut m = next_month(month)?;
+    while closed.contains(&m) {
+        m = next_month(&m)?;
+    }
+    Some(m)
+}
+
+/// Voids an accepted meal. Never deletes. In an open month the meal is marked voided (and a
+/// prepaid self-pay goes back to the balance); in a closed month an adjustment lands in the
+/// earliest open month after it.
+pub fn void(
+    tx: &Tx<'_>,
+    id: Uuid,
+    reason: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> db::Result<VoidResult> {
+    let t = db::settlements::void_target(tx, id)?;
+    if t.outcome != "accepted" {
+        return Err(db::Error::Conflict(
+            "only accepted meals can be voided".into(),
+        ));
+    }
+    if t.voided || db::settlements::has_adjustment(tx, id)? {
+        return Err(db::Error::Conflict("this meal is already voided".into()));
+    }
+    let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let closed = db::months::closed(tx)?;
+    if !closed.contains(&t.period) {
+        db::settlements::mark_voided(tx, id, &at, reason, by)?;
+        if t.payment == Some(Payment::Prepaid) && t.amounts.self_pay != Fen::ZERO {
+            db::settlements::refund_prepaid(tx, t.resident_id, t.amounts.self_pay)?;
+        }
+        return Ok(VoidResult {
+            settlement_id: id,
+            effect: "voided".into(),
+            adjustment: None,
+        });
+    }
+    let period = earliest_open_after(&t.period, &closed)
+        .ok_or_else(|| db::Error::other("no open month after a closed one"))?;
+    let a = t.amounts;
+    let mut line = AdjustmentLine {
+        id: 0,
+        settlement_id: id,
+        period,
+        original_period: t.period.clone(),
+        canteen_id: t.canteen_id,
+        resident_id: t.resident_id,
+        funding_town: t.funding_town.clone(),
+        reason: reason.to_owned(),
+        amounts: Amounts {
+            meals: -a.meals,
+            subsidised_meals: -a.subsidised_meals,
+            price: -a.price,
+            subsidy: -a.subsidy,
+            self_pay: -a.self_pay,
+            city: -a.city,
+            town: -a.town,
+            other: -a.other,
+        },
+    };
+    line.id = db::settlements::insert_adjustment(tx, &line, &at, by)?;
+    if t.payment == Some(Payment::Prepaid) && a.self_pay != Fen::ZERO {
+        db::settlements::refund_prepaid(tx, t.resident_id, a.self_pay)?;
+    }
+    Ok(VoidResult {
+        settlement_id: id,
+        effect: "adjusted".into(),
+        adjustment: Some(line),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_parse_and_roll_over() {
+        assert_eq!(parse_month("2026-01"), Some((2026, 1)));
+        assert_eq!(parse_month("2026-13"), None);
+        assert_eq!(parse_month("2026-1"), None);
+        let closed: BTreeSet<String> = ["2026-01".to_owned(), "2026-02".to_owned()].into();
+        assert_eq!(
+            earliest_open_after("2025-12", &closed),
+            Some("2026-03".into())
+        );
+        assert_eq!(
+            earliest_open_after("2026-03", &closed),
+            Some("2026-04".into())
+        );
+    }
+}

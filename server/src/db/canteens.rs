@@ -1,0 +1,175 @@
+//! Canteens and their meal slots.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use zhucan_domain::api::{CanteenDto, NewCanteen, SlotDto};
+use zhucan_domain::canteen::{CanteenKind, OperatorKind};
+use zhucan_domain::{Canteen, CanteenId, Fen, Slot, SlotWindow, TownCode};
+
+use super::{Error, Result, Tx};
+
+pub fn kind_str(k: CanteenKind) -> &'static str {
+    match k {
+        CanteenKind::DemonstrationCentre => "demonstration_centre",
+        CanteenKind::CareCentre => "care_centre",
+        CanteenKind::Station => "station",
+    }
+}
+
+fn parse_kind(s: &str) -> CanteenKind {
+    match s {
+        "demonstration_centre" => CanteenKind::DemonstrationCentre,
+        "care_centre" => CanteenKind::CareCentre,
+        _ => CanteenKind::Station,
+    }
+}
+
+fn op_str(k: OperatorKind) -> &'static str {
+    match k {
+        OperatorKind::VillageRun => "village_run",
+        OperatorKind::Contracted => "contracted",
+    }
+}
+
+/// Inserts a canteen (already validated) and returns its id.
+pub fn insert(tx: &Tx<'_>, c: &NewCanteen) -> Result<CanteenId> {
+    if !super::towns::exists(tx, &c.town)? {
+        return Err(Error::invalid("town", format!("no town '{}'", c.town)));
+    }
+    tx.prepare_cached(
+        "INSERT INTO canteens (name, kind, town, operator, operator_kind, delivery_surcharge)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        c.name,
+        kind_str(c.kind),
+        c.town,
+        c.operator,
+        op_str(c.operator_kind),
+        c.delivery_surcharge.map(|f| f.0)
+    ])?;
+    let id = tx.last_insert_rowid();
+    let mut st = tx.prepare_cached(
+        "INSERT INTO canteen_slots (canteen_id, slot, start_time, end_time, price)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for s in &c.slots {
+        st.execute(params![
+            id,
+            s.slot.as_str(),
+            s.start.format("%H:%M:%S").to_string(),
+            s.end.format("%H:%M:%S").to_string(),
+            s.price.0
+        ])?;
+    }
+    Ok(CanteenId(id))
+}
+
+fn load_slots(conn: &Connection) -> Result<HashMap<i64, Vec<SlotWindow>>> {
+    let mut st = conn.prepare_cached(
+        "SELECT canteen_id, slot, start_time, end_time, price FROM canteen_slots
+         ORDER BY canteen_id, start_time",
+    )?;
+    let mut out: HashMap<i64, Vec<SlotWindow>> = HashMap::new();
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let slot: String = r.get(1)?;
+        let start: String = r.get(2)?;
+        let end: String = r.get(3)?;
+        let w = SlotWindow {
+            slot: Slot::parse(&slot).ok_or_else(|| Error::other("bad slot in database"))?,
+            start: start.parse().map_err(Error::other)?,
+            end: end.parse().map_err(Error::other)?,
+            price: Fen(r.get(4)?),
+        };
+        out.entry(id).or_default().push(w);
+    }
+    Ok(out)
+}
+
+fn row_to_canteen(r: &rusqlite::Row<'_>, slots: Vec<SlotWindow>) -> rusqlite::Result<Canteen> {
+    let kind: String = r.get(2)?;
+    let op: String = r.get(5)?;
+    Ok(Canteen {
+        id: CanteenId(r.get(0)?),
+        name: r.get(1)?,
+        kind: parse_kind(&kind),
+        town: TownCode(r.get(3)?),
+        operator: r.get(4)?,
+        operator_kind: if op == "village_run" {
+            OperatorKind::VillageRun
+        } else {
+            OperatorKind::Contracted
+        },
+        slots,
+        delivery_surcharge: r.get::<_, Option<i64>>(6)?.map(Fen),
+    })
+}
+
+const COLS: &str = "id, name, kind, town, operator, operator_kind, delivery_surcharge";
+
+/// All canteens, keyed by id.
+pub fn all(conn: &Connection) -> Result<Vec<Canteen>> {
+    let mut slots = load_slots(conn)?;
+    let mut st = conn.prepare_cached(&format!("SELECT {COLS} FROM canteens ORDER BY id"))?;
+    let mut rows = st.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        out.push(row_to_canteen(r, slots.remove(&id).unwrap_or_default())?);
+    }
+    Ok(out)
+}
+
+pub fn get(conn: &Connection, id: CanteenId) -> Result<Canteen> {
+    let mut st = conn.prepare_cached(
+        "SELECT slot, start_time, end_time, price FROM canteen_slots WHERE canteen_id = ?1
+         ORDER BY start_time",
+    )?;
+    let slots = st
+        .query_map([id.0], |r| {
+            let slot: String = r.get(0)?;
+            let start: String = r.get(1)?;
+            let end: String = r.get(2)?;
+            Ok((slot, start, end, r.get::<_, i64>(3)?))
+        })?
+        .map(|x| {
+            let (slot, start, end, price) = x?;
+            Ok(SlotWindow {
+                slot: Slot::parse(&slot).ok_or_else(|| Error::other("bad slot in database"))?,
+                start: start.parse().map_err(Error::other)?,
+                end: end.parse().map_err(Error::other)?,
+                price: Fen(price),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    conn.prepare_cached(&format!("SELECT {COLS} FROM canteens WHERE id = ?1"))?
+        .query_row([id.0], |r| row_to_canteen(r, slots))
+        .optional()?
+        .ok_or(Error::NotFound)
+}
+
+pub fn to_dto(c: &Canteen) -> CanteenDto {
+    CanteenDto {
+        id: c.id,
+        name: c.name.clone(),
+        kind: c.kind,
+        kind_zh: c.kind.label_zh().to_owned(),
+        town: c.town.0.clone(),
+        operator: c.operator.clone(),
+        operator_kind: c.operator_kind,
+        slots: c
+            .slots
+            .iter()
+            .map(|w| SlotDto {
+                slot: w.slot,
+                start: w.start,
+                end: w.end,
+                price: w.price,
+            })
+            .collect(),
+        delivery_surcharge: c.delivery_surcharge,
+    }
+}

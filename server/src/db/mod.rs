@@ -1,0 +1,197 @@
+//! The storage layer: every SQL statement of the server lives under this module.
+//!
+//! SQLite (bundled) in WAL mode. One writer connection behind a mutex serialises writes; a small
+//! pool of reader connections serves reads concurrently. All blocking work runs on
+//! `tokio::task::spawn_blocking`, keeping the caller's tracing span. Handlers never see SQL: they
+//! call the functions of the submodules, which take a `&Connection` (reads) or a [`Tx`] (writes).
+
+pub mod canteens;
+pub mod kiosks;
+pub mod migrate;
+pub mod months;
+pub mod policies;
+pub mod residents;
+pub mod settlements;
+pub mod statements;
+pub mod towns;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+pub use rusqlite::Connection as Conn;
+/// A write transaction. Functions that change data take one, so callers group changes atomically.
+pub type Tx<'a> = rusqlite::Transaction<'a>;
+
+/// The storage layer's error: what went wrong, in terms the HTTP layer can map to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    /// SQLite, I/O or a panicked task. Logged, never sent to the client.
+    #[error("internal: {0}")]
+    Other(String),
+}
+
+impl Error {
+    pub fn other(e: impl std::fmt::Display) -> Error {
+        Error::Other(e.to_string())
+    }
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        match e {
+            rusqlite::Error::QueryReturnedNoRows => Error::NotFound,
+            rusqlite::Error::SqliteFailure(f, ref msg)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Error::Conflict(msg.clone().unwrap_or_else(|| "constraint violated".into()))
+            }
+            other => Error::other(other),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+const READERS: usize = 4;
+
+/// The database handle the server shares between requests. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens a connection with the server's pragmas (these are per connection, so never in a
+/// migration).
+pub fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -32000)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Refuses a database whose schema is newer than this code.
+    pub fn open(path: &Path) -> Result<Db> {
+        let mut writer = connect(path)?;
+        migrate::apply(&mut writer)?;
+        Ok(Db {
+            path: path.to_owned(),
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` inside one write transaction on the blocking pool; commits if it returns `Ok`,
+    /// rolls back otherwise. Nothing is ever half-written.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
+    {
+        let writer = self.writer.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _g = span.enter();
+            let mut conn = writer
+                .lock()
+                .map_err(|_| Error::other("writer mutex poisoned"))?;
+            write_sync(&mut conn, f)
+        })
+        .await
+        .map_err(Error::other)?
+    }
+
+    /// Runs `f` with a reader connection on the blocking pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let this = self.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _g = span.enter();
+            this.read_sync(f)
+        })
+        .await
+        .map_err(Error::other)?
+    }
+
+    /// The synchronous form of [`Db::read`], for the CLI and the blocking pool.
+    pub fn read_sync<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = {
+            let mut pool = self
+                .readers
+                .lock()
+                .map_err(|_| Error::other("pool poisoned"))?;
+            pool.pop()
+        };
+        let conn = match conn {
+            Some(c) => c,
+            None => connect(&self.path)?,
+        };
+        let out = f(&conn);
+        if let Ok(mut pool) = self.readers.lock()
+            && pool.len() < READERS
+        {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// The synchronous form of [`Db::write`].
+    pub fn write_blocking<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self
+            .writer
+            .lock()
+            .map_err(|_| Error::other("writer mutex poisoned"))?;
+        write_sync(&mut conn, f)
+    }
+}
+
+fn write_sync<T>(conn: &mut Connection, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+/// `true`/`false` from an SQLite integer.
+pub(crate) fn flag(v: i64) -> bool {
+    v != 0
+}

@@ -1,0 +1,330 @@
+//! Residents, their categories and consent history. The national ID number is stored only as a
+//! keyed blind index (for look-up) and its masked form: it can never be read back in full.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use rusqlite::{Connection, OptionalExtension, params};
+use zhucan_domain::api::{ConsentDto, ResidentDto, StatusDto};
+use zhucan_domain::resident::Consent;
+use zhucan_domain::{
+    CanteenId, Category, Fen, Resident, ResidentId, ResidentStatus, Sex, TownCode,
+};
+
+use super::{Error, Result, Tx, flag};
+
+/// A resident ready to be stored: validated, with the national ID already reduced to its blind
+/// index and masked form.
+#[derive(Debug, Clone)]
+pub struct NewResidentRow {
+    pub name: String,
+    pub sex: Sex,
+    pub birth_date: NaiveDate,
+    pub national_id_index: String,
+    pub national_id_masked: String,
+    pub local_registration: bool,
+    pub registered_town: String,
+    pub residence_town: String,
+    pub categories: BTreeSet<Category>,
+    pub status: ResidentStatus,
+    pub card_code: String,
+    pub designated_canteen: Option<CanteenId>,
+    pub prepaid_balance: Option<Fen>,
+    pub consent: Consent,
+    pub face_enrolled: bool,
+}
+
+fn sex_str(s: Sex) -> &'static str {
+    match s {
+        Sex::Male => "male",
+        Sex::Female => "female",
+    }
+}
+
+fn status_cols(s: ResidentStatus) -> (&'static str, Option<String>) {
+    match s {
+        ResidentStatus::Active => ("active", None),
+        ResidentStatus::Suspended => ("suspended", None),
+        ResidentStatus::Deceased { date } => ("deceased", Some(date.to_string())),
+    }
+}
+
+/// Inserts a resident with their categories and initial consent records; returns the id.
+/// A national ID or card code already on file is a conflict naming the field.
+pub fn insert(tx: &Tx<'_>, r: &NewResidentRow, at: &str, by: &str) -> Result<ResidentId> {
+    let dup: Option<String> = tx
+        .prepare_cached(
+            "SELECT CASE WHEN national_id_index = ?1 THEN 'national_id' ELSE 'card_code' END
+             FROM residents WHERE national_id_index = ?1 OR card_code = ?2 LIMIT 1",
+        )?
+        .query_row(params![r.national_id_index, r.card_code], |row| row.get(0))
+        .optional()?;
+    if let Some(field) = dup {
+        return Err(Error::Invalid {
+            field,
+            reason: "already on file for another resident".into(),
+        });
+    }
+    let (status, deceased_on) = status_cols(r.status);
+    tx.prepare_cached(
+        "INSERT INTO residents (name, sex, birth_date, national_id_index, national_id_masked,
+            local_registration, registered_town, residence_town, status, deceased_on, card_code,
+            designated_canteen, prepaid_balance, consent_face, consent_sharing, face_enrolled,
+            created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )?
+    .execute(params![
+        r.name,
+        sex_str(r.sex),
+        r.birth_date.to_string(),
+        r.national_id_index,
+        r.national_id_masked,
+        r.local_registration,
+        r.registered_town,
+        r.residence_town,
+        status,
+        deceased_on,
+        r.card_code,
+        r.designated_canteen.map(|c| c.0),
+        r.prepaid_balance.map(|f| f.0),
+        r.consent.face_enrolment,
+        r.consent.template_sharing,
+        r.face_enrolled,
+        at
+    ])
+    .map_err(|e| match Error::from(e) {
+        Error::Conflict(m) if m.contains("FOREIGN KEY") => Error::invalid(
+            "registered_town/residence_town/designated_canteen",
+            "names a town or canteen that does not exist",
+        ),
+        other => other,
+    })?;
+    let id = tx.last_insert_rowid();
+    set_categories(tx, ResidentId(id), &r.categories)?;
+    if r.consent.face_enrolment {
+        record_consent(tx, ResidentId(id), "face_enrolment", true, at, by)?;
+    }
+    if r.consent.template_sharing {
+        record_consent(tx, ResidentId(id), "template_sharing", true, at, by)?;
+    }
+    Ok(ResidentId(id))
+}
+
+fn set_categories(tx: &Tx<'_>, id: ResidentId, cats: &BTreeSet<Category>) -> Result<()> {
+    tx.prepare_cached("DELETE FROM resident_categories WHERE resident_id = ?1")?
+        .execute([id.0])?;
+    let mut st = tx.prepare_cached(
+        "INSERT INTO resident_categories (resident_id, category) VALUES (?1, ?2)",
+    )?;
+    for c in cats {
+        st.execute(params![id.0, c.0])?;
+    }
+    Ok(())
+}
+
+fn record_consent(
+    tx: &Tx<'_>,
+    id: ResidentId,
+    kind: &str,
+    granted: bool,
+    at: &str,
+    by: &str,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO consent_records (resident_id, kind, granted, at, by) VALUES (?1,?2,?3,?4,?5)",
+    )?
+    .execute(params![id.0, kind, granted, at, by])?;
+    Ok(())
+}
+
+/// What may change on a resident after creation.
+#[derive(Debug, Clone, Default)]
+pub struct Update {
+    pub status: Option<ResidentStatus>,
+    pub categories: Option<BTreeSet<Category>>,
+    pub consent: Option<Consent>,
+    pub face_enrolled: Option<bool>,
+}
+
+pub fn update(tx: &Tx<'_>, id: ResidentId, u: &Update, at: &str, by: &str) -> Result<()> {
+    let current = get(tx, id)?;
+    if let Some(s) = u.status {
+        let (status, deceased_on) = status_cols(s);
+        tx.prepare_cached("UPDATE residents SET status = ?2, deceased_on = ?3 WHERE id = ?1")?
+            .execute(params![id.0, status, deceased_on])?;
+    }
+    if let Some(c) = &u.categories {
+        set_categories(tx, id, c)?;
+    }
+    if let Some(c) = u.consent {
+        if c.face_enrolment != current.consent.face_enrolment {
+            record_consent(tx, id, "face_enrolment", c.face_enrolment, at, by)?;
+        }
+        if c.template_sharing != current.consent.template_sharing {
+            record_consent(tx, id, "template_sharing", c.template_sharing, at, by)?;
+        }
+        tx.prepare_cached(
+            "UPDATE residents SET consent_face = ?2, consent_sharing = ?3 WHERE id = ?1",
+        )?
+        .execute(params![id.0, c.face_enrolment, c.template_sharing])?;
+    }
+    if let Some(f) = u.face_enrolled {
+        tx.prepare_cached("UPDATE residents SET face_enrolled = ?2 WHERE id = ?1")?
+            .execute(params![id.0, f])?;
+    }
+    Ok(())
+}
+
+/// Takes `amount` from the prepaid balance (used when a meal is paid from it).
+pub fn debit_prepaid(tx: &Tx<'_>, id: ResidentId, amount: Fen) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE residents SET prepaid_balance = prepaid_balance - ?2
+         WHERE id = ?1 AND prepaid_balance IS NOT NULL",
+    )?
+    .execute(params![id.0, amount.0])?;
+    Ok(())
+}
+
+const COLS: &str = "id, name, sex, birth_date, local_registration, registered_town, residence_town,
+    status, deceased_on, card_code, designated_canteen, prepaid_balance, consent_face,
+    consent_sharing, face_enrolled, national_id_masked";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Resident, String)> {
+    let sex: String = r.get(2)?;
+    let birth: String = r.get(3)?;
+    let status: String = r.get(7)?;
+    let deceased_on: Option<String> = r.get(8)?;
+    let bad = |c: usize, e: chrono::ParseError| {
+        rusqlite::Error::FromSqlConversionFailure(c, rusqlite::types::Type::Text, Box::new(e))
+    };
+    let status = match (status.as_str(), deceased_on) {
+        ("suspended", _) => ResidentStatus::Suspended,
+        ("deceased", Some(d)) => ResidentStatus::Deceased {
+            date: d.parse().map_err(|e| bad(8, e))?,
+        },
+        _ => ResidentStatus::Active,
+    };
+    Ok((
+        Resident {
+            id: ResidentId(r.get(0)?),
+            name: r.get(1)?,
+            sex: if sex == "male" {
+                Sex::Male
+            } else {
+                Sex::Female
+            },
+            birth_date: birth.parse().map_err(|e| bad(3, e))?,
+            local_registration: r.get(4)?,
+            registered_town: TownCode(r.get(5)?),
+            residence_town: TownCode(r.get(6)?),
+            categories: BTreeSet::new(),
+            status,
+            card_code: r.get(9)?,
+            designated_canteen: r.get::<_, Option<i64>>(10)?.map(CanteenId),
+            prepaid_balance: r.get::<_, Option<i64>>(11)?.map(Fen),
+            consent: Consent {
+                face_enrolment: flag(r.get(12)?),
+                template_sharing: flag(r.get(13)?),
+            },
+            face_enrolled: flag(r.get(14)?),
+        },
+        r.get(15)?,
+    ))
+}
+
+fn categories(conn: &Connection, id: ResidentId) -> Result<BTreeSet<Category>> {
+    let mut st =
+        conn.prepare_cached("SELECT category FROM resident_categories WHERE resident_id = ?1")?;
+    let rows = st.query_map([id.0], |r| Ok(Category(r.get(0)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The resident as the decision sees them (no national ID).
+pub fn get(conn: &Connection, id: ResidentId) -> Result<Resident> {
+    Ok(get_with_mask(conn, id)?.0)
+}
+
+fn get_with_mask(conn: &Connection, id: ResidentId) -> Result<(Resident, String)> {
+    let (mut r, masked) = conn
+        .prepare_cached(&format!("SELECT {COLS} FROM residents WHERE id = ?1"))?
+        .query_row([id.0], from_row)
+        .optional()?
+        .ok_or(Error::NotFound)?;
+    r.categories = categories(conn, id)?;
+    Ok((r, masked))
+}
+
+pub fn get_dto(conn: &Connection, id: ResidentId) -> Result<ResidentDto> {
+    let (r, masked) = get_with_mask(conn, id)?;
+    Ok(to_dto(&r, masked))
+}
+
+/// Finds a resident by the blind index of their national ID number.
+pub fn find_by_index(conn: &Connection, index: &str) -> Result<Option<ResidentId>> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM residents WHERE national_id_index = ?1")?
+        .query_row([index], |r| Ok(ResidentId(r.get(0)?)))
+        .optional()?)
+}
+
+/// A page of residents, optionally of one residence town.
+pub fn list(
+    conn: &Connection,
+    town: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<ResidentDto>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLS} FROM residents WHERE (?1 IS NULL OR residence_town = ?1)
+         ORDER BY id LIMIT ?2 OFFSET ?3"
+    ))?;
+    let rows: Vec<(Resident, String)> = st
+        .query_map(params![town, limit, offset], from_row)?
+        .collect::<Result<_, _>>()?;
+    rows.into_iter()
+        .map(|(mut r, m)| {
+            r.categories = categories(conn, r.id)?;
+            Ok(to_dto(&r, m))
+        })
+        .collect()
+}
+
+pub fn to_dto(r: &Resident, masked: String) -> ResidentDto {
+    let (status, deceased_on) = match r.status {
+        ResidentStatus::Active => (StatusDto::Active, None),
+        ResidentStatus::Suspended => (StatusDto::Suspended, None),
+        ResidentStatus::Deceased { date } => (StatusDto::Deceased, Some(date)),
+    };
+    ResidentDto {
+        id: r.id,
+        name: r.name.clone(),
+        sex: r.sex,
+        birth_date: r.birth_date,
+        national_id_masked: masked,
+        local_registration: r.local_registration,
+        registered_town: r.registered_town.0.clone(),
+        residence_town: r.residence_town.0.clone(),
+        categories: r.categories.iter().map(|c| c.0.clone()).collect(),
+        status,
+        deceased_on,
+        card_code: r.card_code.clone(),
+        designated_canteen: r.designated_canteen,
+        prepaid_balance: r.prepaid_balance,
+        consent: ConsentDto {
+            face_enrolment: r.consent.face_enrolment,
+            template_sharing: r.consent.template_sharing,
+        },
+        face_enrolled: r.face_enrolled,
+    }
+}
+
+/// Names and masked IDs of all residents, for reports.
+pub fn names(conn: &Connection) -> Result<std::collections::HashMap<i64, (String, String)>> {
+    let mut st = conn.prepare_cached("SELECT id, name, national_id_masked FROM residents")?;
+    let mut rows = st.query([])?;
+    let mut out = std::collections::HashMap::new();
+    while let Some(r) = rows.next()? {
+        out.insert(r.get(0)?, (r.get(1)?, r.get(2)?));
+    }
+    Ok(out)
+}

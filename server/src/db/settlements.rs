@@ -1,0 +1,293 @@
+//! Settlements (one row per meal attempt the server decided, accepted or rejected), voids and
+//! adjustments.
+
+use chrono::NaiveDate;
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+use zhucan_domain::api::{AdjustmentLine, Amounts, FundingDto, TallyMeal};
+use zhucan_domain::settle::{Decision, Eligibility};
+use zhucan_domain::{CanteenId, Fen, Method, Payment, PriorMeal, ResidentId, Slot};
+
+use super::{Error, Result, Tx};
+
+/// Everything stored about one decided item.
+#[derive(Debug)]
+pub struct SettlementRow<'a> {
+    pub id: Uuid,
+    pub kiosk_id: Option<i64>,
+    pub canteen_id: CanteenId,
+    pub resident_id: ResidentId,
+    /// UTC, RFC 3339.
+    pub served_at: &'a str,
+    pub local_date: NaiveDate,
+    pub method: Method,
+    pub match_score: Option<f64>,
+    pub liveness_score: Option<f64>,
+    pub delivered: bool,
+    pub staff_reason: Option<&'a str>,
+    pub decision: &'a Decision,
+    pub received_at: &'a str,
+    pub request_hash: &'a str,
+    pub answer: &'a str,
+    /// `YYYY-MM` the amounts count in.
+    pub period: &'a str,
+}
+
+/// The stored request hash and answer of a settlement id, if it was seen before.
+pub fn find_answer(conn: &Connection, id: Uuid) -> Result<Option<(String, String)>> {
+    Ok(conn
+        .prepare_cached("SELECT request_hash, answer FROM settlements WHERE id = ?1")?
+        .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// The resident's accepted, not voided meals counted in `period`.
+pub fn month_history(
+    conn: &Connection,
+    resident: ResidentId,
+    period: &str,
+) -> Result<Vec<PriorMeal>> {
+    let mut st = conn.prepare_cached(
+        "SELECT local_date, slot, subsidy FROM settlements
+         WHERE resident_id = ?1 AND period = ?2 AND outcome = 'accepted' AND voided_at IS NULL",
+    )?;
+    let mut rows = st.query(params![resident.0, period])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let date: String = r.get(0)?;
+        let slot: String = r.get(1)?;
+        out.push(PriorMeal {
+            date: date.parse().map_err(Error::other)?,
+            slot: Slot::parse(&slot).ok_or_else(|| Error::other("bad slot in database"))?,
+            subsidy: Fen(r.get(2)?),
+        });
+    }
+    Ok(out)
+}
+
+pub fn insert(tx: &Tx<'_>, s: &SettlementRow<'_>) -> Result<()> {
+    let (outcome, rejection, slot, a) = match s.decision {
+        Decision::Accepted(a) => ("accepted", None, Some(a.slot), Some(a)),
+        Decision::Rejected(r) => {
+            let slot = match r {
+                zhucan_domain::Rejection::Duplicate { slot } => Some(*slot),
+                _ => None,
+            };
+            ("rejected", Some(r.as_str()), slot, None)
+        }
+    };
+    let (tier, eligibility) = match a.map(|a| &a.eligibility) {
+        Some(Eligibility::Subsidised { tier, .. }) => (Some(tier.as_str()), Some("subsidised")),
+        Some(Eligibility::NotEligible { reason }) => (None, Some(reason.as_str())),
+        None => (None, None),
+    };
+    tx.prepare_cached(
+        "INSERT INTO settlements (id, kiosk_id, canteen_id, resident_id, served_at, local_date,
+            slot, method, match_score, liveness_score, delivered, staff_reason, outcome, rejection,
+            price, subsidy, self_pay, payment, city_fen, town_fen, other_fen, funding_town, tier,
+            eligibility, policy_id, policy_version, received_at, request_hash, answer, period)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
+    )?
+    .execute(params![
+        s.id.to_string(),
+        s.kiosk_id,
+        s.canteen_id.0,
+        s.resident_id.0,
+        s.served_at,
+        s.local_date.to_string(),
+        slot.map(Slot::as_str),
+        s.method.as_str(),
+        s.match_score,
+        s.liveness_score,
+        s.delivered,
+        s.staff_reason,
+        outcome,
+        rejection,
+        a.map_or(0, |a| a.price.0),
+        a.map_or(0, |a| a.subsidy.0),
+        a.map_or(0, |a| a.self_pay.0),
+        a.map(|a| a.payment.as_str()),
+        a.map_or(0, |a| a.funding.city.0),
+        a.map_or(0, |a| a.funding.town.0),
+        a.map_or(0, |a| a.funding.other.0),
+        a.map(|a| a.funding_town.0.as_str()),
+        tier,
+        eligibility,
+        a.map(|a| a.policy.id.as_str()),
+        a.map(|a| a.policy.version),
+        s.received_at,
+        s.request_hash,
+        s.answer,
+        s.period,
+    ])?;
+    Ok(())
+}
+
+/// What a void needs to know about the meal.
+#[derive(Debug, Clone)]
+pub struct VoidTarget {
+    pub id: Uuid,
+    pub outcome: String,
+    pub voided: bool,
+    pub period: String,
+    pub canteen_id: CanteenId,
+    pub resident_id: ResidentId,
+    pub funding_town: Option<String>,
+    pub payment: Option<Payment>,
+    pub amounts: Amounts,
+}
+
+pub fn void_target(conn: &Connection, id: Uuid) -> Result<VoidTarget> {
+    conn.prepare_cached(
+        "SELECT outcome, voided_at IS NOT NULL, period, canteen_id, resident_id, funding_town,
+            payment, price, subsidy, self_pay, city_fen, town_fen, other_fen
+         FROM settlements WHERE id = ?1",
+    )?
+    .query_row([id.to_string()], |r| {
+        let subsidy: i64 = r.get(8)?;
+        let payment: Option<String> = r.get(6)?;
+        Ok(VoidTarget {
+            id,
+            outcome: r.get(0)?,
+            voided: r.get(1)?,
+            period: r.get(2)?,
+            canteen_id: CanteenId(r.get(3)?),
+            resident_id: ResidentId(r.get(4)?),
+            funding_town: r.get(5)?,
+            payment: payment.map(|p| {
+                if p == "prepaid" {
+                    Payment::Prepaid
+                } else {
+                    Payment::Cash
+                }
+            }),
+            amounts: Amounts {
+                meals: 1,
+                subsidised_meals: i64::from(subsidy > 0),
+                price: Fen(r.get(7)?),
+                subsidy: Fen(subsidy),
+                self_pay: Fen(r.get(9)?),
+                city: Fen(r.get(10)?),
+                town: Fen(r.get(11)?),
+                other: Fen(r.get(12)?),
+            },
+        })
+    })
+    .optional()?
+    .ok_or(Error::NotFound)
+}
+
+/// Marks a meal of an open month voided. Returns false if it was already voided.
+pub fn mark_voided(tx: &Tx<'_>, id: Uuid, at: &str, reason: &str, by: &str) -> Result<bool> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE settlements SET voided_at = ?2, void_reason = ?3, voided_by = ?4
+             WHERE id = ?1 AND voided_at IS NULL",
+        )?
+        .execute(params![id.to_string(), at, reason, by])?;
+    Ok(n == 1)
+}
+
+/// Gives a prepaid self-pay back to the resident's balance.
+pub fn refund_prepaid(tx: &Tx<'_>, resident: ResidentId, amount: Fen) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE residents SET prepaid_balance = prepaid_balance + ?2
+         WHERE id = ?1 AND prepaid_balance IS NOT NULL",
+    )?
+    .execute(params![resident.0, amount.0])?;
+    Ok(())
+}
+
+/// Whether an adjustment already takes this meal back.
+pub fn has_adjustment(conn: &Connection, id: Uuid) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM adjustments WHERE settlement_id = ?1")?
+        .query_row([id.to_string()], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Records an adjustment line (amounts already negated) in `period`.
+pub fn insert_adjustment(tx: &Tx<'_>, line: &AdjustmentLine, at: &str, by: &str) -> Result<i64> {
+    let a = &line.amounts;
+    tx.prepare_cached(
+        "INSERT INTO adjustments (settlement_id, period, original_period, canteen_id, resident_id,
+            funding_town, meals, subsidised_meals, price, subsidy, self_pay, city_fen, town_fen,
+            other_fen, reason, created_at, created_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )?
+    .execute(params![
+        line.settlement_id.to_string(),
+        line.period,
+        line.original_period,
+        line.canteen_id.0,
+        line.resident_id.0,
+        line.funding_town,
+        a.meals,
+        a.subsidised_meals,
+        a.price.0,
+        a.subsidy.0,
+        a.self_pay.0,
+        a.city.0,
+        a.town.0,
+        a.other.0,
+        line.reason,
+        at,
+        by
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// A canteen's accepted meals of one local date (voided ones included, flagged).
+pub fn day(conn: &Connection, canteen: CanteenId, date: NaiveDate) -> Result<Vec<TallyMeal>> {
+    let mut st = conn.prepare_cached(
+        "SELECT s.id, s.served_at, s.slot, s.resident_id, r.name, s.method, s.price, s.subsidy,
+            s.self_pay, s.payment, s.tier, s.voided_at IS NOT NULL, s.city_fen, s.town_fen, s.other_fen
+         FROM settlements s JOIN residents r ON r.id = s.resident_id
+         WHERE s.canteen_id = ?1 AND s.local_date = ?2 AND s.outcome = 'accepted'
+         ORDER BY s.served_at, s.id",
+    )?;
+    let mut rows = st.query(params![canteen.0, date.to_string()])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        let served: String = r.get(1)?;
+        let slot: String = r.get(2)?;
+        let method: String = r.get(5)?;
+        let payment: String = r.get(9)?;
+        out.push(TallyMeal {
+            id: id.parse().map_err(Error::other)?,
+            served_at: chrono::DateTime::parse_from_rfc3339(&served).map_err(Error::other)?,
+            slot: Slot::parse(&slot).ok_or_else(|| Error::other("bad slot"))?,
+            resident_id: ResidentId(r.get(3)?),
+            resident_name: r.get(4)?,
+            method: Method::parse(&method).ok_or_else(|| Error::other("bad method"))?,
+            price: Fen(r.get(6)?),
+            subsidy: Fen(r.get(7)?),
+            self_pay: Fen(r.get(8)?),
+            payment: if payment == "prepaid" {
+                Payment::Prepaid
+            } else {
+                Payment::Cash
+            },
+            funding: FundingDto {
+                city: Fen(r.get(12)?),
+                town: Fen(r.get(13)?),
+                other: Fen(r.get(14)?),
+            },
+            tier: r.get(10)?,
+            voided: r.get(11)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Row counts, for tests and the bench: (settlements, adjustments).
+pub fn counts(conn: &Connection) -> Result<(i64, i64)> {
+    Ok(conn.query_row(
+        "SELECT (SELECT count(*) FROM settlements), (SELECT count(*) FROM adjustments)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}

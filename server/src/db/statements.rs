@@ -1,0 +1,117 @@
+//! The aggregation queries behind the monthly statement: SQL does the summing, grouped finely
+//! enough (canteen × resident × paying town) that the report can roll every section up from the
+//! same groups, so all sections agree to the fen.
+
+use rusqlite::{Connection, params};
+use zhucan_domain::api::{AdjustmentLine, Amounts, VoidedLine};
+use zhucan_domain::{CanteenId, Fen, ResidentId};
+
+use super::{Error, Result};
+
+/// Which meals a statement covers.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub canteen: Option<CanteenId>,
+    pub town: Option<String>,
+}
+
+/// One group of accepted, not voided meals of the period.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub canteen_id: CanteenId,
+    pub resident_id: ResidentId,
+    pub funding_town: Option<String>,
+    pub amounts: Amounts,
+}
+
+const FILTER: &str = "(?2 IS NULL OR canteen_id = ?2)
+    AND (?3 IS NULL OR canteen_id IN (SELECT id FROM canteens WHERE town = ?3))";
+
+pub fn groups(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<Group>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT canteen_id, resident_id, funding_town, count(*), sum(subsidy > 0), sum(price),
+            sum(subsidy), sum(self_pay), sum(city_fen), sum(town_fen), sum(other_fen)
+         FROM settlements
+         WHERE period = ?1 AND outcome = 'accepted' AND voided_at IS NULL AND {FILTER}
+         GROUP BY canteen_id, resident_id, funding_town"
+    ))?;
+    let mut rows = st.query(params![period, f.canteen.map(|c| c.0), f.town])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(Group {
+            canteen_id: CanteenId(r.get(0)?),
+            resident_id: ResidentId(r.get(1)?),
+            funding_town: r.get(2)?,
+            amounts: Amounts {
+                meals: r.get(3)?,
+                subsidised_meals: r.get(4)?,
+                price: Fen(r.get(5)?),
+                subsidy: Fen(r.get(6)?),
+                self_pay: Fen(r.get(7)?),
+                city: Fen(r.get(8)?),
+                town: Fen(r.get(9)?),
+                other: Fen(r.get(10)?),
+            },
+        });
+    }
+    Ok(out)
+}
+
+pub fn adjustments(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<AdjustmentLine>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT id, settlement_id, period, original_period, canteen_id, resident_id, funding_town,
+            reason, meals, subsidised_meals, price, subsidy, self_pay, city_fen, town_fen, other_fen
+         FROM adjustments WHERE period = ?1 AND {FILTER} ORDER BY id"
+    ))?;
+    let mut rows = st.query(params![period, f.canteen.map(|c| c.0), f.town])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let sid: String = r.get(1)?;
+        out.push(AdjustmentLine {
+            id: r.get(0)?,
+            settlement_id: sid.parse().map_err(Error::other)?,
+            period: r.get(2)?,
+            original_period: r.get(3)?,
+            canteen_id: CanteenId(r.get(4)?),
+            resident_id: ResidentId(r.get(5)?),
+            funding_town: r.get(6)?,
+            reason: r.get(7)?,
+            amounts: Amounts {
+                meals: r.get(8)?,
+                subsidised_meals: r.get(9)?,
+                price: Fen(r.get(10)?),
+                subsidy: Fen(r.get(11)?),
+                self_pay: Fen(r.get(12)?),
+                city: Fen(r.get(13)?),
+                town: Fen(r.get(14)?),
+                other: Fen(r.get(15)?),
+            },
+        });
+    }
+    Ok(out)
+}
+
+pub fn voided(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<VoidedLine>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT id, canteen_id, resident_id, local_date, price, subsidy, void_reason
+         FROM settlements
+         WHERE period = ?1 AND outcome = 'accepted' AND voided_at IS NOT NULL AND {FILTER}
+         ORDER BY served_at, id"
+    ))?;
+    let mut rows = st.query(params![period, f.canteen.map(|c| c.0), f.town])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        let date: String = r.get(3)?;
+        out.push(VoidedLine {
+            settlement_id: id.parse().map_err(Error::other)?,
+            canteen_id: CanteenId(r.get(1)?),
+            resident_id: ResidentId(r.get(2)?),
+            local_date: date.parse().map_err(Error::other)?,
+            price: Fen(r.get(4)?),
+            subsidy: Fen(r.get(5)?),
+            reason: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+        });
+    }
+    Ok(out)
+}

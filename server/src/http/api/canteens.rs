@@ -1,0 +1,122 @@
+//! Canteens: create, list, show, and the operator's daily tally.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::NaiveDate;
+use serde::Deserialize;
+use zhucan_domain::api::{CanteenDto, NewCanteen, Tally};
+use zhucan_domain::{Canteen, CanteenId, SlotWindow, TownCode};
+
+use super::{parse_id, required};
+use crate::db;
+use crate::http::AppState;
+use crate::http::auth::{Admin, Caller};
+use crate::http::error::{Error, Result};
+use crate::http::extract::{AppJson, AppQuery};
+use crate::reports;
+
+pub async fn create(
+    State(st): State<AppState>,
+    _: Admin,
+    AppJson(mut c): AppJson<NewCanteen>,
+) -> Result<(StatusCode, AppJson<CanteenDto>)> {
+    c.name = required(&c.name, "name", 64)?;
+    c.operator = required(&c.operator, "operator", 64)?;
+    c.town = required(&c.town, "town", 32)?;
+    if c.slots.is_empty() {
+        return Err(Error::bad(
+            "invalid",
+            "slots",
+            "a canteen serves at least one slot",
+        ));
+    }
+    let windows: Vec<SlotWindow> = c
+        .slots
+        .iter()
+        .map(|s| SlotWindow {
+            slot: s.slot,
+            start: s.start,
+            end: s.end,
+            price: s.price,
+        })
+        .collect();
+    Canteen::validate_slots(&windows).map_err(|m| {
+        let field = m
+            .split_once(':')
+            .map_or("slots".to_owned(), |(f, _)| f.to_owned());
+        Error::bad("invalid", field, m)
+    })?;
+    if c.delivery_surcharge.is_some_and(|f| f.is_negative()) {
+        return Err(Error::bad(
+            "invalid",
+            "delivery_surcharge",
+            "must not be negative",
+        ));
+    }
+    let new = c.clone();
+    let id = st
+        .db
+        .write(move |tx| db::canteens::insert(tx, &new))
+        .await?;
+    let canteen = Canteen {
+        id,
+        name: c.name,
+        kind: c.kind,
+        town: TownCode(c.town),
+        operator: c.operator,
+        operator_kind: c.operator_kind,
+        slots: windows,
+        delivery_surcharge: c.delivery_surcharge,
+    };
+    Ok((StatusCode::CREATED, AppJson(db::canteens::to_dto(&canteen))))
+}
+
+pub async fn list(State(st): State<AppState>, _: Admin) -> Result<AppJson<Vec<CanteenDto>>> {
+    let all = st.db.read(db::canteens::all).await?;
+    Ok(AppJson(all.iter().map(db::canteens::to_dto).collect()))
+}
+
+pub async fn show(
+    State(st): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<AppJson<CanteenDto>> {
+    let id = CanteenId(parse_id(&id, "id")?);
+    let c = st.db.read(move |conn| db::canteens::get(conn, id)).await?;
+    Ok(AppJson(db::canteens::to_dto(&c)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TallyQuery {
+    date: String,
+}
+
+/// The operator's day: for the administrator, or the canteen's own kiosk.
+pub async fn tally(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    AppQuery(q): AppQuery<TallyQuery>,
+) -> Result<AppJson<Tally>> {
+    let id = CanteenId(parse_id(&id, "id")?);
+    if let Caller::Kiosk(k) = caller
+        && k.canteen_id != id
+    {
+        return Err(Error::Forbidden(
+            "a kiosk may only read its own canteen's tally".into(),
+        ));
+    }
+    let date: NaiveDate = q
+        .date
+        .parse()
+        .map_err(|_| Error::bad("invalid", "date", "must be a date YYYY-MM-DD"))?;
+    let tally = st
+        .db
+        .read(move |conn| {
+            let canteen = db::canteens::get(conn, id)?;
+            let meals = db::settlements::day(conn, id, date)?;
+            Ok(reports::tally(&canteen, date, meals))
+        })
+        .await?;
+    Ok(AppJson(tally))
+}

@@ -1,0 +1,44 @@
+//! Month close: after it, no settlement counted in the month changes.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use chrono::SecondsFormat;
+use zhucan_domain::api::{CloseMonth, MonthClosed};
+
+use crate::corrections::parse_month;
+use crate::db;
+use crate::http::AppState;
+use crate::http::auth::Admin;
+use crate::http::error::{Error, Result};
+use crate::http::extract::{AppJson, parse_json};
+
+pub async fn close(
+    State(st): State<AppState>,
+    _: Admin,
+    Path(month): Path<String>,
+    body: Bytes,
+) -> Result<AppJson<MonthClosed>> {
+    if parse_month(&month).is_none() {
+        return Err(Error::bad("invalid", "month", "must be YYYY-MM"));
+    }
+    let req: CloseMonth = if body.is_empty() {
+        CloseMonth::default()
+    } else {
+        parse_json(&body)?
+    };
+    let by = req
+        .by
+        .filter(|b| !b.trim().is_empty())
+        .unwrap_or_else(|| "admin".into());
+    let now = st.clock.now();
+    let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let (m, b) = (month.clone(), by.clone());
+    st.db
+        .write(move |tx| db::months::close(tx, &m, &at, &b))
+        .await?;
+    Ok(AppJson(MonthClosed {
+        month,
+        closed_at: now,
+        closed_by: by,
+    }))
+}

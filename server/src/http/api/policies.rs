@@ -1,0 +1,48 @@
+//! Subsidy policies: list, and add a new one (validated by `Policy::parse`, whose field error is
+//! returned as is).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::SecondsFormat;
+use zhucan_domain::Policy;
+use zhucan_domain::api::PolicySummary;
+
+use crate::db;
+use crate::http::AppState;
+use crate::http::auth::Admin;
+use crate::http::error::{Error, Result};
+use crate::http::extract::AppJson;
+
+pub async fn list(State(st): State<AppState>, _: Admin) -> Result<AppJson<Vec<PolicySummary>>> {
+    Ok(AppJson(st.db.read(db::policies::summaries).await?))
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    _: Admin,
+    body: Bytes,
+) -> Result<(StatusCode, AppJson<PolicySummary>)> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| Error::bad("invalid", "body", "must be UTF-8 JSON"))?
+        .to_owned();
+    let policy =
+        Policy::parse(&text).map_err(|e| Error::bad("invalid_policy", e.field, e.reason))?;
+    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let p = policy.clone();
+    st.db
+        .write(move |tx| db::policies::insert(tx, &p, &text, &now))
+        .await?;
+    let document = serde_json::to_value(&policy).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok((
+        StatusCode::CREATED,
+        AppJson(PolicySummary {
+            id: policy.id,
+            version: policy.version,
+            name: policy.name,
+            effective_from: policy.effective_from,
+            effective_to: policy.effective_to,
+            document,
+        }),
+    ))
+}

@@ -1,0 +1,176 @@
+//! Residents: create (the national ID is reduced to a blind index and a masked form at once),
+//! list, show, and update of status, categories and consent.
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::SecondsFormat;
+use serde::Deserialize;
+use zhucan_domain::api::{NewResident, ResidentDto, ResidentUpdate, StatusDto};
+use zhucan_domain::resident::Consent;
+use zhucan_domain::{Category, NationalId, ResidentId, ResidentStatus};
+
+use super::{parse_id, required};
+use crate::crypto::blind_index;
+use crate::db;
+use crate::db::residents::NewResidentRow;
+use crate::http::AppState;
+use crate::http::auth::Admin;
+use crate::http::error::{Error, Result};
+use crate::http::extract::{AppJson, AppQuery};
+
+/// Parses category codes, naming the failing one.
+pub fn parse_categories(codes: &[String], field: &str) -> Result<BTreeSet<Category>> {
+    codes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            Category::parse(c.trim()).map_err(|m| Error::bad("invalid", format!("{field}[{i}]"), m))
+        })
+        .collect()
+}
+
+/// Turns a validated request into a row; shared with the roster import.
+pub fn to_row(r: &NewResident, key: &[u8]) -> Result<NewResidentRow> {
+    let nid =
+        NationalId::parse(&r.national_id).map_err(|m| Error::bad("invalid", "national_id", m))?;
+    let birth_date = nid
+        .birth_date()
+        .ok_or_else(|| Error::bad("invalid", "national_id", "no birth date"))?;
+    if r.prepaid_balance.is_some_and(|b| b.is_negative()) {
+        return Err(Error::bad(
+            "invalid",
+            "prepaid_balance",
+            "must not be negative",
+        ));
+    }
+    let consent = r.consent.unwrap_or_default();
+    Ok(NewResidentRow {
+        name: required(&r.name, "name", 32)?,
+        sex: nid.sex(),
+        birth_date,
+        national_id_index: blind_index(key, &nid),
+        national_id_masked: nid.masked(),
+        local_registration: r.local_registration,
+        registered_town: required(&r.registered_town, "registered_town", 32)?,
+        residence_town: required(&r.residence_town, "residence_town", 32)?,
+        categories: parse_categories(&r.categories, "categories")?,
+        status: ResidentStatus::Active,
+        card_code: required(&r.card_code, "card_code", 32)?,
+        designated_canteen: r.designated_canteen,
+        prepaid_balance: r.prepaid_balance,
+        consent: Consent {
+            face_enrolment: consent.face_enrolment,
+            template_sharing: consent.template_sharing,
+        },
+        face_enrolled: r.face_enrolled,
+    })
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    _: Admin,
+    AppJson(r): AppJson<NewResident>,
+) -> Result<(StatusCode, AppJson<ResidentDto>)> {
+    let row = to_row(&r, &st.config.index_key.0)?;
+    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let dto = st
+        .db
+        .write(move |tx| {
+            let id = db::residents::insert(tx, &row, &now, "admin")?;
+            db::residents::get_dto(tx, id)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, AppJson(dto)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    town: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+pub async fn list(
+    State(st): State<AppState>,
+    _: Admin,
+    AppQuery(q): AppQuery<ListQuery>,
+) -> Result<AppJson<Vec<ResidentDto>>> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(Error::bad("invalid", "limit", "must be 1 to 1000"));
+    }
+    let offset = q.offset.unwrap_or(0).max(0);
+    let out = st
+        .db
+        .read(move |c| db::residents::list(c, q.town.as_deref(), limit, offset))
+        .await?;
+    Ok(AppJson(out))
+}
+
+pub async fn show(
+    State(st): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<AppJson<ResidentDto>> {
+    let id = ResidentId(parse_id(&id, "id")?);
+    Ok(AppJson(
+        st.db.read(move |c| db::residents::get_dto(c, id)).await?,
+    ))
+}
+
+pub async fn update(
+    State(st): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+    AppJson(u): AppJson<ResidentUpdate>,
+) -> Result<AppJson<ResidentDto>> {
+    let id = ResidentId(parse_id(&id, "id")?);
+    let status = match (u.status, u.deceased_on) {
+        (None, None) => None,
+        (Some(StatusDto::Active), None) => Some(ResidentStatus::Active),
+        (Some(StatusDto::Suspended), None) => Some(ResidentStatus::Suspended),
+        (Some(StatusDto::Deceased), Some(date)) => Some(ResidentStatus::Deceased { date }),
+        (Some(StatusDto::Deceased), None) => {
+            return Err(Error::bad(
+                "missing",
+                "deceased_on",
+                "required when status is deceased",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(Error::bad(
+                "invalid",
+                "deceased_on",
+                "only with status deceased",
+            ));
+        }
+    };
+    let categories = match &u.categories {
+        Some(c) => Some(parse_categories(c, "categories")?),
+        None => None,
+    };
+    let update = db::residents::Update {
+        status,
+        categories,
+        consent: u.consent.map(|c| Consent {
+            face_enrolment: c.face_enrolment,
+            template_sharing: c.template_sharing,
+        }),
+        face_enrolled: u.face_enrolled,
+    };
+    let by =
+        u.by.clone()
+            .filter(|b| !b.trim().is_empty())
+            .unwrap_or_else(|| "admin".into());
+    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let dto = st
+        .db
+        .write(move |tx| {
+            db::residents::update(tx, id, &update, &now, &by)?;
+            db::residents::get_dto(tx, id)
+        })
+        .await?;
+    Ok(AppJson(dto))
+}

@@ -1,0 +1,72 @@
+//! Settlements: a kiosk posts a batch of meals and gets an answer per item; an operator voids a
+//! meal (never deleted).
+
+use axum::extract::{Path, State};
+use tracing::instrument;
+use uuid::Uuid;
+use zhucan_domain::api::{BatchResult, SettlementBatch, VoidRequest, VoidResult};
+
+use super::required;
+use crate::corrections;
+use crate::db;
+use crate::http::AppState;
+use crate::http::auth::{Admin, Caller};
+use crate::http::error::{Error, Result};
+use crate::http::extract::AppJson;
+use crate::ingest;
+
+#[instrument(skip_all, fields(items = batch.items.len()))]
+pub async fn create(
+    State(st): State<AppState>,
+    caller: Caller,
+    AppJson(batch): AppJson<SettlementBatch>,
+) -> Result<AppJson<BatchResult>> {
+    ingest::validate(&batch).map_err(|e| Error::BadRequest {
+        code: e.code.into(),
+        field: Some(e.field),
+        message: e.message,
+    })?;
+    let who = match caller {
+        Caller::Admin => ingest::Caller {
+            kiosk_id: None,
+            canteen: None,
+        },
+        Caller::Kiosk(k) => ingest::Caller {
+            kiosk_id: Some(k.id),
+            canteen: Some(k.canteen_id),
+        },
+    };
+    let tz = st.config.timezone;
+    let now = st.clock.now();
+    let out = st
+        .db
+        .write(move |tx| ingest::ingest(tx, who, &batch.items, tz, now))
+        .await?;
+    Ok(AppJson(out))
+}
+
+pub async fn void(
+    State(st): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+    AppJson(req): AppJson<VoidRequest>,
+) -> Result<AppJson<VoidResult>> {
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| Error::bad("invalid", "id", "not a UUID"))?;
+    let reason = required(&req.reason, "reason", 500)?;
+    let by = req
+        .by
+        .filter(|b| !b.trim().is_empty())
+        .unwrap_or_else(|| "admin".into());
+    let now = st.clock.now();
+    let out = st
+        .db
+        .write(move |tx| corrections::void(tx, id, &reason, &by, now))
+        .await
+        .map_err(|e| match e {
+            db::Error::NotFound => Error::NotFound,
+            other => other.into(),
+        })?;
+    Ok(AppJson(out))
+}

@@ -1,0 +1,64 @@
+//! The HTTP JSON API under `/api/v1`: the router, shared state and middleware. Handlers live in
+//! [`api`], one module per resource; they extract, call `db`/`domain`/`ingest`, and map results.
+//! They never hold SQL.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower_http::trace::TraceLayer;
+
+use crate::config::{Clock, Config};
+use crate::db::Db;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.body_limit;
+    let v1 = Router::new()
+        .route("/health", get(api::health::show))
+        .route("/openapi.json", get(openapi::show))
+        .route("/towns", get(api::towns::list).post(api::towns::create))
+        .route(
+            "/canteens",
+            get(api::canteens::list).post(api::canteens::create),
+        )
+        .route("/canteens/{id}", get(api::canteens::show))
+        .route("/canteens/{id}/tally", get(api::canteens::tally))
+        .route(
+            "/residents",
+            get(api::residents::list).post(api::residents::create),
+        )
+        .route(
+            "/residents/{id}",
+            get(api::residents::show).patch(api::residents::update),
+        )
+        .route("/kiosks", post(api::kiosks::create))
+        .route(
+            "/policies",
+            get(api::policies::list).post(api::policies::create),
+        )
+        .route("/settlements", post(api::settlements::create))
+        .route("/settlements/{id}/void", post(api::settlements::void))
+        .route("/months/{month}/close", post(api::months::close))
+        .route("/statements", get(api::statements::show));
+    Router::new()
+        .nest("/api/v1", v1)
+        .fallback(api::health::not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

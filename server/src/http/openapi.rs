@@ -1,0 +1,5 @@
+//! placeholder
+use axum::Json;
+pub async fn show() -> Json<serde_json::Value> {
+    Json(serde_json::json!({}))
+}

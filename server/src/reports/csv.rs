@@ -1,0 +1,180 @@
+//! The statement as one CSV table (UTF-8 with a BOM so Excel shows the Chinese). Every row names
+//! its section (分区) and kind (明细 line / 合计 total); money is yuan with two decimals.
+
+use zhucan_domain::api::{Amounts, Statement};
+
+/// The CSV header, in the order of the columns.
+pub const HEADER: [&str; 14] = [
+    "分区",
+    "类型",
+    "编号",
+    "名称",
+    "镇街或来源",
+    "就餐人次",
+    "补助人次",
+    "餐费(元)",
+    "补助(元)",
+    "自付(元)",
+    "市级财政(元)",
+    "镇街财政(元)",
+    "其他资金(元)",
+    "备注",
+];
+
+fn amount_cols(a: &Amounts) -> [String; 8] {
+    [
+        a.meals.to_string(),
+        a.subsidised_meals.to_string(),
+        a.price.to_string(),
+        a.subsidy.to_string(),
+        a.self_pay.to_string(),
+        a.city.to_string(),
+        a.town.to_string(),
+        a.other.to_string(),
+    ]
+}
+
+fn row(
+    section: &str,
+    kind: &str,
+    key: String,
+    name: &str,
+    town: &str,
+    a: &[String; 8],
+    note: &str,
+) -> Vec<String> {
+    let mut r = vec![
+        section.to_owned(),
+        kind.to_owned(),
+        key,
+        name.to_owned(),
+        town.to_owned(),
+    ];
+    r.extend(a.iter().cloned());
+    r.push(note.to_owned());
+    r
+}
+
+pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
+    let mut out = b"\xEF\xBB\xBF".to_vec();
+    {
+        let mut w = csv::Writer::from_writer(&mut out);
+        w.write_record(HEADER)?;
+        for l in &s.canteens {
+            w.write_record(row(
+                "按食堂",
+                "明细",
+                l.canteen_id.0.to_string(),
+                &l.name,
+                &l.town,
+                &amount_cols(&l.amounts),
+                "",
+            ))?;
+        }
+        w.write_record(row(
+            "按食堂",
+            "合计",
+            String::new(),
+            "",
+            "",
+            &amount_cols(&s.canteens_total),
+            "",
+        ))?;
+        for l in &s.residents {
+            w.write_record(row(
+                "按老人",
+                "明细",
+                l.resident_id.0.to_string(),
+                &l.name,
+                &l.national_id_masked,
+                &amount_cols(&l.amounts),
+                "",
+            ))?;
+        }
+        w.write_record(row(
+            "按老人",
+            "合计",
+            String::new(),
+            "",
+            "",
+            &amount_cols(&s.residents_total),
+            "",
+        ))?;
+        for l in &s.funding {
+            let a = Amounts { subsidy: l.fen, ..Amounts::default() };
+            let cols = amount_cols(&a);
+            w.write_record(row(
+                "按资金来源",
+                "明细",
+                l.source.clone(),
+                &l.source_zh,
+                l.town.as_deref().unwrap_or(""),
+                &cols,
+                "",
+            ))?;
+        }
+        let ft = Amounts { subsidy: s.funding_total, ..Amounts::default() };
+        w.write_record(row(
+            "按资金来源",
+            "合计",
+            String::new(),
+            "",
+            "",
+            &amount_cols(&ft),
+            "",
+        ))?;
+        for l in &s.adjustments {
+            let note = format!(
+                "冲减{}月结算 {}：{}",
+                l.original_period, l.settlement_id, l.reason
+            );
+            w.write_record(row(
+                "调整",
+                "明细",
+                l.id.to_string(),
+                &l.canteen_id.0.to_string(),
+                l.funding_town.as_deref().unwrap_or(""),
+                &amount_cols(&l.amounts),
+                &note,
+            ))?;
+        }
+        w.write_record(row(
+            "调整",
+            "合计",
+            String::new(),
+            "",
+            "",
+            &amount_cols(&s.adjustments_total),
+            "",
+        ))?;
+        for l in &s.voided {
+            let a = Amounts {
+                meals: 1,
+                price: l.price,
+                subsidy: l.subsidy,
+                ..Amounts::default()
+            };
+            let note = format!("已作废，不计入：{}", l.reason);
+            w.write_record(row(
+                "作废",
+                "明细",
+                l.settlement_id.to_string(),
+                &l.canteen_id.0.to_string(),
+                &l.local_date.to_string(),
+                &amount_cols(&a),
+                &note,
+            ))?;
+        }
+        w.write_record(row(
+            "总计",
+            "合计",
+            String::new(),
+            &s.month,
+            "",
+            &amount_cols(&s.total),
+            "",
+        ))?;
+        w.flush()?;
+    }
+    Ok(out)
+}

@@ -1,0 +1,172 @@
+//! Reports built from stored settlements: the canteen's daily tally and the monthly finance
+//! statement (JSON here; [`csv`] and [`xlsx`] render the same [`Statement`]).
+//!
+//! Every section of a statement is rolled up from the same SQL groups (canteen × resident ×
+//! paying town) plus the month's adjustment lines, in integer fen, so each section's total equals
+//! the sum of its lines and all sections agree on the grand total.
+
+pub mod csv;
+pub mod xlsx;
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use rusqlite::Connection;
+use zhucan_domain::api::{
+    Amounts, CanteenLine, FundingLine, ResidentLine, Statement, Tally, TallyMeal, TallySlot,
+};
+use zhucan_domain::{Canteen, Fen, FundingSource, ResidentId, Slot};
+
+use crate::db::{self, statements::Filter};
+
+/// The tally of one canteen's day. Voided meals are listed but not counted.
+pub fn tally(canteen: &Canteen, date: NaiveDate, meals: Vec<TallyMeal>) -> Tally {
+    let mut by_slot: BTreeMap<Slot, Amounts> = canteen
+        .slots
+        .iter()
+        .map(|w| (w.slot, Amounts::default()))
+        .collect();
+    let mut totals = Amounts::default();
+    for m in meals.iter().filter(|m| !m.voided) {
+        let a = Amounts {
+            meals: 1,
+            subsidised_meals: i64::from(m.subsidy > Fen::ZERO),
+            price: m.price,
+            subsidy: m.subsidy,
+            self_pay: m.self_pay,
+            city: m.funding.city,
+            town: m.funding.town,
+            other: m.funding.other,
+        };
+        by_slot.entry(m.slot).or_default().add(&a);
+        totals.add(&a);
+    }
+    Tally {
+        canteen_id: canteen.id,
+        canteen_name: canteen.name.clone(),
+        date,
+        slots: by_slot
+            .into_iter()
+            .map(|(slot, amounts)| TallySlot { slot, amounts })
+            .collect(),
+        totals,
+        meals,
+    }
+}
+
+/// Builds the statement of `month` (`YYYY-MM`).
+pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<Statement> {
+    let groups = db::statements::groups(conn, month, filter)?;
+    let adjustments = db::statements::adjustments(conn, month, filter)?;
+    let voided = db::statements::voided(conn, month, filter)?;
+    let canteens: HashMap<i64, Canteen> = db::canteens::all(conn)?
+        .into_iter()
+        .map(|c| (c.id.0, c))
+        .collect();
+    let names = db::residents::names(conn)?;
+    let closed = db::months::is_closed(conn, month)?;
+
+    let mut by_canteen: BTreeMap<i64, Amounts> = BTreeMap::new();
+    let mut by_resident: BTreeMap<i64, Amounts> = BTreeMap::new();
+    let mut town_share: BTreeMap<String, Fen> = BTreeMap::new();
+    let (mut city, mut other) = (Fen::ZERO, Fen::ZERO);
+    let entries = groups
+        .iter()
+        .map(|g| (g.canteen_id, g.resident_id, &g.funding_town, &g.amounts))
+        .chain(
+            adjustments
+                .iter()
+                .map(|a| (a.canteen_id, a.resident_id, &a.funding_town, &a.amounts)),
+        );
+    for (canteen, resident, town, a) in entries {
+        by_canteen.entry(canteen.0).or_default().add(a);
+        by_resident.entry(resident.0).or_default().add(a);
+        city += a.city;
+        other += a.other;
+        if a.town != Fen::ZERO || town.is_some() {
+            *town_share
+                .entry(town.clone().unwrap_or_default())
+                .or_default() += a.town;
+        }
+    }
+
+    let canteen_lines: Vec<CanteenLine> = by_canteen
+        .into_iter()
+        .map(|(id, amounts)| {
+            let c = canteens.get(&id);
+            CanteenLine {
+                canteen_id: zhucan_domain::CanteenId(id),
+                name: c.map(|c| c.name.clone()).unwrap_or_default(),
+                town: c.map(|c| c.town.0.clone()).unwrap_or_default(),
+                amounts,
+            }
+        })
+        .collect();
+    let resident_lines: Vec<ResidentLine> = by_resident
+        .into_iter()
+        .map(|(id, amounts)| {
+            let (name, masked) = names.get(&id).cloned().unwrap_or_default();
+            ResidentLine {
+                resident_id: ResidentId(id),
+                name,
+                national_id_masked: masked,
+                amounts,
+            }
+        })
+        .collect();
+    let mut funding = vec![FundingLine {
+        source: FundingSource::City.as_str().into(),
+        source_zh: FundingSource::City.label_zh().into(),
+        town: None,
+        fen: city,
+    }];
+    for (town, fen) in town_share {
+        funding.push(FundingLine {
+            source: FundingSource::Town.as_str().into(),
+            source_zh: FundingSource::Town.label_zh().into(),
+            town: Some(town),
+            fen,
+        });
+    }
+    funding.push(FundingLine {
+        source: FundingSource::Other.as_str().into(),
+        source_zh: FundingSource::Other.label_zh().into(),
+        town: None,
+        fen: other,
+    });
+
+    let sum = |it: &mut dyn Iterator<Item = &Amounts>| {
+        let mut t = Amounts::default();
+        for a in it {
+            t.add(a);
+        }
+        t
+    };
+    let canteens_total = sum(&mut canteen_lines.iter().map(|l| &l.amounts));
+    let residents_total = sum(&mut resident_lines.iter().map(|l| &l.amounts));
+    let adjustments_total = sum(&mut adjustments.iter().map(|l| &l.amounts));
+    let mut total = sum(&mut groups.iter().map(|g| &g.amounts));
+    total.add(&adjustments_total);
+    let funding_total = funding.iter().map(|f| f.fen).sum();
+    Ok(Statement {
+        month: month.to_owned(),
+        canteen: filter.canteen,
+        town: filter.town.clone(),
+        closed,
+        canteens: canteen_lines,
+        canteens_total,
+        residents: resident_lines,
+        residents_total,
+        funding,
+        funding_total,
+        adjustments,
+        adjustments_total,
+        voided,
+        total,
+    })
+}
+
+/// Yuan as a number for spreadsheets (fen / 100). Only for display cells with a 0.00 format.
+pub fn yuan(f: Fen) -> f64 {
+    f.0 as f64 / 100.0
+}

@@ -1,0 +1,170 @@
+//! The statement as an XLSX workbook: one sheet per section, Chinese headers, money as yuan
+//! numbers formatted `0.00`, and a totals row (合计) under each table.
+
+use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
+use zhucan_domain::api::{Amounts, Statement};
+
+use super::yuan;
+
+const AMOUNT_HEADERS: [&str; 8] = [
+    "就餐人次",
+    "补助人次",
+    "餐费(元)",
+    "补助(元)",
+    "自付(元)",
+    "市级财政(元)",
+    "镇街财政(元)",
+    "其他资金(元)",
+];
+
+struct Fmt {
+    head: Format,
+    money: Format,
+    total_money: Format,
+    bold: Format,
+}
+
+fn headers(ws: &mut Worksheet, f: &Fmt, first: &[&str], amounts: bool) -> Result<u16, XlsxError> {
+    let mut col = 0u16;
+    for h in first.iter().copied().chain(if amounts {
+        AMOUNT_HEADERS.to_vec()
+    } else {
+        vec![]
+    }) {
+        ws.write_string_with_format(0, col, h, &f.head)?;
+        ws.set_column_width(col, 14)?;
+        col += 1;
+    }
+    ws.set_freeze_panes(1, 0)?;
+    Ok(col)
+}
+
+fn amounts(
+    ws: &mut Worksheet,
+    f: &Fmt,
+    row: u32,
+    col: u16,
+    a: &Amounts,
+    total: bool,
+) -> Result<(), XlsxError> {
+    let money = if total { &f.total_money } else { &f.money };
+    ws.write_number(row, col, a.meals as f64)?;
+    ws.write_number(row, col + 1, a.subsidised_meals as f64)?;
+    for (i, v) in [a.price, a.subsidy, a.self_pay, a.city, a.town, a.other]
+        .into_iter()
+        .enumerate()
+    {
+        ws.write_number_with_format(row, col + 2 + i as u16, yuan(v), money)?;
+    }
+    Ok(())
+}
+
+pub fn render(s: &Statement) -> Result<Vec<u8>, XlsxError> {
+    let f = Fmt {
+        head: Format::new().set_bold(),
+        money: Format::new().set_num_format("0.00"),
+        total_money: Format::new().set_num_format("0.00").set_bold(),
+        bold: Format::new().set_bold(),
+    };
+    let mut wb = Workbook::new();
+
+    let ws = wb.add_worksheet().set_name("按食堂")?;
+    headers(ws, &f, &["食堂编号", "食堂名称", "镇街"], true)?;
+    let mut r = 1u32;
+    for l in &s.canteens {
+        ws.write_number(r, 0, l.canteen_id.0 as f64)?;
+        ws.write_string(r, 1, &l.name)?;
+        ws.write_string(r, 2, &l.town)?;
+        amounts(ws, &f, r, 3, &l.amounts, false)?;
+        r += 1;
+    }
+    ws.write_string_with_format(r, 0, "合计", &f.bold)?;
+    amounts(ws, &f, r, 3, &s.canteens_total, true)?;
+
+    let ws = wb.add_worksheet().set_name("按老人")?;
+    headers(ws, &f, &["老人编号", "姓名", "身份证号(脱敏)"], true)?;
+    let mut r = 1u32;
+    for l in &s.residents {
+        ws.write_number(r, 0, l.resident_id.0 as f64)?;
+        ws.write_string(r, 1, &l.name)?;
+        ws.write_string(r, 2, &l.national_id_masked)?;
+        amounts(ws, &f, r, 3, &l.amounts, false)?;
+        r += 1;
+    }
+    ws.write_string_with_format(r, 0, "合计", &f.bold)?;
+    amounts(ws, &f, r, 3, &s.residents_total, true)?;
+
+    let ws = wb.add_worksheet().set_name("按资金来源")?;
+    headers(ws, &f, &["资金来源", "代码", "镇街", "补助(元)"], false)?;
+    let mut r = 1u32;
+    for l in &s.funding {
+        ws.write_string(r, 0, &l.source_zh)?;
+        ws.write_string(r, 1, &l.source)?;
+        ws.write_string(r, 2, l.town.as_deref().unwrap_or(""))?;
+        ws.write_number_with_format(r, 3, yuan(l.fen), &f.money)?;
+        r += 1;
+    }
+    ws.write_string_with_format(r, 0, "合计", &f.bold)?;
+    ws.write_number_with_format(r, 3, yuan(s.funding_total), &f.total_money)?;
+
+    let ws = wb.add_worksheet().set_name("调整")?;
+    headers(
+        ws,
+        &f,
+        &[
+            "调整编号",
+            "原结算编号",
+            "原月份",
+            "食堂编号",
+            "老人编号",
+            "原因",
+        ],
+        true,
+    )?;
+    let mut r = 1u32;
+    for l in &s.adjustments {
+        ws.write_number(r, 0, l.id as f64)?;
+        ws.write_string(r, 1, l.settlement_id.to_string())?;
+        ws.write_string(r, 2, &l.original_period)?;
+        ws.write_number(r, 3, l.canteen_id.0 as f64)?;
+        ws.write_number(r, 4, l.resident_id.0 as f64)?;
+        ws.write_string(r, 5, &l.reason)?;
+        amounts(ws, &f, r, 6, &l.amounts, false)?;
+        r += 1;
+    }
+    ws.write_string_with_format(r, 0, "合计", &f.bold)?;
+    amounts(ws, &f, r, 6, &s.adjustments_total, true)?;
+
+    let ws = wb.add_worksheet().set_name("作废(不计入)")?;
+    headers(
+        ws,
+        &f,
+        &[
+            "结算编号",
+            "日期",
+            "食堂编号",
+            "老人编号",
+            "餐费(元)",
+            "补助(元)",
+            "原因",
+        ],
+        false,
+    )?;
+    for (i, l) in s.voided.iter().enumerate() {
+        let r = i as u32 + 1;
+        ws.write_string(r, 0, l.settlement_id.to_string())?;
+        ws.write_string(r, 1, l.local_date.to_string())?;
+        ws.write_number(r, 2, l.canteen_id.0 as f64)?;
+        ws.write_number(r, 3, l.resident_id.0 as f64)?;
+        ws.write_number_with_format(r, 4, yuan(l.price), &f.money)?;
+        ws.write_number_with_format(r, 5, yuan(l.subsidy), &f.money)?;
+        ws.write_string(r, 6, &l.reason)?;
+    }
+
+    let ws = wb.add_worksheet().set_name("总计")?;
+    headers(ws, &f, &["月份"], true)?;
+    ws.write_string(1, 0, &s.month)?;
+    amounts(ws, &f, 1, 1, &s.total, true)?;
+
+    wb.save_to_buffer()
+}
