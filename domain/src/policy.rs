@@ -287,6 +287,11 @@ fn validate_funding(shares: &[FundingShare]) -> Result<(), String> {
             return Err(format!("{} appears twice", s.source.as_str()));
         }
         match (s.percent, s.fen) {
+            (Some(p), None) if p > 100 => {
+                // Bounding each share also keeps the u32 total from wrapping round to 100.
+                let source = s.source.as_str();
+                return Err(format!("{source}: a percent share must be between 0 and 100"));
+            }
             (Some(p), None) => {
                 any_percent = true;
                 percent_total += p;
