@@ -122,7 +122,6 @@ CREATE TABLE settlements (
     policy_version  INTEGER,
     received_at     TEXT NOT NULL,
     request_hash    TEXT NOT NULL,             -- sha256 of the canonical item JSON
-    answer          TEXT NOT NULL,             -- the per-item answer, replayed verbatim
     voided_at       TEXT,
     void_reason     TEXT,
     voided_by       TEXT,
@@ -130,6 +129,13 @@ CREATE TABLE settlements (
     CHECK (subsidy + self_pay = price),
     CHECK (city_fen + town_fen + other_fen = subsidy)
 );
+-- The per-item answer, replayed verbatim when a kiosk posts the same id again. Kept out of
+-- `settlements` so the rows the reports scan stay narrow.
+CREATE TABLE settlement_answers (
+    settlement_id TEXT PRIMARY KEY REFERENCES settlements (id),
+    answer        TEXT NOT NULL
+) WITHOUT ROWID;
+
 CREATE INDEX settlements_resident_period ON settlements (resident_id, period);
 CREATE INDEX settlements_canteen_date ON settlements (canteen_id, local_date);
 CREATE INDEX settlements_period ON settlements (period, canteen_id);

@@ -1,1 +1,328 @@
-//! placeholder
+//! `zhucan-server bench`: (a) settlements ingested per second through real HTTP, in batches of
+//! 100, into a file database; (b) the time to build a month's statement over 1,000,000
+//! settlements (bulk-inserted first through the storage layer's own insert).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
+use chrono_tz::Tz;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use zhucan_domain::api::{
+    BatchResult, ItemResult, ItemStatus, MealDecision, NewCanteen, SettlementBatch,
+    SettlementItem, SlotDto, TownDto,
+};
+use zhucan_domain::canteen::{CanteenKind, OperatorKind};
+use zhucan_domain::resident::Consent;
+use zhucan_domain::settle::{Accepted, Decision, Eligibility, Funding};
+use zhucan_domain::{
+    CanteenId, Category, Fen, Method, Payment, Policy, PolicyRef, ResidentId, ResidentStatus, Sex,
+    Slot, TownCode,
+};
+
+use crate::config::{Config, IndexKey, Secret, SystemClock};
+use crate::crypto::{new_token, sha256_hex};
+use crate::db::{self, Db, residents::NewResidentRow, statements::Filter};
+use crate::demo::{national_id, uuid_v7};
+use crate::{ingest, reports};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The figures the bench prints.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    pub ingested: usize,
+    pub ingest_secs: f64,
+    pub per_second: f64,
+    pub bulk_rows: usize,
+    pub bulk_secs: f64,
+    pub statement_secs: f64,
+    pub statement_canteens: usize,
+    pub statement_residents: usize,
+    pub statement_total: Fen,
+}
+
+fn t(h: u32, m: u32) -> chrono::NaiveTime {
+    chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default()
+}
+
+/// Sets up towns, `canteens` canteens, the Yiwu policy and `residents` residents.
+fn setup(db: &Db, canteens: usize, residents: usize) -> db::Result<(Vec<CanteenId>, Vec<ResidentId>)> {
+    let mut rng = StdRng::seed_from_u64(7);
+    let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    db.write_blocking(|tx| {
+        db::towns::insert(tx, &TownDto { code: "choucheng".into(), name: "稠城街道".into() })?;
+        let p = Policy::example_yiwu();
+        db::policies::insert(tx, &p, &serde_json::to_string(&p).map_err(db::Error::other)?, &at)?;
+        let mut cids = Vec::new();
+        for i in 0..canteens {
+            cids.push(db::canteens::insert(
+                tx,
+                &NewCanteen {
+                    name: format!("食堂{i}"),
+                    kind: CanteenKind::CareCentre,
+                    town: "choucheng".into(),
+                    operator: "bench".into(),
+                    operator_kind: OperatorKind::VillageRun,
+                    slots: vec![
+                        SlotDto { slot: Slot::Lunch, start: t(10, 30), end: t(13, 0), price: Fen(1200) },
+                        SlotDto { slot: Slot::Dinner, start: t(16, 30), end: t(18, 30), price: Fen(1000) },
+                    ],
+                    delivery_surcharge: None,
+                },
+            )?);
+        }
+        let mut rids = Vec::new();
+        let birth0 = NaiveDate::from_ymd_opt(1935, 1, 1).unwrap_or_default();
+        for i in 0..residents {
+            let birth = birth0 + Duration::days((i % 9000) as i64);
+            let sex = if i % 2 == 0 { Sex::Male } else { Sex::Female };
+            let nid = zhucan_domain::NationalId::parse(&national_id(&mut rng, birth, sex))
+                .map_err(db::Error::other)?;
+            let row = NewResidentRow {
+                name: format!("老人{i}"),
+                sex,
+                birth_date: birth,
+                national_id_index: format!("bench-{i}"),
+                national_id_masked: nid.masked(),
+                local_registration: true,
+                registered_town: "choucheng".into(),
+                residence_town: "choucheng".into(),
+                categories: if i % 20 == 0 {
+                    [Category::new(Category::DIBAO)].into()
+                } else {
+                    Default::default()
+                },
+                status: ResidentStatus::Active,
+                card_code: format!("B{i:08}"),
+                designated_canteen: None,
+                prepaid_balance: (i % 10 == 0).then_some(Fen(1_000_000)),
+                consent: Consent { face_enrolment: true, template_sharing: false },
+                face_enrolled: true,
+            };
+            rids.push(db::residents::insert(tx, &row, &at, "bench")?);
+        }
+        Ok((cids, rids))
+    })
+}
+
+fn temp_dir() -> Result<PathBuf, BoxError> {
+    let dir = std::env::temp_dir().join(format!("zhucan-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// (a) Settlements per second through HTTP, batches of 100, 4 concurrent clients.
+pub async fn ingest_over_http(dir: &Path, residents: usize, days: usize) -> Result<(usize, f64), BoxError> {
+    let tz: Tz = chrono_tz::Asia::Shanghai;
+    let db_path = dir.join("ingest.sqlite");
+    let db = Db::open(&db_path)?;
+    let (cids, rids) = tokio::task::spawn_blocking(move || setup(&db, 1, residents)).await??;
+    let token = new_token();
+    let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let db = Db::open(&db_path)?;
+    let h = sha256_hex(token.as_bytes());
+    let cid = cids[0];
+    db.write_blocking(|tx| db::kiosks::insert(tx, cid, "bench", &h, &at))?;
+    drop(db);
+    let config = Config {
+        db: db_path,
+        listen: "127.0.0.1:0".parse()?,
+        admin_token: Secret::new(new_token()),
+        timezone: tz,
+        index_key: IndexKey(vec![7; 32]),
+        body_limit: 4 * 1024 * 1024,
+    };
+    let server = crate::spawn(config, Arc::new(SystemClock)).await?;
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut bodies = Vec::new();
+    let mut batch = Vec::with_capacity(100);
+    let day0 = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or_default();
+    for d in 0..days {
+        for (i, rid) in rids.iter().enumerate() {
+            let local = (day0 + Duration::days(d as i64)).and_time(t(11, 0))
+                + Duration::seconds((i % 3600) as i64);
+            let served = tz.from_local_datetime(&local).earliest().ok_or("bad local time")?;
+            batch.push(SettlementItem {
+                id: uuid_v7(&mut rng, served.timestamp_millis() as u64),
+                resident_id: *rid,
+                canteen_id: cid,
+                served_at: served.fixed_offset(),
+                method: Method::Face,
+                match_score: Some(0.8),
+                liveness_score: Some(0.95),
+                delivered: false,
+                staff_reason: None,
+            });
+            if batch.len() == 100 {
+                bodies.push(serde_json::to_vec(&SettlementBatch { items: std::mem::take(&mut batch) })?);
+            }
+        }
+    }
+    if !batch.is_empty() {
+        bodies.push(serde_json::to_vec(&SettlementBatch { items: batch })?);
+    }
+    let total: usize = residents * days;
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/settlements", server.url());
+    let workers = 4;
+    let mut queues: Vec<Vec<Vec<u8>>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, b) in bodies.into_iter().enumerate() {
+        queues[i % workers].push(b);
+    }
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for q in queues {
+        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut accepted = 0usize;
+            for body in q {
+                let resp = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await?
+                    .error_for_status()?;
+                let r: BatchResult = resp.json().await?;
+                accepted += r.results.iter().filter(|x| x.status == ItemStatus::Accepted).count();
+            }
+            Ok::<usize, reqwest::Error>(accepted)
+        }));
+    }
+    let mut accepted = 0;
+    for task in tasks {
+        accepted += task.await??;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    server.stop().await?;
+    if accepted != total {
+        return Err(format!("expected {total} accepted meals, got {accepted}").into());
+    }
+    Ok((total, secs))
+}
+
+/// (b) Bulk-inserts `rows` accepted meals of March 2026 and times the statement.
+pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, reports_summary::S), BoxError> {
+    let db = Db::open(&dir.join("statement.sqlite"))?;
+    let (cids, rids) = setup(&db, 40, 20_000)?;
+    let mut rng = StdRng::seed_from_u64(13);
+    let tz: Tz = chrono_tz::Asia::Shanghai;
+    let start = Instant::now();
+    let day0 = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or_default();
+    let received = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let policy = PolicyRef { id: "yiwu-style".into(), version: 1 };
+    let chunk = 100_000;
+    let mut done = 0;
+    while done < rows {
+        let n = chunk.min(rows - done);
+        db.write_blocking(|tx| {
+            for k in done..done + n {
+                let rid = rids[k % rids.len()];
+                let cid = cids[(k / 7) % cids.len()];
+                let day = day0 + Duration::days(((k / rids.len()) % 31) as i64);
+                let dinner = (k / (rids.len() * 31)) % 2 == 1;
+                let (slot, time, price) = if dinner {
+                    (Slot::Dinner, t(17, 0), Fen(1000))
+                } else {
+                    (Slot::Lunch, t(11, 0), Fen(1200))
+                };
+                let local = day.and_time(time) + Duration::seconds((k % 3000) as i64);
+                let served = tz.from_local_datetime(&local).earliest().ok_or_else(|| db::Error::other("time"))?;
+                let subsidy = Fen(if k % 20 == 0 { 800 } else { 300 });
+                let decision = Decision::Accepted(Accepted {
+                    date: day,
+                    slot,
+                    price,
+                    subsidy,
+                    self_pay: price - subsidy,
+                    payment: Payment::Cash,
+                    funding: Funding { city: Fen(subsidy.0 / 2), town: Fen(subsidy.0 - subsidy.0 / 2), other: Fen::ZERO },
+                    funding_town: TownCode::new("choucheng"),
+                    eligibility: Eligibility::Subsidised { tier: "age_65".into(), tier_name: "65至79周岁老人".into() },
+                    policy: policy.clone(),
+                });
+                let id = uuid_v7(&mut rng, served.timestamp_millis() as u64);
+                let answer = serde_json::to_string(&ItemResult {
+                    id,
+                    status: ItemStatus::Accepted,
+                    meal: decision.accepted().map(MealDecision::from),
+                    rejection: None,
+                    error: None,
+                })
+                .map_err(db::Error::other)?;
+                let served_at = served.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Millis, true);
+                db::settlements::insert(
+                    tx,
+                    &db::settlements::SettlementRow {
+                        id,
+                        kiosk_id: None,
+                        canteen_id: cid,
+                        resident_id: rid,
+                        served_at: &served_at,
+                        local_date: day,
+                        method: Method::Card,
+                        match_score: None,
+                        liveness_score: None,
+                        delivered: false,
+                        staff_reason: None,
+                        decision: &decision,
+                        received_at: &received,
+                        request_hash: "bench",
+                        answer: &answer,
+                        period: &ingest::month_of(day),
+                    },
+                )?;
+            }
+            Ok(())
+        })?;
+        done += n;
+    }
+    let bulk_secs = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let s = db.read_sync(|c| reports::statement(c, "2026-03", &Filter::default()))?;
+    let secs = start.elapsed().as_secs_f64();
+    if s.total.meals != rows as i64 {
+        return Err(format!("statement counts {} meals, expected {rows}", s.total.meals).into());
+    }
+    Ok((bulk_secs, secs, reports_summary::S {
+        canteens: s.canteens.len(),
+        residents: s.residents.len(),
+        total: s.total.subsidy,
+    }))
+}
+
+/// What (b) reports about the statement it built.
+pub mod reports_summary {
+    /// Line counts and the subsidy total.
+    #[derive(Debug, Clone, Copy)]
+    pub struct S {
+        pub canteens: usize,
+        pub residents: usize,
+        pub total: zhucan_domain::Fen,
+    }
+}
+
+/// Runs both parts and returns the figures.
+pub async fn run(residents: usize, days: usize, rows: usize) -> Result<Figures, BoxError> {
+    let dir = temp_dir()?;
+    let (ingested, ingest_secs) = ingest_over_http(&dir, residents, days).await?;
+    let d = dir.clone();
+    let (bulk_secs, statement_secs, s) =
+        tokio::task::spawn_blocking(move || statement_over(&d, rows)).await??;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Figures {
+        ingested,
+        ingest_secs,
+        per_second: ingested as f64 / ingest_secs,
+        bulk_rows: rows,
+        bulk_secs,
+        statement_secs,
+        statement_canteens: s.canteens,
+        statement_residents: s.residents,
+        statement_total: s.total,
+    })
+}

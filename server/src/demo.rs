@@ -1,1 +1,331 @@
-//! placeholder
+//! The demo city: Yiwu's 14 towns and streets, about 40 canteens, about 2,000 residents with
+//! realistic ages and categories, the Yiwu-style policy and 30 days of meals ending yesterday —
+//! all generated deterministically from a seed, and the meals settled through the same
+//! [`crate::ingest`] path the kiosks use.
+
+use std::collections::BTreeSet;
+
+use chrono::{Datelike, Duration, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Utc};
+use chrono_tz::Tz;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use uuid::Uuid;
+use zhucan_domain::api::{NewCanteen, SettlementItem, SlotDto, TownDto};
+use zhucan_domain::canteen::{CanteenKind, OperatorKind};
+use zhucan_domain::resident::Consent;
+use zhucan_domain::{CanteenId, Category, Fen, Method, Policy, ResidentId, ResidentStatus, Sex, Slot};
+
+use crate::crypto::{blind_index, new_token, sha256_hex};
+use crate::db::{self, Db, residents::NewResidentRow};
+use crate::ingest;
+
+/// Yiwu's towns and streets (镇/街道) with their pinyin codes.
+pub const TOWNS: [(&str, &str); 14] = [
+    ("choucheng", "稠城街道"),
+    ("beiyuan", "北苑街道"),
+    ("choujiang", "稠江街道"),
+    ("jiangdong", "江东街道"),
+    ("houzhai", "后宅街道"),
+    ("chengxi", "城西街道"),
+    ("niansanli", "廿三里街道"),
+    ("futian", "福田街道"),
+    ("fotang", "佛堂镇"),
+    ("chian", "赤岸镇"),
+    ("yiting", "义亭镇"),
+    ("shangxi", "上溪镇"),
+    ("suxi", "苏溪镇"),
+    ("dachen", "大陈镇"),
+];
+
+const PLACES: [&str; 42] = [
+    "宾王", "绣湖", "下朱", "城中", "香溪", "五爱", "青口", "杨村", "殿山", "何宅", "东河", "山口",
+    "下骆宅", "楼下", "塔下洲", "吴店", "稠岩", "倍磊", "毛店", "雅端", "上陈", "孝子祠", "田心",
+    "新光", "黄山", "前洪", "畈田朱", "溪华", "杭畴", "王阡", "深塘", "云黄", "江湾", "官塘",
+    "群联", "大陈", "楂林", "马畈", "荷塘", "夏演", "岩南", "苏福",
+];
+
+const SURNAMES: [&str; 24] = [
+    "王", "陈", "楼", "吴", "金", "朱", "傅", "何", "龚", "骆", "方", "冯", "鲍", "虞", "丁", "黄",
+    "刘", "杨", "张", "李", "叶", "施", "徐", "宗",
+];
+const MALE: [&str; 24] = [
+    "根土", "福生", "建国", "志强", "金水", "荣华", "国平", "仁法", "樟根", "小毛", "德明", "兴富",
+    "正宝", "卫东", "有才", "关法", "土富", "宝林", "文彬", "新民", "长庚", "春雷", "永康", "加林",
+];
+const FEMALE: [&str; 24] = [
+    "桂英", "秀英", "月仙", "菊香", "凤英", "彩娥", "美娟", "春花", "玉兰", "爱珍", "金娣", "素珍",
+    "巧云", "翠英", "小妹", "雪梅", "兰芳", "杏娟", "荷花", "宝娣", "莲英", "惠芬", "月娥", "冬梅",
+];
+
+/// What the demo made, for the banner.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub towns: usize,
+    pub canteens: usize,
+    pub residents: usize,
+    pub settlements: i64,
+    pub kiosk_id: i64,
+    pub kiosk_canteen: CanteenId,
+    pub kiosk_token: String,
+}
+
+fn pick<'a, T>(rng: &mut StdRng, xs: &'a [T]) -> &'a T {
+    &xs[rng.random_range(0..xs.len())]
+}
+
+/// An 18-character national ID of Yiwu (330782) with the right check digit.
+pub fn national_id(rng: &mut StdRng, birth: NaiveDate, sex: Sex) -> String {
+    let mut seq: u32 = rng.random_range(0..500) * 2;
+    if sex == Sex::Male {
+        seq += 1;
+    }
+    let body = format!("330782{}{:03}", birth.format("%Y%m%d"), seq % 1000);
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const C: &[u8; 11] = b"10X98765432";
+    let sum: u32 = body.bytes().zip(W).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    format!("{body}{}", C[(sum % 11) as usize] as char)
+}
+
+fn t(h: u32, m: u32) -> NaiveTime {
+    NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default()
+}
+
+fn canteens(rng: &mut StdRng) -> Vec<NewCanteen> {
+    let mut out = Vec::new();
+    let mut place = 0;
+    for (i, (code, town)) in TOWNS.iter().enumerate() {
+        let short = town.trim_end_matches("街道").trim_end_matches('镇');
+        let n = if i < 12 { 3 } else { 2 };
+        for k in 0..n {
+            let p = PLACES[place % PLACES.len()];
+            place += 1;
+            let (kind, name) = match k {
+                0 => (CanteenKind::DemonstrationCentre, format!("{short}居家养老服务示范型中心老年食堂")),
+                1 => (CanteenKind::CareCentre, format!("{p}村居家养老照料中心老年食堂")),
+                _ => (CanteenKind::Station, format!("{p}社区助餐服务站")),
+            };
+            let contracted = kind == CanteenKind::DemonstrationCentre || rng.random_bool(0.4);
+            let operator = if contracted {
+                format!("义乌市{}养老服务有限公司", pick(rng, &["乐龄", "颐康", "孝悦", "福寿", "康乐"]))
+            } else {
+                format!("{p}村股份经济合作社")
+            };
+            let lunch = *pick(rng, &[1000i64, 1200, 1200, 1300, 1500]);
+            let mut slots = Vec::new();
+            if rng.random_bool(0.2) {
+                slots.push(SlotDto { slot: Slot::Breakfast, start: t(6, 30), end: t(8, 30), price: Fen(*pick(rng, &[300i64, 400, 500])) });
+            }
+            slots.push(SlotDto { slot: Slot::Lunch, start: t(10, 30), end: t(13, 0), price: Fen(lunch) });
+            if kind != CanteenKind::Station && rng.random_bool(0.45) {
+                slots.push(SlotDto { slot: Slot::Dinner, start: t(16, 30), end: t(18, 30), price: Fen(lunch - 200) });
+            }
+            out.push(NewCanteen {
+                name,
+                kind,
+                town: (*code).to_owned(),
+                operator,
+                operator_kind: if contracted { OperatorKind::Contracted } else { OperatorKind::VillageRun },
+                slots,
+                delivery_surcharge: (kind == CanteenKind::Station).then(|| Fen(*pick(rng, &[200i64, 300]))),
+            });
+        }
+    }
+    out
+}
+
+struct DemoResident {
+    row: NewResidentRow,
+    home: usize,
+    appetite: f64,
+}
+
+fn residents(rng: &mut StdRng, key: &[u8], today: NaiveDate, canteens: &[(CanteenId, NewCanteen)], n: usize) -> Vec<DemoResident> {
+    let mut out = Vec::with_capacity(n);
+    let mut seen = BTreeSet::new();
+    while out.len() < n {
+        let sex = if rng.random_bool(0.55) { Sex::Female } else { Sex::Male };
+        let u: f64 = rng.random();
+        let age = if u < 0.003 {
+            rng.random_range(100..104)
+        } else if u < 0.09 {
+            rng.random_range(90..100)
+        } else if u < 0.16 {
+            rng.random_range(60..65)
+        } else {
+            rng.random_range(65..90)
+        };
+        let birth = today - Duration::days(age * 365 + rng.random_range(0..365));
+        let nid_text = national_id(rng, birth, sex);
+        if !seen.insert(nid_text.clone()) {
+            continue;
+        }
+        let Ok(nid) = zhucan_domain::NationalId::parse(&nid_text) else { continue };
+        let home = rng.random_range(0..canteens.len());
+        let town = canteens[home].1.town.clone();
+        let local = !rng.random_bool(0.05);
+        let split = local && rng.random_bool(0.04);
+        let registered_town = if split { pick(rng, &TOWNS).0.to_owned() } else { town.clone() };
+        let mut cats = BTreeSet::new();
+        for (code, p) in [
+            (Category::DIBAO, 0.05),
+            (Category::DIBAO_EDGE, 0.03),
+            (Category::TEKUN, 0.01),
+            (Category::GUGUA, 0.05),
+            (Category::SEVERE_DISABILITY, 0.02),
+            (Category::YOUFU, 0.01),
+            (Category::SHIDU, 0.005),
+        ] {
+            if rng.random_bool(p) {
+                cats.insert(Category::new(code));
+            }
+        }
+        if rng.random_bool(0.04) {
+            cats.insert(Category::new(Category::DISABLED));
+            cats.insert(Category::new(format!("disabled_{}", rng.random_range(1..4))));
+        }
+        let v: f64 = rng.random();
+        let status = if v < 0.01 {
+            ResidentStatus::Suspended
+        } else if v < 0.015 {
+            ResidentStatus::Deceased { date: today - Duration::days(rng.random_range(1..60)) }
+        } else {
+            ResidentStatus::Active
+        };
+        let face = rng.random_bool(0.7);
+        let surname = pick(rng, &SURNAMES);
+        let given = if sex == Sex::Male { pick(rng, &MALE) } else { pick(rng, &FEMALE) };
+        let prepaid = split || rng.random_bool(0.06);
+        out.push(DemoResident {
+            row: NewResidentRow {
+                name: format!("{surname}{given}"),
+                sex,
+                birth_date: birth,
+                national_id_index: blind_index(key, &nid),
+                national_id_masked: nid.masked(),
+                local_registration: local,
+                registered_town,
+                residence_town: town,
+                categories: cats,
+                status,
+                card_code: format!("YW{:08}", out.len() + 10_000_001),
+                designated_canteen: split.then_some(canteens[home].0),
+                prepaid_balance: prepaid.then(|| Fen(rng.random_range(50..500) * 100)),
+                consent: Consent { face_enrolment: face, template_sharing: face && rng.random_bool(0.4) },
+                face_enrolled: face,
+            },
+            home,
+            appetite: rng.random_range(0.05..0.9),
+        });
+    }
+    out
+}
+
+/// A UUIDv7 for `at`, with random bits from the seeded generator (so the demo is repeatable).
+pub fn uuid_v7(rng: &mut StdRng, at_millis: u64) -> Uuid {
+    let bytes: [u8; 10] = rng.random();
+    uuid::Builder::from_unix_timestamp_millis(at_millis, &bytes).into_uuid()
+}
+
+/// Fills an empty database with the demo city. `today` is the local date; history ends the day
+/// before.
+pub fn populate(db: &Db, key: &[u8], tz: Tz, now: chrono::DateTime<Utc>, seed: u64) -> db::Result<Summary> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let today = now.with_timezone(&tz).date_naive();
+    let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let cs = canteens(&mut rng);
+    let (canteen_ids, people, kiosk_id, token) = db.write_blocking(|tx| {
+        for (code, name) in TOWNS {
+            db::towns::insert(tx, &TownDto { code: code.into(), name: name.into() })?;
+        }
+        let policy = Policy::example_yiwu();
+        db::policies::insert(tx, &policy, include_str!("../../domain/policies/yiwu.json"), &at)?;
+        let mut ids = Vec::new();
+        for c in &cs {
+            ids.push((db::canteens::insert(tx, c)?, c.clone()));
+        }
+        let people = residents(&mut rng, key, today, &ids, 2000);
+        let mut rids = Vec::new();
+        for p in &people {
+            rids.push(db::residents::insert(tx, &p.row, &at, "demo")?);
+        }
+        let token = new_token();
+        let kiosk = db::kiosks::insert(tx, ids[0].0, "示范中心1号机", &sha256_hex(token.as_bytes()), &at)?;
+        Ok((ids, people.into_iter().zip(rids).collect::<Vec<_>>(), kiosk, token))
+    })?;
+
+    let mut total = 0i64;
+    for back in (1..=30).rev() {
+        let day = today - Duration::days(back);
+        let mut items = Vec::new();
+        for (p, rid) in &people {
+            let (cid, canteen) = &canteen_ids[p.home];
+            for s in &canteen.slots {
+                let p_eat = match s.slot {
+                    Slot::Lunch => p.appetite,
+                    Slot::Dinner => p.appetite * 0.35,
+                    Slot::Breakfast => p.appetite * 0.25,
+                };
+                if !rng.random_bool(p_eat.clamp(0.0, 1.0)) {
+                    continue;
+                }
+                items.push(meal(&mut rng, tz, day, s, *cid, *rid, p, canteen.kind));
+            }
+        }
+        items.sort_by_key(|i| i.served_at);
+        for chunk in items.chunks(500) {
+            let res = db.write_blocking(|tx| {
+                ingest::ingest(tx, ingest::Caller { kiosk_id: None, canteen: None }, chunk, tz, now)
+            })?;
+            total += res.results.len() as i64;
+        }
+    }
+    Ok(Summary {
+        towns: TOWNS.len(),
+        canteens: canteen_ids.len(),
+        residents: people.len(),
+        settlements: total,
+        kiosk_id,
+        kiosk_canteen: canteen_ids[0].0,
+        kiosk_token: token,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn meal(
+    rng: &mut StdRng,
+    tz: Tz,
+    day: NaiveDate,
+    s: &SlotDto,
+    canteen: CanteenId,
+    resident: ResidentId,
+    p: &DemoResident,
+    kind: CanteenKind,
+) -> SettlementItem {
+    let span = (s.end - s.start).num_seconds().max(1);
+    let local = day.and_time(s.start) + Duration::seconds(rng.random_range(0..span));
+    let served = tz
+        .from_local_datetime(&local)
+        .earliest()
+        .unwrap_or_else(|| Utc.from_utc_datetime(&local).with_timezone(&tz));
+    let millis = served.timestamp_millis().max(0) as u64;
+    let face = p.row.face_enrolled && rng.random_bool(0.85);
+    let method = if face {
+        Method::Face
+    } else if rng.random_bool(0.9) {
+        Method::Card
+    } else {
+        Method::Staff
+    };
+    let _ = day.weekday();
+    SettlementItem {
+        id: uuid_v7(rng, millis),
+        resident_id: resident,
+        canteen_id: canteen,
+        served_at: served.fixed_offset(),
+        method,
+        match_score: face.then(|| rng.random_range(0.62..0.95)),
+        liveness_score: face.then(|| rng.random_range(0.8..0.999)),
+        delivered: kind == CanteenKind::Station && rng.random_bool(0.3),
+        staff_reason: (method == Method::Staff).then(|| "老人忘带卡，工作人员核实身份".to_owned()),
+    }
+}

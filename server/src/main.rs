@@ -1,1 +1,166 @@
-fn main() {}
+//! `zhucan-server`: the command line. Thin on purpose; everything lives in the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use zhucan_server::config::{self, Clock, ServerArgs, SystemClock};
+use zhucan_server::db::Db;
+
+#[derive(Parser)]
+#[command(name = "zhucan-server", version, about = "Zhucan: subsidised meals at elder canteens")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the HTTP API.
+    Serve(ServerArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate {
+        #[arg(long, env = "ZHUCAN_DB", default_value = "data/zhucan.sqlite")]
+        db: PathBuf,
+    },
+    /// Build a fresh demo city in a new database, print the credentials, and serve it.
+    Demo {
+        #[arg(long, default_value = "data/demo.sqlite")]
+        db: PathBuf,
+        #[arg(long, env = "ZHUCAN_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        #[arg(long, env = "ZHUCAN_TIMEZONE", default_value = "Asia/Shanghai")]
+        timezone: String,
+        #[arg(long, default_value_t = 20260101)]
+        seed: u64,
+        /// Build the database and exit without serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Import the civil-affairs roster (CSV). All rows or none.
+    ImportResidents {
+        file: PathBuf,
+        #[arg(long, env = "ZHUCAN_DB", default_value = "data/zhucan.sqlite")]
+        db: PathBuf,
+        #[arg(long, env = "ZHUCAN_SECRET_KEY_FILE")]
+        secret_key_file: Option<PathBuf>,
+    },
+    /// Measure ingestion over HTTP and the month statement over 1,000,000 settlements.
+    Bench {
+        #[arg(long, default_value_t = 5000)]
+        residents: usize,
+        #[arg(long, default_value_t = 10)]
+        days: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+    },
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    match Cli::parse().cmd {
+        Cmd::Serve(args) => {
+            let config = args.validate()?;
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("binding {}", config.listen))?;
+            zhucan_server::run(config, Arc::new(SystemClock), listener, shutdown_signal()).await?;
+        }
+        Cmd::Migrate { db } => {
+            let mut conn = zhucan_server::db::connect(&db)?;
+            let (before, after) = zhucan_server::db::migrate::apply(&mut conn)?;
+            println!("schema version {before} -> {after}");
+        }
+        Cmd::Demo { db, listen, timezone, seed, no_serve } => {
+            for suffix in ["", "-wal", "-shm", ".key"] {
+                let mut p = db.as_os_str().to_owned();
+                p.push(suffix);
+                match std::fs::remove_file(PathBuf::from(p)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
+                }
+            }
+            if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let admin = std::env::var("ZHUCAN_ADMIN_TOKEN")
+                .unwrap_or_else(|_| zhucan_server::crypto::new_token());
+            let args = ServerArgs {
+                db: db.clone(),
+                listen,
+                admin_token: Some(admin.clone()),
+                timezone,
+                secret_key_file: None,
+                body_limit: 2 * 1024 * 1024,
+            };
+            let config = args.validate()?;
+            let store = Db::open(&db)?;
+            let (key, tz) = (config.index_key.0.clone(), config.timezone);
+            let now = SystemClock.now();
+            let s = store.clone();
+            let summary = tokio::task::spawn_blocking(move || {
+                zhucan_server::demo::populate(&s, &key, tz, now, seed)
+            })
+            .await??;
+            println!(
+                "demo city: {} towns, {} canteens, {} residents, {} settlements (30 days)",
+                summary.towns, summary.canteens, summary.residents, summary.settlements
+            );
+            println!("database:    {}", db.display());
+            println!("URL:         http://{listen}/api/v1/health");
+            println!("admin token: {admin}");
+            println!(
+                "kiosk {} (canteen {}) token: {}",
+                summary.kiosk_id, summary.kiosk_canteen.0, summary.kiosk_token
+            );
+            if !no_serve {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("binding {listen}"))?;
+                zhucan_server::serve(store, config, Arc::new(SystemClock), listener, shutdown_signal())
+                    .await?;
+            }
+        }
+        Cmd::ImportResidents { file, db, secret_key_file } => {
+            let key_path = secret_key_file.unwrap_or_else(|| config::default_key_path(&db));
+            let key = config::load_or_create_key(&key_path)?;
+            let store = Db::open(&db)?;
+            let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+            match zhucan_server::import::residents(&store, &key.0, f, SystemClock.now()) {
+                Ok(s) => println!("imported {} residents from {}", s.imported, file.display()),
+                Err(zhucan_server::import::Error::Rows(rows)) => {
+                    for r in &rows {
+                        eprintln!("{}: {r}", file.display());
+                    }
+                    bail!("{} problem(s) in {}; nothing was imported", rows.len(), file.display());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Cmd::Bench { residents, days, rows } => {
+            let f = zhucan_server::bench::run(residents, days, rows)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            println!(
+                "ingest: {} settlements over HTTP in batches of 100 in {:.2} s = {:.0} settlements/s",
+                f.ingested, f.ingest_secs, f.per_second
+            );
+            println!("bulk insert: {} settlements in {:.1} s", f.bulk_rows, f.bulk_secs);
+            println!(
+                "statement: month of {} settlements built in {:.3} s ({} canteen lines, {} resident lines, subsidy {} yuan)",
+                f.bulk_rows, f.statement_secs, f.statement_canteens, f.statement_residents, f.statement_total
+            );
+        }
+    }
+    Ok(())
+}

@@ -328,3 +328,10 @@ pub fn names(conn: &Connection) -> Result<std::collections::HashMap<i64, (String
     }
     Ok(out)
 }
+
+/// Every card code on file (the roster import checks against them).
+pub fn card_codes(conn: &Connection) -> Result<std::collections::HashSet<String>> {
+    let mut st = conn.prepare_cached("SELECT card_code FROM residents")?;
+    let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -36,7 +36,10 @@ pub struct SettlementRow<'a> {
 /// The stored request hash and answer of a settlement id, if it was seen before.
 pub fn find_answer(conn: &Connection, id: Uuid) -> Result<Option<(String, String)>> {
     Ok(conn
-        .prepare_cached("SELECT request_hash, answer FROM settlements WHERE id = ?1")?
+        .prepare_cached(
+            "SELECT s.request_hash, a.answer FROM settlements s
+             JOIN settlement_answers a ON a.settlement_id = s.id WHERE s.id = ?1",
+        )?
         .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?)
 }
@@ -85,9 +88,9 @@ pub fn insert(tx: &Tx<'_>, s: &SettlementRow<'_>) -> Result<()> {
         "INSERT INTO settlements (id, kiosk_id, canteen_id, resident_id, served_at, local_date,
             slot, method, match_score, liveness_score, delivered, staff_reason, outcome, rejection,
             price, subsidy, self_pay, payment, city_fen, town_fen, other_fen, funding_town, tier,
-            eligibility, policy_id, policy_version, received_at, request_hash, answer, period)
+            eligibility, policy_id, policy_version, received_at, request_hash, period)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
     )?
     .execute(params![
         s.id.to_string(),
@@ -118,9 +121,10 @@ pub fn insert(tx: &Tx<'_>, s: &SettlementRow<'_>) -> Result<()> {
         a.map(|a| a.policy.version),
         s.received_at,
         s.request_hash,
-        s.answer,
         s.period,
     ])?;
+    tx.prepare_cached("INSERT INTO settlement_answers (settlement_id, answer) VALUES (?1, ?2)")?
+        .execute(params![s.id.to_string(), s.answer])?;
     Ok(())
 }
 
