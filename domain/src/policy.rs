@@ -182,11 +182,22 @@ fn err(field: impl Into<String>, reason: impl Into<String>) -> PolicyError {
 }
 
 impl Policy {
-    /// Parses and checks a policy document.
+    /// Parses and checks a policy document. A document that does not fit the schema is named
+    /// by the JSON path of the offending field (`tiers[2].conditions.max_income`); one that is
+    /// not JSON at all, by its line and column.
     pub fn parse(json: &str) -> Result<Policy, PolicyError> {
-        let policy: Policy = serde_json::from_str(json).map_err(|e| {
-            err(format!("line {} column {}", e.line(), e.column()), e.to_string())
+        let at_line = |e: &serde_json::Error| format!("line {} column {}", e.line(), e.column());
+        let mut de = serde_json::Deserializer::from_str(json);
+        let policy: Policy = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            // A map key that failed to deserialize is an unknown segment, shown as `?`.
+            let path = e.path().to_string();
+            let path = path.strip_suffix(".?").unwrap_or(&path).to_owned();
+            let e = e.into_inner();
+            let root = matches!(path.as_str(), "" | "." | "?");
+            let field = if root || e.is_syntax() || e.is_eof() { at_line(&e) } else { path };
+            err(field, e.to_string())
         })?;
+        de.end().map_err(|e| err(at_line(&e), e.to_string()))?;
         policy.validate()?;
         Ok(policy)
     }

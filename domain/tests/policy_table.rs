@@ -873,19 +873,41 @@ fn the_shipped_policies_parse() {
     assert!(Policy::parse(PER_DAY_POLICY).is_ok());
 }
 
-#[test]
-fn parse_names_an_unknown_field() {
+#[rstest]
+#[case::in_conditions(|v: &mut Value| v["tiers"][2]["conditions"]["max_income"] = json!(1000),
+    "tiers[2].conditions.max_income", "unknown field `max_income`")]
+#[case::at_the_top(|v: &mut Value| v["bonus"] = json!(true), "bonus", "unknown field `bonus`")]
+#[case::in_a_tier(|v: &mut Value| v["tiers"][0]["priority"] = json!(1),
+    "tiers[0].priority", "unknown field `priority`")]
+#[case::in_funding(|v: &mut Value| v["tiers"][1]["funding"][0]["share"] = json!(1),
+    "tiers[1].funding[0].share", "unknown field `share`")]
+#[case::in_caps(|v: &mut Value| v["tiers"][4]["caps"]["per_week"] = json!(5),
+    "tiers[4].caps.per_week", "unknown field `per_week`")]
+#[case::unknown_slot(|v: &mut Value| v["tiers"][3]["benefit"]["per_meal"]["brunch"] = json!(100),
+    "tiers[3].benefit.per_meal", "unknown variant `brunch`")]
+#[case::wrong_type(|v: &mut Value| v["version"] = json!("two"), "version", "invalid type: string \"two\"")]
+#[case::bad_date(|v: &mut Value| v["effective_from"] = json!("2025-02-30"), "effective_from", "input is out of range")]
+#[case::missing_field(|v: &mut Value| { v["tiers"][0].as_object_mut().unwrap().remove("funding"); },
+    "tiers[0]", "missing field `funding`")]
+fn parse_names_the_path_of_a_field_that_does_not_fit(
+    #[case] edit: fn(&mut Value),
+    #[case] field: &str,
+    #[case] reason: &str,
+) {
     let mut v = yiwu_json();
-    v["tiers"][2]["conditions"]["max_income"] = json!(1000);
-    let (field, reason) = parse_err(&v);
-    // serde reports where in the text the problem is; the reason names the field.
-    assert!(field.starts_with("line 1 column "), "{field}");
-    assert!(reason.contains("unknown field `max_income`"), "{reason}");
+    edit(&mut v);
+    let (got_field, got_reason) = parse_err(&v);
+    assert_eq!(got_field, field);
+    assert!(got_reason.contains(reason), "{got_reason}");
+}
 
-    let mut v = yiwu_json();
-    v["bonus"] = json!(true);
-    let (_, reason) = parse_err(&v);
-    assert!(reason.contains("unknown field `bonus`"), "{reason}");
+#[test]
+fn parse_names_the_line_of_text_that_is_not_json() {
+    let e = Policy::parse("{\n  \"id\": \"x\",\n  \"version\": 1,,\n}").unwrap_err();
+    assert_eq!(e.field, "line 3 column 16");
+    let e = Policy::parse(&format!("{} trailing", yiwu_json())).unwrap_err();
+    assert!(e.field.starts_with("line 1 column "), "{}", e.field);
+    assert!(e.reason.contains("trailing characters"), "{}", e.reason);
 }
 
 #[rstest]
