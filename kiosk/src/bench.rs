@@ -187,12 +187,26 @@ pub fn bench_search(
     Ok(out)
 }
 
+/// Parses a session configuration: `1`, `2` (spinning off) or `2spin` (ONNX Runtime's default
+/// spinning on).
+pub fn parse_threads(s: &str) -> Option<SessionOptions> {
+    let (n, spinning) = match s.strip_suffix("spin") {
+        Some(n) => (n, true),
+        None => (s, false),
+    };
+    Some(SessionOptions {
+        intra_threads: n.parse().ok().filter(|n| *n > 0)?,
+        spinning,
+    })
+}
+
 /// Runs the whole benchmark and renders the table.
 pub fn run(
     base: &PipelineConfig,
     image: &Path,
     runs: usize,
     search_sizes: &[usize],
+    threads: &[SessionOptions],
 ) -> Result<String, Error> {
     let src = image_io::load_rgb(image)?;
     let frame = frame_640x480(&src);
@@ -202,20 +216,7 @@ pub fn run(
         "frame: 640x480 built from {} ; {runs} runs per stage",
         image.display()
     );
-    let configs = [
-        SessionOptions {
-            intra_threads: 1,
-            spinning: false,
-        },
-        SessionOptions {
-            intra_threads: 2,
-            spinning: false,
-        },
-        SessionOptions {
-            intra_threads: 2,
-            spinning: true,
-        },
-    ];
+    let configs: Vec<SessionOptions> = threads.to_vec();
     let mut benches = Vec::new();
     for o in configs {
         benches.push(bench_stages(base, o, &frame, runs)?);
@@ -240,9 +241,17 @@ pub fn run(
         let _ = writeln!(out, "{}: {}", b.label, b.outcome);
     }
     let dim = FacePipeline::load(base.clone())?.embedding_dim();
+    out.push('\n');
+    out.push_str(&run_search(search_sizes, dim)?);
+    Ok(out)
+}
+
+/// The 1:N search table alone.
+pub fn run_search(search_sizes: &[usize], dim: usize) -> Result<String, Error> {
+    let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n1:N search, {dim}-d unit templates (4 per resident), i8 scan + f32 re-score of top {}",
+        "1:N search, {dim}-d unit templates (4 per resident), 12-bit (i16) scan + f32 re-score of top {}",
         crate::face::matcher::SHORTLIST
     );
     let _ = writeln!(

@@ -93,6 +93,12 @@ pub enum Command {
             default_value = "1000,10000,100000,1000000"
         )]
         sizes: Vec<usize>,
+        /// Only the 1:N search part (no models needed).
+        #[arg(long)]
+        search_only: bool,
+        /// ONNX Runtime configurations to compare: thread count, `spin` suffix = spinning on.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,2spin")]
+        configs: Vec<String>,
     },
 }
 
@@ -299,13 +305,37 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 }
             }
         }
-        Command::Bench { image, runs, sizes } => {
+        Command::Bench {
+            search_only: true,
+            sizes,
+            ..
+        } => {
+            println!("{}", bench::run_search(&sizes, 192)?);
+        }
+        Command::Bench {
+            image,
+            runs,
+            sizes,
+            configs,
+            ..
+        } => {
             let cfg = pipeline_config(&cli.common)?;
             let image = match image {
                 Some(i) => i,
                 None => default_bench_image()?,
             };
-            println!("{}", bench::run(&cfg, &image, runs.max(1), &sizes)?);
+            let threads = configs
+                .iter()
+                .map(|c| {
+                    bench::parse_threads(c).ok_or_else(|| {
+                        Error::Usage(format!("bad --configs entry `{c}` (use 1, 2, 2spin)"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            println!(
+                "{}",
+                bench::run(&cfg, &image, runs.max(1), &sizes, &threads)?
+            );
         }
     }
     Ok(())

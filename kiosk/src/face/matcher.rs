@@ -1,10 +1,13 @@
 //! Open-set 1:N matching against the enrolled gallery.
 //!
 //! The gallery is one contiguous row-major `f32` matrix (`rows x dim`, unit rows; see
-//! [`Gallery::templates`]) with several templates per resident, plus an `i8` copy of it (per-row
-//! scale) used for the scan. A search scores every row with an integer dot product written so the
-//! compiler vectorises it, keeps the [`SHORTLIST`] best rows, re-scores those exactly in `f32`, and
-//! reduces to the best and second-best *resident*.
+//! [`Gallery::templates`]) with several templates per resident, plus a 12-bit quantised copy of
+//! it (per-row scale, stored as `i16`: half the bytes of `f32`) used for the scan. A search
+//! scores every row with an integer dot product written so the compiler vectorises it
+//! ([`dot_q`]), keeps the [`SHORTLIST`] best rows, re-scores those exactly in `f32`, and reduces
+//! to the best and second-best *resident*. (Plain `i8` would halve the bytes again, but without
+//! AVX2 the `i8 -> i16` widening costs more than the memory it saves: measured 2.5 ms vs 1.6 ms
+//! per 100k rows on baseline x86-64.)
 //!
 //! Decision ([`Gallery::identify`]): accept the best resident only when
 //! `score >= threshold(gallery size)` **and** `score - second_best >= margin`; otherwise the face
@@ -93,39 +96,46 @@ pub struct Gallery {
     residents: Vec<String>,
     owner: Vec<u32>,
     templates: Vec<f32>,
-    quant: Vec<i8>,
+    quant: Vec<i16>,
     qscale: Vec<f32>,
 }
 
-/// Quantises a vector to `i8` with a symmetric per-vector scale; returns the scale.
-pub fn quantize(v: &[f32], out: &mut [i8]) -> f32 {
+/// Largest quantised magnitude: 12-bit signed values stored in `i16`.
+pub const QMAX: f32 = 2047.0;
+
+/// Quantises a vector to integers in `[-QMAX, QMAX]` with a symmetric per-vector scale; returns
+/// the scale (`x ≈ q * scale`).
+pub fn quantize(v: &[f32], out: &mut [i16]) -> f32 {
     let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
     if max == 0.0 {
         out.fill(0);
         return 0.0;
     }
-    let k = 127.0 / max;
+    let k = QMAX / max;
     for (o, x) in out.iter_mut().zip(v) {
-        *o = (x * k).round() as i8;
+        *o = (x * k).round() as i16;
     }
-    max / 127.0
+    max / QMAX
 }
 
-/// `i8` dot product, accumulated in 16 independent `i32` lanes so it auto-vectorises.
+/// Integer dot product of quantised vectors: 16 independent `i32` lanes of widened `i16`
+/// products, the shape LLVM lowers to `pmaddwd` even on baseline x86-64 (SSE2), so it vectorises
+/// without `unsafe` or target-specific code. With entries bounded by [`QMAX`] it cannot overflow
+/// for any `dim <= 500`.
 #[inline]
-pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+pub fn dot_q(a: &[i16], b: &[i16]) -> i32 {
     let mut acc = [0i32; 16];
     let ca = a.chunks_exact(16);
     let cb = b.chunks_exact(16);
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
         for i in 0..16 {
-            acc[i] += (x[i] as i16 * y[i] as i16) as i32;
+            acc[i] = acc[i].wrapping_add(x[i] as i32 * y[i] as i32);
         }
     }
-    let mut s: i32 = acc.iter().sum();
+    let mut s = acc.iter().fold(0i32, |s, v| s.wrapping_add(*v));
     for (x, y) in ra.iter().zip(rb) {
-        s += *x as i32 * *y as i32;
+        s = s.wrapping_add(*x as i32 * *y as i32);
     }
     s
 }
@@ -217,7 +227,7 @@ impl Gallery {
         Ok(())
     }
 
-    /// Fast search: `i8` scan, shortlist, exact `f32` re-score, best and second resident.
+    /// Fast search: quantised scan, shortlist, exact `f32` re-score, best and second resident.
     pub fn search(&self, query: &[f32]) -> Candidates {
         if self.is_empty() || query.len() != self.dim {
             return Candidates {
@@ -225,7 +235,7 @@ impl Gallery {
                 second: -1.0,
             };
         }
-        let mut q = vec![0i8; self.dim];
+        let mut q = vec![0i16; self.dim];
         quantize(query, &mut q);
         // shortlist of (approximate score, row), kept sorted descending
         let mut short: [(f32, u32); SHORTLIST] = [(f32::NEG_INFINITY, u32::MAX); SHORTLIST];
@@ -236,7 +246,7 @@ impl Gallery {
             .zip(&self.qscale)
             .enumerate()
         {
-            let approx = dot_i8(&q, t) as f32 * s;
+            let approx = dot_q(&q, t) as f32 * s;
             if approx > floor {
                 let mut i = SHORTLIST - 1;
                 while i > 0 && short[i - 1].0 < approx {
@@ -343,10 +353,13 @@ mod tests {
 
     #[test]
     fn kernels_match_naive() {
-        let a: Vec<i8> = (0..197).map(|i| ((i * 37) % 255 - 127) as i8).collect();
-        let b: Vec<i8> = (0..197).map(|i| ((i * 91) % 255 - 127) as i8).collect();
-        let naive: i32 = a.iter().zip(&b).map(|(x, y)| *x as i32 * *y as i32).sum();
-        assert_eq!(dot_i8(&a, &b), naive);
+        let a: Vec<i16> = (0..197).map(|i| ((i * 37) % 4095 - 2047) as i16).collect();
+        let b: Vec<i16> = (0..197).map(|i| ((i * 91) % 4095 - 2047) as i16).collect();
+        let naive: i64 = a.iter().zip(&b).map(|(x, y)| *x as i64 * *y as i64).sum();
+        assert_eq!(dot_q(&a, &b) as i64, naive);
+        // worst case for 192-d: every product at the maximum, no overflow
+        let m = vec![QMAX as i16; 192];
+        assert_eq!(dot_q(&m, &m) as i64, 192 * 2047 * 2047);
         let x = unit(1, 197);
         let y = unit(2, 197);
         let naive: f32 = x.iter().zip(&y).map(|(p, q)| p * q).sum();
@@ -360,8 +373,8 @@ mod tests {
         let (mut qx, mut qy) = (vec![0; 192], vec![0; 192]);
         let sx = quantize(&x, &mut qx);
         let sy = quantize(&y, &mut qy);
-        let approx = dot_i8(&qx, &qy) as f32 * sx * sy;
-        assert!((approx - dot_f32(&x, &y)).abs() < 0.01);
+        let approx = dot_q(&qx, &qy) as f32 * sx * sy;
+        assert!((approx - dot_f32(&x, &y)).abs() < 1e-3);
     }
 
     #[test]

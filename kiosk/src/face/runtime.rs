@@ -180,6 +180,7 @@ pub fn session(model: &[u8], opts: SessionOptions) -> Result<Session, Error> {
         .map_err(builder_err)?
         .with_inter_op_spinning(false)
         .map_err(builder_err)?;
+
     Ok(builder.commit_from_memory(model)?)
 }
 
