@@ -59,6 +59,13 @@ impl Category {
         }
     }
 
+    /// `disabled_` followed by a level number.
+    pub fn is_disability_level(&self) -> bool {
+        self.0
+            .strip_prefix("disabled_")
+            .is_some_and(|level| !level.is_empty() && level.bytes().all(|b| b.is_ascii_digit()))
+    }
+
     pub fn label_zh(&self) -> &str {
         match self.0.as_str() {
             Self::DIBAO => "低保",
@@ -188,8 +195,12 @@ impl Resident {
         age_on(self.birth_date, date)
     }
 
+    /// Whether the resident has one of `any`. A policy's `disabled` (失能, any level) is met by
+    /// a level code (`disabled_1`..`disabled_3`) too, as the roster may record only the level.
     pub fn has_any_category(&self, any: &[Category]) -> bool {
-        any.iter().any(|c| self.categories.contains(c))
+        let any_level = || self.categories.iter().any(Category::is_disability_level);
+        any.iter()
+            .any(|c| self.categories.contains(c) || (c.0 == Category::DISABLED && any_level()))
     }
 }
 
@@ -233,6 +244,39 @@ mod tests {
         assert!(NationalId::parse("110105194912310021").unwrap_err().contains("check digit"));
         assert!(NationalId::parse("1101051949").unwrap_err().contains("18"));
         assert!(NationalId::parse("11010519491331002X").is_err());
+    }
+
+    #[test]
+    fn a_disability_level_meets_the_general_disability_category() {
+        let mut r = Resident {
+            id: ResidentId(1),
+            name: "x".into(),
+            sex: Sex::Male,
+            birth_date: d(1940, 1, 1),
+            local_registration: true,
+            registered_town: TownCode::new("t"),
+            residence_town: TownCode::new("t"),
+            categories: [Category::new("disabled_3")].into(),
+            status: ResidentStatus::Active,
+            card_code: "c".into(),
+            designated_canteen: None,
+            prepaid_balance: None,
+            consent: Consent::default(),
+            face_enrolled: false,
+        };
+        assert!(r.has_any_category(&[Category::new(Category::DISABLED)]));
+        assert!(r.has_any_category(&[Category::new("disabled_3")]));
+        assert!(!r.has_any_category(&[Category::new("disabled_2")]));
+        assert!(!r.has_any_category(&[Category::new(Category::DIBAO)]));
+        // The general code does not meet a specific level.
+        r.categories = [Category::new(Category::DISABLED)].into();
+        assert!(!r.has_any_category(&[Category::new("disabled_3")]));
+        // Only `disabled_<digits>` is a level.
+        r.categories = [Category::new("disabled_x")].into();
+        assert!(!r.has_any_category(&[Category::new(Category::DISABLED)]));
+        assert!(Category::new("disabled_12").is_disability_level());
+        assert!(!Category::new("disabled_").is_disability_level());
+        assert!(!Category::new("disabled").is_disability_level());
     }
 
     #[test]

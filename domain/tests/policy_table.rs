@@ -153,6 +153,9 @@ fn check(decision: &Decision, want: Want, price: i64) {
 #[case::sz_tekun_65("shenzhen", 65, &["tekun"], Slot::Lunch, tier("priority", 1500, 500, [750, 750, 0]))]
 #[case::sz_gugua_65("shenzhen", 65, &["gugua"], Slot::Lunch, tier("priority", 1500, 500, [750, 750, 0]))]
 #[case::sz_disabled_80("shenzhen", 80, &["disabled"], Slot::Lunch, tier("priority", 1500, 500, [750, 750, 0]))]
+// The roster may record only the level of 失能; the policy's `disabled` means any level.
+#[case::sz_disabled_level_80("shenzhen", 80, &["disabled_3"], Slot::Lunch, tier("priority", 1500, 500, [750, 750, 0]))]
+#[case::sz_disabled_level_65("shenzhen", 65, &["disabled_1"], Slot::Lunch, tier("priority", 1500, 500, [750, 750, 0]))]
 #[case::sz_severe_disability_75("shenzhen", 75, &["severe_disability"], Slot::Lunch, tier("priority", 1500, 500, [750, 750, 0]))]
 // 就高不重复: priority and age_100 both give 1500; the first listed wins, once.
 #[case::sz_gugua_100_not_summed("shenzhen", 100, &["gugua"], Slot::Lunch, tier("priority", 1500, 500, [750, 750, 0]))]

@@ -21,12 +21,13 @@ use zhucan_domain::{
 use common::{d, t, window};
 
 const TOWNS: [&str; 3] = ["choucheng", "futian", "fotang"];
-const CATEGORIES: [&str; 8] = [
+const CATEGORIES: [&str; 9] = [
     "dibao",
     "dibao_edge",
     "tekun",
     "gugua",
     "disabled",
+    "disabled_2",
     "severe_disability",
     "youfu",
     "shidu",
