@@ -322,3 +322,43 @@ fn validate_funding(shares: &[FundingShare]) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn nominal_benefit_by_slot() {
+        let per_meal = Benefit::PerMeal(BTreeMap::from([(Slot::Lunch, Fen(500))]));
+        assert_eq!(per_meal.nominal(Slot::Lunch), Some(Fen(500)));
+        assert_eq!(per_meal.nominal(Slot::Dinner), None);
+        let per_day = Benefit::PerDay { fen: Fen(1000), slots: vec![Slot::Lunch, Slot::Dinner] };
+        assert_eq!(per_day.nominal(Slot::Dinner), Some(Fen(1000)));
+        assert_eq!(per_day.nominal(Slot::Breakfast), None);
+    }
+
+    #[test]
+    fn in_force_includes_both_ends() {
+        let mut p = Policy::example_yiwu();
+        p.effective_to = Some(d(2025, 12, 31));
+        assert!(!p.in_force_on(d(2024, 12, 31)));
+        assert!(p.in_force_on(d(2025, 1, 1)));
+        assert!(p.in_force_on(d(2025, 12, 31)));
+        assert!(!p.in_force_on(d(2026, 1, 1)));
+        p.effective_to = None;
+        assert!(p.in_force_on(d(2099, 1, 1)));
+    }
+
+    #[test]
+    fn a_percent_share_above_100_is_refused() {
+        let share = |source, percent| FundingShare { source, percent: Some(percent), fen: None };
+        let wrapping = [share(FundingSource::City, u32::MAX), share(FundingSource::Town, 101)];
+        assert!(validate_funding(&wrapping).unwrap_err().contains("between 0 and 100"));
+        let fine = [share(FundingSource::City, 0), share(FundingSource::Town, 100)];
+        assert_eq!(validate_funding(&fine), Ok(()));
+    }
+}

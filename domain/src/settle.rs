@@ -424,3 +424,55 @@ fn tier_subsidy(
     };
     Ok(amount.min(price).max(Fen::ZERO))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn stored_codes_are_distinct_and_round_trip() {
+        for m in [Method::Face, Method::Card, Method::Staff] {
+            assert_eq!(Method::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(Method::parse("Face"), None);
+        let reasons = [
+            NotEligible::NoPolicyInForce,
+            NotEligible::CanteenOutsideArea,
+            NotEligible::ResidentOutsideArea,
+            NotEligible::NotLocal,
+            NotEligible::NoTier,
+            NotEligible::SlotNotCovered,
+            NotEligible::DailyCapReached,
+            NotEligible::MonthlyCapReached,
+        ];
+        let codes: BTreeSet<_> = reasons.iter().map(|r| r.as_str()).collect();
+        assert_eq!(codes.len(), reasons.len());
+        let date = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+        let rejections = [
+            Rejection::Duplicate { slot: Slot::Lunch },
+            Rejection::OutsideSlotWindow,
+            Rejection::Suspended,
+            Rejection::Deceased { date },
+            Rejection::NotEnrolled,
+        ];
+        let codes: BTreeSet<_> = rejections.iter().map(|r| r.as_str()).collect();
+        assert_eq!(codes.len(), rejections.len());
+    }
+
+    #[test]
+    fn split_takes_fixed_amounts_first_and_gives_the_odd_fen_to_the_first_percent_source() {
+        let share = |source, percent, fen| FundingShare { source, percent, fen };
+        let shares = [
+            share(FundingSource::Town, Some(50), None),
+            share(FundingSource::Other, None, Some(Fen(500))),
+            share(FundingSource::City, Some(50), None),
+        ];
+        let f = Funding::split(Fen(1001), &shares);
+        assert_eq!(f, Funding { city: Fen(250), town: Fen(251), other: Fen(500) });
+        let f = Funding::split(Fen(300), &shares);
+        assert_eq!(f, Funding { city: Fen(0), town: Fen(0), other: Fen(300) });
+        assert_eq!(Funding::split(Fen::ZERO, &shares), Funding::default());
+    }
+}
