@@ -11,6 +11,14 @@ use crate::face::manifest::{self, FetchSource};
 use crate::face::{self, FacePipeline, PipelineConfig};
 use crate::{bench, eval, image_io, locate};
 
+/// Prints a line to stdout; a closed pipe (`| head`) ends output quietly instead of panicking.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 /// Errors at the command-line layer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -138,6 +146,19 @@ pub enum EvalCommand {
         images: PathBuf,
         #[arg(long)]
         root: PathBuf,
+        /// Override the match threshold at 200 templates (default 0.62).
+        #[arg(long)]
+        anchor_threshold: Option<f32>,
+        /// Override the required lead over the second-best resident (default 0.05).
+        #[arg(long)]
+        margin: Option<f32>,
+    },
+    /// Quality-gate measurements (size, brightness, sharpness, pose) on `path ...` images.
+    Quality {
+        #[arg(long)]
+        images: PathBuf,
+        #[arg(long)]
+        root: PathBuf,
     },
     /// Presentation-attack detection on `path label`.
     Liveness {
@@ -209,14 +230,14 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                     })?),
                 };
                 for (file, outcome) in manifest::fetch(&dest, &source)? {
-                    println!("{outcome:?}\t{file}");
+                    out!("{outcome:?}\t{file}");
                 }
-                println!("all models verified in {}", dest.display());
+                out!("all models verified in {}", dest.display());
             }
             ModelsCommand::Verify => {
                 let dir = models_dir(&cli.common)?;
                 let m = manifest::Manifest::load_verified(&dir)?;
-                println!("{} models verified in {}", m.models.len(), dir.display());
+                out!("{} models verified in {}", m.models.len(), dir.display());
             }
         },
         Command::Detect { image, select } => {
@@ -244,7 +265,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 "height": img.height(),
                 "faces": faces,
             });
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            out!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
         Command::Embed {
             image,
@@ -270,7 +291,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 "flip": flip,
                 "embedding": e,
             });
-            println!("{}", serde_json::to_string(&out).unwrap_or_default());
+            out!("{}", serde_json::to_string(&out).unwrap_or_default());
         }
         Command::Eval { command } => {
             let mut cfg = pipeline_config(&cli.common)?;
@@ -282,15 +303,30 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 } => {
                     let mut p = FacePipeline::load(cfg)?;
                     let r = eval::verify(&mut p, &pairs, &root)?;
-                    println!("{r}");
+                    out!("{r}");
                     if let Some(out) = scores_out {
                         eval::write_scores(&out, &r)?;
                     }
                 }
-                EvalCommand::Identify { images, root } => {
-                    let matching = cfg.matching;
+                EvalCommand::Identify {
+                    images,
+                    root,
+                    anchor_threshold,
+                    margin,
+                } => {
+                    let mut matching = cfg.matching;
+                    if let Some(t) = anchor_threshold {
+                        matching.anchor_threshold = t;
+                    }
+                    if let Some(m) = margin {
+                        matching.margin = m;
+                    }
                     let mut p = FacePipeline::load(cfg)?;
-                    println!("{}", eval::identify(&mut p, &images, &root, &matching)?);
+                    out!("{}", eval::identify(&mut p, &images, &root, &matching)?);
+                }
+                EvalCommand::Quality { images, root } => {
+                    let mut p = FacePipeline::load(cfg)?;
+                    out!("{}", eval::quality(&mut p, &images, &root)?);
                 }
                 EvalCommand::Liveness {
                     labels,
@@ -301,7 +337,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                         cfg.liveness_threshold = t;
                     }
                     let mut p = FacePipeline::load(cfg)?;
-                    println!("{}", eval::liveness(&mut p, &labels, &root)?);
+                    out!("{}", eval::liveness(&mut p, &labels, &root)?);
                 }
             }
         }
@@ -310,7 +346,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             sizes,
             ..
         } => {
-            println!("{}", bench::run_search(&sizes, 192)?);
+            out!("{}", bench::run_search(&sizes, 192)?);
         }
         Command::Bench {
             image,
@@ -332,7 +368,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            println!(
+            out!(
                 "{}",
                 bench::run(&cfg, &image, runs.max(1), &sizes, &threads)?
             );

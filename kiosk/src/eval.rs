@@ -668,6 +668,66 @@ pub fn liveness(
     })
 }
 
+// ---------------------------------------------------------------- quality
+
+/// Result of `eval quality`: the gate's measurements per image and how many it would reject.
+#[derive(Clone, Debug)]
+pub struct QualityEval {
+    /// Path and report (`None`: no face).
+    pub rows: Vec<(String, Option<face::quality::QualityReport>)>,
+}
+
+impl fmt::Display for QualityEval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:>7} {:>7} {:>8} {:>6} {:>6} {:>6}  {:<12} path",
+            "face", "bright", "sharp", "yaw", "pitch", "roll", "verdict"
+        )?;
+        let mut rejected: BTreeMap<&str, usize> = BTreeMap::new();
+        for (p, r) in &self.rows {
+            match r {
+                Some(q) => {
+                    let v = q.rejection.map_or("ok", |r| r.code());
+                    if q.rejection.is_some() {
+                        *rejected.entry(v).or_default() += 1;
+                    }
+                    writeln!(
+                        f,
+                        "{:>7.1} {:>7.1} {:>8.1} {:>6.1} {:>6.1} {:>6.1}  {v:<12} {p}",
+                        q.face_px, q.brightness, q.sharpness, q.pose.yaw, q.pose.pitch, q.pose.roll
+                    )?;
+                }
+                None => {
+                    *rejected.entry("no_face").or_default() += 1;
+                    writeln!(f, "{:>60}  {p}", "no face")?;
+                }
+            }
+        }
+        write!(f, "images {}, rejected {:?}", self.rows.len(), rejected)
+    }
+}
+
+/// Runs detection (largest face) and the quality gate on every `path` of a TSV.
+pub fn quality(
+    pipeline: &mut FacePipeline,
+    images: &Path,
+    root: &Path,
+) -> Result<QualityEval, Error> {
+    let tsv = Tsv::read(images)?;
+    let cp = tsv.col("path")?;
+    let mut rows = Vec::new();
+    for row in &tsv.rows {
+        let p = tsv.cell(row, cp)?;
+        let img = image_io::load_rgb(&root.join(p))?;
+        let q = pipeline
+            .detect_one(&img, Select::Largest)?
+            .map(|face| pipeline.quality(&img, &face));
+        rows.push((p.to_string(), q));
+    }
+    Ok(QualityEval { rows })
+}
+
 /// Groups rows of an `images.tsv` (path, identity) by identity, in file order.
 pub fn group_by_identity(tsv: &Tsv) -> Result<BTreeMap<String, Vec<String>>, Error> {
     let (cp, ci) = (tsv.col("path")?, tsv.col("identity")?);

@@ -405,6 +405,25 @@ fn spoof_samples_rejected_and_live_accepted() {
 }
 
 #[test]
+fn live_samples_pass_the_quality_gate() {
+    let mut p = pipeline();
+    let d = faces();
+    let q = eval::quality(&mut p, &d.join("spoof/labels.tsv"), &d).unwrap();
+    println!("{q}");
+    let labels = eval::Tsv::read(&d.join("spoof/labels.tsv")).unwrap();
+    let mut live = 0;
+    for (row, (path, report)) in labels.rows.iter().zip(&q.rows) {
+        assert_eq!(&row.1[0], path);
+        if row.1[1] == "live" {
+            live += 1;
+            let r = report.expect("face found");
+            assert_eq!(r.rejection, None, "{path}: {r:?}");
+        }
+    }
+    assert_eq!(live, 6);
+}
+
+#[test]
 fn missing_or_altered_model_is_a_clear_error() {
     ready();
     let tmp = tempfile::tempdir().unwrap();

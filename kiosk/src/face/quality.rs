@@ -90,7 +90,7 @@ impl Default for QualityConfig {
         Self {
             min_face_px: 80.0,
             edge_tolerance_px: 8.0,
-            min_brightness: 50.0,
+            min_brightness: 40.0,
             max_brightness: 215.0,
             min_sharpness: 15.0,
             max_yaw_deg: 30.0,
@@ -121,9 +121,11 @@ pub struct QualityReport {
     pub rejection: Option<Reason>,
 }
 
-/// Ratio (nose below the eye line) / (mouth below the eye line) on the ArcFace template, i.e. a
-/// frontal face.
-const FRONTAL_NOSE_RATIO: f32 = (71.7366 - 51.599) / (92.2848 - 51.599);
+/// Ratio (nose below the eye line) / (mouth below the eye line) of a frontal face *as YuNet
+/// places the landmarks*: 0.57, the median over the frontal live webcam frames of the dev set
+/// (`eval quality`). YuNet's nose tip sits lower than the ArcFace template's (0.495), which read
+/// every frontal face as ~10 degrees "chin down".
+const FRONTAL_NOSE_RATIO: f32 = 0.57;
 
 /// Head pose from the 5 landmarks (eyes, nose, mouth corners).
 ///
@@ -249,12 +251,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frontal_template_has_zero_pose() {
-        let p = head_pose(&ARCFACE_112);
+    fn frontal_face_has_zero_pose() {
+        // the ArcFace template with the nose where YuNet puts it on frontal faces
+        let mut frontal = ARCFACE_112;
+        frontal[2][1] = 51.599 + FRONTAL_NOSE_RATIO * (92.2848 - 51.599);
+        let p = head_pose(&frontal);
         assert!(
-            p.yaw.abs() < 2.0 && p.pitch.abs() < 1.0 && p.roll.abs() < 1.0,
+            p.yaw.abs() < 1.0 && p.pitch.abs() < 0.5 && p.roll.abs() < 1.0,
             "{p:?}"
         );
+        // the template itself reads as slightly chin-up, well inside the limits
+        let p = head_pose(&ARCFACE_112);
+        assert!(p.pitch > 5.0 && p.pitch < 15.0, "{p:?}");
     }
 
     #[test]
@@ -278,6 +286,9 @@ mod tests {
         let mut up = ARCFACE_112;
         up[2][1] -= 12.0;
         assert!(head_pose(&up).pitch > 20.0);
+        let mut down = ARCFACE_112;
+        down[2][1] += 12.0;
+        assert!(head_pose(&down).pitch < -20.0);
     }
 
     #[test]
