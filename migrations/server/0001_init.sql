@@ -138,7 +138,13 @@ CREATE TABLE settlement_answers (
 
 CREATE INDEX settlements_resident_period ON settlements (resident_id, period);
 CREATE INDEX settlements_canteen_date ON settlements (canteen_id, local_date);
-CREATE INDEX settlements_period ON settlements (period, canteen_id);
+-- The month statement: a covering, partial index in group order, so the aggregation reads only
+-- the index (no table look-ups, no sort).
+CREATE INDEX settlements_statement ON settlements
+    (period, canteen_id, resident_id, funding_town, price, subsidy, self_pay, city_fen, town_fen,
+     other_fen, outcome, voided_at)
+    WHERE outcome = 'accepted' AND voided_at IS NULL;
+CREATE INDEX settlements_voided ON settlements (period) WHERE voided_at IS NOT NULL;
 
 CREATE TABLE adjustments (
     id            INTEGER PRIMARY KEY,

@@ -11,8 +11,8 @@ use chrono_tz::Tz;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use zhucan_domain::api::{
-    BatchResult, ItemResult, ItemStatus, MealDecision, NewCanteen, SettlementBatch,
-    SettlementItem, SlotDto, TownDto,
+    BatchResult, ItemResult, ItemStatus, MealDecision, NewCanteen, SettlementBatch, SettlementItem,
+    SlotDto, TownDto,
 };
 use zhucan_domain::canteen::{CanteenKind, OperatorKind};
 use zhucan_domain::resident::Consent;
@@ -49,13 +49,28 @@ fn t(h: u32, m: u32) -> chrono::NaiveTime {
 }
 
 /// Sets up towns, `canteens` canteens, the Yiwu policy and `residents` residents.
-fn setup(db: &Db, canteens: usize, residents: usize) -> db::Result<(Vec<CanteenId>, Vec<ResidentId>)> {
+fn setup(
+    db: &Db,
+    canteens: usize,
+    residents: usize,
+) -> db::Result<(Vec<CanteenId>, Vec<ResidentId>)> {
     let mut rng = StdRng::seed_from_u64(7);
     let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     db.write_blocking(|tx| {
-        db::towns::insert(tx, &TownDto { code: "choucheng".into(), name: "稠城街道".into() })?;
+        db::towns::insert(
+            tx,
+            &TownDto {
+                code: "choucheng".into(),
+                name: "稠城街道".into(),
+            },
+        )?;
         let p = Policy::example_yiwu();
-        db::policies::insert(tx, &p, &serde_json::to_string(&p).map_err(db::Error::other)?, &at)?;
+        db::policies::insert(
+            tx,
+            &p,
+            &serde_json::to_string(&p).map_err(db::Error::other)?,
+            &at,
+        )?;
         let mut cids = Vec::new();
         for i in 0..canteens {
             cids.push(db::canteens::insert(
@@ -67,8 +82,18 @@ fn setup(db: &Db, canteens: usize, residents: usize) -> db::Result<(Vec<CanteenI
                     operator: "bench".into(),
                     operator_kind: OperatorKind::VillageRun,
                     slots: vec![
-                        SlotDto { slot: Slot::Lunch, start: t(10, 30), end: t(13, 0), price: Fen(1200) },
-                        SlotDto { slot: Slot::Dinner, start: t(16, 30), end: t(18, 30), price: Fen(1000) },
+                        SlotDto {
+                            slot: Slot::Lunch,
+                            start: t(10, 30),
+                            end: t(13, 0),
+                            price: Fen(1200),
+                        },
+                        SlotDto {
+                            slot: Slot::Dinner,
+                            start: t(16, 30),
+                            end: t(18, 30),
+                            price: Fen(1000),
+                        },
                     ],
                     delivery_surcharge: None,
                 },
@@ -99,7 +124,10 @@ fn setup(db: &Db, canteens: usize, residents: usize) -> db::Result<(Vec<CanteenI
                 card_code: format!("B{i:08}"),
                 designated_canteen: None,
                 prepaid_balance: (i % 10 == 0).then_some(Fen(1_000_000)),
-                consent: Consent { face_enrolment: true, template_sharing: false },
+                consent: Consent {
+                    face_enrolment: true,
+                    template_sharing: false,
+                },
                 face_enrolled: true,
             };
             rids.push(db::residents::insert(tx, &row, &at, "bench")?);
@@ -115,7 +143,11 @@ fn temp_dir() -> Result<PathBuf, BoxError> {
 }
 
 /// (a) Settlements per second through HTTP, batches of 100, 4 concurrent clients.
-pub async fn ingest_over_http(dir: &Path, residents: usize, days: usize) -> Result<(usize, f64), BoxError> {
+pub async fn ingest_over_http(
+    dir: &Path,
+    residents: usize,
+    days: usize,
+) -> Result<(usize, f64), BoxError> {
     let tz: Tz = chrono_tz::Asia::Shanghai;
     let db_path = dir.join("ingest.sqlite");
     let db = Db::open(&db_path)?;
@@ -144,7 +176,10 @@ pub async fn ingest_over_http(dir: &Path, residents: usize, days: usize) -> Resu
         for (i, rid) in rids.iter().enumerate() {
             let local = (day0 + Duration::days(d as i64)).and_time(t(11, 0))
                 + Duration::seconds((i % 3600) as i64);
-            let served = tz.from_local_datetime(&local).earliest().ok_or("bad local time")?;
+            let served = tz
+                .from_local_datetime(&local)
+                .earliest()
+                .ok_or("bad local time")?;
             batch.push(SettlementItem {
                 id: uuid_v7(&mut rng, served.timestamp_millis() as u64),
                 resident_id: *rid,
@@ -157,7 +192,9 @@ pub async fn ingest_over_http(dir: &Path, residents: usize, days: usize) -> Resu
                 staff_reason: None,
             });
             if batch.len() == 100 {
-                bodies.push(serde_json::to_vec(&SettlementBatch { items: std::mem::take(&mut batch) })?);
+                bodies.push(serde_json::to_vec(&SettlementBatch {
+                    items: std::mem::take(&mut batch),
+                })?);
             }
         }
     }
@@ -188,7 +225,11 @@ pub async fn ingest_over_http(dir: &Path, residents: usize, days: usize) -> Resu
                     .await?
                     .error_for_status()?;
                 let r: BatchResult = resp.json().await?;
-                accepted += r.results.iter().filter(|x| x.status == ItemStatus::Accepted).count();
+                accepted += r
+                    .results
+                    .iter()
+                    .filter(|x| x.status == ItemStatus::Accepted)
+                    .count();
             }
             Ok::<usize, reqwest::Error>(accepted)
         }));
@@ -214,7 +255,10 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, reports_summ
     let start = Instant::now();
     let day0 = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or_default();
     let received = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-    let policy = PolicyRef { id: "yiwu-style".into(), version: 1 };
+    let policy = PolicyRef {
+        id: "yiwu-style".into(),
+        version: 1,
+    };
     let chunk = 100_000;
     let mut done = 0;
     while done < rows {
@@ -231,7 +275,10 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, reports_summ
                     (Slot::Lunch, t(11, 0), Fen(1200))
                 };
                 let local = day.and_time(time) + Duration::seconds((k % 3000) as i64);
-                let served = tz.from_local_datetime(&local).earliest().ok_or_else(|| db::Error::other("time"))?;
+                let served = tz
+                    .from_local_datetime(&local)
+                    .earliest()
+                    .ok_or_else(|| db::Error::other("time"))?;
                 let subsidy = Fen(if k % 20 == 0 { 800 } else { 300 });
                 let decision = Decision::Accepted(Accepted {
                     date: day,
@@ -240,9 +287,16 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, reports_summ
                     subsidy,
                     self_pay: price - subsidy,
                     payment: Payment::Cash,
-                    funding: Funding { city: Fen(subsidy.0 / 2), town: Fen(subsidy.0 - subsidy.0 / 2), other: Fen::ZERO },
+                    funding: Funding {
+                        city: Fen(subsidy.0 / 2),
+                        town: Fen(subsidy.0 - subsidy.0 / 2),
+                        other: Fen::ZERO,
+                    },
                     funding_town: TownCode::new("choucheng"),
-                    eligibility: Eligibility::Subsidised { tier: "age_65".into(), tier_name: "65至79周岁老人".into() },
+                    eligibility: Eligibility::Subsidised {
+                        tier: "age_65".into(),
+                        tier_name: "65至79周岁老人".into(),
+                    },
                     policy: policy.clone(),
                 });
                 let id = uuid_v7(&mut rng, served.timestamp_millis() as u64);
@@ -254,7 +308,9 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, reports_summ
                     error: None,
                 })
                 .map_err(db::Error::other)?;
-                let served_at = served.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Millis, true);
+                let served_at = served
+                    .with_timezone(&Utc)
+                    .to_rfc3339_opts(SecondsFormat::Millis, true);
                 db::settlements::insert(
                     tx,
                     &db::settlements::SettlementRow {
@@ -288,11 +344,15 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, reports_summ
     if s.total.meals != rows as i64 {
         return Err(format!("statement counts {} meals, expected {rows}", s.total.meals).into());
     }
-    Ok((bulk_secs, secs, reports_summary::S {
-        canteens: s.canteens.len(),
-        residents: s.residents.len(),
-        total: s.total.subsidy,
-    }))
+    Ok((
+        bulk_secs,
+        secs,
+        reports_summary::S {
+            canteens: s.canteens.len(),
+            residents: s.residents.len(),
+            total: s.total.subsidy,
+        },
+    ))
 }
 
 /// What (b) reports about the statement it built.

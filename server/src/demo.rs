@@ -13,7 +13,9 @@ use uuid::Uuid;
 use zhucan_domain::api::{NewCanteen, SettlementItem, SlotDto, TownDto};
 use zhucan_domain::canteen::{CanteenKind, OperatorKind};
 use zhucan_domain::resident::Consent;
-use zhucan_domain::{CanteenId, Category, Fen, Method, Policy, ResidentId, ResidentStatus, Sex, Slot};
+use zhucan_domain::{
+    CanteenId, Category, Fen, Method, Policy, ResidentId, ResidentStatus, Sex, Slot,
+};
 
 use crate::crypto::{blind_index, new_token, sha256_hex};
 use crate::db::{self, Db, residents::NewResidentRow};
@@ -38,10 +40,48 @@ pub const TOWNS: [(&str, &str); 14] = [
 ];
 
 const PLACES: [&str; 42] = [
-    "宾王", "绣湖", "下朱", "城中", "香溪", "五爱", "青口", "杨村", "殿山", "何宅", "东河", "山口",
-    "下骆宅", "楼下", "塔下洲", "吴店", "稠岩", "倍磊", "毛店", "雅端", "上陈", "孝子祠", "田心",
-    "新光", "黄山", "前洪", "畈田朱", "溪华", "杭畴", "王阡", "深塘", "云黄", "江湾", "官塘",
-    "群联", "大陈", "楂林", "马畈", "荷塘", "夏演", "岩南", "苏福",
+    "宾王",
+    "绣湖",
+    "下朱",
+    "城中",
+    "香溪",
+    "五爱",
+    "青口",
+    "杨村",
+    "殿山",
+    "何宅",
+    "东河",
+    "山口",
+    "下骆宅",
+    "楼下",
+    "塔下洲",
+    "吴店",
+    "稠岩",
+    "倍磊",
+    "毛店",
+    "雅端",
+    "上陈",
+    "孝子祠",
+    "田心",
+    "新光",
+    "黄山",
+    "前洪",
+    "畈田朱",
+    "溪华",
+    "杭畴",
+    "王阡",
+    "深塘",
+    "云黄",
+    "江湾",
+    "官塘",
+    "群联",
+    "大陈",
+    "楂林",
+    "马畈",
+    "荷塘",
+    "夏演",
+    "岩南",
+    "苏福",
 ];
 
 const SURNAMES: [&str; 24] = [
@@ -82,7 +122,11 @@ pub fn national_id(rng: &mut StdRng, birth: NaiveDate, sex: Sex) -> String {
     let body = format!("330782{}{:03}", birth.format("%Y%m%d"), seq % 1000);
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const C: &[u8; 11] = b"10X98765432";
-    let sum: u32 = body.bytes().zip(W).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    let sum: u32 = body
+        .bytes()
+        .zip(W)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
     format!("{body}{}", C[(sum % 11) as usize] as char)
 }
 
@@ -100,33 +144,62 @@ fn canteens(rng: &mut StdRng) -> Vec<NewCanteen> {
             let p = PLACES[place % PLACES.len()];
             place += 1;
             let (kind, name) = match k {
-                0 => (CanteenKind::DemonstrationCentre, format!("{short}居家养老服务示范型中心老年食堂")),
-                1 => (CanteenKind::CareCentre, format!("{p}村居家养老照料中心老年食堂")),
+                0 => (
+                    CanteenKind::DemonstrationCentre,
+                    format!("{short}居家养老服务示范型中心老年食堂"),
+                ),
+                1 => (
+                    CanteenKind::CareCentre,
+                    format!("{p}村居家养老照料中心老年食堂"),
+                ),
                 _ => (CanteenKind::Station, format!("{p}社区助餐服务站")),
             };
             let contracted = kind == CanteenKind::DemonstrationCentre || rng.random_bool(0.4);
             let operator = if contracted {
-                format!("义乌市{}养老服务有限公司", pick(rng, &["乐龄", "颐康", "孝悦", "福寿", "康乐"]))
+                format!(
+                    "义乌市{}养老服务有限公司",
+                    pick(rng, &["乐龄", "颐康", "孝悦", "福寿", "康乐"])
+                )
             } else {
                 format!("{p}村股份经济合作社")
             };
             let lunch = *pick(rng, &[1000i64, 1200, 1200, 1300, 1500]);
             let mut slots = Vec::new();
             if rng.random_bool(0.2) {
-                slots.push(SlotDto { slot: Slot::Breakfast, start: t(6, 30), end: t(8, 30), price: Fen(*pick(rng, &[300i64, 400, 500])) });
+                slots.push(SlotDto {
+                    slot: Slot::Breakfast,
+                    start: t(6, 30),
+                    end: t(8, 30),
+                    price: Fen(*pick(rng, &[300i64, 400, 500])),
+                });
             }
-            slots.push(SlotDto { slot: Slot::Lunch, start: t(10, 30), end: t(13, 0), price: Fen(lunch) });
+            slots.push(SlotDto {
+                slot: Slot::Lunch,
+                start: t(10, 30),
+                end: t(13, 0),
+                price: Fen(lunch),
+            });
             if kind != CanteenKind::Station && rng.random_bool(0.45) {
-                slots.push(SlotDto { slot: Slot::Dinner, start: t(16, 30), end: t(18, 30), price: Fen(lunch - 200) });
+                slots.push(SlotDto {
+                    slot: Slot::Dinner,
+                    start: t(16, 30),
+                    end: t(18, 30),
+                    price: Fen(lunch - 200),
+                });
             }
             out.push(NewCanteen {
                 name,
                 kind,
                 town: (*code).to_owned(),
                 operator,
-                operator_kind: if contracted { OperatorKind::Contracted } else { OperatorKind::VillageRun },
+                operator_kind: if contracted {
+                    OperatorKind::Contracted
+                } else {
+                    OperatorKind::VillageRun
+                },
                 slots,
-                delivery_surcharge: (kind == CanteenKind::Station).then(|| Fen(*pick(rng, &[200i64, 300]))),
+                delivery_surcharge: (kind == CanteenKind::Station)
+                    .then(|| Fen(*pick(rng, &[200i64, 300]))),
             });
         }
     }
@@ -139,11 +212,21 @@ struct DemoResident {
     appetite: f64,
 }
 
-fn residents(rng: &mut StdRng, key: &[u8], today: NaiveDate, canteens: &[(CanteenId, NewCanteen)], n: usize) -> Vec<DemoResident> {
+fn residents(
+    rng: &mut StdRng,
+    key: &[u8],
+    today: NaiveDate,
+    canteens: &[(CanteenId, NewCanteen)],
+    n: usize,
+) -> Vec<DemoResident> {
     let mut out = Vec::with_capacity(n);
     let mut seen = BTreeSet::new();
     while out.len() < n {
-        let sex = if rng.random_bool(0.55) { Sex::Female } else { Sex::Male };
+        let sex = if rng.random_bool(0.55) {
+            Sex::Female
+        } else {
+            Sex::Male
+        };
         let u: f64 = rng.random();
         let age = if u < 0.003 {
             rng.random_range(100..104)
@@ -159,12 +242,18 @@ fn residents(rng: &mut StdRng, key: &[u8], today: NaiveDate, canteens: &[(Cantee
         if !seen.insert(nid_text.clone()) {
             continue;
         }
-        let Ok(nid) = zhucan_domain::NationalId::parse(&nid_text) else { continue };
+        let Ok(nid) = zhucan_domain::NationalId::parse(&nid_text) else {
+            continue;
+        };
         let home = rng.random_range(0..canteens.len());
         let town = canteens[home].1.town.clone();
         let local = !rng.random_bool(0.05);
         let split = local && rng.random_bool(0.04);
-        let registered_town = if split { pick(rng, &TOWNS).0.to_owned() } else { town.clone() };
+        let registered_town = if split {
+            pick(rng, &TOWNS).0.to_owned()
+        } else {
+            town.clone()
+        };
         let mut cats = BTreeSet::new();
         for (code, p) in [
             (Category::DIBAO, 0.05),
@@ -181,19 +270,28 @@ fn residents(rng: &mut StdRng, key: &[u8], today: NaiveDate, canteens: &[(Cantee
         }
         if rng.random_bool(0.04) {
             cats.insert(Category::new(Category::DISABLED));
-            cats.insert(Category::new(format!("disabled_{}", rng.random_range(1..4))));
+            cats.insert(Category::new(format!(
+                "disabled_{}",
+                rng.random_range(1..4)
+            )));
         }
         let v: f64 = rng.random();
         let status = if v < 0.01 {
             ResidentStatus::Suspended
         } else if v < 0.015 {
-            ResidentStatus::Deceased { date: today - Duration::days(rng.random_range(1..60)) }
+            ResidentStatus::Deceased {
+                date: today - Duration::days(rng.random_range(1..60)),
+            }
         } else {
             ResidentStatus::Active
         };
         let face = rng.random_bool(0.7);
         let surname = pick(rng, &SURNAMES);
-        let given = if sex == Sex::Male { pick(rng, &MALE) } else { pick(rng, &FEMALE) };
+        let given = if sex == Sex::Male {
+            pick(rng, &MALE)
+        } else {
+            pick(rng, &FEMALE)
+        };
         let prepaid = split || rng.random_bool(0.06);
         out.push(DemoResident {
             row: NewResidentRow {
@@ -210,7 +308,10 @@ fn residents(rng: &mut StdRng, key: &[u8], today: NaiveDate, canteens: &[(Cantee
                 card_code: format!("YW{:08}", out.len() + 10_000_001),
                 designated_canteen: split.then_some(canteens[home].0),
                 prepaid_balance: prepaid.then(|| Fen(rng.random_range(50..500) * 100)),
-                consent: Consent { face_enrolment: face, template_sharing: face && rng.random_bool(0.4) },
+                consent: Consent {
+                    face_enrolment: face,
+                    template_sharing: face && rng.random_bool(0.4),
+                },
                 face_enrolled: face,
             },
             home,
@@ -228,17 +329,34 @@ pub fn uuid_v7(rng: &mut StdRng, at_millis: u64) -> Uuid {
 
 /// Fills an empty database with the demo city. `today` is the local date; history ends the day
 /// before.
-pub fn populate(db: &Db, key: &[u8], tz: Tz, now: chrono::DateTime<Utc>, seed: u64) -> db::Result<Summary> {
+pub fn populate(
+    db: &Db,
+    key: &[u8],
+    tz: Tz,
+    now: chrono::DateTime<Utc>,
+    seed: u64,
+) -> db::Result<Summary> {
     let mut rng = StdRng::seed_from_u64(seed);
     let today = now.with_timezone(&tz).date_naive();
     let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
     let cs = canteens(&mut rng);
     let (canteen_ids, people, kiosk_id, token) = db.write_blocking(|tx| {
         for (code, name) in TOWNS {
-            db::towns::insert(tx, &TownDto { code: code.into(), name: name.into() })?;
+            db::towns::insert(
+                tx,
+                &TownDto {
+                    code: code.into(),
+                    name: name.into(),
+                },
+            )?;
         }
         let policy = Policy::example_yiwu();
-        db::policies::insert(tx, &policy, include_str!("../../domain/policies/yiwu.json"), &at)?;
+        db::policies::insert(
+            tx,
+            &policy,
+            include_str!("../../domain/policies/yiwu.json"),
+            &at,
+        )?;
         let mut ids = Vec::new();
         for c in &cs {
             ids.push((db::canteens::insert(tx, c)?, c.clone()));
@@ -249,8 +367,19 @@ pub fn populate(db: &Db, key: &[u8], tz: Tz, now: chrono::DateTime<Utc>, seed: u
             rids.push(db::residents::insert(tx, &p.row, &at, "demo")?);
         }
         let token = new_token();
-        let kiosk = db::kiosks::insert(tx, ids[0].0, "示范中心1号机", &sha256_hex(token.as_bytes()), &at)?;
-        Ok((ids, people.into_iter().zip(rids).collect::<Vec<_>>(), kiosk, token))
+        let kiosk = db::kiosks::insert(
+            tx,
+            ids[0].0,
+            "示范中心1号机",
+            &sha256_hex(token.as_bytes()),
+            &at,
+        )?;
+        Ok((
+            ids,
+            people.into_iter().zip(rids).collect::<Vec<_>>(),
+            kiosk,
+            token,
+        ))
     })?;
 
     let mut total = 0i64;
@@ -274,7 +403,16 @@ pub fn populate(db: &Db, key: &[u8], tz: Tz, now: chrono::DateTime<Utc>, seed: u
         items.sort_by_key(|i| i.served_at);
         for chunk in items.chunks(500) {
             let res = db.write_blocking(|tx| {
-                ingest::ingest(tx, ingest::Caller { kiosk_id: None, canteen: None }, chunk, tz, now)
+                ingest::ingest(
+                    tx,
+                    ingest::Caller {
+                        kiosk_id: None,
+                        canteen: None,
+                    },
+                    chunk,
+                    tz,
+                    now,
+                )
             })?;
             total += res.results.len() as i64;
         }

@@ -25,8 +25,18 @@ use crate::db::{self, Db, residents::NewResidentRow};
 
 /// The canonical header, in Chinese.
 pub const HEADER: [&str; 12] = [
-    "姓名", "性别", "身份证号", "户籍", "户籍镇街", "居住镇街", "类别", "状态", "身故日期", "卡号",
-    "指定食堂", "预存余额",
+    "姓名",
+    "性别",
+    "身份证号",
+    "户籍",
+    "户籍镇街",
+    "居住镇街",
+    "类别",
+    "状态",
+    "身故日期",
+    "卡号",
+    "指定食堂",
+    "预存余额",
 ];
 const ENGLISH: [&str; 12] = [
     "name",
@@ -55,7 +65,11 @@ pub struct RowError {
 
 impl std::fmt::Display for RowError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}, column {}: {}", self.line, self.column, self.reason)
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.reason
+        )
     }
 }
 
@@ -100,22 +114,41 @@ pub fn residents(
     now: DateTime<Utc>,
 ) -> Result<ImportSummary, Error> {
     let mut text = String::new();
-    input.read_to_string(&mut text).map_err(|e| Error::Read(format!("{e} (is it UTF-8?)")))?;
+    input
+        .read_to_string(&mut text)
+        .map_err(|e| Error::Read(format!("{e} (is it UTF-8?)")))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
-    let headers = rdr.headers().map_err(|e| Error::Read(e.to_string()))?.clone();
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = rdr
+        .headers()
+        .map_err(|e| Error::Read(e.to_string()))?
+        .clone();
     let mut col: [Option<usize>; 12] = [None; 12];
     let mut errors = Vec::new();
     for (i, h) in headers.iter().enumerate() {
         let h = h.trim();
-        match HEADER.iter().position(|x| *x == h).or_else(|| ENGLISH.iter().position(|x| *x == h)) {
+        match HEADER
+            .iter()
+            .position(|x| *x == h)
+            .or_else(|| ENGLISH.iter().position(|x| *x == h))
+        {
             Some(k) => col[k] = Some(i),
-            None => errors.push(RowError { line: 1, column: h.to_owned(), reason: "unknown column".into() }),
+            None => errors.push(RowError {
+                line: 1,
+                column: h.to_owned(),
+                reason: "unknown column".into(),
+            }),
         }
     }
     for (k, c) in col.iter().enumerate() {
         if c.is_none() && !OPTIONAL.contains(&k) {
-            errors.push(RowError { line: 1, column: HEADER[k].into(), reason: "missing column".into() });
+            errors.push(RowError {
+                line: 1,
+                column: HEADER[k].into(),
+                reason: "missing column".into(),
+            });
         }
     }
     if !errors.is_empty() {
@@ -140,14 +173,28 @@ pub fn residents(
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                errors.push(RowError { line, column: String::new(), reason: e.to_string() });
+                errors.push(RowError {
+                    line,
+                    column: String::new(),
+                    reason: e.to_string(),
+                });
                 continue;
             }
         };
         let line = rec.position().map_or(0, |p| p.line());
-        let get = |k: usize| col[k].and_then(|i| rec.get(i)).unwrap_or("").trim().to_owned();
+        let get = |k: usize| {
+            col[k]
+                .and_then(|i| rec.get(i))
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        };
         let mut bad = |k: usize, reason: String| {
-            errors.push(RowError { line, column: HEADER[k].into(), reason });
+            errors.push(RowError {
+                line,
+                column: HEADER[k].into(),
+                reason,
+            });
         };
         let name = get(0);
         if name.is_empty() || name.chars().count() > 32 {
@@ -184,17 +231,29 @@ pub fn residents(
         let mut town = |k: usize| match towns.get(get(k).as_str()) {
             Some(code) => Some(code.clone()),
             None => {
-                errors.push(RowError { line, column: HEADER[k].into(), reason: format!("no town '{}'", get(k)) });
+                errors.push(RowError {
+                    line,
+                    column: HEADER[k].into(),
+                    reason: format!("no town '{}'", get(k)),
+                });
                 None
             }
         };
         let registered = town(4);
         let residence = town(5);
         let mut bad = |k: usize, reason: String| {
-            errors.push(RowError { line, column: HEADER[k].into(), reason });
+            errors.push(RowError {
+                line,
+                column: HEADER[k].into(),
+                reason,
+            });
         };
         let mut cats = BTreeSet::new();
-        for part in get(6).split([';', '；', '、', '|', ',']).map(str::trim).filter(|p| !p.is_empty()) {
+        for part in get(6)
+            .split([';', '；', '、', '|', ','])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             match category_code(part) {
                 Ok(c) => {
                     cats.insert(c);
@@ -256,7 +315,10 @@ pub fn residents(
             bad(2, format!("the same number is also on line {first}"));
             continue;
         }
-        if db.read_sync(|c| db::residents::find_by_index(c, &index))?.is_some() {
+        if db
+            .read_sync(|c| db::residents::find_by_index(c, &index))?
+            .is_some()
+        {
             bad(2, "already on file".into());
             continue;
         }
@@ -265,7 +327,9 @@ pub fn residents(
         else {
             continue;
         };
-        let Some(birth_date) = nid.birth_date() else { continue };
+        let Some(birth_date) = nid.birth_date() else {
+            continue;
+        };
         rows.push((
             line,
             NewResidentRow {

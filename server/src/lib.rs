@@ -5,6 +5,9 @@
 //! [`reports`] (the use cases, calling the pure `zhucan_domain`) → [`db`] (all SQL).
 //! [`run`] serves on a given listener so tests start the real server on port 0.
 
+// The hand-built OpenAPI document is one large `serde_json::json!` literal.
+#![recursion_limit = "512"]
+
 pub mod bench;
 pub mod config;
 pub mod corrections;

@@ -11,7 +11,11 @@ use zhucan_server::config::{self, Clock, ServerArgs, SystemClock};
 use zhucan_server::db::Db;
 
 #[derive(Parser)]
-#[command(name = "zhucan-server", version, about = "Zhucan: subsidised meals at elder canteens")]
+#[command(
+    name = "zhucan-server",
+    version,
+    about = "Zhucan: subsidised meals at elder canteens"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -81,7 +85,13 @@ async fn main() -> anyhow::Result<()> {
             let (before, after) = zhucan_server::db::migrate::apply(&mut conn)?;
             println!("schema version {before} -> {after}");
         }
-        Cmd::Demo { db, listen, timezone, seed, no_serve } => {
+        Cmd::Demo {
+            db,
+            listen,
+            timezone,
+            seed,
+            no_serve,
+        } => {
             for suffix in ["", "-wal", "-shm", ".key"] {
                 let mut p = db.as_os_str().to_owned();
                 p.push(suffix);
@@ -127,27 +137,46 @@ async fn main() -> anyhow::Result<()> {
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .with_context(|| format!("binding {listen}"))?;
-                zhucan_server::serve(store, config, Arc::new(SystemClock), listener, shutdown_signal())
-                    .await?;
+                zhucan_server::serve(
+                    store,
+                    config,
+                    Arc::new(SystemClock),
+                    listener,
+                    shutdown_signal(),
+                )
+                .await?;
             }
         }
-        Cmd::ImportResidents { file, db, secret_key_file } => {
+        Cmd::ImportResidents {
+            file,
+            db,
+            secret_key_file,
+        } => {
             let key_path = secret_key_file.unwrap_or_else(|| config::default_key_path(&db));
             let key = config::load_or_create_key(&key_path)?;
             let store = Db::open(&db)?;
-            let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+            let f = std::fs::File::open(&file)
+                .with_context(|| format!("opening {}", file.display()))?;
             match zhucan_server::import::residents(&store, &key.0, f, SystemClock.now()) {
                 Ok(s) => println!("imported {} residents from {}", s.imported, file.display()),
                 Err(zhucan_server::import::Error::Rows(rows)) => {
                     for r in &rows {
                         eprintln!("{}: {r}", file.display());
                     }
-                    bail!("{} problem(s) in {}; nothing was imported", rows.len(), file.display());
+                    bail!(
+                        "{} problem(s) in {}; nothing was imported",
+                        rows.len(),
+                        file.display()
+                    );
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        Cmd::Bench { residents, days, rows } => {
+        Cmd::Bench {
+            residents,
+            days,
+            rows,
+        } => {
             let f = zhucan_server::bench::run(residents, days, rows)
                 .await
                 .map_err(|e| anyhow::anyhow!(e))?;
@@ -155,10 +184,17 @@ async fn main() -> anyhow::Result<()> {
                 "ingest: {} settlements over HTTP in batches of 100 in {:.2} s = {:.0} settlements/s",
                 f.ingested, f.ingest_secs, f.per_second
             );
-            println!("bulk insert: {} settlements in {:.1} s", f.bulk_rows, f.bulk_secs);
+            println!(
+                "bulk insert: {} settlements in {:.1} s",
+                f.bulk_rows, f.bulk_secs
+            );
             println!(
                 "statement: month of {} settlements built in {:.3} s ({} canteen lines, {} resident lines, subsidy {} yuan)",
-                f.bulk_rows, f.statement_secs, f.statement_canteens, f.statement_residents, f.statement_total
+                f.bulk_rows,
+                f.statement_secs,
+                f.statement_canteens,
+                f.statement_residents,
+                f.statement_total
             );
         }
     }

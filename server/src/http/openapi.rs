@@ -1,5 +1,336 @@
-//! placeholder
+//! `GET /api/v1/openapi.json`: the OpenAPI 3.1 document of the API, built by hand with
+//! `serde_json`. It describes every route, request and response body and the error shape; keep it
+//! in step with `zhucan_domain::api` when a wire type changes.
+
 use axum::Json;
-pub async fn show() -> Json<serde_json::Value> {
-    Json(serde_json::json!({}))
+use serde_json::{Value, json};
+
+fn r(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn body(name: &str) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": r(name) } } })
+}
+
+fn ok(code: &str, desc: &str, schema: Value) -> (String, Value) {
+    (
+        code.to_owned(),
+        json!({ "description": desc, "content": { "application/json": { "schema": schema } } }),
+    )
+}
+
+fn err(code: &str, desc: &str) -> (String, Value) {
+    ok(code, desc, r("Error"))
+}
+
+fn responses(list: Vec<(String, Value)>) -> Value {
+    Value::Object(list.into_iter().collect())
+}
+
+fn op(
+    summary: &str,
+    id: &str,
+    params: Value,
+    req: Option<Value>,
+    resp: Vec<(String, Value)>,
+) -> Value {
+    let mut o = json!({
+        "summary": summary,
+        "operationId": id,
+        "security": [{ "bearer": [] }],
+        "parameters": params,
+        "responses": responses(resp),
+    });
+    if let Some(b) = req {
+        o["requestBody"] = b;
+    }
+    o
+}
+
+fn path_param(name: &str, schema: Value) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "schema": schema })
+}
+
+fn query(name: &str, required: bool, schema: Value) -> Value {
+    json!({ "name": name, "in": "query", "required": required, "schema": schema })
+}
+
+fn std_errors(mut v: Vec<(String, Value)>) -> Vec<(String, Value)> {
+    v.push(err("400", "bad input; `error.field` names the field"));
+    v.push(err("401", "missing or wrong bearer token"));
+    v.push(err("403", "the token may not do this"));
+    v.push(err("500", "internal error (detail only in the server log)"));
+    v
+}
+
+fn fen() -> Value {
+    json!({ "type": "integer", "description": "money in fen (1 yuan = 100 fen)" })
+}
+
+fn obj(required: &[&str], props: Value) -> Value {
+    json!({ "type": "object", "required": required, "properties": props })
+}
+
+fn amounts_with(required: &[&str], props: Value) -> Value {
+    json!({ "allOf": [r("Amounts"), obj(required, props)] })
+}
+
+fn schemas() -> Value {
+    let slot = json!({ "type": "string", "enum": ["breakfast", "lunch", "dinner"] });
+    let method = json!({ "type": "string", "enum": ["face", "card", "staff"] });
+    let payment = json!({ "type": "string", "enum": ["prepaid", "cash"] });
+    let date = json!({ "type": "string", "format": "date" });
+    let time = json!({ "type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9](:[0-5][0-9])?$" });
+    let uuid = json!({ "type": "string", "format": "uuid" });
+    let opt = |s: Value| json!({ "oneOf": [s, { "type": "null" }] });
+    let kind =
+        json!({ "type": "string", "enum": ["demonstration_centre", "care_centre", "station"] });
+    let op_kind = json!({ "type": "string", "enum": ["village_run", "contracted"] });
+    let consent = json!({ "type": "object", "additionalProperties": false,
+        "required": ["face_enrolment", "template_sharing"],
+        "properties": { "face_enrolment": { "type": "boolean" }, "template_sharing": { "type": "boolean" } } });
+    let funding = obj(
+        &["city", "town", "other"],
+        json!({ "city": fen(), "town": fen(), "other": fen() }),
+    );
+    json!({
+        "Error": obj(&["error"], json!({ "error": obj(&["code", "message"], json!({
+            "code": { "type": "string" },
+            "field": opt(json!({ "type": "string" })),
+            "message": { "type": "string" } })) })),
+        "Health": obj(&["status", "schema_version"], json!({
+            "status": { "type": "string" }, "schema_version": { "type": "integer" } })),
+        "Town": { "type": "object", "additionalProperties": false, "required": ["code", "name"],
+            "properties": { "code": { "type": "string", "pattern": "^[a-z0-9_]{1,32}$" },
+                            "name": { "type": "string", "minLength": 1, "maxLength": 64 } } },
+        "SlotWindow": { "type": "object", "additionalProperties": false,
+            "required": ["slot", "start", "end", "price"],
+            "properties": { "slot": slot, "start": time, "end": time, "price": fen() } },
+        "NewCanteen": { "type": "object", "additionalProperties": false,
+            "required": ["name", "kind", "town", "operator", "operator_kind", "slots"],
+            "properties": { "name": { "type": "string" }, "kind": kind, "town": { "type": "string" },
+                "operator": { "type": "string" }, "operator_kind": op_kind,
+                "slots": { "type": "array", "items": r("SlotWindow"), "minItems": 1 },
+                "delivery_surcharge": opt(fen()) } },
+        "Canteen": obj(&["id", "name", "kind", "kind_zh", "town", "operator", "operator_kind", "slots"], json!({
+            "id": { "type": "integer" }, "name": { "type": "string" }, "kind": kind,
+            "kind_zh": { "type": "string" }, "town": { "type": "string" },
+            "operator": { "type": "string" }, "operator_kind": op_kind,
+            "slots": { "type": "array", "items": r("SlotWindow") },
+            "delivery_surcharge": opt(fen()) })),
+        "NewResident": { "type": "object", "additionalProperties": false,
+            "required": ["name", "national_id", "local_registration", "registered_town", "residence_town", "card_code"],
+            "properties": {
+                "name": { "type": "string" },
+                "national_id": { "type": "string", "description": "18 characters; never returned" },
+                "local_registration": { "type": "boolean" },
+                "registered_town": { "type": "string" }, "residence_town": { "type": "string" },
+                "categories": { "type": "array", "items": { "type": "string", "pattern": "^[a-z0-9_]{1,32}$" } },
+                "card_code": { "type": "string" },
+                "designated_canteen": opt(json!({ "type": "integer" })),
+                "prepaid_balance": opt(fen()),
+                "consent": opt(consent.clone()),
+                "face_enrolled": { "type": "boolean" } } },
+        "ResidentUpdate": { "type": "object", "additionalProperties": false, "properties": {
+            "status": opt(json!({ "type": "string", "enum": ["active", "suspended", "deceased"] })),
+            "deceased_on": opt(date.clone()),
+            "categories": opt(json!({ "type": "array", "items": { "type": "string" } })),
+            "consent": opt(consent.clone()),
+            "face_enrolled": opt(json!({ "type": "boolean" })),
+            "by": opt(json!({ "type": "string" })) } },
+        "Resident": obj(&["id", "name", "sex", "birth_date", "national_id_masked", "local_registration",
+            "registered_town", "residence_town", "categories", "status", "card_code", "consent", "face_enrolled"], json!({
+            "id": { "type": "integer" }, "name": { "type": "string" },
+            "sex": { "type": "string", "enum": ["male", "female"] }, "birth_date": date,
+            "national_id_masked": { "type": "string" }, "local_registration": { "type": "boolean" },
+            "registered_town": { "type": "string" }, "residence_town": { "type": "string" },
+            "categories": { "type": "array", "items": { "type": "string" } },
+            "status": { "type": "string", "enum": ["active", "suspended", "deceased"] },
+            "deceased_on": opt(date.clone()), "card_code": { "type": "string" },
+            "designated_canteen": opt(json!({ "type": "integer" })), "prepaid_balance": opt(fen()),
+            "consent": consent, "face_enrolled": { "type": "boolean" } })),
+        "NewKiosk": { "type": "object", "additionalProperties": false, "required": ["canteen_id", "name"],
+            "properties": { "canteen_id": { "type": "integer" }, "name": { "type": "string" } } },
+        "KioskCreated": obj(&["id", "canteen_id", "name", "token"], json!({
+            "id": { "type": "integer" }, "canteen_id": { "type": "integer" }, "name": { "type": "string" },
+            "token": { "type": "string", "description": "bearer token, shown once" } })),
+        "Policy": { "type": "object", "description": "a subsidy policy document (see domain/policies/*.json)",
+            "required": ["id", "version", "name", "effective_from", "subsidy_town", "tiers"] },
+        "PolicySummary": obj(&["id", "version", "name", "effective_from", "document"], json!({
+            "id": { "type": "string" }, "version": { "type": "integer" }, "name": { "type": "string" },
+            "effective_from": date, "effective_to": opt(date.clone()), "document": r("Policy") })),
+        "SettlementItem": { "type": "object", "additionalProperties": false,
+            "required": ["id", "resident_id", "canteen_id", "served_at", "method"],
+            "properties": {
+                "id": { "type": "string", "format": "uuid", "description": "a UUIDv7 made on the kiosk" },
+                "resident_id": { "type": "integer" }, "canteen_id": { "type": "integer" },
+                "served_at": { "type": "string", "format": "date-time", "description": "RFC 3339 with offset" },
+                "method": method,
+                "match_score": opt(json!({ "type": "number", "minimum": 0, "maximum": 1 })),
+                "liveness_score": opt(json!({ "type": "number", "minimum": 0, "maximum": 1, "description": "required for face" })),
+                "delivered": { "type": "boolean", "default": false },
+                "staff_reason": opt(json!({ "type": "string", "description": "required for staff" })) } },
+        "SettlementBatch": { "type": "object", "additionalProperties": false, "required": ["items"],
+            "properties": { "items": { "type": "array", "maxItems": 500, "items": r("SettlementItem") } } },
+        "MealDecision": obj(&["date", "slot", "price", "subsidy", "self_pay", "payment", "funding",
+            "funding_town", "eligibility", "eligibility_zh", "policy_id", "policy_version"], json!({
+            "date": date, "slot": slot, "price": fen(), "subsidy": fen(), "self_pay": fen(),
+            "payment": payment, "funding": funding.clone(), "funding_town": { "type": "string" },
+            "eligibility": { "type": "string" }, "eligibility_zh": { "type": "string" },
+            "tier": opt(json!({ "type": "string" })), "tier_name": opt(json!({ "type": "string" })),
+            "policy_id": { "type": "string" }, "policy_version": { "type": "integer" } })),
+        "RejectionBody": obj(&["reason", "label_zh"], json!({
+            "reason": { "type": "string", "enum": ["duplicate", "outside_slot_window", "suspended", "deceased", "not_enrolled"] },
+            "label_zh": { "type": "string" }, "slot": slot, "deceased_on": date })),
+        "ItemResult": obj(&["id", "status"], json!({
+            "id": uuid, "status": { "type": "string", "enum": ["accepted", "rejected", "error"] },
+            "meal": r("MealDecision"), "rejection": r("RejectionBody"),
+            "error": r("ErrorDetail") })),
+        "ErrorDetail": obj(&["code", "message"], json!({
+            "code": { "type": "string" }, "field": opt(json!({ "type": "string" })), "message": { "type": "string" } })),
+        "BatchResult": obj(&["results"], json!({ "results": { "type": "array", "items": r("ItemResult") } })),
+        "Amounts": obj(&["meals", "subsidised_meals", "price", "subsidy", "self_pay", "city", "town", "other"], json!({
+            "meals": { "type": "integer" }, "subsidised_meals": { "type": "integer" },
+            "price": fen(), "subsidy": fen(), "self_pay": fen(), "city": fen(), "town": fen(), "other": fen() })),
+        "TallySlot": amounts_with(&["slot"], json!({ "slot": slot })),
+        "TallyMeal": obj(&["id", "served_at", "slot", "resident_id", "resident_name", "method", "price",
+            "subsidy", "self_pay", "payment", "funding", "voided"], json!({
+            "id": uuid, "served_at": { "type": "string", "format": "date-time" }, "slot": slot,
+            "resident_id": { "type": "integer" }, "resident_name": { "type": "string" }, "method": method,
+            "price": fen(), "subsidy": fen(), "self_pay": fen(), "payment": payment, "funding": funding,
+            "tier": opt(json!({ "type": "string" })), "voided": { "type": "boolean" } })),
+        "Tally": obj(&["canteen_id", "canteen_name", "date", "slots", "totals", "meals"], json!({
+            "canteen_id": { "type": "integer" }, "canteen_name": { "type": "string" }, "date": date,
+            "slots": { "type": "array", "items": r("TallySlot") }, "totals": r("Amounts"),
+            "meals": { "type": "array", "items": r("TallyMeal") } })),
+        "VoidRequest": { "type": "object", "additionalProperties": false, "required": ["reason"],
+            "properties": { "reason": { "type": "string", "minLength": 1, "maxLength": 500 },
+                            "by": opt(json!({ "type": "string" })) } },
+        "AdjustmentLine": amounts_with(&["id", "settlement_id", "period", "original_period", "canteen_id", "resident_id", "reason"], json!({
+            "id": { "type": "integer" }, "settlement_id": uuid, "period": { "type": "string" },
+            "original_period": { "type": "string" }, "canteen_id": { "type": "integer" },
+            "resident_id": { "type": "integer" }, "funding_town": opt(json!({ "type": "string" })),
+            "reason": { "type": "string" } })),
+        "VoidResult": obj(&["settlement_id", "effect"], json!({
+            "settlement_id": uuid, "effect": { "type": "string", "enum": ["voided", "adjusted"] },
+            "adjustment": opt(r("AdjustmentLine")) })),
+        "CloseMonth": { "type": "object", "additionalProperties": false,
+            "properties": { "by": opt(json!({ "type": "string" })) } },
+        "MonthClosed": obj(&["month", "closed_at", "closed_by"], json!({
+            "month": { "type": "string" }, "closed_at": { "type": "string", "format": "date-time" },
+            "closed_by": { "type": "string" } })),
+        "CanteenLine": amounts_with(&["canteen_id", "name", "town"], json!({
+            "canteen_id": { "type": "integer" }, "name": { "type": "string" }, "town": { "type": "string" } })),
+        "ResidentLine": amounts_with(&["resident_id", "name", "national_id_masked"], json!({
+            "resident_id": { "type": "integer" }, "name": { "type": "string" }, "national_id_masked": { "type": "string" } })),
+        "FundingLine": obj(&["source", "source_zh", "fen"], json!({
+            "source": { "type": "string", "enum": ["city", "town", "other"] }, "source_zh": { "type": "string" },
+            "town": opt(json!({ "type": "string" })), "fen": fen() })),
+        "VoidedLine": obj(&["settlement_id", "canteen_id", "resident_id", "local_date", "price", "subsidy", "reason"], json!({
+            "settlement_id": uuid, "canteen_id": { "type": "integer" }, "resident_id": { "type": "integer" },
+            "local_date": date, "price": fen(), "subsidy": fen(), "reason": { "type": "string" } })),
+        "Statement": obj(&["month", "closed", "canteens", "canteens_total", "residents", "residents_total",
+            "funding", "funding_total", "adjustments", "adjustments_total", "voided", "total"], json!({
+            "month": { "type": "string" }, "canteen": opt(json!({ "type": "integer" })),
+            "town": opt(json!({ "type": "string" })), "closed": { "type": "boolean" },
+            "canteens": { "type": "array", "items": r("CanteenLine") }, "canteens_total": r("Amounts"),
+            "residents": { "type": "array", "items": r("ResidentLine") }, "residents_total": r("Amounts"),
+            "funding": { "type": "array", "items": r("FundingLine") }, "funding_total": fen(),
+            "adjustments": { "type": "array", "items": r("AdjustmentLine") }, "adjustments_total": r("Amounts"),
+            "voided": { "type": "array", "items": r("VoidedLine") }, "total": r("Amounts") })),
+    })
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let id = json!({ "type": "integer" });
+    let month = json!({ "type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$" });
+    let list = |name: &str| json!({ "type": "array", "items": r(name) });
+    let e404 = || err("404", "no such resource");
+    let e409 = || err("409", "conflict with the current state");
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Zhucan server API", "version": env!("CARGO_PKG_VERSION"),
+            "description": "Subsidised meals at elder canteens (老年食堂). Money is integer fen." },
+        "servers": [{ "url": "/" }],
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer",
+                "description": "the administrator's token, or a kiosk's token" } },
+            "schemas": schemas(),
+        },
+        "paths": {
+            "/api/v1/health": { "get": { "summary": "health", "operationId": "health", "security": [],
+                "responses": responses(vec![ok("200", "ok", r("Health")), err("500", "database unavailable")]) } },
+            "/api/v1/openapi.json": { "get": { "summary": "this document", "operationId": "openapi", "security": [],
+                "responses": { "200": { "description": "OpenAPI 3.1", "content": { "application/json": { "schema": { "type": "object" } } } } } } },
+            "/api/v1/towns": {
+                "get": op("list towns", "listTowns", json!([]), None, std_errors(vec![ok("200", "towns", list("Town"))])),
+                "post": op("add a town", "createTown", json!([]), Some(body("Town")),
+                    std_errors(vec![ok("201", "created", r("Town")), e409()])) },
+            "/api/v1/canteens": {
+                "get": op("list canteens", "listCanteens", json!([]), None, std_errors(vec![ok("200", "canteens", list("Canteen"))])),
+                "post": op("add a canteen", "createCanteen", json!([]), Some(body("NewCanteen")),
+                    std_errors(vec![ok("201", "created", r("Canteen")), e409()])) },
+            "/api/v1/canteens/{id}": {
+                "get": op("a canteen", "getCanteen", json!([path_param("id", id.clone())]), None,
+                    std_errors(vec![ok("200", "the canteen", r("Canteen")), e404()])) },
+            "/api/v1/canteens/{id}/tally": {
+                "get": op("the canteen's day (admin or the canteen's kiosk)", "getTally",
+                    json!([path_param("id", id.clone()), query("date", true, json!({ "type": "string", "format": "date" }))]), None,
+                    std_errors(vec![ok("200", "tally", r("Tally")), e404()])) },
+            "/api/v1/residents": {
+                "get": op("list residents", "listResidents", json!([
+                        query("town", false, json!({ "type": "string" })),
+                        query("limit", false, json!({ "type": "integer", "minimum": 1, "maximum": 1000 })),
+                        query("offset", false, json!({ "type": "integer", "minimum": 0 }))]), None,
+                    std_errors(vec![ok("200", "residents", list("Resident"))])),
+                "post": op("add a resident", "createResident", json!([]), Some(body("NewResident")),
+                    std_errors(vec![ok("201", "created", r("Resident")), e409()])) },
+            "/api/v1/residents/{id}": {
+                "get": op("a resident", "getResident", json!([path_param("id", id.clone())]), None,
+                    std_errors(vec![ok("200", "the resident", r("Resident")), e404()])),
+                "patch": op("change status, categories or consent", "updateResident",
+                    json!([path_param("id", id.clone())]), Some(body("ResidentUpdate")),
+                    std_errors(vec![ok("200", "the resident", r("Resident")), e404()])) },
+            "/api/v1/kiosks": {
+                "post": op("register a kiosk", "createKiosk", json!([]), Some(body("NewKiosk")),
+                    std_errors(vec![ok("201", "created; the token is shown once", r("KioskCreated"))])) },
+            "/api/v1/policies": {
+                "get": op("list policies", "listPolicies", json!([]), None, std_errors(vec![ok("200", "policies", list("PolicySummary"))])),
+                "post": op("add a policy version", "createPolicy", json!([]), Some(body("Policy")),
+                    std_errors(vec![ok("201", "created", r("PolicySummary")), e409()])) },
+            "/api/v1/settlements": {
+                "post": op("settle a batch of meals (kiosk or admin)", "createSettlements", json!([]),
+                    Some(body("SettlementBatch")),
+                    std_errors(vec![ok("200", "one result per item, in order", r("BatchResult")),
+                        err("413", "body too large")])) },
+            "/api/v1/settlements/{id}/void": {
+                "post": op("void a meal (never deletes)", "voidSettlement",
+                    json!([path_param("id", json!({ "type": "string", "format": "uuid" }))]), Some(body("VoidRequest")),
+                    std_errors(vec![ok("200", "voided or adjusted", r("VoidResult")), e404(), e409()])) },
+            "/api/v1/months/{month}/close": {
+                "post": op("close a month", "closeMonth", json!([path_param("month", month.clone())]),
+                    Some(json!({ "required": false, "content": { "application/json": { "schema": r("CloseMonth") } } })),
+                    std_errors(vec![ok("200", "closed", r("MonthClosed")), e409()])) },
+            "/api/v1/statements": {
+                "get": {
+                    "summary": "the monthly finance statement", "operationId": "getStatement",
+                    "security": [{ "bearer": [] }],
+                    "parameters": [query("month", true, month), query("canteen", false, id),
+                        query("town", false, json!({ "type": "string" })),
+                        query("format", false, json!({ "type": "string", "enum": ["json", "csv", "xlsx"] }))],
+                    "responses": responses(std_errors(vec![("200".to_owned(), json!({
+                        "description": "the statement",
+                        "content": {
+                            "application/json": { "schema": r("Statement") },
+                            "text/csv": { "schema": { "type": "string" } },
+                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": { "schema": { "type": "string", "contentEncoding": "binary" } }
+                        } }))])) } },
+        }
+    })
+}
+
+pub async fn show() -> Json<Value> {
+    Json(document())
 }

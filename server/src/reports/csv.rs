@@ -101,7 +101,10 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
             "",
         ))?;
         for l in &s.funding {
-            let a = Amounts { subsidy: l.fen, ..Amounts::default() };
+            let a = Amounts {
+                subsidy: l.fen,
+                ..Amounts::default()
+            };
             let cols = amount_cols(&a);
             w.write_record(row(
                 "按资金来源",
@@ -113,7 +116,10 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
                 "",
             ))?;
         }
-        let ft = Amounts { subsidy: s.funding_total, ..Amounts::default() };
+        let ft = Amounts {
+            subsidy: s.funding_total,
+            ..Amounts::default()
+        };
         w.write_record(row(
             "按资金来源",
             "合计",

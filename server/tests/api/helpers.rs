@@ -1,0 +1,250 @@
+//! `spawn_app()` and the fixtures the tests share: a small town with two canteens, the Yiwu-style
+//! policy, a few residents of known ages and categories, and a kiosk per canteen.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+use zhucan_server::config::{Config, FixedClock, IndexKey, Secret};
+use zhucan_server::{Spawned, spawn};
+
+pub const ADMIN: &str = "test-admin-token-0123456789";
+
+pub struct TestApp {
+    pub server: Spawned,
+    pub client: Client,
+    /// The server's clock; tests may move it.
+    #[allow(dead_code)]
+    pub clock: Arc<FixedClock>,
+    _dir: tempfile::TempDir,
+    /// Canteen ids: [0] lunch+dinner in choucheng, [1] lunch only in fotang.
+    pub canteens: Vec<i64>,
+    /// Resident ids: see `seed`.
+    pub residents: Vec<i64>,
+    /// Kiosk tokens, one per canteen.
+    pub kiosks: Vec<String>,
+}
+
+/// "Now" for the tests: 2026-03-15 12:00 in Shanghai.
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 15, 4, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+pub fn config(dir: &std::path::Path) -> Config {
+    Config {
+        db: dir.join("zhucan.sqlite"),
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        admin_token: Secret::new(ADMIN),
+        timezone: chrono_tz::Asia::Shanghai,
+        index_key: IndexKey(vec![42; 32]),
+        body_limit: 1024 * 1024,
+    }
+}
+
+/// A valid 18-character national ID number (GB 11643 check digit) for a birth date.
+pub fn national_id(birth: NaiveDate, seq: u32, male: bool) -> String {
+    let seq = seq * 2 + u32::from(male);
+    let body = format!("330782{}{:03}", birth.format("%Y%m%d"), seq % 1000);
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const C: &[u8; 11] = b"10X98765432";
+    let sum: u32 = body
+        .bytes()
+        .zip(W)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    format!("{body}{}", C[(sum % 11) as usize] as char)
+}
+
+pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
+}
+
+/// A fresh UUIDv7.
+pub fn v7() -> Uuid {
+    Uuid::now_v7()
+}
+
+/// One kiosk item at local Shanghai time `local` ("2026-03-14T11:30:00").
+pub fn item(id: Uuid, resident: i64, canteen: i64, local: &str) -> Value {
+    json!({
+        "id": id, "resident_id": resident, "canteen_id": canteen,
+        "served_at": format!("{local}+08:00"), "method": "card"
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.server.url())
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(ADMIN)
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Posts a batch as kiosk `k` (its canteen is `canteens[k]`).
+    pub async fn settle(&self, k: usize, items: Vec<Value>) -> Response {
+        self.client
+            .post(self.url("/settlements"))
+            .bearer_auth(&self.kiosks[k])
+            .json(&json!({ "items": items }))
+            .send()
+            .await
+            .expect("POST settlements")
+    }
+
+    /// Posts a batch and returns its results, asserting 200.
+    pub async fn settle_ok(&self, k: usize, items: Vec<Value>) -> Vec<Value> {
+        let resp = self.settle(k, items).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body: Value = resp.json().await.expect("json");
+        body["results"].as_array().expect("results").clone()
+    }
+
+    pub async fn json(&self, path: &str) -> Value {
+        let resp = self.get(path).await;
+        assert_eq!(resp.status(), StatusCode::OK, "GET {path}");
+        resp.json().await.expect("json")
+    }
+
+    /// (settlements, adjustments) row counts.
+    pub async fn counts(&self) -> (i64, i64) {
+        self.server
+            .db
+            .read(zhucan_server::db::settlements::counts)
+            .await
+            .expect("counts")
+    }
+}
+
+async fn created(resp: Response) -> Value {
+    let status = resp.status();
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+/// Starts the server with the fixtures in place.
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(FixedClock::new(now()));
+    let server = spawn(config(dir.path()), clock.clone())
+        .await
+        .expect("spawn");
+    let mut app = TestApp {
+        server,
+        client: Client::new(),
+        clock,
+        _dir: dir,
+        canteens: vec![],
+        residents: vec![],
+        kiosks: vec![],
+    };
+    for (code, name) in [("choucheng", "稠城街道"), ("fotang", "佛堂镇")] {
+        created(
+            app.post("/towns", &json!({ "code": code, "name": name }))
+                .await,
+        )
+        .await;
+    }
+    let policy = include_str!("../../../domain/policies/yiwu.json");
+    let resp = app
+        .client
+        .post(app.url("/policies"))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body(policy)
+        .send()
+        .await
+        .expect("policy");
+    created(resp).await;
+    let c1 = created(
+        app.post(
+            "/canteens",
+            &json!({
+                "name": "宾王社区居家养老照料中心老年食堂", "kind": "care_centre", "town": "choucheng",
+                "operator": "义乌市乐龄养老服务有限公司", "operator_kind": "contracted",
+                "slots": [
+                    { "slot": "lunch", "start": "10:30:00", "end": "13:00:00", "price": 1200 },
+                    { "slot": "dinner", "start": "16:30:00", "end": "18:30:00", "price": 1000 }
+                ]
+            }),
+        )
+        .await,
+    )
+    .await;
+    let c2 = created(
+        app.post(
+            "/canteens",
+            &json!({
+                "name": "塔下洲助餐服务站", "kind": "station", "town": "fotang",
+                "operator": "塔下洲村股份经济合作社", "operator_kind": "village_run",
+                "slots": [{ "slot": "lunch", "start": "10:30:00", "end": "13:00:00", "price": 1000 }],
+                "delivery_surcharge": 300
+            }),
+        )
+        .await,
+    )
+    .await;
+    app.canteens = vec![
+        c1["id"].as_i64().expect("id"),
+        c2["id"].as_i64().expect("id"),
+    ];
+    // 0: 81 years old (age_80, 5 yuan), prepaid 100 yuan; 1: 96 (age_90, 8 yuan);
+    // 2: 66 with 低保 (dibao_gugua, 8 yuan); 3: 75 but not local (no subsidy);
+    // 4: 70, face enrolled with consent.
+    let people = [
+        (date(1944, 5, 1), true, vec![], true, Some(10_000), false),
+        (date(1930, 1, 1), false, vec![], true, None, false),
+        (date(1960, 1, 1), true, vec!["dibao"], true, None, false),
+        (date(1951, 2, 2), false, vec![], false, None, false),
+        (date(1956, 6, 6), true, vec![], true, None, true),
+    ];
+    for (i, (birth, male, cats, local, prepaid, face)) in people.into_iter().enumerate() {
+        let body = json!({
+            "name": format!("测试老人{i}"),
+            "national_id": national_id(birth, i as u32, male),
+            "local_registration": local,
+            "registered_town": "choucheng",
+            "residence_town": "choucheng",
+            "categories": cats,
+            "card_code": format!("CARD{i}"),
+            "prepaid_balance": prepaid,
+            "consent": { "face_enrolment": face, "template_sharing": false },
+            "face_enrolled": face
+        });
+        let r = created(app.post("/residents", &body).await).await;
+        app.residents.push(r["id"].as_i64().expect("id"));
+    }
+    for (i, c) in app.canteens.clone().into_iter().enumerate() {
+        let k = created(
+            app.post(
+                "/kiosks",
+                &json!({ "canteen_id": c, "name": format!("k{i}") }),
+            )
+            .await,
+        )
+        .await;
+        app.kiosks
+            .push(k["token"].as_str().expect("token").to_owned());
+    }
+    app
+}

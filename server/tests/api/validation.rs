@@ -1,0 +1,195 @@
+//! Bad input gets a 4xx JSON error naming the field, and nothing is written.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, item, spawn_app, v7};
+
+async fn expect_400(app: &TestApp, items: Vec<Value>, field: &str) -> Value {
+    let resp = app.settle(0, items).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["field"], field, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+    assert!(
+        body["error"]["code"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+    body
+}
+
+#[tokio::test]
+async fn bad_items_are_refused_naming_the_field() {
+    let app = spawn_app().await;
+    let (c, r) = (app.canteens[0], app.residents[0]);
+    let good = || item(v7(), r, c, "2026-03-10T11:00:00");
+
+    let mut bad_uuid = good();
+    bad_uuid["id"] = json!("not-a-uuid");
+    expect_400(&app, vec![good(), bad_uuid], "items[1].id").await;
+
+    let mut v4 = good();
+    v4["id"] = json!("2f1b6c1e-8a53-4c8e-9a43-0c6d0f6f5e21");
+    let body = expect_400(&app, vec![good(), good(), v4], "items[2].id").await;
+    assert_eq!(body["error"]["code"], "invalid_id");
+
+    let mut bad_time = good();
+    bad_time["served_at"] = json!("2026-03-10 11:00");
+    expect_400(&app, vec![bad_time], "items[0].served_at").await;
+
+    let mut no_offset = good();
+    no_offset["served_at"] = json!("2026-03-10T11:00:00");
+    expect_400(&app, vec![no_offset], "items[0].served_at").await;
+
+    let mut staff = good();
+    staff["method"] = json!("staff");
+    expect_400(
+        &app,
+        vec![good(), good(), good(), staff],
+        "items[3].staff_reason",
+    )
+    .await;
+
+    let mut method = good();
+    method["method"] = json!("telepathy");
+    expect_400(&app, vec![method], "items[0].method").await;
+
+    let mut face = good();
+    face["method"] = json!("face");
+    face["match_score"] = json!(0.9);
+    expect_400(&app, vec![face], "items[0].liveness_score").await;
+
+    let mut score = good();
+    score["method"] = json!("face");
+    score["match_score"] = json!(1.5);
+    score["liveness_score"] = json!(0.9);
+    expect_400(&app, vec![score], "items[0].match_score").await;
+
+    let mut missing = good();
+    missing.as_object_mut().map(|o| o.remove("resident_id"));
+    expect_400(&app, vec![missing], "items[0].resident_id").await;
+
+    let mut extra = good();
+    extra["colour"] = json!("red");
+    expect_400(&app, vec![extra], "items[0].colour").await;
+
+    let big: Vec<Value> = (0..501).map(|_| good()).collect();
+    let body = expect_400(&app, big, "items").await;
+    assert_eq!(body["error"]["code"], "batch_too_large");
+
+    assert_eq!(app.counts().await, (0, 0), "nothing written");
+}
+
+#[tokio::test]
+async fn malformed_bodies_and_queries_get_the_error_shape() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .post(app.url("/settlements"))
+        .bearer_auth(&app.kiosks[0])
+        .header("content-type", "application/json")
+        .body("{\"items\": [")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "malformed_json");
+
+    let resp = app
+        .client
+        .post(app.url("/settlements"))
+        .bearer_auth(&app.kiosks[0])
+        .header("content-type", "application/json")
+        .body(vec![b' '; 2 * 1024 * 1024])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    let resp = app
+        .get(&format!(
+            "/canteens/{}/tally?date=2026-13-01",
+            app.canteens[0]
+        ))
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["field"], "date");
+    let resp = app
+        .get(&format!("/canteens/{}/tally", app.canteens[0]))
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let resp = app.get("/statements?month=2026-3").await;
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["field"], "month");
+    let resp = app.get("/statements?month=2026-03&format=pdf").await;
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["field"], "format");
+
+    // A policy with a problem: Policy::parse's field comes back.
+    let mut p: Value =
+        serde_json::from_str(include_str!("../../../domain/policies/yiwu.json")).expect("policy");
+    p["version"] = json!(2);
+    p["tiers"][1]["funding"][0]["percent"] = json!(70);
+    let resp = app.post("/policies", &p).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["field"], "tiers[1].funding");
+
+    // Residents: a bad national ID, an unknown town, a duplicate.
+    let resp = app
+        .post(
+            "/residents",
+            &json!({
+                "name": "某", "national_id": "330782194405010011", "local_registration": true,
+                "registered_town": "choucheng", "residence_town": "choucheng", "card_code": "X1"
+            }),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["field"], "national_id");
+    let resp = app.get("/openapi.json").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let doc: Value = resp.json().await.expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/api/v1/settlements"]["post"].is_object());
+}
+
+#[tokio::test]
+async fn resident_updates_change_decisions() {
+    let app = spawn_app().await;
+    let (c, r) = (app.canteens[0], app.residents[1]);
+    let resp = app
+        .client
+        .patch(app.url(&format!("/residents/{r}")))
+        .bearer_auth(crate::helpers::ADMIN)
+        .json(&json!({ "status": "suspended", "categories": ["tekun"], "by": "clerk" }))
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["status"], "suspended");
+    assert_eq!(body["categories"], json!(["tekun"]));
+    let results = app
+        .settle_ok(0, vec![item(v7(), r, c, "2026-03-10T11:00:00")])
+        .await;
+    assert_eq!(results[0]["rejection"]["reason"], "suspended");
+    let resp = app
+        .client
+        .patch(app.url(&format!("/residents/{r}")))
+        .bearer_auth(crate::helpers::ADMIN)
+        .json(&json!({ "status": "deceased" }))
+        .send()
+        .await
+        .expect("PATCH");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["field"], "deceased_on");
+}
