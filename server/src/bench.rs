@@ -247,7 +247,7 @@ pub async fn ingest_over_http(
 }
 
 /// (b) Bulk-inserts `rows` accepted meals of March 2026 and times the statement.
-pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, reports_summary::S), BoxError> {
+pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFigures), BoxError> {
     let db = Db::open(&dir.join("statement.sqlite"))?;
     let (cids, rids) = setup(&db, 40, 20_000)?;
     let mut rng = StdRng::seed_from_u64(13);
@@ -347,7 +347,7 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, reports_summ
     Ok((
         bulk_secs,
         secs,
-        reports_summary::S {
+        StatementFigures {
             canteens: s.canteens.len(),
             residents: s.residents.len(),
             total: s.total.subsidy,
@@ -355,15 +355,12 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, reports_summ
     ))
 }
 
-/// What (b) reports about the statement it built.
-pub mod reports_summary {
-    /// Line counts and the subsidy total.
-    #[derive(Debug, Clone, Copy)]
-    pub struct S {
-        pub canteens: usize,
-        pub residents: usize,
-        pub total: zhucan_domain::Fen,
-    }
+/// What (b) reports about the statement it built: line counts and the subsidy total.
+#[derive(Debug, Clone, Copy)]
+pub struct StatementFigures {
+    pub canteens: usize,
+    pub residents: usize,
+    pub total: Fen,
 }
 
 /// Runs both parts and returns the figures.

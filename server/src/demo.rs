@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{Datelike, Duration, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Utc};
+use chrono::{Duration, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Utc};
 use chrono_tz::Tz;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -454,7 +454,6 @@ fn meal(
     } else {
         Method::Staff
     };
-    let _ = day.weekday();
     SettlementItem {
         id: uuid_v7(rng, millis),
         resident_id: resident,

@@ -128,6 +128,15 @@ pub fn ingest(
     for item in items {
         let canonical = serde_json::to_vec(item).map_err(db::Error::other)?;
         let hash = sha256_hex(&canonical);
+        if caller.canteen.is_some_and(|c| c != item.canteen_id) {
+            results.push(ItemResult::error(
+                item.id,
+                "canteen_not_allowed",
+                Some("canteen_id".into()),
+                "this kiosk may only settle meals of its own canteen",
+            ));
+            continue;
+        }
         if let Some((stored_hash, answer)) = db::settlements::find_answer(tx, item.id)? {
             if stored_hash == hash {
                 results.push(serde_json::from_str(&answer).map_err(db::Error::other)?);
@@ -139,15 +148,6 @@ pub fn ingest(
                     "this id was already settled with a different payload",
                 ));
             }
-            continue;
-        }
-        if caller.canteen.is_some_and(|c| c != item.canteen_id) {
-            results.push(ItemResult::error(
-                item.id,
-                "canteen_not_allowed",
-                Some("canteen_id".into()),
-                "this kiosk may only settle meals of its own canteen",
-            ));
             continue;
         }
         let canteen = match canteens.get(&item.canteen_id) {

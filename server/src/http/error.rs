@@ -24,6 +24,8 @@ pub enum Error {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
     #[error("request body too large")]
     TooLarge,
     #[error("internal error: {0}")]
@@ -73,6 +75,12 @@ impl IntoResponse for Error {
                 "no such resource".into(),
             ),
             Error::Conflict(m) => (StatusCode::CONFLICT, "conflict".into(), None, m),
+            Error::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed".into(),
+                None,
+                "this route does not take that method".into(),
+            ),
             Error::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large".into(),

@@ -92,6 +92,7 @@ pub struct TallyQuery {
 }
 
 /// The operator's day: for the administrator, or the canteen's own kiosk.
+#[tracing::instrument(skip_all, fields(canteen = %id))]
 pub async fn tally(
     State(st): State<AppState>,
     caller: Caller,

@@ -18,3 +18,7 @@ pub async fn show(State(st): State<AppState>) -> Result<AppJson<Value>> {
 pub async fn not_found() -> Error {
     Error::NotFound
 }
+
+pub async fn method_not_allowed() -> Error {
+    Error::MethodNotAllowed
+}

@@ -45,6 +45,7 @@ pub async fn create(
     Ok(AppJson(out))
 }
 
+#[instrument(skip_all, fields(settlement = %id))]
 pub async fn void(
     State(st): State<AppState>,
     _: Admin,

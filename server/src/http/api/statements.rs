@@ -22,6 +22,7 @@ pub struct StatementQuery {
     format: Option<String>,
 }
 
+#[tracing::instrument(skip_all, fields(month = %q.month))]
 pub async fn show(
     State(st): State<AppState>,
     _: Admin,
