@@ -71,7 +71,9 @@ pub fn bench_stages(
     for _ in 0..5 {
         p.process(frame)?;
     }
+    // Stages and the whole pipeline alternate within each run, so both see the same machine load.
     let mut t: [Vec<Duration>; 6] = Default::default();
+    let mut outcome = String::new();
     for _ in 0..runs {
         let s = Instant::now();
         let _ = p.detect(frame)?;
@@ -88,9 +90,6 @@ pub fn bench_stages(
         let s = Instant::now();
         let _ = p.embed_aligned(&aligned)?;
         t[4].push(s.elapsed());
-    }
-    let mut outcome = String::new();
-    for _ in 0..runs {
         let s = Instant::now();
         let r = p.process(frame)?;
         t[5].push(s.elapsed());
@@ -211,6 +210,16 @@ pub fn run(
     let src = image_io::load_rgb(image)?;
     let frame = frame_640x480(&src);
     let mut out = String::new();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let _ = writeln!(
+        out,
+        "machine: {cpus} CPUs, load average {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let _ = writeln!(
         out,
         "frame: 640x480 built from {} ; {runs} runs per stage",
