@@ -22,7 +22,7 @@ use zhucan_domain::{
     Slot, TownCode,
 };
 
-use crate::config::{Config, IndexKey, Secret, SystemClock};
+use crate::config::{Clock, Config, IndexKey, Secret, SystemClock};
 use crate::crypto::{new_token, sha256_hex};
 use crate::db::{self, Db, residents::NewResidentRow, statements::Filter};
 use crate::demo::{national_id, uuid_v7};
@@ -55,7 +55,9 @@ fn setup(
     residents: usize,
 ) -> db::Result<(Vec<CanteenId>, Vec<ResidentId>)> {
     let mut rng = StdRng::seed_from_u64(7);
-    let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let at = SystemClock
+        .now()
+        .to_rfc3339_opts(SecondsFormat::Millis, true);
     db.write_blocking(|tx| {
         db::towns::insert(
             tx,
@@ -153,7 +155,9 @@ pub async fn ingest_over_http(
     let db = Db::open(&db_path)?;
     let (cids, rids) = tokio::task::spawn_blocking(move || setup(&db, 1, residents)).await??;
     let token = new_token();
-    let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let at = SystemClock
+        .now()
+        .to_rfc3339_opts(SecondsFormat::Millis, true);
     let db = Db::open(&db_path)?;
     let h = sha256_hex(token.as_bytes());
     let cid = cids[0];
@@ -254,7 +258,9 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
     let tz: Tz = chrono_tz::Asia::Shanghai;
     let start = Instant::now();
     let day0 = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or_default();
-    let received = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let received = SystemClock
+        .now()
+        .to_rfc3339_opts(SecondsFormat::Millis, true);
     let policy = PolicyRef {
         id: "yiwu-style".into(),
         version: 1,

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use tracing::instrument;
 use zhucan_domain::api::{
@@ -192,6 +192,15 @@ pub fn ingest(
             ));
             continue;
         };
+        if item.served_at.with_timezone(&Utc) > now + Duration::hours(1) {
+            results.push(ItemResult::error(
+                item.id,
+                "served_in_future",
+                Some("served_at".into()),
+                "more than an hour after the server's time; check the kiosk's clock",
+            ));
+            continue;
+        }
         let local = item.served_at.with_timezone(&tz).naive_local();
         let period = month_of(local.date());
         if closed.contains(&period) {

@@ -128,6 +128,12 @@ async fn same_id_with_a_different_payload_is_a_conflict() {
     assert_eq!(results[0]["status"], "error");
     assert_eq!(results[0]["error"]["code"], "id_conflict");
     assert_eq!(results[0]["error"]["field"], "id");
+    // A meal from the future (a kiosk with a wrong clock) is an item error too.
+    let results = app
+        .settle_ok(0, vec![item(v7(), r[1], c, "2026-03-16T11:00:00")])
+        .await;
+    assert_eq!(results[0]["error"]["code"], "served_in_future");
+    assert_eq!(results[0]["error"]["field"], "served_at");
     assert_eq!(app.counts().await, (1, 0));
 }
 
