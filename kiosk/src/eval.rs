@@ -418,7 +418,9 @@ impl fmt::Display for IdentifyReport {
         writeln!(f, "failures to detect   {}", self.failures_to_detect)?;
         writeln!(f, "rank-1               {:.2}%", self.rank1 * 100.0)?;
         for (fpir, t, fnir) in &self.fnir_at_fpir {
-            let note = if (*fpir * self.nonmated_probes as f64) < 1.0 {
+            let note = if self.nonmated_probes == 0 {
+                " (no distractors: add never-enrolled people with role `distractor`)"
+            } else if (*fpir * self.nonmated_probes as f64) < 1.0 {
                 " (too few distractors to resolve this rate: threshold = highest distractor score)"
             } else {
                 ""
@@ -431,11 +433,10 @@ impl fmt::Display for IdentifyReport {
                 t
             )?;
         }
-        writeln!(
-            f,
-            "highest distractor   {:.3}; lowest correct mated {:.3}",
-            self.max_nonmated, self.min_mated_correct
-        )?;
+        if self.nonmated_probes > 0 {
+            writeln!(f, "highest distractor   {:.3}", self.max_nonmated)?;
+        }
+        writeln!(f, "lowest correct mated {:.3}", self.min_mated_correct)?;
         write!(
             f,
             "default rule         threshold {:.3} (gallery of {}) + margin {:.2}: FPIR {:.2}%, FNIR {:.2}%",
