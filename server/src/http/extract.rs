@@ -49,8 +49,17 @@ where
     }
 }
 
-/// Deserialises JSON, naming the failing field path (`items[3].served_at`).
+/// Deserialises a JSON object, naming the failing field path (`items[3].served_at`). Every body
+/// of this API is an object; an array is refused even where serde would map it onto a struct.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(Error::BadRequest {
+            code: "invalid".into(),
+            field: None,
+            message: "the body must be a JSON object".into(),
+        });
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

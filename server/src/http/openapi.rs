@@ -65,7 +65,28 @@ fn std_errors(mut v: Vec<(String, Value)>) -> Vec<(String, Value)> {
 }
 
 fn fen() -> Value {
-    json!({ "type": "integer", "description": "money in fen (1 yuan = 100 fen)" })
+    json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX,
+        "description": "money in fen (1 yuan = 100 fen)" })
+}
+
+/// A request amount that may not be negative.
+fn fen_in() -> Value {
+    json!({ "type": "integer", "minimum": 0, "maximum": i64::MAX,
+        "description": "money in fen (1 yuan = 100 fen)" })
+}
+
+/// A required text field: not blank, at most `max` characters.
+fn text(max: usize) -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": max, "pattern": "\\S" })
+}
+
+/// An integer id: i64.
+fn int() -> Value {
+    json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX })
+}
+
+fn month() -> Value {
+    json!({ "type": "string", "pattern": "^2[0-9]{3}-(0[1-9]|1[0-2])$" })
 }
 
 fn obj(required: &[&str], props: Value) -> Value {
@@ -100,21 +121,21 @@ fn schemas() -> Value {
             "field": opt(json!({ "type": "string" })),
             "message": { "type": "string" } })) })),
         "Health": obj(&["status", "schema_version"], json!({
-            "status": { "type": "string" }, "schema_version": { "type": "integer" } })),
+            "status": { "type": "string" }, "schema_version": int() })),
         "Town": { "type": "object", "additionalProperties": false, "required": ["code", "name"],
             "properties": { "code": { "type": "string", "pattern": "^[a-z0-9_]{1,32}$" },
                             "name": { "type": "string", "minLength": 1, "maxLength": 64 } } },
         "SlotWindow": { "type": "object", "additionalProperties": false,
             "required": ["slot", "start", "end", "price"],
-            "properties": { "slot": slot, "start": time, "end": time, "price": fen() } },
+            "properties": { "slot": slot, "start": time, "end": time, "price": fen_in() } },
         "NewCanteen": { "type": "object", "additionalProperties": false,
             "required": ["name", "kind", "town", "operator", "operator_kind", "slots"],
-            "properties": { "name": { "type": "string" }, "kind": kind, "town": { "type": "string" },
-                "operator": { "type": "string" }, "operator_kind": op_kind,
+            "properties": { "name": text(64), "kind": kind, "town": text(32),
+                "operator": text(64), "operator_kind": op_kind,
                 "slots": { "type": "array", "items": r("SlotWindow"), "minItems": 1 },
-                "delivery_surcharge": opt(fen()) } },
+                "delivery_surcharge": opt(fen_in()) } },
         "Canteen": obj(&["id", "name", "kind", "kind_zh", "town", "operator", "operator_kind", "slots"], json!({
-            "id": { "type": "integer" }, "name": { "type": "string" }, "kind": kind,
+            "id": int(), "name": { "type": "string" }, "kind": kind,
             "kind_zh": { "type": "string" }, "town": { "type": "string" },
             "operator": { "type": "string" }, "operator_kind": op_kind,
             "slots": { "type": "array", "items": r("SlotWindow") },
@@ -122,55 +143,110 @@ fn schemas() -> Value {
         "NewResident": { "type": "object", "additionalProperties": false,
             "required": ["name", "national_id", "local_registration", "registered_town", "residence_town", "card_code"],
             "properties": {
-                "name": { "type": "string" },
-                "national_id": { "type": "string", "description": "18 characters; never returned" },
+                "name": text(32),
+                "national_id": { "type": "string", "pattern": "^\\s*[0-9]{17}[0-9Xx]\\s*$",
+                    "description": "18 characters with the GB 11643 check digit; never returned" },
                 "local_registration": { "type": "boolean" },
-                "registered_town": { "type": "string" }, "residence_town": { "type": "string" },
+                "registered_town": text(32), "residence_town": text(32),
                 "categories": { "type": "array", "items": { "type": "string", "pattern": "^[a-z0-9_]{1,32}$" } },
-                "card_code": { "type": "string" },
-                "designated_canteen": opt(json!({ "type": "integer" })),
-                "prepaid_balance": opt(fen()),
+                "card_code": text(32),
+                "designated_canteen": opt(json!(int())),
+                "prepaid_balance": opt(fen_in()),
                 "consent": opt(consent.clone()),
                 "face_enrolled": { "type": "boolean" } } },
         "ResidentUpdate": { "type": "object", "additionalProperties": false, "properties": {
             "status": opt(json!({ "type": "string", "enum": ["active", "suspended", "deceased"] })),
             "deceased_on": opt(date.clone()),
-            "categories": opt(json!({ "type": "array", "items": { "type": "string" } })),
+            "categories": opt(json!({ "type": "array", "items": { "type": "string", "pattern": "^\\s*[a-z0-9_]{1,32}\\s*$" } })),
             "consent": opt(consent.clone()),
             "face_enrolled": opt(json!({ "type": "boolean" })),
-            "by": opt(json!({ "type": "string" })) } },
+            "by": opt(json!({ "type": "string" })) },
+            "description": "`deceased_on` alone means deceased; status deceased needs deceased_on",
+            "allOf": [
+                { "if": { "required": ["status"], "properties": { "status": { "enum": ["active", "suspended"] } } },
+                  "then": { "properties": { "deceased_on": { "type": "null" } } } },
+                { "if": { "required": ["status"], "properties": { "status": { "const": "deceased" } } },
+                  "then": { "required": ["deceased_on"], "properties": { "deceased_on": date.clone() } } }
+            ] },
         "Resident": obj(&["id", "name", "sex", "birth_date", "national_id_masked", "local_registration",
             "registered_town", "residence_town", "categories", "status", "card_code", "consent", "face_enrolled"], json!({
-            "id": { "type": "integer" }, "name": { "type": "string" },
+            "id": int(), "name": { "type": "string" },
             "sex": { "type": "string", "enum": ["male", "female"] }, "birth_date": date,
             "national_id_masked": { "type": "string" }, "local_registration": { "type": "boolean" },
             "registered_town": { "type": "string" }, "residence_town": { "type": "string" },
             "categories": { "type": "array", "items": { "type": "string" } },
             "status": { "type": "string", "enum": ["active", "suspended", "deceased"] },
             "deceased_on": opt(date.clone()), "card_code": { "type": "string" },
-            "designated_canteen": opt(json!({ "type": "integer" })), "prepaid_balance": opt(fen()),
+            "designated_canteen": opt(json!(int())), "prepaid_balance": opt(fen()),
             "consent": consent, "face_enrolled": { "type": "boolean" } })),
         "NewKiosk": { "type": "object", "additionalProperties": false, "required": ["canteen_id", "name"],
-            "properties": { "canteen_id": { "type": "integer" }, "name": { "type": "string" } } },
+            "properties": { "canteen_id": int(), "name": text(64) } },
         "KioskCreated": obj(&["id", "canteen_id", "name", "token"], json!({
-            "id": { "type": "integer" }, "canteen_id": { "type": "integer" }, "name": { "type": "string" },
+            "id": int(), "canteen_id": int(), "name": { "type": "string" },
             "token": { "type": "string", "description": "bearer token, shown once" } })),
-        "Policy": { "type": "object", "description": "a subsidy policy document (see domain/policies/*.json)",
-            "required": ["id", "version", "name", "effective_from", "subsidy_town", "tiers"] },
+        "Policy": { "type": "object", "additionalProperties": false,
+            "description": "a subsidy policy document (see domain/policies/*.json); cross-field rules \
+                (funding percentages add up to 100, unique tier codes, ...) are checked by the server",
+            "required": ["id", "version", "name", "effective_from", "subsidy_town", "tiers"],
+            "properties": {
+                "id": { "type": "string", "pattern": "\\S" }, "version": { "type": "integer", "minimum": 1, "maximum": 4_294_967_295_u64 },
+                "name": { "type": "string" }, "effective_from": date.clone(), "effective_to": opt(date.clone()),
+                "subsidy_town": { "type": "string", "enum": ["registration", "residence"] },
+                "area_towns": { "type": "array", "items": { "type": "string" } },
+                "tiers": { "type": "array", "minItems": 1, "items": r("Tier") } } },
+        "Tier": { "type": "object", "additionalProperties": false,
+            "required": ["code", "name", "benefit", "funding"],
+            "properties": {
+                "code": { "type": "string", "pattern": "\\S" }, "name": { "type": "string" },
+                "conditions": { "type": "object", "additionalProperties": false, "properties": {
+                    "min_age": opt(json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX })),
+                    "max_age": opt(json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX })),
+                    "any_categories": { "type": "array", "items": { "type": "string", "pattern": "^[a-z0-9_]{1,32}$" } },
+                    "local_registration": { "type": "boolean" },
+                    "towns": { "type": "array", "items": { "type": "string" } },
+                    "canteens": { "type": "array", "items": int() } } },
+                "benefit": { "oneOf": [
+                    { "type": "object", "additionalProperties": false, "required": ["per_meal"], "properties": {
+                        "per_meal": { "type": "object", "minProperties": 1, "additionalProperties": false, "properties": {
+                            "breakfast": { "type": "integer", "minimum": 1, "maximum": i64::MAX },
+                            "lunch": { "type": "integer", "minimum": 1, "maximum": i64::MAX },
+                            "dinner": { "type": "integer", "minimum": 1, "maximum": i64::MAX } } } } },
+                    { "type": "object", "additionalProperties": false, "required": ["per_day"], "properties": {
+                        "per_day": { "type": "object", "additionalProperties": false, "required": ["fen", "slots"], "properties": {
+                            "fen": { "type": "integer", "minimum": 1, "maximum": i64::MAX },
+                            "slots": { "type": "array", "minItems": 1, "items": slot.clone() } } } } } ] },
+                "funding": { "type": "array", "minItems": 1, "items": { "type": "object", "additionalProperties": false,
+                    "required": ["source"], "properties": {
+                        "source": { "type": "string", "enum": ["city", "town", "other"] },
+                        "percent": opt(json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX })),
+                        "fen": opt(json!({ "type": "integer", "minimum": 1, "maximum": i64::MAX })) } } },
+                "caps": { "type": "object", "additionalProperties": false, "properties": {
+                    "per_slot_per_day": { "type": "integer", "minimum": 1, "maximum": u32::MAX },
+                    "per_day": opt(json!({ "type": "integer", "minimum": 1, "maximum": u32::MAX })),
+                    "per_month": opt(json!({ "type": "integer", "minimum": 1, "maximum": u32::MAX })) } } } },
         "PolicySummary": obj(&["id", "version", "name", "effective_from", "document"], json!({
-            "id": { "type": "string" }, "version": { "type": "integer" }, "name": { "type": "string" },
+            "id": { "type": "string" }, "version": int(), "name": { "type": "string" },
             "effective_from": date, "effective_to": opt(date.clone()), "document": r("Policy") })),
         "SettlementItem": { "type": "object", "additionalProperties": false,
             "required": ["id", "resident_id", "canteen_id", "served_at", "method"],
             "properties": {
-                "id": { "type": "string", "format": "uuid", "description": "a UUIDv7 made on the kiosk" },
-                "resident_id": { "type": "integer" }, "canteen_id": { "type": "integer" },
+                "id": { "type": "string", "format": "uuid",
+                    "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-7[0-9a-fA-F]{3}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+                    "description": "a UUIDv7 made on the kiosk" },
+                "resident_id": int(), "canteen_id": int(),
                 "served_at": { "type": "string", "format": "date-time", "description": "RFC 3339 with offset" },
                 "method": method,
                 "match_score": opt(json!({ "type": "number", "minimum": 0, "maximum": 1 })),
                 "liveness_score": opt(json!({ "type": "number", "minimum": 0, "maximum": 1, "description": "required for face" })),
                 "delivered": { "type": "boolean", "default": false },
-                "staff_reason": opt(json!({ "type": "string", "description": "required for staff" })) } },
+                "staff_reason": opt(json!({ "type": "string", "maxLength": 500, "description": "required for staff" })) },
+            "allOf": [
+                { "if": { "required": ["method"], "properties": { "method": { "const": "face" } } },
+                  "then": { "required": ["match_score", "liveness_score"],
+                    "properties": { "match_score": { "type": "number" }, "liveness_score": { "type": "number" } } } },
+                { "if": { "required": ["method"], "properties": { "method": { "const": "staff" } } },
+                  "then": { "required": ["staff_reason"], "properties": { "staff_reason": text(500) } } }
+            ] },
         "SettlementBatch": { "type": "object", "additionalProperties": false, "required": ["items"],
             "properties": { "items": { "type": "array", "maxItems": 500, "items": r("SettlementItem") } } },
         "MealDecision": obj(&["date", "slot", "price", "subsidy", "self_pay", "payment", "funding",
@@ -179,7 +255,7 @@ fn schemas() -> Value {
             "payment": payment, "funding": funding.clone(), "funding_town": { "type": "string" },
             "eligibility": { "type": "string" }, "eligibility_zh": { "type": "string" },
             "tier": opt(json!({ "type": "string" })), "tier_name": opt(json!({ "type": "string" })),
-            "policy_id": { "type": "string" }, "policy_version": { "type": "integer" } })),
+            "policy_id": { "type": "string" }, "policy_version": int() })),
         "RejectionBody": obj(&["reason", "label_zh"], json!({
             "reason": { "type": "string", "enum": ["duplicate", "outside_slot_window", "suspended", "deceased", "not_enrolled"] },
             "label_zh": { "type": "string" }, "slot": slot, "deceased_on": date })),
@@ -191,26 +267,26 @@ fn schemas() -> Value {
             "code": { "type": "string" }, "field": opt(json!({ "type": "string" })), "message": { "type": "string" } })),
         "BatchResult": obj(&["results"], json!({ "results": { "type": "array", "items": r("ItemResult") } })),
         "Amounts": obj(&["meals", "subsidised_meals", "price", "subsidy", "self_pay", "city", "town", "other"], json!({
-            "meals": { "type": "integer" }, "subsidised_meals": { "type": "integer" },
+            "meals": int(), "subsidised_meals": int(),
             "price": fen(), "subsidy": fen(), "self_pay": fen(), "city": fen(), "town": fen(), "other": fen() })),
         "TallySlot": amounts_with(&["slot"], json!({ "slot": slot })),
         "TallyMeal": obj(&["id", "served_at", "slot", "resident_id", "resident_name", "method", "price",
             "subsidy", "self_pay", "payment", "funding", "voided"], json!({
             "id": uuid, "served_at": { "type": "string", "format": "date-time" }, "slot": slot,
-            "resident_id": { "type": "integer" }, "resident_name": { "type": "string" }, "method": method,
+            "resident_id": int(), "resident_name": { "type": "string" }, "method": method,
             "price": fen(), "subsidy": fen(), "self_pay": fen(), "payment": payment, "funding": funding,
             "tier": opt(json!({ "type": "string" })), "voided": { "type": "boolean" } })),
         "Tally": obj(&["canteen_id", "canteen_name", "date", "slots", "totals", "meals"], json!({
-            "canteen_id": { "type": "integer" }, "canteen_name": { "type": "string" }, "date": date,
+            "canteen_id": int(), "canteen_name": { "type": "string" }, "date": date,
             "slots": { "type": "array", "items": r("TallySlot") }, "totals": r("Amounts"),
             "meals": { "type": "array", "items": r("TallyMeal") } })),
         "VoidRequest": { "type": "object", "additionalProperties": false, "required": ["reason"],
-            "properties": { "reason": { "type": "string", "minLength": 1, "maxLength": 500 },
+            "properties": { "reason": text(500),
                             "by": opt(json!({ "type": "string" })) } },
         "AdjustmentLine": amounts_with(&["id", "settlement_id", "period", "original_period", "canteen_id", "resident_id", "reason"], json!({
-            "id": { "type": "integer" }, "settlement_id": uuid, "period": { "type": "string" },
-            "original_period": { "type": "string" }, "canteen_id": { "type": "integer" },
-            "resident_id": { "type": "integer" }, "funding_town": opt(json!({ "type": "string" })),
+            "id": int(), "settlement_id": uuid, "period": { "type": "string" },
+            "original_period": { "type": "string" }, "canteen_id": int(),
+            "resident_id": int(), "funding_town": opt(json!({ "type": "string" })),
             "reason": { "type": "string" } })),
         "VoidResult": obj(&["settlement_id", "effect"], json!({
             "settlement_id": uuid, "effect": { "type": "string", "enum": ["voided", "adjusted"] },
@@ -221,18 +297,18 @@ fn schemas() -> Value {
             "month": { "type": "string" }, "closed_at": { "type": "string", "format": "date-time" },
             "closed_by": { "type": "string" } })),
         "CanteenLine": amounts_with(&["canteen_id", "name", "town"], json!({
-            "canteen_id": { "type": "integer" }, "name": { "type": "string" }, "town": { "type": "string" } })),
+            "canteen_id": int(), "name": { "type": "string" }, "town": { "type": "string" } })),
         "ResidentLine": amounts_with(&["resident_id", "name", "national_id_masked"], json!({
-            "resident_id": { "type": "integer" }, "name": { "type": "string" }, "national_id_masked": { "type": "string" } })),
+            "resident_id": int(), "name": { "type": "string" }, "national_id_masked": { "type": "string" } })),
         "FundingLine": obj(&["source", "source_zh", "fen"], json!({
             "source": { "type": "string", "enum": ["city", "town", "other"] }, "source_zh": { "type": "string" },
             "town": opt(json!({ "type": "string" })), "fen": fen() })),
         "VoidedLine": obj(&["settlement_id", "canteen_id", "resident_id", "local_date", "price", "subsidy", "reason"], json!({
-            "settlement_id": uuid, "canteen_id": { "type": "integer" }, "resident_id": { "type": "integer" },
+            "settlement_id": uuid, "canteen_id": int(), "resident_id": int(),
             "local_date": date, "price": fen(), "subsidy": fen(), "reason": { "type": "string" } })),
         "Statement": obj(&["month", "closed", "canteens", "canteens_total", "residents", "residents_total",
             "funding", "funding_total", "adjustments", "adjustments_total", "voided", "total"], json!({
-            "month": { "type": "string" }, "canteen": opt(json!({ "type": "integer" })),
+            "month": { "type": "string" }, "canteen": opt(json!(int())),
             "town": opt(json!({ "type": "string" })), "closed": { "type": "boolean" },
             "canteens": { "type": "array", "items": r("CanteenLine") }, "canteens_total": r("Amounts"),
             "residents": { "type": "array", "items": r("ResidentLine") }, "residents_total": r("Amounts"),
@@ -244,8 +320,8 @@ fn schemas() -> Value {
 
 /// The whole document.
 pub fn document() -> Value {
-    let id = json!({ "type": "integer" });
-    let month = json!({ "type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$" });
+    let id = json!(int());
+    let month = month();
     let list = |name: &str| json!({ "type": "array", "items": r(name) });
     let e404 = || err("404", "no such resource");
     let e409 = || err("409", "conflict with the current state");
@@ -283,7 +359,7 @@ pub fn document() -> Value {
                 "get": op("list residents", "listResidents", json!([
                         query("town", false, json!({ "type": "string" })),
                         query("limit", false, json!({ "type": "integer", "minimum": 1, "maximum": 1000 })),
-                        query("offset", false, json!({ "type": "integer", "minimum": 0 }))]), None,
+                        query("offset", false, json!({ "type": "integer", "minimum": 0, "maximum": 1_000_000_000 }))]), None,
                     std_errors(vec![ok("200", "residents", list("Resident"))])),
                 "post": op("add a resident", "createResident", json!([]), Some(body("NewResident")),
                     std_errors(vec![ok("201", "created", r("Resident")), e409()])) },

@@ -101,7 +101,10 @@ pub async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(Error::bad("invalid", "limit", "must be 1 to 1000"));
     }
-    let offset = q.offset.unwrap_or(0).max(0);
+    let offset = q.offset.unwrap_or(0);
+    if !(0..=1_000_000_000).contains(&offset) {
+        return Err(Error::bad("invalid", "offset", "must be 0 to 1000000000"));
+    }
     let out = st
         .db
         .read(move |c| db::residents::list(c, q.town.as_deref(), limit, offset))
@@ -131,7 +134,7 @@ pub async fn update(
         (None, None) => None,
         (Some(StatusDto::Active), None) => Some(ResidentStatus::Active),
         (Some(StatusDto::Suspended), None) => Some(ResidentStatus::Suspended),
-        (Some(StatusDto::Deceased), Some(date)) => Some(ResidentStatus::Deceased { date }),
+        (Some(StatusDto::Deceased) | None, Some(date)) => Some(ResidentStatus::Deceased { date }),
         (Some(StatusDto::Deceased), None) => {
             return Err(Error::bad(
                 "missing",
