@@ -49,7 +49,7 @@ fn t(h: u32, m: u32) -> chrono::NaiveTime {
 }
 
 /// Sets up towns, `canteens` canteens, the Yiwu policy and `residents` residents.
-fn setup(
+pub fn setup(
     db: &Db,
     canteens: usize,
     residents: usize,
