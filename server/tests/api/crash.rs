@@ -20,7 +20,7 @@ fn free_port() -> u16 {
 }
 
 async fn start(db: &std::path::Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_zhucan-server"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zhucan-server"))
         .arg("serve")
         .arg("--db")
         .arg(db)
@@ -43,6 +43,8 @@ async fn start(db: &std::path::Path, port: u16) -> Child {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("zhucan-server did not come up on port {port}");
 }
 
