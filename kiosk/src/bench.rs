@@ -72,7 +72,7 @@ pub fn bench_stages(
         p.process(frame)?;
     }
     // Stages and the whole pipeline alternate within each run, so both see the same machine load.
-    let mut t: [Vec<Duration>; 6] = Default::default();
+    let mut t: [Vec<Duration>; 7] = Default::default();
     let mut outcome = String::new();
     for _ in 0..runs {
         let s = Instant::now();
@@ -90,9 +90,14 @@ pub fn bench_stages(
         let s = Instant::now();
         let _ = p.embed_aligned(&aligned)?;
         t[4].push(s.elapsed());
+        p.set_parallel_stages(false);
+        let s = Instant::now();
+        p.process(frame)?;
+        t[5].push(s.elapsed());
+        p.set_parallel_stages(true);
         let s = Instant::now();
         let r = p.process(frame)?;
-        t[5].push(s.elapsed());
+        t[6].push(s.elapsed());
         outcome = match r.outcome {
             Outcome::Embedded(_) => "all stages ran (live face embedded)".to_string(),
             Outcome::Rejected(why) => format!("stopped at quality gate: {}", why.code()),
@@ -106,7 +111,8 @@ pub fn bench_stages(
         "liveness (2 models)",
         "align",
         "embed",
-        "whole pipeline",
+        "whole, sequential",
+        "whole, liveness || embed",
     ];
     let rows = names
         .iter()

@@ -320,6 +320,34 @@ fn whole_pipeline_on_a_camera_frame() {
 }
 
 #[test]
+fn kiosk_frames_live_and_print_attack_in_both_stage_orders() {
+    let d = faces().join("spoof/nuaa");
+    let live = load_rgb(&d.join("ClientRaw/0002/0002_01_00_01_150.jpg")).unwrap();
+    let print = load_rgb(&d.join("ImposterRaw/0002/0002_01_01_02_0.jpg")).unwrap();
+    assert_eq!(live.dimensions(), (640, 480));
+    let mut p = pipeline();
+    let mut embeddings = Vec::new();
+    for parallel in [true, false] {
+        p.set_parallel_stages(parallel);
+        let r = p.process(&live).unwrap();
+        let Outcome::Embedded(e) = r.outcome else {
+            panic!("live frame: {:?}", r.outcome)
+        };
+        assert!(r.timings.wall > std::time::Duration::ZERO);
+        embeddings.push(e);
+        let r = p.process(&print).unwrap();
+        assert_eq!(
+            r.outcome,
+            Outcome::Spoof,
+            "print attack, parallel={parallel}"
+        );
+        assert!(r.liveness.unwrap().prob[1] < 0.5);
+    }
+    p.set_parallel_stages(true);
+    assert_eq!(embeddings[0], embeddings[1]);
+}
+
+#[test]
 fn exif_orientation_is_applied() {
     // stored 640x480 sideways with Orientation = 6
     let img = load_rgb(&faces().join("spoof/silentface/image_T1.jpg")).unwrap();

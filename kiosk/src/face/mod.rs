@@ -98,6 +98,11 @@ pub struct PipelineConfig {
     pub matching: MatchConfig,
     /// Average the embedding with that of the mirrored crop.
     pub flip: bool,
+    /// Run liveness on a second thread while this one aligns and embeds (each session still has
+    /// one intra-op thread). The embedding of a face that fails liveness is discarded, never
+    /// returned. On the 2-core kiosks this takes the longer of the two branches instead of their
+    /// sum off every frame.
+    pub parallel_stages: bool,
 }
 
 impl PipelineConfig {
@@ -113,6 +118,7 @@ impl PipelineConfig {
             liveness_threshold: liveness::DEFAULT_THRESHOLD,
             matching: MatchConfig::default(),
             flip: false,
+            parallel_stages: true,
         }
     }
 }
@@ -125,9 +131,13 @@ pub struct StageTimings {
     pub liveness: Duration,
     pub align: Duration,
     pub embed: Duration,
+    /// Wall-clock time of the whole frame (less than the sum of the stages when liveness runs in
+    /// parallel with align + embed).
+    pub wall: Duration,
 }
 
 impl StageTimings {
+    /// Sum of the stage times (CPU work, whatever ran in parallel).
     pub fn total(&self) -> Duration {
         self.detect + self.quality + self.liveness + self.align + self.embed
     }
@@ -204,6 +214,11 @@ impl FacePipeline {
 
     pub fn config(&self) -> &PipelineConfig {
         &self.config
+    }
+
+    /// Switches liveness-in-parallel-with-embedding on or off (see [`PipelineConfig`]).
+    pub fn set_parallel_stages(&mut self, on: bool) {
+        self.config.parallel_stages = on;
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -284,12 +299,14 @@ impl FacePipeline {
             liveness: None,
             timings: t,
         };
-        let start = Instant::now();
+        let frame_start = Instant::now();
+        let start = frame_start;
         let dets = self.detector.detect(img)?;
         let pick = detect::select(&dets, img.width(), img.height(), self.config.select);
         t.detect = start.elapsed();
         res.faces = dets.len();
         let Some(face) = pick.map(|i| dets[i]) else {
+            t.wall = frame_start.elapsed();
             res.timings = t;
             return Ok(res);
         };
@@ -301,31 +318,81 @@ impl FacePipeline {
         res.quality = Some(q);
         if let Some(reason) = q.rejection {
             res.outcome = Outcome::Rejected(reason);
+            t.wall = frame_start.elapsed();
             res.timings = t;
             return Ok(res);
         }
 
-        let start = Instant::now();
-        let live = self.liveness.check(img, &face.bbox)?;
-        t.liveness = start.elapsed();
+        let (live, embedded) = if self.config.parallel_stages {
+            let (liveness, embedder, aligned) =
+                (&mut self.liveness, &mut self.embedder, &mut self.aligned);
+            let flip = self.config.flip;
+            std::thread::scope(|s| {
+                let live = s.spawn(|| {
+                    let start = Instant::now();
+                    liveness
+                        .check(img, &face.bbox)
+                        .map(|l| (l, start.elapsed()))
+                });
+                let embedded = align_and_embed(img, &face, aligned, embedder, flip, &mut t);
+                let live = live
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (live, embedded)
+            })
+        } else {
+            let start = Instant::now();
+            let live = self
+                .liveness
+                .check(img, &face.bbox)
+                .map(|l| (l, start.elapsed()));
+            // a spoof is not aligned or embedded at all on this path
+            let embedded = match &live {
+                Ok((l, _)) if l.live => align_and_embed(
+                    img,
+                    &face,
+                    &mut self.aligned,
+                    &mut self.embedder,
+                    self.config.flip,
+                    &mut t,
+                ),
+                _ => Ok(Vec::new()),
+            };
+            (live, embedded)
+        };
+        let (live, live_time) = live?;
+        t.liveness = live_time;
         let is_live = live.live;
         res.liveness = Some(live);
         if !is_live {
             res.outcome = Outcome::Spoof;
+            t.wall = frame_start.elapsed();
             res.timings = t;
             return Ok(res);
         }
-
-        let start = Instant::now();
-        align::align(img, &face.landmarks, &mut self.aligned)
-            .ok_or_else(|| Error::Invalid("degenerate landmarks".into()))?;
-        t.align = start.elapsed();
-
-        let start = Instant::now();
-        let e = self.embedder.embed(&self.aligned, self.config.flip)?;
-        t.embed = start.elapsed();
+        let e = embedded?;
         res.outcome = Outcome::Embedded(e);
+        t.wall = frame_start.elapsed();
         res.timings = t;
         Ok(res)
     }
+}
+
+/// Align then embed, recording both stage times.
+fn align_and_embed(
+    img: &RgbImage,
+    face: &Detection,
+    aligned: &mut RgbImage,
+    embedder: &mut Embedder,
+    flip: bool,
+    t: &mut StageTimings,
+) -> Result<Vec<f32>, Error> {
+    let start = Instant::now();
+    align::align(img, &face.landmarks, aligned)
+        .ok_or_else(|| Error::Invalid("degenerate landmarks".into()))?;
+    t.align = start.elapsed();
+    let start = Instant::now();
+    let e = embedder.embed(aligned, flip)?;
+    t.embed = start.elapsed();
+    Ok(e)
 }
