@@ -127,7 +127,7 @@ async fn main() -> anyhow::Result<()> {
                 summary.towns, summary.canteens, summary.residents, summary.settlements
             );
             println!("database:    {}", db.display());
-            println!("URL:         http://{listen}/api/v1/health");
+            println!("URL:         http://{listen}/api/v1/  (health: /api/v1/health)");
             println!("admin token: {admin}");
             println!(
                 "kiosk {} (canteen {}) token: {}",

@@ -159,7 +159,63 @@ async fn malformed_bodies_and_queries_get_the_error_shape() {
     assert_eq!(resp.status(), StatusCode::OK);
     let doc: Value = resp.json().await.expect("json");
     assert_eq!(doc["openapi"], "3.1.0");
-    assert!(doc["paths"]["/api/v1/settlements"]["post"].is_object());
+    let documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(p, ops)| {
+            ops.as_object()
+                .expect("ops")
+                .keys()
+                .map(|m| (m.to_uppercase(), p.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let routes = [
+        ("GET", "/api/v1/health"),
+        ("GET", "/api/v1/openapi.json"),
+        ("GET", "/api/v1/towns"),
+        ("POST", "/api/v1/towns"),
+        ("GET", "/api/v1/canteens"),
+        ("POST", "/api/v1/canteens"),
+        ("GET", "/api/v1/canteens/{id}"),
+        ("GET", "/api/v1/canteens/{id}/tally"),
+        ("GET", "/api/v1/residents"),
+        ("POST", "/api/v1/residents"),
+        ("GET", "/api/v1/residents/{id}"),
+        ("PATCH", "/api/v1/residents/{id}"),
+        ("POST", "/api/v1/kiosks"),
+        ("GET", "/api/v1/policies"),
+        ("POST", "/api/v1/policies"),
+        ("POST", "/api/v1/settlements"),
+        ("POST", "/api/v1/settlements/{id}/void"),
+        ("POST", "/api/v1/months/{month}/close"),
+        ("GET", "/api/v1/statements"),
+    ];
+    assert_eq!(documented.len(), routes.len(), "{documented:?}");
+    for (m, p) in routes {
+        assert!(
+            documented.contains(&(m.to_owned(), p.to_owned())),
+            "{m} {p} is not documented"
+        );
+        // And the route exists: an unknown route would be a 404 `not_found` with no body checks.
+        let url = app.url(
+            &p.replace("/api/v1", "")
+                .replace("{id}", "1")
+                .replace("{month}", "2026-01"),
+        );
+        let resp = app
+            .client
+            .request(m.parse().expect("method"), url)
+            .send()
+            .await
+            .expect("request");
+        assert_ne!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{m} {p}");
+        if resp.status() == StatusCode::NOT_FOUND {
+            let body: Value = resp.json().await.expect("json");
+            assert!(p.contains('{'), "{m} {p} is not routed: {body}");
+        }
+    }
 }
 
 #[tokio::test]
