@@ -19,8 +19,22 @@ use zhucan_domain::{Canteen, Fen, FundingSource, ResidentId, Slot};
 
 use crate::db::{self, statements::Filter};
 
-/// The tally of one canteen's day. Voided meals are listed but not counted.
-pub fn tally(canteen: &Canteen, date: NaiveDate, meals: Vec<TallyMeal>) -> Tally {
+/// A name as the counter screen may show it: `王*华`, `李*` (first and last character only).
+pub fn mask_name(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    match chars.len() {
+        0 => String::new(),
+        1 => "*".into(),
+        2 => format!("{}*", chars[0]),
+        n => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
+    }
+}
+
+/// The tally of one canteen's day. Voided meals are listed but not counted; names are masked.
+pub fn tally(canteen: &Canteen, date: NaiveDate, mut meals: Vec<TallyMeal>) -> Tally {
+    for m in &mut meals {
+        m.resident_name = mask_name(&m.resident_name);
+    }
     let mut by_slot: BTreeMap<Slot, Amounts> = canteen
         .slots
         .iter()
@@ -169,4 +183,17 @@ pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<
 /// Yuan as a number for spreadsheets (fen / 100). Only for display cells with a 0.00 format.
 pub fn yuan(f: Fen) -> f64 {
     f.0 as f64 / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_masked() {
+        assert_eq!(mask_name("王建国"), "王*国");
+        assert_eq!(mask_name("李丽"), "李*");
+        assert_eq!(mask_name("欧阳秀英"), "欧**英");
+        assert_eq!(mask_name("X"), "*");
+    }
 }
