@@ -121,17 +121,19 @@ pub fn rgb_to_planes(
         ColourOrder::Rgb => [0, 1, 2],
         ColourOrder::Bgr => [2, 1, 0],
     };
-    for c in 0..3 {
-        let src_c = order[c];
-        let inv = 1.0 / std[c];
-        let m = mean[c];
-        let p = &mut out[c * plane..(c + 1) * plane];
-        for y in 0..h {
-            let src = &rgb[y * w * 3..(y + 1) * w * 3];
-            let dst = &mut p[y * plane_w..y * plane_w + w];
-            for (x, d) in dst.iter_mut().enumerate() {
-                *d = (src[x * 3 + src_c] as f32 - m) * inv;
-            }
+    let inv = [1.0 / std[0], 1.0 / std[1], 1.0 / std[2]];
+    let (p0, rest) = out.split_at_mut(plane);
+    let (p1, rest) = rest.split_at_mut(plane);
+    let p2 = &mut rest[..plane];
+    // one pass over the interleaved pixels, writing the three planes
+    for y in 0..h {
+        let src = &rgb[y * w * 3..(y + 1) * w * 3];
+        let row = y * plane_w..y * plane_w + w;
+        let (d0, d1, d2) = (&mut p0[row.clone()], &mut p1[row.clone()], &mut p2[row]);
+        for (x, px) in src.chunks_exact(3).enumerate() {
+            d0[x] = (px[order[0]] as f32 - mean[0]) * inv[0];
+            d1[x] = (px[order[1]] as f32 - mean[1]) * inv[1];
+            d2[x] = (px[order[2]] as f32 - mean[2]) * inv[2];
         }
     }
 }
