@@ -14,6 +14,8 @@
 //! is *unknown*. The threshold rises with the gallery size (more templates, more chances for a
 //! stranger to look like somebody) — see [`MatchConfig::threshold`].
 
+use std::collections::HashMap;
+
 use ndarray::ArrayView2;
 
 use super::Error;
@@ -94,6 +96,7 @@ pub enum Identification {
 pub struct Gallery {
     dim: usize,
     residents: Vec<String>,
+    index: HashMap<String, u32>,
     owner: Vec<u32>,
     templates: Vec<f32>,
     quant: Vec<i16>,
@@ -209,10 +212,12 @@ impl Gallery {
         if !norm.is_finite() || norm == 0.0 {
             return Err(Error::Invalid("template is zero or not finite".into()));
         }
-        let idx = match self.residents.iter().rposition(|r| r == resident) {
-            Some(i) => i,
+        let idx = match self.index.get(resident) {
+            Some(&i) => i as usize,
             None => {
                 self.residents.push(resident.to_string());
+                self.index
+                    .insert(resident.to_string(), self.residents.len() as u32 - 1);
                 self.residents.len() - 1
             }
         };
