@@ -164,8 +164,18 @@ mod tests {
             operator: "o".into(),
             operator_kind: OperatorKind::VillageRun,
             slots: vec![
-                SlotWindow { slot: Slot::Lunch, start: t(10, 30), end: t(13, 0), price: Fen(1000) },
-                SlotWindow { slot: Slot::Dinner, start: t(16, 30), end: t(18, 30), price: Fen(800) },
+                SlotWindow {
+                    slot: Slot::Lunch,
+                    start: t(10, 30),
+                    end: t(13, 0),
+                    price: Fen(1000),
+                },
+                SlotWindow {
+                    slot: Slot::Dinner,
+                    start: t(16, 30),
+                    end: t(18, 30),
+                    price: Fen(800),
+                },
             ],
             delivery_surcharge: None,
         }
@@ -186,8 +196,16 @@ mod tests {
         let mut s = canteen().slots;
         assert!(Canteen::validate_slots(&s).is_ok());
         s[1].start = t(12, 0);
-        assert!(Canteen::validate_slots(&s).unwrap_err().contains("overlaps"));
+        assert!(
+            Canteen::validate_slots(&s)
+                .unwrap_err()
+                .contains("overlaps")
+        );
         s[1].start = t(19, 0);
-        assert!(Canteen::validate_slots(&s).unwrap_err().contains("before end"));
+        assert!(
+            Canteen::validate_slots(&s)
+                .unwrap_err()
+                .contains("before end")
+        );
     }
 }

@@ -44,10 +44,16 @@ impl Fen {
             return Err(format!("'{s}' is not an amount in yuan"));
         }
         if frac.len() > 2 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("'{s}' has more than two decimals or is not a number"));
+            return Err(format!(
+                "'{s}' has more than two decimals or is not a number"
+            ));
         }
         let whole: i64 = int.parse().map_err(|_| format!("'{s}' is too large"))?;
-        let mut cents: i64 = if frac.is_empty() { 0 } else { frac.parse().unwrap_or(0) };
+        let mut cents: i64 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().unwrap_or(0)
+        };
         if frac.len() == 1 {
             cents *= 10;
         }

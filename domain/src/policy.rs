@@ -116,7 +116,11 @@ pub enum FundingSource {
 }
 
 impl FundingSource {
-    pub const ALL: [FundingSource; 3] = [FundingSource::City, FundingSource::Town, FundingSource::Other];
+    pub const ALL: [FundingSource; 3] = [
+        FundingSource::City,
+        FundingSource::Town,
+        FundingSource::Other,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -165,7 +169,11 @@ fn one() -> u32 {
 
 impl Default for Caps {
     fn default() -> Caps {
-        Caps { per_slot_per_day: 1, per_day: None, per_month: None }
+        Caps {
+            per_slot_per_day: 1,
+            per_day: None,
+            per_month: None,
+        }
     }
 }
 
@@ -178,7 +186,10 @@ pub struct PolicyError {
 }
 
 fn err(field: impl Into<String>, reason: impl Into<String>) -> PolicyError {
-    PolicyError { field: field.into(), reason: reason.into() }
+    PolicyError {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 impl Policy {
@@ -194,7 +205,11 @@ impl Policy {
             let path = path.strip_suffix(".?").unwrap_or(&path).to_owned();
             let e = e.into_inner();
             let root = matches!(path.as_str(), "" | "." | "?");
-            let field = if root || e.is_syntax() || e.is_eof() { at_line(&e) } else { path };
+            let field = if root || e.is_syntax() || e.is_eof() {
+                at_line(&e)
+            } else {
+                path
+            };
             err(field, e.to_string())
         })?;
         de.end().map_err(|e| err(at_line(&e), e.to_string()))?;
@@ -223,7 +238,10 @@ impl Policy {
                 return Err(err(at("code"), "must not be empty"));
             }
             if self.tiers[..i].iter().any(|o| o.code == t.code) {
-                return Err(err(at("code"), format!("'{}' is used by an earlier tier", t.code)));
+                return Err(err(
+                    at("code"),
+                    format!("'{}' is used by an earlier tier", t.code),
+                ));
             }
             if let (Some(lo), Some(hi)) = (t.conditions.min_age, t.conditions.max_age)
                 && hi < lo
@@ -256,14 +274,20 @@ impl Policy {
                 return Err(err(at("caps.per_slot_per_day"), "must be 1 or more"));
             }
             if t.caps.per_day == Some(0) || t.caps.per_month == Some(0) {
-                return Err(err(at("caps"), "a cap of 0 would subsidise nothing; leave it out"));
+                return Err(err(
+                    at("caps"),
+                    "a cap of 0 would subsidise nothing; leave it out",
+                ));
             }
         }
         Ok(())
     }
 
     pub fn reference(&self) -> PolicyRef {
-        PolicyRef { id: self.id.clone(), version: self.version }
+        PolicyRef {
+            id: self.id.clone(),
+            version: self.version,
+        }
     }
 
     pub fn in_force_on(&self, date: NaiveDate) -> bool {
@@ -301,16 +325,23 @@ fn validate_funding(shares: &[FundingShare]) -> Result<(), String> {
             (Some(p), None) if p > 100 => {
                 // Bounding each share also keeps the u32 total from wrapping round to 100.
                 let source = s.source.as_str();
-                return Err(format!("{source}: a percent share must be between 0 and 100"));
+                return Err(format!(
+                    "{source}: a percent share must be between 0 and 100"
+                ));
             }
             (Some(p), None) => {
                 any_percent = true;
                 percent_total += p;
             }
             (None, Some(f)) if f.0 > 0 => {}
-            (None, Some(_)) => return Err(format!("{}: fen must be more than 0", s.source.as_str())),
+            (None, Some(_)) => {
+                return Err(format!("{}: fen must be more than 0", s.source.as_str()));
+            }
             _ => {
-                return Err(format!("{}: give exactly one of percent or fen", s.source.as_str()));
+                return Err(format!(
+                    "{}: give exactly one of percent or fen",
+                    s.source.as_str()
+                ));
             }
         }
     }
@@ -336,7 +367,10 @@ mod tests {
         let per_meal = Benefit::PerMeal(BTreeMap::from([(Slot::Lunch, Fen(500))]));
         assert_eq!(per_meal.nominal(Slot::Lunch), Some(Fen(500)));
         assert_eq!(per_meal.nominal(Slot::Dinner), None);
-        let per_day = Benefit::PerDay { fen: Fen(1000), slots: vec![Slot::Lunch, Slot::Dinner] };
+        let per_day = Benefit::PerDay {
+            fen: Fen(1000),
+            slots: vec![Slot::Lunch, Slot::Dinner],
+        };
         assert_eq!(per_day.nominal(Slot::Dinner), Some(Fen(1000)));
         assert_eq!(per_day.nominal(Slot::Breakfast), None);
     }
@@ -355,10 +389,24 @@ mod tests {
 
     #[test]
     fn a_percent_share_above_100_is_refused() {
-        let share = |source, percent| FundingShare { source, percent: Some(percent), fen: None };
-        let wrapping = [share(FundingSource::City, u32::MAX), share(FundingSource::Town, 101)];
-        assert!(validate_funding(&wrapping).unwrap_err().contains("between 0 and 100"));
-        let fine = [share(FundingSource::City, 0), share(FundingSource::Town, 100)];
+        let share = |source, percent| FundingShare {
+            source,
+            percent: Some(percent),
+            fen: None,
+        };
+        let wrapping = [
+            share(FundingSource::City, u32::MAX),
+            share(FundingSource::Town, 101),
+        ];
+        assert!(
+            validate_funding(&wrapping)
+                .unwrap_err()
+                .contains("between 0 and 100")
+        );
+        let fine = [
+            share(FundingSource::City, 0),
+            share(FundingSource::Town, 100),
+        ];
         assert_eq!(validate_funding(&fine), Ok(()));
     }
 }

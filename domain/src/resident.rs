@@ -51,11 +51,15 @@ impl Category {
     pub fn parse(code: &str) -> Result<Category, String> {
         let ok = !code.is_empty()
             && code.len() <= 32
-            && code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if ok {
             Ok(Category(code.to_owned()))
         } else {
-            Err(format!("'{code}' is not a category code (lower-case letters, digits and _)"))
+            Err(format!(
+                "'{code}' is not a category code (lower-case letters, digits and _)"
+            ))
         }
     }
 
@@ -109,7 +113,11 @@ impl NationalId {
         }
         const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
         const C: &[u8; 11] = b"10X98765432";
-        let sum: u32 = b[..17].iter().zip(W).map(|(d, w)| u32::from(d - b'0') * w).sum();
+        let sum: u32 = b[..17]
+            .iter()
+            .zip(W)
+            .map(|(d, w)| u32::from(d - b'0') * w)
+            .sum();
         if b[17] != C[(sum % 11) as usize] {
             return Err("check digit does not match".into());
         }
@@ -139,7 +147,11 @@ impl NationalId {
 
     /// The 17th character is odd for men, even for women.
     pub fn sex(&self) -> Sex {
-        if (self.0.as_bytes()[16] - b'0') % 2 == 1 { Sex::Male } else { Sex::Female }
+        if (self.0.as_bytes()[16] - b'0') % 2 == 1 {
+            Sex::Male
+        } else {
+            Sex::Female
+        }
     }
 }
 
@@ -241,7 +253,11 @@ mod tests {
         assert_eq!(format!("{id:?}"), "NationalId(110105********002X)");
         assert_eq!(id.birth_date(), Some(d(1949, 12, 31)));
         assert_eq!(id.sex(), Sex::Female);
-        assert!(NationalId::parse("110105194912310021").unwrap_err().contains("check digit"));
+        assert!(
+            NationalId::parse("110105194912310021")
+                .unwrap_err()
+                .contains("check digit")
+        );
         assert!(NationalId::parse("1101051949").unwrap_err().contains("18"));
         assert!(NationalId::parse("11010519491331002X").is_err());
     }

@@ -231,11 +231,15 @@ impl NotEligible {
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Rejection {
     /// The resident already had their meal(s) in this slot today.
-    Duplicate { slot: Slot },
+    Duplicate {
+        slot: Slot,
+    },
     /// The time is outside every slot window of the canteen.
     OutsideSlotWindow,
     Suspended,
-    Deceased { date: NaiveDate },
+    Deceased {
+        date: NaiveDate,
+    },
     /// A face check-in for a resident with no enrolled template or no face consent.
     NotEnrolled,
 }
@@ -278,7 +282,8 @@ pub fn decide(
         ResidentStatus::Suspended => return Decision::Rejected(Rejection::Suspended),
         _ => {}
     }
-    if attempt.method == Method::Face && !(resident.face_enrolled && resident.consent.face_enrolment)
+    if attempt.method == Method::Face
+        && !(resident.face_enrolled && resident.consent.face_enrolment)
     {
         return Decision::Rejected(Rejection::NotEnrolled);
     }
@@ -291,17 +296,21 @@ pub fn decide(
         price += canteen.delivery_surcharge.unwrap_or(Fen::ZERO);
     }
 
-    let same_month = |m: &&PriorMeal| m.date.year() == date.year() && m.date.month() == date.month();
+    let same_month =
+        |m: &&PriorMeal| m.date.year() == date.year() && m.date.month() == date.month();
     let month: Vec<&PriorMeal> = history.iter().filter(same_month).collect();
-    let in_slot_today = month.iter().filter(|m| m.date == date && m.slot == slot).count() as u32;
+    let in_slot_today = month
+        .iter()
+        .filter(|m| m.date == date && m.slot == slot)
+        .count() as u32;
 
     let subsidy_town = match policy.map(|p| p.subsidy_town) {
         Some(SubsidyTown::Residence) => resident.residence_town.clone(),
         _ => resident.registered_town.clone(),
     };
-    let chosen = policy.ok_or(NotEligible::NoPolicyInForce).and_then(|p| {
-        best_tier(p, resident, canteen, &subsidy_town, date, slot).map(|t| (p, t))
-    });
+    let chosen = policy
+        .ok_or(NotEligible::NoPolicyInForce)
+        .and_then(|p| best_tier(p, resident, canteen, &subsidy_town, date, slot).map(|t| (p, t)));
 
     // A second meal in the same slot on the same day is refused, unless the tier allows more.
     let per_slot_cap = chosen.as_ref().map_or(1, |(_, t)| t.caps.per_slot_per_day);
@@ -310,17 +319,31 @@ pub fn decide(
     }
 
     let policy_ref = policy.map_or_else(
-        || PolicyRef { id: String::new(), version: 0 },
+        || PolicyRef {
+            id: String::new(),
+            version: 0,
+        },
         |p| p.reference(),
     );
     let (subsidy, funding, eligibility) = match chosen {
-        Err(reason) => (Fen::ZERO, Funding::default(), Eligibility::NotEligible { reason }),
+        Err(reason) => (
+            Fen::ZERO,
+            Funding::default(),
+            Eligibility::NotEligible { reason },
+        ),
         Ok((_, tier)) => match tier_subsidy(tier, &month, date, slot, price) {
-            Err(reason) => (Fen::ZERO, Funding::default(), Eligibility::NotEligible { reason }),
+            Err(reason) => (
+                Fen::ZERO,
+                Funding::default(),
+                Eligibility::NotEligible { reason },
+            ),
             Ok(subsidy) => (
                 subsidy,
                 Funding::split(subsidy, &tier.funding),
-                Eligibility::Subsidised { tier: tier.code.clone(), tier_name: tier.name.clone() },
+                Eligibility::Subsidised {
+                    tier: tier.code.clone(),
+                    tier_name: tier.name.clone(),
+                },
             ),
         },
     };
@@ -397,7 +420,9 @@ fn tier_subsidy(
     slot: Slot,
     price: Fen,
 ) -> Result<Fen, NotEligible> {
-    let Caps { per_day, per_month, .. } = tier.caps;
+    let Caps {
+        per_day, per_month, ..
+    } = tier.caps;
     let subsidised = |m: &&&PriorMeal| m.subsidy > Fen::ZERO;
     let today: Vec<&&PriorMeal> = month.iter().filter(|m| m.date == date).collect();
     let subsidised_today = today.iter().copied().filter(subsidised).count() as u32;
@@ -409,7 +434,10 @@ fn tier_subsidy(
         return Err(NotEligible::MonthlyCapReached);
     }
     let amount = match &tier.benefit {
-        Benefit::PerMeal(by_slot) => by_slot.get(&slot).copied().ok_or(NotEligible::SlotNotCovered)?,
+        Benefit::PerMeal(by_slot) => by_slot
+            .get(&slot)
+            .copied()
+            .ok_or(NotEligible::SlotNotCovered)?,
         Benefit::PerDay { fen, slots } => {
             if !slots.contains(&slot) {
                 return Err(NotEligible::SlotNotCovered);
@@ -463,16 +491,34 @@ mod tests {
 
     #[test]
     fn split_takes_fixed_amounts_first_and_gives_the_odd_fen_to_the_first_percent_source() {
-        let share = |source, percent, fen| FundingShare { source, percent, fen };
+        let share = |source, percent, fen| FundingShare {
+            source,
+            percent,
+            fen,
+        };
         let shares = [
             share(FundingSource::Town, Some(50), None),
             share(FundingSource::Other, None, Some(Fen(500))),
             share(FundingSource::City, Some(50), None),
         ];
         let f = Funding::split(Fen(1001), &shares);
-        assert_eq!(f, Funding { city: Fen(250), town: Fen(251), other: Fen(500) });
+        assert_eq!(
+            f,
+            Funding {
+                city: Fen(250),
+                town: Fen(251),
+                other: Fen(500)
+            }
+        );
         let f = Funding::split(Fen(300), &shares);
-        assert_eq!(f, Funding { city: Fen(0), town: Fen(0), other: Fen(300) });
+        assert_eq!(
+            f,
+            Funding {
+                city: Fen(0),
+                town: Fen(0),
+                other: Fen(300)
+            }
+        );
         assert_eq!(Funding::split(Fen::ZERO, &shares), Funding::default());
     }
 }
