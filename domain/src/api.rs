@@ -515,3 +515,187 @@ pub struct PolicySummary {
     pub effective_to: Option<NaiveDate>,
     pub document: serde_json::Value,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Kiosk enrolment and sync (issue: kiosk runtime). The kiosk pulls roster, policy and gallery
+// changes incrementally with a cursor, uploads templates it enrols, and reports its health.
+// ---------------------------------------------------------------------------------------------
+
+/// `POST /api/v1/kiosks/enrolment-codes` (admin): a one-time code a new kiosk uses to register.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEnrolmentCode {
+    pub canteen_id: CanteenId,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolmentCode {
+    /// Shown once; valid until `expires_at` and for one registration only.
+    pub code: String,
+    pub canteen_id: CanteenId,
+    pub expires_at: DateTime<FixedOffset>,
+}
+
+/// `POST /api/v1/kiosks/enrol` (no token: the code is the credential).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KioskEnrol {
+    pub code: String,
+}
+
+/// `GET /api/v1/kiosk/sync?since=CURSOR` (kiosk token). `since=0` (or absent) asks for a full
+/// snapshot. Every list holds only what changed after `since`; apply them in order, then store
+/// `cursor` and pass it next time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub cursor: i64,
+    /// True when this is a full snapshot: drop local residents, templates and policies first.
+    pub full: bool,
+    pub kiosk_id: i64,
+    /// The kiosk's own canteen, with its slots.
+    pub canteen: crate::Canteen,
+    /// Every policy version (they are small); the kiosk selects by date like the server.
+    pub policies: Vec<crate::Policy>,
+    /// Residents added or changed (the decision's view: no national ID number).
+    pub residents: Vec<crate::Resident>,
+    /// Templates added or replaced: all of a resident's templates, replacing what the kiosk holds.
+    pub templates: Vec<TemplateSet>,
+    /// Residents whose templates this kiosk must delete now (consent withdrawn, sharing withdrawn,
+    /// death, deletion, re-enrolment elsewhere without sharing).
+    pub purged: Vec<ResidentId>,
+    /// Accepted, not voided meals of the current month (at any canteen) that the kiosk needs to
+    /// decide offline with the same history as the server (caps, duplicates).
+    pub meals: Vec<HistoryMeal>,
+    /// Meals voided since `since`: drop them from the local history.
+    pub voided: Vec<Uuid>,
+}
+
+/// A resident's face templates, as sent to a kiosk that may hold them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateSet {
+    pub resident_id: ResidentId,
+    /// The canteen where they were enrolled.
+    pub enrolled_canteen: CanteenId,
+    /// The embedder they were made with (manifest `file` of the embedder); a kiosk ignores
+    /// templates of another model.
+    pub model: String,
+    /// Unit-length embeddings, base64 of little-endian f32.
+    pub embeddings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryMeal {
+    pub id: Uuid,
+    pub resident_id: ResidentId,
+    pub date: NaiveDate,
+    pub slot: Slot,
+    pub subsidy: Fen,
+}
+
+/// `PUT /api/v1/residents/{id}/templates` (kiosk token, or admin): replaces the resident's
+/// templates after enrolment at the kiosk, recording the consent given at the counter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateUpload {
+    /// Must be true: face enrolment needs separate consent.
+    pub consent_face_enrolment: bool,
+    /// Whether the template may leave the enrolling canteen.
+    pub consent_template_sharing: bool,
+    /// Who recorded the consent (operator name or id at the kiosk).
+    pub by: String,
+    pub model: String,
+    /// 1 to 5 unit-length embeddings, base64 of little-endian f32.
+    pub embeddings: Vec<String>,
+}
+
+/// `POST /api/v1/kiosk/heartbeat` (kiosk token): what staff see as the kiosk's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    pub outbox_backlog: u32,
+    pub software_version: String,
+    pub model_version: String,
+    #[serde(default)]
+    pub last_sync_cursor: Option<i64>,
+}
+
+/// Encodes unit-length embeddings for the wire (base64 of little-endian f32).
+pub fn encode_embedding(v: &[f32]) -> String {
+    let mut bytes = Vec::with_capacity(v.len() * 4);
+    for x in v {
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    base64_encode(&bytes)
+}
+
+/// Decodes [`encode_embedding`]'s output; `None` if it is not base64 of whole f32s.
+pub fn decode_embedding(s: &str) -> Option<Vec<f32>> {
+    let bytes = base64_decode(s)?;
+    if bytes.len() % 4 != 0 {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    )
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim_end_matches('=');
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in s.bytes() {
+        let v = B64.iter().position(|&b| b == c)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embeddings_round_trip_through_base64() {
+        let v = vec![0.5f32, -0.25, 1.0e-7, 0.0, 0.333];
+        let s = encode_embedding(&v);
+        assert_eq!(decode_embedding(&s), Some(v));
+        assert_eq!(base64_encode(b"Man"), "TWFu");
+        assert_eq!(base64_encode(b"Ma"), "TWE=");
+        assert_eq!(base64_decode("TWE="), Some(b"Ma".to_vec()));
+        assert_eq!(decode_embedding("TWE="), None);
+        assert_eq!(decode_embedding("!!"), None);
+    }
+}

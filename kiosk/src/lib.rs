@@ -7,3 +7,4 @@ pub mod eval;
 pub mod face;
 pub mod image_io;
 pub mod locate;
+pub mod screen;

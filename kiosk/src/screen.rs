@@ -1,0 +1,155 @@
+//! What the elder-facing screen shows, and what the screen can ask the kiosk to do.
+//!
+//! The runtime (`run`) owns the state and publishes every change through a
+//! `tokio::sync::watch` channel of [`ScreenState`]; the local web page (`ui`) renders it and sends
+//! [`Command`]s back through an mpsc channel. Neither side knows the other's internals.
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use zhucan_domain::{Fen, ResidentId};
+
+/// The screen's mode: decides the colour, the big text and whether anything is spoken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Nobody in front of the camera: "请看摄像头 / 刷卡".
+    Idle,
+    /// A face is there but the frame is not good enough yet; `hint` says what to do.
+    Guiding,
+    /// A face is being confirmed (k of n frames).
+    Checking,
+    /// A meal was settled: name, meal, subsidy, self-pay (spoken).
+    Confirmed,
+    /// The face is not an enrolled resident: "未识别，请找工作人员".
+    Unknown,
+    /// Not a live face (photo or screen): "请本人刷脸".
+    Spoof,
+    /// Recognised, but no meal settled (already eaten this slot, outside serving hours,
+    /// suspended...): `result.rejection` says why.
+    Refused,
+    /// Staff are operating the kiosk (enrolment, staff check-in).
+    Operator,
+}
+
+/// A settled (or refused) check-in, as the screen shows it. Money in fen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckinView {
+    pub resident_id: ResidentId,
+    /// Full name as on the roster; the screen shows it large.
+    pub name: String,
+    /// "午餐" / "lunch".
+    pub slot_zh: String,
+    pub slot_en: String,
+    pub price: Fen,
+    pub subsidy: Fen,
+    pub self_pay: Fen,
+    /// "prepaid" or "cash".
+    pub payment: String,
+    /// Balance after this meal, when the resident has a prepaid account.
+    pub prepaid_balance: Option<Fen>,
+    pub tier_name: Option<String>,
+    /// face / card / staff.
+    pub method: String,
+    /// Set when no meal was settled: a reason code and its Chinese label.
+    pub rejection: Option<String>,
+    pub rejection_zh: Option<String>,
+}
+
+/// The face box in frame pixels, for the overlay on the preview.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FaceBox {
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+    pub frame_w: u32,
+    pub frame_h: u32,
+}
+
+/// Everything the screen shows. Published whole on every change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScreenState {
+    pub mode: Mode,
+    /// The main line in Chinese and English (e.g. "请靠近一点" / "Please come closer").
+    pub message_zh: String,
+    pub message_en: String,
+    /// Machine-readable hint for `Guiding` (quality reason code), else None.
+    pub hint: Option<String>,
+    pub face: Option<FaceBox>,
+    pub checkin: Option<CheckinView>,
+    /// Increases by one on every new check-in result, so the page speaks each result once.
+    pub event_seq: u64,
+    pub canteen_name: String,
+    /// False while the server cannot be reached; decisions are then made locally.
+    pub online: bool,
+    /// Settlements written locally and not yet acknowledged by the server.
+    pub outbox_backlog: u32,
+    /// RFC 3339 time of the last successful sync, if any.
+    pub last_sync_at: Option<String>,
+}
+
+impl ScreenState {
+    pub fn idle(canteen_name: impl Into<String>) -> ScreenState {
+        ScreenState {
+            mode: Mode::Idle,
+            message_zh: "请看摄像头，或刷卡".into(),
+            message_en: "Look at the camera, or scan your card".into(),
+            hint: None,
+            face: None,
+            checkin: None,
+            event_seq: 0,
+            canteen_name: canteen_name.into(),
+            online: false,
+            outbox_backlog: 0,
+            last_sync_at: None,
+        }
+    }
+}
+
+/// A resident as the operator's search shows them (no national ID number).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResidentHit {
+    pub id: ResidentId,
+    pub name: String,
+    pub card_code: String,
+    pub age: u32,
+    pub face_enrolled: bool,
+}
+
+/// What the screen asks the runtime to do. Each carries a reply channel.
+#[derive(Debug)]
+pub enum Command {
+    /// A resident card / QR code typed or scanned (a scanner is a keyboard).
+    Card {
+        code: String,
+        reply: oneshot::Sender<Result<CheckinView, String>>,
+    },
+    /// Staff confirm a resident by hand, with a reason. Needs the operator PIN.
+    Staff {
+        pin: String,
+        resident_id: ResidentId,
+        reason: String,
+        reply: oneshot::Sender<Result<CheckinView, String>>,
+    },
+    /// Operator search by name or card code. Needs the operator PIN.
+    Search {
+        pin: String,
+        query: String,
+        reply: oneshot::Sender<Result<Vec<ResidentHit>, String>>,
+    },
+    /// Enrol (or re-enrol) a resident's face from the next good live frames, with the consent
+    /// given at the counter. Needs the operator PIN.
+    Enrol {
+        pin: String,
+        resident_id: ResidentId,
+        consent_face: bool,
+        consent_sharing: bool,
+        reply: oneshot::Sender<Result<u32, String>>,
+    },
+    /// Delete a resident's templates here and on the server. Needs the operator PIN.
+    Unenrol {
+        pin: String,
+        resident_id: ResidentId,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
