@@ -1,0 +1,191 @@
+//! Test helpers shared by Zhucan's integration tests.
+//!
+//! [`Browser`] starts a real headless Chromium through `chromedriver` (Debian's `chromium` and
+//! `chromium-driver` packages; `.ci/run` installs them) and hands out a fantoccini WebDriver
+//! client. Screenshots go to `target/screenshots/` so people can look at them after a run.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+pub use fantoccini::{Client, Locator};
+
+/// A chromedriver process and one browser session. Dropping it ends both.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a headless Chromium window of the given size.
+    pub async fn launch(width: u32, height: u32) -> anyhow::Result<Browser> {
+        let driver_bin = find(&["chromedriver", "/usr/bin/chromedriver"]).context(
+            "chromedriver not found: install Debian's chromium and chromium-driver packages \
+             (apt-get install -y chromium chromium-driver fonts-wqy-microhei)",
+        )?;
+        let chrome_bin = find(&["chromium", "/usr/bin/chromium", "chromium-browser"])
+            .context("chromium not found: apt-get install -y chromium")?;
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let driver = Command::new(&driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", driver_bin.display()))?;
+        let profile = tempfile::tempdir()?;
+        let browser = Browser {
+            client: connect(port, &chrome_bin, &profile, width, height).await?,
+            driver,
+            _profile: profile,
+        };
+        browser.client.set_window_size(width, height).await?;
+        Ok(browser)
+    }
+
+    /// Saves a PNG screenshot as `target/screenshots/<name>.png` and returns its path.
+    pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let png = self.client.screenshot().await?;
+        let dir = screenshots_dir();
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    /// The visible text of the page body.
+    pub async fn body_text(&self) -> anyhow::Result<String> {
+        Ok(self.client.find(Locator::Css("body")).await?.text().await?)
+    }
+
+    /// Waits until the body text contains `needle`, up to `timeout`.
+    pub async fn wait_for_text(&self, needle: &str, timeout: Duration) -> anyhow::Result<String> {
+        let start = Instant::now();
+        loop {
+            let text = self.body_text().await.unwrap_or_default();
+            if text.contains(needle) {
+                return Ok(text);
+            }
+            if start.elapsed() > timeout {
+                bail!("page never showed {needle:?} within {timeout:?}; it shows:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Ends the session (and then chromedriver, on drop).
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.client.clone().close().await?;
+        Ok(())
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+async fn connect(
+    port: u16,
+    chrome: &std::path::Path,
+    profile: &tempfile::TempDir,
+    width: u32,
+    height: u32,
+) -> anyhow::Result<Client> {
+    let args = vec![
+        "--headless=new".to_string(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-dev-shm-usage".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        "--disable-quic".into(),
+        "--no-first-run".into(),
+        "--hide-scrollbars".into(),
+        "--lang=zh-CN".into(),
+        format!("--window-size={width},{height}"),
+        format!("--user-data-dir={}", profile.path().display()),
+    ];
+    let caps = serde_json::json!({
+        "goog:chromeOptions": { "binary": chrome.display().to_string(), "args": args }
+    });
+    let caps = match caps {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!("a JSON object literal"),
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    loop {
+        let attempt = fantoccini::ClientBuilder::rustls()?
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await;
+        match attempt {
+            Ok(client) => return Ok(client),
+            // chromedriver takes a moment to listen
+            Err(_) if start.elapsed() < Duration::from_secs(20) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => bail!("could not start a Chromium session through chromedriver: {e}"),
+        }
+    }
+}
+
+fn find(names: &[&str]) -> Option<PathBuf> {
+    for n in names {
+        let p = PathBuf::from(n);
+        if p.is_absolute() {
+            if p.exists() {
+                return Some(p);
+            }
+            continue;
+        }
+        if let Some(paths) = std::env::var_os("PATH") {
+            for dir in std::env::split_paths(&paths) {
+                let c = dir.join(n);
+                if c.is_file() {
+                    return Some(c);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// `<workspace>/target/screenshots` (or under `CARGO_TARGET_DIR`).
+pub fn screenshots_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+        });
+    target.join("screenshots")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn renders_a_chinese_page_and_takes_a_screenshot() {
+        let html = "data:text/html;charset=utf-8,<h1 style='font-size:64px'>助餐 你好</h1>";
+        let b = Browser::launch(800, 600).await.expect("browser");
+        b.client.goto(html).await.unwrap();
+        let text = b
+            .wait_for_text("助餐", Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(text.contains("你好"));
+        let path = b.screenshot("testkit-smoke").await.unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG");
+        b.close().await.unwrap();
+    }
+}
