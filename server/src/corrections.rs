@@ -61,7 +61,7 @@ pub fn void(
     if !closed.contains(&t.period) {
         db::settlements::mark_voided(tx, id, &at, reason, by)?;
         if t.payment == Some(Payment::Prepaid) && t.amounts.self_pay != Fen::ZERO {
-            db::settlements::refund_prepaid(tx, t.resident_id, t.amounts.self_pay)?;
+            db::settlements::refund_prepaid(tx, t.resident_id, t.amounts.self_pay, &at)?;
         }
         return Ok(VoidResult {
             settlement_id: id,
@@ -94,7 +94,7 @@ pub fn void(
     };
     line.id = db::settlements::insert_adjustment(tx, &line, &at, by)?;
     if t.payment == Some(Payment::Prepaid) && a.self_pay != Fen::ZERO {
-        db::settlements::refund_prepaid(tx, t.resident_id, a.self_pay)?;
+        db::settlements::refund_prepaid(tx, t.resident_id, a.self_pay, &at)?;
     }
     Ok(VoidResult {
         settlement_id: id,

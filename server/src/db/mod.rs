@@ -6,6 +6,7 @@
 //! call the functions of the submodules, which take a `&Connection` (reads) or a [`Tx`] (writes).
 
 pub mod canteens;
+pub mod changes;
 pub mod kiosks;
 pub mod migrate;
 pub mod months;
@@ -13,6 +14,7 @@ pub mod policies;
 pub mod residents;
 pub mod settlements;
 pub mod statements;
+pub mod templates;
 pub mod towns;
 
 use std::path::{Path, PathBuf};
@@ -188,6 +190,17 @@ fn write_sync<T>(conn: &mut Connection, f: impl FnOnce(&Tx<'_>) -> Result<T>) ->
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let out = f(&tx)?;
     tx.commit()?;
+    Ok(out)
+}
+
+/// Runs `f` inside one read transaction on `conn`, so every query sees the same snapshot.
+pub fn snapshot<T, E: From<Error>>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let tx = conn.unchecked_transaction().map_err(Error::from)?;
+    let out = f(&tx)?;
+    tx.commit().map_err(Error::from)?;
     Ok(out)
 }
 
