@@ -8,3 +8,4 @@ pub mod face;
 pub mod image_io;
 pub mod locate;
 pub mod screen;
+pub mod ui;

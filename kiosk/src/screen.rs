@@ -153,3 +153,26 @@ pub enum Command {
         reply: oneshot::Sender<Result<(), String>>,
     },
 }
+
+/// The latest camera frame as JPEG, shared between the runtime (which sets it) and the screen
+/// (which serves it as `/api/preview.jpg`). Cloning shares the same slot. Deliberately no `Debug`:
+/// frames must never end up in logs.
+#[derive(Clone, Default)]
+pub struct Preview(pub std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>);
+
+impl Preview {
+    pub fn new() -> Preview {
+        Preview::default()
+    }
+
+    /// Replaces the frame (`None` when the camera has nothing to show).
+    pub fn set(&self, jpeg: Option<Vec<u8>>) {
+        // A poisoned lock only means a writer panicked mid-assignment; the slot is still usable.
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = jpeg;
+    }
+
+    /// A copy of the latest frame, if any.
+    pub fn get(&self) -> Option<Vec<u8>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}

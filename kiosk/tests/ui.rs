@@ -1,0 +1,547 @@
+//! The kiosk screen over real HTTP in a real headless Chromium (testkit).
+//!
+//! The screen's router runs on 127.0.0.1:0 with a watch channel the test publishes states into and
+//! an mpsc receiver answered by a small in-test stand-in for the runtime, so these tests exercise the
+//! page, the routes and the contract in `screen.rs` without the face models. The runtime's
+//! end-to-end tests cover the real flow. Screenshots land in `$CARGO_TARGET_DIR/screenshots/`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use zhucan_domain::{Fen, ResidentId};
+use zhucan_kiosk::screen::{
+    CheckinView, Command, FaceBox, Mode, Preview, ResidentHit, ScreenState,
+};
+use zhucan_kiosk::ui;
+use zhucan_testkit::{Browser, Locator};
+
+const WAIT: Duration = Duration::from_secs(10);
+const PIN: &str = "2468";
+const ENTER: &str = "\u{e007}";
+
+/// Chromium sessions are heavy on two cores: the browser tests take turns.
+static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+struct App {
+    url: String,
+    state: watch::Sender<ScreenState>,
+    /// Every command the stand-in runtime received, as a short description.
+    seen: Arc<Mutex<Vec<String>>>,
+    stop: Option<oneshot::Sender<()>>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl App {
+    fn publish(&self, change: impl FnOnce(&mut ScreenState)) {
+        self.state.send_modify(change);
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn spawn_app(with_preview: bool) -> App {
+    // two rustls providers are linked in (ring via reqwest, aws-lc-rs via fantoccini)
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (state_tx, state_rx) = watch::channel(ScreenState::idle("幸福里社区长者食堂"));
+    let (cmd_tx, mut cmd_rx) = mpsc::channel::<Command>(8);
+    let preview = Preview::new();
+    if with_preview {
+        preview.set(Some(sample_jpeg()));
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(ui::serve(
+        listener,
+        ui::router(state_rx, cmd_tx, preview),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Some(cmd) = cmd_rx.recv().await {
+            answer(cmd, &log);
+        }
+    });
+    App {
+        url,
+        state: state_tx,
+        seen,
+        stop: Some(stop_tx),
+        server,
+    }
+}
+
+/// The stand-in runtime.
+fn answer(cmd: Command, log: &Mutex<Vec<String>>) {
+    let mut log = log.lock().unwrap();
+    match cmd {
+        Command::Card { code, reply } => {
+            log.push(format!("card {code}"));
+            let answer = if code == "404404" {
+                Err("没有这张卡 / no such card".to_string())
+            } else {
+                Ok(li_xiulan())
+            };
+            let _ = reply.send(answer);
+        }
+        Command::Staff {
+            pin,
+            resident_id,
+            reason,
+            reply,
+        } => {
+            log.push(format!("staff {} {reason}", resident_id.0));
+            let _ = reply.send(check_pin(&pin).map(|()| li_xiulan()));
+        }
+        Command::Search { pin, query, reply } => {
+            log.push(format!("search {query}"));
+            let hits = vec![ResidentHit {
+                id: ResidentId(2),
+                name: "李秀兰".into(),
+                card_code: "12345678".into(),
+                age: 83,
+                face_enrolled: false,
+            }];
+            let _ = reply.send(check_pin(&pin).map(|()| hits));
+        }
+        Command::Enrol {
+            pin,
+            resident_id,
+            consent_face,
+            consent_sharing,
+            reply,
+        } => {
+            log.push(format!(
+                "enrol {} face={consent_face} sharing={consent_sharing}",
+                resident_id.0
+            ));
+            let _ = reply.send(check_pin(&pin).map(|()| 3));
+        }
+        Command::Unenrol {
+            pin,
+            resident_id,
+            reply,
+        } => {
+            log.push(format!("unenrol {}", resident_id.0));
+            let _ = reply.send(check_pin(&pin));
+        }
+    }
+}
+
+fn check_pin(pin: &str) -> Result<(), String> {
+    if pin == PIN {
+        Ok(())
+    } else {
+        Err("PIN 错误 / wrong PIN".into())
+    }
+}
+
+fn zhang_guiying() -> CheckinView {
+    CheckinView {
+        resident_id: ResidentId(1),
+        name: "张桂英".into(),
+        slot_zh: "午餐".into(),
+        slot_en: "Lunch".into(),
+        price: Fen(1200),
+        subsidy: Fen(500),
+        self_pay: Fen(700),
+        payment: "prepaid".into(),
+        prepaid_balance: Some(Fen(9300)),
+        tier_name: Some("80岁以上".into()),
+        method: "face".into(),
+        rejection: None,
+        rejection_zh: None,
+    }
+}
+
+fn li_xiulan() -> CheckinView {
+    CheckinView {
+        resident_id: ResidentId(2),
+        name: "李秀兰".into(),
+        slot_zh: "午餐".into(),
+        slot_en: "Lunch".into(),
+        price: Fen(1200),
+        subsidy: Fen(900),
+        self_pay: Fen(300),
+        payment: "cash".into(),
+        prepaid_balance: None,
+        tier_name: None,
+        method: "card".into(),
+        rejection: None,
+        rejection_zh: None,
+    }
+}
+
+fn face_box() -> FaceBox {
+    FaceBox {
+        x: 225.0,
+        y: 105.0,
+        w: 190.0,
+        h: 250.0,
+        frame_w: 640,
+        frame_h: 480,
+    }
+}
+
+/// A 640x480 stand-in camera frame: a face-coloured oval on a grey-blue wall.
+fn sample_jpeg() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(640, 480, |x, y| {
+        let (dx, dy) = ((x as f32 - 320.0) / 95.0, (y as f32 - 230.0) / 125.0);
+        if dx * dx + dy * dy <= 1.0 {
+            image::Rgb([224, 180, 150])
+        } else {
+            let shade = 90 + (y / 8) as u8;
+            image::Rgb([shade / 2, shade / 2 + 10, shade])
+        }
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)
+        .encode_image(&img)
+        .unwrap();
+    out
+}
+
+async fn open(app: &App, query: &str) -> Browser {
+    let browser = Browser::launch(1280, 800).await.expect("headless Chromium");
+    browser
+        .client
+        .goto(&format!("{}/{query}", app.url))
+        .await
+        .unwrap();
+    browser
+}
+
+async fn js(browser: &Browser, script: &str) -> Value {
+    browser.client.execute(script, vec![]).await.unwrap()
+}
+
+async fn wait_js(browser: &Browser, script: &str) {
+    let start = std::time::Instant::now();
+    while js(browser, script).await != json!(true) {
+        assert!(start.elapsed() < WAIT, "never true: {script}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn shows_each_state_large_and_speaks_results_once() {
+    let _turn = BROWSER.lock().await;
+    let app = spawn_app(true).await;
+    let b = open(&app, "").await;
+    let idle = b.wait_for_text("请看摄像头", WAIT).await.unwrap();
+    assert!(idle.contains("或刷卡"), "{idle}");
+    assert!(idle.contains("刷卡 / 输入卡号"), "{idle}");
+    assert!(idle.contains("幸福里社区长者食堂"), "{idle}");
+    assert!(
+        idle.contains("离线：本地结算，恢复网络后自动上传"),
+        "{idle}"
+    );
+    js(&b, "window.__sameDocument = 42; return true;").await;
+
+    // (1) confirmed, pushed over SSE
+    app.publish(|s| {
+        s.mode = Mode::Confirmed;
+        s.message_zh = "就餐成功".into();
+        s.message_en = "Meal confirmed".into();
+        s.face = Some(face_box());
+        s.checkin = Some(zhang_guiying());
+        s.event_seq = 1;
+        s.online = true;
+        s.outbox_backlog = 2;
+        s.last_sync_at = Some("2026-11-23T11:42:00+08:00".into());
+    });
+    let text = b.wait_for_text("张桂英", WAIT).await.unwrap();
+    for needle in [
+        "午餐",
+        "补贴 ¥5.00",
+        "从预存扣 ¥7.00",
+        "余额 ¥93.00",
+        "✓",
+        "待上传 2 笔",
+        "在线",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    // (6) the change arrived without a reload
+    assert_eq!(js(&b, "return window.__sameDocument;").await, json!(42));
+    // the name is really large
+    let px = js(
+        &b,
+        "return parseFloat(getComputedStyle(document.getElementById('title')).fontSize);",
+    )
+    .await;
+    assert!(px.as_f64().unwrap() >= 96.0, "name font {px}px");
+    // a state update that is not a new result is not spoken again
+    app.publish(|s| s.outbox_backlog = 3);
+    b.wait_for_text("待上传 3 笔", WAIT).await.unwrap();
+    assert_eq!(
+        js(&b, "return window.kioskSpoken;").await,
+        json!(["张桂英，午餐，补贴五元，从预存扣七元，余额九十三元"])
+    );
+    wait_js(&b, "return !document.getElementById('preview').hidden;").await;
+    b.screenshot("kiosk-confirmed").await.unwrap();
+
+    // (2) unknown
+    app.publish(|s| {
+        s.mode = Mode::Unknown;
+        s.message_zh = "未识别，请找工作人员".into();
+        s.message_en = "Not recognised, please see staff".into();
+        s.checkin = None;
+        s.event_seq = 2;
+    });
+    let text = b.wait_for_text("未识别", WAIT).await.unwrap();
+    assert!(
+        text.contains("请找工作人员") && text.contains("✗"),
+        "{text}"
+    );
+    b.screenshot("kiosk-unknown").await.unwrap();
+
+    // (3) spoof, then guiding (after the spoof message has been shown for its while)
+    app.publish(|s| {
+        s.mode = Mode::Spoof;
+        s.message_zh = "请本人刷脸，不要使用照片".into();
+        s.message_en = "Please use your own face, not a photo".into();
+        s.event_seq = 3;
+    });
+    let text = b.wait_for_text("请本人刷脸", WAIT).await.unwrap();
+    assert!(text.contains("不要使用照片"), "{text}");
+    app.publish(|s| {
+        s.mode = Mode::Guiding;
+        s.message_zh = "请靠近一点".into();
+        s.message_en = "Please come closer".into();
+        s.hint = Some("face_too_small".into());
+    });
+    let text = b.wait_for_text("请靠近一点", WAIT).await.unwrap();
+    assert!(text.contains('!'), "{text}");
+    let spoken = js(&b, "return window.kioskSpoken;").await;
+    assert_eq!(
+        spoken,
+        json!([
+            "张桂英，午餐，补贴五元，从预存扣七元，余额九十三元",
+            "未识别，请找工作人员",
+            "请本人刷脸，不要使用照片"
+        ])
+    );
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_scanned_card_reaches_the_runtime_and_its_reply_is_shown() {
+    let _turn = BROWSER.lock().await;
+    let app = spawn_app(false).await;
+    let b = open(&app, "").await;
+    b.wait_for_text("请看摄像头", WAIT).await.unwrap();
+    // the card input has the focus, as a USB scanner needs: type digits + Enter
+    wait_js(
+        &b,
+        "return document.activeElement && document.activeElement.id === 'card';",
+    )
+    .await;
+    let input = b.client.active_element().await.unwrap();
+    input.send_keys(&format!("12345678{ENTER}")).await.unwrap();
+    let text = b.wait_for_text("李秀兰", WAIT).await.unwrap();
+    assert!(
+        text.contains("补贴 ¥9.00") && text.contains("自付 ¥3.00"),
+        "{text}"
+    );
+    assert_eq!(app.seen(), vec!["card 12345678"]);
+    // focus came back to the card input for the next elder
+    wait_js(&b, "return document.activeElement.id === 'card';").await;
+
+    // a card the runtime refuses: the screen says so
+    let input = b.client.active_element().await.unwrap();
+    input.send_keys(&format!("404404{ENTER}")).await.unwrap();
+    let text = b.wait_for_text("刷卡未成功", WAIT).await.unwrap();
+    assert!(text.contains("没有这张卡"), "{text}");
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn operator_enrols_a_face_only_with_consent() {
+    let _turn = BROWSER.lock().await;
+    let app = spawn_app(false).await;
+    let b = open(&app, "").await;
+    b.wait_for_text("工作人员", WAIT).await.unwrap();
+    let click = |css: &'static str| {
+        let b = &b;
+        async move {
+            b.client
+                .find(Locator::Css(css))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap()
+        }
+    };
+    click("#staff").await;
+    for key in PIN.chars() {
+        let css = format!("#pad [data-key='{key}']");
+        b.client
+            .find(Locator::Css(&css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    click("#pad [data-key='ok']").await;
+    b.wait_for_text("工作人员模式", WAIT).await.unwrap();
+    let query = b.client.find(Locator::Css("#op-query")).await.unwrap();
+    query.send_keys(&format!("李{ENTER}")).await.unwrap();
+    b.wait_for_text("卡号 12345678", WAIT).await.unwrap();
+    click(".hit .btn:nth-of-type(2)").await; // 录入人脸
+    let text = b
+        .wait_for_text("同意采集人脸用于就餐结算", WAIT)
+        .await
+        .unwrap();
+    assert!(
+        text.contains("加密") && text.contains("撤回") && text.contains("刷卡"),
+        "{text}"
+    );
+    assert_eq!(
+        js(
+            &b,
+            "return document.getElementById('op-enrol-go').disabled;"
+        )
+        .await,
+        json!(true),
+        "enrolment must wait for consent"
+    );
+    click("#op-consent-face").await;
+    click("#op-enrol-go").await;
+    b.wait_for_text("已录入 3 张人脸", WAIT).await.unwrap();
+    assert_eq!(
+        app.seen(),
+        vec!["search 李", "enrol 2 face=true sharing=false"]
+    );
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn english_on_request() {
+    let _turn = BROWSER.lock().await;
+    let app = spawn_app(false).await;
+    let b = open(&app, "?lang=en").await;
+    let text = b.wait_for_text("Look at the camera", WAIT).await.unwrap();
+    assert!(text.contains("or scan your card"), "{text}");
+    assert_eq!(
+        js(&b, "return document.documentElement.lang;").await,
+        json!("en")
+    );
+    app.publish(|s| {
+        s.mode = Mode::Confirmed;
+        s.checkin = Some(zhang_guiying());
+        s.event_seq = 7;
+    });
+    let text = b.wait_for_text("Subsidy ¥5.00", WAIT).await.unwrap();
+    assert!(
+        text.contains("Lunch") && text.contains("From prepaid ¥7.00"),
+        "{text}"
+    );
+    assert!(text.contains("Scan card / enter code"), "{text}");
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn api_names_the_bad_field_and_serves_state_and_preview() {
+    let mut app = spawn_app(false).await;
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| http.post(format!("{}{path}", app.url)).json(&body).send();
+
+    // (7) empty and missing card code
+    for body in [json!({"code": "  "}), json!({})] {
+        let r = post("/api/checkin/card", body).await.unwrap();
+        assert_eq!(r.status(), 422);
+        let err: Value = r.json().await.unwrap();
+        assert_eq!(err["error"]["field"], "code", "{err}");
+    }
+    let r = post(
+        "/api/operator/search",
+        json!({"pin": "1111", "query": "李"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "pin");
+    let r = post(
+        "/api/operator/enrol",
+        json!({"pin": PIN, "resident_id": 2, "consent_face": false, "consent_sharing": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["field"],
+        "consent_face"
+    );
+    let r = post(
+        "/api/checkin/staff",
+        json!({"pin": PIN, "resident_id": 2, "reason": ""}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "reason");
+    // none of the refused requests reached the runtime except the wrong-PIN search
+    assert_eq!(app.seen(), vec!["search 李"]);
+
+    // good requests are forwarded and answered
+    let r = post("/api/checkin/card", json!({"code": "12345678"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["self_pay"], 300);
+    let r = post(
+        "/api/operator/unenrol",
+        json!({"pin": PIN, "resident_id": 2}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"ok": true}));
+
+    // state, and no preview yet
+    let state: Value = http
+        .get(format!("{}/api/state", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["mode"], "idle");
+    let r = http
+        .get(format!("{}/api/preview.jpg", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+
+    // an open event stream delivers the state, then does not hold up shutdown
+    let mut events = http
+        .get(format!("{}/api/events", app.url))
+        .send()
+        .await
+        .unwrap();
+    let first = events.chunk().await.unwrap().unwrap();
+    let first = String::from_utf8_lossy(&first);
+    assert!(
+        first.contains("event: state") && first.contains("幸福里"),
+        "{first}"
+    );
+    app.stop.take().unwrap().send(()).unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(5), &mut app.server).await;
+    assert!(
+        matches!(stopped, Ok(Ok(Ok(())))),
+        "serve did not stop: {stopped:?}"
+    );
+}
