@@ -362,6 +362,14 @@ async fn a_scanned_card_reaches_the_runtime_and_its_reply_is_shown() {
     input.send_keys(&format!("404404{ENTER}")).await.unwrap();
     let text = b.wait_for_text("刷卡未成功", WAIT).await.unwrap();
     assert!(text.contains("没有这张卡"), "{text}");
+    // a result stays about five seconds, then the screen welcomes the next elder
+    let start = std::time::Instant::now();
+    let text = b.wait_for_text("请看摄像头", WAIT).await.unwrap();
+    assert!(!text.contains("刷卡未成功"), "{text}");
+    assert!(
+        start.elapsed() >= Duration::from_secs(3),
+        "result left too soon"
+    );
     b.close().await.unwrap();
 }
 
