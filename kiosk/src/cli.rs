@@ -1,5 +1,6 @@
 //! The command line of `zhucan-kiosk` (parsing with clap, then calls into the library): `models
-//! fetch`, `detect`, `embed`, `eval verify|identify|liveness` and `bench`.
+//! fetch`, `detect`, `embed`, `eval verify|identify|liveness`, `bench`, and the kiosk itself: `run`,
+//! `enrol-kiosk`, `bench-checkin`.
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,12 @@ pub enum Error {
     Face(#[from] face::Error),
     #[error(transparent)]
     Image(#[from] image_io::Error),
+    #[error(transparent)]
+    Kiosk(#[from] crate::run::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    #[error(transparent)]
+    BenchCheckin(#[from] crate::bench_checkin::Error),
     #[error("{0}")]
     Usage(String),
 }
@@ -36,7 +43,7 @@ pub enum Error {
 #[command(
     name = "zhucan-kiosk",
     version,
-    about = "Zhucan canteen kiosk: face pipeline tools"
+    about = "Zhucan canteen kiosk: run the kiosk, register it, face pipeline tools"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -107,6 +114,42 @@ pub enum Command {
         /// ONNX Runtime configurations to compare: thread count, `spin` suffix = spinning on.
         #[arg(long, value_delimiter = ',', default_value = "1,2,2spin")]
         configs: Vec<String>,
+    },
+    /// Run the kiosk: face loop, outbox and sync, and the screen (see `kiosk::config`).
+    Run {
+        /// The kiosk's JSON configuration file.
+        #[arg(long, env = "ZHUCAN_KIOSK_CONFIG")]
+        config: PathBuf,
+    },
+    /// Register this device with the server using a one-time enrolment code.
+    EnrolKiosk {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        code: String,
+        /// The kiosk's data folder (database and secret file).
+        #[arg(long, default_value = "data/kiosk")]
+        data: PathBuf,
+    },
+    /// Time from the first frame of a face to the settlement committed in the outbox.
+    BenchCheckin {
+        /// `path<TAB>identity` list (default: ../shared/testdata/faces/lfw/images.tsv).
+        #[arg(long)]
+        images: Option<PathBuf>,
+        /// Folder the list's paths are relative to (default: the list's parent's parent).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        #[arg(long, default_value_t = 20)]
+        sequences: usize,
+        #[arg(long, default_value_t = 10)]
+        fps: u32,
+        #[arg(long, default_value_t = 3)]
+        k: usize,
+        #[arg(long, default_value_t = 5)]
+        n: usize,
+        /// Liveness threshold (LFW news photos are not camera frames; see the face README).
+        #[arg(long)]
+        liveness_threshold: Option<f32>,
     },
 }
 
@@ -341,6 +384,69 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 }
             }
         }
+        Command::Run { config } => {
+            let config = crate::config::Config::load(&config)?;
+            let rt = tokio::runtime::Runtime::new()
+                .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+            rt.block_on(crate::run::run(config, async {
+                shutdown_signal().await;
+            }))?;
+        }
+        Command::EnrolKiosk { server, code, data } => {
+            let rt = tokio::runtime::Runtime::new()
+                .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+            let created = rt.block_on(crate::run::enrol_kiosk(&server, &code, &data))?;
+            out!(
+                "registered as kiosk {} ({}) of canteen {}; credential stored in {}",
+                created.id,
+                created.name,
+                created.canteen_id.0,
+                crate::store::secret::path_in(&data).display()
+            );
+        }
+        Command::BenchCheckin {
+            images,
+            root,
+            sequences,
+            fps,
+            k,
+            n,
+            liveness_threshold,
+        } => {
+            let mut cfg = pipeline_config(&cli.common)?;
+            if let Some(t) = liveness_threshold {
+                cfg.liveness_threshold = t;
+            }
+            let images = match images {
+                Some(i) => i,
+                None => locate::default_shared_models_dir()
+                    .and_then(|m| m.parent().map(|s| s.join("testdata/faces/lfw/images.tsv")))
+                    .filter(|p| p.exists())
+                    .ok_or_else(|| {
+                        Error::Usage(
+                            "cannot find ../shared/testdata/faces/lfw/images.tsv; pass --images"
+                                .into(),
+                        )
+                    })?,
+            };
+            let root = match root {
+                Some(r) => r,
+                None => images
+                    .parent()
+                    .and_then(Path::parent)
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
+            };
+            let rule = crate::checkin::Rule {
+                k,
+                n,
+                ..Default::default()
+            };
+            out!(
+                "{}",
+                crate::bench_checkin::run(cfg, &images, &root, sequences, fps, rule)?
+            );
+        }
         Command::Bench {
             search_only: true,
             sizes,
@@ -375,6 +481,28 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
 }
 
 fn default_bench_image() -> Result<PathBuf, Error> {

@@ -1,0 +1,304 @@
+//! The kiosk's configuration file (JSON), read by `zhucan-kiosk run --config FILE` and validated
+//! into a [`Config`]. The operator PIN is redacted in `Debug`.
+//!
+//! ```json
+//! {
+//!   "data_dir": "data/kiosk",
+//!   "server_url": "http://127.0.0.1:8080",
+//!   "models_dir": "models",
+//!   "source": { "kind": "replay", "list": "faces.tsv", "interval_ms": 100, "loop": true, "repeat": 5 },
+//!   "ui_listen": "127.0.0.1:8090",
+//!   "operator_pin": "2468",
+//!   "k": 3, "n": 5, "cooldown_s": 10,
+//!   "language": "zh"
+//! }
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset};
+use serde::Deserialize;
+
+/// Errors reading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("config {}: {message}", path.display())]
+    File { path: PathBuf, message: String },
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+/// Where frames come from.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// Image files played at an interval: a list file (TSV or text, first column the path) and/or
+    /// files given directly.
+    Replay {
+        #[serde(default)]
+        list: Option<PathBuf>,
+        /// Folder relative list entries are resolved against (default: the list's folder).
+        #[serde(default)]
+        root: Option<PathBuf>,
+        #[serde(default)]
+        files: Vec<PathBuf>,
+        #[serde(default = "default_interval")]
+        interval_ms: u64,
+        #[serde(default, rename = "loop")]
+        looping: bool,
+        /// Frames each image is shown for.
+        #[serde(default = "one")]
+        repeat: u32,
+    },
+    /// A V4L2 camera (needs the `camera` cargo feature).
+    Camera {
+        #[serde(default)]
+        device: u32,
+        #[serde(default = "default_width")]
+        width: u32,
+        #[serde(default = "default_height")]
+        height: u32,
+    },
+}
+
+fn default_interval() -> u64 {
+    100
+}
+fn one() -> u32 {
+    1
+}
+fn default_width() -> u32 {
+    640
+}
+fn default_height() -> u32 {
+    480
+}
+fn default_listen() -> SocketAddr {
+    crate::ui::DEFAULT_ADDR
+}
+fn default_k() -> usize {
+    3
+}
+fn default_n() -> usize {
+    5
+}
+fn default_cooldown() -> u64 {
+    10
+}
+fn default_lang() -> String {
+    "zh".into()
+}
+fn default_pull() -> u64 {
+    5_000
+}
+fn default_heartbeat() -> u64 {
+    30_000
+}
+fn default_cap() -> u64 {
+    30_000
+}
+
+/// The configuration file.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The kiosk's folder: `kiosk.sqlite` and `secret.json`.
+    pub data_dir: PathBuf,
+    /// The server's root URL; default: the one stored by `enrol-kiosk`.
+    #[serde(default)]
+    pub server_url: Option<String>,
+    /// Models folder (default: found like the other commands find it).
+    #[serde(default)]
+    pub models_dir: Option<PathBuf>,
+    /// ONNX Runtime library (default: found like the other commands find it).
+    #[serde(default)]
+    pub ort_lib: Option<PathBuf>,
+    pub source: SourceConfig,
+    /// The screen's address (loopback).
+    #[serde(default = "default_listen")]
+    pub ui_listen: SocketAddr,
+    pub operator_pin: String,
+    #[serde(default = "default_k")]
+    pub k: usize,
+    #[serde(default = "default_n")]
+    pub n: usize,
+    #[serde(default = "default_cooldown")]
+    pub cooldown_s: u64,
+    /// `zh` or `en`: the language of log-facing messages; the screen shows both.
+    #[serde(default = "default_lang")]
+    pub language: String,
+    /// Liveness threshold override. Leave unset in production (the calibrated default applies);
+    /// tests that replay news photos (LFW, not camera frames) set it low, see `tests/kiosk.rs`.
+    #[serde(default)]
+    pub liveness_threshold: Option<f32>,
+    #[serde(default = "default_pull")]
+    pub sync_interval_ms: u64,
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_interval_ms: u64,
+    #[serde(default = "default_cap")]
+    pub backoff_cap_ms: u64,
+    /// Demo and tests only: the kiosk's clock starts at this instant and runs in real time.
+    #[serde(default)]
+    pub clock_start: Option<DateTime<FixedOffset>>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("server_url", &self.server_url)
+            .field("models_dir", &self.models_dir)
+            .field("source", &self.source)
+            .field("ui_listen", &self.ui_listen)
+            .field("operator_pin", &"[redacted]")
+            .field("k", &self.k)
+            .field("n", &self.n)
+            .field("cooldown_s", &self.cooldown_s)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// A configuration with defaults (tests build on it).
+    pub fn new(data_dir: impl Into<PathBuf>, source: SourceConfig, pin: &str) -> Config {
+        Config {
+            data_dir: data_dir.into(),
+            server_url: None,
+            models_dir: None,
+            ort_lib: None,
+            source,
+            ui_listen: default_listen(),
+            operator_pin: pin.into(),
+            k: default_k(),
+            n: default_n(),
+            cooldown_s: default_cooldown(),
+            language: default_lang(),
+            liveness_threshold: None,
+            sync_interval_ms: default_pull(),
+            heartbeat_interval_ms: default_heartbeat(),
+            backoff_cap_ms: default_cap(),
+            clock_start: None,
+        }
+    }
+
+    /// Reads and validates a JSON file; relative paths are resolved against its folder.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let mut c: Config = serde_json::from_str(&text).map_err(|e| Error::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let abs = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        abs(&mut c.data_dir);
+        if let Some(m) = c.models_dir.as_mut() {
+            abs(m);
+        }
+        if let Some(o) = c.ort_lib.as_mut() {
+            abs(o);
+        }
+        if let SourceConfig::Replay {
+            list, root, files, ..
+        } = &mut c.source
+        {
+            if let Some(l) = list.as_mut() {
+                abs(l);
+            }
+            if let Some(r) = root.as_mut() {
+                abs(r);
+            }
+            files.iter_mut().for_each(abs);
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.k == 0 || self.n < self.k {
+            return Err(Error::Invalid(format!(
+                "k must be at least 1 and at most n (k = {}, n = {})",
+                self.k, self.n
+            )));
+        }
+        if self.operator_pin.trim().len() < 4 {
+            return Err(Error::Invalid(
+                "operator_pin must have at least 4 characters".into(),
+            ));
+        }
+        if !matches!(self.language.as_str(), "zh" | "en") {
+            return Err(Error::Invalid("language must be zh or en".into()));
+        }
+        Ok(())
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("kiosk.sqlite")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_file_and_resolves_relative_paths() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("kiosk.json");
+        std::fs::write(
+            &p,
+            r#"{"data_dir": "data", "operator_pin": "2468",
+                "source": {"kind": "replay", "list": "faces.tsv", "loop": true, "repeat": 5}}"#,
+        )
+        .expect("write");
+        let c = Config::load(&p).expect("config");
+        assert_eq!(c.data_dir, dir.path().join("data"));
+        assert_eq!((c.k, c.n, c.cooldown_s), (3, 5, 10));
+        assert_eq!(c.ui_listen.to_string(), "127.0.0.1:8090");
+        match c.source {
+            SourceConfig::Replay {
+                list,
+                looping,
+                repeat,
+                interval_ms,
+                ..
+            } => {
+                assert_eq!(list, Some(dir.path().join("faces.tsv")));
+                assert!(looping);
+                assert_eq!((repeat, interval_ms), (5, 100));
+            }
+            other => panic!("expected replay, got {other:?}"),
+        }
+        assert!(!format!("{:?}", Config::load(&p).expect("c")).contains("2468"));
+    }
+
+    #[test]
+    fn refuses_bad_rules_and_unknown_fields() {
+        let mut c = Config::new(
+            "d",
+            SourceConfig::Camera {
+                device: 0,
+                width: 640,
+                height: 480,
+            },
+            "2468",
+        );
+        c.k = 6;
+        assert!(c.validate().is_err());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("k.json");
+        std::fs::write(
+            &p,
+            r#"{"data_dir": "d", "operator_pin": "2468", "source": {"kind": "camera"}, "pinn": 1}"#,
+        )
+        .expect("write");
+        assert!(Config::load(&p).is_err());
+    }
+}

@@ -1,0 +1,295 @@
+//! Sync with the server: the [`client`], and the [`worker`] task that
+//! (a) sends the outbox in batches of up to [`BATCH`] oldest-first, idempotently (the server
+//!     dedups by settlement id), with exponential backoff and jitter; item errors with transient
+//!     codes are retried, the others parked (kept, counted, never resent);
+//! (b) pulls `GET /kiosk/sync?since=cursor` periodically, applies it in one transaction and
+//!     rebuilds the in-memory gallery (only templates of this kiosk's embedder model);
+//! (c) posts heartbeats.
+//!
+//! All state is in SQLite, so the worker survives hours without the server and restarts. It
+//! publishes `online`, `outbox_backlog` and `last_sync_at` into the screen state.
+
+pub mod client;
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, watch};
+use zhucan_domain::api::{Heartbeat, ItemStatus};
+
+use crate::clock::Clock;
+use crate::face::matcher::Gallery;
+use crate::screen::ScreenState;
+use crate::store::{self, Retry, Store};
+pub use client::Client;
+
+/// Items per `POST /settlements`.
+pub const BATCH: usize = 100;
+
+/// Item error codes worth retrying (the cause may go away: clock skew, roster lag, server trouble).
+pub const TRANSIENT_CODES: &[&str] = &[
+    "served_in_future",
+    "unknown_resident",
+    "internal",
+    "unavailable",
+];
+
+/// The gallery the face loop matches against; the worker swaps in a rebuilt one after a sync.
+#[derive(Clone, Default)]
+pub struct GallerySlot(Arc<RwLock<Arc<Gallery>>>);
+
+impl GallerySlot {
+    pub fn get(&self) -> Arc<Gallery> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Rebuilds from the store (decrypting the templates of `model`).
+    pub fn rebuild(&self, store: &Store, model: &str, dim: usize) -> Result<usize, store::Error> {
+        let g = store.gallery(model, dim)?;
+        let n = g.len();
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(g);
+        Ok(n)
+    }
+}
+
+/// Publishes a change of the screen state only if something changed.
+pub fn publish(screen: &watch::Sender<ScreenState>, f: impl FnOnce(&mut ScreenState)) {
+    screen.send_if_modified(|s| {
+        let before = s.clone();
+        f(s);
+        *s != before
+    });
+}
+
+/// Exponential backoff: 500 ms doubling per attempt, capped, times a jitter factor in 0.5..=1.
+pub fn backoff(attempts: u32, cap: Duration, jitter: f64) -> Duration {
+    let base = Duration::from_millis(500).saturating_mul(1u32 << attempts.min(16));
+    base.min(cap).mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+}
+
+/// Timings of the worker.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub pull_every: Duration,
+    pub heartbeat_every: Duration,
+    pub backoff_cap: Duration,
+}
+
+/// What the worker needs.
+#[derive(Clone)]
+pub struct Deps {
+    pub store: Store,
+    pub client: Option<Client>,
+    pub clock: Arc<dyn Clock>,
+    pub screen: Arc<watch::Sender<ScreenState>>,
+    pub gallery: GallerySlot,
+    /// The embedder model file: templates of other models are ignored.
+    pub model: String,
+    pub dim: usize,
+    /// Woken when a new settlement is in the outbox.
+    pub notify: Arc<Notify>,
+    pub timing: Timing,
+}
+
+/// Errors of one sync round.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Client(#[from] client::Error),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("background task failed: {0}")]
+    Join(String),
+}
+
+async fn blocking<T: Send + 'static>(
+    store: &Store,
+    f: impl FnOnce(&Store) -> Result<T, store::Error> + Send + 'static,
+) -> Result<T, Error> {
+    let s = store.clone();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(|| f(&s)))
+        .await
+        .map_err(|e| Error::Join(e.to_string()))?
+        .map_err(Error::from)
+}
+
+/// Sends every due outbox item; returns how many were answered.
+pub async fn send_outbox(d: &Deps, client: &Client) -> Result<usize, Error> {
+    let mut answered = 0;
+    loop {
+        let now = d.clock.now();
+        let due = blocking(&d.store, move |s| s.due(now, BATCH)).await?;
+        if due.is_empty() {
+            return Ok(answered);
+        }
+        let n = due.len();
+        let ids: Vec<_> = due.iter().map(|p| p.id).collect();
+        let attempts: Vec<u32> = due.iter().map(|p| p.attempts).collect();
+        let items = due.into_iter().map(|p| p.item).collect();
+        match client.settle(items).await {
+            Ok(batch) => {
+                let cap = d.timing.backoff_cap;
+                let now = d.clock.now();
+                let rows: Vec<_> = batch
+                    .results
+                    .into_iter()
+                    .map(|r| {
+                        let tries = ids
+                            .iter()
+                            .position(|id| *id == r.id)
+                            .map_or(0, |i| attempts[i]);
+                        let transient = r.status == ItemStatus::Error
+                            && r.error
+                                .as_ref()
+                                .is_some_and(|e| TRANSIENT_CODES.contains(&e.code.as_str()));
+                        let retry = if transient {
+                            let wait = backoff(tries, cap, rand::random());
+                            Retry::At(now + chrono::Duration::from_std(wait).unwrap_or_default())
+                        } else {
+                            Retry::Park
+                        };
+                        (r, retry)
+                    })
+                    .collect();
+                answered += rows.len();
+                blocking(&d.store, move |s| {
+                    for (r, retry) in &rows {
+                        s.record_answer(r, now, *retry)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+                if n < BATCH {
+                    return Ok(answered);
+                }
+            }
+            Err(e) => {
+                let worst = attempts.iter().copied().max().unwrap_or(0);
+                let wait = backoff(worst, d.timing.backoff_cap, rand::random());
+                let at = d.clock.now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                let msg = e.to_string();
+                if e.is_transient() {
+                    blocking(&d.store, move |s| s.postpone(&ids, at, &msg)).await?;
+                }
+                return Err(e.into());
+            }
+        }
+    }
+}
+
+/// Pulls changes since the stored cursor and applies them; rebuilds the gallery when templates
+/// changed. Returns the new cursor.
+pub async fn pull(d: &Deps, client: &Client) -> Result<i64, Error> {
+    let since = blocking(&d.store, |s| s.cursor()).await?;
+    let resp = client.sync(since).await?;
+    let cursor = resp.cursor;
+    let gallery_changed = resp.full || !resp.templates.is_empty() || !resp.purged.is_empty();
+    let now = d.clock.now();
+    let (model, dim, slot) = (d.model.clone(), d.dim, d.gallery.clone());
+    let canteen_name = resp.canteen.name.clone();
+    blocking(&d.store, move |s| {
+        s.apply_sync(&resp, now)?;
+        if gallery_changed {
+            let n = slot.rebuild(s, &model, dim)?;
+            tracing::info!(templates = n, "gallery rebuilt after sync");
+        }
+        Ok(())
+    })
+    .await?;
+    publish(&d.screen, |st| {
+        st.canteen_name = canteen_name;
+        st.last_sync_at = Some(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    });
+    Ok(cursor)
+}
+
+async fn heartbeat(d: &Deps, client: &Client) -> Result<(), Error> {
+    let (counts, cursor) = blocking(&d.store, |s| Ok((s.outbox_counts()?, s.cursor()?))).await?;
+    client
+        .heartbeat(&Heartbeat {
+            outbox_backlog: counts.backlog,
+            software_version: env!("CARGO_PKG_VERSION").into(),
+            model_version: d.model.clone(),
+            last_sync_cursor: Some(cursor),
+        })
+        .await?;
+    Ok(())
+}
+
+/// Publishes the outbox backlog.
+pub async fn publish_backlog(d: &Deps) {
+    if let Ok(c) = blocking(&d.store, |s| s.outbox_counts()).await {
+        publish(&d.screen, |st| st.outbox_backlog = c.backlog);
+    }
+}
+
+/// The worker: runs until `stop` turns true.
+pub async fn worker(d: Deps, mut stop: watch::Receiver<bool>) {
+    let Some(client) = d.client.clone() else {
+        tracing::warn!("kiosk not registered: deciding locally, nothing is sent");
+        publish(&d.screen, |st| st.online = false);
+        let _ = stop.wait_for(|s| *s).await;
+        return;
+    };
+    let mut failures: u32 = 0;
+    let mut next_pull = Instant::now();
+    let mut next_heartbeat = Instant::now();
+    loop {
+        let mut ok = true;
+        if let Err(e) = send_outbox(&d, &client).await {
+            tracing::warn!(error = %e, "sending the outbox failed");
+            ok = false;
+        }
+        if ok && Instant::now() >= next_pull {
+            match pull(&d, &client).await {
+                Ok(_) => next_pull = Instant::now() + d.timing.pull_every,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sync failed");
+                    ok = false;
+                }
+            }
+        }
+        if ok && Instant::now() >= next_heartbeat {
+            match heartbeat(&d, &client).await {
+                Ok(()) => next_heartbeat = Instant::now() + d.timing.heartbeat_every,
+                Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+            }
+        }
+        failures = if ok { 0 } else { failures.saturating_add(1) };
+        publish(&d.screen, |st| st.online = ok);
+        publish_backlog(&d).await;
+        let wait = if ok {
+            next_pull
+                .min(next_heartbeat)
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(50))
+        } else {
+            backoff(failures, d.timing.backoff_cap, rand::random())
+        };
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            _ = d.notify.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap() {
+        let cap = Duration::from_secs(30);
+        assert_eq!(backoff(0, cap, 1.0), Duration::from_millis(500));
+        assert_eq!(backoff(1, cap, 1.0), Duration::from_secs(1));
+        assert_eq!(backoff(3, cap, 1.0), Duration::from_secs(4));
+        assert_eq!(backoff(20, cap, 1.0), cap);
+        assert_eq!(backoff(20, cap, 0.0), cap / 2);
+        for a in 0..40 {
+            let d = backoff(a, cap, 0.37);
+            assert!(d <= cap && d >= Duration::from_millis(250));
+        }
+    }
+}
