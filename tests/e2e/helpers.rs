@@ -1,0 +1,516 @@
+//! The real server (in-process, port 0, temp database, seeded through its HTTP API) and the real
+//! kiosk (in-process through `zhucan_kiosk::run::start`, or the `zhucan-kiosk` binary), with LFW
+//! and NUAA photos from `../shared/testdata/faces`.
+//!
+//! The kiosk runs with the calibrated liveness threshold (0.5): the LFW photos used here were
+//! checked to pass it (news photos, not camera frames, so not all of them do; the ones chosen
+//! score 0.9+ live and 0.7+ against their enrolled photo).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use zhucan_kiosk::clock::{Clock, ShiftedClock};
+use zhucan_kiosk::config::{Config as KioskConfig, SourceConfig};
+use zhucan_kiosk::run::Kiosk;
+use zhucan_kiosk::screen::{Command, Mode};
+use zhucan_kiosk::source::{QueueHandle, QueueSource};
+use zhucan_server::config::{Config, FixedClock, IndexKey, Secret};
+use zhucan_server::{Spawned, spawn};
+
+pub const ADMIN: &str = "e2e-admin-token-0123456789";
+pub const PIN: &str = "2468";
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+pub fn faces() -> PathBuf {
+    let p = repo().join("../shared/testdata/faces");
+    assert!(
+        p.join("lfw/images.tsv").exists(),
+        "end-to-end tests need the sample faces in {} (see CONTRIBUTING.md)",
+        p.display()
+    );
+    p
+}
+
+/// Models and ONNX Runtime are found as `kiosk/tests/face.rs` finds them; fail clearly otherwise.
+pub fn models() -> PathBuf {
+    let dir = repo().join("models");
+    if let Err(e) = zhucan_kiosk::face::manifest::Manifest::load_verified(&dir) {
+        zhucan_kiosk::face::manifest::fetch(
+            &dir,
+            &zhucan_kiosk::face::manifest::FetchSource::Dir(repo().join("../shared/models")),
+        )
+        .unwrap_or_else(|f| {
+            panic!("models are not usable ({e}) and fetching them failed: {f}; run `zhucan-kiosk models fetch`")
+        });
+    }
+    if let Err(e) = zhucan_kiosk::face::runtime::init(None) {
+        panic!("ONNX Runtime is not available ({e}); run scripts/install-onnxruntime.sh");
+    }
+    dir
+}
+
+/// Server "now": 2026-03-15 12:00 in Shanghai.
+pub fn server_now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 15, 4, 0, 0)
+        .single()
+        .expect("time")
+}
+
+/// The kiosk's clock starts at 11:00 in Shanghai (lunch) and runs in real time.
+pub fn kiosk_clock() -> Arc<dyn Clock> {
+    Arc::new(ShiftedClock::starting_at(
+        Utc.with_ymd_and_hms(2026, 3, 15, 3, 0, 0)
+            .single()
+            .expect("time"),
+    ))
+}
+
+pub const KIOSK_CLOCK_START: &str = "2026-03-15T11:00:00+08:00";
+
+/// One test person: the resident on the server and the photos the camera will see.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub key: &'static str,
+    pub enrol: &'static str,
+    pub probe: &'static str,
+    /// birth date, categories, local, prepaid
+    pub birth: (i32, u32, u32),
+    pub categories: &'static [&'static str],
+    pub local: bool,
+    pub prepaid: Option<i64>,
+    /// What the Yiwu-style policy gives them for lunch.
+    pub subsidy: i64,
+}
+
+pub fn people() -> Vec<Person> {
+    vec![
+        Person {
+            key: "juanes",
+            enrol: "lfw/images/Juanes_0001.jpg",
+            probe: "lfw/images/Juanes_0003.jpg",
+            birth: (1944, 5, 1),
+            categories: &[],
+            local: true,
+            prepaid: Some(10_000),
+            subsidy: 500,
+        },
+        Person {
+            key: "okeefe",
+            enrol: "lfw/images/Sean_OKeefe_0001.jpg",
+            probe: "lfw/images/Sean_OKeefe_0004.jpg",
+            birth: (1930, 1, 1),
+            categories: &[],
+            local: true,
+            prepaid: None,
+            subsidy: 800,
+        },
+        Person {
+            key: "aziz",
+            enrol: "lfw/images/Tariq_Aziz_0001.jpg",
+            probe: "lfw/images/Tariq_Aziz_0005.jpg",
+            birth: (1960, 1, 1),
+            categories: &["dibao"],
+            local: true,
+            prepaid: None,
+            subsidy: 800,
+        },
+        Person {
+            key: "thaksin",
+            enrol: "lfw/images/Thaksin_Shinawatra_0001.jpg",
+            probe: "lfw/images/Thaksin_Shinawatra_0002.jpg",
+            birth: (1951, 2, 2),
+            categories: &[],
+            local: false,
+            prepaid: None,
+            subsidy: 0,
+        },
+    ]
+}
+
+/// Never enrolled anywhere.
+pub const STRANGERS: &[&str] = &[
+    "lfw/images/Steve_Lavin_0002.jpg",
+    "lfw/images/Martha_Burk_0002.jpg",
+    "lfw/images/Zinedine_Zidane_0001.jpg",
+];
+
+/// NUAA subject 0002: enrolled from a live webcam frame, attacked with printed photos.
+pub const NUAA_LIVE: &str = "spoof/nuaa/ClientRaw/0002/0002_01_00_01_14.jpg";
+pub const NUAA_PRINTS: &[&str] = &[
+    "spoof/nuaa/ImposterRaw/0002/0002_01_01_02_0.jpg",
+    "spoof/nuaa/ImposterRaw/0002/0002_01_02_02_0.jpg",
+    "spoof/nuaa/ImposterRaw/0002/0002_01_04_02_0.jpg",
+];
+
+pub struct TestServer {
+    pub server: Option<Spawned>,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub client: Client,
+    pub canteen: i64,
+    /// Resident ids by `Person::key` order, then the NUAA subject last.
+    pub residents: Vec<i64>,
+}
+
+fn server_config(dir: &Path, listen: SocketAddr) -> Config {
+    Config {
+        db: dir.join("zhucan.sqlite"),
+        listen,
+        admin_token: Secret::new(ADMIN),
+        timezone: chrono_tz::Asia::Shanghai,
+        index_key: IndexKey(vec![42; 32]),
+        body_limit: 1024 * 1024,
+    }
+}
+
+/// A valid national ID number for a birth date.
+pub fn national_id(birth: NaiveDate, seq: u32) -> String {
+    let body = format!(
+        "330782{}{:03}",
+        birth.format("%Y%m%d"),
+        (seq * 2 + 1) % 1000
+    );
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const C: &[u8; 11] = b"10X98765432";
+    let sum: u32 = body
+        .bytes()
+        .zip(W)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    format!("{body}{}", C[(sum % 11) as usize] as char)
+}
+
+impl TestServer {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.url())
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Value {
+        let resp = self
+            .client
+            .post(self.api(path))
+            .bearer_auth(ADMIN)
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "POST {path}: {status} {v}");
+        v
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) {
+        let resp = self
+            .client
+            .patch(self.api(path))
+            .bearer_auth(ADMIN)
+            .json(body)
+            .send()
+            .await
+            .expect("PATCH");
+        assert!(
+            resp.status().is_success(),
+            "PATCH {path}: {}",
+            resp.status()
+        );
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let resp = self
+            .client
+            .get(self.api(path))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(resp.status(), StatusCode::OK, "GET {path}");
+        resp.json().await.expect("json")
+    }
+
+    /// The canteen's meals of the test day: (resident id, subsidy) for every not voided meal.
+    pub async fn tally(&self) -> Vec<(i64, i64)> {
+        let t = self
+            .get(&format!("/canteens/{}/tally?date=2026-03-15", self.canteen))
+            .await;
+        let mut out: Vec<(i64, i64)> = t["meals"]
+            .as_array()
+            .expect("meals")
+            .iter()
+            .filter(|m| !m["voided"].as_bool().unwrap_or(false))
+            .map(|m| {
+                (
+                    m["resident_id"].as_i64().expect("resident"),
+                    m["subsidy"].as_i64().expect("subsidy"),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// A one-time enrolment code for a new kiosk of the canteen.
+    pub async fn enrolment_code(&self) -> String {
+        let v = self
+            .post(
+                "/kiosks/enrolment-codes",
+                &json!({ "canteen_id": self.canteen, "name": "counter" }),
+            )
+            .await;
+        v["code"].as_str().expect("code").to_owned()
+    }
+
+    /// Stops the server (the database stays).
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await.expect("stop");
+        }
+    }
+
+    /// Starts it again on the same address and database.
+    pub async fn restart(&mut self) {
+        let mut last = None;
+        for _ in 0..50 {
+            match spawn(
+                server_config(self.dir.path(), self.addr),
+                Arc::new(FixedClock::new(server_now())),
+            )
+            .await
+            {
+                Ok(s) => {
+                    self.server = Some(s);
+                    return;
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("server restart failed: {last:?}");
+    }
+}
+
+/// Starts the server and seeds a town, the policy, one canteen, the residents of [`people`] and
+/// the NUAA subject.
+pub async fn server() -> TestServer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = spawn(
+        server_config(dir.path(), "127.0.0.1:0".parse().expect("addr")),
+        Arc::new(FixedClock::new(server_now())),
+    )
+    .await
+    .expect("spawn server");
+    let mut t = TestServer {
+        addr: s.addr,
+        server: Some(s),
+        dir,
+        client: Client::new(),
+        canteen: 0,
+        residents: vec![],
+    };
+    t.post(
+        "/towns",
+        &json!({ "code": "choucheng", "name": "稠城街道" }),
+    )
+    .await;
+    let policy = include_str!("../../domain/policies/yiwu.json");
+    let resp = t
+        .client
+        .post(t.api("/policies"))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body(policy)
+        .send()
+        .await
+        .expect("policy");
+    assert!(resp.status().is_success());
+    let c = t
+        .post(
+            "/canteens",
+            &json!({
+                "name": "宾王社区老年食堂", "kind": "care_centre", "town": "choucheng",
+                "operator": "义乌市乐龄养老服务有限公司", "operator_kind": "contracted",
+                "slots": [
+                    { "slot": "lunch", "start": "10:30:00", "end": "13:00:00", "price": 1200 },
+                    { "slot": "dinner", "start": "16:30:00", "end": "18:30:00", "price": 1000 }
+                ]
+            }),
+        )
+        .await;
+    t.canteen = c["id"].as_i64().expect("id");
+    let mut all = people();
+    all.push(Person {
+        key: "nuaa",
+        enrol: NUAA_LIVE,
+        probe: NUAA_LIVE,
+        birth: (1956, 6, 6),
+        categories: &[],
+        local: true,
+        prepaid: None,
+        subsidy: 0,
+    });
+    for (i, p) in all.into_iter().enumerate() {
+        let (y, m, d) = p.birth;
+        let (key, cats, local, prepaid) = (p.key, p.categories, p.local, p.prepaid);
+        let birth = NaiveDate::from_ymd_opt(y, m, d).expect("date");
+        let r = t
+            .post(
+                "/residents",
+                &json!({
+                    "name": format!("测试{key}"),
+                    "national_id": national_id(birth, i as u32),
+                    "local_registration": local,
+                    "registered_town": "choucheng",
+                    "residence_town": "choucheng",
+                    "categories": cats,
+                    "card_code": format!("CARD-{key}"),
+                    "prepaid_balance": prepaid,
+                }),
+            )
+            .await;
+        t.residents.push(r["id"].as_i64().expect("id"));
+    }
+    t
+}
+
+/// Loads a test photo.
+pub fn photo(rel: &str) -> image::RgbImage {
+    zhucan_kiosk::image_io::load_rgb(&faces().join(rel)).expect("photo")
+}
+
+pub fn kiosk_config(data: &Path) -> KioskConfig {
+    let mut c = KioskConfig::new(
+        data,
+        SourceConfig::Replay {
+            list: None,
+            root: None,
+            files: vec![],
+            interval_ms: 100,
+            looping: false,
+            repeat: 1,
+        },
+        PIN,
+    );
+    c.models_dir = Some(models());
+    c.ui_listen = "127.0.0.1:0".parse().expect("addr");
+    c.sync_interval_ms = 200;
+    c.heartbeat_interval_ms = 1_000;
+    c.backoff_cap_ms = 1_000;
+    c
+}
+
+/// A kiosk driven frame by frame.
+pub struct TestKiosk {
+    pub kiosk: Kiosk,
+    pub frames: QueueHandle,
+}
+
+/// Registers a kiosk with the server (as `zhucan-kiosk enrol-kiosk` does) and starts it.
+pub async fn kiosk(server: &TestServer, data: &Path) -> TestKiosk {
+    let code = server.enrolment_code().await;
+    zhucan_kiosk::run::enrol_kiosk(&server.url(), &code, data)
+        .await
+        .expect("enrol kiosk");
+    start_kiosk(data).await
+}
+
+/// Starts an already registered kiosk and waits for its first sync.
+pub async fn start_kiosk(data: &Path) -> TestKiosk {
+    let (source, frames) = QueueSource::new();
+    let k = zhucan_kiosk::run::start(kiosk_config(data), kiosk_clock(), Box::new(source))
+        .await
+        .expect("start kiosk");
+    let store = k.store.clone();
+    wait_for("the kiosk's first sync", Duration::from_secs(20), || {
+        store.canteen().ok().flatten().is_some()
+    })
+    .await;
+    TestKiosk { kiosk: k, frames }
+}
+
+pub async fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl TestKiosk {
+    /// Shows a photo for `n` frames, then `gap` empty frames (the person walks away).
+    pub fn show(&self, rel: &str, n: usize, gap: usize) {
+        let img = photo(rel);
+        for _ in 0..n {
+            assert!(self.frames.push(img.clone()));
+        }
+        let blank = image::RgbImage::from_pixel(640, 480, image::Rgb([128, 128, 128]));
+        for _ in 0..gap {
+            assert!(self.frames.push(blank.clone()));
+        }
+    }
+
+    /// Enrols a resident through the operator command, the photo held in front of the camera.
+    pub async fn enrol(&self, resident: i64, rel: &str) -> Result<u32, String> {
+        let (tx, rx) = oneshot::channel();
+        self.kiosk
+            .commands
+            .send(Command::Enrol {
+                pin: PIN.into(),
+                resident_id: zhucan_domain::ResidentId(resident),
+                consent_face: true,
+                consent_sharing: false,
+                reply: tx,
+            })
+            .await
+            .expect("send enrol");
+        let mut screen = self.kiosk.screen.clone();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            screen.wait_for(|s| s.mode == Mode::Operator && s.message_en.starts_with("Enrolment:")),
+        )
+        .await
+        .expect("operator mode")
+        .expect("screen");
+        self.show(rel, 5, 0);
+        tokio::time::timeout(Duration::from_secs(60), rx)
+            .await
+            .expect("enrol reply in time")
+            .expect("reply")
+    }
+
+    /// Waits until the face loop has processed every queued frame, then (if `drained`) until
+    /// the outbox is empty.
+    pub async fn settle_down(&self, drained: bool) {
+        let marker = image::RgbImage::from_pixel(64, 48, image::Rgb([0, 0, 0]));
+        assert!(self.frames.push(marker));
+        let frames = self.frames.clone();
+        wait_for(
+            "the face loop to take every frame",
+            Duration::from_secs(120),
+            || frames.pending() == 0,
+        )
+        .await;
+        if drained {
+            let store = self.kiosk.store.clone();
+            wait_for("the outbox to drain", Duration::from_secs(60), || {
+                store
+                    .outbox_counts()
+                    .map(|c| c.backlog == 0)
+                    .unwrap_or(false)
+            })
+            .await;
+        }
+    }
+}

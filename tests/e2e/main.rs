@@ -1,0 +1,308 @@
+//! End-to-end: the real server (in-process, real HTTP on port 0) and the real kiosk (the library's
+//! `run::start`, or the `zhucan-kiosk` binary), real models, LFW and NUAA photos.
+
+mod helpers;
+
+use std::process::{Child, Command as Process, Stdio};
+use std::time::Duration;
+
+use helpers::*;
+use serde_json::json;
+use zhucan_domain::ResidentId;
+use zhucan_kiosk::screen::Mode;
+
+/// Enrols every person (first photo) and the NUAA subject (live webcam frame).
+async fn enrol_all(k: &TestKiosk, s: &TestServer) {
+    for (i, p) in people().iter().enumerate() {
+        let n = k.enrol(s.residents[i], p.enrol).await.expect("enrol");
+        assert!((3..=5).contains(&n), "{} templates for {}", n, p.key);
+    }
+    let nuaa = *s.residents.last().expect("nuaa");
+    k.enrol(nuaa, NUAA_LIVE).await.expect("enrol NUAA subject");
+}
+
+fn expected(s: &TestServer) -> Vec<(i64, i64)> {
+    let mut v: Vec<(i64, i64)> = people()
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (s.residents[i], p.subsidy))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolled_faces_settle_with_the_right_subsidy_strangers_and_prints_do_not() {
+    let s = server().await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let k = kiosk(&s, data.path()).await;
+    enrol_all(&k, &s).await;
+    // the server holds the uploaded templates: the resident shows as enrolled
+    let r = s.get(&format!("/residents/{}", s.residents[0])).await;
+    assert_eq!(r["face_enrolled"], json!(true), "{r}");
+
+    let mut screen = k.kiosk.screen.clone();
+    let before = screen.borrow_and_update().event_seq;
+    for stranger in STRANGERS {
+        k.show(stranger, 5, 2);
+    }
+    k.settle_down(false).await;
+    for print in NUAA_PRINTS {
+        k.show(print, 5, 0);
+    }
+    // a printed photo of an enrolled person is refused as not live
+    let seen_spoof = tokio::time::timeout(Duration::from_secs(30), async {
+        screen.wait_for(|st| st.mode == Mode::Spoof).await.is_ok()
+    })
+    .await
+    .unwrap_or(false);
+    assert!(seen_spoof, "the screen never said 'not a live face'");
+    k.show("lfw/images/Steve_Lavin_0002.jpg", 0, 2);
+    k.settle_down(true).await;
+    assert_eq!(
+        k.kiosk.screen.borrow().event_seq,
+        before,
+        "strangers and prints produced a check-in result"
+    );
+    assert_eq!(k.kiosk.store.outbox_counts().expect("counts").total, 0);
+
+    for p in people() {
+        k.show(p.probe, 5, 2);
+    }
+    k.settle_down(true).await;
+    assert_eq!(s.tally().await, expected(&s));
+    let c = k.kiosk.store.outbox_counts().expect("counts");
+    assert_eq!((c.total, c.acked, c.differs, c.parked), (4, 4, 0, 0));
+    // the screen showed the last check-in with the local decision
+    let st = k.kiosk.screen.borrow().clone();
+    let v = st.checkin.expect("last check-in");
+    assert_eq!(v.resident_id, ResidentId(s.residents[3]));
+    assert_eq!((v.price.0, v.subsidy.0, v.self_pay.0), (1200, 0, 1200));
+    k.kiosk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_down_the_kiosk_keeps_deciding_and_every_settlement_arrives_once() {
+    let mut s = server().await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let k = kiosk(&s, data.path()).await;
+    enrol_all(&k, &s).await;
+    s.stop().await;
+    for p in people() {
+        k.show(p.probe, 5, 2);
+    }
+    k.settle_down(false).await;
+    let c = k.kiosk.store.outbox_counts().expect("counts");
+    assert_eq!((c.total, c.backlog), (4, 4), "decided and queued offline");
+    let mut screen = k.kiosk.screen.clone();
+    tokio::time::timeout(Duration::from_secs(20), screen.wait_for(|st| !st.online))
+        .await
+        .expect("offline shown")
+        .expect("screen");
+    // the same person again while offline, by card this time: refused locally as a duplicate,
+    // nothing queued (by face, the 10 s cooldown would not even decide again)
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    k.kiosk
+        .commands
+        .send(zhucan_kiosk::screen::Command::Card {
+            code: format!("CARD-{}", people()[0].key),
+            reply: tx,
+        })
+        .await
+        .expect("card");
+    let v = rx.await.expect("reply").expect("card check-in decided");
+    assert_eq!(v.rejection.as_deref(), Some("duplicate"));
+    assert_eq!(v.method, "card");
+    assert_eq!(k.kiosk.store.outbox_counts().expect("counts").total, 4);
+
+    s.restart().await;
+    k.settle_down(true).await;
+    assert_eq!(
+        s.tally().await,
+        expected(&s),
+        "every settlement exactly once"
+    );
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        screen.wait_for(|st| st.online && st.outbox_backlog == 0),
+    )
+    .await
+    .expect("online again")
+    .expect("screen");
+    k.kiosk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_withdrawn_on_the_server_purges_the_template_at_the_next_sync() {
+    let s = server().await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let k = kiosk(&s, data.path()).await;
+    let who = s.residents[1];
+    k.enrol(who, people()[1].enrol).await.expect("enrol");
+    assert!(
+        k.kiosk
+            .store
+            .template_count(ResidentId(who))
+            .expect("count")
+            > 0
+    );
+    s.patch(
+        &format!("/residents/{who}"),
+        &json!({ "consent": { "face_enrolment": false, "template_sharing": false }, "by": "e2e" }),
+    )
+    .await;
+    let store = k.kiosk.store.clone();
+    wait_for(
+        "the template to leave the kiosk",
+        Duration::from_secs(20),
+        || {
+            store
+                .template_count(ResidentId(who))
+                .map(|n| n == 0)
+                .unwrap_or(false)
+        },
+    )
+    .await;
+    // and the face no longer checks in
+    k.show(people()[1].probe, 5, 2);
+    k.settle_down(true).await;
+    assert_eq!(k.kiosk.store.outbox_counts().expect("counts").total, 0);
+    assert!(s.tally().await.is_empty());
+    k.kiosk.stop().await;
+}
+
+/// The `zhucan-kiosk` binary of this build (built on demand: a root-package test cannot name
+/// another package's binary through `CARGO_BIN_EXE_*`).
+fn kiosk_binary() -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Process::new(cargo);
+    build
+        .args(["build", "-p", "zhucan-kiosk", "--bin", "zhucan-kiosk"])
+        .current_dir(repo());
+    // the variables cargo set for this test would make build scripts rerun (and thrash the
+    // shared target dir): build as a plain `cargo build` would
+    for (k, _) in std::env::vars() {
+        let keep = matches!(k.as_str(), "CARGO_HOME" | "CARGO_TARGET_DIR");
+        if (k.starts_with("CARGO_") && !keep) || k == "OUT_DIR" || k.starts_with("RUSTC") {
+            build.env_remove(&k);
+        }
+    }
+    let ok = build.status().expect("cargo build");
+    assert!(ok.success(), "building zhucan-kiosk failed");
+    let exe = std::env::current_exe().expect("exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let bin = dir.join("zhucan-kiosk");
+    assert!(bin.exists(), "{} not found", bin.display());
+    bin
+}
+
+fn spawn_kiosk(bin: &std::path::Path, config: &std::path::Path) -> Child {
+    Process::new(bin)
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn zhucan-kiosk")
+}
+
+/// Kills the child for sure, also when the test fails.
+struct Reap(Option<Child>);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_run_and_restart_loses_nothing_and_doubles_nothing() {
+    let bin = tokio::task::spawn_blocking(kiosk_binary)
+        .await
+        .expect("build");
+    let s = server().await;
+    let data = tempfile::tempdir().expect("tempdir");
+    // enrol with the in-process kiosk, then hand the same data folder to the binary
+    {
+        let k = kiosk(&s, data.path()).await;
+        for (i, p) in people().iter().enumerate() {
+            k.enrol(s.residents[i], p.enrol).await.expect("enrol");
+        }
+        k.kiosk.stop().await;
+    }
+    let list = data.path().join("probes.tsv");
+    let mut lines = String::from("path\tidentity\n");
+    for p in people() {
+        lines.push_str(&format!(
+            "{}\t{}\n-\n-\n",
+            faces().join(p.probe).display(),
+            p.key
+        ));
+    }
+    std::fs::write(&list, lines).expect("list");
+    let config = data.path().join("kiosk.json");
+    std::fs::write(
+        &config,
+        serde_json::to_string_pretty(&json!({
+            "data_dir": data.path(),
+            "models_dir": models(),
+            "source": { "kind": "replay", "list": list, "interval_ms": 100, "loop": true, "repeat": 5 },
+            "ui_listen": "127.0.0.1:0",
+            "operator_pin": PIN,
+            "sync_interval_ms": 200,
+            "heartbeat_interval_ms": 1000,
+            "backoff_cap_ms": 1000,
+            "clock_start": KIOSK_CLOCK_START,
+        }))
+        .expect("json"),
+    )
+    .expect("config");
+
+    let mut child = Reap(Some(spawn_kiosk(&bin, &config)));
+    // mid-run: the first settlement reached the server, the others have not been seen yet
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while s.tally().await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no settlement from the kiosk binary"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let c = child.0.as_mut().expect("child");
+    c.kill().expect("SIGKILL");
+    c.wait().expect("reaped");
+    let at_kill = s.tally().await.len();
+    assert!(
+        at_kill < 4,
+        "killed too late to be mid-run ({at_kill} settled)"
+    );
+
+    child.0 = Some(spawn_kiosk(&bin, &config));
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while s.tally().await.len() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restarted kiosk did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // let it replay the list once more: everyone is a duplicate now
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    drop(child);
+    assert_eq!(
+        s.tally().await,
+        expected(&s),
+        "nothing lost, nothing doubled"
+    );
+    let (store, _) = zhucan_kiosk::run::open_store(data.path()).expect("store");
+    let c = store.outbox_counts().expect("counts");
+    assert_eq!(
+        (c.total, c.parked, c.differs),
+        (4, 0, 0),
+        "one outbox row per meal"
+    );
+}
