@@ -22,6 +22,9 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver on a free port and opens a headless Chromium window of the given size.
     pub async fn launch(width: u32, height: u32) -> anyhow::Result<Browser> {
+        // Two rustls crypto providers are linked into test binaries that also use reqwest, and
+        // rustls refuses to guess: choose one for the process (a second call is a no-op).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let driver_bin = find(&["chromedriver", "/usr/bin/chromedriver"]).context(
             "chromedriver not found: install Debian's chromium and chromium-driver packages \
              (apt-get install -y chromium chromium-driver fonts-wqy-microhei)",
