@@ -199,7 +199,6 @@ impl FrameSource for QueueSource {
     }
 }
 
-/// The real camera (cargo feature `camera`).
 #[cfg(feature = "camera")]
 pub mod camera {
     //! A V4L2 camera through nokhwa: the device index, the requested resolution, MJPEG frames
@@ -214,51 +213,92 @@ pub mod camera {
 
     use super::{Error, FrameSource};
 
+    /// The camera lives on its own capture thread (nokhwa's camera is not `Send`); frames come
+    /// over a channel holding at most two, so a slow face loop always gets a recent frame.
     pub struct CameraSource {
-        camera: Camera,
+        rx: std::sync::mpsc::Receiver<Result<RgbImage, String>>,
+    }
+
+    fn decode(buf: &nokhwa::Buffer) -> Result<RgbImage, String> {
+        let res = buf.resolution();
+        match buf.source_frame_format() {
+            FrameFormat::MJPEG => {
+                image::load_from_memory_with_format(buf.buffer(), image::ImageFormat::Jpeg)
+                    .map(|img| img.to_rgb8())
+                    .map_err(|e| format!("MJPEG frame: {e}"))
+            }
+            FrameFormat::RAWRGB => {
+                RgbImage::from_raw(res.width(), res.height(), buf.buffer().to_vec())
+                    .ok_or_else(|| "short RGB frame".to_owned())
+            }
+            other => Err(format!(
+                "the camera sends {other:?}; configure it for MJPEG"
+            )),
+        }
     }
 
     impl CameraSource {
-        /// Opens `/dev/video<device>` asking for MJPEG at `width`x`height`.
+        /// Opens `/dev/video<device>` asking for MJPEG at `width`x`height`; a missing or busy
+        /// camera is an error here, before the kiosk starts.
         pub fn open(device: u32, width: u32, height: u32) -> Result<CameraSource, Error> {
-            let format = RequestedFormat::new::<RgbFormat>(RequestedFormatType::Closest(
-                CameraFormat::new(Resolution::new(width, height), FrameFormat::MJPEG, 30),
-            ));
-            let mut camera = Camera::new(CameraIndex::Index(device), format).map_err(|e| {
-                Error::Camera(format!(
-                    "cannot open camera {device} (/dev/video{device}): {e}; is it connected and \
-                     not used by another program?"
-                ))
-            })?;
-            camera
-                .open_stream()
-                .map_err(|e| Error::Camera(format!("camera {device}: cannot start: {e}")))?;
-            Ok(CameraSource { camera })
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RgbImage, String>>(2);
+            let (opened_tx, opened_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+            std::thread::Builder::new()
+                .name("camera".into())
+                .spawn(move || {
+                    let format = RequestedFormat::new::<RgbFormat>(RequestedFormatType::Closest(
+                        CameraFormat::new(Resolution::new(width, height), FrameFormat::MJPEG, 30),
+                    ));
+                    let camera = Camera::new(CameraIndex::Index(device), format)
+                        .map_err(|e| {
+                            format!(
+                                "cannot open camera {device} (/dev/video{device}): {e}; is it \
+                                 connected and not used by another program?"
+                            )
+                        })
+                        .and_then(|mut c| {
+                            c.open_stream()
+                                .map_err(|e| format!("camera {device}: cannot start: {e}"))
+                                .map(|()| c)
+                        });
+                    let mut camera = match camera {
+                        Ok(c) => {
+                            let _ = opened_tx.send(Ok(()));
+                            c
+                        }
+                        Err(e) => {
+                            let _ = opened_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    loop {
+                        let frame = camera
+                            .frame()
+                            .map_err(|e| format!("frame: {e}"))
+                            .and_then(|b| decode(&b));
+                        if tx.send(frame).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| Error::Camera(format!("cannot start the capture thread: {e}")))?;
+            match opened_rx.recv() {
+                Ok(Ok(())) => Ok(CameraSource { rx }),
+                Ok(Err(e)) => Err(Error::Camera(e)),
+                Err(_) => Err(Error::Camera("the capture thread ended".into())),
+            }
         }
     }
 
     impl FrameSource for CameraSource {
         fn next_frame(&mut self) -> Result<Option<RgbImage>, Error> {
-            let buf = self
-                .camera
-                .frame()
-                .map_err(|e| Error::Camera(format!("frame: {e}")))?;
-            let res = buf.resolution();
-            match buf.source_frame_format() {
-                FrameFormat::MJPEG => {
-                    let img =
-                        image::load_from_memory_with_format(buf.buffer(), image::ImageFormat::Jpeg)
-                            .map_err(|e| Error::Camera(format!("MJPEG frame: {e}")))?;
-                    Ok(Some(img.to_rgb8()))
+            match self.rx.recv_timeout(std::time::Duration::from_secs(2)) {
+                Ok(Ok(f)) => Ok(Some(f)),
+                Ok(Err(e)) => Err(Error::Camera(e)),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Ok(None),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    Err(Error::Camera("the camera stopped".into()))
                 }
-                FrameFormat::RAWRGB => Ok(RgbImage::from_raw(
-                    res.width(),
-                    res.height(),
-                    buf.buffer().to_vec(),
-                )),
-                other => Err(Error::Camera(format!(
-                    "the camera sends {other:?}; configure it for MJPEG"
-                ))),
             }
         }
     }
@@ -305,6 +345,15 @@ mod tests {
         assert_eq!(frames, 6);
         assert!(start.elapsed() >= Duration::from_millis(50), "paced");
         assert!(src.next_frame().expect("end").is_none());
+    }
+
+    #[cfg(feature = "camera")]
+    #[test]
+    fn missing_camera_is_a_clear_error_not_a_panic() {
+        let e = camera::CameraSource::open(57, 640, 480)
+            .err()
+            .expect("no /dev/video57 here");
+        assert!(e.to_string().contains("camera 57"), "{e}");
     }
 
     #[test]
