@@ -140,6 +140,12 @@ impl Counter {
 
     /// Shows a result (unknown, spoof, operator) and holds it for a moment.
     fn show_result(&self, mode: Mode, zh: &str, en: &str, checkin: Option<CheckinView>) {
+        // a settled (or refused) meal stays readable for its hold: a face of somebody else
+        // passing behind the elder does not replace it with "unknown"
+        let shows_meal = matches!(self.screen.borrow().mode, Mode::Confirmed | Mode::Refused);
+        if checkin.is_none() && mode != Mode::Operator && shows_meal && self.held() {
+            return;
+        }
         self.hold();
         publish(&self.screen, |s| {
             s.mode = mode;
