@@ -306,3 +306,61 @@ async fn sigkill_mid_run_and_restart_loses_nothing_and_doubles_nothing() {
         "one outbox row per meal"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_check_in_needs_pin_and_reason_and_unenrol_deletes_here_and_on_the_server() {
+    use zhucan_kiosk::screen::Command;
+    let s = server().await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let k = kiosk(&s, data.path()).await;
+    let who = ResidentId(s.residents[2]);
+    let staff = |pin: &str, reason: &str| {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let cmd = Command::Staff {
+            pin: pin.into(),
+            resident_id: who,
+            reason: reason.into(),
+            reply: tx,
+        };
+        (cmd, rx)
+    };
+    let (cmd, rx) = staff("0000", "camera broken");
+    k.kiosk.commands.send(cmd).await.expect("send");
+    assert!(rx.await.expect("reply").is_err(), "wrong PIN accepted");
+    let (cmd, rx) = staff(PIN, "  ");
+    k.kiosk.commands.send(cmd).await.expect("send");
+    assert!(rx.await.expect("reply").is_err(), "empty reason accepted");
+    let (cmd, rx) = staff(PIN, "camera broken");
+    k.kiosk.commands.send(cmd).await.expect("send");
+    let v = rx.await.expect("reply").expect("staff check-in");
+    assert_eq!((v.method.as_str(), v.subsidy.0), ("staff", 800));
+    k.settle_down(true).await;
+    assert_eq!(s.tally().await, vec![(who.0, 800)]);
+    let t = s
+        .get(&format!("/canteens/{}/tally?date=2026-03-15", s.canteen))
+        .await;
+    assert_eq!(t["meals"][0]["method"], json!("staff"));
+
+    k.enrol(who.0, people()[2].enrol).await.expect("enrol");
+    assert_eq!(
+        s.get(&format!("/residents/{}", who.0)).await["face_enrolled"],
+        json!(true)
+    );
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    k.kiosk
+        .commands
+        .send(Command::Unenrol {
+            pin: PIN.into(),
+            resident_id: who,
+            reply: tx,
+        })
+        .await
+        .expect("send");
+    rx.await.expect("reply").expect("unenrol");
+    assert_eq!(k.kiosk.store.template_count(who).expect("count"), 0);
+    assert_eq!(
+        s.get(&format!("/residents/{}", who.0)).await["face_enrolled"],
+        json!(false)
+    );
+    k.kiosk.stop().await;
+}
