@@ -7,10 +7,16 @@ use rusqlite::Connection;
 use super::{Error, Result};
 
 /// The migrations, in order. Index `i` brings the schema to version `i + 1`.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_init",
-    include_str!("../../../migrations/server/0001_init.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_init",
+        include_str!("../../../migrations/server/0001_init.sql"),
+    ),
+    (
+        "0003_dashboard",
+        include_str!("../../../migrations/server/0003_dashboard.sql"),
+    ),
+];
 
 /// The schema version this code writes and understands.
 pub fn latest() -> i64 {
