@@ -620,6 +620,23 @@ pub struct Heartbeat {
     pub last_sync_cursor: Option<i64>,
 }
 
+/// A kiosk as `GET /api/v1/kiosks` (admin) lists it, with what its last heartbeat said.
+/// (Additive to the kiosk-sync contract: the server's listing and revoke answer.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KioskStatus {
+    pub id: i64,
+    pub canteen_id: CanteenId,
+    pub name: String,
+    pub created_at: DateTime<chrono::Utc>,
+    pub revoked_at: Option<DateTime<chrono::Utc>>,
+    /// When the server last heard a heartbeat (server clock); `None` before the first one.
+    pub last_seen_at: Option<DateTime<chrono::Utc>>,
+    pub outbox_backlog: Option<u32>,
+    pub software_version: Option<String>,
+    pub model_version: Option<String>,
+    pub last_sync_cursor: Option<i64>,
+}
+
 /// Encodes unit-length embeddings for the wire (base64 of little-endian f32).
 pub fn encode_embedding(v: &[f32]) -> String {
     let mut bytes = Vec::with_capacity(v.len() * 4);

@@ -99,6 +99,7 @@ pub fn setup(
                     ],
                     delivery_surcharge: None,
                 },
+                &at,
             )?);
         }
         let mut rids = Vec::new();

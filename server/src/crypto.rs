@@ -1,6 +1,13 @@
-//! Hashing for the server: the keyed blind index of national ID numbers (HMAC-SHA256, RFC 2104,
-//! written out over `sha2` to avoid another dependency), token hashes and random tokens.
+//! Keys, hashing and sealing for the server: the keyed blind index of national ID numbers
+//! (HMAC-SHA256, RFC 2104, written out over `sha2` to avoid another dependency), token hashes,
+//! random tokens and kiosk enrolment codes, and the XChaCha20-Poly1305 sealing of face templates.
+//!
+//! One secret key file feeds both keyed uses. The blind index keeps using the file's key as is
+//! (existing databases hold indexes made with it); the template key is a subkey derived from it
+//! with HMAC under a fixed label, so the two uses never share a key.
 
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 
 /// HMAC-SHA256 of `msg` under `key`.
@@ -45,6 +52,72 @@ pub fn new_token() -> String {
     hex::encode(bytes)
 }
 
+/// The label the template-encryption subkey is derived under.
+const TEMPLATE_KEY_LABEL: &[u8] = b"zhucan/v1/face-template-encryption";
+
+/// The face-template encryption key, derived from the server's secret key file.
+pub fn template_key(master: &[u8]) -> [u8; 32] {
+    hmac_sha256(master, TEMPLATE_KEY_LABEL)
+}
+
+/// Sealing failed, or a sealed record does not open under this key and associated data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("template record does not open under the server's key")]
+pub struct SealError;
+
+/// Seals `plain` with XChaCha20-Poly1305 under `key`, a fresh random 24-byte nonce and `aad`
+/// (bound to the record, checked on opening). Returns (nonce, ciphertext with tag).
+pub fn seal(key: &[u8; 32], aad: &[u8], plain: &[u8]) -> Result<(Vec<u8>, Vec<u8>), SealError> {
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let nonce: [u8; 24] = rand::random();
+    let ct = cipher
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad })
+        .map_err(|_| SealError)?;
+    Ok((nonce.to_vec(), ct))
+}
+
+/// Opens what [`seal`] made; fails if the key, nonce, ciphertext or `aad` differ.
+pub fn open(key: &[u8; 32], aad: &[u8], nonce: &[u8], ct: &[u8]) -> Result<Vec<u8>, SealError> {
+    if nonce.len() != 24 {
+        return Err(SealError);
+    }
+    XChaCha20Poly1305::new(key.into())
+        .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
+        .map_err(|_| SealError)
+}
+
+/// Characters of enrolment codes: Crockford base32 (no I, L, O, U), easy to read aloud and type.
+const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A fresh one-time kiosk enrolment code: 8 groups of 3 characters (120 random bits),
+/// e.g. `7KQ-2XR-...`.
+pub fn new_enrolment_code() -> String {
+    let bytes: [u8; 24] = rand::random();
+    let chars: Vec<char> = bytes
+        .iter()
+        .map(|b| CODE_ALPHABET[(b & 31) as usize] as char)
+        .collect();
+    chars
+        .chunks(3)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// The canonical form of a typed code: separators and spaces dropped, upper case, and the
+/// look-alikes Crockford allows (O→0, I/L→1). What is hashed and stored.
+pub fn normalise_code(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            other => other,
+        })
+        .collect()
+}
+
 /// Compares two secrets in time independent of where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -61,6 +134,30 @@ mod tests {
             hex::encode(mac),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn sealed_templates_open_only_with_the_same_key_and_resident() {
+        let key = template_key(&[42; 32]);
+        let (nonce, ct) = seal(&key, b"7", b"embedding bytes").expect("seal");
+        assert_eq!(
+            open(&key, b"7", &nonce, &ct).expect("open"),
+            b"embedding bytes"
+        );
+        assert_eq!(open(&key, b"8", &nonce, &ct), Err(SealError));
+        assert_eq!(
+            open(&template_key(&[1; 32]), b"7", &nonce, &ct),
+            Err(SealError)
+        );
+        assert_ne!(template_key(&[42; 32]).to_vec(), vec![42u8; 32]);
+    }
+
+    #[test]
+    fn enrolment_codes_are_eight_groups_and_normalise() {
+        let code = new_enrolment_code();
+        assert_eq!(code.split('-').count(), 8);
+        assert_eq!(normalise_code(&code).len(), 24);
+        assert_eq!(normalise_code(" 7kq-o1l-i "), "7KQ0111");
     }
 
     #[test]

@@ -359,7 +359,7 @@ pub fn populate(
         )?;
         let mut ids = Vec::new();
         for c in &cs {
-            ids.push((db::canteens::insert(tx, c)?, c.clone()));
+            ids.push((db::canteens::insert(tx, c, &at)?, c.clone()));
         }
         let people = residents(&mut rng, key, today, &ids, 2000);
         let mut rids = Vec::new();

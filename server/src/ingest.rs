@@ -269,7 +269,7 @@ pub fn ingest(
             && a.payment == Payment::Prepaid
             && a.self_pay.0 != 0
         {
-            db::residents::debit_prepaid(tx, resident.id, a.self_pay)?;
+            db::residents::debit_prepaid(tx, resident.id, a.self_pay, &received_at)?;
             if let Some(Some(r)) = residents.get_mut(&resident.id)
                 && let Some(b) = r.prepaid_balance.as_mut()
             {

@@ -2,7 +2,7 @@
 //! tallies and monthly statements, over an HTTP JSON API backed by SQLite.
 //!
 //! Layers, outside in: [`http`] (routes, extractors, errors) → [`ingest`], [`corrections`],
-//! [`reports`] (the use cases, calling the pure `zhucan_domain`) → [`db`] (all SQL).
+//! [`reports`], [`sync`], [`templates`] (the use cases, calling the pure `zhucan_domain`) → [`db`] (all SQL).
 //! [`run`] serves on a given listener so tests start the real server on port 0.
 
 // The hand-built OpenAPI document is one large `serde_json::json!` literal.
@@ -20,6 +20,8 @@ pub mod import;
 pub mod ingest;
 pub mod push;
 pub mod reports;
+pub mod sync;
+pub mod templates;
 
 use std::future::Future;
 use std::net::SocketAddr;

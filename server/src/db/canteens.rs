@@ -7,6 +7,7 @@ use zhucan_domain::api::{CanteenDto, NewCanteen, SlotDto};
 use zhucan_domain::canteen::{CanteenKind, OperatorKind};
 use zhucan_domain::{Canteen, CanteenId, Fen, Slot, SlotWindow, TownCode};
 
+use super::changes::{self, Kind, Subject};
 use super::{Error, Result, Tx};
 
 pub fn kind_str(k: CanteenKind) -> &'static str {
@@ -32,8 +33,8 @@ fn op_str(k: OperatorKind) -> &'static str {
     }
 }
 
-/// Inserts a canteen (already validated) and returns its id.
-pub fn insert(tx: &Tx<'_>, c: &NewCanteen) -> Result<CanteenId> {
+/// Inserts a canteen (already validated) and returns its id. `at` stamps the change record.
+pub fn insert(tx: &Tx<'_>, c: &NewCanteen, at: &str) -> Result<CanteenId> {
     if !super::towns::exists(tx, &c.town)? {
         return Err(Error::invalid("town", format!("no town '{}'", c.town)));
     }
@@ -63,6 +64,7 @@ pub fn insert(tx: &Tx<'_>, c: &NewCanteen) -> Result<CanteenId> {
             s.price.0
         ])?;
     }
+    changes::record(tx, Kind::Canteen, Subject::Id(id), at)?;
     Ok(CanteenId(id))
 }
 

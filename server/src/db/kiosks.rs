@@ -1,7 +1,10 @@
-//! Registered kiosks and their bearer-token hashes.
+//! Registered kiosks: their bearer-token hashes, one-time enrolment codes, revocation and the
+//! status their heartbeats report.
 
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use zhucan_domain::CanteenId;
+use zhucan_domain::api::KioskStatus;
 
 use super::{Error, Result, Tx};
 
@@ -48,4 +51,168 @@ pub fn by_token_hash(conn: &Connection, token_hash: &str) -> Result<Option<Kiosk
             })
         })
         .optional()?)
+}
+
+/// A one-time enrolment code, stored as the sha256 of its normalised text.
+#[derive(Debug, Clone)]
+pub struct NewCode<'a> {
+    pub code_hash: &'a str,
+    pub canteen_id: CanteenId,
+    pub name: &'a str,
+    pub created_at: &'a str,
+    pub expires_at: &'a str,
+}
+
+pub fn insert_code(tx: &Tx<'_>, c: &NewCode<'_>) -> Result<()> {
+    let exists: i64 = tx
+        .prepare_cached("SELECT count(*) FROM canteens WHERE id = ?1")?
+        .query_row([c.canteen_id.0], |r| r.get(0))?;
+    if exists == 0 {
+        return Err(Error::invalid(
+            "canteen_id",
+            format!("no canteen {}", c.canteen_id.0),
+        ));
+    }
+    tx.prepare_cached(
+        "INSERT INTO enrolment_codes (code_hash, canteen_id, name, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        c.code_hash,
+        c.canteen_id.0,
+        c.name,
+        c.created_at,
+        c.expires_at
+    ])?;
+    Ok(())
+}
+
+/// Why a code cannot register a kiosk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeProblem {
+    Unknown,
+    Used,
+    Expired,
+}
+
+/// Consumes the code (hash) and registers a kiosk with `token_hash`: the kiosk, its canteen and
+/// name. `now` is RFC 3339 UTC with millisecond precision, like the stored `expires_at`, so the
+/// two compare as text.
+pub fn enrol(
+    tx: &Tx<'_>,
+    code_hash: &str,
+    token_hash: &str,
+    now: &str,
+) -> Result<std::result::Result<(i64, CanteenId, String), CodeProblem>> {
+    let row: Option<(i64, String, String, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT canteen_id, name, expires_at, used_at FROM enrolment_codes
+             WHERE code_hash = ?1",
+        )?
+        .query_row([code_hash], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let Some((canteen, name, expires_at, used_at)) = row else {
+        return Ok(Err(CodeProblem::Unknown));
+    };
+    if used_at.is_some() {
+        return Ok(Err(CodeProblem::Used));
+    }
+    if now >= expires_at.as_str() {
+        return Ok(Err(CodeProblem::Expired));
+    }
+    let canteen = CanteenId(canteen);
+    let id = insert(tx, canteen, &name, token_hash, now)?;
+    tx.prepare_cached(
+        "UPDATE enrolment_codes SET used_at = ?2, kiosk_id = ?3 WHERE code_hash = ?1",
+    )?
+    .execute(params![code_hash, now, id])?;
+    Ok(Ok((id, canteen, name)))
+}
+
+/// Marks the kiosk revoked (its token stops working at once). Revoking twice keeps the first
+/// time. `NotFound` if there is no such kiosk.
+pub fn revoke(tx: &Tx<'_>, id: i64, now: &str) -> Result<()> {
+    let n = tx
+        .prepare_cached("UPDATE kiosks SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1")?
+        .execute(params![id, now])?;
+    if n == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
+/// What a heartbeat reports.
+#[derive(Debug, Clone)]
+pub struct Beat<'a> {
+    pub at: &'a str,
+    pub outbox_backlog: u32,
+    pub software_version: &'a str,
+    pub model_version: &'a str,
+    pub last_sync_cursor: Option<i64>,
+}
+
+pub fn heartbeat(tx: &Tx<'_>, id: i64, b: &Beat<'_>) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE kiosks SET last_seen_at = ?2, outbox_backlog = ?3, software_version = ?4,
+            model_version = ?5, last_sync_cursor = COALESCE(?6, last_sync_cursor)
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        b.at,
+        b.outbox_backlog,
+        b.software_version,
+        b.model_version,
+        b.last_sync_cursor
+    ])?;
+    Ok(())
+}
+
+fn parse_utc(s: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    s.map(|s| {
+        DateTime::parse_from_rfc3339(&s)
+            .map(|d| d.with_timezone(&Utc))
+            .map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    0,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })
+    })
+    .transpose()
+}
+
+const STATUS_COLS: &str = "id, canteen_id, name, created_at, revoked_at, last_seen_at,
+    outbox_backlog, software_version, model_version, last_sync_cursor";
+
+fn status_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KioskStatus> {
+    Ok(KioskStatus {
+        id: r.get(0)?,
+        canteen_id: CanteenId(r.get(1)?),
+        name: r.get(2)?,
+        created_at: parse_utc(Some(r.get(3)?))?.unwrap_or_default(),
+        revoked_at: parse_utc(r.get(4)?)?,
+        last_seen_at: parse_utc(r.get(5)?)?,
+        outbox_backlog: r.get(6)?,
+        software_version: r.get(7)?,
+        model_version: r.get(8)?,
+        last_sync_cursor: r.get(9)?,
+    })
+}
+
+/// Every kiosk with its last heartbeat, by id.
+pub fn list(conn: &Connection) -> Result<Vec<KioskStatus>> {
+    let mut st = conn.prepare_cached(&format!("SELECT {STATUS_COLS} FROM kiosks ORDER BY id"))?;
+    let rows = st.query_map([], status_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn status(conn: &Connection, id: i64) -> Result<KioskStatus> {
+    conn.prepare_cached(&format!("SELECT {STATUS_COLS} FROM kiosks WHERE id = ?1"))?
+        .query_row([id], status_row)
+        .optional()?
+        .ok_or(Error::NotFound)
 }

@@ -13,6 +13,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../migrations/server/0001_init.sql"),
     ),
     (
+        "0002_kiosk_sync",
+        include_str!("../../../migrations/server/0002_kiosk_sync.sql"),
+    ),
+    (
         "0003_dashboard",
         include_str!("../../../migrations/server/0003_dashboard.sql"),
     ),

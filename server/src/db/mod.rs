@@ -7,6 +7,7 @@
 
 pub mod alerts;
 pub mod canteens;
+pub mod changes;
 pub mod dashboard;
 pub mod kiosks;
 pub mod migrate;
@@ -16,6 +17,7 @@ pub mod push;
 pub mod residents;
 pub mod settlements;
 pub mod statements;
+pub mod templates;
 pub mod topups;
 pub mod towns;
 pub mod users;
@@ -193,6 +195,17 @@ fn write_sync<T>(conn: &mut Connection, f: impl FnOnce(&Tx<'_>) -> Result<T>) ->
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let out = f(&tx)?;
     tx.commit()?;
+    Ok(out)
+}
+
+/// Runs `f` inside one read transaction on `conn`, so every query sees the same snapshot.
+pub fn snapshot<T, E: From<Error>>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let tx = conn.unchecked_transaction().map_err(Error::from)?;
+    let out = f(&tx)?;
+    tx.commit().map_err(Error::from)?;
     Ok(out)
 }
 

@@ -4,6 +4,7 @@ use rusqlite::{Connection, params};
 use zhucan_domain::Policy;
 use zhucan_domain::api::PolicySummary;
 
+use super::changes::{self, Kind, Subject};
 use super::{Error, Result, Tx};
 
 pub fn insert(tx: &Tx<'_>, p: &Policy, json: &str, now: &str) -> Result<()> {
@@ -27,6 +28,12 @@ pub fn insert(tx: &Tx<'_>, p: &Policy, json: &str, now: &str) -> Result<()> {
         )),
         other => other,
     })?;
+    changes::record(
+        tx,
+        Kind::Policy,
+        Subject::Key(&format!("{}:{}", p.id, p.version)),
+        now,
+    )?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ use zhucan_domain::{
     CanteenId, Category, Fen, Resident, ResidentId, ResidentStatus, Sex, TownCode,
 };
 
+use super::changes::{self, Kind, Subject};
 use super::{Error, Result, Tx, flag};
 
 /// A resident ready to be stored: validated, with the national ID already reduced to its blind
@@ -100,6 +101,7 @@ pub fn insert(tx: &Tx<'_>, r: &NewResidentRow, at: &str, by: &str) -> Result<Res
         other => other,
     })?;
     let id = tx.last_insert_rowid();
+    changes::record(tx, Kind::Resident, Subject::Id(id), at)?;
     set_categories(tx, ResidentId(id), &r.categories)?;
     if r.consent.face_enrolment {
         record_consent(tx, ResidentId(id), "face_enrolment", true, at, by)?;
@@ -146,12 +148,23 @@ pub struct Update {
     pub face_enrolled: Option<bool>,
 }
 
+/// Applies `u`, recording consent history and a roster change. Withdrawing consent to face
+/// enrolment, or death, purges the resident's templates in the same transaction; any change to
+/// consent or death is also a template change, so every kiosk re-checks what it may hold.
 pub fn update(tx: &Tx<'_>, id: ResidentId, u: &Update, at: &str, by: &str) -> Result<()> {
     let current = get(tx, id)?;
+    let mut templates_changed = false;
+    let mut purge = false;
     if let Some(s) = u.status {
         let (status, deceased_on) = status_cols(s);
         tx.prepare_cached("UPDATE residents SET status = ?2, deceased_on = ?3 WHERE id = ?1")?
             .execute(params![id.0, status, deceased_on])?;
+        if matches!(s, ResidentStatus::Deceased { .. }) {
+            purge = true;
+        }
+        if s != current.status {
+            templates_changed = true;
+        }
     }
     if let Some(c) = &u.categories {
         set_categories(tx, id, c)?;
@@ -159,29 +172,54 @@ pub fn update(tx: &Tx<'_>, id: ResidentId, u: &Update, at: &str, by: &str) -> Re
     if let Some(c) = u.consent {
         if c.face_enrolment != current.consent.face_enrolment {
             record_consent(tx, id, "face_enrolment", c.face_enrolment, at, by)?;
+            templates_changed = true;
         }
         if c.template_sharing != current.consent.template_sharing {
             record_consent(tx, id, "template_sharing", c.template_sharing, at, by)?;
+            templates_changed = true;
         }
         tx.prepare_cached(
             "UPDATE residents SET consent_face = ?2, consent_sharing = ?3 WHERE id = ?1",
         )?
         .execute(params![id.0, c.face_enrolment, c.template_sharing])?;
+        if !c.face_enrolment {
+            purge = true;
+        }
     }
     if let Some(f) = u.face_enrolled {
         tx.prepare_cached("UPDATE residents SET face_enrolled = ?2 WHERE id = ?1")?
             .execute(params![id.0, f])?;
     }
+    if purge {
+        super::templates::purge(tx, id, at)?;
+        set_face_enrolled(tx, id, false)?;
+    }
+    changes::record(tx, Kind::Resident, Subject::Id(id.0), at)?;
+    if templates_changed {
+        changes::record(tx, Kind::Templates, Subject::Id(id.0), at)?;
+    }
     Ok(())
 }
 
-/// Takes `amount` from the prepaid balance (used when a meal is paid from it).
-pub fn debit_prepaid(tx: &Tx<'_>, id: ResidentId, amount: Fen) -> Result<()> {
-    tx.prepare_cached(
-        "UPDATE residents SET prepaid_balance = prepaid_balance - ?2
-         WHERE id = ?1 AND prepaid_balance IS NOT NULL",
-    )?
-    .execute(params![id.0, amount.0])?;
+/// Sets the `face_enrolled` flag (no change record: callers record their own).
+pub(crate) fn set_face_enrolled(tx: &Tx<'_>, id: ResidentId, enrolled: bool) -> Result<()> {
+    tx.prepare_cached("UPDATE residents SET face_enrolled = ?2 WHERE id = ?1")?
+        .execute(params![id.0, enrolled])?;
+    Ok(())
+}
+
+/// Takes `amount` from the prepaid balance (used when a meal is paid from it); the new balance
+/// is a roster change the kiosks pick up.
+pub fn debit_prepaid(tx: &Tx<'_>, id: ResidentId, amount: Fen, at: &str) -> Result<()> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE residents SET prepaid_balance = prepaid_balance - ?2
+             WHERE id = ?1 AND prepaid_balance IS NOT NULL",
+        )?
+        .execute(params![id.0, amount.0])?;
+    if n > 0 {
+        changes::record(tx, Kind::Resident, Subject::Id(id.0), at)?;
+    }
     Ok(())
 }
 
@@ -334,4 +372,35 @@ pub fn card_codes(conn: &Connection) -> Result<std::collections::HashSet<String>
     let mut st = conn.prepare_cached("SELECT card_code FROM residents")?;
     let rows = st.query_map([], |r| r.get::<_, String>(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Residents as the decision sees them, for kiosk sync: everyone when `since` is `None`, else
+/// those with a roster change after `since`. Two queries in all, whatever the count.
+pub fn for_sync(conn: &Connection, since: Option<i64>) -> Result<Vec<Resident>> {
+    let filter = "WHERE (?1 IS NULL OR id IN
+        (SELECT subject_id FROM changes WHERE kind = 'resident' AND seq > ?1))";
+    let mut cats: std::collections::HashMap<i64, BTreeSet<Category>> =
+        std::collections::HashMap::new();
+    {
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT resident_id, category FROM resident_categories
+             WHERE resident_id IN (SELECT id FROM residents {filter})"
+        ))?;
+        let mut rows = st.query([since])?;
+        while let Some(r) = rows.next()? {
+            cats.entry(r.get(0)?)
+                .or_default()
+                .insert(Category(r.get(1)?));
+        }
+    }
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLS} FROM residents {filter} ORDER BY id"
+    ))?;
+    let rows = st.query_map([since], from_row)?;
+    rows.map(|row| {
+        let (mut r, _) = row?;
+        r.categories = cats.remove(&r.id.0).unwrap_or_default();
+        Ok(r)
+    })
+    .collect()
 }

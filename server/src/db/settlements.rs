@@ -8,6 +8,7 @@ use zhucan_domain::api::{AdjustmentLine, Amounts, FundingDto, TallyMeal};
 use zhucan_domain::settle::{Decision, Eligibility};
 use zhucan_domain::{CanteenId, Fen, Method, Payment, PriorMeal, ResidentId, Slot};
 
+use super::changes::{self, Kind, Subject};
 use super::{Error, Result, Tx};
 
 /// Everything stored about one decided item.
@@ -125,6 +126,14 @@ pub fn insert(tx: &Tx<'_>, s: &SettlementRow<'_>) -> Result<()> {
     ])?;
     tx.prepare_cached("INSERT INTO settlement_answers (settlement_id, answer) VALUES (?1, ?2)")?
         .execute(params![s.id.to_string(), s.answer])?;
+    if outcome == "accepted" {
+        changes::record(
+            tx,
+            Kind::Meal,
+            Subject::Key(&s.id.to_string()),
+            s.received_at,
+        )?;
+    }
     Ok(())
 }
 
@@ -190,16 +199,23 @@ pub fn mark_voided(tx: &Tx<'_>, id: Uuid, at: &str, reason: &str, by: &str) -> R
              WHERE id = ?1 AND voided_at IS NULL",
         )?
         .execute(params![id.to_string(), at, reason, by])?;
+    if n == 1 {
+        changes::record(tx, Kind::Void, Subject::Key(&id.to_string()), at)?;
+    }
     Ok(n == 1)
 }
 
-/// Gives a prepaid self-pay back to the resident's balance.
-pub fn refund_prepaid(tx: &Tx<'_>, resident: ResidentId, amount: Fen) -> Result<()> {
-    tx.prepare_cached(
-        "UPDATE residents SET prepaid_balance = prepaid_balance + ?2
-         WHERE id = ?1 AND prepaid_balance IS NOT NULL",
-    )?
-    .execute(params![resident.0, amount.0])?;
+/// Gives a prepaid self-pay back to the resident's balance (a roster change for the kiosks).
+pub fn refund_prepaid(tx: &Tx<'_>, resident: ResidentId, amount: Fen, at: &str) -> Result<()> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE residents SET prepaid_balance = prepaid_balance + ?2
+             WHERE id = ?1 AND prepaid_balance IS NOT NULL",
+        )?
+        .execute(params![resident.0, amount.0])?;
+    if n > 0 {
+        changes::record(tx, Kind::Resident, Subject::Id(resident.0), at)?;
+    }
     Ok(())
 }
 
@@ -240,7 +256,14 @@ pub fn insert_adjustment(tx: &Tx<'_>, line: &AdjustmentLine, at: &str, by: &str)
         at,
         by
     ])?;
-    Ok(tx.last_insert_rowid())
+    let id = tx.last_insert_rowid();
+    changes::record(
+        tx,
+        Kind::Void,
+        Subject::Key(&line.settlement_id.to_string()),
+        at,
+    )?;
+    Ok(id)
 }
 
 /// A canteen's accepted meals of one local date (voided ones included, flagged).
@@ -294,4 +317,37 @@ pub fn counts(conn: &Connection) -> Result<(i64, i64)> {
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?)
+}
+
+/// Accepted, not voided meals counted in `period`, for kiosk sync: all of them when `since` is
+/// `None`, else those settled after `since`.
+pub fn history_for_sync(
+    conn: &Connection,
+    period: &str,
+    since: Option<i64>,
+) -> Result<Vec<zhucan_domain::api::HistoryMeal>> {
+    let sql_all = "SELECT id, resident_id, local_date, slot, subsidy FROM settlements
+         WHERE period = ?1 AND outcome = 'accepted' AND voided_at IS NULL AND ?2 IS NULL
+         ORDER BY served_at, id";
+    let sql_since = "SELECT s.id, s.resident_id, s.local_date, s.slot, s.subsidy
+         FROM changes c JOIN settlements s ON s.id = c.subject_key
+         WHERE c.kind = 'meal' AND c.seq > ?2 AND s.period = ?1 AND s.outcome = 'accepted'
+           AND s.voided_at IS NULL
+         ORDER BY c.seq";
+    let mut st = conn.prepare_cached(if since.is_some() { sql_since } else { sql_all })?;
+    let mut rows = st.query(params![period, since])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        let date: String = r.get(2)?;
+        let slot: String = r.get(3)?;
+        out.push(zhucan_domain::api::HistoryMeal {
+            id: id.parse().map_err(Error::other)?,
+            resident_id: ResidentId(r.get(1)?),
+            date: date.parse().map_err(Error::other)?,
+            slot: Slot::parse(&slot).ok_or_else(|| Error::other("bad slot in database"))?,
+            subsidy: Fen(r.get(4)?),
+        });
+    }
+    Ok(out)
 }

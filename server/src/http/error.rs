@@ -53,6 +53,18 @@ impl From<db::Error> for Error {
     }
 }
 
+impl From<crate::templates::Error> for Error {
+    fn from(e: crate::templates::Error) -> Error {
+        match e {
+            crate::templates::Error::Invalid { field, reason } => {
+                Error::bad("invalid", field, reason)
+            }
+            crate::templates::Error::Db(e) => e.into(),
+            crate::templates::Error::Seal(e) => Error::Internal(e.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code, field, message) = match self {

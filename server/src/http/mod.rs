@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tower_http::trace::TraceLayer;
 
 use crate::config::{Clock, Config};
@@ -47,7 +47,16 @@ pub fn router(state: AppState) -> Router {
             "/residents/{id}",
             get(api::residents::show).patch(api::residents::update),
         )
-        .route("/kiosks", post(api::kiosks::create))
+        .route(
+            "/residents/{id}/templates",
+            put(api::templates::put).delete(api::templates::delete),
+        )
+        .route("/kiosks", get(api::kiosks::list).post(api::kiosks::create))
+        .route("/kiosks/enrolment-codes", post(api::kiosks::create_code))
+        .route("/kiosks/enrol", post(api::kiosks::enrol))
+        .route("/kiosks/{id}/revoke", post(api::kiosks::revoke))
+        .route("/kiosk/sync", get(api::sync::show))
+        .route("/kiosk/heartbeat", post(api::sync::heartbeat))
         .route(
             "/policies",
             get(api::policies::list).post(api::policies::create),

@@ -8,4 +8,5 @@ mod ingest;
 mod properties;
 mod reports;
 mod roster;
+mod sync;
 mod validation;

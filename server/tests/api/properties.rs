@@ -78,6 +78,7 @@ fn fixture() -> Fixture {
                         ],
                         delivery_surcharge: Some(Fen(300)),
                     },
+                    "2026-01-01T00:00:00Z",
                 )?);
             }
             let mut rs = Vec::new();

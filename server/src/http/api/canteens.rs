@@ -54,9 +54,13 @@ pub async fn create(
         ));
     }
     let new = c.clone();
+    let now = st
+        .clock
+        .now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let id = st
         .db
-        .write(move |tx| db::canteens::insert(tx, &new))
+        .write(move |tx| db::canteens::insert(tx, &new, &now))
         .await?;
     let canteen = Canteen {
         id,

@@ -1,17 +1,24 @@
-//! Kiosk registration: the administrator creates a kiosk for a canteen and gets its token once.
+//! Kiosks: the administrator registers one directly (token shown once) or issues a one-time
+//! enrolment code that the device itself redeems; lists kiosks with their last heartbeat; revokes.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use chrono::SecondsFormat;
-use zhucan_domain::api::{KioskCreated, NewKiosk};
+use chrono::{Duration, SecondsFormat};
+use zhucan_domain::api::{
+    EnrolmentCode, KioskCreated, KioskEnrol, KioskStatus, NewEnrolmentCode, NewKiosk,
+};
 
-use super::required;
-use crate::crypto::{new_token, sha256_hex};
+use super::{parse_id, required};
+use crate::crypto::{new_enrolment_code, new_token, normalise_code, sha256_hex};
 use crate::db;
+use crate::db::kiosks::CodeProblem;
 use crate::http::AppState;
 use crate::http::auth::Admin;
-use crate::http::error::Result;
+use crate::http::error::{Error, Result};
 use crate::http::extract::AppJson;
+
+/// How long an enrolment code stays valid.
+pub const CODE_VALIDITY: Duration = Duration::hours(24);
 
 pub async fn create(
     State(st): State<AppState>,
@@ -37,4 +44,117 @@ pub async fn create(
             token,
         }),
     ))
+}
+
+/// `POST /kiosks/enrolment-codes`: a one-time code for a new kiosk of a canteen, valid 24 h.
+/// Only its hash is stored; the code is shown this once.
+pub async fn create_code(
+    State(st): State<AppState>,
+    _: Admin,
+    AppJson(c): AppJson<NewEnrolmentCode>,
+) -> Result<(StatusCode, AppJson<EnrolmentCode>)> {
+    let name = required(&c.name, "name", 64)?;
+    let code = new_enrolment_code();
+    let hash = sha256_hex(normalise_code(&code).as_bytes());
+    let now = st.clock.now();
+    let expires = now + CODE_VALIDITY;
+    let (created_at, expires_at) = (
+        now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        expires.to_rfc3339_opts(SecondsFormat::Millis, true),
+    );
+    let canteen = c.canteen_id;
+    st.db
+        .write(move |tx| {
+            db::kiosks::insert_code(
+                tx,
+                &db::kiosks::NewCode {
+                    code_hash: &hash,
+                    canteen_id: canteen,
+                    name: &name,
+                    created_at: &created_at,
+                    expires_at: &expires_at,
+                },
+            )
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        AppJson(EnrolmentCode {
+            code,
+            canteen_id: canteen,
+            expires_at: expires.fixed_offset(),
+        }),
+    ))
+}
+
+/// `POST /kiosks/enrol` (no token: the code is the credential): registers the device for the
+/// code's canteen and consumes the code.
+pub async fn enrol(
+    State(st): State<AppState>,
+    AppJson(e): AppJson<KioskEnrol>,
+) -> Result<(StatusCode, AppJson<KioskCreated>)> {
+    let code = normalise_code(&e.code);
+    if code.is_empty() {
+        return Err(Error::bad("missing", "code", "must not be empty"));
+    }
+    let code_hash = sha256_hex(code.as_bytes());
+    let token = new_token();
+    let token_hash = sha256_hex(token.as_bytes());
+    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let outcome = st
+        .db
+        .write(move |tx| db::kiosks::enrol(tx, &code_hash, &token_hash, &now))
+        .await?;
+    match outcome {
+        Ok((id, canteen_id, name)) => {
+            tracing::info!(kiosk = id, canteen = canteen_id.0, "kiosk enrolled");
+            Ok((
+                StatusCode::CREATED,
+                AppJson(KioskCreated {
+                    id,
+                    canteen_id,
+                    name,
+                    token,
+                }),
+            ))
+        }
+        Err(CodeProblem::Unknown) => Err(Error::bad(
+            "invalid_code",
+            "code",
+            "no such enrolment code; check it or ask for a new one",
+        )),
+        Err(CodeProblem::Used) => Err(Error::bad(
+            "code_used",
+            "code",
+            "this enrolment code was already used; ask for a new one",
+        )),
+        Err(CodeProblem::Expired) => Err(Error::bad(
+            "code_expired",
+            "code",
+            "this enrolment code has expired; ask for a new one",
+        )),
+    }
+}
+
+/// `GET /kiosks`: every kiosk with what its last heartbeat reported.
+pub async fn list(State(st): State<AppState>, _: Admin) -> Result<AppJson<Vec<KioskStatus>>> {
+    Ok(AppJson(st.db.read(db::kiosks::list).await?))
+}
+
+/// `POST /kiosks/{id}/revoke`: the kiosk's token stops working at once.
+pub async fn revoke(
+    State(st): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<AppJson<KioskStatus>> {
+    let id = parse_id(&id, "id")?;
+    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let status = st
+        .db
+        .write(move |tx| {
+            db::kiosks::revoke(tx, id, &now)?;
+            db::kiosks::status(tx, id)
+        })
+        .await?;
+    Ok(AppJson(status))
 }

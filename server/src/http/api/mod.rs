@@ -8,6 +8,8 @@ pub mod policies;
 pub mod residents;
 pub mod settlements;
 pub mod statements;
+pub mod sync;
+pub mod templates;
 pub mod towns;
 
 use super::error::Error;

@@ -1,0 +1,156 @@
+//! Face templates, sealed: this module stores and returns ciphertext only (sealing and opening
+//! live in `crate::templates`). A kiosk at canteen K may hold a resident's templates when the
+//! resident consents to face enrolment, is not deceased, and either was enrolled at K or consents
+//! to template sharing; [`for_sync`] and [`purged_for_sync`] apply that rule in SQL.
+
+use rusqlite::{Connection, params};
+use zhucan_domain::{CanteenId, ResidentId};
+
+use super::changes::{self, Kind, Subject};
+use super::{Error, Result, Tx};
+
+/// One embedding sealed with XChaCha20-Poly1305.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+/// A resident's stored templates, still sealed.
+#[derive(Debug, Clone)]
+pub struct StoredSet {
+    pub resident_id: ResidentId,
+    pub enrolled_canteen: CanteenId,
+    pub model: String,
+    pub dim: usize,
+    pub sealed: Vec<Sealed>,
+}
+
+/// What a template upload replaces the resident's templates with.
+#[derive(Debug, Clone)]
+pub struct NewSet<'a> {
+    pub resident_id: ResidentId,
+    pub enrolled_canteen: CanteenId,
+    pub model: &'a str,
+    pub dim: usize,
+    pub sealed: &'a [Sealed],
+    pub kiosk_id: Option<i64>,
+}
+
+/// Replaces every template of the resident and records a template change.
+pub fn replace(tx: &Tx<'_>, set: &NewSet<'_>, at: &str) -> Result<()> {
+    tx.prepare_cached("DELETE FROM face_templates WHERE resident_id = ?1")?
+        .execute([set.resident_id.0])?;
+    let mut st = tx.prepare_cached(
+        "INSERT INTO face_templates (resident_id, enrolled_canteen, model, dim, nonce, ciphertext,
+            created_at, kiosk_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for s in set.sealed {
+        st.execute(params![
+            set.resident_id.0,
+            set.enrolled_canteen.0,
+            set.model,
+            set.dim as i64,
+            s.nonce,
+            s.ciphertext,
+            at,
+            set.kiosk_id
+        ])
+        .map_err(|e| match Error::from(e) {
+            Error::Conflict(m) if m.contains("FOREIGN KEY") => {
+                Error::invalid("canteen", "no such canteen")
+            }
+            other => other,
+        })?;
+    }
+    changes::record(tx, Kind::Templates, Subject::Id(set.resident_id.0), at)?;
+    Ok(())
+}
+
+/// Deletes the resident's templates without recording a change (the caller records one).
+/// Returns whether there were any.
+pub(crate) fn purge(tx: &Tx<'_>, resident: ResidentId, _at: &str) -> Result<bool> {
+    let n = tx
+        .prepare_cached("DELETE FROM face_templates WHERE resident_id = ?1")?
+        .execute([resident.0])?;
+    Ok(n > 0)
+}
+
+/// Deletes the resident's templates on request (re-enrolment or deletion at a kiosk): clears
+/// `face_enrolled` and records roster and template changes. Consent is left as it is.
+pub fn delete(tx: &Tx<'_>, resident: ResidentId, at: &str) -> Result<()> {
+    super::residents::get(tx, resident)?;
+    purge(tx, resident, at)?;
+    super::residents::set_face_enrolled(tx, resident, false)?;
+    changes::record(tx, Kind::Resident, Subject::Id(resident.0), at)?;
+    changes::record(tx, Kind::Templates, Subject::Id(resident.0), at)?;
+    Ok(())
+}
+
+/// How many templates the resident has (tests, the dashboard).
+pub fn count(conn: &Connection, resident: ResidentId) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM face_templates WHERE resident_id = ?1")?
+        .query_row([resident.0], |r| r.get(0))?)
+}
+
+/// The condition under which a kiosk at canteen `?1` may hold the row `t` of resident `r`.
+const MAY_HOLD: &str = "r.consent_face = 1 AND r.status <> 'deceased'
+    AND (t.enrolled_canteen = ?1 OR r.consent_sharing = 1)";
+
+/// The template sets a kiosk at `canteen` may hold: all of them when `since` is `None`, else
+/// those of residents with a template change after `since`.
+pub fn for_sync(
+    conn: &Connection,
+    canteen: CanteenId,
+    since: Option<i64>,
+) -> Result<Vec<StoredSet>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT t.resident_id, t.enrolled_canteen, t.model, t.dim, t.nonce, t.ciphertext
+         FROM face_templates t JOIN residents r ON r.id = t.resident_id
+         WHERE {MAY_HOLD}
+           AND (?2 IS NULL OR t.resident_id IN
+                (SELECT subject_id FROM changes WHERE kind = 'templates' AND seq > ?2))
+         ORDER BY t.resident_id, t.id"
+    ))?;
+    let mut rows = st.query(params![canteen.0, since])?;
+    let mut out: Vec<StoredSet> = Vec::new();
+    while let Some(r) = rows.next()? {
+        let resident_id = ResidentId(r.get(0)?);
+        let sealed = Sealed {
+            nonce: r.get(4)?,
+            ciphertext: r.get(5)?,
+        };
+        match out.last_mut() {
+            Some(last) if last.resident_id == resident_id => last.sealed.push(sealed),
+            _ => out.push(StoredSet {
+                resident_id,
+                enrolled_canteen: CanteenId(r.get(1)?),
+                model: r.get(2)?,
+                dim: r.get::<_, i64>(3)? as usize,
+                sealed: vec![sealed],
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// Residents with a template change after `since` whose templates a kiosk at `canteen` may not
+/// hold (any more): it must delete whatever it has of them. Deleting what it never had is a
+/// no-op, so this may name residents the kiosk never held.
+pub fn purged_for_sync(
+    conn: &Connection,
+    canteen: CanteenId,
+    since: i64,
+) -> Result<Vec<ResidentId>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT DISTINCT c.subject_id FROM changes c
+         WHERE c.kind = 'templates' AND c.seq > ?2 AND c.subject_id NOT IN
+            (SELECT t.resident_id FROM face_templates t JOIN residents r ON r.id = t.resident_id
+             WHERE {MAY_HOLD})
+         ORDER BY c.subject_id"
+    ))?;
+    let rows = st.query_map(params![canteen.0, since], |r| Ok(ResidentId(r.get(0)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,82 @@
+//! The kiosk's own routes: `GET /kiosk/sync` (roster, policy, gallery and this month's meals
+//! since a cursor) and `POST /kiosk/heartbeat` (status for the dashboard).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::SecondsFormat;
+use serde::Deserialize;
+use zhucan_domain::api::{Heartbeat, SyncResponse};
+
+use crate::crypto::template_key;
+use crate::db;
+use crate::http::AppState;
+use crate::http::auth::KioskCaller;
+use crate::http::error::{Error, Result};
+use crate::http::extract::{AppJson, AppQuery};
+
+#[derive(Debug, Deserialize)]
+pub struct SyncQuery {
+    since: Option<i64>,
+}
+
+pub async fn show(
+    State(st): State<AppState>,
+    KioskCaller(kiosk): KioskCaller,
+    AppQuery(q): AppQuery<SyncQuery>,
+) -> Result<AppJson<SyncResponse>> {
+    let since = q.since.unwrap_or(0);
+    if since < 0 {
+        return Err(Error::bad("invalid", "since", "must not be negative"));
+    }
+    let key = template_key(&st.config.index_key.0);
+    let tz = st.config.timezone;
+    let now = st.clock.now();
+    let out = st
+        .db
+        .read(move |c| {
+            crate::sync::build(c, kiosk, since, &key, tz, now).map_err(|e| match e {
+                crate::templates::Error::Db(e) => e,
+                other => db::Error::other(other),
+            })
+        })
+        .await?;
+    Ok(AppJson(out))
+}
+
+pub async fn heartbeat(
+    State(st): State<AppState>,
+    KioskCaller(kiosk): KioskCaller,
+    AppJson(h): AppJson<Heartbeat>,
+) -> Result<StatusCode> {
+    if h.software_version.chars().count() > 64 {
+        return Err(Error::bad(
+            "too_long",
+            "software_version",
+            "at most 64 characters",
+        ));
+    }
+    if h.model_version.chars().count() > 128 {
+        return Err(Error::bad(
+            "too_long",
+            "model_version",
+            "at most 128 characters",
+        ));
+    }
+    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    st.db
+        .write(move |tx| {
+            db::kiosks::heartbeat(
+                tx,
+                kiosk.id,
+                &db::kiosks::Beat {
+                    at: &now,
+                    outbox_backlog: h.outbox_backlog,
+                    software_version: h.software_version.trim(),
+                    model_version: h.model_version.trim(),
+                    last_sync_cursor: h.last_sync_cursor,
+                },
+            )
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
