@@ -242,3 +242,34 @@ pub fn consent_history(
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// A kiosk as its last heartbeat described it.
+#[derive(Debug, Clone)]
+pub struct KioskStatus {
+    pub id: i64,
+    pub name: String,
+    /// UTC RFC 3339, `None` if never seen.
+    pub last_seen_at: Option<String>,
+    pub outbox_backlog: Option<i64>,
+    pub software_version: Option<String>,
+    pub model_version: Option<String>,
+}
+
+/// The live (not revoked) kiosks of a canteen.
+pub fn kiosks(conn: &Connection, canteen: CanteenId) -> Result<Vec<KioskStatus>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, name, last_seen_at, outbox_backlog, software_version, model_version
+         FROM kiosks WHERE canteen_id = ?1 AND revoked_at IS NULL ORDER BY name, id",
+    )?;
+    let rows = st.query_map([canteen.0], |r| {
+        Ok(KioskStatus {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            last_seen_at: r.get(2)?,
+            outbox_backlog: r.get(3)?,
+            software_version: r.get(4)?,
+            model_version: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

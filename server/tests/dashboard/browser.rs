@@ -90,6 +90,15 @@ async fn roles_in_the_browser_void_a_meal_then_close_the_month() {
     .await;
     app.settle_ok(1, vec![item(v7(), r[2], c1, "2026-03-15T11:00:00")])
         .await;
+    let beat = app
+        .client
+        .post(app.url("/kiosk/heartbeat"))
+        .bearer_auth(&app.kiosks[0])
+        .json(&json!({ "outbox_backlog": 3, "software_version": "kiosk-9.9.9", "model_version": "arcface-r100" }))
+        .send()
+        .await
+        .expect("heartbeat");
+    assert!(beat.status().is_success(), "heartbeat {}", beat.status());
     let base = app.server.url();
     crypto();
     let b = Browser::launch(1366, 768).await.expect("browser");
@@ -103,6 +112,11 @@ async fn roles_in_the_browser_void_a_meal_then_close_the_month() {
     assert!(body.contains("今日就餐") && !body.contains("月度结算") && !body.contains("用户"));
     assert_eq!(text_of(&b, "[data-total=meals]").await, "2");
     assert_eq!(count(&b, ".void-button").await, 2);
+    let kiosks = text_of(&b, "#kiosks").await;
+    assert!(
+        kiosks.contains("kiosk-9.9.9") && kiosks.contains("0 分钟前"),
+        "{kiosks}"
+    );
     b.client
         .goto(&format!("{base}/operator?canteen={c1}"))
         .await

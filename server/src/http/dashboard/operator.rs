@@ -45,6 +45,19 @@ pub struct MealView {
     pub note: String,
 }
 
+/// A kiosk's last heartbeat, display-ready.
+pub struct KioskView {
+    pub name: String,
+    pub seen: String,
+    pub stale: bool,
+    pub backlog: String,
+    pub software: String,
+    pub model: String,
+}
+
+/// Minutes after which a kiosk that has not called in is shown as offline.
+const KIOSK_STALE_MINUTES: i64 = 10;
+
 /// One look-up hit.
 pub struct HitView {
     pub id: i64,
@@ -75,6 +88,7 @@ struct OperatorPage {
     q: String,
     hits: Vec<HitView>,
     closed: bool,
+    kiosks: Vec<KioskView>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,7 +161,7 @@ pub async fn show(State(st): State<AppState>, v: Viewer, Query(q): Query<DayQuer
     };
     let search = q.q.clone().unwrap_or_default().trim().to_owned();
     let s2 = search.clone();
-    let (tally, rows, hits, closed) = st
+    let (tally, rows, hits, closed, kiosks) = st
         .db
         .read(move |c| {
             let canteen = db::canteens::get(c, id)?;
@@ -159,9 +173,43 @@ pub async fn show(State(st): State<AppState>, v: Viewer, Query(q): Query<DayQuer
                 db::dashboard::search_residents(c, &s2, None, 20)?
             };
             let closed = db::months::is_closed(c, &ingest::month_of(date))?;
-            Ok((tally, rows, hits, closed))
+            let kiosks = db::dashboard::kiosks(c, id)?;
+            Ok((tally, rows, hits, closed, kiosks))
         })
         .await?;
+    let kiosks = kiosks
+        .into_iter()
+        .map(|k| {
+            let seen = k
+                .last_seen_at
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+            let minutes = seen.map(|t| (now - t.with_timezone(&chrono::Utc)).num_minutes());
+            KioskView {
+                name: format!("{} #{}", k.name, k.id),
+                seen: match (seen, minutes, v.en) {
+                    (Some(t), Some(m), false) => {
+                        format!(
+                            "{}（{m} 分钟前）",
+                            t.with_timezone(&tz).format("%m-%d %H:%M")
+                        )
+                    }
+                    (Some(t), Some(m), true) => {
+                        format!(
+                            "{} ({m} min ago)",
+                            t.with_timezone(&tz).format("%m-%d %H:%M")
+                        )
+                    }
+                    (_, _, false) => "从未连接".into(),
+                    (_, _, true) => "never".into(),
+                },
+                stale: minutes.is_none_or(|m| m > KIOSK_STALE_MINUTES),
+                backlog: k.outbox_backlog.map_or("—".into(), |b| b.to_string()),
+                software: k.software_version.unwrap_or_else(|| "—".into()),
+                model: k.model_version.unwrap_or_else(|| "—".into()),
+            }
+        })
+        .collect();
     let en = v.en;
     let can_void = matches!(v.user.role, Role::Admin | Role::Operator);
     let meals = rows
@@ -255,6 +303,7 @@ pub async fn show(State(st): State<AppState>, v: Viewer, Query(q): Query<DayQuer
         q: search,
         hits,
         closed,
+        kiosks,
         page,
     })
 }
