@@ -1,5 +1,7 @@
-//! Bearer-token authentication: the administrator's token from the config, and per-kiosk tokens
-//! (only their sha256 is stored).
+//! Authentication: bearer tokens (the administrator's token from the config — the superuser for
+//! machines — and per-kiosk tokens, only their sha256 stored) and, through [`Access`], the
+//! dashboard's session cookie with its role and scope. A cookie-authenticated write must carry the
+//! session's CSRF token in `X-CSRF-Token`.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

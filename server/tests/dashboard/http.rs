@@ -328,3 +328,132 @@ async fn alerts_show_a_meal_after_death_and_two_canteens_within_two_hours() {
     let (_, html) = other.page("/alerts").await;
     assert!(!html.contains("测试老人2") && !html.contains("测试老人1"));
 }
+
+#[tokio::test]
+async fn staff_check_in_top_up_import_and_the_english_switch() {
+    let app = spawn_app().await;
+    add_cast(&app).await;
+    let (c0, r) = (app.canteens[0], &app.residents);
+
+    // Staff check-in from the operator page goes through ingest and is recorded as staff.
+    let op = login(&app, "op0").await;
+    let (_, html) = op.page(&format!("/operator?canteen={c0}&q=CARD1")).await;
+    assert!(html.contains("测试老人1") && html.contains("/operator/checkin"));
+    let (c, rid) = (c0.to_string(), r[1].to_string());
+    let resp = op
+        .post_form(
+            "/operator/checkin",
+            &[
+                ("csrf", &op.csrf),
+                ("canteen", &c),
+                ("resident", &rid),
+                ("reason", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::BAD_REQUEST,
+        "a reason is required"
+    );
+    let resp = op
+        .post_form(
+            "/operator/checkin",
+            &[
+                ("csrf", &op.csrf),
+                ("canteen", &c),
+                ("resident", &rid),
+                ("reason", "刷脸失败，已核对身份证"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let t = app
+        .json(&format!("/canteens/{c0}/tally?date=2026-03-15"))
+        .await;
+    assert_eq!(t["totals"]["meals"], 1);
+    assert_eq!(t["meals"][0]["method"], "staff");
+    let (_, html) = op.page(&format!("/operator?canteen={c0}")).await;
+    assert!(html.contains("刷脸失败，已核对身份证（op0）"));
+    // Not for another canteen.
+    let other = app.canteens[1].to_string();
+    let resp = op
+        .post_form(
+            "/operator/checkin",
+            &[
+                ("csrf", &op.csrf),
+                ("canteen", &other),
+                ("resident", &rid),
+                ("reason", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    // A prepaid top-up: ledger row, balance and a printable receipt.
+    let admin = login(&app, "admin").await;
+    let resp = admin
+        .post_form(
+            &format!("/residents/{}/topup", r[0]),
+            &[("csrf", &admin.csrf), ("amount", "50.5")],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let receipt = resp.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let (st, html) = admin.page(&receipt).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        html.contains("¥50.50") && html.contains("¥150.50"),
+        "100 + 50.50"
+    );
+    let res = app.json(&format!("/residents/{}", r[0])).await;
+    assert_eq!(res["prepaid_balance"], 15050);
+
+    // The roster import shows every bad row and imports nothing.
+    let csv = "姓名,性别,身份证号,户籍,户籍镇街,居住镇街,类别,状态,身故日期,卡号,指定食堂,预存余额\n\
+               楼根土,男,330782194003030011,本地,choucheng,choucheng,,正常,,R001,,\n\
+               吴桂英,女,33078219500404001,本地,choucheng,choucheng,,正常,,R002,,\n";
+    let before = app.json("/residents").await.as_array().map_or(0, Vec::len);
+    let resp = admin
+        .post_form("/residents/import", &[("csrf", &admin.csrf), ("csv", csv)])
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = resp.text().await.expect("html");
+    assert!(html.contains("id=\"import-errors\""), "{html}");
+    assert!(html.contains("<td class=\"n\">3</td>"), "line 3 is named");
+    assert_eq!(
+        app.json("/residents").await.as_array().map_or(0, Vec::len),
+        before
+    );
+
+    // Mark a resident deceased from the page.
+    let resp = admin
+        .post_form(
+            &format!("/residents/{}", r[3]),
+            &[
+                ("csrf", &admin.csrf),
+                ("categories", ""),
+                ("status", "deceased"),
+                ("deceased_on", "2026-03-01"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.json(&format!("/residents/{}", r[3])).await["status"],
+        "deceased"
+    );
+
+    // English on request.
+    let (_, html) = op.page("/operator?lang=en").await;
+    assert!(
+        html.contains("Today&#39;s meals")
+            || html.contains("Today's meals")
+            || html.contains("Today&#x27;s meals")
+    );
+    let (_, html) = op.page("/operator").await;
+    assert!(html.contains("今日就餐"));
+}
