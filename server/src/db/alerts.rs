@@ -126,7 +126,8 @@ pub fn absent_regulars(
 ) -> Result<Vec<AlertRow>> {
     rows(
         conn,
-        "SELECT r.id, r.name, r.residence_town, max(c.name), max(s.local_date),
+        // SQLite takes the bare c.name from the row holding max(local_date): the last canteen.
+        "SELECT r.id, r.name, r.residence_town, c.name, max(s.local_date),
             printf('%d', count(*))
          FROM settlements s JOIN residents r ON r.id = s.resident_id
          JOIN canteens c ON c.id = s.canteen_id

@@ -251,6 +251,12 @@ async fn screenshots_of_the_operator_and_finance_pages_with_the_demo_city() {
         .await
         .expect("finance page");
     b.screenshot("dashboard-finance").await.expect("shot");
+    logout(&b).await;
+    browser_login(&b, &base, "community", &pw("community")).await;
+    b.wait_for_text("定期巡访", WAIT)
+        .await
+        .expect("alerts page");
+    b.screenshot("dashboard-alerts").await.expect("shot");
     b.close().await.expect("close");
     server.stop().await.expect("stop");
 }

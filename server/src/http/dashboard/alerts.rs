@@ -59,7 +59,7 @@ pub async fn show(
     let absent_since = (day - Duration::days(days)).to_string();
     let month = day.format("%Y-%m").to_string();
     let t = town.clone();
-    let (mut after_death, mut two, mut low, staff, absent) = st
+    let (mut after_death, mut two, mut low, staff, mut absent) = st
         .db
         .read(move |c| {
             let t = t.as_deref();
@@ -75,17 +75,32 @@ pub async fn show(
     for r in two.iter_mut().chain(low.iter_mut()) {
         r.when = local_time(&r.when, tz, true);
     }
-    let _ = &mut after_death;
+    let towns: std::collections::HashMap<String, String> = st
+        .db
+        .read(db::towns::list)
+        .await?
+        .into_iter()
+        .map(|t| (t.code, t.name))
+        .collect();
+    let name = |code: &str| towns.get(code).cloned().unwrap_or_else(|| code.to_owned());
+    for r in after_death
+        .iter_mut()
+        .chain(two.iter_mut())
+        .chain(low.iter_mut())
+        .chain(absent.iter_mut())
+    {
+        r.town = name(&r.town);
+    }
     let staff = staff
         .into_iter()
-        .map(|(name, t, s, n)| {
+        .map(|(canteen, t, s, n)| {
             let pct = format!("{:.0}%", s as f64 * 100.0 / n.max(1) as f64);
-            (name, t, s, n, pct)
+            (canteen, name(&t), s, n, pct)
         })
         .collect();
     super::render(&AlertsPage {
         page: v.chrome("预警与巡访", "Alerts and visits", "/alerts"),
-        town: town.unwrap_or_default(),
+        town: town.as_deref().map(&name).unwrap_or_default(),
         days,
         below: format!("{below:.2}"),
         after_death,
