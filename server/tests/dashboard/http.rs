@@ -457,3 +457,60 @@ async fn staff_check_in_top_up_import_and_the_english_switch() {
     let (_, html) = op.page("/operator").await;
     assert!(html.contains("今日就餐"));
 }
+
+#[tokio::test]
+async fn after_finance_closes_the_month_operators_cannot_void_its_meals() {
+    let app = spawn_app().await;
+    add_cast(&app).await;
+    let (c0, r) = (app.canteens[0], &app.residents);
+    let id = v7();
+    app.settle_ok(0, vec![item(id, r[0], c0, "2026-03-15T11:00:00")])
+        .await;
+    let op = login(&app, "op0").await;
+    let fin = login(&app, "fin").await;
+    // An operator cannot close a month; finance can.
+    assert_eq!(
+        op.post_form(
+            "/finance/close",
+            &[("csrf", &op.csrf), ("month", "2026-03")]
+        )
+        .await
+        .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        fin.post_form(
+            "/finance/close",
+            &[("csrf", &fin.csrf), ("month", "2026-03")]
+        )
+        .await
+        .status(),
+        StatusCode::SEE_OTHER
+    );
+    let (_, html) = op
+        .page(&format!("/operator?canteen={c0}&date=2026-03-15"))
+        .await;
+    assert!(!html.contains("void-button"));
+    let ids = id.to_string();
+    let page = op
+        .post_form(
+            "/operator/void",
+            &[("csrf", &op.csrf), ("id", &ids), ("reason", "迟到的更正")],
+        )
+        .await;
+    assert_eq!(page.status(), StatusCode::BAD_REQUEST);
+    let api = op
+        .client
+        .post(format!("{}/api/v1/settlements/{id}/void", op.base))
+        .header("cookie", &op.cookie)
+        .header("x-csrf-token", &op.csrf)
+        .json(&json!({ "reason": "迟到的更正" }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(api.status(), StatusCode::CONFLICT);
+    let t = app
+        .json(&format!("/canteens/{c0}/tally?date=2026-03-15"))
+        .await;
+    assert_eq!(t["totals"]["meals"], 1);
+}

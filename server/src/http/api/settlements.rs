@@ -75,6 +75,12 @@ pub async fn void(
                 .read(move |c| db::dashboard::meal_by_id(c, &key))
                 .await?;
             access.require_canteen(meal.canteen_id)?;
+            if u.role == Role::Operator && meal.closed {
+                return Err(Error::Conflict(format!(
+                    "month {} is closed; finance corrects its meals",
+                    meal.period
+                )));
+            }
             access.who()
         }
     };
