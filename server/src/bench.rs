@@ -171,6 +171,7 @@ pub async fn ingest_over_http(
         timezone: tz,
         index_key: IndexKey(vec![7; 32]),
         body_limit: 4 * 1024 * 1024,
+        push: None,
     };
     let server = crate::spawn(config, Arc::new(SystemClock)).await?;
     let mut rng = StdRng::seed_from_u64(11);

@@ -30,6 +30,12 @@ pub struct ServerArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "ZHUCAN_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]
     pub body_limit: usize,
+    /// The city platform's endpoint: every settlement and void is POSTed there (off if unset).
+    #[arg(long, env = "ZHUCAN_PUSH_URL", requires = "push_secret_file")]
+    pub push_url: Option<String>,
+    /// File holding the HMAC-SHA256 secret shared with the city platform.
+    #[arg(long, env = "ZHUCAN_PUSH_SECRET_FILE")]
+    pub push_secret_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ServerArgs {
@@ -85,6 +91,18 @@ pub struct Config {
     pub timezone: Tz,
     pub index_key: IndexKey,
     pub body_limit: usize,
+    /// Delivery to the city platform; `None`: off.
+    pub push: Option<PushConfig>,
+}
+
+/// Where and how to push settlements to the city platform.
+#[derive(Debug, Clone)]
+pub struct PushConfig {
+    pub url: String,
+    /// The HMAC-SHA256 key of the `X-Zhucan-Signature` header.
+    pub secret: Secret,
+    /// How long the worker sleeps when nothing is due.
+    pub poll: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +111,8 @@ pub enum ConfigError {
     Timezone(String),
     #[error("--admin-token (ZHUCAN_ADMIN_TOKEN) is required and must be at least 16 characters")]
     AdminToken,
+    #[error("--push-url: {0}")]
+    Push(String),
     #[error("secret key file {path}: {reason}")]
     Key { path: PathBuf, reason: String },
 }
@@ -113,6 +133,30 @@ impl ServerArgs {
             .clone()
             .unwrap_or_else(|| default_key_path(&self.db));
         let index_key = load_or_create_key(&key_path)?;
+        let push = match (&self.push_url, &self.push_secret_file) {
+            (None, _) => None,
+            (Some(url), secret_file) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError::Push(format!("'{url}' is not an http(s) URL")));
+                }
+                let file = secret_file
+                    .as_ref()
+                    .ok_or_else(|| ConfigError::Push("--push-secret-file is required".into()))?;
+                let secret = std::fs::read_to_string(file)
+                    .map_err(|e| ConfigError::Push(format!("{}: {e}", file.display())))?;
+                let secret = secret.trim();
+                if secret.len() < 16 {
+                    return Err(ConfigError::Push(
+                        "the push secret must be at least 16 characters".into(),
+                    ));
+                }
+                Some(PushConfig {
+                    url: url.clone(),
+                    secret: Secret::new(secret),
+                    poll: std::time::Duration::from_secs(1),
+                })
+            }
+        };
         Ok(Config {
             db: self.db.clone(),
             listen: self.listen,
@@ -120,6 +164,7 @@ impl ServerArgs {
             timezone,
             index_key,
             body_limit: self.body_limit,
+            push,
         })
     }
 }

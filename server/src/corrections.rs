@@ -60,6 +60,7 @@ pub fn void(
     let closed = db::months::closed(tx)?;
     if !closed.contains(&t.period) {
         db::settlements::mark_voided(tx, id, &at, reason, by)?;
+        db::push::enqueue(tx, &id.to_string(), "void", &at)?;
         if t.payment == Some(Payment::Prepaid) && t.amounts.self_pay != Fen::ZERO {
             db::settlements::refund_prepaid(tx, t.resident_id, t.amounts.self_pay, &at)?;
         }
@@ -93,6 +94,7 @@ pub fn void(
         },
     };
     line.id = db::settlements::insert_adjustment(tx, &line, &at, by)?;
+    db::push::enqueue(tx, &id.to_string(), "void", &at)?;
     if t.payment == Some(Payment::Prepaid) && a.self_pay != Fen::ZERO {
         db::settlements::refund_prepaid(tx, t.resident_id, a.self_pay, &at)?;
     }

@@ -466,3 +466,34 @@ fn meal(
         staff_reason: (method == Method::Staff).then(|| "老人忘带卡，工作人员核实身份".to_owned()),
     }
 }
+
+/// One dashboard user per role, with a fresh random password each (printed by `demo`): the
+/// operator runs `canteen`, the community worker serves that canteen's town.
+/// Returns (name, role, password).
+pub fn users(
+    db: &Db,
+    canteen: CanteenId,
+    now: chrono::DateTime<Utc>,
+) -> db::Result<Vec<(String, &'static str, String)>> {
+    use crate::accounts::{NewUser, create_user};
+    use crate::db::users::Role;
+    let town = db.read_sync(|c| db::canteens::get(c, canteen))?.town.0;
+    let mut out = Vec::new();
+    for role in [Role::Admin, Role::Operator, Role::Finance, Role::Community] {
+        let password = new_token()[..12].to_owned();
+        let name = role.as_str().to_owned();
+        create_user(
+            db,
+            &NewUser {
+                name: name.clone(),
+                password: password.clone(),
+                role,
+                canteens: vec![canteen],
+                town: Some(town.clone()),
+            },
+            now,
+        )?;
+        out.push((name, role.as_str(), password));
+    }
+    Ok(out)
+}

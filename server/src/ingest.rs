@@ -262,6 +262,9 @@ pub fn ingest(
                 period: &period,
             },
         )?;
+        if matches!(decision, Decision::Accepted(_)) {
+            db::push::enqueue(tx, &item.id.to_string(), "settlement", &received_at)?;
+        }
         if let Decision::Accepted(a) = &decision
             && a.payment == Payment::Prepaid
             && a.self_pay.0 != 0

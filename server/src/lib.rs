@@ -8,6 +8,7 @@
 // The hand-built OpenAPI document is one large `serde_json::json!` literal.
 #![recursion_limit = "512"]
 
+pub mod accounts;
 pub mod bench;
 pub mod config;
 pub mod corrections;
@@ -17,6 +18,7 @@ pub mod demo;
 pub mod http;
 pub mod import;
 pub mod ingest;
+pub mod push;
 pub mod reports;
 pub mod sync;
 pub mod templates;
@@ -50,6 +52,10 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let pusher = config
+        .push
+        .clone()
+        .map(|p| tokio::spawn(push::run(db.clone(), p, clock.clone())));
     let state = AppState {
         db,
         config: Arc::new(config),
@@ -57,9 +63,13 @@ pub async fn serve(
     };
     let app = http::router(state);
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    axum::serve(listener, app)
+    let out = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    if let Some(p) = pusher {
+        p.abort();
+    }
+    out
 }
 
 /// A server running in the background (tests, the bench).

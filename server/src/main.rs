@@ -52,6 +52,11 @@ enum Cmd {
         #[arg(long, env = "ZHUCAN_SECRET_KEY_FILE")]
         secret_key_file: Option<PathBuf>,
     },
+    /// Manage dashboard users.
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
     /// Measure ingestion over HTTP and the month statement over 1,000,000 settlements.
     Bench {
         #[arg(long, default_value_t = 5000)]
@@ -60,6 +65,25 @@ enum Cmd {
         days: usize,
         #[arg(long, default_value_t = 1_000_000)]
         rows: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user. The password is read from ZHUCAN_USER_PASSWORD, or generated and printed.
+    Add {
+        name: String,
+        /// admin, operator, finance or community.
+        #[arg(long)]
+        role: String,
+        /// A canteen id an operator runs (repeat for several).
+        #[arg(long = "canteen")]
+        canteens: Vec<i64>,
+        /// The town code a community worker serves.
+        #[arg(long)]
+        town: Option<String>,
+        #[arg(long, env = "ZHUCAN_DB", default_value = "data/zhucan.sqlite")]
+        db: PathBuf,
     },
 }
 
@@ -112,6 +136,8 @@ async fn main() -> anyhow::Result<()> {
                 timezone,
                 secret_key_file: None,
                 body_limit: 2 * 1024 * 1024,
+                push_url: None,
+                push_secret_file: None,
             };
             let config = args.validate()?;
             let store = Db::open(&db)?;
@@ -133,6 +159,11 @@ async fn main() -> anyhow::Result<()> {
                 "kiosk {} (canteen {}) token: {}",
                 summary.kiosk_id, summary.kiosk_canteen.0, summary.kiosk_token
             );
+            let users = zhucan_server::demo::users(&store, summary.kiosk_canteen, now)?;
+            println!("dashboard:   http://{listen}/login");
+            for (name, role, password) in &users {
+                println!("  user {name:<10} role {role:<10} password {password}");
+            }
             if !no_serve {
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
@@ -170,6 +201,37 @@ async fn main() -> anyhow::Result<()> {
                     );
                 }
                 Err(e) => return Err(e.into()),
+            }
+        }
+        Cmd::User {
+            cmd:
+                UserCmd::Add {
+                    name,
+                    role,
+                    canteens,
+                    town,
+                    db,
+                },
+        } => {
+            let role = zhucan_server::db::users::Role::parse(&role).with_context(|| {
+                format!("--role: '{role}' is not admin, operator, finance or community")
+            })?;
+            let (password, generated) = match std::env::var("ZHUCAN_USER_PASSWORD") {
+                Ok(p) => (p, false),
+                Err(_) => (zhucan_server::crypto::new_token()[..16].to_owned(), true),
+            };
+            let store = Db::open(&db)?;
+            let u = zhucan_server::accounts::NewUser {
+                name: name.clone(),
+                password: password.clone(),
+                role,
+                canteens: canteens.into_iter().map(zhucan_domain::CanteenId).collect(),
+                town,
+            };
+            zhucan_server::accounts::create_user(&store, &u, SystemClock.now())?;
+            println!("user {name} ({}) added", role.as_str());
+            if generated {
+                println!("password: {password}");
             }
         }
         Cmd::Bench {

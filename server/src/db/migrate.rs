@@ -16,6 +16,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_kiosk_sync",
         include_str!("../../../migrations/server/0002_kiosk_sync.sql"),
     ),
+    (
+        "0003_dashboard",
+        include_str!("../../../migrations/server/0003_dashboard.sql"),
+    ),
 ];
 
 /// The schema version this code writes and understands.

@@ -5,17 +5,22 @@
 //! `tokio::task::spawn_blocking`, keeping the caller's tracing span. Handlers never see SQL: they
 //! call the functions of the submodules, which take a `&Connection` (reads) or a [`Tx`] (writes).
 
+pub mod alerts;
 pub mod canteens;
 pub mod changes;
+pub mod dashboard;
 pub mod kiosks;
 pub mod migrate;
 pub mod months;
 pub mod policies;
+pub mod push;
 pub mod residents;
 pub mod settlements;
 pub mod statements;
 pub mod templates;
+pub mod topups;
 pub mod towns;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

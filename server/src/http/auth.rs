@@ -1,5 +1,7 @@
-//! Bearer-token authentication: the administrator's token from the config, and per-kiosk tokens
-//! (only their sha256 is stored).
+//! Authentication: bearer tokens (the administrator's token from the config — the superuser for
+//! machines — and per-kiosk tokens, only their sha256 stored) and, through [`Access`], the
+//! dashboard's session cookie with its role and scope. A cookie-authenticated write must carry the
+//! session's CSRF token in `X-CSRF-Token`.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -76,5 +78,106 @@ impl FromRequestParts<AppState> for KioskCaller {
             Caller::Kiosk(k) => Ok(KioskCaller(k)),
             Caller::Admin => Err(Error::Forbidden("kiosk token required".into())),
         }
+    }
+}
+
+/// The name of the dashboard's session cookie.
+pub const SESSION_COOKIE: &str = "zhucan_session";
+/// The header a cookie-authenticated API call that changes data must carry the CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The value of cookie `name` in the request, if any.
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Whoever calls the API, with their scope: the administrator's token (superuser for machines),
+/// a kiosk token, or a dashboard user's session cookie. A cookie-authenticated request that is
+/// not a GET must carry the session's CSRF token in `X-CSRF-Token`.
+#[derive(Debug, Clone)]
+pub enum Access {
+    Admin,
+    Kiosk(db::kiosks::Kiosk),
+    User(db::users::User),
+}
+
+impl Access {
+    /// Whether this caller may read (and, where the role allows, act on) canteen `id`.
+    pub fn sees_canteen(&self, id: zhucan_domain::CanteenId) -> bool {
+        use db::users::Role;
+        match self {
+            Access::Admin => true,
+            Access::Kiosk(k) => k.canteen_id == id,
+            Access::User(u) => match u.role {
+                Role::Admin | Role::Finance => true,
+                Role::Operator => u.canteens.contains(&id),
+                Role::Community => false,
+            },
+        }
+    }
+
+    /// 403 unless [`Access::sees_canteen`].
+    pub fn require_canteen(&self, id: zhucan_domain::CanteenId) -> Result<(), Error> {
+        if self.sees_canteen(id) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!("no access to canteen {}", id.0)))
+        }
+    }
+
+    /// The user's role, if a user.
+    pub fn role(&self) -> Option<db::users::Role> {
+        match self {
+            Access::User(u) => Some(u.role),
+            _ => None,
+        }
+    }
+
+    /// A name for audit columns (`voided_by`, `closed_by`).
+    pub fn who(&self) -> String {
+        match self {
+            Access::Admin => "admin".into(),
+            Access::Kiosk(k) => format!("kiosk:{}", k.id),
+            Access::User(u) => format!("user:{}", u.name),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Access {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        if bearer(parts).is_some() {
+            return Ok(match Caller::from_request_parts(parts, state).await? {
+                Caller::Admin => Access::Admin,
+                Caller::Kiosk(k) => Access::Kiosk(k),
+            });
+        }
+        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(Error::Unauthorized)?;
+        let (user, csrf) = crate::accounts::session(&state.db, &token, state.clock.now())
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        let safe = matches!(
+            parts.method,
+            axum::http::Method::GET | axum::http::Method::HEAD
+        );
+        if !safe {
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !constant_time_eq(sent.as_bytes(), csrf.as_bytes()) {
+                return Err(Error::Forbidden("missing or wrong X-CSRF-Token".into()));
+            }
+        }
+        Ok(Access::User(user))
     }
 }

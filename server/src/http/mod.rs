@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod openapi;
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/statements", get(api::statements::show));
     Router::new()
         .nest("/api/v1", v1)
+        .merge(dashboard::routes())
         .fallback(api::health::not_found)
         .method_not_allowed_fallback(api::health::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -42,6 +42,7 @@ pub fn config(dir: &std::path::Path) -> Config {
         timezone: chrono_tz::Asia::Shanghai,
         index_key: IndexKey(vec![42; 32]),
         body_limit: 1024 * 1024,
+        push: None,
     }
 }
 
@@ -144,11 +145,16 @@ async fn created(resp: Response) -> Value {
 
 /// Starts the server with the fixtures in place.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// [`spawn_app`] with a changed configuration.
+pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = Arc::new(FixedClock::new(now()));
-    let server = spawn(config(dir.path()), clock.clone())
-        .await
-        .expect("spawn");
+    let mut cfg = config(dir.path());
+    change(&mut cfg);
+    let server = spawn(cfg, clock.clone()).await.expect("spawn");
     let mut app = TestApp {
         server,
         client: Client::new(),

@@ -10,7 +10,7 @@ use zhucan_domain::{Canteen, CanteenId, SlotWindow, TownCode};
 use super::{parse_id, required};
 use crate::db;
 use crate::http::AppState;
-use crate::http::auth::{Admin, Caller};
+use crate::http::auth::{Access, Admin};
 use crate::http::error::{Error, Result};
 use crate::http::extract::{AppJson, AppQuery};
 use crate::reports;
@@ -95,22 +95,16 @@ pub struct TallyQuery {
     date: String,
 }
 
-/// The operator's day: for the administrator, or the canteen's own kiosk.
+/// The operator's day: for the administrator, finance, the canteen's operators and its own kiosk.
 #[tracing::instrument(skip_all, fields(canteen = %id))]
 pub async fn tally(
     State(st): State<AppState>,
-    caller: Caller,
+    access: Access,
     Path(id): Path<String>,
     AppQuery(q): AppQuery<TallyQuery>,
 ) -> Result<AppJson<Tally>> {
     let id = CanteenId(parse_id(&id, "id")?);
-    if let Caller::Kiosk(k) = caller
-        && k.canteen_id != id
-    {
-        return Err(Error::Forbidden(
-            "a kiosk may only read its own canteen's tally".into(),
-        ));
-    }
+    access.require_canteen(id)?;
     let date: NaiveDate = q
         .date
         .parse()

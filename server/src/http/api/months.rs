@@ -7,17 +7,26 @@ use zhucan_domain::api::{CloseMonth, MonthClosed};
 
 use crate::corrections::parse_month;
 use crate::db;
+use crate::db::users::Role;
 use crate::http::AppState;
-use crate::http::auth::Admin;
+use crate::http::auth::Access;
 use crate::http::error::{Error, Result};
 use crate::http::extract::{AppJson, parse_json};
 
 pub async fn close(
     State(st): State<AppState>,
-    _: Admin,
+    access: Access,
     Path(month): Path<String>,
     body: Bytes,
 ) -> Result<AppJson<MonthClosed>> {
+    let may = match &access {
+        Access::Admin => true,
+        Access::Kiosk(_) => false,
+        Access::User(u) => matches!(u.role, Role::Admin | Role::Finance),
+    };
+    if !may {
+        return Err(Error::Forbidden("only finance closes months".into()));
+    }
     if parse_month(&month).is_none() {
         return Err(Error::bad("invalid", "month", "must be YYYY-MM"));
     }
@@ -26,10 +35,13 @@ pub async fn close(
     } else {
         parse_json(&body)?
     };
-    let by = req
-        .by
-        .filter(|b| !b.trim().is_empty())
-        .unwrap_or_else(|| "admin".into());
+    let by = match access {
+        Access::Admin => req
+            .by
+            .filter(|b| !b.trim().is_empty())
+            .unwrap_or_else(|| "admin".into()),
+        other => other.who(),
+    };
     let now = st.clock.now();
     let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
     let (m, b) = (month.clone(), by.clone());

@@ -10,7 +10,7 @@ use super::required;
 use crate::corrections;
 use crate::db;
 use crate::http::AppState;
-use crate::http::auth::{Admin, Caller};
+use crate::http::auth::{Access, Caller};
 use crate::http::error::{Error, Result};
 use crate::http::extract::AppJson;
 use crate::ingest;
@@ -48,7 +48,7 @@ pub async fn create(
 #[instrument(skip_all, fields(settlement = %id))]
 pub async fn void(
     State(st): State<AppState>,
-    _: Admin,
+    access: Access,
     Path(id): Path<String>,
     AppJson(req): AppJson<VoidRequest>,
 ) -> Result<AppJson<VoidResult>> {
@@ -56,10 +56,34 @@ pub async fn void(
         .parse()
         .map_err(|_| Error::bad("invalid", "id", "not a UUID"))?;
     let reason = required(&req.reason, "reason", 500)?;
-    let by = req
-        .by
-        .filter(|b| !b.trim().is_empty())
-        .unwrap_or_else(|| "admin".into());
+    let by = match &access {
+        Access::Admin => req
+            .by
+            .filter(|b| !b.trim().is_empty())
+            .unwrap_or_else(|| "admin".into()),
+        Access::Kiosk(_) => return Err(Error::Forbidden("kiosks cannot void meals".into())),
+        Access::User(u) => {
+            use crate::db::users::Role;
+            if !matches!(u.role, Role::Admin | Role::Operator) {
+                return Err(Error::Forbidden(
+                    "only operators and administrators void meals".into(),
+                ));
+            }
+            let key = id.to_string();
+            let meal = st
+                .db
+                .read(move |c| db::dashboard::meal_by_id(c, &key))
+                .await?;
+            access.require_canteen(meal.canteen_id)?;
+            if u.role == Role::Operator && meal.closed {
+                return Err(Error::Conflict(format!(
+                    "month {} is closed; finance corrects its meals",
+                    meal.period
+                )));
+            }
+            access.who()
+        }
+    };
     let now = st.clock.now();
     let out = st
         .db

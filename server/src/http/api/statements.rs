@@ -8,8 +8,9 @@ use zhucan_domain::CanteenId;
 
 use crate::corrections::parse_month;
 use crate::db::statements::Filter;
+use crate::db::users::Role;
 use crate::http::AppState;
-use crate::http::auth::Admin;
+use crate::http::auth::Access;
 use crate::http::error::{Error, Result};
 use crate::http::extract::{AppJson, AppQuery};
 use crate::reports;
@@ -25,9 +26,21 @@ pub struct StatementQuery {
 #[tracing::instrument(skip_all, fields(month = %q.month))]
 pub async fn show(
     State(st): State<AppState>,
-    _: Admin,
+    access: Access,
     AppQuery(q): AppQuery<StatementQuery>,
 ) -> Result<Response> {
+    match access.role() {
+        None | Some(Role::Admin | Role::Finance) if !matches!(access, Access::Kiosk(_)) => {}
+        Some(Role::Operator) => match q.canteen {
+            Some(c) => access.require_canteen(CanteenId(c))?,
+            None => {
+                return Err(Error::Forbidden(
+                    "an operator's statement needs ?canteen= of their own".into(),
+                ));
+            }
+        },
+        _ => return Err(Error::Forbidden("no access to statements".into())),
+    }
     if parse_month(&q.month).is_none() {
         return Err(Error::bad("invalid", "month", "must be YYYY-MM"));
     }

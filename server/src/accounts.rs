@@ -1,0 +1,186 @@
+//! Dashboard accounts: argon2 password hashing, user creation, and the login check with its
+//! lock-out (5 failures lock the account for 15 minutes, timed by the injected clock). Sessions
+//! are random cookie values whose sha256 is stored with a per-session CSRF token.
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use zhucan_domain::CanteenId;
+
+use crate::crypto::{new_token, sha256_hex};
+use crate::db::users::{Role, User};
+use crate::db::{self, Db};
+
+/// Failed logins in a row that lock an account.
+pub const MAX_FAILURES: i64 = 5;
+/// How long a locked account stays locked.
+pub const LOCK_MINUTES: i64 = 15;
+/// How long a session lives.
+pub const SESSION_HOURS: i64 = 12;
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The argon2id PHC string of a password.
+pub fn hash_password(password: &str) -> db::Result<String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(db::Error::other)
+}
+
+/// Whether `password` matches the stored PHC string.
+pub fn verify_password(phc: &str, password: &str) -> bool {
+    PasswordHash::new(phc).ok().is_some_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// A new user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub name: String,
+    pub password: String,
+    pub role: Role,
+    pub canteens: Vec<CanteenId>,
+    pub town: Option<String>,
+}
+
+/// Checks role and scope (an operator has canteens, a community worker a town), hashes the
+/// password and stores the user.
+pub fn create_user(db: &Db, u: &NewUser, now: DateTime<Utc>) -> db::Result<i64> {
+    let name = u.name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(db::Error::invalid("name", "1 to 64 characters"));
+    }
+    if u.password.chars().count() < 8 {
+        return Err(db::Error::invalid("password", "at least 8 characters"));
+    }
+    match u.role {
+        Role::Operator if u.canteens.is_empty() => {
+            return Err(db::Error::invalid(
+                "canteen",
+                "an operator needs at least one canteen",
+            ));
+        }
+        Role::Community if u.town.is_none() => {
+            return Err(db::Error::invalid(
+                "town",
+                "a community worker needs a town",
+            ));
+        }
+        _ => {}
+    }
+    let canteens = if u.role == Role::Operator {
+        u.canteens.clone()
+    } else {
+        Vec::new()
+    };
+    let town = if u.role == Role::Community {
+        u.town.clone()
+    } else {
+        None
+    };
+    let hash = hash_password(&u.password)?;
+    let name = name.to_owned();
+    let at = ts(now);
+    db.write_blocking(move |tx| {
+        if let Some(t) = &town
+            && !db::towns::exists(tx, t)?
+        {
+            return Err(db::Error::invalid("town", format!("no town '{t}'")));
+        }
+        for c in &canteens {
+            db::canteens::get(tx, *c)
+                .map_err(|_| db::Error::invalid("canteen", format!("no canteen {}", c.0)))?;
+        }
+        db::users::insert(tx, &name, &hash, u.role, &canteens, town.as_deref(), &at)
+    })
+}
+
+/// The answer to a login attempt.
+#[derive(Debug)]
+pub enum Login {
+    /// The cookie value to set (only its hash is stored) and the user.
+    Ok {
+        token: String,
+        user: User,
+    },
+    Refused,
+    /// Locked until this time (UTC).
+    Locked(DateTime<Utc>),
+}
+
+/// Checks a user name and password; on success opens a session.
+pub async fn login(
+    db: &Db,
+    name: String,
+    password: String,
+    now: DateTime<Utc>,
+) -> db::Result<Login> {
+    let creds = db.read(move |c| db::users::credentials(c, &name)).await?;
+    let Some(creds) = creds else {
+        // Spend the same time as a real check, so names cannot be probed by timing.
+        let _ = tokio::task::spawn_blocking(move || hash_password(&password)).await;
+        return Ok(Login::Refused);
+    };
+    if let Some(until) = creds
+        .locked_until
+        .as_deref()
+        .and_then(|u| DateTime::parse_from_rfc3339(u).ok())
+        .map(|u| u.with_timezone(&Utc))
+        && until > now
+    {
+        return Ok(Login::Locked(until));
+    }
+    let phc = creds.password_hash.clone();
+    let ok = tokio::task::spawn_blocking(move || verify_password(&phc, &password))
+        .await
+        .map_err(db::Error::other)?;
+    let id = creds.id;
+    if !ok {
+        let failed = creds.failed_logins + 1;
+        let locked = (failed >= MAX_FAILURES).then(|| now + Duration::minutes(LOCK_MINUTES));
+        let (n, l) = (if locked.is_some() { 0 } else { failed }, locked.map(ts));
+        db.write(move |tx| db::users::set_failures(tx, id, n, l.as_deref()))
+            .await?;
+        return Ok(match locked {
+            Some(until) => Login::Locked(until),
+            None => Login::Refused,
+        });
+    }
+    let token = new_token();
+    let (hash, csrf) = (sha256_hex(token.as_bytes()), new_token());
+    let (at, exp) = (ts(now), ts(now + Duration::hours(SESSION_HOURS)));
+    let user = db
+        .write(move |tx| {
+            db::users::set_failures(tx, id, 0, None)?;
+            db::users::create_session(tx, &hash, id, &csrf, &at, &exp)?;
+            db::users::get(tx, id)
+        })
+        .await?;
+    Ok(Login::Ok { token, user })
+}
+
+/// The user and CSRF token behind a session cookie value, if the session is live at `now`.
+pub async fn session(
+    db: &Db,
+    token: &str,
+    now: DateTime<Utc>,
+) -> db::Result<Option<(User, String)>> {
+    let hash = sha256_hex(token.as_bytes());
+    let now = ts(now);
+    db.read(move |c| db::users::session(c, &hash, &now)).await
+}
+
+/// Ends the session of a cookie value.
+pub async fn logout(db: &Db, token: &str, now: DateTime<Utc>) -> db::Result<()> {
+    let hash = sha256_hex(token.as_bytes());
+    let now = ts(now);
+    db.write(move |tx| db::users::delete_session(tx, &hash, &now))
+        .await
+}

@@ -1,0 +1,275 @@
+//! The read models of the web dashboard: meal lists with scores and flags, resident look-up,
+//! meals per day for the chart, and the finance flags. Reads only.
+
+use chrono::NaiveDate;
+use rusqlite::{Connection, OptionalExtension, params};
+use zhucan_domain::{CanteenId, Fen, ResidentId};
+
+use super::{Error, Result};
+
+/// One settlement as the dashboard lists it.
+#[derive(Debug, Clone)]
+pub struct MealRow {
+    pub id: String,
+    /// UTC, RFC 3339.
+    pub served_at: String,
+    pub local_date: String,
+    pub slot: Option<String>,
+    pub canteen_id: CanteenId,
+    pub canteen_name: String,
+    pub resident_id: ResidentId,
+    pub resident_name: String,
+    pub method: String,
+    pub match_score: Option<f64>,
+    pub outcome: String,
+    pub rejection: Option<String>,
+    pub eligibility: Option<String>,
+    pub price: Fen,
+    pub subsidy: Fen,
+    pub self_pay: Fen,
+    pub staff_reason: Option<String>,
+    pub voided: bool,
+    pub void_reason: Option<String>,
+    pub period: String,
+    /// The meal's month is closed: it can no longer be voided in place.
+    pub closed: bool,
+}
+
+const MEAL_COLS: &str =
+    "s.id, s.served_at, s.local_date, s.slot, s.canteen_id, c.name, s.resident_id,
+    r.name, s.method, s.match_score, s.outcome, s.rejection, s.eligibility, s.price, s.subsidy,
+    s.self_pay, s.staff_reason, s.voided_at IS NOT NULL OR EXISTS (SELECT 1 FROM adjustments a
+    WHERE a.settlement_id = s.id), s.void_reason, s.period,
+    EXISTS (SELECT 1 FROM closed_months m WHERE m.month = s.period)";
+
+fn meal(r: &rusqlite::Row<'_>) -> rusqlite::Result<MealRow> {
+    Ok(MealRow {
+        id: r.get(0)?,
+        served_at: r.get(1)?,
+        local_date: r.get(2)?,
+        slot: r.get(3)?,
+        canteen_id: CanteenId(r.get(4)?),
+        canteen_name: r.get(5)?,
+        resident_id: ResidentId(r.get(6)?),
+        resident_name: r.get(7)?,
+        method: r.get(8)?,
+        match_score: r.get(9)?,
+        outcome: r.get(10)?,
+        rejection: r.get(11)?,
+        eligibility: r.get(12)?,
+        price: Fen(r.get(13)?),
+        subsidy: Fen(r.get(14)?),
+        self_pay: Fen(r.get(15)?),
+        staff_reason: r.get(16)?,
+        voided: r.get(17)?,
+        void_reason: r.get(18)?,
+        period: r.get(19)?,
+        closed: r.get(20)?,
+    })
+}
+
+/// A canteen's settlements of one local date, accepted and rejected, newest first.
+pub fn day_meals(conn: &Connection, canteen: CanteenId, date: NaiveDate) -> Result<Vec<MealRow>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {MEAL_COLS} FROM settlements s JOIN canteens c ON c.id = s.canteen_id
+         JOIN residents r ON r.id = s.resident_id
+         WHERE s.canteen_id = ?1 AND s.local_date = ?2 ORDER BY s.served_at DESC, s.id"
+    ))?;
+    let rows = st.query_map(params![canteen.0, date.to_string()], meal)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A resident's settlements counted in `period`, optionally at one canteen.
+pub fn resident_meals(
+    conn: &Connection,
+    resident: ResidentId,
+    period: &str,
+    canteen: Option<CanteenId>,
+) -> Result<Vec<MealRow>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {MEAL_COLS} FROM settlements s JOIN canteens c ON c.id = s.canteen_id
+         JOIN residents r ON r.id = s.resident_id
+         WHERE s.resident_id = ?1 AND s.period = ?2 AND (?3 IS NULL OR s.canteen_id = ?3)
+         ORDER BY s.served_at"
+    ))?;
+    let rows = st.query_map(params![resident.0, period, canteen.map(|c| c.0)], meal)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One settlement, for scope checks before a void.
+pub fn meal_by_id(conn: &Connection, id: &str) -> Result<MealRow> {
+    conn.prepare_cached(&format!(
+        "SELECT {MEAL_COLS} FROM settlements s JOIN canteens c ON c.id = s.canteen_id
+         JOIN residents r ON r.id = s.resident_id WHERE s.id = ?1"
+    ))?
+    .query_row([id], meal)
+    .optional()?
+    .ok_or(Error::NotFound)
+}
+
+/// A resident as the look-up lists them (masked national ID only).
+#[derive(Debug, Clone)]
+pub struct ResidentHit {
+    pub id: ResidentId,
+    pub name: String,
+    pub national_id_masked: String,
+    pub card_code: String,
+    pub residence_town: String,
+    pub status: String,
+    pub deceased_on: Option<String>,
+    pub face_enrolled: bool,
+    pub consent_face: bool,
+    pub prepaid_balance: Option<Fen>,
+}
+
+/// Residents whose name contains `q` or whose card code is `q` (or whose id is `q`), optionally
+/// of one residence town.
+pub fn search_residents(
+    conn: &Connection,
+    q: &str,
+    town: Option<&str>,
+    limit: i64,
+) -> Result<Vec<ResidentHit>> {
+    let like = format!(
+        "%{}%",
+        q.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let mut st = conn.prepare_cached(
+        "SELECT id, name, national_id_masked, card_code, residence_town, status, deceased_on,
+            face_enrolled, consent_face, prepaid_balance
+         FROM residents
+         WHERE (name LIKE ?1 ESCAPE '\\' OR card_code = ?2 OR CAST(id AS TEXT) = ?2)
+           AND (?3 IS NULL OR residence_town = ?3)
+         ORDER BY name, id LIMIT ?4",
+    )?;
+    let rows = st.query_map(params![like, q, town, limit], |r| {
+        Ok(ResidentHit {
+            id: ResidentId(r.get(0)?),
+            name: r.get(1)?,
+            national_id_masked: r.get(2)?,
+            card_code: r.get(3)?,
+            residence_town: r.get(4)?,
+            status: r.get(5)?,
+            deceased_on: r.get(6)?,
+            face_enrolled: r.get(7)?,
+            consent_face: r.get(8)?,
+            prepaid_balance: r.get::<_, Option<i64>>(9)?.map(Fen),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Accepted, not voided meals per canteen and local date of a month: (canteen, date, meals).
+pub fn daily_counts(conn: &Connection, period: &str) -> Result<Vec<(i64, String, i64)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT canteen_id, local_date, count(*) FROM settlements
+         WHERE period = ?1 AND outcome = 'accepted' AND voided_at IS NULL
+         GROUP BY canteen_id, local_date ORDER BY canteen_id, local_date",
+    )?;
+    let rows = st.query_map([period], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The finance flags of a month: full-price (not eligible) meals, refused duplicates, voided
+/// meals and staff overrides, newest first, at most `limit` of each kind.
+pub fn flags(
+    conn: &Connection,
+    period: &str,
+    canteen: Option<CanteenId>,
+    limit: i64,
+) -> Result<Vec<(String, MealRow)>> {
+    let kinds = [
+        (
+            "not_eligible",
+            "s.outcome = 'accepted' AND s.eligibility IS NOT NULL AND s.eligibility <> 'subsidised'",
+        ),
+        (
+            "duplicate",
+            "s.outcome = 'rejected' AND s.rejection = 'duplicate'",
+        ),
+        ("voided", "s.voided_at IS NOT NULL"),
+        ("staff", "s.outcome = 'accepted' AND s.method = 'staff'"),
+    ];
+    let mut out = Vec::new();
+    for (kind, cond) in kinds {
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {MEAL_COLS} FROM settlements s JOIN canteens c ON c.id = s.canteen_id
+             JOIN residents r ON r.id = s.resident_id
+             WHERE s.period = ?1 AND (?2 IS NULL OR s.canteen_id = ?2) AND {cond}
+             ORDER BY s.served_at DESC LIMIT ?3"
+        ))?;
+        let rows = st.query_map(params![period, canteen.map(|c| c.0), limit], meal)?;
+        for r in rows {
+            out.push((kind.to_owned(), r?));
+        }
+    }
+    Ok(out)
+}
+
+/// How many of each flag a month has: (not eligible, duplicates, voided, staff).
+pub fn flag_counts(
+    conn: &Connection,
+    period: &str,
+    canteen: Option<CanteenId>,
+) -> Result<(i64, i64, i64, i64)> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT
+               coalesce(sum(outcome = 'accepted' AND eligibility IS NOT NULL
+                   AND eligibility <> 'subsidised'), 0),
+               coalesce(sum(outcome = 'rejected' AND rejection = 'duplicate'), 0),
+               coalesce(sum(voided_at IS NOT NULL), 0),
+               coalesce(sum(outcome = 'accepted' AND method = 'staff'), 0)
+             FROM settlements WHERE period = ?1 AND (?2 IS NULL OR canteen_id = ?2)",
+        )?
+        .query_row(params![period, canteen.map(|c| c.0)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?)
+}
+
+/// A consent record: (kind, granted, at, by).
+pub fn consent_history(
+    conn: &Connection,
+    resident: ResidentId,
+) -> Result<Vec<(String, bool, String, String)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT kind, granted, at, by FROM consent_records WHERE resident_id = ?1 ORDER BY id DESC",
+    )?;
+    let rows = st.query_map([resident.0], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A kiosk as its last heartbeat described it.
+#[derive(Debug, Clone)]
+pub struct KioskStatus {
+    pub id: i64,
+    pub name: String,
+    /// UTC RFC 3339, `None` if never seen.
+    pub last_seen_at: Option<String>,
+    pub outbox_backlog: Option<i64>,
+    pub software_version: Option<String>,
+    pub model_version: Option<String>,
+}
+
+/// The live (not revoked) kiosks of a canteen.
+pub fn kiosks(conn: &Connection, canteen: CanteenId) -> Result<Vec<KioskStatus>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, name, last_seen_at, outbox_backlog, software_version, model_version
+         FROM kiosks WHERE canteen_id = ?1 AND revoked_at IS NULL ORDER BY name, id",
+    )?;
+    let rows = st.query_map([canteen.0], |r| {
+        Ok(KioskStatus {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            last_seen_at: r.get(2)?,
+            outbox_backlog: r.get(3)?,
+            software_version: r.get(4)?,
+            model_version: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,200 @@
+//! Dashboard users (role and scope), their failed-login counters, and server-side sessions.
+//! Passwords are stored only as argon2 PHC strings; session cookies only as their sha256.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use zhucan_domain::CanteenId;
+
+use super::{Error, Result, Tx};
+
+/// What a user may do. Scope (canteens, town) is on [`User`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Their own canteens: tally, meals, voids, staff check-in.
+    Operator,
+    /// Every canteen, read; closes months; exports.
+    Finance,
+    /// Read-only: residents and alerts of their own town.
+    Community,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Finance => "finance",
+            Role::Community => "community",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "operator" => Some(Role::Operator),
+            "finance" => Some(Role::Finance),
+            "community" => Some(Role::Community),
+            _ => None,
+        }
+    }
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Role::Admin => "系统管理员",
+            Role::Operator => "食堂运营",
+            Role::Finance => "财务",
+            Role::Community => "社区工作者",
+        }
+    }
+}
+
+/// A dashboard user with their scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    /// The canteens of an operator (empty for the other roles).
+    pub canteens: Vec<CanteenId>,
+    /// The town of a community worker.
+    pub town: Option<String>,
+}
+
+/// What the login check needs.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub id: i64,
+    pub password_hash: String,
+    pub failed_logins: i64,
+    /// UTC RFC 3339.
+    pub locked_until: Option<String>,
+}
+
+/// Stores a new user; returns the id. A taken name is a conflict.
+pub fn insert(
+    tx: &Tx<'_>,
+    name: &str,
+    password_hash: &str,
+    role: Role,
+    canteens: &[CanteenId],
+    town: Option<&str>,
+    at: &str,
+) -> Result<i64> {
+    let taken = tx
+        .prepare_cached("SELECT 1 FROM users WHERE name = ?1")?
+        .query_row([name], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if taken {
+        return Err(Error::Conflict(format!("user name '{name}' is taken")));
+    }
+    tx.prepare_cached(
+        "INSERT INTO users (name, password_hash, role, town, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![name, password_hash, role.as_str(), town, at])?;
+    let id = tx.last_insert_rowid();
+    for c in canteens {
+        tx.prepare_cached("INSERT INTO user_canteens (user_id, canteen_id) VALUES (?1, ?2)")?
+            .execute(params![id, c.0])?;
+    }
+    Ok(id)
+}
+
+pub fn credentials(conn: &Connection, name: &str) -> Result<Option<Credentials>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, password_hash, failed_logins, locked_until FROM users WHERE name = ?1",
+        )?
+        .query_row([name], |r| {
+            Ok(Credentials {
+                id: r.get(0)?,
+                password_hash: r.get(1)?,
+                failed_logins: r.get(2)?,
+                locked_until: r.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Sets the failure counter and lock of a user.
+pub fn set_failures(tx: &Tx<'_>, id: i64, failed: i64, locked_until: Option<&str>) -> Result<()> {
+    tx.prepare_cached("UPDATE users SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1")?
+        .execute(params![id, failed, locked_until])?;
+    Ok(())
+}
+
+fn canteens_of(conn: &Connection, id: i64) -> Result<Vec<CanteenId>> {
+    let mut st = conn.prepare_cached(
+        "SELECT canteen_id FROM user_canteens WHERE user_id = ?1 ORDER BY canteen_id",
+    )?;
+    let rows = st.query_map([id], |r| Ok(CanteenId(r.get(0)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, Option<String>)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+fn build(conn: &Connection, row: (i64, String, String, Option<String>)) -> Result<User> {
+    let (id, name, role, town) = row;
+    Ok(User {
+        id,
+        name,
+        role: Role::parse(&role).ok_or_else(|| Error::other("bad role in database"))?,
+        canteens: canteens_of(conn, id)?,
+        town,
+    })
+}
+
+pub fn get(conn: &Connection, id: i64) -> Result<User> {
+    let row = conn
+        .prepare_cached("SELECT id, name, role, town FROM users WHERE id = ?1")?
+        .query_row([id], from_row)
+        .optional()?
+        .ok_or(Error::NotFound)?;
+    build(conn, row)
+}
+
+pub fn list(conn: &Connection) -> Result<Vec<User>> {
+    let rows: Vec<_> = conn
+        .prepare_cached("SELECT id, name, role, town FROM users ORDER BY name")?
+        .query_map([], from_row)?
+        .collect::<Result<_, _>>()?;
+    rows.into_iter().map(|r| build(conn, r)).collect()
+}
+
+pub fn create_session(
+    tx: &Tx<'_>,
+    id_hash: &str,
+    user: i64,
+    csrf: &str,
+    created_at: &str,
+    expires_at: &str,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO sessions (id_hash, user_id, csrf, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![id_hash, user, csrf, created_at, expires_at])?;
+    Ok(())
+}
+
+/// The user and CSRF token of a live session (`expires_at` after `now`).
+pub fn session(conn: &Connection, id_hash: &str, now: &str) -> Result<Option<(User, String)>> {
+    let found: Option<(i64, String)> = conn
+        .prepare_cached(
+            "SELECT user_id, csrf FROM sessions WHERE id_hash = ?1 AND expires_at > ?2",
+        )?
+        .query_row(params![id_hash, now], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match found {
+        Some((uid, csrf)) => Ok(Some((get(conn, uid)?, csrf))),
+        None => Ok(None),
+    }
+}
+
+/// Ends a session, and drops every expired one.
+pub fn delete_session(tx: &Tx<'_>, id_hash: &str, now: &str) -> Result<()> {
+    tx.prepare_cached("DELETE FROM sessions WHERE id_hash = ?1 OR expires_at <= ?2")?
+        .execute(params![id_hash, now])?;
+    Ok(())
+}
