@@ -169,6 +169,7 @@ fn server_config(dir: &Path, listen: SocketAddr) -> Config {
         timezone: chrono_tz::Asia::Shanghai,
         index_key: IndexKey(vec![42; 32]),
         body_limit: 1024 * 1024,
+        push: None,
     }
 }
 
