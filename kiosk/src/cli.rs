@@ -131,6 +131,25 @@ pub enum Command {
         #[arg(long, default_value = "data/kiosk")]
         data: PathBuf,
     },
+    /// Enrol a resident's face from photos (e.g. at the registration desk, with the resident's
+    /// signed consent), through the same quality and liveness checks as the counter, and upload
+    /// the templates to the server for this kiosk's canteen.
+    EnrolPhoto {
+        /// The kiosk's data folder (its registration and secret file).
+        #[arg(long, default_value = "data/kiosk")]
+        data: PathBuf,
+        #[arg(long)]
+        resident: i64,
+        /// The resident also consented to their template being used at other canteens.
+        #[arg(long)]
+        share: bool,
+        /// Who recorded the consent.
+        #[arg(long, default_value = "registration-desk")]
+        by: String,
+        /// 1 to 5 photos of the resident.
+        #[arg(required = true, num_args = 1..=5)]
+        images: Vec<PathBuf>,
+    },
     /// Time from the first frame of a face to the settlement committed in the outbox.
     BenchCheckin {
         /// `path<TAB>identity` list (default: ../shared/testdata/faces/lfw/images.tsv).
@@ -402,6 +421,59 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 created.name,
                 created.canteen_id.0,
                 crate::store::secret::path_in(&data).display()
+            );
+        }
+        Command::EnrolPhoto {
+            data,
+            resident,
+            share,
+            by,
+            images,
+        } => {
+            let mut p = FacePipeline::load(pipeline_config(&cli.common)?)?;
+            let model = p
+                .manifest()
+                .one(face::manifest::Role::Embedder)?
+                .file
+                .clone();
+            let mut embeddings = Vec::with_capacity(images.len());
+            for image in &images {
+                let img = image_io::load_rgb(image)?;
+                let frame = p.process(&img)?;
+                match frame.outcome {
+                    face::Outcome::Embedded(e) => embeddings.push(e),
+                    face::Outcome::NoFace => {
+                        return Err(Error::Usage(format!("{}: no face found", image.display())));
+                    }
+                    face::Outcome::Rejected(r) => {
+                        return Err(Error::Usage(format!(
+                            "{}: {} / {}",
+                            image.display(),
+                            r.message_zh(),
+                            r.message_en()
+                        )));
+                    }
+                    face::Outcome::Spoof => {
+                        return Err(Error::Usage(format!(
+                            "{}: not a live face / 非活体",
+                            image.display()
+                        )));
+                    }
+                }
+            }
+            let rt = tokio::runtime::Runtime::new()
+                .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+            rt.block_on(crate::run::upload_templates(
+                &data,
+                zhucan_domain::ResidentId(resident),
+                share,
+                &by,
+                &model,
+                &embeddings,
+            ))?;
+            out!(
+                "resident {resident}: {} template(s) enrolled and uploaded",
+                embeddings.len()
             );
         }
         Command::BenchCheckin {

@@ -280,6 +280,33 @@ pub async fn enrol_kiosk(server: &str, code: &str, data_dir: &Path) -> Result<Ki
     Ok(created)
 }
 
+/// `zhucan-kiosk enrol-photo`: uploads a resident's templates, with the consent recorded, as this
+/// registered kiosk (the templates then reach the kiosk's gallery through sync like any other).
+pub async fn upload_templates(
+    data_dir: &Path,
+    resident: ResidentId,
+    sharing: bool,
+    by: &str,
+    model: &str,
+    embeddings: &[Vec<f32>],
+) -> Result<(), Error> {
+    let (store, secrets) = open_store(data_dir)?;
+    let server = store.setting("server_url")?.ok_or_else(|| {
+        Error::Usage("this kiosk is not registered: run `zhucan-kiosk enrol-kiosk` first".into())
+    })?;
+    let up = TemplateUpload {
+        consent_face_enrolment: true,
+        consent_template_sharing: sharing,
+        by: by.to_owned(),
+        model: model.to_owned(),
+        embeddings: embeddings.iter().map(|e| encode_embedding(e)).collect(),
+    };
+    Client::new(&server, secrets.token.clone())
+        .put_templates(resident, &up)
+        .await?;
+    Ok(())
+}
+
 /// The frame source a configuration names.
 pub fn make_source(cfg: &SourceConfig) -> Result<Box<dyn FrameSource>, Error> {
     match cfg {
