@@ -120,14 +120,8 @@ pub fn national_id(rng: &mut StdRng, birth: NaiveDate, sex: Sex) -> String {
         seq += 1;
     }
     let body = format!("330782{}{:03}", birth.format("%Y%m%d"), seq % 1000);
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const C: &[u8; 11] = b"10X98765432";
-    let sum: u32 = body
-        .bytes()
-        .zip(W)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    format!("{body}{}", C[(sum % 11) as usize] as char)
+    let check = zhucan_domain::NationalId::check_digit(&body).expect("17 digits");
+    format!("{body}{check}")
 }
 
 fn t(h: u32, m: u32) -> NaiveTime {

@@ -50,14 +50,8 @@ pub fn config(dir: &std::path::Path) -> Config {
 pub fn national_id(birth: NaiveDate, seq: u32, male: bool) -> String {
     let seq = seq * 2 + u32::from(male);
     let body = format!("330782{}{:03}", birth.format("%Y%m%d"), seq % 1000);
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const C: &[u8; 11] = b"10X98765432";
-    let sum: u32 = body
-        .bytes()
-        .zip(W)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    format!("{body}{}", C[(sum % 11) as usize] as char)
+    let check = zhucan_domain::NationalId::check_digit(&body).expect("17 digits");
+    format!("{body}{check}")
 }
 
 pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
