@@ -43,6 +43,10 @@ pub struct SettlementItem {
     /// Required for `staff`: why staff confirmed the resident by hand.
     #[serde(default)]
     pub staff_reason: Option<String>,
+    /// The kiosk's signature and chain link ([`crate::signing`]). Required from kiosks; absent
+    /// only for meals the server itself enters (a staff check-in on the dashboard, demo history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<crate::signing::Signed>,
 }
 
 /// The answer to a batch: one result per item, in the order posted.
@@ -326,6 +330,9 @@ pub struct ResidentDto {
 pub struct NewKiosk {
     pub canteen_id: CanteenId,
     pub name: String,
+    /// The kiosk's Ed25519 public key (base64 of 32 bytes): every settlement it posts must be
+    /// signed with the matching private key.
+    pub public_key: String,
 }
 
 /// The answer to `POST /api/v1/kiosks`: the bearer token is shown this once.
@@ -464,7 +471,40 @@ pub struct Statement {
     pub adjustments_total: Amounts,
     /// Voided meals of the month: listed, not counted.
     pub voided: Vec<VoidedLine>,
+    /// Per kiosk whose meals are in this statement: did its signed hash chain verify?
+    pub chains: Vec<ChainLine>,
     pub total: Amounts,
+}
+
+/// One kiosk's chain check in a statement (meals entered on the server itself have
+/// `kiosk_id: None` and status `unsigned`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainLine {
+    pub kiosk_id: Option<i64>,
+    pub kiosk_name: String,
+    pub canteen_id: Option<CanteenId>,
+    /// Counted meals of the month from this kiosk, and how many of them staff confirmed by hand.
+    pub meals: i64,
+    pub staff_meals: i64,
+    /// The chain's first and last `seq` seen so far (all time, not only this month).
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    /// `verified`, `broken` (gaps or forks below) or `unsigned`.
+    pub status: String,
+    pub status_zh: String,
+    pub problems: Vec<ChainProblem>,
+}
+
+/// A flaw in a kiosk's chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainProblem {
+    /// `gap` (records `seq_from..=seq_to` never arrived), `fork` (a record at `seq_from` whose
+    /// `prev_hash` does not match its predecessor, or two different records claimed one `seq`),
+    /// `bad_signature` (records refused for a signature that did not verify).
+    pub kind: String,
+    pub seq_from: u64,
+    pub seq_to: u64,
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -542,6 +582,27 @@ pub struct EnrolmentCode {
 #[serde(deny_unknown_fields)]
 pub struct KioskEnrol {
     pub code: String,
+    /// The Ed25519 public key the kiosk generated for itself (base64 of 32 bytes).
+    pub public_key: String,
+}
+
+/// `POST /api/v1/kiosk/rotate` (kiosk token): hand over to a new key pair and get a new token.
+/// Records with `seq >= from_seq` must be signed by the new key; `signature` is the CURRENT key's
+/// signature over [`crate::signing::rotation_payload`]`(kiosk_id, from_seq, public_key)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRotation {
+    pub public_key: String,
+    pub from_seq: u64,
+    pub signature: String,
+}
+
+/// The answer to a rotation: the new bearer token (shown once; the old one stops working).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRotated {
+    pub kiosk_id: i64,
+    pub from_seq: u64,
+    pub token: String,
 }
 
 /// `GET /api/v1/kiosk/sync?since=CURSOR` (kiosk token). `since=0` (or absent) asks for a full
@@ -662,7 +723,7 @@ pub fn decode_embedding(s: &str) -> Option<Vec<f32>> {
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-fn base64_encode(bytes: &[u8]) -> String {
+pub(crate) fn base64_encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [
@@ -682,7 +743,7 @@ fn base64_encode(bytes: &[u8]) -> String {
     out
 }
 
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
     let s = s.trim_end_matches('=');
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     let mut acc = 0u32;

@@ -11,6 +11,7 @@ pub mod money;
 pub mod policy;
 pub mod resident;
 pub mod settle;
+pub mod signing;
 
 pub use canteen::{Canteen, CanteenId, CanteenKind, OperatorKind, Slot, SlotWindow, TownCode};
 pub use money::Fen;

@@ -242,6 +242,7 @@ pub fn prepare(
             How::Staff { reason } => Some(reason.clone()),
             _ => None,
         },
+        signed: None,
     });
     let view = view(resident, method, &decision);
     Prepared {

@@ -271,7 +271,9 @@ pub fn open_store(data_dir: &Path) -> Result<(Store, Secrets), Error> {
 /// in the secret file (never in the database).
 pub async fn enrol_kiosk(server: &str, code: &str, data_dir: &Path) -> Result<KioskCreated, Error> {
     let (store, mut secrets) = open_store(data_dir)?;
-    let created = Client::new(server, None).enrol(code).await?;
+    let created = Client::new(server, None)
+        .enrol(code, "TODO-public-key")
+        .await?;
     secrets.token = Some(created.token.clone());
     secrets.save(&secret::path_in(data_dir))?;
     store.set_setting("server_url", server.trim_end_matches('/'))?;

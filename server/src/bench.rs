@@ -196,6 +196,7 @@ pub async fn ingest_over_http(
                 liveness_score: Some(0.95),
                 delivered: false,
                 staff_reason: None,
+                signed: None,
             });
             if batch.len() == 100 {
                 bodies.push(serde_json::to_vec(&SettlementBatch {

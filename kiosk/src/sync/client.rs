@@ -101,12 +101,15 @@ impl Client {
         Ok(Self::check(resp).await?.json().await?)
     }
 
-    /// `POST /kiosks/enrol`: registers this device with a one-time code.
-    pub async fn enrol(&self, code: &str) -> Result<KioskCreated, Error> {
+    /// `POST /kiosks/enrol`: registers this device and its public key with a one-time code.
+    pub async fn enrol(&self, code: &str, public_key: &str) -> Result<KioskCreated, Error> {
         let resp = self
             .http
             .post(self.url("/kiosks/enrol"))
-            .json(&KioskEnrol { code: code.into() })
+            .json(&KioskEnrol {
+                code: code.into(),
+                public_key: public_key.into(),
+            })
             .send()
             .await?;
         Self::json(resp).await

@@ -173,6 +173,7 @@ pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<
         residents_total,
         funding,
         funding_total,
+        chains: Vec::new(),
         adjustments,
         adjustments_total,
         voided,

@@ -90,6 +90,7 @@ async fn killing_the_server_mid_write_loses_and_doubles_nothing() {
                     liveness_score: None,
                     delivered: false,
                     staff_reason: None,
+                    signed: None,
                 }
             })
             .collect();

@@ -172,6 +172,7 @@ fn to_item(
         liveness_score: None,
         delivered,
         staff_reason: None,
+        signed: None,
     }
 }
 

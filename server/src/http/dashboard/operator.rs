@@ -413,6 +413,7 @@ pub async fn checkin(State(st): State<AppState>, p: Posted<CheckinForm>) -> Page
         liveness_score: None,
         delivered: false,
         staff_reason: Some(format!("{reason}（{}）", v.user.name)),
+        signed: None,
     };
     let batch = zhucan_domain::api::SettlementBatch { items: vec![item] };
     ingest::validate(&batch).map_err(|e| PageError::Bad(format!("{}: {}", e.field, e.message)))?;
