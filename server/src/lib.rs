@@ -22,6 +22,7 @@ pub mod push;
 pub mod reports;
 pub mod sync;
 pub mod templates;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -44,13 +45,25 @@ pub async fn run(
     serve(db, config, clock, listener, shutdown).await
 }
 
-/// Serves an already opened database.
+/// Serves an already opened database over plain HTTP (tests, or behind a TLS-terminating proxy).
 pub async fn serve(
     db: Db,
     config: Config,
     clock: Arc<dyn Clock>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(db, config, clock, listener, shutdown, None).await
+}
+
+/// Serves an already opened database, over HTTPS when `tls` is given.
+pub async fn serve_with(
+    db: Db,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> std::io::Result<()> {
     let pusher = config
         .push
@@ -61,11 +74,29 @@ pub async fn serve(
         config: Arc::new(config),
         clock,
     };
-    let app = http::router(state);
-    tracing::info!(addr = %listener.local_addr()?, "listening");
-    let out = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let out = match tls {
+        None => {
+            tracing::info!(addr = %listener.local_addr()?, "listening");
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => {
+            tracing::info!(addr = %listener.local_addr()?, "listening (https)");
+            let handle = axum_server::Handle::new();
+            let h = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+            });
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+            axum_server::from_tcp_rustls(listener.into_std()?, rustls)?
+                .handle(handle)
+                .serve(app)
+                .await
+        }
+    };
     if let Some(p) = pusher {
         p.abort();
     }
@@ -76,6 +107,8 @@ pub async fn serve(
 #[derive(Debug)]
 pub struct Spawned {
     pub addr: SocketAddr,
+    /// `http` or `https`.
+    pub scheme: &'static str,
     pub db: Db,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -83,7 +116,7 @@ pub struct Spawned {
 
 impl Spawned {
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Stops the server and waits for it to finish.
@@ -97,16 +130,37 @@ impl Spawned {
 
 /// Opens the database and starts the server on `config.listen` (use port 0 for a free port).
 pub async fn spawn(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<Spawned> {
+    spawn_with(config, clock, None).await
+}
+
+/// [`spawn`], over HTTPS with the given certificate and key.
+pub async fn spawn_tls(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    tls: &tls::TlsFiles,
+) -> std::io::Result<Spawned> {
+    let cfg = tls::server_config(tls).map_err(std::io::Error::other)?;
+    spawn_with(config, clock, Some(cfg)).await
+}
+
+async fn spawn_with(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> std::io::Result<Spawned> {
     let db = Db::open(&config.db).map_err(std::io::Error::other)?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let d = db.clone();
-    let task = tokio::spawn(serve(d, config, clock, listener, async move {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let shutdown = async move {
         let _ = rx.await;
-    }));
+    };
+    let task = tokio::spawn(serve_with(d, config, clock, listener, shutdown, tls));
     Ok(Spawned {
         addr,
+        scheme,
         db,
         stop: Some(tx),
         task,

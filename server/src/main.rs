@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use zhucan_server::config::{self, Clock, ServerArgs, SystemClock};
 use zhucan_server::db::Db;
+use zhucan_server::tls::TlsArgs;
 
 #[derive(Parser)]
 #[command(
@@ -23,8 +24,26 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Serve the HTTP API.
-    Serve(ServerArgs),
+    /// Serve the HTTP API (HTTPS with --tls-cert and --tls-key).
+    Serve {
+        #[command(flatten)]
+        args: ServerArgs,
+        #[command(flatten)]
+        tls: TlsArgs,
+    },
+    /// Make a private CA and a server certificate signed by it (ca.pem, server.pem, server.key).
+    /// Give ca.pem to kiosks (`zhucan-kiosk enrol-kiosk --server-ca`).
+    GenCert {
+        /// Folder to write the files into.
+        #[arg(long, default_value = "data/tls")]
+        out: PathBuf,
+        /// DNS name or IP address the kiosks use to reach the server (repeat for several).
+        #[arg(long = "host", default_values_t = ["localhost".to_owned(), "127.0.0.1".to_owned()])]
+        hosts: Vec<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 825)]
+        days: u32,
+    },
     /// Create or upgrade the database schema, then exit.
     Migrate {
         #[arg(long, env = "ZHUCAN_DB", default_value = "data/zhucan.sqlite")]
@@ -43,6 +62,10 @@ enum Cmd {
         /// Build the database and exit without serving.
         #[arg(long)]
         no_serve: bool,
+        /// Serve HTTPS with a fresh private CA and certificate written to this folder
+        /// (ca.pem is what kiosks pin).
+        #[arg(long)]
+        tls_dir: Option<PathBuf>,
     },
     /// Import the civil-affairs roster (CSV). All rows or none.
     ImportResidents {
@@ -97,12 +120,36 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     match Cli::parse().cmd {
-        Cmd::Serve(args) => {
+        Cmd::Serve { args, tls } => {
             let config = args.validate()?;
+            let tls = tls
+                .files()
+                .map(|f| zhucan_server::tls::server_config(&f))
+                .transpose()?;
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("binding {}", config.listen))?;
-            zhucan_server::run(config, Arc::new(SystemClock), listener, shutdown_signal()).await?;
+            let db = Db::open(&config.db)?;
+            zhucan_server::serve_with(
+                db,
+                config,
+                Arc::new(SystemClock),
+                listener,
+                shutdown_signal(),
+                tls,
+            )
+            .await?;
+        }
+        Cmd::GenCert { out, hosts, days } => {
+            let g = zhucan_server::tls::generate(&out, &hosts, days)?;
+            println!("CA (give to kiosks):  {}", g.ca.display());
+            println!("server certificate:   {}", g.cert.display());
+            println!("server key (0600):    {}", g.key.display());
+            println!(
+                "serve with: zhucan-server serve --tls-cert {} --tls-key {}",
+                g.cert.display(),
+                g.key.display()
+            );
         }
         Cmd::Migrate { db } => {
             let mut conn = zhucan_server::db::connect(&db)?;
@@ -115,6 +162,7 @@ async fn main() -> anyhow::Result<()> {
             timezone,
             seed,
             no_serve,
+            tls_dir,
         } => {
             for suffix in ["", "-wal", "-shm", ".key"] {
                 let mut p = db.as_os_str().to_owned();
@@ -152,15 +200,36 @@ async fn main() -> anyhow::Result<()> {
                 "demo city: {} towns, {} canteens, {} residents, {} settlements (30 days)",
                 summary.towns, summary.canteens, summary.residents, summary.settlements
             );
+            let tls = match &tls_dir {
+                Some(dir) => {
+                    let g = zhucan_server::tls::generate(
+                        dir,
+                        &[listen.ip().to_string(), "localhost".to_owned()],
+                        825,
+                    )?;
+                    println!(
+                        "TLS CA:      {}  (kiosks pin it: --server-ca)",
+                        g.ca.display()
+                    );
+                    Some(zhucan_server::tls::server_config(
+                        &zhucan_server::tls::TlsFiles {
+                            cert: g.cert,
+                            key: g.key,
+                        },
+                    )?)
+                }
+                None => None,
+            };
+            let scheme = if tls.is_some() { "https" } else { "http" };
             println!("database:    {}", db.display());
-            println!("URL:         http://{listen}/api/v1/  (health: /api/v1/health)");
+            println!("URL:         {scheme}://{listen}/api/v1/  (health: /api/v1/health)");
             println!("admin token: {admin}");
             println!(
                 "kiosk {} (canteen {}) token: {}",
                 summary.kiosk_id, summary.kiosk_canteen.0, summary.kiosk_token
             );
             let users = zhucan_server::demo::users(&store, summary.kiosk_canteen, now)?;
-            println!("dashboard:   http://{listen}/login");
+            println!("dashboard:   {scheme}://{listen}/login");
             for (name, role, password) in &users {
                 println!("  user {name:<10} role {role:<10} password {password}");
             }
@@ -168,12 +237,13 @@ async fn main() -> anyhow::Result<()> {
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .with_context(|| format!("binding {listen}"))?;
-                zhucan_server::serve(
+                zhucan_server::serve_with(
                     store,
                     config,
                     Arc::new(SystemClock),
                     listener,
                     shutdown_signal(),
+                    tls,
                 )
                 .await?;
             }
