@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use chrono_tz::Asia::Shanghai;
 use uuid::Uuid;
 use zhucan_domain::api::SettlementItem;
@@ -218,7 +218,8 @@ pub fn prepare(
     now: DateTime<Utc>,
     id: Uuid,
 ) -> Prepared {
-    let served_at = now.with_timezone(&Shanghai).fixed_offset();
+    // whole milliseconds: the signed record survives any store that keeps milliseconds
+    let served_at = now.trunc_subsecs(3).with_timezone(&Shanghai).fixed_offset();
     let method = match how {
         How::Face { .. } => Method::Face,
         How::Card => Method::Card,
@@ -579,6 +580,39 @@ mod tests {
         }
         assert_eq!(n, 20_001);
         assert_eq!(wire_score(0.97), 0.97);
+        // and the time is whole milliseconds
+        let r: Resident = serde_json::from_value(serde_json::json!({"id": 7, "name": "王建国",
+            "sex": "male", "birth_date": "1944-05-01", "local_registration": true,
+            "registered_town": "choucheng", "residence_town": "choucheng", "categories": [],
+            "status": {"status": "active"}, "card_code": "C7", "designated_canteen": null,
+            "prepaid_balance": null, "consent": {"face_enrolment": true, "template_sharing": false},
+            "face_enrolled": true}))
+        .expect("resident");
+        let c: Canteen = serde_json::from_value(serde_json::json!({"id": 1, "name": "宾王",
+            "kind": "care_centre", "town": "choucheng", "operator": "x",
+            "operator_kind": "contracted", "delivery_surcharge": null,
+            "slots": [{"slot": "lunch", "start": "10:30:00", "end": "13:00:00", "price": 1200}]}))
+        .expect("canteen");
+        let at = t0() + chrono::Duration::nanoseconds(123_456_789);
+        let how = How::Face {
+            score: 0.8123456,
+            liveness: 0.97,
+        };
+        let p = prepare(
+            &r,
+            &c,
+            &[Policy::example_yiwu()],
+            &[],
+            &how,
+            at,
+            Uuid::now_v7(),
+        );
+        let item = p.item.expect("accepted");
+        assert_eq!(item.served_at.timestamp_subsec_nanos(), 123_000_000);
+        assert_eq!(item.match_score, Some(0.8123));
+        let back: SettlementItem =
+            serde_json::from_str(&serde_json::to_string(&item).expect("json")).expect("parse");
+        assert_eq!(back, item);
         assert_eq!((wire_score(-1.0), wire_score(2.0)), (0.0, 1.0));
     }
 }
