@@ -120,6 +120,8 @@ pub fn run(
         .single()
         .expect("valid time");
     store.apply_sync(&synthetic_sync(people.len()), now)?;
+    // a throwaway key: the commit signs and chains every settlement like a registered kiosk
+    let signer = zhucan_domain::signing::SigningKey::from_bytes(&rand::random());
     let canteen = store
         .canteen()?
         .ok_or_else(|| Error::Input("no canteen".into()))?;
@@ -157,7 +159,7 @@ pub fn run(
                 let prep =
                     checkin::prepare(&r, &canteen, &policies, &hist, &how, now, Uuid::now_v7());
                 if let (Some(item), Decision::Accepted(a)) = (&prep.item, &prep.decision) {
-                    store.commit_checkin(item, a, now)?;
+                    store.commit_checkin(item, a, &signer, None, now)?;
                 }
                 latencies.push(t0.elapsed());
                 frames_needed.push(f + 1);

@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use chrono_tz::Asia::Shanghai;
 use uuid::Uuid;
 use zhucan_domain::api::SettlementItem;
@@ -200,6 +200,14 @@ pub enum How {
     Staff { reason: String },
 }
 
+/// A score as sent: clamped to 0..=1 and rounded to 4 decimals. The item is signed over its
+/// JSON-visible values, so they must survive a JSON round trip bit for bit; serde_json (without
+/// its `float_roundtrip` feature) parses a long decimal like `0.9700000286102295` (0.97f32 as
+/// f64) one ulp off, but a short one like `0.97` exactly.
+pub fn wire_score(x: f32) -> f64 {
+    (f64::from(x.clamp(0.0, 1.0)) * 10_000.0).round() / 10_000.0
+}
+
 /// Decides a check-in with the local data, exactly as the server will.
 pub fn prepare(
     resident: &Resident,
@@ -210,7 +218,8 @@ pub fn prepare(
     now: DateTime<Utc>,
     id: Uuid,
 ) -> Prepared {
-    let served_at = now.with_timezone(&Shanghai).fixed_offset();
+    // whole milliseconds: the signed record survives any store that keeps milliseconds
+    let served_at = now.trunc_subsecs(3).with_timezone(&Shanghai).fixed_offset();
     let method = match how {
         How::Face { .. } => Method::Face,
         How::Card => Method::Card,
@@ -230,11 +239,11 @@ pub fn prepare(
         served_at,
         method,
         match_score: match how {
-            How::Face { score, .. } => Some(f64::from(score.clamp(0.0, 1.0))),
+            How::Face { score, .. } => Some(wire_score(*score)),
             _ => None,
         },
         liveness_score: match how {
-            How::Face { liveness, .. } => Some(f64::from(liveness.clamp(0.0, 1.0))),
+            How::Face { liveness, .. } => Some(wire_score(*liveness)),
             _ => None,
         },
         delivered: false,
@@ -554,5 +563,56 @@ mod tests {
             p.item.expect("accepted").staff_reason.as_deref(),
             Some("camera broken")
         );
+    }
+
+    #[test]
+    fn scores_survive_the_json_round_trip_bit_for_bit() {
+        // the signature covers the parsed values: what is read back must equal what was signed
+        let mut n = 0;
+        for i in 0..=20_000u32 {
+            let x = i as f32 / 20_000.0 + 1.0e-7 * (i % 7) as f32;
+            let w = wire_score(x);
+            let back: f64 =
+                serde_json::from_str(&serde_json::to_string(&w).expect("json")).expect("parse");
+            assert_eq!(back.to_bits(), w.to_bits(), "score {x}");
+            assert!((w - f64::from(x.clamp(0.0, 1.0))).abs() <= 0.5e-4);
+            n += 1;
+        }
+        assert_eq!(n, 20_001);
+        assert_eq!(wire_score(0.97), 0.97);
+        // and the time is whole milliseconds
+        let r: Resident = serde_json::from_value(serde_json::json!({"id": 7, "name": "王建国",
+            "sex": "male", "birth_date": "1944-05-01", "local_registration": true,
+            "registered_town": "choucheng", "residence_town": "choucheng", "categories": [],
+            "status": {"status": "active"}, "card_code": "C7", "designated_canteen": null,
+            "prepaid_balance": null, "consent": {"face_enrolment": true, "template_sharing": false},
+            "face_enrolled": true}))
+        .expect("resident");
+        let c: Canteen = serde_json::from_value(serde_json::json!({"id": 1, "name": "宾王",
+            "kind": "care_centre", "town": "choucheng", "operator": "x",
+            "operator_kind": "contracted", "delivery_surcharge": null,
+            "slots": [{"slot": "lunch", "start": "10:30:00", "end": "13:00:00", "price": 1200}]}))
+        .expect("canteen");
+        let at = t0() + chrono::Duration::nanoseconds(123_456_789);
+        let how = How::Face {
+            score: 0.8123456,
+            liveness: 0.97,
+        };
+        let p = prepare(
+            &r,
+            &c,
+            &[Policy::example_yiwu()],
+            &[],
+            &how,
+            at,
+            Uuid::now_v7(),
+        );
+        let item = p.item.expect("accepted");
+        assert_eq!(item.served_at.timestamp_subsec_nanos(), 123_000_000);
+        assert_eq!(item.match_score, Some(0.8123));
+        let back: SettlementItem =
+            serde_json::from_str(&serde_json::to_string(&item).expect("json")).expect("parse");
+        assert_eq!(back, item);
+        assert_eq!((wire_score(-1.0), wire_score(2.0)), (0.0, 1.0));
     }
 }

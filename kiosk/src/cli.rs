@@ -1,6 +1,6 @@
 //! The command line of `zhucan-kiosk` (parsing with clap, then calls into the library): `models
 //! fetch`, `detect`, `embed`, `eval verify|identify|liveness`, `bench`, and the kiosk itself: `run`,
-//! `enrol-kiosk`, `bench-checkin`.
+//! `enrol-kiosk`, `rotate-key`, `enrol-photo`, `bench-checkin`.
 
 use std::path::{Path, PathBuf};
 
@@ -121,7 +121,8 @@ pub enum Command {
         #[arg(long, env = "ZHUCAN_KIOSK_CONFIG")]
         config: PathBuf,
     },
-    /// Register this device with the server using a one-time enrolment code.
+    /// Register this device with the server using a one-time enrolment code: generates the
+    /// kiosk's Ed25519 key pair (private key in the secret file) and sends the public key.
     EnrolKiosk {
         #[arg(long)]
         server: String,
@@ -130,6 +131,20 @@ pub enum Command {
         /// The kiosk's data folder (database and secret file).
         #[arg(long, default_value = "data/kiosk")]
         data: PathBuf,
+        /// PEM certificate or CA of the server (https): copied into the data folder, and from
+        /// then on the kiosk trusts only it.
+        #[arg(long)]
+        server_ca: Option<PathBuf>,
+    },
+    /// Rotate this kiosk's signing key and credential. Stop the kiosk first (it holds the data
+    /// folder's lock). Interrupted? Run it again to resume with the same new key.
+    RotateKey {
+        /// The kiosk's data folder.
+        #[arg(long, default_value = "data/kiosk")]
+        data: PathBuf,
+        /// Drop an unfinished rotation and keep the current key and credential.
+        #[arg(long)]
+        abandon: bool,
     },
     /// Enrol a resident's face from photos (e.g. at the registration desk, with the resident's
     /// signed consent), through the same quality and liveness checks as the counter, and upload
@@ -411,17 +426,53 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 shutdown_signal().await;
             }))?;
         }
-        Command::EnrolKiosk { server, code, data } => {
+        Command::EnrolKiosk {
+            server,
+            code,
+            data,
+            server_ca,
+        } => {
             let rt = tokio::runtime::Runtime::new()
                 .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
-            let created = rt.block_on(crate::run::enrol_kiosk(&server, &code, &data))?;
+            let created = rt.block_on(crate::run::enrol_kiosk(
+                &server,
+                &code,
+                &data,
+                server_ca.as_deref(),
+            ))?;
             out!(
-                "registered as kiosk {} ({}) of canteen {}; credential stored in {}",
+                "registered as kiosk {} ({}) of canteen {}; signing key and credential stored in {}",
                 created.id,
                 created.name,
                 created.canteen_id.0,
                 crate::store::secret::path_in(&data).display()
             );
+            if server_ca.is_some() {
+                out!(
+                    "server certificate pinned: {}",
+                    crate::sync::client::Pinned::path_in(&data).display()
+                );
+            }
+        }
+        Command::RotateKey { data, abandon } => {
+            if abandon {
+                if crate::run::abandon_rotation(&data)? {
+                    out!("unfinished key rotation dropped; the current key stays in use");
+                } else {
+                    out!("no key rotation was pending");
+                }
+            } else {
+                let rt = tokio::runtime::Runtime::new()
+                    .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+                let done = rt.block_on(crate::run::rotate_key(&data))?;
+                out!(
+                    "kiosk {}: settlements from seq {} on are signed with the new key; new \
+                     credential stored in {}",
+                    done.kiosk_id,
+                    done.from_seq,
+                    crate::store::secret::path_in(&data).display()
+                );
+            }
         }
         Command::EnrolPhoto {
             data,

@@ -10,7 +10,8 @@
 //!   "ui_listen": "127.0.0.1:8090",
 //!   "operator_pin": "2468",
 //!   "k": 3, "n": 5, "cooldown_s": 10,
-//!   "language": "zh"
+//!   "language": "zh",
+//!   "evidence_photos": { "enabled": false, "retention_days": 30 }
 //! }
 //! ```
 
@@ -60,6 +61,33 @@ pub enum SourceConfig {
         #[serde(default = "default_height")]
         height: u32,
     },
+}
+
+/// Evidence photos: when enabled, the aligned face crop of the frame that confirmed a face
+/// check-in is kept (JPEG, encrypted) with the settlement, and deleted after `retention_days`.
+/// Off by default: then no image is ever written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvidencePhotos {
+    pub enabled: bool,
+    /// 1 to 365.
+    pub retention_days: u32,
+}
+
+impl Default for EvidencePhotos {
+    fn default() -> Self {
+        EvidencePhotos {
+            enabled: false,
+            retention_days: 30,
+        }
+    }
+}
+
+impl EvidencePhotos {
+    /// How long a photo is kept.
+    pub fn retention(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.retention_days))
+    }
 }
 
 fn default_interval() -> u64 {
@@ -141,6 +169,9 @@ pub struct Config {
     /// Demo and tests only: the kiosk's clock starts at this instant and runs in real time.
     #[serde(default)]
     pub clock_start: Option<DateTime<FixedOffset>>,
+    /// Keep an encrypted photo of each face check-in (off by default).
+    #[serde(default)]
+    pub evidence_photos: EvidencePhotos,
 }
 
 impl std::fmt::Debug for Config {
@@ -155,6 +186,7 @@ impl std::fmt::Debug for Config {
             .field("k", &self.k)
             .field("n", &self.n)
             .field("cooldown_s", &self.cooldown_s)
+            .field("evidence_photos", &self.evidence_photos)
             .finish_non_exhaustive()
     }
 }
@@ -179,6 +211,7 @@ impl Config {
             heartbeat_interval_ms: default_heartbeat(),
             backoff_cap_ms: default_cap(),
             clock_start: None,
+            evidence_photos: EvidencePhotos::default(),
         }
     }
 
@@ -236,6 +269,12 @@ impl Config {
         if !matches!(self.language.as_str(), "zh" | "en") {
             return Err(Error::Invalid("language must be zh or en".into()));
         }
+        let days = self.evidence_photos.retention_days;
+        if !(1..=365).contains(&days) {
+            return Err(Error::Invalid(format!(
+                "evidence_photos.retention_days must be 1 to 365 days (got {days})"
+            )));
+        }
         Ok(())
     }
 
@@ -277,6 +316,47 @@ mod tests {
             other => panic!("expected replay, got {other:?}"),
         }
         assert!(!format!("{:?}", Config::load(&p).expect("c")).contains("2468"));
+        assert_eq!(
+            c.evidence_photos,
+            EvidencePhotos {
+                enabled: false,
+                retention_days: 30
+            },
+            "evidence photos are off unless switched on"
+        );
+    }
+
+    #[test]
+    fn evidence_photos_are_validated_naming_the_field() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("k.json");
+        let load = |ev: &str| {
+            std::fs::write(
+                &p,
+                format!(
+                    r#"{{"data_dir": "d", "operator_pin": "2468", "source": {{"kind": "camera"}},
+                        "evidence_photos": {ev}}}"#
+                ),
+            )
+            .expect("write");
+            Config::load(&p)
+        };
+        let c = load(r#"{"enabled": true}"#).expect("on, default retention");
+        assert_eq!(c.evidence_photos.retention_days, 30);
+        assert!(c.evidence_photos.enabled);
+        let c = load(r#"{"enabled": true, "retention_days": 365}"#).expect("a year");
+        assert_eq!(c.evidence_photos.retention(), chrono::Duration::days(365));
+        for bad in [
+            r#"{"enabled": true, "retention_days": 0}"#,
+            r#"{"enabled": true, "retention_days": 366}"#,
+        ] {
+            let e = load(bad).expect_err(bad).to_string();
+            assert!(e.contains("evidence_photos.retention_days"), "{e}");
+        }
+        let e = load(r#"{"enabled": true, "keep_days": 3}"#)
+            .expect_err("unknown key")
+            .to_string();
+        assert!(e.contains("keep_days"), "{e}");
     }
 
     #[test]

@@ -9,7 +9,13 @@
 //!   own task; card and staff check-ins take the same decision path as faces.
 //! - Every settlement is committed to the outbox (with its local meal) in one transaction before
 //!   the sync worker is even woken; the worker ([`crate::sync`]) sends, pulls and heartbeats.
+//!   The same transaction signs it with the kiosk's Ed25519 key as the next record of the
+//!   kiosk's hash chain: a kiosk without a key (not registered) settles nothing.
 //! - The screen state is one `watch` channel; the runtime publishes only real changes.
+//!
+//! Also here: the one-off commands on a data folder, [`enrol_kiosk`] (key pair, registration,
+//! optional TLS pin) and [`rotate_key`]. They and a running kiosk exclude each other through the
+//! folder's [`DataLock`]: **stop the kiosk before `rotate-key`** (it refuses otherwise).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,21 +27,24 @@ use image::RgbImage;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
-use zhucan_domain::api::{KioskCreated, TemplateUpload, encode_embedding};
+use zhucan_domain::api::{KeyRotated, KeyRotation, KioskCreated, TemplateUpload, encode_embedding};
 use zhucan_domain::resident::Consent;
 use zhucan_domain::settle::Decision;
+use zhucan_domain::signing::{self, SigningKey};
 use zhucan_domain::{Fen, ResidentId};
 
 use crate::checkin::{self, Frame, How, Rule, Step, Tracker};
 use crate::clock::{Clock, ShiftedClock, SystemClock};
-use crate::config::{self, Config, SourceConfig};
+use crate::config::{self, Config, EvidencePhotos, SourceConfig};
 use crate::face::manifest::Role;
 use crate::face::matcher::{Identification, MatchConfig};
 use crate::face::{self, FacePipeline, Outcome, PipelineConfig};
 use crate::screen::{CheckinView, Command, FaceBox, Mode, Preview, ScreenState};
 use crate::source::{self, FrameSource, ReplaySource};
+use crate::store::lock::DataLock;
 use crate::store::secret::{self, Secrets};
 use crate::store::{self, Store};
+use crate::sync::client::Pinned;
 use crate::sync::{self, Client, GallerySlot, Timing, publish};
 use crate::{locate, ui};
 
@@ -75,14 +84,21 @@ fn yuan(f: Fen) -> String {
     f.to_string()
 }
 
+/// What the operator sees when an unregistered kiosk is asked to settle.
+pub const NO_SIGNING_KEY: &str = "本机尚未注册，没有签名密钥，不能结算；请运行 zhucan-kiosk enrol-kiosk / \
+     this kiosk has no signing key and cannot settle: register it with `zhucan-kiosk enrol-kiosk`";
+
 /// The decision path shared by faces, cards and staff: decide with local data, commit to the
-/// outbox, show the result, wake the sync worker.
+/// outbox (signed, chained), show the result, wake the sync worker.
 #[derive(Clone)]
 pub struct Counter {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub screen: Arc<watch::Sender<ScreenState>>,
     pub notify: Arc<Notify>,
+    /// The kiosk's signing key; `None` before `enrol-kiosk` (then nothing is settled).
+    signer: Option<Arc<SigningKey>>,
+    evidence: EvidencePhotos,
     hold_until: Arc<Mutex<Option<Instant>>>,
 }
 
@@ -92,14 +108,23 @@ impl Counter {
         clock: Arc<dyn Clock>,
         screen: Arc<watch::Sender<ScreenState>>,
         notify: Arc<Notify>,
+        signer: Option<SigningKey>,
+        evidence: EvidencePhotos,
     ) -> Counter {
         Counter {
             store,
             clock,
             screen,
             notify,
+            signer: signer.map(Arc::new),
+            evidence,
             hold_until: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Whether evidence photos are kept.
+    pub fn keeps_evidence(&self) -> bool {
+        self.evidence.enabled
     }
 
     fn held(&self) -> bool {
@@ -159,12 +184,24 @@ impl Counter {
         });
     }
 
-    /// Decides and (when accepted) commits one check-in. Errors are for the operator's screen.
-    pub fn checkin(&self, resident_id: ResidentId, how: How) -> Result<CheckinView, String> {
+    /// Decides and (when accepted) commits one check-in, signed. `photo` is the JPEG evidence
+    /// photo of a face check-in; it is dropped unless evidence photos are on. Errors are for the
+    /// operator's screen.
+    pub fn checkin(
+        &self,
+        resident_id: ResidentId,
+        how: How,
+        photo: Option<Vec<u8>>,
+    ) -> Result<CheckinView, String> {
         let store_err = |e: store::Error| {
             tracing::error!(error = %e, "kiosk store");
             "本机数据库错误 / local database error".to_owned()
         };
+        let Some(signer) = self.signer.as_deref() else {
+            tracing::warn!("check-in refused: no signing key (kiosk not registered)");
+            return Err(NO_SIGNING_KEY.to_owned());
+        };
+        let photo = photo.filter(|_| self.evidence.enabled);
         let canteen = self
             .store
             .canteen()
@@ -188,8 +225,12 @@ impl Counter {
             Uuid::now_v7(),
         );
         if let (Some(item), Decision::Accepted(a)) = (&p.item, &p.decision) {
-            self.store.commit_checkin(item, a, now).map_err(store_err)?;
-            tracing::info!(settlement = %item.id, resident = resident_id.0, method = item.method.as_str(), "check-in committed to the outbox");
+            let signed = self
+                .store
+                .commit_checkin(item, a, signer, photo.as_deref(), now)
+                .map_err(store_err)?;
+            let seq = signed.signed.as_ref().map_or(0, |s| s.seq);
+            tracing::info!(settlement = %item.id, seq, resident = resident_id.0, method = item.method.as_str(), evidence = photo.is_some(), "check-in committed to the outbox");
             self.notify.notify_one();
             let v = &p.view;
             let zh = format!(
@@ -236,6 +277,8 @@ pub struct Kiosk {
     stop_flag: Arc<AtomicBool>,
     face: Option<std::thread::JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
+    /// Held while the kiosk runs: no rotate-key or enrol-kiosk underneath it.
+    _lock: DataLock,
 }
 
 impl std::fmt::Debug for Kiosk {
@@ -267,19 +310,154 @@ pub fn open_store(data_dir: &Path) -> Result<(Store, Secrets), Error> {
     Ok((store, secrets))
 }
 
-/// `zhucan-kiosk enrol-kiosk`: registers this device with a one-time code and keeps the token
-/// in the secret file (never in the database).
-pub async fn enrol_kiosk(server: &str, code: &str, data_dir: &Path) -> Result<KioskCreated, Error> {
+/// A client of `server` for this data folder: pinned when the folder holds a pin.
+pub fn client_for(data_dir: &Path, server: &str, token: Option<String>) -> Result<Client, Error> {
+    let pin = Pinned::load(data_dir)?;
+    Ok(Client::new(server, token, pin.as_ref())?)
+}
+
+fn not_registered() -> Error {
+    Error::Usage("this kiosk is not registered: run `zhucan-kiosk enrol-kiosk` first".into())
+}
+
+/// `zhucan-kiosk enrol-kiosk`: registers this device with a one-time code. A fresh Ed25519 key
+/// pair is generated (the private key is saved in the secret file BEFORE the server hears the
+/// public key) and the token is kept in the secret file (never in the database). With
+/// `server_ca`, that PEM certificate or CA is checked, used for this call, and copied to
+/// `<data>/server-ca.pem`: from then on every client of this kiosk trusts only it.
+pub async fn enrol_kiosk(
+    server: &str,
+    code: &str,
+    data_dir: &Path,
+    server_ca: Option<&Path>,
+) -> Result<KioskCreated, Error> {
+    let _lock = DataLock::acquire(data_dir)?;
     let (store, mut secrets) = open_store(data_dir)?;
-    let created = Client::new(server, None)
-        .enrol(code, "TODO-public-key")
+    if secrets.token.is_some() {
+        let id = store.setting("kiosk_id")?.unwrap_or_default();
+        return Err(Error::Usage(format!(
+            "{} is already registered (kiosk {id}); `zhucan-kiosk rotate-key` changes its key, \
+             a new registration needs a fresh --data folder",
+            data_dir.display()
+        )));
+    }
+    if store.chain_head()?.0 != 0 {
+        return Err(Error::Usage(format!(
+            "{} already holds signed settlements of another registration; use a fresh --data \
+             folder",
+            data_dir.display()
+        )));
+    }
+    let pin = server_ca.map(Pinned::read).transpose()?;
+    let client = Client::new(server, None, pin.as_ref())?;
+    let key = secrets.generate_signing_key();
+    let secret_path = secret::path_in(data_dir);
+    secrets.save(&secret_path)?;
+    let created = client
+        .enrol(code, &signing::encode_public_key(&key.verifying_key()))
         .await?;
+    match &pin {
+        Some(p) => p.save(data_dir)?,
+        None => match std::fs::remove_file(Pinned::path_in(data_dir)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::Io {
+                    context: "removing a stale server-ca.pem".into(),
+                    source: e,
+                });
+            }
+        },
+    }
     secrets.token = Some(created.token.clone());
-    secrets.save(&secret::path_in(data_dir))?;
-    store.set_setting("server_url", server.trim_end_matches('/'))?;
+    secrets.save(&secret_path)?;
+    store.set_setting("server_url", server.trim().trim_end_matches('/'))?;
     store.set_setting("kiosk_id", &created.id.to_string())?;
     store.set_setting("canteen_id", &created.canteen_id.0.to_string())?;
     Ok(created)
+}
+
+/// `zhucan-kiosk rotate-key`: hands this kiosk's chain over to a new key pair and credential.
+///
+/// The kiosk must be stopped (the data folder's lock is taken; a running kiosk holds it). The
+/// new key is saved as pending BEFORE the server is asked; records from `from_seq = head + 1`
+/// on will be signed by it, the ones already in the outbox stay signed by the old key. On the
+/// server's yes the new key and token replace the old ones. If the server cannot be reached the
+/// rotation stays pending (the kiosk will not start) and running this again resumes it with the
+/// same key; a definite refusal drops it and the old key stays in use.
+pub async fn rotate_key(data_dir: &Path) -> Result<KeyRotated, Error> {
+    let _lock = DataLock::acquire(data_dir)?;
+    let (store, mut secrets) = open_store(data_dir)?;
+    let secret_path = secret::path_in(data_dir);
+    let current = secrets.signing_key()?.ok_or_else(not_registered)?;
+    let token = secrets.token.clone().ok_or_else(not_registered)?;
+    let server = store.setting("server_url")?.ok_or_else(not_registered)?;
+    let kiosk_id: i64 = store
+        .setting("kiosk_id")?
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(not_registered)?;
+    let client = client_for(data_dir, &server, Some(token))?;
+    let from_seq = store.chain_head()?.0 + 1;
+    let new_key = secrets.begin_rotation(from_seq)?;
+    secrets.save(&secret_path)?;
+    let public_key = signing::encode_public_key(&new_key.verifying_key());
+    let rotation = KeyRotation {
+        signature: signing::sign_bytes(
+            &signing::rotation_payload(kiosk_id, from_seq, &public_key),
+            &current,
+        ),
+        public_key,
+        from_seq,
+    };
+    match client.rotate(&rotation).await {
+        Ok(done) => {
+            if (done.kiosk_id, done.from_seq) != (kiosk_id, from_seq) {
+                tracing::warn!(
+                    kiosk = done.kiosk_id,
+                    from_seq = done.from_seq,
+                    "the server's rotation answer names another kiosk or seq"
+                );
+            }
+            secrets.finish_rotation(done.token.clone())?;
+            secrets.save(&secret_path)?;
+            tracing::info!(kiosk = kiosk_id, from_seq, "signing key rotated");
+            Ok(done)
+        }
+        Err(e) if e.is_transient() => Err(Error::Usage(format!(
+            "{e}; the new key is kept as pending (the kiosk will not start until this is \
+             finished): run `zhucan-kiosk rotate-key` again"
+        ))),
+        Err(e @ sync::client::Error::Status { status, .. })
+            if status == reqwest::StatusCode::UNAUTHORIZED =>
+        {
+            Err(Error::Usage(format!(
+                "{e}; the server did not accept this kiosk's token (revoked, or an earlier \
+                 attempt of this rotation went through and its answer was lost). The new key is \
+                 kept as pending: ask the administrator, then run `zhucan-kiosk rotate-key` \
+                 again, or `zhucan-kiosk rotate-key --abandon` to keep the current key"
+            )))
+        }
+        Err(e @ sync::client::Error::Status { .. }) => {
+            secrets.abandon_rotation();
+            secrets.save(&secret_path)?;
+            Err(Error::Usage(format!(
+                "the server refused the rotation ({e}); the current key stays in use"
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `zhucan-kiosk rotate-key --abandon`: drops an unfinished rotation (the current key and token
+/// stay). Returns whether there was one.
+pub fn abandon_rotation(data_dir: &Path) -> Result<bool, Error> {
+    let _lock = DataLock::acquire(data_dir)?;
+    let (_store, mut secrets) = open_store(data_dir)?;
+    let had = secrets.abandon_rotation();
+    if had {
+        secrets.save(&secret::path_in(data_dir))?;
+    }
+    Ok(had)
 }
 
 /// `zhucan-kiosk enrol-photo`: uploads a resident's templates, with the consent recorded, as this
@@ -293,9 +471,7 @@ pub async fn upload_templates(
     embeddings: &[Vec<f32>],
 ) -> Result<(), Error> {
     let (store, secrets) = open_store(data_dir)?;
-    let server = store.setting("server_url")?.ok_or_else(|| {
-        Error::Usage("this kiosk is not registered: run `zhucan-kiosk enrol-kiosk` first".into())
-    })?;
+    let server = store.setting("server_url")?.ok_or_else(not_registered)?;
     let up = TemplateUpload {
         consent_face_enrolment: true,
         consent_template_sharing: sharing,
@@ -303,7 +479,7 @@ pub async fn upload_templates(
         model: model.to_owned(),
         embeddings: embeddings.iter().map(|e| encode_embedding(e)).collect(),
     };
-    Client::new(&server, secrets.token.clone())
+    client_for(data_dir, &server, secrets.token.clone())?
         .put_templates(resident, &up)
         .await?;
     Ok(())
@@ -385,6 +561,7 @@ pub async fn start(
 ) -> Result<Kiosk, Error> {
     config.validate()?;
     let data_dir = config.data_dir.clone();
+    let lock = DataLock::acquire(&data_dir)?;
     let (store, secrets) = {
         let d = data_dir.clone();
         tokio::task::spawn_blocking(move || open_store(&d))
@@ -395,15 +572,33 @@ pub async fn start(
         Some(u) => Some(u.clone()),
         None => store.setting("server_url")?,
     };
+    if let Some((_, from_seq)) = secrets.pending_rotation()? {
+        return Err(Error::Usage(format!(
+            "a key rotation (from seq {from_seq}) was started and not finished: run \
+             `zhucan-kiosk rotate-key --data {}` again, or add --abandon to keep the current key",
+            data_dir.display()
+        )));
+    }
+    let signer = secrets.signing_key()?;
+    if signer.is_none() {
+        tracing::warn!("no signing key: check-ins are refused until `zhucan-kiosk enrol-kiosk`");
+    }
     let client = match (server_url, secrets.token.clone()) {
-        (Some(u), Some(t)) => Some(Client::new(&u, Some(t))),
+        (Some(u), Some(t)) => Some(client_for(&data_dir, &u, Some(t))?),
         _ => None,
     };
     let canteen_name = store.canteen()?.map(|c| c.name).unwrap_or_default();
     let (screen_tx, screen_rx) = watch::channel(ScreenState::idle(canteen_name));
     let screen = Arc::new(screen_tx);
     let notify = Arc::new(Notify::new());
-    let counter = Counter::new(store.clone(), clock.clone(), screen.clone(), notify.clone());
+    let counter = Counter::new(
+        store.clone(),
+        clock.clone(),
+        screen.clone(),
+        notify.clone(),
+        signer,
+        config.evidence_photos,
+    );
     let gallery = GallerySlot::default();
     let preview = Preview::new();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -507,6 +702,7 @@ pub async fn start(
             heartbeat_every: Duration::from_millis(config.heartbeat_interval_ms.max(50)),
             backoff_cap: Duration::from_millis(config.backoff_cap_ms.max(50)),
         },
+        evidence_retention: config.evidence_photos.retention(),
     };
     tasks.push(tokio::spawn(sync::worker(deps, stop_rx)));
     tracing::info!(screen = %ui_addr, "kiosk running");
@@ -520,6 +716,7 @@ pub async fn start(
         stop_flag,
         face: Some(face),
         tasks,
+        _lock: lock,
     })
 }
 
@@ -655,7 +852,12 @@ impl FaceLoop {
             let gallery = self.gallery.get();
             let obs = observe(&res, &gallery, &matching);
             let step = tracker.observe(obs, self.counter.clock.now());
-            self.show(step, fb);
+            // the confirming frame was embedded, so the pipeline's crop is this face
+            let photo = match step {
+                Step::Confirm { .. } if self.counter.keeps_evidence() => jpeg(pipeline.aligned()),
+                _ => None,
+            };
+            self.show(step, fb, photo);
         }
         if let Some((req, _, _)) = enrolling {
             let _ = req.reply.send(Err("kiosk stopping".into()));
@@ -683,7 +885,7 @@ impl FaceLoop {
         }
     }
 
-    fn show(&self, step: Step, fb: Option<FaceBox>) {
+    fn show(&self, step: Step, fb: Option<FaceBox>, photo: Option<Vec<u8>>) {
         let c = &self.counter;
         match step {
             Step::Idle => {
@@ -728,7 +930,7 @@ impl FaceLoop {
                 score,
                 liveness,
             } => {
-                if let Err(e) = c.checkin(resident, How::Face { score, liveness }) {
+                if let Err(e) = c.checkin(resident, How::Face { score, liveness }, photo) {
                     tracing::warn!(resident = resident.0, error = %e, "face check-in failed");
                     c.show_result(Mode::Unknown, &e, &e, None);
                 }
@@ -790,7 +992,7 @@ impl Commands {
                             .resident_by_card(&code)
                             .map_err(|e| e.to_string())?
                             .ok_or("未找到该卡 / card not found")?;
-                        c.counter.checkin(r.id, How::Card)
+                        c.counter.checkin(r.id, How::Card, None)
                     })
                     .await;
                 let _ = reply.send(r);
@@ -807,8 +1009,10 @@ impl Commands {
                     Err("请填写原因 / a reason is required".into())
                 } else {
                     let reason = reason.trim().to_owned();
-                    self.blocking(move |c| c.counter.checkin(resident_id, How::Staff { reason }))
-                        .await
+                    self.blocking(move |c| {
+                        c.counter.checkin(resident_id, How::Staff { reason }, None)
+                    })
+                    .await
                 };
                 let _ = reply.send(r);
             }
@@ -940,4 +1144,282 @@ impl Commands {
 /// The default data folder (`data/kiosk` under the current directory).
 pub fn default_data_dir() -> PathBuf {
     PathBuf::from("data/kiosk")
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration as Days;
+    use zhucan_domain::Method;
+    use zhucan_domain::api::SettlementItem;
+    use zhucan_domain::signing::{GENESIS, record_hash, verify};
+
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::store::testing::{accepted, now, signer, synced};
+
+    fn counter(
+        store: &Store,
+        key: Option<SigningKey>,
+        evidence: bool,
+    ) -> (Counter, Arc<FixedClock>) {
+        let clock = Arc::new(FixedClock::new(now()));
+        let (screen, _) = watch::channel(ScreenState::idle(""));
+        let c = Counter::new(
+            store.clone(),
+            clock.clone(),
+            Arc::new(screen),
+            Arc::new(Notify::new()),
+            key,
+            EvidencePhotos {
+                enabled: evidence,
+                retention_days: 30,
+            },
+        );
+        (c, clock)
+    }
+
+    fn face() -> How {
+        How::Face {
+            score: 0.81,
+            liveness: 0.97,
+        }
+    }
+
+    fn photo() -> Vec<u8> {
+        let img = RgbImage::from_fn(112, 112, |x, y| image::Rgb([x as u8, y as u8, 90]));
+        jpeg(&img).expect("jpeg")
+    }
+
+    fn outbox(store: &Store) -> Vec<SettlementItem> {
+        store
+            .due(now() + Days::days(400), 100)
+            .expect("due")
+            .into_iter()
+            .map(|p| p.item)
+            .collect()
+    }
+
+    #[test]
+    fn a_kiosk_without_a_key_cannot_settle_and_says_to_register() {
+        let (_d, store) = synced();
+        let (c, _) = counter(&store, None, true);
+        for how in [face(), How::Card] {
+            let e = c
+                .checkin(ResidentId(7), how, Some(photo()))
+                .expect_err("refused");
+            assert!(e.contains("enrol-kiosk"), "{e}");
+        }
+        assert_eq!(store.outbox_counts().expect("c").total, 0);
+        assert_eq!(store.evidence_count().expect("e"), 0);
+        assert_eq!(store.chain_head().expect("head").0, 0);
+    }
+
+    #[test]
+    fn face_card_and_staff_checkins_are_signed_in_one_chain_and_staff_stays_labelled() {
+        let (_d, store) = synced();
+        let (c, clock) = counter(&store, Some(signer()), false);
+        // one lunch a day: a day apart each
+        c.checkin(ResidentId(7), face(), None).expect("face");
+        clock.advance(Days::days(1));
+        c.checkin(ResidentId(7), How::Card, None).expect("card");
+        clock.advance(Days::days(1));
+        let staff = How::Staff {
+            reason: "camera fogged".into(),
+        };
+        c.checkin(ResidentId(7), staff, None).expect("staff");
+        let items = outbox(&store);
+        assert_eq!(
+            items.iter().map(|i| i.method).collect::<Vec<_>>(),
+            vec![Method::Face, Method::Card, Method::Staff]
+        );
+        let vk = signer().verifying_key();
+        let mut prev = GENESIS.to_owned();
+        for (i, it) in items.iter().enumerate() {
+            let s = it.signed.as_ref().expect("every check-in is signed");
+            assert_eq!((s.seq, &s.prev_hash), (i as u64 + 1, &prev));
+            assert_eq!(verify(it, &vk), Ok(()));
+            prev = record_hash(it);
+        }
+        // the staff label is inside the signature: relabelling it as a face meal breaks it
+        let staff = &items[2];
+        assert_eq!(staff.staff_reason.as_deref(), Some("camera fogged"));
+        let mut relabelled = staff.clone();
+        relabelled.method = Method::Face;
+        relabelled.staff_reason = None;
+        assert!(verify(&relabelled, &vk).is_err());
+        // a refused attempt (the same lunch again) is neither sent nor given a seq
+        let v = c.checkin(ResidentId(7), How::Card, None).expect("shown");
+        assert!(v.rejection.is_some());
+        assert_eq!(store.chain_head().expect("head").0, 3);
+    }
+
+    #[test]
+    fn evidence_off_writes_no_image_even_when_a_photo_is_offered() {
+        let (_d, store) = synced();
+        let (c, _) = counter(&store, Some(signer()), false);
+        c.checkin(ResidentId(7), face(), Some(photo()))
+            .expect("face");
+        assert_eq!(store.outbox_counts().expect("c").total, 1);
+        assert_eq!(store.evidence_count().expect("e"), 0);
+    }
+
+    #[test]
+    fn evidence_on_keeps_one_encrypted_photo_with_the_face_checkin() {
+        let (_d, store) = synced();
+        let (c, clock) = counter(&store, Some(signer()), true);
+        let jpg = photo();
+        c.checkin(ResidentId(7), face(), Some(jpg.clone()))
+            .expect("face");
+        clock.advance(Days::days(1));
+        c.checkin(ResidentId(7), How::Card, None).expect("card");
+        let items = outbox(&store);
+        assert_eq!(store.evidence_count().expect("e"), 1);
+        assert_eq!(store.evidence_photo(items[0].id).expect("open"), Some(jpg));
+        assert_eq!(store.evidence_photo(items[1].id).expect("open"), None);
+    }
+
+    /// A registered data folder whose server is a closed port (connection refused).
+    fn registered_offline() -> (tempfile::TempDir, SigningKey) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, mut secrets) = open_store(dir.path()).expect("store");
+        let key = secrets.generate_signing_key();
+        secrets.token = Some("token-1".into());
+        secrets.save(&secret::path_in(dir.path())).expect("save");
+        store
+            .set_setting("server_url", "http://127.0.0.1:1")
+            .expect("url");
+        store.set_setting("kiosk_id", "3").expect("id");
+        store
+            .apply_sync(
+                &crate::store::testing::sync(true, serde_json::json!([]), serde_json::json!([])),
+                now(),
+            )
+            .expect("sync");
+        let (item, a) = accepted(&store, now());
+        for _ in 0..2 {
+            let mut it = item.clone();
+            it.id = Uuid::now_v7();
+            store
+                .commit_checkin(&it, &a, &key, None, now())
+                .expect("commit");
+        }
+        (dir, key)
+    }
+
+    fn reload(dir: &Path) -> Secrets {
+        Secrets::load_or_create(&secret::path_in(dir)).expect("secrets")
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_rotation_is_pending_blocks_the_kiosk_and_resumes_with_the_same_key() {
+        let (dir, old) = registered_offline();
+        let e = rotate_key(dir.path())
+            .await
+            .expect_err("server unreachable");
+        assert!(e.to_string().contains("rotate-key` again"), "{e}");
+        let s = reload(dir.path());
+        let (pending, from_seq) = s.pending_rotation().expect("p").expect("pending");
+        assert_eq!(from_seq, 3, "hands over after the 2 records in the outbox");
+        assert_eq!(
+            s.signing_key().expect("k").expect("key").to_bytes(),
+            old.to_bytes(),
+            "the old key still signs"
+        );
+        assert_eq!(s.token.as_deref(), Some("token-1"));
+
+        // the kiosk refuses to start while the rotation is unfinished
+        let (source, _frames) = crate::source::QueueSource::new();
+        let mut config = Config::new(
+            dir.path(),
+            SourceConfig::Camera {
+                device: 0,
+                width: 640,
+                height: 480,
+            },
+            "2468",
+        );
+        config.ui_listen = "127.0.0.1:0".parse().expect("addr");
+        let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(now()));
+        let e = start(config, clock, Box::new(source))
+            .await
+            .expect_err("refused");
+        assert!(e.to_string().contains("rotate-key"), "{e}");
+
+        // running it again resumes with the same pending key
+        rotate_key(dir.path()).await.expect_err("still unreachable");
+        let (again, _) = reload(dir.path())
+            .pending_rotation()
+            .expect("p")
+            .expect("pending");
+        assert_eq!(again.to_bytes(), pending.to_bytes());
+
+        // --abandon keeps the current key and credential
+        assert!(abandon_rotation(dir.path()).expect("abandon"));
+        let s = reload(dir.path());
+        assert!(s.pending_rotation().expect("p").is_none());
+        assert_eq!(
+            s.signing_key().expect("k").expect("key").to_bytes(),
+            old.to_bytes()
+        );
+        assert!(!abandon_rotation(dir.path()).expect("nothing left"));
+    }
+
+    #[tokio::test]
+    async fn rotation_and_enrolment_refuse_while_the_kiosk_runs_or_when_misused() {
+        let (dir, _) = registered_offline();
+        // a running kiosk holds the lock
+        let running = DataLock::acquire(dir.path()).expect("lock");
+        let e = rotate_key(dir.path()).await.expect_err("busy");
+        assert!(e.to_string().contains("stop the kiosk first"), "{e}");
+        assert!(reload(dir.path()).pending_rotation().expect("p").is_none());
+        drop(running);
+        // a registered folder is not registered again
+        let e = enrol_kiosk("http://127.0.0.1:1", "code", dir.path(), None)
+            .await
+            .expect_err("registered");
+        assert!(e.to_string().contains("rotate-key"), "{e}");
+        // an unregistered folder has nothing to rotate
+        let fresh = tempfile::tempdir().expect("tempdir");
+        let e = rotate_key(fresh.path()).await.expect_err("unregistered");
+        assert!(e.to_string().contains("enrol-kiosk"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn enrol_refuses_a_bad_server_certificate_before_anything_is_registered() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bad = dir.path().join("bad.pem");
+        std::fs::write(
+            &bad,
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write");
+        let data = dir.path().join("kiosk");
+        let e = enrol_kiosk("https://127.0.0.1:1", "code", &data, Some(&bad))
+            .await
+            .expect_err("bad PEM");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("server certificate") && msg.contains("bad.pem"),
+            "{msg}"
+        );
+        let s = reload(&data);
+        assert!(s.token.is_none() && s.signing_key().expect("k").is_none());
+        assert!(!Pinned::path_in(&data).exists());
+        // a good CA with a plain-http server URL is refused too
+        let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem");
+        let e = enrol_kiosk("http://127.0.0.1:1", "code", &data, Some(&ca))
+            .await
+            .expect_err("http with a pin");
+        assert!(e.to_string().contains("https://"), "{e}");
+        // an unreachable server: the key pair exists (saved before the call), no token, no pin
+        let e = enrol_kiosk("https://127.0.0.1:1", "code", &data, Some(&ca))
+            .await
+            .expect_err("unreachable");
+        assert!(matches!(e, Error::Client(_)), "{e}");
+        let s = reload(&data);
+        assert!(s.token.is_none());
+        assert!(s.signing_key().expect("k").is_some());
+        assert!(!Pinned::path_in(&data).exists());
+    }
 }

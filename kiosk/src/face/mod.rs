@@ -276,6 +276,11 @@ impl FacePipeline {
         Ok((&self.aligned, m))
     }
 
+    /// The aligned face crop of the last embedded frame (what an evidence photo keeps).
+    pub fn aligned(&self) -> &RgbImage {
+        &self.aligned
+    }
+
     /// Embeds an aligned crop.
     pub fn embed_aligned(&mut self, aligned: &RgbImage) -> Result<Vec<f32>, Error> {
         self.embedder.embed(aligned, self.config.flip)

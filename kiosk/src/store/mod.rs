@@ -2,25 +2,33 @@
 //! face templates, the local meal history and the outbox.
 //!
 //! Invariant: a check-in is committed to the outbox together with its local meal in ONE
-//! transaction ([`Store::commit_checkin`]) before anything is sent. The sync worker only reads
-//! the outbox and records the server's answers. Templates are encrypted at rest
-//! ([`secret::TemplateKey`]); the key is never in the database.
+//! transaction ([`Store::commit_checkin`]) before anything is sent. The same transaction gives
+//! the item its place in the kiosk's signed hash chain (`seq`, `prev_hash`, Ed25519 signature,
+//! [`zhucan_domain::signing`]) and advances the chain head, so a crash can never leave a gap or
+//! reuse a seq. The sync worker only reads the outbox (in seq order) and records the server's
+//! answers. Templates and evidence photos are encrypted at rest ([`secret::TemplateKey`],
+//! [`secret::EvidenceKey`]); the keys are never in the database. Deleted rows are overwritten
+//! (`secure_delete`), so purged face data does not linger in free pages.
 
+pub mod lock;
 pub mod secret;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 use zhucan_domain::api::{ItemResult, ItemStatus, SettlementItem, SyncResponse};
 use zhucan_domain::settle::{Accepted, Decision};
+use zhucan_domain::signing::{self, SigningKey};
 use zhucan_domain::{Canteen, Fen, Policy, PriorMeal, Resident, ResidentId, Slot};
 
 use crate::face::matcher::Gallery;
 use crate::screen::ResidentHit;
-use secret::TemplateKey;
+use secret::{EvidenceKey, TemplateKey};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -35,15 +43,24 @@ pub enum Error {
     Crypto,
     #[error("{0}")]
     Schema(String),
+    /// The data folder is locked by another process ([`lock::DataLock`]).
+    #[error("{0}")]
+    Busy(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// The migrations of `migrations/kiosk/`, in order; index `i` brings the schema to `i + 1`.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_init",
-    include_str!("../../../migrations/kiosk/0001_init.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_init",
+        include_str!("../../../migrations/kiosk/0001_init.sql"),
+    ),
+    (
+        "0002_signed_chain_and_evidence",
+        include_str!("../../../migrations/kiosk/0002_signed_chain_and_evidence.sql"),
+    ),
+];
 
 /// Applies missing migrations in one transaction; refuses a schema newer than this code.
 pub fn migrate(conn: &mut Connection) -> Result<(i64, i64)> {
@@ -101,6 +118,7 @@ pub enum Retry {
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     key: TemplateKey,
+    evidence: EvidenceKey,
 }
 
 impl std::fmt::Debug for Store {
@@ -124,10 +142,12 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            evidence: key.evidence_key(),
             key,
         })
     }
@@ -215,6 +235,15 @@ impl Store {
         }
         for r in &s.purged {
             tx.execute("DELETE FROM templates WHERE resident_id = ?1", [r.0])?;
+            tx.execute("DELETE FROM evidence WHERE resident_id = ?1", [r.0])?;
+        }
+        // face data of a resident who withdrew consent or died goes too, even when a full
+        // snapshot (which lists no `purged`) is how the kiosk hears of it
+        for r in &s.residents {
+            let deceased = matches!(r.status, zhucan_domain::ResidentStatus::Deceased { .. });
+            if deceased || !r.consent.face_enrolment {
+                tx.execute("DELETE FROM evidence WHERE resident_id = ?1", [r.id.0])?;
+            }
         }
         for m in &s.meals {
             tx.execute(
@@ -355,26 +384,46 @@ impl Store {
     }
 
     /// THE outbox invariant: the settlement item, the local decision and the local meal (and the
-    /// prepaid balance after it) are committed together, before any send.
+    /// prepaid balance after it) are committed together, before any send. In the same (immediate)
+    /// transaction the item becomes the next record of this kiosk's chain: it is signed with `key`
+    /// as `seq = head + 1` after the head's hash, stored signed, and the head advances to it. An
+    /// evidence photo (JPEG, only when the option is on) is sealed into the same transaction.
+    /// Returns the signed item as it will be sent.
     pub fn commit_checkin(
         &self,
         item: &SettlementItem,
         accepted: &Accepted,
+        key: &SigningKey,
+        evidence: Option<&[u8]>,
         now: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<SettlementItem> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let id = item.id.to_string();
+        let (head_seq, head_hash) = read_head(&tx)?;
+        let seq = head_seq + 1;
+        let mut signed = item.clone();
+        signing::sign(&mut signed, seq, &head_hash, key);
         tx.execute(
-            "INSERT INTO outbox (id, item, local_decision, created_at, next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?4)",
+            "INSERT INTO outbox (id, item, local_decision, created_at, next_attempt_at, seq)
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
             params![
                 id,
-                serde_json::to_string(item)?,
+                serde_json::to_string(&signed)?,
                 serde_json::to_string(&Decision::Accepted(accepted.clone()))?,
-                ts(now)
+                ts(now),
+                seq as i64
             ],
         )?;
+        let moved = tx.execute(
+            "UPDATE chain_head SET seq = ?1, hash = ?2 WHERE id = 1 AND seq = ?3",
+            params![seq as i64, signing::record_hash(&signed), head_seq as i64],
+        )?;
+        if moved != 1 {
+            return Err(Error::Schema(
+                "the chain head moved during a check-in".into(),
+            ));
+        }
         tx.execute(
             "INSERT INTO meals (id, resident_id, date, slot, subsidy) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
@@ -402,17 +451,31 @@ impl Store {
                 )?;
             }
         }
+        if let Some(photo) = evidence {
+            let (nonce, ct) = self.evidence.seal(item.resident_id.0, &id, photo)?;
+            tx.execute(
+                "INSERT INTO evidence (settlement_id, resident_id, created_at, nonce, ciphertext)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, item.resident_id.0, ts(now), nonce, ct],
+            )?;
+        }
         tx.commit()?;
-        Ok(())
+        Ok(signed)
     }
 
-    /// Up to `limit` unacknowledged, unparked items due at `now`, oldest first.
+    /// The chain head: the last assigned seq (0 before the first check-in) and its record hash
+    /// ([`signing::GENESIS`] before the first).
+    pub fn chain_head(&self) -> Result<(u64, String)> {
+        read_head(&self.conn())
+    }
+
+    /// Up to `limit` unacknowledged, unparked items due at `now`, in chain order (seq).
     pub fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Pending>> {
         let conn = self.conn();
         let mut st = conn.prepare(
             "SELECT id, item, attempts FROM outbox
              WHERE acked_at IS NULL AND parked_at IS NULL AND next_attempt_at <= ?1
-             ORDER BY id LIMIT ?2",
+             ORDER BY seq, id LIMIT ?2",
         )?;
         let rows = st.query_map(params![ts(now), limit as i64], |r| {
             Ok((
@@ -632,6 +695,44 @@ impl Store {
         Ok(g)
     }
 
+    /// The decrypted evidence photo of a settlement, if one is kept (incident review).
+    pub fn evidence_photo(&self, settlement: Uuid) -> Result<Option<Vec<u8>>> {
+        let id = settlement.to_string();
+        let row: Option<(i64, Vec<u8>, Vec<u8>)> = self
+            .conn()
+            .query_row(
+                "SELECT resident_id, nonce, ciphertext FROM evidence WHERE settlement_id = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        row.map(|(rid, nonce, ct)| self.evidence.open(rid, &id, &nonce, &ct))
+            .transpose()
+    }
+
+    /// Number of evidence photos kept.
+    pub fn evidence_count(&self) -> Result<u32> {
+        Ok(self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM evidence", [], |r| r.get(0))?)
+    }
+
+    /// Deletes evidence photos taken more than `retention` before `now`; returns how many.
+    pub fn sweep_evidence(&self, now: DateTime<Utc>, retention: chrono::Duration) -> Result<usize> {
+        Ok(self.conn().execute(
+            "DELETE FROM evidence WHERE created_at < ?1",
+            [ts(now - retention)],
+        )?)
+    }
+
+    /// Copies the write-ahead log into the database file and empties it (tests that read the
+    /// raw file bytes; also harmless in production).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// Raw outbox rows (id, differs, acked) for tests and incident review.
     pub fn outbox_ids(&self) -> Result<Vec<(Uuid, bool, bool)>> {
         let conn = self.conn();
@@ -655,45 +756,22 @@ impl Store {
     }
 }
 
+fn read_head(conn: &Connection) -> Result<(u64, String)> {
+    let (seq, hash): (i64, String) =
+        conn.query_row("SELECT seq, hash FROM chain_head WHERE id = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    Ok((seq as u64, hash))
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::{
+        accepted, contains, now, open, raw_bytes, signer, sync, sync_with, synced,
+    };
     use super::*;
-    use chrono::TimeZone;
-    use zhucan_domain::api::{MealDecision, SyncResponse};
-
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 3, 15, 4, 0, 0)
-            .single()
-            .expect("time")
-    }
-
-    fn sync(full: bool, templates: serde_json::Value, purged: serde_json::Value) -> SyncResponse {
-        serde_json::from_value(serde_json::json!({
-            "cursor": 7, "full": full, "kiosk_id": 3,
-            "canteen": {"id": 1, "name": "宾王", "kind": "care_centre", "town": "choucheng",
-                "operator": "x", "operator_kind": "contracted", "delivery_surcharge": null,
-                "slots": [{"slot": "lunch", "start": "10:30:00", "end": "13:00:00", "price": 1200}]},
-            "policies": [Policy::example_yiwu()],
-            "residents": [{"id": 7, "name": "王建国", "sex": "male", "birth_date": "1944-05-01",
-                "local_registration": true, "registered_town": "choucheng",
-                "residence_town": "choucheng", "categories": [], "status": {"status": "active"},
-                "card_code": "CARD7", "designated_canteen": null, "prepaid_balance": 10000,
-                "consent": {"face_enrolment": true, "template_sharing": false},
-                "face_enrolled": true}],
-            "templates": templates, "purged": purged, "meals": [], "voided": []
-        }))
-        .expect("sync answer")
-    }
-
-    fn open() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let s = Store::open(
-            &dir.path().join("k.sqlite"),
-            TemplateKey::from_bytes([1; 32]),
-        )
-        .expect("open");
-        (dir, s)
-    }
+    use zhucan_domain::api::MealDecision;
+    use zhucan_domain::signing::{GENESIS, record_hash, verify};
 
     #[test]
     fn sync_applies_templates_encrypted_and_purges_them() {
@@ -724,28 +802,11 @@ mod tests {
 
     #[test]
     fn checkin_commits_outbox_and_meal_together_and_answers_are_recorded() {
-        let (_d, s) = open();
-        s.apply_sync(
-            &sync(true, serde_json::json!([]), serde_json::json!([])),
-            now(),
-        )
-        .expect("apply");
-        let r = s.resident(ResidentId(7)).expect("r").expect("resident");
-        let c = s.canteen().expect("c").expect("canteen");
-        let p = crate::checkin::prepare(
-            &r,
-            &c,
-            &s.policies().expect("p"),
-            &[],
-            &crate::checkin::How::Card,
-            now(),
-            Uuid::now_v7(),
-        );
-        let item = p.item.expect("accepted");
-        let Decision::Accepted(a) = &p.decision else {
-            panic!("accepted")
-        };
-        s.commit_checkin(&item, a, now()).expect("commit");
+        let (_d, s) = synced();
+        let (item, a) = accepted(&s, now());
+        let a = &a;
+        s.commit_checkin(&item, a, &signer(), None, now())
+            .expect("commit");
         assert_eq!(s.history(ResidentId(7)).expect("h").len(), 1);
         assert_eq!(s.outbox_counts().expect("c").backlog, 1);
         let bal = s
@@ -755,7 +816,7 @@ mod tests {
             .prepaid_balance;
         assert_eq!(bal, Some(Fen(10_000) - a.self_pay));
         // the same id twice is refused by the primary key: never two outbox rows for one meal
-        assert!(s.commit_checkin(&item, a, now()).is_err());
+        assert!(s.commit_checkin(&item, a, &signer(), None, now()).is_err());
         assert_eq!(s.due(now(), 100).expect("due").len(), 1);
         // a transient error is postponed
         let err = ItemResult::error(item.id, "served_in_future", None, "later");
@@ -781,6 +842,300 @@ mod tests {
         assert_eq!(s.history(ResidentId(7)).expect("h")[0].subsidy, Fen(0));
     }
 
+    /// Commits `n` more records of one chain (clones of one accepted meal with fresh ids).
+    fn commit_n(s: &Store, n: usize) -> Vec<SettlementItem> {
+        let (item, a) = accepted(s, now());
+        (0..n)
+            .map(|_| {
+                let mut it = item.clone();
+                it.id = Uuid::now_v7();
+                s.commit_checkin(&it, &a, &signer(), None, now())
+                    .expect("commit")
+            })
+            .collect()
+    }
+
+    /// Checks a whole chain as the server will: seq 1.., links by record_hash, signatures.
+    fn assert_chain(items: &[SettlementItem], key: &SigningKey) {
+        let mut prev = GENESIS.to_owned();
+        for (i, it) in items.iter().enumerate() {
+            let sg = it.signed.as_ref().expect("signed");
+            assert_eq!(sg.seq, i as u64 + 1, "seq without gaps");
+            assert_eq!(
+                sg.prev_hash, prev,
+                "record {} links to its predecessor",
+                sg.seq
+            );
+            assert_eq!(verify(it, &key.verifying_key()), Ok(()));
+            prev = record_hash(it);
+        }
+    }
+
+    #[test]
+    fn checkins_form_a_signed_hash_chain_and_are_sent_in_seq_order() {
+        let (_d, s) = synced();
+        assert_eq!(s.chain_head().expect("head"), (0, GENESIS.to_owned()));
+        let items = commit_n(&s, 5);
+        assert_chain(&items, &signer());
+        assert_eq!(
+            s.chain_head().expect("head"),
+            (5, record_hash(&items[4])),
+            "the head is the last record"
+        );
+        // what is stored and sent is exactly the signed item, in seq order
+        let due = s.due(now(), 100).expect("due");
+        let sent: Vec<SettlementItem> = due.into_iter().map(|p| p.item).collect();
+        assert_eq!(sent, items);
+        // a changed record no longer verifies (the server refuses it)
+        let mut forged = items[2].clone();
+        forged.resident_id = ResidentId(8);
+        assert!(verify(&forged, &signer().verifying_key()).is_err());
+    }
+
+    #[test]
+    fn a_failed_checkin_does_not_advance_the_head_or_burn_a_seq() {
+        let (_d, s) = synced();
+        let first = commit_n(&s, 1);
+        let head = s.chain_head().expect("head");
+        // the same settlement id again: the insert fails, the whole transaction rolls back
+        let (_, a) = accepted(&s, now());
+        let e = s.commit_checkin(&first[0], &a, &signer(), None, now());
+        assert!(e.is_err());
+        assert_eq!(s.chain_head().expect("head"), head);
+        // a failure AFTER the outbox insert and the head update (here the meal's primary key)
+        // rolls back all of it, the evidence photo included
+        let mut clash = first[0].clone();
+        clash.id = Uuid::now_v7();
+        s.conn()
+            .execute(
+                "INSERT INTO meals (id, resident_id, date, slot, subsidy)
+                 VALUES (?1, 7, '2026-03-15', 'lunch', 0)",
+                [clash.id.to_string()],
+            )
+            .expect("plant a clashing meal");
+        assert!(
+            s.commit_checkin(&clash, &a, &signer(), Some(b"jpeg"), now())
+                .is_err()
+        );
+        assert_eq!(s.chain_head().expect("head"), head);
+        assert_eq!(s.outbox_counts().expect("c").total, 1);
+        assert_eq!(s.evidence_count().expect("e"), 0);
+        // the next good check-in takes seq 2 and links to seq 1
+        let next = commit_n(&s, 1);
+        assert_chain(&[first[0].clone(), next[0].clone()], &signer());
+    }
+
+    #[test]
+    fn a_reopened_store_continues_the_chain() {
+        let (d, s) = synced();
+        let mut items = commit_n(&s, 3);
+        drop(s);
+        let s = Store::open(
+            &d.path().join("kiosk.sqlite"),
+            TemplateKey::from_bytes([1; 32]),
+        )
+        .expect("reopen");
+        items.extend(commit_n(&s, 2));
+        assert_chain(&items, &signer());
+        assert_eq!(s.chain_head().expect("head").0, 5);
+    }
+
+    #[test]
+    fn concurrent_checkins_from_two_connections_never_share_a_seq() {
+        let (d, s) = synced();
+        let (item, a) = accepted(&s, now());
+        let path = d.path().join("kiosk.sqlite");
+        // two threads, each with its OWN connection: only the transaction serialises them
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (item, a, path) = (item.clone(), a.clone(), path.clone());
+                std::thread::spawn(move || {
+                    let s = Store::open(&path, TemplateKey::from_bytes([1; 32])).expect("open");
+                    (0..15)
+                        .map(|_| {
+                            let mut it = item.clone();
+                            it.id = Uuid::now_v7();
+                            s.commit_checkin(&it, &a, &signer(), None, now())
+                                .expect("commit")
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<SettlementItem> = handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("thread"))
+            .collect();
+        all.sort_by_key(|i| i.signed.as_ref().map(|s| s.seq));
+        assert_eq!(all.len(), 30);
+        assert_chain(&all, &signer());
+        assert_eq!(s.chain_head().expect("head").0, 30);
+    }
+
+    #[test]
+    fn evidence_photos_are_sealed_with_the_checkin_swept_after_retention_and_purged() {
+        let (d, s) = synced();
+        let jpeg = sample_jpeg();
+        let (item, a) = accepted(&s, now());
+        let signed = s
+            .commit_checkin(&item, &a, &signer(), Some(&jpeg), now())
+            .expect("commit");
+        assert_eq!(s.evidence_count().expect("n"), 1);
+        assert_eq!(
+            s.evidence_photo(signed.id).expect("open"),
+            Some(jpeg.clone())
+        );
+        // encrypted at rest: neither the JPEG header (FF D8 FF ...) nor a piece of its body is in
+        // the database files
+        let raw = raw_bytes(d.path(), &s);
+        assert!(!contains(&raw, &jpeg[..20]), "JPEG header in the database");
+        let mid = jpeg.len() / 2;
+        assert!(
+            !contains(&raw, &jpeg[mid..mid + 32]),
+            "JPEG body in the database"
+        );
+        // the retention sweep runs on the injected clock: not yet at 29 days, gone after 30
+        let keep = chrono::Duration::days(30);
+        let sweep = |days: i64| {
+            s.sweep_evidence(now() + chrono::Duration::days(days), keep)
+                .expect("sweep")
+        };
+        assert_eq!(sweep(29), 0);
+        assert_eq!(s.evidence_count().expect("n"), 1);
+        assert_eq!(sweep(31), 1);
+        assert_eq!(s.evidence_count().expect("n"), 0);
+        assert_eq!(
+            s.outbox_counts().expect("c").total,
+            1,
+            "the settlement stays"
+        );
+
+        // a purge from the server (consent withdrawn or death) deletes the resident's evidence,
+        // and secure_delete leaves no ciphertext behind in the file
+        let mut it = item.clone();
+        it.id = Uuid::now_v7();
+        s.commit_checkin(&it, &a, &signer(), Some(&jpeg), now())
+            .expect("commit");
+        let ct: Vec<u8> = s
+            .conn()
+            .query_row("SELECT ciphertext FROM evidence", [], |r| r.get(0))
+            .expect("row");
+        s.apply_sync(
+            &sync(false, serde_json::json!([]), serde_json::json!([7])),
+            now(),
+        )
+        .expect("purge");
+        assert_eq!(s.evidence_count().expect("n"), 0);
+        let raw = raw_bytes(d.path(), &s);
+        assert!(!contains(&raw, &ct[..32]), "purged ciphertext overwritten");
+
+        // a full snapshot that shows a withdrawn consent or a death purges as well
+        for patch in [
+            serde_json::json!({"consent": {"face_enrolment": false, "template_sharing": false}}),
+            serde_json::json!({"status": {"status": "deceased", "date": "2026-03-14"}}),
+        ] {
+            let mut it = item.clone();
+            it.id = Uuid::now_v7();
+            s.commit_checkin(&it, &a, &signer(), Some(&jpeg), now())
+                .expect("commit");
+            assert_eq!(s.evidence_count().expect("n"), 1);
+            s.apply_sync(
+                &sync_with(true, serde_json::json!([]), serde_json::json!([]), patch),
+                now(),
+            )
+            .expect("snapshot");
+            assert_eq!(s.evidence_count().expect("n"), 0);
+            s.apply_sync(
+                &sync(true, serde_json::json!([]), serde_json::json!([])),
+                now(),
+            )
+            .expect("restore");
+        }
+    }
+
+    #[test]
+    fn without_a_photo_no_evidence_is_written() {
+        let (_d, s) = synced();
+        commit_n(&s, 2);
+        assert_eq!(s.evidence_count().expect("n"), 0);
+    }
+
+    /// A real JPEG (what the face loop stores): a 112x112 gradient.
+    fn sample_jpeg() -> Vec<u8> {
+        let img = image::RgbImage::from_fn(112, 112, |x, y| {
+            image::Rgb([(x * 2) as u8, (y * 2) as u8, ((x + y) % 256) as u8])
+        });
+        let mut buf = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 70)
+            .encode_image(&img)
+            .expect("jpeg");
+        assert_eq!(&buf[..3], &[0xff, 0xd8, 0xff]);
+        buf
+    }
+
+    #[test]
+    fn templates_and_embeddings_are_not_readable_in_the_database_files() {
+        // a known embedding, as the server sends it (base64 of little-endian f32)
+        let known: Vec<f32> = (0..128).map(|i| ((i as f32) * 0.37).sin() / 8.0).collect();
+        let b64 = zhucan_domain::api::encode_embedding(&known);
+        let le: Vec<u8> = known.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let local: Vec<f32> = (0..128).map(|i| ((i as f32) * 0.11).cos() / 8.0).collect();
+        let local_le: Vec<u8> = local.iter().flat_map(|x| x.to_le_bytes()).collect();
+
+        let (d, s) = open();
+        let t = serde_json::json!([{"resident_id": 7, "enrolled_canteen": 1, "model": "m.onnx",
+            "embeddings": [b64]}]);
+        s.apply_sync(&sync(true, t, serde_json::json!([])), now())
+            .expect("sync");
+        s.replace_templates(
+            ResidentId(7),
+            "m.onnx",
+            std::slice::from_ref(&local),
+            zhucan_domain::resident::Consent {
+                face_enrolment: true,
+                template_sharing: false,
+            },
+        )
+        .expect("enrol here");
+        // the synced template is replaced by the local one; enrol the synced one again as well
+        s.apply_sync(
+            &sync(
+                false,
+                serde_json::json!([{"resident_id": 7, "enrolled_canteen": 1, "model": "m.onnx",
+                    "embeddings": [b64, zhucan_domain::api::encode_embedding(&local)]}]),
+                serde_json::json!([]),
+            ),
+            now(),
+        )
+        .expect("sync again");
+        assert_eq!(s.template_count(ResidentId(7)).expect("n"), 2);
+        assert_eq!(
+            s.gallery("m.onnx", 128).expect("g").len(),
+            2,
+            "still usable"
+        );
+
+        let raw = raw_bytes(d.path(), &s);
+        // the search works: the resident's name is stored in plain text and is found
+        assert!(
+            contains(&raw, "王建国".as_bytes()),
+            "name not found: the search is broken"
+        );
+        for (what, needle) in [
+            ("synced embedding (f32 LE)", &le[..]),
+            ("first 16 bytes of it", &le[..16]),
+            ("synced embedding (base64)", b64.as_bytes()),
+            ("first 24 characters of the base64", &b64.as_bytes()[..24]),
+            ("local embedding (f32 LE)", &local_le[..]),
+            ("first 16 bytes of it", &local_le[..16]),
+        ] {
+            assert!(
+                !contains(&raw, needle),
+                "{what} is readable in the database files"
+            );
+        }
+    }
+
     #[test]
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -790,5 +1145,50 @@ mod tests {
         drop(c);
         let e = Store::open(&p, TemplateKey::from_bytes([1; 32])).expect_err("refused");
         assert!(e.to_string().contains("newer"), "{e}");
+    }
+
+    #[test]
+    fn a_store_from_before_the_chain_is_migrated_and_its_old_rows_go_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("kiosk.sqlite");
+        {
+            let mut c = Connection::open(&p).expect("open");
+            let tx = c.transaction().expect("tx");
+            tx.execute_batch(MIGRATIONS[0].1).expect("0001");
+            tx.pragma_update(None, "user_version", 1).expect("v1");
+            tx.commit().expect("commit");
+        }
+        let s = Store::open(&p, TemplateKey::from_bytes([1; 32])).expect("migrate");
+        assert_eq!(s.chain_head().expect("head"), (0, GENESIS.to_owned()));
+        s.apply_sync(
+            &sync(true, serde_json::json!([]), serde_json::json!([])),
+            now(),
+        )
+        .expect("sync");
+        let (old, a) = accepted(&s, now());
+        s.conn()
+            .execute(
+                "INSERT INTO outbox (id, item, local_decision, created_at, next_attempt_at)
+                 VALUES (?1, ?2, '{}', ?3, ?3)",
+                params![
+                    old.id.to_string(),
+                    serde_json::to_string(&old).expect("json"),
+                    ts(now())
+                ],
+            )
+            .expect("an unsigned row from before");
+        let mut it = old.clone();
+        it.id = Uuid::now_v7();
+        let signed = s
+            .commit_checkin(&it, &a, &signer(), None, now())
+            .expect("commit");
+        assert_eq!(signed.signed.as_ref().map(|x| x.seq), Some(1));
+        let due: Vec<Uuid> = s
+            .due(now(), 10)
+            .expect("due")
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(due, vec![old.id, signed.id]);
     }
 }

@@ -4,8 +4,11 @@
 //!     codes are retried, the others parked (kept, counted, never resent);
 //! (b) pulls `GET /kiosk/sync?since=cursor` periodically, applies it in one transaction and
 //!     rebuilds the in-memory gallery (only templates of this kiosk's embedder model);
-//! (c) posts heartbeats.
+//! (c) posts heartbeats;
+//! (d) deletes evidence photos older than their retention ([`sweep_evidence`], on the injected
+//!     clock), also while the kiosk is offline or unregistered.
 //!
+//! Outbox items go out in chain order (`seq`), already signed: the worker never signs.
 //! All state is in SQLite, so the worker survives hours without the server and restarts. It
 //! publishes `online`, `outbox_backlog` and `last_sync_at` into the screen state.
 
@@ -89,6 +92,8 @@ pub struct Deps {
     /// Woken when a new settlement is in the outbox.
     pub notify: Arc<Notify>,
     pub timing: Timing,
+    /// Evidence photos older than this are deleted.
+    pub evidence_retention: chrono::Duration,
 }
 
 /// Errors of one sync round.
@@ -224,13 +229,29 @@ pub async fn publish_backlog(d: &Deps) {
     }
 }
 
+/// Deletes evidence photos past their retention, as of the injected clock's now.
+pub async fn sweep_evidence(d: &Deps) {
+    let (now, keep) = (d.clock.now(), d.evidence_retention);
+    match blocking(&d.store, move |s| s.sweep_evidence(now, keep)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(photos = n, "evidence photos past their retention deleted"),
+        Err(e) => tracing::error!(error = %e, "evidence retention sweep failed"),
+    }
+}
+
 /// The worker: runs until `stop` turns true.
 pub async fn worker(d: Deps, mut stop: watch::Receiver<bool>) {
     let Some(client) = d.client.clone() else {
-        tracing::warn!("kiosk not registered: deciding locally, nothing is sent");
+        tracing::warn!("kiosk not registered: nothing is sent");
         publish(&d.screen, |st| st.online = false);
-        let _ = stop.wait_for(|s| *s).await;
-        return;
+        loop {
+            sweep_evidence(&d).await;
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = d.notify.notified() => {}
+                _ = tokio::time::sleep(d.timing.pull_every) => {}
+            }
+        }
     };
     let mut failures: u32 = 0;
     let mut next_pull = Instant::now();
@@ -256,6 +277,7 @@ pub async fn worker(d: Deps, mut stop: watch::Receiver<bool>) {
                 Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
             }
         }
+        sweep_evidence(&d).await;
         failures = if ok { 0 } else { failures.saturating_add(1) };
         publish(&d.screen, |st| st.online = ok);
         publish_backlog(&d).await;
@@ -278,6 +300,62 @@ pub async fn worker(d: Deps, mut stop: watch::Receiver<bool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::FixedClock;
+    use crate::store::testing::{accepted, now, signer, synced};
+
+    #[tokio::test]
+    async fn the_worker_sweeps_evidence_past_retention_on_the_injected_clock() {
+        let (_d, store) = synced();
+        let (item, a) = accepted(&store, now());
+        store
+            .commit_checkin(&item, &a, &signer(), Some(b"\xff\xd8\xff photo"), now())
+            .expect("commit");
+        let clock = Arc::new(FixedClock::new(now()));
+        let notify = Arc::new(Notify::new());
+        let (screen, _rx) = watch::channel(ScreenState::idle(""));
+        let d = Deps {
+            store: store.clone(),
+            client: None,
+            clock: clock.clone(),
+            screen: Arc::new(screen),
+            gallery: GallerySlot::default(),
+            model: "m.onnx".into(),
+            dim: 2,
+            notify: notify.clone(),
+            timing: Timing {
+                pull_every: Duration::from_secs(3600),
+                heartbeat_every: Duration::from_secs(3600),
+                backoff_cap: Duration::from_secs(1),
+            },
+            evidence_retention: chrono::Duration::days(30),
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(worker(d, stop_rx));
+        let wait_count = |want: u32| {
+            let store = store.clone();
+            async move {
+                for _ in 0..200 {
+                    if store.evidence_count().expect("count") == want {
+                        return true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                false
+            }
+        };
+        // within the retention the photo stays, however often the worker wakes
+        clock.advance(chrono::Duration::days(29));
+        notify.notify_one();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(store.evidence_count().expect("count"), 1);
+        // past it, the next wake-up deletes it
+        clock.advance(chrono::Duration::days(2));
+        notify.notify_one();
+        assert!(wait_count(0).await, "the photo outlived its retention");
+        assert_eq!(store.outbox_counts().expect("c").total, 1, "the meal stays");
+        stop_tx.send(true).expect("stop");
+        task.await.expect("worker");
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_up_to_the_cap() {
