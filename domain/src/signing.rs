@@ -7,7 +7,7 @@
 //! dropping or inserting any record breaks either a signature or a link.
 //!
 //! The payload is a JSON array of the item's fields in a fixed order, each written by `serde_json`
-//! (which round-trips `f64` exactly) and `served_at` as RFC 3339 with its own offset. It is rebuilt
+//! (built with `float_roundtrip`, so an `f64` parses back to the same bits) and `served_at` as RFC 3339 with its own offset. It is rebuilt
 //! from the parsed item on both sides, so whitespace or key order on the wire do not matter.
 //!
 //! Pure: signing takes the key as an argument; key generation (randomness) is the kiosk's job.
@@ -232,6 +232,21 @@ mod tests {
         let back: SettlementItem = serde_json::from_str(&wire).unwrap();
         assert_eq!(verify(&back, &key(1).verifying_key()), Ok(()));
         assert_eq!(record_hash(&back), record_hash(&it));
+    }
+
+    #[test]
+    fn scores_from_f32_survive_the_wire_bit_for_bit() {
+        let mut it = item();
+        it.match_score = Some(f64::from(0.97f32));
+        it.liveness_score = Some(f64::from(0.123_456_79_f32));
+        sign(&mut it, 9, GENESIS, &key(1));
+        let back: SettlementItem =
+            serde_json::from_slice(&serde_json::to_vec(&it).unwrap()).unwrap();
+        assert_eq!(
+            back.match_score.map(f64::to_bits),
+            it.match_score.map(f64::to_bits)
+        );
+        assert_eq!(verify(&back, &key(1).verifying_key()), Ok(()));
     }
 
     #[test]
