@@ -4,15 +4,18 @@ first canteen, a few demo residents whose faces are photos from ../shared/testda
 face consent recorded), and the kiosk's config with a replay source of other photos of them and of
 people never enrolled. Called by scripts/demo; prints JSON for the script to read.
 
-Usage: demo_kiosk.py URL ADMIN_TOKEN FACES_DIR DATA_DIR
+Usage: demo_kiosk.py URL ADMIN_TOKEN FACES_DIR DATA_DIR [CA_PEM]
 """
 import csv
 import datetime as dt
 import json
+import ssl
 import sys
 import urllib.request
 
 URL, TOKEN, FACES, DATA = sys.argv[1:5]
+# The demo server speaks HTTPS with a certificate from its own private CA: trust exactly that CA.
+TLS = ssl.create_default_context(cafile=sys.argv[5]) if len(sys.argv) > 5 else None
 NAMES = ["王桂英", "陈福根", "吴秀珍", "楼志明", "何金花", "骆国良", "金美娟", "龚德兴"]
 BIRTHS = ["1946-03-12", "1938-07-01", "1951-11-23", "1943-02-08",
           "1934-09-30", "1949-05-17", "1940-12-05", "1955-06-21"]
@@ -26,7 +29,7 @@ def api(method, path, body=None):
         data=None if body is None else json.dumps(body).encode(),
         headers={"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(req) as r:
+    with urllib.request.urlopen(req, context=TLS) as r:
         return json.loads(r.read() or b"null")
 
 

@@ -415,7 +415,7 @@ pub struct TestKiosk {
 /// Registers a kiosk with the server (as `zhucan-kiosk enrol-kiosk` does) and starts it.
 pub async fn kiosk(server: &TestServer, data: &Path) -> TestKiosk {
     let code = server.enrolment_code().await;
-    zhucan_kiosk::run::enrol_kiosk(&server.url(), &code, data)
+    zhucan_kiosk::run::enrol_kiosk(&server.url(), &code, data, None)
         .await
         .expect("enrol kiosk");
     start_kiosk(data).await
