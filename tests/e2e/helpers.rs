@@ -21,7 +21,8 @@ use zhucan_kiosk::run::Kiosk;
 use zhucan_kiosk::screen::{Command, Mode};
 use zhucan_kiosk::source::{QueueHandle, QueueSource};
 use zhucan_server::config::{Config, FixedClock, IndexKey, Secret};
-use zhucan_server::{Spawned, spawn};
+use zhucan_server::tls::TlsFiles;
+use zhucan_server::{Spawned, spawn, spawn_tls};
 
 pub const ADMIN: &str = "e2e-admin-token-0123456789";
 pub const PIN: &str = "2468";
@@ -154,6 +155,8 @@ pub const NUAA_PRINTS: &[&str] = &[
 pub struct TestServer {
     pub server: Option<Spawned>,
     pub addr: SocketAddr,
+    /// HTTPS: the server's certificate files and the private CA that signed them.
+    pub tls: Option<(TlsFiles, PathBuf)>,
     pub dir: tempfile::TempDir,
     pub client: Client,
     pub canteen: i64,
@@ -186,7 +189,13 @@ pub fn national_id(birth: NaiveDate, seq: u32) -> String {
 
 impl TestServer {
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The private CA's certificate when the server speaks HTTPS.
+    pub fn ca(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|(_, ca)| ca.as_path())
     }
 
     pub fn api(&self, path: &str) -> String {
@@ -279,12 +288,13 @@ impl TestServer {
     pub async fn restart(&mut self) {
         let mut last = None;
         for _ in 0..50 {
-            match spawn(
-                server_config(self.dir.path(), self.addr),
-                Arc::new(FixedClock::new(server_now())),
-            )
-            .await
-            {
+            let config = server_config(self.dir.path(), self.addr);
+            let clock = Arc::new(FixedClock::new(server_now()));
+            let spawned = match &self.tls {
+                None => spawn(config, clock).await,
+                Some((files, _)) => spawn_tls(config, clock, files).await,
+            };
+            match spawned {
                 Ok(s) => {
                     self.server = Some(s);
                     return;
@@ -300,18 +310,44 @@ impl TestServer {
 /// Starts the server and seeds a town, the policy, one canteen, the residents of [`people`] and
 /// the NUAA subject.
 pub async fn server() -> TestServer {
+    server_with(false).await
+}
+
+/// [`server`] over HTTPS, with a certificate for 127.0.0.1 from a private CA made for the test
+/// (`zhucan-server gen-cert`'s code); the test's HTTP client trusts only that CA.
+pub async fn tls_server() -> TestServer {
+    server_with(true).await
+}
+
+async fn server_with(https: bool) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
-    let s = spawn(
-        server_config(dir.path(), "127.0.0.1:0".parse().expect("addr")),
-        Arc::new(FixedClock::new(server_now())),
-    )
-    .await
-    .expect("spawn server");
+    let config = server_config(dir.path(), "127.0.0.1:0".parse().expect("addr"));
+    let clock = Arc::new(FixedClock::new(server_now()));
+    let (s, tls, client) = if https {
+        let g = zhucan_server::tls::generate(&dir.path().join("tls"), &["127.0.0.1".into()], 2)
+            .expect("certificates");
+        let files = TlsFiles {
+            cert: g.cert.clone(),
+            key: g.key.clone(),
+        };
+        let s = spawn_tls(config, clock, &files).await.expect("spawn server");
+        let pem = std::fs::read(&g.ca).expect("ca.pem");
+        let client = Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("CA"))
+            .build()
+            .expect("client");
+        (s, Some((files, g.ca)), client)
+    } else {
+        let s = spawn(config, clock).await.expect("spawn server");
+        (s, None, Client::new())
+    };
     let mut t = TestServer {
         addr: s.addr,
         server: Some(s),
+        tls,
         dir,
-        client: Client::new(),
+        client,
         canteen: 0,
         residents: vec![],
     };
@@ -415,7 +451,7 @@ pub struct TestKiosk {
 /// Registers a kiosk with the server (as `zhucan-kiosk enrol-kiosk` does) and starts it.
 pub async fn kiosk(server: &TestServer, data: &Path) -> TestKiosk {
     let code = server.enrolment_code().await;
-    zhucan_kiosk::run::enrol_kiosk(&server.url(), &code, data, None)
+    zhucan_kiosk::run::enrol_kiosk(&server.url(), &code, data, server.ca())
         .await
         .expect("enrol kiosk");
     start_kiosk(data).await

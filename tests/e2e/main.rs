@@ -364,3 +364,65 @@ async fn staff_check_in_needs_pin_and_reason_and_unenrol_deletes_here_and_on_the
     );
     k.kiosk.stop().await;
 }
+
+/// The statement's chain line for the test canteen's kiosk(s): (status, meals, problems).
+async fn chain_lines(s: &TestServer) -> Vec<(String, i64, usize)> {
+    let st = s.get("/statements?month=2026-03").await;
+    st["chains"]
+        .as_array()
+        .expect("chains")
+        .iter()
+        .filter(|c| !c["kiosk_id"].is_null())
+        .map(|c| {
+            (
+                c["status"].as_str().expect("status").to_owned(),
+                c["meals"].as_i64().expect("meals"),
+                c["problems"].as_array().expect("problems").len(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_https_the_kiosk_pins_the_ca_signs_every_meal_and_survives_a_key_rotation() {
+    let s = tls_server().await;
+    // A kiosk given some other CA refuses the server before anything is registered.
+    let other = tempfile::tempdir().expect("tempdir");
+    let wrong = zhucan_server::tls::generate(other.path(), &["127.0.0.1".into()], 2).expect("CA");
+    let code = s.enrolment_code().await;
+    let refused = zhucan_kiosk::run::enrol_kiosk(
+        &s.url(),
+        &code,
+        &other.path().join("kiosk"),
+        Some(&wrong.ca),
+    )
+    .await;
+    assert!(refused.is_err(), "a kiosk pinned to another CA registered");
+    assert_eq!(s.get("/kiosks").await.as_array().expect("kiosks").len(), 0);
+
+    // The kiosk pinned to the right CA registers, settles, and its chain verifies.
+    let data = tempfile::tempdir().expect("tempdir");
+    let k = kiosk(&s, data.path()).await;
+    let (a, b) = (&people()[0], &people()[1]);
+    k.enrol(s.residents[0], a.enrol).await.expect("enrol");
+    k.enrol(s.residents[1], b.enrol).await.expect("enrol");
+    k.show(a.probe, 5, 3);
+    k.settle_down(true).await;
+    assert_eq!(s.tally().await, vec![(s.residents[0], a.subsidy)]);
+    assert_eq!(chain_lines(&s).await, vec![("verified".to_owned(), 1, 0)]);
+
+    // Rotate the kiosk's credential (kiosk stopped), start it again, settle another meal.
+    k.kiosk.stop().await;
+    let rotated = zhucan_kiosk::run::rotate_key(data.path())
+        .await
+        .expect("rotate");
+    assert_eq!(rotated.from_seq, 2);
+    let k = start_kiosk(data.path()).await;
+    k.show(b.probe, 5, 3);
+    k.settle_down(true).await;
+    let mut want = vec![(s.residents[0], a.subsidy), (s.residents[1], b.subsidy)];
+    want.sort();
+    assert_eq!(s.tally().await, want);
+    assert_eq!(chain_lines(&s).await, vec![("verified".to_owned(), 2, 0)]);
+    k.kiosk.stop().await;
+}
