@@ -239,31 +239,37 @@ fn problem(kind: &str, from: u64, to: u64, detail: String) -> ChainProblem {
 /// GENESIS for seq 1), and the records refused for a bad signature or as a fork. In seq order.
 pub fn problems(conn: &Connection, kiosk: i64) -> Result<Vec<ChainProblem>> {
     let mut out = Vec::new();
+    // One pass over the kiosk's links in seq order, each joined to its predecessor through the
+    // covering index: a row comes out only where the predecessor is missing (the end of a gap;
+    // its start is the largest seq below, plus one) or does not hash to this link's prev_hash.
     let mut st = conn.prepare_cached(
-        "SELECT seq, prev_seq, forked FROM (
-            SELECT seq, lag(seq) OVER w AS prev_seq,
-                CASE WHEN lag(seq) OVER w = seq - 1 THEN lag(record_hash) OVER w IS NOT prev_hash
-                     WHEN seq = 1 THEN prev_hash IS NOT ?2
-                     ELSE 0 END AS forked
-            FROM chain_links WHERE kiosk_id = ?1
-            WINDOW w AS (ORDER BY seq))
-         WHERE coalesce(prev_seq, 0) <> seq - 1 OR forked",
+        "SELECT l.seq,
+            CASE WHEN l.seq > 1 AND p.seq IS NULL THEN
+                (SELECT coalesce(max(q.seq), 0) FROM chain_links q
+                 WHERE q.kiosk_id = ?1 AND q.seq < l.seq)
+            END AS below
+         FROM chain_links l
+         LEFT JOIN chain_links p INDEXED BY chain_links_check
+            ON p.kiosk_id = l.kiosk_id AND p.seq = l.seq - 1
+         WHERE l.kiosk_id = ?1
+           AND CASE WHEN l.seq = 1 THEN l.prev_hash IS NOT ?2
+                    ELSE p.record_hash IS NOT l.prev_hash END
+         ORDER BY l.seq",
     )?;
     let mut rows = st.query(params![kiosk, &GENESIS_BYTES[..]])?;
     while let Some(r) = rows.next()? {
         let seq = r.get::<_, i64>(0)? as u64;
-        let prev = r.get::<_, Option<i64>>(1)?.unwrap_or(0) as u64;
-        if prev + 1 < seq {
-            let (from, to) = (prev + 1, seq - 1);
-            out.push(problem(
-                "gap",
-                from,
-                to,
-                format!("第{from}至{to}条记录未收到 / records {from}..={to} never arrived"),
-            ));
-        }
-        if r.get::<_, bool>(2)? {
-            out.push(problem(
+        match r.get::<_, Option<i64>>(1)? {
+            Some(below) => {
+                let (from, to) = (below as u64 + 1, seq - 1);
+                out.push(problem(
+                    "gap",
+                    from,
+                    to,
+                    format!("第{from}至{to}条记录未收到 / records {from}..={to} never arrived"),
+                ));
+            }
+            None => out.push(problem(
                 "fork",
                 seq,
                 seq,
@@ -272,7 +278,7 @@ pub fn problems(conn: &Connection, kiosk: i64) -> Result<Vec<ChainProblem>> {
                     seq - 1,
                     seq - 1
                 ),
-            ));
+            )),
         }
     }
     let mut st = conn.prepare_cached(
@@ -601,4 +607,115 @@ pub fn counts(conn: &Connection) -> Result<BTreeMap<i64, (i64, i64)>> {
         out.entry(k).or_default().1 = n;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::db::Db;
+
+    fn hash_of(seq: u64, salt: u8) -> [u8; 32] {
+        let mut h: [u8; 32] = Sha256::digest(seq.to_be_bytes()).into();
+        h[0] ^= salt;
+        h
+    }
+
+    /// A database with one kiosk whose chain holds `present` seqs; those in `bad_prev` link to a
+    /// wrong predecessor hash.
+    fn chain(present: &[u64], bad_prev: &[u64]) -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("c.sqlite")).expect("db");
+        db.write_blocking(|tx| {
+            tx.execute_batch(
+                "INSERT INTO towns (code, name) VALUES ('t', 'T');
+                 INSERT INTO canteens (id, name, kind, town, operator, operator_kind)
+                     VALUES (1, 'C', 'station', 't', 'o', 'village_run');
+                 INSERT INTO kiosks (id, canteen_id, name, token_hash, created_at)
+                     VALUES (1, 1, 'k', 'h', 'now');",
+            )?;
+            for &seq in present {
+                let prev = if seq == 1 {
+                    GENESIS_BYTES
+                } else {
+                    hash_of(seq - 1, 0)
+                };
+                let prev = if bad_prev.contains(&seq) {
+                    hash_of(seq - 1, 0xff)
+                } else {
+                    prev
+                };
+                insert_link(
+                    tx,
+                    &Link {
+                        kiosk_id: 1,
+                        seq,
+                        record_hash: hash_of(seq, 0),
+                        prev_hash: prev,
+                        settlement_id: "x",
+                        settled: false,
+                        signature: "",
+                        payload: "",
+                        received_at: "now",
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .expect("chain");
+        (dir, db)
+    }
+
+    /// What the check must find, computed the plain way.
+    fn expected(present: &[u64], bad_prev: &[u64]) -> Vec<(String, u64, u64)> {
+        let mut out = Vec::new();
+        let mut last = 0;
+        for &seq in present {
+            if seq > last + 1 {
+                out.push(("gap".to_owned(), last + 1, seq - 1));
+            }
+            if bad_prev.contains(&seq) && (seq == 1 || last == seq - 1) {
+                out.push(("fork".to_owned(), seq, seq));
+            }
+            last = seq;
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_sql_check_finds_every_gap_and_broken_link(
+            keep in prop::collection::vec(any::<bool>(), 1..40),
+            bad in prop::collection::vec(any::<bool>(), 40),
+        ) {
+            let present: Vec<u64> =
+                (1..=keep.len() as u64).filter(|s| keep[*s as usize - 1]).collect();
+            let bad_prev: Vec<u64> =
+                present.iter().copied().filter(|s| bad[*s as usize - 1] && s % 3 == 0).collect();
+            let (_dir, db) = chain(&present, &bad_prev);
+            let found: Vec<(String, u64, u64)> = db
+                .read_sync(|c| problems(c, 1))
+                .expect("problems")
+                .into_iter()
+                .map(|p| (p.kind, p.seq_from, p.seq_to))
+                .collect();
+            prop_assert_eq!(found, expected(&present, &bad_prev));
+        }
+    }
+
+    #[test]
+    fn a_first_record_not_after_genesis_is_a_fork() {
+        let (_dir, db) = chain(&[1, 2], &[1]);
+        let found = db.read_sync(|c| problems(c, 1)).expect("problems");
+        assert_eq!(
+            found
+                .iter()
+                .map(|p| (p.kind.as_str(), p.seq_from))
+                .collect::<Vec<_>>(),
+            vec![("fork", 1)]
+        );
+    }
 }

@@ -557,4 +557,15 @@ async fn the_finance_page_shows_each_kiosk_chain() {
     assert_eq!(section.matches("✔ 已验证").count(), 1);
     let (_, html) = fin.page("/finance?month=2026-03&lang=en").await;
     assert!(html.contains("✘ gaps or forks"), "English");
+    // The full re-verification: finance and administrators, not operators or community workers.
+    let path = format!("/api/v1/kiosks/{}/chain", app.kiosk_ids[0]);
+    let full: Value = fin.get(&path).await.json().await.expect("json");
+    assert_eq!(full["status"], "broken");
+    assert_eq!(full["problems"][0]["kind"], "gap");
+    let admin = login(&app, "admin").await;
+    assert_eq!(admin.get(&path).await.status(), StatusCode::OK);
+    for who in ["op0", "cw"] {
+        let s = login(&app, who).await;
+        assert_eq!(s.get(&path).await.status(), StatusCode::FORBIDDEN, "{who}");
+    }
 }
