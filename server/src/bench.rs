@@ -1,6 +1,9 @@
 //! `zhucan-server bench`: (a) settlements ingested per second through real HTTP, in batches of
-//! 100, into a file database; (b) the time to build a month's statement over 1,000,000
-//! settlements (bulk-inserted first through the storage layer's own insert).
+//! 100, into a file database, each item signed and chained like a kiosk does (signing happens
+//! before the clock starts; the server's verification is timed); (b) the time to build a month's
+//! statement, with its kiosk-chain section, over 1,000,000 signed settlements from 40 kiosks
+//! (bulk-inserted first through the storage layer's own inserts), and the time of one kiosk's
+//! full chain re-verification.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use zhucan_domain::api::{
 use zhucan_domain::canteen::{CanteenKind, OperatorKind};
 use zhucan_domain::resident::Consent;
 use zhucan_domain::settle::{Accepted, Decision, Eligibility, Funding};
+use zhucan_domain::signing::{self, GENESIS, SigningKey};
 use zhucan_domain::{
     CanteenId, Category, Fen, Method, Payment, Policy, PolicyRef, ResidentId, ResidentStatus, Sex,
     Slot, TownCode,
@@ -42,6 +46,39 @@ pub struct Figures {
     pub statement_canteens: usize,
     pub statement_residents: usize,
     pub statement_total: Fen,
+    /// Kiosk chain lines in the statement, all verified.
+    pub statement_chains: usize,
+    /// One kiosk's full re-verification: records checked and seconds.
+    pub reverify_records: u64,
+    pub reverify_secs: f64,
+}
+
+/// A kiosk's signing state in the bench: its key and where its chain stands.
+struct Signer {
+    key: SigningKey,
+    seq: u64,
+    prev: String,
+}
+
+impl Signer {
+    fn new(rng: &mut StdRng) -> Signer {
+        Signer {
+            key: SigningKey::from_bytes(&rand::Rng::random::<[u8; 32]>(rng)),
+            seq: 0,
+            prev: GENESIS.to_owned(),
+        }
+    }
+
+    fn public_key(&self) -> String {
+        signing::encode_public_key(&self.key.verifying_key())
+    }
+
+    /// Signs `item` as the kiosk's next record.
+    fn sign(&mut self, item: &mut SettlementItem) {
+        self.seq += 1;
+        signing::sign(item, self.seq, &self.prev, &self.key);
+        self.prev = signing::record_hash(item);
+    }
 }
 
 fn t(h: u32, m: u32) -> chrono::NaiveTime {
@@ -155,14 +192,31 @@ pub async fn ingest_over_http(
     let db_path = dir.join("ingest.sqlite");
     let db = Db::open(&db_path)?;
     let (cids, rids) = tokio::task::spawn_blocking(move || setup(&db, 1, residents)).await??;
-    let token = new_token();
+    let workers = 4;
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut signers: Vec<Signer> = (0..workers).map(|_| Signer::new(&mut rng)).collect();
+    let tokens: Vec<String> = (0..workers).map(|_| new_token()).collect();
     let at = SystemClock
         .now()
         .to_rfc3339_opts(SecondsFormat::Millis, true);
     let db = Db::open(&db_path)?;
-    let h = sha256_hex(token.as_bytes());
     let cid = cids[0];
-    db.write_blocking(|tx| db::kiosks::insert(tx, cid, "bench", &h, &at))?;
+    let kiosks = db.write_blocking(|tx| {
+        let mut ids = Vec::new();
+        for (i, (token, signer)) in tokens.iter().zip(&signers).enumerate() {
+            let h = sha256_hex(token.as_bytes());
+            let name = format!("bench{i}");
+            ids.push(db::kiosks::insert(
+                tx,
+                cid,
+                &name,
+                &h,
+                &signer.public_key(),
+                &at,
+            )?);
+        }
+        Ok(ids)
+    })?;
     drop(db);
     let config = Config {
         db: db_path,
@@ -174,8 +228,19 @@ pub async fn ingest_over_http(
         push: None,
     };
     let server = crate::spawn(config, Arc::new(SystemClock)).await?;
-    let mut rng = StdRng::seed_from_u64(11);
-    let mut bodies = Vec::new();
+    // Worker w posts as kiosk w: its batches in chain order, every item signed beforehand.
+    let mut queues: Vec<Vec<Vec<u8>>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut batches = 0usize;
+    let mut push = |items: Vec<SettlementItem>| -> Result<(), BoxError> {
+        let w = batches % workers;
+        let mut items = items;
+        for it in &mut items {
+            signers[w].sign(it);
+        }
+        queues[w].push(serde_json::to_vec(&SettlementBatch { items })?);
+        batches += 1;
+        Ok(())
+    };
     let mut batch = Vec::with_capacity(100);
     let day0 = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or_default();
     for d in 0..days {
@@ -199,27 +264,20 @@ pub async fn ingest_over_http(
                 signed: None,
             });
             if batch.len() == 100 {
-                bodies.push(serde_json::to_vec(&SettlementBatch {
-                    items: std::mem::take(&mut batch),
-                })?);
+                push(std::mem::take(&mut batch))?;
             }
         }
     }
     if !batch.is_empty() {
-        bodies.push(serde_json::to_vec(&SettlementBatch { items: batch })?);
+        push(batch)?;
     }
     let total: usize = residents * days;
     let client = reqwest::Client::new();
     let url = format!("{}/api/v1/settlements", server.url());
-    let workers = 4;
-    let mut queues: Vec<Vec<Vec<u8>>> = (0..workers).map(|_| Vec::new()).collect();
-    for (i, b) in bodies.into_iter().enumerate() {
-        queues[i % workers].push(b);
-    }
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for q in queues {
-        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+    for (q, token) in queues.into_iter().zip(tokens) {
+        let (client, url) = (client.clone(), url.clone());
         tasks.push(tokio::spawn(async move {
             let mut accepted = 0usize;
             for body in q {
@@ -246,9 +304,16 @@ pub async fn ingest_over_http(
         accepted += task.await??;
     }
     let secs = start.elapsed().as_secs_f64();
+    let db = server.db.clone();
     server.stop().await?;
     if accepted != total {
         return Err(format!("expected {total} accepted meals, got {accepted}").into());
+    }
+    for k in kiosks {
+        let problems = db.read_sync(|c| db::chain::problems(c, k))?;
+        if !problems.is_empty() {
+            return Err(format!("kiosk {k}'s chain is broken: {problems:?}").into());
+        }
     }
     Ok((total, secs))
 }
@@ -264,6 +329,25 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
     let received = SystemClock
         .now()
         .to_rfc3339_opts(SecondsFormat::Millis, true);
+    // One kiosk per canteen; every meal is a signed record in its kiosk's chain.
+    let mut signers: Vec<Signer> = cids.iter().map(|_| Signer::new(&mut rng)).collect();
+    let kiosks: Vec<i64> = db.write_blocking(|tx| {
+        cids.iter()
+            .zip(&signers)
+            .enumerate()
+            .map(|(i, (c, sg))| {
+                let token = sha256_hex(format!("bench-kiosk-{i}").as_bytes());
+                db::kiosks::insert(
+                    tx,
+                    *c,
+                    &format!("终端{i}"),
+                    &token,
+                    &sg.public_key(),
+                    &received,
+                )
+            })
+            .collect()
+    })?;
     let policy = PolicyRef {
         id: "yiwu-style".into(),
         version: 1,
@@ -275,7 +359,8 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
         db.write_blocking(|tx| {
             for k in done..done + n {
                 let rid = rids[k % rids.len()];
-                let cid = cids[(k / 7) % cids.len()];
+                let ci = (k / 7) % cids.len();
+                let cid = cids[ci];
                 let day = day0 + Duration::days(((k / rids.len()) % 31) as i64);
                 let dinner = (k / (rids.len() * 31)) % 2 == 1;
                 let (slot, time, price) = if dinner {
@@ -320,11 +405,48 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
                 let served_at = served
                     .with_timezone(&Utc)
                     .to_rfc3339_opts(SecondsFormat::Millis, true);
+                let mut item = SettlementItem {
+                    id,
+                    resident_id: rid,
+                    canteen_id: cid,
+                    served_at: served.fixed_offset(),
+                    method: Method::Card,
+                    match_score: None,
+                    liveness_score: None,
+                    delivered: false,
+                    staff_reason: None,
+                    signed: None,
+                };
+                let signer = &mut signers[ci];
+                let prev = signer.prev.clone();
+                signer.sign(&mut item);
+                let payload = signing::payload(&item);
+                let hash_of = |h: &str| -> db::Result<[u8; 32]> {
+                    hex::decode(h)
+                        .ok()
+                        .and_then(|b| b.try_into().ok())
+                        .ok_or_else(|| db::Error::other("hash"))
+                };
+                let id_text = id.to_string();
+                db::chain::insert_link(
+                    tx,
+                    &db::chain::Link {
+                        kiosk_id: kiosks[ci],
+                        seq: signer.seq,
+                        record_hash: hash_of(&signer.prev)?,
+                        prev_hash: hash_of(&prev)?,
+                        settlement_id: &id_text,
+                        settled: true,
+                        signature: item.signed.as_ref().map_or("", |x| x.signature.as_str()),
+                        payload: std::str::from_utf8(&payload).map_err(db::Error::other)?,
+                        received_at: &received,
+                    },
+                )?;
                 db::settlements::insert(
                     tx,
                     &db::settlements::SettlementRow {
                         id,
-                        kiosk_id: None,
+                        kiosk_id: Some(kiosks[ci]),
                         canteen_id: cid,
                         resident_id: rid,
                         served_at: &served_at,
@@ -353,6 +475,19 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
     if s.total.meals != rows as i64 {
         return Err(format!("statement counts {} meals, expected {rows}", s.total.meals).into());
     }
+    if let Some(bad) = s.chains.iter().find(|c| c.status != "verified") {
+        return Err(format!(
+            "chain of {} not verified: {:?}",
+            bad.kiosk_name, bad.problems
+        )
+        .into());
+    }
+    let start = Instant::now();
+    let full = db.read_sync(|c| db::chain::reverify(c, kiosks[0]))?;
+    let reverify_secs = start.elapsed().as_secs_f64();
+    if full.status != "verified" {
+        return Err(format!("re-verification failed: {:?}", full.problems).into());
+    }
     Ok((
         bulk_secs,
         secs,
@@ -360,6 +495,9 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
             canteens: s.canteens.len(),
             residents: s.residents.len(),
             total: s.total.subsidy,
+            chains: s.chains.len(),
+            reverify_records: full.last_seq.unwrap_or(0),
+            reverify_secs,
         },
     ))
 }
@@ -370,6 +508,9 @@ pub struct StatementFigures {
     pub canteens: usize,
     pub residents: usize,
     pub total: Fen,
+    pub chains: usize,
+    pub reverify_records: u64,
+    pub reverify_secs: f64,
 }
 
 /// Runs both parts and returns the figures.
@@ -380,6 +521,12 @@ pub async fn run(residents: usize, days: usize, rows: usize) -> Result<Figures, 
     let (bulk_secs, statement_secs, s) =
         tokio::task::spawn_blocking(move || statement_over(&d, rows)).await??;
     let _ = std::fs::remove_dir_all(&dir);
+    tracing::info!(
+        chains = s.chains,
+        records = s.reverify_records,
+        secs = format!("{:.3}", s.reverify_secs),
+        "statement chain section: every kiosk verified; one kiosk's full re-verification timed"
+    );
     Ok(Figures {
         ingested,
         ingest_secs,
@@ -390,5 +537,8 @@ pub async fn run(residents: usize, days: usize, rows: usize) -> Result<Figures, 
         statement_canteens: s.canteens,
         statement_residents: s.residents,
         statement_total: s.total,
+        statement_chains: s.chains,
+        reverify_records: s.reverify_records,
+        reverify_secs: s.reverify_secs,
     })
 }

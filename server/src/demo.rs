@@ -361,11 +361,15 @@ pub fn populate(
             rids.push(db::residents::insert(tx, &p.row, &at, "demo")?);
         }
         let token = new_token();
+        // The demo's own kiosk record: its key pair is made here and the private half dropped,
+        // so the printed token can sync and report heartbeats but not sign meals.
+        let key = zhucan_domain::signing::SigningKey::from_bytes(&rng.random::<[u8; 32]>());
         let kiosk = db::kiosks::insert(
             tx,
             ids[0].0,
             "示范中心1号机",
             &sha256_hex(token.as_bytes()),
+            &zhucan_domain::signing::encode_public_key(&key.verifying_key()),
             &at,
         )?;
         Ok((

@@ -1,20 +1,24 @@
-//! Settlement ingestion: check a kiosk's batch, then decide and store every item in one
-//! transaction. This is the single path by which meals enter the books (the HTTP handler, the
-//! demo's history and the bench all come through here).
+//! Settlement ingestion: check a kiosk's batch, verify every item's signature and place it in
+//! the kiosk's hash chain, then decide and store every item in one transaction. This is the
+//! single path by which meals enter the books (the HTTP handler, the dashboard's staff check-in,
+//! the demo's history and the bench all come through here).
 
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, Utc};
 use chrono_tz::Tz;
+use sha2::{Digest, Sha256};
 use tracing::instrument;
 use zhucan_domain::api::{
     BatchResult, ItemResult, ItemStatus, MAX_BATCH, MealDecision, RejectionBody, SettlementBatch,
     SettlementItem,
 };
 use zhucan_domain::settle::{self, Attempt, Decision};
+use zhucan_domain::signing::{self, SignatureError};
 use zhucan_domain::{Canteen, CanteenId, Method, Payment, Policy, Resident, ResidentId};
 
 use crate::crypto::sha256_hex;
+use crate::db::chain::EventKind;
 use crate::db::{self, Tx};
 
 /// Who posts the batch.
@@ -95,6 +99,15 @@ pub fn validate(batch: &SettlementBatch) -> Result<(), FieldError> {
             }
             Method::Card => {}
         }
+        if let Some(s) = &it.signed
+            && i64::try_from(s.seq).is_err()
+        {
+            return Err(bad(
+                "signed.seq",
+                "out_of_range",
+                format!("at most {}", i64::MAX),
+            ));
+        }
         if it
             .staff_reason
             .as_deref()
@@ -110,7 +123,29 @@ pub fn validate(batch: &SettlementBatch) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// The server's caches while it works through one batch.
+struct Batch {
+    caller: Caller,
+    policies: Vec<Policy>,
+    closed: BTreeSet<String>,
+    received_at: String,
+    canteens: HashMap<CanteenId, Option<Canteen>>,
+    residents: HashMap<ResidentId, Option<Resident>>,
+    /// The calling kiosk's public keys (empty for the server itself).
+    keys: Vec<db::chain::Key>,
+    tz: Tz,
+    now: DateTime<Utc>,
+}
+
 /// Decides and stores a validated batch inside `tx`; answers per item.
+///
+/// A kiosk's items must be signed ([`zhucan_domain::signing`]): an item whose signature is
+/// missing, malformed or does not verify with the kiosk's key for its `seq`, or that would fork
+/// the kiosk's chain, is answered with an item error, nothing of it is stored, and the attempt is
+/// recorded as an integrity event. A verified record is stored as a chain link with the
+/// settlement (also when the meal is refused or errors, so the chain shows no false gap); the
+/// same record again is a replay and changes nothing. Meals the server enters itself
+/// (`caller.kiosk_id == None`) are unsigned.
 #[instrument(skip_all, fields(items = items.len(), kiosk = caller.kiosk_id))]
 pub fn ingest(
     tx: &Tx<'_>,
@@ -119,164 +154,323 @@ pub fn ingest(
     tz: Tz,
     now: DateTime<Utc>,
 ) -> db::Result<BatchResult> {
-    let policies = db::policies::all(tx)?;
-    let closed: BTreeSet<String> = db::months::closed(tx)?;
-    let received_at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
-    let mut canteens: HashMap<CanteenId, Option<Canteen>> = HashMap::new();
-    let mut residents: HashMap<ResidentId, Option<Resident>> = HashMap::new();
+    let mut b = Batch {
+        caller,
+        policies: db::policies::all(tx)?,
+        closed: db::months::closed(tx)?,
+        received_at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        canteens: HashMap::new(),
+        residents: HashMap::new(),
+        keys: match caller.kiosk_id {
+            Some(k) => db::chain::keys(tx, k)?,
+            None => Vec::new(),
+        },
+        tz,
+        now,
+    };
     let mut results = Vec::with_capacity(items.len());
     for item in items {
         let canonical = serde_json::to_vec(item).map_err(db::Error::other)?;
         let hash = sha256_hex(&canonical);
-        if caller.canteen.is_some_and(|c| c != item.canteen_id) {
-            results.push(ItemResult::error(
-                item.id,
-                "canteen_not_allowed",
-                Some("canteen_id".into()),
-                "this kiosk may only settle meals of its own canteen",
-            ));
+        let Some(kiosk) = caller.kiosk_id else {
+            results.push(decide_and_store(tx, &mut b, item, &hash)?.0);
             continue;
-        }
-        if let Some((stored_hash, answer)) = db::settlements::find_answer(tx, item.id)? {
-            if stored_hash == hash {
-                results.push(serde_json::from_str(&answer).map_err(db::Error::other)?);
-            } else {
-                results.push(ItemResult::error(
-                    item.id,
-                    "id_conflict",
-                    Some("id".into()),
-                    "this id was already settled with a different payload",
-                ));
+        };
+        match check_link(tx, &b, kiosk, item)? {
+            LinkCheck::Refused(result) => results.push(*result),
+            LinkCheck::Replayed { seq } => {
+                let (result, stored) = decide_and_store(tx, &mut b, item, &hash)?;
+                if stored {
+                    db::chain::mark_settled(tx, kiosk, seq)?;
+                }
+                results.push(result);
             }
-            continue;
-        }
-        let canteen = match canteens.get(&item.canteen_id) {
-            Some(c) => c.clone(),
-            None => {
-                let c = match db::canteens::get(tx, item.canteen_id) {
-                    Ok(c) => Some(c),
-                    Err(db::Error::NotFound) => None,
-                    Err(e) => return Err(e),
-                };
-                canteens.insert(item.canteen_id, c.clone());
-                c
-            }
-        };
-        let Some(canteen) = canteen else {
-            results.push(ItemResult::error(
-                item.id,
-                "unknown_canteen",
-                Some("canteen_id".into()),
-                format!("no canteen {}", item.canteen_id.0),
-            ));
-            continue;
-        };
-        let resident = match residents.get(&item.resident_id) {
-            Some(r) => r.clone(),
-            None => {
-                let r = match db::residents::get(tx, item.resident_id) {
-                    Ok(r) => Some(r),
-                    Err(db::Error::NotFound) => None,
-                    Err(e) => return Err(e),
-                };
-                residents.insert(item.resident_id, r.clone());
-                r
-            }
-        };
-        let Some(resident) = resident else {
-            results.push(ItemResult::error(
-                item.id,
-                "unknown_resident",
-                Some("resident_id".into()),
-                format!("no resident {}", item.resident_id.0),
-            ));
-            continue;
-        };
-        if item.served_at.with_timezone(&Utc) > now + Duration::hours(1) {
-            results.push(ItemResult::error(
-                item.id,
-                "served_in_future",
-                Some("served_at".into()),
-                "more than an hour after the server's time; check the kiosk's clock",
-            ));
-            continue;
-        }
-        let local = item.served_at.with_timezone(&tz).naive_local();
-        let period = month_of(local.date());
-        if closed.contains(&period) {
-            results.push(ItemResult::error(
-                item.id,
-                "month_closed",
-                Some("served_at".into()),
-                format!("month {period} is closed; no new meals may be settled in it"),
-            ));
-            continue;
-        }
-        let history = db::settlements::month_history(tx, resident.id, &period)?;
-        let policy = Policy::select(&policies, local.date());
-        let attempt = Attempt {
-            served_at: local,
-            method: item.method,
-            delivered: item.delivered,
-        };
-        let decision = settle::decide(policy, &resident, &canteen, &attempt, &history);
-        let result = match &decision {
-            Decision::Accepted(a) => ItemResult {
-                id: item.id,
-                status: ItemStatus::Accepted,
-                meal: Some(MealDecision::from(a)),
-                rejection: None,
-                error: None,
-            },
-            Decision::Rejected(r) => ItemResult {
-                id: item.id,
-                status: ItemStatus::Rejected,
-                meal: None,
-                rejection: Some(RejectionBody::from(r)),
-                error: None,
-            },
-        };
-        let answer = serde_json::to_string(&result).map_err(db::Error::other)?;
-        let served_at = item
-            .served_at
-            .with_timezone(&Utc)
-            .to_rfc3339_opts(SecondsFormat::Millis, true);
-        db::settlements::insert(
-            tx,
-            &db::settlements::SettlementRow {
-                id: item.id,
-                kiosk_id: caller.kiosk_id,
-                canteen_id: canteen.id,
-                resident_id: resident.id,
-                served_at: &served_at,
-                local_date: local.date(),
-                method: item.method,
-                match_score: item.match_score,
-                liveness_score: item.liveness_score,
-                delivered: item.delivered,
-                staff_reason: item.staff_reason.as_deref(),
-                decision: &decision,
-                received_at: &received_at,
-                request_hash: &hash,
-                answer: &answer,
-                period: &period,
-            },
-        )?;
-        if matches!(decision, Decision::Accepted(_)) {
-            db::push::enqueue(tx, &item.id.to_string(), "settlement", &received_at)?;
-        }
-        if let Decision::Accepted(a) = &decision
-            && a.payment == Payment::Prepaid
-            && a.self_pay.0 != 0
-        {
-            db::residents::debit_prepaid(tx, resident.id, a.self_pay, &received_at)?;
-            if let Some(Some(r)) = residents.get_mut(&resident.id)
-                && let Some(b) = r.prepaid_balance.as_mut()
-            {
-                *b -= a.self_pay;
+            LinkCheck::New {
+                seq,
+                record_hash,
+                prev_hash,
+                payload,
+            } => {
+                let (result, stored) = decide_and_store(tx, &mut b, item, &hash)?;
+                let signature = item.signed.as_ref().map_or("", |s| s.signature.as_str());
+                db::chain::insert_link(
+                    tx,
+                    &db::chain::Link {
+                        kiosk_id: kiosk,
+                        seq,
+                        record_hash,
+                        prev_hash,
+                        settlement_id: &item.id.to_string(),
+                        settled: stored,
+                        signature,
+                        payload: &payload,
+                        received_at: &b.received_at,
+                    },
+                )?;
+                results.push(result);
             }
         }
-        results.push(result);
     }
     Ok(BatchResult { results })
+}
+
+/// What the chain says about a kiosk's item.
+enum LinkCheck {
+    /// Not stored: the answer is an item error (and an integrity event was recorded).
+    Refused(Box<ItemResult>),
+    /// This very record is already in the chain.
+    Replayed { seq: u64 },
+    /// A new, verified record that fits the chain.
+    New {
+        seq: u64,
+        record_hash: [u8; 32],
+        prev_hash: [u8; 32],
+        payload: String,
+    },
+}
+
+fn hash_bytes(hex_text: &str) -> Option<[u8; 32]> {
+    hex::decode(hex_text).ok()?.try_into().ok()
+}
+
+/// Verifies a kiosk's item and places it in the kiosk's chain.
+fn check_link(tx: &Tx<'_>, b: &Batch, kiosk: i64, item: &SettlementItem) -> db::Result<LinkCheck> {
+    let refuse = |kind: EventKind, seq: Option<u64>, code: &str, field: &str, msg: String| {
+        db::chain::record_event(
+            tx,
+            &db::chain::Event {
+                kiosk_id: kiosk,
+                kind,
+                seq,
+                settlement_id: Some(&item.id.to_string()),
+                detail: &format!("{code}: {msg}"),
+                at: &b.received_at,
+            },
+        )?;
+        Ok(LinkCheck::Refused(Box::new(ItemResult::error(
+            item.id,
+            code,
+            Some(field.into()),
+            msg,
+        ))))
+    };
+    let claimed = item.signed.as_ref().map(|s| s.seq);
+    let verdict = match db::chain::key_for(&b.keys, claimed.unwrap_or(1).max(1)) {
+        Some(key) => signing::verify(item, key).map_err(|e| (e.to_string(), e)),
+        None if item.signed.is_none() => {
+            let e = SignatureError::Missing;
+            Err((e.to_string(), e))
+        }
+        None => Err((
+            "no public key is registered for this kiosk; enrol it again".to_owned(),
+            SignatureError::Invalid,
+        )),
+    };
+    if let Err((msg, e)) = verdict {
+        return refuse(
+            EventKind::from_signature_code(e.code()),
+            claimed,
+            e.code(),
+            e.field(),
+            msg,
+        );
+    }
+    let Some(s) = item.signed.as_ref() else {
+        return Err(db::Error::other("verified item without a signature block"));
+    };
+    let payload = signing::payload(item);
+    let record_hash: [u8; 32] = Sha256::digest(&payload).into();
+    let prev_hash = hash_bytes(&s.prev_hash)
+        .ok_or_else(|| db::Error::other("verified prev_hash is not a hash"))?;
+    let seq = s.seq;
+    let fork = |msg: String| refuse(EventKind::Fork, Some(seq), "chain_fork", "signed.seq", msg);
+    let around = db::chain::around(tx, kiosk, seq)?;
+    if let Some(same) = around.iter().find(|n| n.seq == seq) {
+        if same.record_hash.as_slice() == record_hash.as_slice() {
+            return Ok(LinkCheck::Replayed { seq });
+        }
+        return fork(format!(
+            "another record already holds seq {seq} of this kiosk's chain"
+        ));
+    }
+    if seq == 1 && prev_hash != db::chain::GENESIS_BYTES {
+        return fork("seq 1 must follow GENESIS (prev_hash of 64 zeros)".into());
+    }
+    for n in &around {
+        if n.seq + 1 == seq && n.record_hash.as_slice() != prev_hash.as_slice() {
+            return fork(format!(
+                "prev_hash is not the hash of record {} already received",
+                n.seq
+            ));
+        }
+        if n.seq == seq + 1 && n.prev_hash.as_slice() != record_hash.as_slice() {
+            return fork(format!(
+                "record {} already received does not follow this record",
+                n.seq
+            ));
+        }
+    }
+    Ok(LinkCheck::New {
+        seq,
+        record_hash,
+        prev_hash,
+        payload: String::from_utf8(payload).map_err(db::Error::other)?,
+    })
+}
+
+fn canteen(tx: &Tx<'_>, b: &mut Batch, id: CanteenId) -> db::Result<Option<Canteen>> {
+    if let Some(c) = b.canteens.get(&id) {
+        return Ok(c.clone());
+    }
+    let c = match db::canteens::get(tx, id) {
+        Ok(c) => Some(c),
+        Err(db::Error::NotFound) => None,
+        Err(e) => return Err(e),
+    };
+    b.canteens.insert(id, c.clone());
+    Ok(c)
+}
+
+fn resident(tx: &Tx<'_>, b: &mut Batch, id: ResidentId) -> db::Result<Option<Resident>> {
+    if let Some(r) = b.residents.get(&id) {
+        return Ok(r.clone());
+    }
+    let r = match db::residents::get(tx, id) {
+        Ok(r) => Some(r),
+        Err(db::Error::NotFound) => None,
+        Err(e) => return Err(e),
+    };
+    b.residents.insert(id, r.clone());
+    Ok(r)
+}
+
+/// Decides and stores one item (or answers it as stored before). Returns the answer and whether
+/// a new settlement row was written.
+fn decide_and_store(
+    tx: &Tx<'_>,
+    b: &mut Batch,
+    item: &SettlementItem,
+    hash: &str,
+) -> db::Result<(ItemResult, bool)> {
+    let error = |code: &str, field: &str, message: String| {
+        Ok((
+            ItemResult::error(item.id, code, Some(field.into()), message),
+            false,
+        ))
+    };
+    if b.caller.canteen.is_some_and(|c| c != item.canteen_id) {
+        return error(
+            "canteen_not_allowed",
+            "canteen_id",
+            "this kiosk may only settle meals of its own canteen".into(),
+        );
+    }
+    if let Some((stored_hash, answer)) = db::settlements::find_answer(tx, item.id)? {
+        if stored_hash == hash {
+            return Ok((
+                serde_json::from_str(&answer).map_err(db::Error::other)?,
+                false,
+            ));
+        }
+        return error(
+            "id_conflict",
+            "id",
+            "this id was already settled with a different payload".into(),
+        );
+    }
+    let Some(canteen) = canteen(tx, b, item.canteen_id)? else {
+        return error(
+            "unknown_canteen",
+            "canteen_id",
+            format!("no canteen {}", item.canteen_id.0),
+        );
+    };
+    let Some(resident) = resident(tx, b, item.resident_id)? else {
+        return error(
+            "unknown_resident",
+            "resident_id",
+            format!("no resident {}", item.resident_id.0),
+        );
+    };
+    if item.served_at.with_timezone(&Utc) > b.now + Duration::hours(1) {
+        return error(
+            "served_in_future",
+            "served_at",
+            "more than an hour after the server's time; check the kiosk's clock".into(),
+        );
+    }
+    let local = item.served_at.with_timezone(&b.tz).naive_local();
+    let period = month_of(local.date());
+    if b.closed.contains(&period) {
+        return error(
+            "month_closed",
+            "served_at",
+            format!("month {period} is closed; no new meals may be settled in it"),
+        );
+    }
+    let history = db::settlements::month_history(tx, resident.id, &period)?;
+    let policy = Policy::select(&b.policies, local.date());
+    let attempt = Attempt {
+        served_at: local,
+        method: item.method,
+        delivered: item.delivered,
+    };
+    let decision = settle::decide(policy, &resident, &canteen, &attempt, &history);
+    let result = match &decision {
+        Decision::Accepted(a) => ItemResult {
+            id: item.id,
+            status: ItemStatus::Accepted,
+            meal: Some(MealDecision::from(a)),
+            rejection: None,
+            error: None,
+        },
+        Decision::Rejected(r) => ItemResult {
+            id: item.id,
+            status: ItemStatus::Rejected,
+            meal: None,
+            rejection: Some(RejectionBody::from(r)),
+            error: None,
+        },
+    };
+    let answer = serde_json::to_string(&result).map_err(db::Error::other)?;
+    let served_at = item
+        .served_at
+        .with_timezone(&Utc)
+        .to_rfc3339_opts(SecondsFormat::Millis, true);
+    db::settlements::insert(
+        tx,
+        &db::settlements::SettlementRow {
+            id: item.id,
+            kiosk_id: b.caller.kiosk_id,
+            canteen_id: canteen.id,
+            resident_id: resident.id,
+            served_at: &served_at,
+            local_date: local.date(),
+            method: item.method,
+            match_score: item.match_score,
+            liveness_score: item.liveness_score,
+            delivered: item.delivered,
+            staff_reason: item.staff_reason.as_deref(),
+            decision: &decision,
+            received_at: &b.received_at,
+            request_hash: hash,
+            answer: &answer,
+            period: &period,
+        },
+    )?;
+    if matches!(decision, Decision::Accepted(_)) {
+        db::push::enqueue(tx, &item.id.to_string(), "settlement", &b.received_at)?;
+    }
+    if let Decision::Accepted(a) = &decision
+        && a.payment == Payment::Prepaid
+        && a.self_pay.0 != 0
+    {
+        db::residents::debit_prepaid(tx, resident.id, a.self_pay, &b.received_at)?;
+        if let Some(Some(r)) = b.residents.get_mut(&resident.id)
+            && let Some(bal) = r.prepaid_balance.as_mut()
+        {
+            *bal -= a.self_pay;
+        }
+    }
+    Ok((result, true))
 }

@@ -1,10 +1,11 @@
-//! Registered kiosks: their bearer-token hashes, one-time enrolment codes, revocation and the
-//! status their heartbeats report.
+//! Registered kiosks: their bearer-token hashes, public keys (registration and rotation, see
+//! [`super::chain`]), one-time enrolment codes, revocation and the status their heartbeats report.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use zhucan_domain::CanteenId;
 use zhucan_domain::api::KioskStatus;
+use zhucan_domain::signing;
 
 use super::{Error, Result, Tx};
 
@@ -15,11 +16,14 @@ pub struct Kiosk {
     pub canteen_id: CanteenId,
 }
 
+/// Registers a kiosk with its token hash and its first public key (verifying records from seq 1;
+/// the caller has checked it with `signing::decode_public_key`).
 pub fn insert(
     tx: &Tx<'_>,
     canteen: CanteenId,
     name: &str,
     token_hash: &str,
+    public_key: &str,
     now: &str,
 ) -> Result<i64> {
     let exists: i64 = tx
@@ -35,7 +39,9 @@ pub fn insert(
         "INSERT INTO kiosks (canteen_id, name, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![canteen.0, name, token_hash, now])?;
-    Ok(tx.last_insert_rowid())
+    let id = tx.last_insert_rowid();
+    super::chain::add_key(tx, id, 1, public_key, now)?;
+    Ok(id)
 }
 
 /// The live (not revoked) kiosk whose token hashes to `token_hash`.
@@ -95,13 +101,14 @@ pub enum CodeProblem {
     Expired,
 }
 
-/// Consumes the code (hash) and registers a kiosk with `token_hash`: the kiosk, its canteen and
-/// name. `now` is RFC 3339 UTC with millisecond precision, like the stored `expires_at`, so the
-/// two compare as text.
+/// Consumes the code (hash) and registers a kiosk with `token_hash` and `public_key`: the kiosk,
+/// its canteen and name. `now` is RFC 3339 UTC with millisecond precision, like the stored
+/// `expires_at`, so the two compare as text.
 pub fn enrol(
     tx: &Tx<'_>,
     code_hash: &str,
     token_hash: &str,
+    public_key: &str,
     now: &str,
 ) -> Result<std::result::Result<(i64, CanteenId, String), CodeProblem>> {
     let row: Option<(i64, String, String, Option<String>)> = tx
@@ -123,12 +130,58 @@ pub fn enrol(
         return Ok(Err(CodeProblem::Expired));
     }
     let canteen = CanteenId(canteen);
-    let id = insert(tx, canteen, &name, token_hash, now)?;
+    let id = insert(tx, canteen, &name, token_hash, public_key, now)?;
     tx.prepare_cached(
         "UPDATE enrolment_codes SET used_at = ?2, kiosk_id = ?3 WHERE code_hash = ?1",
     )?
     .execute(params![code_hash, now, id])?;
     Ok(Ok((id, canteen, name)))
+}
+
+/// Why a key rotation is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateProblem {
+    /// `from_seq` is not after every record already received (or before the current key's).
+    FromSeq { at_least: u64 },
+    /// The handover is not signed by the kiosk's current key.
+    Signature,
+}
+
+/// A key rotation, already shape-checked (the new key decodes).
+#[derive(Debug, Clone)]
+pub struct Rotation<'a> {
+    pub kiosk_id: i64,
+    pub from_seq: u64,
+    pub public_key: &'a str,
+    pub signature: &'a str,
+    pub token_hash: &'a str,
+    pub now: &'a str,
+}
+
+/// Hands the kiosk over to a new key for records from `from_seq` on and replaces its token,
+/// after checking the handover signature with the CURRENT key over
+/// `signing::rotation_payload(kiosk, from_seq, public_key)`.
+pub fn rotate(tx: &Tx<'_>, r: &Rotation<'_>) -> Result<std::result::Result<(), RotateProblem>> {
+    let keys = super::chain::keys(tx, r.kiosk_id)?;
+    let Some(current) = keys.last() else {
+        return Ok(Err(RotateProblem::Signature));
+    };
+    let payload = signing::rotation_payload(r.kiosk_id, r.from_seq, r.public_key);
+    if !signing::verify_bytes(&payload, r.signature, &current.key) {
+        return Ok(Err(RotateProblem::Signature));
+    }
+    let at_least = (super::chain::max_seq(tx, r.kiosk_id)? + 1).max(current.from_seq);
+    if r.from_seq < at_least {
+        return Ok(Err(RotateProblem::FromSeq { at_least }));
+    }
+    super::chain::add_key(tx, r.kiosk_id, r.from_seq, r.public_key, r.now)?;
+    let n = tx
+        .prepare_cached("UPDATE kiosks SET token_hash = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
+        .execute(params![r.kiosk_id, r.token_hash])?;
+    if n == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(Ok(()))
 }
 
 /// Marks the kiosk revoked (its token stops working at once). Revoking twice keeps the first

@@ -20,6 +20,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_dashboard",
         include_str!("../../../migrations/server/0003_dashboard.sql"),
     ),
+    (
+        "0004_chain",
+        include_str!("../../../migrations/server/0004_chain.sql"),
+    ),
 ];
 
 /// The schema version this code writes and understands.

@@ -7,6 +7,7 @@
 
 pub mod alerts;
 pub mod canteens;
+pub mod chain;
 pub mod changes;
 pub mod dashboard;
 pub mod kiosks;

@@ -55,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .route("/kiosks/enrolment-codes", post(api::kiosks::create_code))
         .route("/kiosks/enrol", post(api::kiosks::enrol))
         .route("/kiosks/{id}/revoke", post(api::kiosks::revoke))
+        .route("/kiosks/{id}/chain", get(api::kiosks::chain))
+        .route("/kiosk/rotate", post(api::kiosks::rotate))
         .route("/kiosk/sync", get(api::sync::show))
         .route("/kiosk/heartbeat", post(api::sync::heartbeat))
         .route(

@@ -111,6 +111,9 @@ fn schemas() -> Value {
     let consent = json!({ "type": "object", "additionalProperties": false,
         "required": ["face_enrolment", "template_sharing"],
         "properties": { "face_enrolment": { "type": "boolean" }, "template_sharing": { "type": "boolean" } } });
+    let public_key = json!({ "type": "string", "pattern": "^\\s*[A-Za-z0-9+/]{43}=*\\s*$",
+        "description": "the kiosk's Ed25519 public key: base64 of its 32 bytes" });
+    let seq = json!({ "type": "integer", "minimum": 0, "maximum": i64::MAX });
     let funding = obj(
         &["city", "town", "other"],
         json!({ "city": fen(), "town": fen(), "other": fen() }),
@@ -179,8 +182,8 @@ fn schemas() -> Value {
             "deceased_on": opt(date.clone()), "card_code": { "type": "string" },
             "designated_canteen": opt(json!(int())), "prepaid_balance": opt(fen()),
             "consent": consent, "face_enrolled": { "type": "boolean" } })),
-        "NewKiosk": { "type": "object", "additionalProperties": false, "required": ["canteen_id", "name"],
-            "properties": { "canteen_id": int(), "name": text(64) } },
+        "NewKiosk": { "type": "object", "additionalProperties": false, "required": ["canteen_id", "name", "public_key"],
+            "properties": { "canteen_id": int(), "name": text(64), "public_key": public_key.clone() } },
         "KioskCreated": obj(&["id", "canteen_id", "name", "token"], json!({
             "id": int(), "canteen_id": int(), "name": { "type": "string" },
             "token": { "type": "string", "description": "bearer token, shown once" } })),
@@ -189,9 +192,32 @@ fn schemas() -> Value {
         "EnrolmentCode": obj(&["code", "canteen_id", "expires_at"], json!({
             "code": { "type": "string", "description": "8 groups of 3 characters; shown once, one use" },
             "canteen_id": int(), "expires_at": { "type": "string", "format": "date-time" } })),
-        "KioskEnrol": { "type": "object", "additionalProperties": false, "required": ["code"],
+        "KioskEnrol": { "type": "object", "additionalProperties": false, "required": ["code", "public_key"],
             "properties": { "code": { "type": "string", "minLength": 1,
-                "description": "case, spaces and dashes are ignored; O reads as 0, I and L as 1" } } },
+                "description": "case, spaces and dashes are ignored; O reads as 0, I and L as 1" },
+                "public_key": public_key.clone() } },
+        "KeyRotation": { "type": "object", "additionalProperties": false,
+            "required": ["public_key", "from_seq", "signature"],
+            "properties": { "public_key": public_key.clone(),
+                "from_seq": { "type": "integer", "minimum": 1, "maximum": i64::MAX,
+                    "description": "records from this seq on are signed by the new key; after every record already sent" },
+                "signature": { "type": "string",
+                    "description": "the CURRENT key's Ed25519 signature (base64) over the JSON text [\"zhucan-rotate-v1\", kiosk_id, from_seq, public_key]" } } },
+        "KeyRotated": obj(&["kiosk_id", "from_seq", "token"], json!({
+            "kiosk_id": int(), "from_seq": { "type": "integer", "minimum": 1, "maximum": i64::MAX },
+            "token": { "type": "string", "description": "the new bearer token, shown once; the old one stops working" } })),
+        "ChainProblem": obj(&["kind", "seq_from", "seq_to", "detail"], json!({
+            "kind": { "type": "string", "enum": ["gap", "fork", "bad_signature", "tampered", "unsigned"],
+                "description": "gap: records seq_from..=seq_to never arrived; fork: a record that does not link to its predecessor, or a second, different record for one seq (refused); bad_signature: records refused for their signature; tampered, unsigned: found only by the full re-verification (a stored record or settlement row changed; a settlement row with no signed record)" },
+            "seq_from": seq.clone(), "seq_to": seq.clone(), "detail": { "type": "string" } })),
+        "ChainLine": obj(&["kiosk_id", "kiosk_name", "canteen_id", "meals", "staff_meals", "first_seq",
+            "last_seq", "status", "status_zh", "problems"], json!({
+            "kiosk_id": opt(int()), "kiosk_name": { "type": "string" }, "canteen_id": opt(int()),
+            "meals": int(), "staff_meals": int(),
+            "first_seq": opt(seq.clone()), "last_seq": opt(seq.clone()),
+            "status": { "type": "string", "enum": ["verified", "broken", "unsigned"] },
+            "status_zh": { "type": "string" },
+            "problems": { "type": "array", "items": r("ChainProblem") } })),
         "KioskStatus": obj(&["id", "canteen_id", "name", "created_at"], json!({
             "id": int(), "canteen_id": int(), "name": { "type": "string" },
             "created_at": { "type": "string", "format": "date-time" },
@@ -307,7 +333,8 @@ fn schemas() -> Value {
                 "match_score": opt(json!({ "type": "number", "minimum": 0, "maximum": 1 })),
                 "liveness_score": opt(json!({ "type": "number", "minimum": 0, "maximum": 1, "description": "required for face" })),
                 "delivered": { "type": "boolean", "default": false },
-                "staff_reason": opt(json!({ "type": "string", "maxLength": 500, "description": "required for staff" })) },
+                "staff_reason": opt(json!({ "type": "string", "maxLength": 500, "description": "required for staff" })),
+                "signed": opt(r("Signed")) },
             "allOf": [
                 { "if": { "required": ["method"], "properties": { "method": { "const": "face" } } },
                   "then": { "required": ["match_score", "liveness_score"],
@@ -315,6 +342,15 @@ fn schemas() -> Value {
                 { "if": { "required": ["method"], "properties": { "method": { "const": "staff" } } },
                   "then": { "required": ["staff_reason"], "properties": { "staff_reason": text(500) } } }
             ] },
+        "Signed": { "type": "object", "additionalProperties": false,
+            "required": ["seq", "prev_hash", "signature"],
+            "description": "the kiosk's signature and chain link; required on every item a kiosk posts. A missing, malformed or invalid one, or a record that forks the kiosk's chain, answers that item with status error and code signature_missing, signature_malformed, signature_invalid or chain_fork",
+            "properties": {
+                "seq": { "type": "integer", "minimum": 0, "maximum": i64::MAX,
+                    "description": "the record's place in the kiosk's chain, from 1 (0 is an item error)" },
+                "prev_hash": { "type": "string",
+                    "description": "sha256 (64 lower-case hex digits) of the previous record's signed payload; 64 zeros for seq 1" },
+                "signature": { "type": "string", "description": "Ed25519 signature (base64 of 64 bytes) over the record's payload" } } },
         "SettlementBatch": { "type": "object", "additionalProperties": false, "required": ["items"],
             "properties": { "items": { "type": "array", "maxItems": 500, "items": r("SettlementItem") } } },
         "MealDecision": obj(&["date", "slot", "price", "subsidy", "self_pay", "payment", "funding",
@@ -375,14 +411,15 @@ fn schemas() -> Value {
             "settlement_id": uuid, "canteen_id": int(), "resident_id": int(),
             "local_date": date, "price": fen(), "subsidy": fen(), "reason": { "type": "string" } })),
         "Statement": obj(&["month", "closed", "canteens", "canteens_total", "residents", "residents_total",
-            "funding", "funding_total", "adjustments", "adjustments_total", "voided", "total"], json!({
+            "funding", "funding_total", "adjustments", "adjustments_total", "voided", "chains", "total"], json!({
             "month": { "type": "string" }, "canteen": opt(json!(int())),
             "town": opt(json!({ "type": "string" })), "closed": { "type": "boolean" },
             "canteens": { "type": "array", "items": r("CanteenLine") }, "canteens_total": r("Amounts"),
             "residents": { "type": "array", "items": r("ResidentLine") }, "residents_total": r("Amounts"),
             "funding": { "type": "array", "items": r("FundingLine") }, "funding_total": fen(),
             "adjustments": { "type": "array", "items": r("AdjustmentLine") }, "adjustments_total": r("Amounts"),
-            "voided": { "type": "array", "items": r("VoidedLine") }, "total": r("Amounts") })),
+            "voided": { "type": "array", "items": r("VoidedLine") },
+            "chains": { "type": "array", "items": r("ChainLine") }, "total": r("Amounts") })),
     })
 }
 
@@ -450,8 +487,16 @@ pub fn document() -> Value {
                 "post": { "summary": "register this device with an enrolment code (the code is the credential)",
                     "operationId": "enrolKiosk", "security": [], "requestBody": body("KioskEnrol"),
                     "responses": responses(vec![ok("201", "registered; the token is shown once", r("KioskCreated")),
-                        err("400", "unknown, used or expired code (`error.field` is `code`)"),
+                        err("400", "unknown, used or expired code (`error.field` is `code`), or a bad `public_key`"),
                         err("500", "internal error (detail only in the server log)")]) } },
+            "/api/v1/kiosks/{id}/chain": {
+                "get": op("re-verify a kiosk's whole signed chain: gaps, forks, refused records, and every stored record against its hash, signature and settlement (administrator or finance)", "getKioskChain",
+                    json!([path_param("id", id.clone())]), None,
+                    std_errors(vec![ok("200", "the kiosk's chain, all time", r("ChainLine")), e404()])) },
+            "/api/v1/kiosk/rotate": {
+                "post": op("hand the kiosk over to a new key pair and token (kiosk token)", "rotateKioskKey", json!([]),
+                    Some(body("KeyRotation")),
+                    std_errors(vec![ok("200", "rotated; the new token is shown once", r("KeyRotated"))])) },
             "/api/v1/kiosks/{id}/revoke": {
                 "post": op("revoke a kiosk (its token stops working)", "revokeKiosk",
                     json!([path_param("id", id.clone())]), None,

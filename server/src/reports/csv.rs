@@ -1,7 +1,9 @@
 //! The statement as one CSV table (UTF-8 with a BOM so Excel shows the Chinese). Every row names
-//! its section (分区) and kind (明细 line / 合计 total); money is yuan with two decimals.
+//! its section (分区) and kind (明细 line / 合计 total); money is yuan with two decimals. The
+//! kiosk-chain rows (终端签名链) carry the status in 镇街或来源, the meal count in 就餐人次 and the
+//! rest in 备注.
 
-use zhucan_domain::api::{Amounts, Statement};
+use zhucan_domain::api::{Amounts, ChainLine, Statement};
 
 /// The CSV header, in the order of the columns.
 pub const HEADER: [&str; 14] = [
@@ -53,6 +55,21 @@ fn row(
     r.extend(a.iter().cloned());
     r.push(note.to_owned());
     r
+}
+
+/// The note of a kiosk-chain row: staff-confirmed meals, the seq range, the status and problems.
+pub fn chain_note(l: &ChainLine) -> String {
+    let mut parts = vec![format!("人工核验{}人次", l.staff_meals)];
+    if let (Some(a), Some(b)) = (l.first_seq, l.last_seq) {
+        parts.push(format!("序号{a}–{b}"));
+    }
+    parts.push(l.status.clone());
+    parts.extend(
+        l.problems
+            .iter()
+            .map(|p| format!("{}: {}", p.kind, p.detail)),
+    );
+    parts.join("；")
 }
 
 pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
@@ -170,6 +187,19 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
                 &amount_cols(&a),
                 &note,
             ))?;
+        }
+        for l in &s.chains {
+            let mut r = vec![
+                "终端签名链".to_owned(),
+                "明细".to_owned(),
+                l.kiosk_id.map(|k| k.to_string()).unwrap_or_default(),
+                l.kiosk_name.clone(),
+                l.status_zh.clone(),
+                l.meals.to_string(),
+            ];
+            r.extend(std::iter::repeat_n(String::new(), 7));
+            r.push(chain_note(l));
+            w.write_record(r)?;
         }
         w.write_record(row(
             "总计",

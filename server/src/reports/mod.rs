@@ -3,7 +3,8 @@
 //!
 //! Every section of a statement is rolled up from the same SQL groups (canteen × resident ×
 //! paying town) plus the month's adjustment lines, in integer fen, so each section's total equals
-//! the sum of its lines and all sections agree on the grand total.
+//! the sum of its lines and all sections agree on the grand total. The chain section says, per
+//! kiosk whose meals are counted, whether its signed hash chain verified ([`db::chain`]).
 
 pub mod csv;
 pub mod xlsx;
@@ -79,6 +80,7 @@ pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<
         .collect();
     let names = db::residents::names(conn)?;
     let closed = db::months::is_closed(conn, month)?;
+    let chains = db::chain::statement_lines(conn, month, filter)?;
 
     let mut by_canteen: BTreeMap<i64, Amounts> = BTreeMap::new();
     let mut by_resident: BTreeMap<i64, Amounts> = BTreeMap::new();
@@ -173,7 +175,7 @@ pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<
         residents_total,
         funding,
         funding_total,
-        chains: Vec::new(),
+        chains,
         adjustments,
         adjustments_total,
         voided,

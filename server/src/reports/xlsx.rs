@@ -1,5 +1,6 @@
 //! The statement as an XLSX workbook: one sheet per section, Chinese headers, money as yuan
-//! numbers formatted `0.00`, and a totals row (合计) under each table.
+//! numbers formatted `0.00`, and a totals row (合计) under each table; the kiosk chains
+//! (终端签名链) get a sheet of their own.
 
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use zhucan_domain::api::{Amounts, Statement};
@@ -159,6 +160,53 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, XlsxError> {
         ws.write_number_with_format(r, 4, yuan(l.price), &f.money)?;
         ws.write_number_with_format(r, 5, yuan(l.subsidy), &f.money)?;
         ws.write_string(r, 6, &l.reason)?;
+    }
+
+    let ws = wb.add_worksheet().set_name("终端签名链")?;
+    headers(
+        ws,
+        &f,
+        &[
+            "终端编号",
+            "终端名称",
+            "食堂编号",
+            "就餐人次",
+            "人工核验人次",
+            "起始序号",
+            "末尾序号",
+            "状态",
+            "status",
+            "问题",
+        ],
+        false,
+    )?;
+    ws.set_column_width(1, 24)?;
+    ws.set_column_width(9, 80)?;
+    for (i, l) in s.chains.iter().enumerate() {
+        let r = i as u32 + 1;
+        if let Some(k) = l.kiosk_id {
+            ws.write_number(r, 0, k as f64)?;
+        }
+        ws.write_string(r, 1, &l.kiosk_name)?;
+        if let Some(c) = l.canteen_id {
+            ws.write_number(r, 2, c.0 as f64)?;
+        }
+        ws.write_number(r, 3, l.meals as f64)?;
+        ws.write_number(r, 4, l.staff_meals as f64)?;
+        if let Some(a) = l.first_seq {
+            ws.write_number(r, 5, a as f64)?;
+        }
+        if let Some(b) = l.last_seq {
+            ws.write_number(r, 6, b as f64)?;
+        }
+        ws.write_string(r, 7, &l.status_zh)?;
+        ws.write_string(r, 8, &l.status)?;
+        let problems: Vec<String> = l
+            .problems
+            .iter()
+            .map(|p| format!("{}: {}", p.kind, p.detail))
+            .collect();
+        ws.write_string(r, 9, problems.join("\n"))?;
     }
 
     let ws = wb.add_worksheet().set_name("总计")?;

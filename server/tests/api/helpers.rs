@@ -1,12 +1,16 @@
 //! `spawn_app()` and the fixtures the tests share: a small town with two canteens, the Yiwu-style
-//! policy, a few residents of known ages and categories, and a kiosk per canteen.
+//! policy, a few residents of known ages and categories, and a kiosk per canteen with its own
+//! Ed25519 key pair. Posting as a kiosk signs every item in chain order, as a real kiosk does.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
+use zhucan_domain::api::SettlementItem;
+use zhucan_domain::signing::{self, GENESIS, SigningKey};
 use zhucan_server::config::{Config, FixedClock, IndexKey, Secret};
 use zhucan_server::{Spawned, spawn};
 
@@ -25,6 +29,69 @@ pub struct TestApp {
     pub residents: Vec<i64>,
     /// Kiosk tokens, one per canteen.
     pub kiosks: Vec<String>,
+    /// Kiosk ids, one per canteen.
+    #[allow(dead_code)]
+    pub kiosk_ids: Vec<i64>,
+    /// Each kiosk's key pair and chain position.
+    pub chains: Vec<Mutex<Chain>>,
+}
+
+/// A fresh Ed25519 key pair, as a kiosk makes one.
+pub fn new_key() -> SigningKey {
+    SigningKey::from_bytes(&rand::random::<[u8; 32]>())
+}
+
+/// The public half as registration sends it.
+pub fn public_key(key: &SigningKey) -> String {
+    signing::encode_public_key(&key.verifying_key())
+}
+
+/// Signs the item JSON as record `seq` after `prev_hash`: the JSON to post and its record hash.
+pub fn sign_item(item: &Value, seq: u64, prev_hash: &str, key: &SigningKey) -> (Value, String) {
+    let mut it: SettlementItem = serde_json::from_value(item.clone()).expect("a settlement item");
+    signing::sign(&mut it, seq, prev_hash, key);
+    let hash = signing::record_hash(&it);
+    (serde_json::to_value(&it).expect("json"), hash)
+}
+
+/// A kiosk's signing state: its key, the next seq, the last record's hash, and the records it
+/// already made (a retry of the same item sends the same signed record, like the outbox).
+#[derive(Clone)]
+pub struct Chain {
+    pub key: SigningKey,
+    pub next_seq: u64,
+    pub prev_hash: String,
+    made: HashMap<String, Value>,
+}
+
+impl Chain {
+    pub fn new(key: SigningKey) -> Chain {
+        Chain {
+            key,
+            next_seq: 1,
+            prev_hash: GENESIS.to_owned(),
+            made: HashMap::new(),
+        }
+    }
+
+    /// The signed record for `item`: made before, or signed now as the next record. Items that
+    /// already carry `signed`, or are not valid items at all, go out as they are.
+    pub fn sign(&mut self, item: &Value) -> Value {
+        if item.get("signed").is_some()
+            || serde_json::from_value::<SettlementItem>(item.clone()).is_err()
+        {
+            return item.clone();
+        }
+        let key = item.to_string();
+        if let Some(v) = self.made.get(&key) {
+            return v.clone();
+        }
+        let (signed, hash) = sign_item(item, self.next_seq, &self.prev_hash, &self.key);
+        self.next_seq += 1;
+        self.prev_hash = hash;
+        self.made.insert(key, signed.clone());
+        signed
+    }
 }
 
 /// "Now" for the tests: 2026-03-15 12:00 in Shanghai.
@@ -95,8 +162,20 @@ impl TestApp {
             .expect("POST")
     }
 
-    /// Posts a batch as kiosk `k` (its canteen is `canteens[k]`).
+    /// Posts a batch as kiosk `k` (its canteen is `canteens[k]`), each item signed in chain
+    /// order with the kiosk's key. The chain moves on only when the batch is answered (200).
     pub async fn settle(&self, k: usize, items: Vec<Value>) -> Response {
+        let mut chain = self.chains[k].lock().expect("chain").clone();
+        let items: Vec<Value> = items.iter().map(|i| chain.sign(i)).collect();
+        let resp = self.settle_raw(k, items).await;
+        if resp.status() == StatusCode::OK {
+            *self.chains[k].lock().expect("chain") = chain;
+        }
+        resp
+    }
+
+    /// Posts items exactly as given (no signing) as kiosk `k`.
+    pub async fn settle_raw(&self, k: usize, items: Vec<Value>) -> Response {
         self.client
             .post(self.url("/settlements"))
             .bearer_auth(&self.kiosks[k])
@@ -157,6 +236,8 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
         canteens: vec![],
         residents: vec![],
         kiosks: vec![],
+        kiosk_ids: vec![],
+        chains: vec![],
     };
     for (code, name) in [("choucheng", "稠城街道"), ("fotang", "佛堂镇")] {
         created(
@@ -235,16 +316,19 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
         app.residents.push(r["id"].as_i64().expect("id"));
     }
     for (i, c) in app.canteens.clone().into_iter().enumerate() {
+        let key = new_key();
         let k = created(
             app.post(
                 "/kiosks",
-                &json!({ "canteen_id": c, "name": format!("k{i}") }),
+                &json!({ "canteen_id": c, "name": format!("k{i}"), "public_key": public_key(&key) }),
             )
             .await,
         )
         .await;
         app.kiosks
             .push(k["token"].as_str().expect("token").to_owned());
+        app.kiosk_ids.push(k["id"].as_i64().expect("id"));
+        app.chains.push(Mutex::new(Chain::new(key)));
     }
     app
 }

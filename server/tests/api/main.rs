@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod helpers;
 mod ingest;
+mod integrity;
 mod properties;
 mod reports;
 mod roster;

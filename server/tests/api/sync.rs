@@ -104,7 +104,7 @@ async fn new_code(app: &TestApp, canteen: i64) -> Value {
 async fn enrol(app: &TestApp, code: &str) -> Response {
     app.client
         .post(app.url("/kiosks/enrol"))
-        .json(&json!({ "code": code }))
+        .json(&json!({ "code": code, "public_key": crate::helpers::public_key(&crate::helpers::new_key()) }))
         .send()
         .await
         .expect("enrol")

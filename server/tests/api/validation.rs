@@ -189,6 +189,8 @@ async fn malformed_bodies_and_queries_get_the_error_shape() {
         ("POST", "/api/v1/kiosks/enrolment-codes"),
         ("POST", "/api/v1/kiosks/enrol"),
         ("POST", "/api/v1/kiosks/{id}/revoke"),
+        ("GET", "/api/v1/kiosks/{id}/chain"),
+        ("POST", "/api/v1/kiosk/rotate"),
         ("GET", "/api/v1/kiosk/sync"),
         ("POST", "/api/v1/kiosk/heartbeat"),
         ("PUT", "/api/v1/residents/{id}/templates"),

@@ -514,3 +514,58 @@ async fn after_finance_closes_the_month_operators_cannot_void_its_meals() {
         .await;
     assert_eq!(t["totals"]["meals"], 1);
 }
+
+#[tokio::test]
+async fn the_finance_page_shows_each_kiosk_chain() {
+    let app = spawn_app().await;
+    add_cast(&app).await;
+    let (c0, c1, r) = (app.canteens[0], app.canteens[1], &app.residents);
+    app.settle_ok(
+        0,
+        vec![
+            item(v7(), r[0], c0, "2026-03-10T11:00:00"),
+            item(v7(), r[1], c0, "2026-03-10T11:05:00"),
+        ],
+    )
+    .await;
+    app.settle_ok(1, vec![item(v7(), r[4], c1, "2026-03-11T11:00:00")])
+        .await;
+    let fin = login(&app, "fin").await;
+    let (st, html) = fin.page("/finance?month=2026-03").await;
+    assert_eq!(st, StatusCode::OK);
+    let section = html
+        .split("id=\"chains\"")
+        .nth(1)
+        .and_then(|s| s.split("</table>").next())
+        .expect("the chain table");
+    assert_eq!(section.matches("✔ 已验证").count(), 2, "{section}");
+    // Kiosk 0 signs record 3 but it never arrives; record 4 does.
+    app.chains[0]
+        .lock()
+        .expect("chain")
+        .sign(&item(v7(), r[2], c0, "2026-03-12T11:00:00"));
+    app.settle_ok(0, vec![item(v7(), r[3], c0, "2026-03-12T11:10:00")])
+        .await;
+    let (_, html) = fin.page("/finance?month=2026-03").await;
+    let section = html
+        .split("id=\"chains\"")
+        .nth(1)
+        .and_then(|s| s.split("</table>").next())
+        .expect("the chain table");
+    assert!(section.contains("✘ 链有缺口或分叉"), "{section}");
+    assert!(section.contains("缺口：第3至3条记录未收到"), "{section}");
+    assert_eq!(section.matches("✔ 已验证").count(), 1);
+    let (_, html) = fin.page("/finance?month=2026-03&lang=en").await;
+    assert!(html.contains("✘ gaps or forks"), "English");
+    // The full re-verification: finance and administrators, not operators or community workers.
+    let path = format!("/api/v1/kiosks/{}/chain", app.kiosk_ids[0]);
+    let full: Value = fin.get(&path).await.json().await.expect("json");
+    assert_eq!(full["status"], "broken");
+    assert_eq!(full["problems"][0]["kind"], "gap");
+    let admin = login(&app, "admin").await;
+    assert_eq!(admin.get(&path).await.status(), StatusCode::OK);
+    for who in ["op0", "cw"] {
+        let s = login(&app, who).await;
+        assert_eq!(s.get(&path).await.status(), StatusCode::FORBIDDEN, "{who}");
+    }
+}

@@ -1,24 +1,36 @@
 //! Kiosks: the administrator registers one directly (token shown once) or issues a one-time
-//! enrolment code that the device itself redeems; lists kiosks with their last heartbeat; revokes.
+//! enrolment code that the device itself redeems, either way with the kiosk's Ed25519 public key;
+//! lists kiosks with their last heartbeat; revokes. A kiosk rotates its own key and token
+//! (`POST /kiosk/rotate`); administrators and finance re-verify a kiosk's whole signed chain
+//! (`GET /kiosks/{id}/chain`).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{Duration, SecondsFormat};
 use zhucan_domain::api::{
-    EnrolmentCode, KioskCreated, KioskEnrol, KioskStatus, NewEnrolmentCode, NewKiosk,
+    ChainLine, EnrolmentCode, KeyRotated, KeyRotation, KioskCreated, KioskEnrol, KioskStatus,
+    NewEnrolmentCode, NewKiosk,
 };
+use zhucan_domain::signing;
 
 use super::{parse_id, required};
 use crate::crypto::{new_enrolment_code, new_token, normalise_code, sha256_hex};
 use crate::db;
-use crate::db::kiosks::CodeProblem;
+use crate::db::kiosks::{CodeProblem, RotateProblem};
+use crate::db::users::Role;
 use crate::http::AppState;
-use crate::http::auth::Admin;
+use crate::http::auth::{Access, Admin, KioskCaller};
 use crate::http::error::{Error, Result};
 use crate::http::extract::AppJson;
 
 /// How long an enrolment code stays valid.
 pub const CODE_VALIDITY: Duration = Duration::hours(24);
+
+/// A public key as sent: must decode to an Ed25519 key. Answers the trimmed text to store.
+fn public_key(raw: &str) -> Result<String> {
+    signing::decode_public_key(raw).map_err(|e| Error::bad("invalid", "public_key", e))?;
+    Ok(raw.trim().to_owned())
+}
 
 pub async fn create(
     State(st): State<AppState>,
@@ -26,6 +38,7 @@ pub async fn create(
     AppJson(k): AppJson<NewKiosk>,
 ) -> Result<(StatusCode, AppJson<KioskCreated>)> {
     let name = required(&k.name, "name", 64)?;
+    let key = public_key(&k.public_key)?;
     let token = new_token();
     let hash = sha256_hex(token.as_bytes());
     let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
@@ -33,7 +46,7 @@ pub async fn create(
     let n = name.clone();
     let id = st
         .db
-        .write(move |tx| db::kiosks::insert(tx, canteen, &n, &hash, &now))
+        .write(move |tx| db::kiosks::insert(tx, canteen, &n, &hash, &key, &now))
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -87,8 +100,8 @@ pub async fn create_code(
     ))
 }
 
-/// `POST /kiosks/enrol` (no token: the code is the credential): registers the device for the
-/// code's canteen and consumes the code.
+/// `POST /kiosks/enrol` (no token: the code is the credential): registers the device and its
+/// public key for the code's canteen and consumes the code.
 pub async fn enrol(
     State(st): State<AppState>,
     AppJson(e): AppJson<KioskEnrol>,
@@ -97,13 +110,14 @@ pub async fn enrol(
     if code.is_empty() {
         return Err(Error::bad("missing", "code", "must not be empty"));
     }
+    let key = public_key(&e.public_key)?;
     let code_hash = sha256_hex(code.as_bytes());
     let token = new_token();
     let token_hash = sha256_hex(token.as_bytes());
     let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let outcome = st
         .db
-        .write(move |tx| db::kiosks::enrol(tx, &code_hash, &token_hash, &now))
+        .write(move |tx| db::kiosks::enrol(tx, &code_hash, &token_hash, &key, &now))
         .await?;
     match outcome {
         Ok((id, canteen_id, name)) => {
@@ -157,4 +171,90 @@ pub async fn revoke(
         })
         .await?;
     Ok(AppJson(status))
+}
+
+/// `POST /kiosk/rotate` (kiosk token): records from `from_seq` on are signed by the new key; the
+/// handover is signed by the current key; the answer carries a new token and the old one stops
+/// working. One transaction.
+pub async fn rotate(
+    State(st): State<AppState>,
+    KioskCaller(kiosk): KioskCaller,
+    AppJson(r): AppJson<KeyRotation>,
+) -> Result<AppJson<KeyRotated>> {
+    public_key(&r.public_key)?;
+    if r.from_seq == 0 || i64::try_from(r.from_seq).is_err() {
+        return Err(Error::bad(
+            "invalid",
+            "from_seq",
+            "must be between 1 and 9223372036854775807",
+        ));
+    }
+    let token = new_token();
+    let token_hash = sha256_hex(token.as_bytes());
+    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let from_seq = r.from_seq;
+    let outcome = st
+        .db
+        .write(move |tx| {
+            db::kiosks::rotate(
+                tx,
+                &db::kiosks::Rotation {
+                    kiosk_id: kiosk.id,
+                    from_seq,
+                    // The handover signs the key exactly as sent.
+                    public_key: &r.public_key,
+                    signature: &r.signature,
+                    token_hash: &token_hash,
+                    now: &now,
+                },
+            )
+        })
+        .await?;
+    match outcome {
+        Ok(()) => {
+            tracing::info!(kiosk = kiosk.id, from_seq, "kiosk key rotated");
+            Ok(AppJson(KeyRotated {
+                kiosk_id: kiosk.id,
+                from_seq,
+                token,
+            }))
+        }
+        Err(RotateProblem::Signature) => Err(Error::bad(
+            "signature_invalid",
+            "signature",
+            "the handover must be signed by the kiosk's current key over \
+             [\"zhucan-rotate-v1\", kiosk_id, from_seq, public_key]",
+        )),
+        Err(RotateProblem::FromSeq { at_least }) => Err(Error::bad(
+            "from_seq_too_low",
+            "from_seq",
+            format!(
+                "must be at least {at_least}: after every record already received from this kiosk"
+            ),
+        )),
+    }
+}
+
+/// `GET /kiosks/{id}/chain` (administrator or finance): the kiosk's chain problems and a full
+/// re-verification of every stored record against its hash, its signature and its settlement.
+pub async fn chain(
+    State(st): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+) -> Result<AppJson<ChainLine>> {
+    match &access {
+        Access::Admin => {}
+        Access::User(u) if matches!(u.role, Role::Admin | Role::Finance) => {}
+        _ => {
+            return Err(Error::Forbidden(
+                "only administrators and finance check kiosk chains".into(),
+            ));
+        }
+    }
+    let id = parse_id(&id, "id")?;
+    let line = st
+        .db
+        .read(move |c| db::snapshot(c, |c| db::chain::reverify(c, id)))
+        .await?;
+    Ok(AppJson(line))
 }

@@ -1,6 +1,7 @@
 //! Finance: the month's statement by canteen, town and funding source with drill-down to
-//! residents and meals, the flagged lines, month close, exports (the API's CSV and XLSX), a
-//! print view (print CSS) and a chart of meals per day per canteen (inline SVG).
+//! residents and meals, each kiosk's signed chain (✔ verified or ✘ with its problems), the
+//! flagged lines, month close, exports (the API's CSV and XLSX), a print view (print CSS) and a
+//! chart of meals per day per canteen (inline SVG).
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use chrono::{Datelike, NaiveDate, SecondsFormat};
 use serde::Deserialize;
-use zhucan_domain::api::Amounts;
+use zhucan_domain::api::{Amounts, ChainLine};
 use zhucan_domain::{CanteenId, ResidentId};
 
 use super::{
@@ -49,6 +50,64 @@ fn line(href: String, name: String, sub: String, a: &Amounts) -> Line {
         city: yuan(a.city),
         town: yuan(a.town),
         other: yuan(a.other),
+    }
+}
+
+/// A kiosk's chain on the statement page.
+pub struct Chain {
+    pub kiosk: String,
+    pub canteen: String,
+    pub meals: i64,
+    pub staff_meals: i64,
+    pub seqs: String,
+    /// `verified`, `broken` or `unsigned`.
+    pub status: String,
+    pub label: String,
+    pub problems: Vec<String>,
+}
+
+fn chain_row(l: &ChainLine, names: &BTreeMap<i64, String>, en: bool) -> Chain {
+    let label = match (l.status.as_str(), en) {
+        ("verified", false) => "✔ 已验证",
+        ("verified", true) => "✔ verified",
+        ("broken", false) => "✘ 链有缺口或分叉",
+        ("broken", true) => "✘ gaps or forks",
+        (_, false) => "未签名（服务器录入）",
+        (_, true) => "unsigned (entered on the server)",
+    };
+    let kind = |k: &str| match (k, en) {
+        ("gap", false) => "缺口",
+        ("gap", true) => "gap",
+        ("fork", false) => "分叉",
+        ("fork", true) => "fork",
+        ("bad_signature", false) => "签名无效",
+        ("bad_signature", true) => "bad signature",
+        (_, false) => "篡改",
+        (_, true) => "tampered",
+    };
+    Chain {
+        kiosk: match l.kiosk_id {
+            Some(id) => format!("{} (#{id})", l.kiosk_name),
+            None if en => "entered on the server".into(),
+            None => "服务器录入".into(),
+        },
+        canteen: l
+            .canteen_id
+            .and_then(|c| names.get(&c.0).cloned())
+            .unwrap_or_default(),
+        meals: l.meals,
+        staff_meals: l.staff_meals,
+        seqs: match (l.first_seq, l.last_seq) {
+            (Some(a), Some(b)) => format!("{a}–{b}"),
+            _ => "—".into(),
+        },
+        status: l.status.clone(),
+        label: label.into(),
+        problems: l
+            .problems
+            .iter()
+            .map(|p| format!("{}：{}", kind(&p.kind), p.detail))
+            .collect(),
     }
 }
 
@@ -161,6 +220,7 @@ struct FinancePage {
     towns: Vec<Line>,
     funding: Vec<(String, String)>,
     funding_total: String,
+    chains: Vec<Chain>,
     adjustments: usize,
     adjustments_total: String,
     flag_counts: (i64, i64, i64, i64),
@@ -310,6 +370,11 @@ pub async fn show(
             .collect(),
         funding,
         funding_total: yuan(statement.funding_total),
+        chains: statement
+            .chains
+            .iter()
+            .map(|l| chain_row(l, &names, en))
+            .collect(),
         adjustments: statement.adjustments.len(),
         adjustments_total: yuan(statement.adjustments_total.subsidy),
         flag_counts,
