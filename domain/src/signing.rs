@@ -254,10 +254,11 @@ mod tests {
         let mut it = item();
         sign(&mut it, 3, &"a".repeat(64), &key(1));
         let vk = key(1).verifying_key();
-        let tampered: Vec<Box<dyn Fn(&mut SettlementItem)>> = vec![
+        type Change = Box<dyn Fn(&mut SettlementItem)>;
+        let tampered: Vec<Change> = vec![
             Box::new(|i| i.resident_id = ResidentId(8)),
             Box::new(|i| i.canteen_id = CanteenId(3)),
-            Box::new(|i| i.served_at = i.served_at + chrono::Duration::milliseconds(1)),
+            Box::new(|i| i.served_at += chrono::Duration::milliseconds(1)),
             Box::new(|i| i.method = Method::Staff),
             Box::new(|i| i.match_score = Some(0.8124)),
             Box::new(|i| i.delivered = true),

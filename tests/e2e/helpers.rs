@@ -330,7 +330,9 @@ async fn server_with(https: bool) -> TestServer {
             cert: g.cert.clone(),
             key: g.key.clone(),
         };
-        let s = spawn_tls(config, clock, &files).await.expect("spawn server");
+        let s = spawn_tls(config, clock, &files)
+            .await
+            .expect("spawn server");
         let pem = std::fs::read(&g.ca).expect("ca.pem");
         let client = Client::builder()
             .tls_built_in_root_certs(false)
