@@ -305,6 +305,8 @@ async fn sigkill_mid_run_and_restart_loses_nothing_and_doubles_nothing() {
         (4, 0, 0),
         "one outbox row per meal"
     );
+    // a SIGKILL neither skipped nor reused a place in the kiosk's signed chain
+    assert_eq!(chain_lines(&s).await, vec![("verified".to_owned(), 4, 0)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -340,6 +342,23 @@ async fn staff_check_in_needs_pin_and_reason_and_unenrol_deletes_here_and_on_the
         .get(&format!("/canteens/{}/tally?date=2026-03-15", s.canteen))
         .await;
     assert_eq!(t["meals"][0]["method"], json!("staff"));
+    // signed by the kiosk like any meal, and still labelled staff-confirmed on the statement
+    let st = s.get("/statements?month=2026-03").await;
+    let line = st["chains"]
+        .as_array()
+        .expect("chains")
+        .iter()
+        .find(|c| !c["kiosk_id"].is_null())
+        .expect("the kiosk's chain line")
+        .clone();
+    assert_eq!(
+        (
+            line["status"].clone(),
+            line["meals"].clone(),
+            line["staff_meals"].clone()
+        ),
+        (json!("verified"), json!(1), json!(1))
+    );
 
     k.enrol(who.0, people()[2].enrol).await.expect("enrol");
     assert_eq!(
