@@ -511,7 +511,8 @@ pub struct ChainProblem {
 pub struct CanteenLine {
     pub canteen_id: CanteenId,
     pub name: String,
-    pub town: String,
+    /// The canteen's town code (`town` is taken by the town-funded amount).
+    pub town_code: String,
     #[serde(flatten)]
     pub amounts: Amounts,
 }

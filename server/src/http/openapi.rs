@@ -400,8 +400,8 @@ fn schemas() -> Value {
         "MonthClosed": obj(&["month", "closed_at", "closed_by"], json!({
             "month": { "type": "string" }, "closed_at": { "type": "string", "format": "date-time" },
             "closed_by": { "type": "string" } })),
-        "CanteenLine": amounts_with(&["canteen_id", "name", "town"], json!({
-            "canteen_id": int(), "name": { "type": "string" }, "town": { "type": "string" } })),
+        "CanteenLine": amounts_with(&["canteen_id", "name", "town_code"], json!({
+            "canteen_id": int(), "name": { "type": "string" }, "town_code": { "type": "string" } })),
         "ResidentLine": amounts_with(&["resident_id", "name", "national_id_masked"], json!({
             "resident_id": int(), "name": { "type": "string" }, "national_id_masked": { "type": "string" } })),
         "FundingLine": obj(&["source", "source_zh", "fen"], json!({

@@ -83,7 +83,7 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
                 "明细",
                 l.canteen_id.0.to_string(),
                 &l.name,
-                &l.town,
+                &l.town_code,
                 &amount_cols(&l.amounts),
                 "",
             ))?;

@@ -113,7 +113,7 @@ pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<
             CanteenLine {
                 canteen_id: zhucan_domain::CanteenId(id),
                 name: c.map(|c| c.name.clone()).unwrap_or_default(),
-                town: c.map(|c| c.town.0.clone()).unwrap_or_default(),
+                town_code: c.map(|c| c.town.0.clone()).unwrap_or_default(),
                 amounts,
             }
         })

@@ -75,7 +75,7 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, XlsxError> {
     for l in &s.canteens {
         ws.write_number(r, 0, l.canteen_id.0 as f64)?;
         ws.write_string(r, 1, &l.name)?;
-        ws.write_string(r, 2, &l.town)?;
+        ws.write_string(r, 2, &l.town_code)?;
         amounts(ws, &f, r, 3, &l.amounts, false)?;
         r += 1;
     }

@@ -102,6 +102,11 @@ async fn tally_counts_the_day_per_slot_and_a_void_changes_it() {
     assert_eq!(body["error"]["field"], "reason");
     // The statement lists the voided meal but does not count it.
     let s = app.json("/statements?month=2026-02").await;
+    // The canteen's town code and the town-funded amount are two keys (they once shared "town").
+    for c in s["canteens"].as_array().expect("canteens") {
+        assert!(c["town_code"].is_string(), "{c}");
+        assert!(c["town"].is_i64(), "{c}");
+    }
     assert_eq!(s["voided"].as_array().map(Vec::len), Some(1));
     assert_eq!(fen(&s["total"]["meals"]), 5);
 }

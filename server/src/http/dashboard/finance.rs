@@ -298,7 +298,10 @@ pub async fn show(
     };
     let mut by_town: BTreeMap<String, Amounts> = BTreeMap::new();
     for l in &statement.canteens {
-        by_town.entry(l.town.clone()).or_default().add(&l.amounts);
+        by_town
+            .entry(l.town_code.clone())
+            .or_default()
+            .add(&l.amounts);
     }
     let names: BTreeMap<i64, String> = canteens.iter().map(|c| (c.id.0, c.name.clone())).collect();
     let funding = statement
@@ -359,7 +362,7 @@ pub async fn show(
                 line(
                     format!("/finance/canteens/{}?month={mq}", l.canteen_id.0),
                     l.name.clone(),
-                    tn(&l.town),
+                    tn(&l.town_code),
                     &l.amounts,
                 )
             })
