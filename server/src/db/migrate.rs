@@ -20,6 +20,11 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_dashboard",
         include_str!("../../../migrations/server/0003_dashboard.sql"),
     ),
+    // 0004 belongs to the signed-chain work on another branch; it goes before this one.
+    (
+        "0005_guard",
+        include_str!("../../../migrations/server/0005_guard.sql"),
+    ),
 ];
 
 /// The schema version this code writes and understands.

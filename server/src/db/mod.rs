@@ -6,9 +6,11 @@
 //! call the functions of the submodules, which take a `&Connection` (reads) or a [`Tx`] (writes).
 
 pub mod alerts;
+pub mod audit;
 pub mod canteens;
 pub mod changes;
 pub mod dashboard;
+pub mod face_data;
 pub mod kiosks;
 pub mod migrate;
 pub mod months;
