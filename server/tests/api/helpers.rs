@@ -239,7 +239,8 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
         let k = created(
             app.post(
                 "/kiosks",
-                &json!({ "canteen_id": c, "name": format!("k{i}") }),
+                &json!({ "canteen_id": c, "name": format!("k{i}"),
+                    "public_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" }),
             )
             .await,
         )
