@@ -595,7 +595,10 @@ async fn an_oversized_login_form_gets_413_naming_the_limit() {
     let admin = login(&app, "admin").await;
     let roster = format!("姓名,性别\n{}", "张三,男\n".repeat(100_000));
     let r = admin
-        .post_form("/residents/import", &[("csrf", &admin.csrf), ("csv", &roster)])
+        .post_form(
+            "/residents/import",
+            &[("csrf", &admin.csrf), ("csv", &roster)],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(r.text().await.expect("html").contains("1048576"));
