@@ -699,6 +699,86 @@ pub struct KioskStatus {
     pub last_sync_cursor: Option<i64>,
 }
 
+// ---------------------------------------------------------------------------------------------
+// Audit log, face-data count and national-ID reveal (issue 6: integrity, security and privacy).
+
+/// One entry of the append-only, hash-chained audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    /// UTC RFC 3339, as stored.
+    pub at: String,
+    /// A dashboard user's name, `admin-token` or `kiosk:<id>`.
+    pub actor: String,
+    pub role: String,
+    /// e.g. `settlement.void`, `month.close`, `login.failure`, `statement.export`.
+    pub action: String,
+    pub target: String,
+    pub detail: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// `GET /api/v1/audit?limit=&before=` (admin): a page of entries, newest first, and the verdict
+/// of walking the whole chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    /// The whole chain verified from the first entry to the last.
+    pub verified: bool,
+    /// The first `seq` at which it does not.
+    pub broken_at: Option<i64>,
+    /// Entries in the log.
+    pub total: i64,
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `before=` for the next (older) page; `None` on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// `GET /api/v1/face-data` (admin): how many people's face data the server holds, against the
+/// number at which the operator must file with the provincial regulator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceDataSummary {
+    /// Residents with face templates on the server.
+    pub residents: i64,
+    pub templates: i64,
+    /// Of those, residents consenting to their templates being shared with other canteens.
+    pub residents_sharing: i64,
+    pub by_canteen: Vec<FaceDataCanteen>,
+    /// 100,000 people: the filing threshold.
+    pub filing_threshold: i64,
+    /// 80,000: from here the page warns.
+    pub warning_from: i64,
+    /// `residents` as a percentage of the threshold.
+    pub percent_of_threshold: f64,
+    pub warning: bool,
+    /// The local month the next counts cover (`YYYY-MM`).
+    pub month: String,
+    /// Residents who withdrew consent to face enrolment this month.
+    pub withdrawals_this_month: i64,
+    /// Residents whose templates were deleted this month, in all and by reason.
+    pub purged_this_month: i64,
+    pub purged_withdrawal: i64,
+    pub purged_death: i64,
+    pub purged_deletion: i64,
+}
+
+/// Face data held per canteen of enrolment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaceDataCanteen {
+    pub canteen_id: CanteenId,
+    pub name: String,
+    pub residents: i64,
+    pub templates: i64,
+}
+
+/// `GET /api/v1/residents/{id}/national-id` (admin; audited): the full number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NationalIdReveal {
+    pub resident_id: ResidentId,
+    pub national_id: String,
+    pub national_id_masked: String,
+}
+
 /// Encodes unit-length embeddings for the wire (base64 of little-endian f32).
 pub fn encode_embedding(v: &[f32]) -> String {
     let mut bytes = Vec::with_capacity(v.len() * 4);

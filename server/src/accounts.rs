@@ -1,14 +1,18 @@
 //! Dashboard accounts: argon2 password hashing, user creation, and the login check with its
 //! lock-out (5 failures lock the account for 15 minutes, timed by the injected clock). Sessions
-//! are random cookie values whose sha256 is stored with a per-session CSRF token.
+//! are random cookie values whose sha256 is stored with a per-session CSRF token. User creation,
+//! every log-in (success, failure, refusal while locked) and every log-out is written to the
+//! audit log in the same transaction.
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde_json::json;
 use zhucan_domain::CanteenId;
 
 use crate::crypto::{new_token, sha256_hex};
+use crate::db::audit::{self, Actor};
 use crate::db::users::{Role, User};
 use crate::db::{self, Db};
 
@@ -50,9 +54,14 @@ pub struct NewUser {
     pub town: Option<String>,
 }
 
-/// Checks role and scope (an operator has canteens, a community worker a town), hashes the
-/// password and stores the user.
+/// [`create_user_as`] from the command line (actor `cli`).
 pub fn create_user(db: &Db, u: &NewUser, now: DateTime<Utc>) -> db::Result<i64> {
+    create_user_as(db, u, &Actor::system("cli"), now)
+}
+
+/// Checks role and scope (an operator has canteens, a community worker a town), hashes the
+/// password and stores the user, with an audit entry naming `actor`.
+pub fn create_user_as(db: &Db, u: &NewUser, actor: &Actor, now: DateTime<Utc>) -> db::Result<i64> {
     let name = u.name.trim();
     if name.is_empty() || name.chars().count() > 64 {
         return Err(db::Error::invalid("name", "1 to 64 characters"));
@@ -98,7 +107,20 @@ pub fn create_user(db: &Db, u: &NewUser, now: DateTime<Utc>) -> db::Result<i64> 
             db::canteens::get(tx, *c)
                 .map_err(|_| db::Error::invalid("canteen", format!("no canteen {}", c.0)))?;
         }
-        db::users::insert(tx, &name, &hash, u.role, &canteens, town.as_deref(), &at)
+        let id = db::users::insert(tx, &name, &hash, u.role, &canteens, town.as_deref(), &at)?;
+        audit::append(
+            tx,
+            &at,
+            actor,
+            "user.create",
+            &format!("user:{name}"),
+            &json!({
+                "role": u.role.as_str(),
+                "canteens": canteens.iter().map(|c| c.0).collect::<Vec<_>>(),
+                "town": town,
+            }),
+        )?;
+        Ok(id)
     })
 }
 
@@ -115,19 +137,47 @@ pub enum Login {
     Locked(DateTime<Utc>),
 }
 
-/// Checks a user name and password; on success opens a session.
+/// The longest user name the audit log keeps from a failed attempt.
+const LOGGED_NAME_CHARS: usize = 64;
+
+/// Checks a user name and password; on success opens a session. Every attempt is written to the
+/// audit log (`login.success`, `login.failure`, `login.locked`) with the client address.
 pub async fn login(
     db: &Db,
     name: String,
     password: String,
+    client: Option<String>,
     now: DateTime<Utc>,
 ) -> db::Result<Login> {
-    let creds = db.read(move |c| db::users::credentials(c, &name)).await?;
+    let at = ts(now);
+    let shown: String = name.chars().take(LOGGED_NAME_CHARS).collect();
+    let n2 = name.clone();
+    let creds = db.read(move |c| db::users::credentials(c, &n2)).await?;
     let Some(creds) = creds else {
         // Spend the same time as a real check, so names cannot be probed by timing.
         let _ = tokio::task::spawn_blocking(move || hash_password(&password)).await;
+        db.write(move |tx| {
+            audit::append(
+                tx,
+                &at,
+                &Actor::new(shown, "unknown"),
+                "login.failure",
+                "user:?",
+                &json!({ "client": client, "reason": "unknown user" }),
+            )
+        })
+        .await?;
         return Ok(Login::Refused);
     };
+    let role = db
+        .read({
+            let id = creds.id;
+            move |c| db::users::get(c, id)
+        })
+        .await?
+        .role;
+    let actor = Actor::new(shown, role.as_str());
+    let target = format!("user:{name}");
     if let Some(until) = creds
         .locked_until
         .as_deref()
@@ -135,6 +185,17 @@ pub async fn login(
         .map(|u| u.with_timezone(&Utc))
         && until > now
     {
+        db.write(move |tx| {
+            audit::append(
+                tx,
+                &at,
+                &actor,
+                "login.locked",
+                &target,
+                &json!({ "client": client, "locked_until": ts(until) }),
+            )
+        })
+        .await?;
         return Ok(Login::Locked(until));
     }
     let phc = creds.password_hash.clone();
@@ -146,8 +207,19 @@ pub async fn login(
         let failed = creds.failed_logins + 1;
         let locked = (failed >= MAX_FAILURES).then(|| now + Duration::minutes(LOCK_MINUTES));
         let (n, l) = (if locked.is_some() { 0 } else { failed }, locked.map(ts));
-        db.write(move |tx| db::users::set_failures(tx, id, n, l.as_deref()))
-            .await?;
+        db.write(move |tx| {
+            db::users::set_failures(tx, id, n, l.as_deref())?;
+            audit::append(
+                tx,
+                &at,
+                &actor,
+                "login.failure",
+                &target,
+                &json!({ "client": client, "reason": "wrong password", "failures": failed, "locked_until": l }),
+            )?;
+            Ok(())
+        })
+        .await?;
         return Ok(match locked {
             Some(until) => Login::Locked(until),
             None => Login::Refused,
@@ -155,11 +227,19 @@ pub async fn login(
     }
     let token = new_token();
     let (hash, csrf) = (sha256_hex(token.as_bytes()), new_token());
-    let (at, exp) = (ts(now), ts(now + Duration::hours(SESSION_HOURS)));
+    let exp = ts(now + Duration::hours(SESSION_HOURS));
     let user = db
         .write(move |tx| {
             db::users::set_failures(tx, id, 0, None)?;
             db::users::create_session(tx, &hash, id, &csrf, &at, &exp)?;
+            audit::append(
+                tx,
+                &at,
+                &actor,
+                "login.success",
+                &target,
+                &json!({ "client": client }),
+            )?;
             db::users::get(tx, id)
         })
         .await?;
@@ -177,10 +257,21 @@ pub async fn session(
     db.read(move |c| db::users::session(c, &hash, &now)).await
 }
 
-/// Ends the session of a cookie value.
-pub async fn logout(db: &Db, token: &str, now: DateTime<Utc>) -> db::Result<()> {
+/// Ends the session of a cookie value (audited as `logout` by `actor`).
+pub async fn logout(db: &Db, token: &str, actor: Actor, now: DateTime<Utc>) -> db::Result<()> {
     let hash = sha256_hex(token.as_bytes());
     let now = ts(now);
-    db.write(move |tx| db::users::delete_session(tx, &hash, &now))
-        .await
+    db.write(move |tx| {
+        db::users::delete_session(tx, &hash, &now)?;
+        audit::append(
+            tx,
+            &now,
+            &actor,
+            "logout",
+            &format!("user:{}", actor.name),
+            &json!({}),
+        )?;
+        Ok(())
+    })
+    .await
 }

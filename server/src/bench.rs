@@ -152,6 +152,7 @@ pub fn setup(
                 birth_date: birth,
                 national_id_index: format!("bench-{i}"),
                 national_id_masked: nid.masked(),
+                national_id_sealed: None,
                 local_registration: true,
                 registered_town: "choucheng".into(),
                 residence_town: "choucheng".into(),
@@ -226,6 +227,11 @@ pub async fn ingest_over_http(
         index_key: IndexKey(vec![7; 32]),
         body_limit: 4 * 1024 * 1024,
         push: None,
+        // The bench measures ingestion: no per-kiosk rate limit.
+        security: crate::config::SecurityConfig {
+            kiosk_per_minute: 0,
+            ..Default::default()
+        },
     };
     let server = crate::spawn(config, Arc::new(SystemClock)).await?;
     // Worker w posts as kiosk w: its batches in chain order, every item signed beforehand.

@@ -36,6 +36,81 @@ pub struct ServerArgs {
     /// File holding the HMAC-SHA256 secret shared with the city platform.
     #[arg(long, env = "ZHUCAN_PUSH_SECRET_FILE")]
     pub push_secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub security: SecurityArgs,
+}
+
+/// Rate limits and cookie flags, as given on the command line or in the environment.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SecurityArgs {
+    /// Dashboard log-in attempts per minute per client address (0: no limit). On top of the
+    /// per-account lock-out.
+    #[arg(long, env = "ZHUCAN_LOGIN_RATE", default_value_t = SecurityConfig::default().login_per_minute)]
+    pub login_rate: u32,
+    /// Kiosk enrolments (`POST /api/v1/kiosks/enrol`, unauthenticated) per minute per address.
+    #[arg(long, env = "ZHUCAN_ENROL_RATE", default_value_t = SecurityConfig::default().enrol_per_minute)]
+    pub enrol_rate: u32,
+    /// Kiosk requests (`/api/v1/kiosk/*`, `/api/v1/settlements`) per minute per kiosk token
+    /// (or address, without one).
+    #[arg(long, env = "ZHUCAN_KIOSK_RATE", default_value_t = SecurityConfig::default().kiosk_per_minute)]
+    pub kiosk_rate: u32,
+    /// Mark the session cookie `Secure` (the server is reached over HTTPS).
+    #[arg(long, env = "ZHUCAN_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+}
+
+impl Default for SecurityArgs {
+    fn default() -> SecurityArgs {
+        let d = SecurityConfig::default();
+        SecurityArgs {
+            login_rate: d.login_per_minute,
+            enrol_rate: d.enrol_per_minute,
+            kiosk_rate: d.kiosk_per_minute,
+            secure_cookies: d.secure_cookies,
+        }
+    }
+}
+
+impl SecurityArgs {
+    pub fn config(&self) -> SecurityConfig {
+        SecurityConfig {
+            login_per_minute: self.login_rate,
+            enrol_per_minute: self.enrol_rate,
+            kiosk_per_minute: self.kiosk_rate,
+            secure_cookies: self.secure_cookies,
+            ..SecurityConfig::default()
+        }
+    }
+}
+
+/// Abuse limits and cookie flags. `Default` holds the production values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityConfig {
+    /// Log-in POSTs per minute per client address (token bucket; 0: no limit).
+    pub login_per_minute: u32,
+    /// `POST /api/v1/kiosks/enrol` per minute per client address.
+    pub enrol_per_minute: u32,
+    /// `/api/v1/kiosk/*` and `/api/v1/settlements` per minute per kiosk token (or address).
+    pub kiosk_per_minute: u32,
+    /// Longest request target (path and query), in bytes; longer gets 414.
+    pub max_uri_bytes: usize,
+    /// Largest total of header names and values, in bytes; more gets 431.
+    pub max_header_bytes: usize,
+    /// Add `Secure` to the session cookie (behind TLS).
+    pub secure_cookies: bool,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> SecurityConfig {
+        SecurityConfig {
+            login_per_minute: 10,
+            enrol_per_minute: 10,
+            kiosk_per_minute: 600,
+            max_uri_bytes: 8 * 1024,
+            max_header_bytes: 32 * 1024,
+            secure_cookies: false,
+        }
+    }
 }
 
 impl std::fmt::Debug for ServerArgs {
@@ -49,6 +124,7 @@ impl std::fmt::Debug for ServerArgs {
             )
             .field("timezone", &self.timezone)
             .field("secret_key_file", &self.secret_key_file)
+            .field("security", &self.security)
             .finish()
     }
 }
@@ -93,6 +169,8 @@ pub struct Config {
     pub body_limit: usize,
     /// Delivery to the city platform; `None`: off.
     pub push: Option<PushConfig>,
+    /// Rate and size limits, cookie flags.
+    pub security: SecurityConfig,
 }
 
 /// Where and how to push settlements to the city platform.
@@ -165,6 +243,7 @@ impl ServerArgs {
             index_key,
             body_limit: self.body_limit,
             push,
+            security: self.security.config(),
         })
     }
 }

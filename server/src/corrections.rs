@@ -1,14 +1,17 @@
 //! Corrections never delete: a void marks a meal of an open month, or — when the meal's month is
 //! closed — leaves it untouched and adds a negative adjustment line to the earliest open month
-//! after it. Closing a month freezes every settlement counted in it.
+//! after it. Closing a month freezes every settlement counted in it. Every void (and the
+//! adjustment it becomes) is written to the audit log in the same transaction.
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::json;
 use uuid::Uuid;
 use zhucan_domain::api::{AdjustmentLine, Amounts, VoidResult};
 use zhucan_domain::{Fen, Payment};
 
+use crate::db::audit::{self, Actor};
 use crate::db::{self, Tx};
 
 /// Parses `YYYY-MM` (a real month between 2000 and 2999).
@@ -39,8 +42,40 @@ pub fn earliest_open_after(month: &str, closed: &BTreeSet<String>) -> Option<Str
 
 /// Voids an accepted meal. Never deletes. In an open month the meal is marked voided (and a
 /// prepaid self-pay goes back to the balance); in a closed month an adjustment lands in the
-/// earliest open month after it.
+/// earliest open month after it. `by` goes in the `voided_by`/`created_by` column, `actor` in
+/// the audit log.
 pub fn void(
+    tx: &Tx<'_>,
+    id: Uuid,
+    reason: &str,
+    by: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> db::Result<VoidResult> {
+    let out = void_unaudited(tx, id, reason, by, now)?;
+    let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let (action, detail) = match &out.adjustment {
+        None => (
+            "settlement.void",
+            json!({ "reason": reason, "effect": out.effect }),
+        ),
+        Some(a) => (
+            "settlement.adjust",
+            json!({
+                "reason": reason,
+                "effect": out.effect,
+                "adjustment": a.id,
+                "period": a.period,
+                "original_period": a.original_period,
+                "subsidy": a.amounts.subsidy,
+            }),
+        ),
+    };
+    audit::append(tx, &at, actor, action, &format!("settlement:{id}"), &detail)?;
+    Ok(out)
+}
+
+fn void_unaudited(
     tx: &Tx<'_>,
     id: Uuid,
     reason: &str,

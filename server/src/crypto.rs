@@ -1,10 +1,12 @@
 //! Keys, hashing and sealing for the server: the keyed blind index of national ID numbers
 //! (HMAC-SHA256, RFC 2104, written out over `sha2` to avoid another dependency), token hashes,
-//! random tokens and kiosk enrolment codes, and the XChaCha20-Poly1305 sealing of face templates.
+//! random tokens and kiosk enrolment codes, and the XChaCha20-Poly1305 sealing of face templates
+//! and of full national ID numbers.
 //!
-//! One secret key file feeds both keyed uses. The blind index keeps using the file's key as is
-//! (existing databases hold indexes made with it); the template key is a subkey derived from it
-//! with HMAC under a fixed label, so the two uses never share a key.
+//! One secret key file feeds every keyed use. The blind index keeps using the file's key as is
+//! (existing databases hold indexes made with it); the template key and the national-ID key are
+//! subkeys derived from it with HMAC under fixed labels, so no two uses share a key. No key is
+//! ever written to the database.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -58,6 +60,41 @@ const TEMPLATE_KEY_LABEL: &[u8] = b"zhucan/v1/face-template-encryption";
 /// The face-template encryption key, derived from the server's secret key file.
 pub fn template_key(master: &[u8]) -> [u8; 32] {
     hmac_sha256(master, TEMPLATE_KEY_LABEL)
+}
+
+/// The label the national-ID encryption subkey is derived under.
+const NATIONAL_ID_KEY_LABEL: &[u8] = b"zhucan/v1/national-id-encryption";
+
+/// The national-ID encryption key, derived from the server's secret key file.
+pub fn national_id_key(master: &[u8]) -> [u8; 32] {
+    hmac_sha256(master, NATIONAL_ID_KEY_LABEL)
+}
+
+/// Seals the full national ID number for storage: XChaCha20-Poly1305 under
+/// [`national_id_key`], a random nonce, and the number's blind index as associated data (so a
+/// sealed number cannot be moved to another resident's row). Returns (nonce, ciphertext).
+pub fn seal_national_id(
+    master: &[u8],
+    national_id: &zhucan_domain::NationalId,
+) -> Result<(String, Vec<u8>, Vec<u8>), SealError> {
+    let index = blind_index(master, national_id);
+    let (nonce, ct) = seal(
+        &national_id_key(master),
+        index.as_bytes(),
+        national_id.expose().as_bytes(),
+    )?;
+    Ok((index, nonce, ct))
+}
+
+/// Opens what [`seal_national_id`] made, for the row with blind index `index`.
+pub fn open_national_id(
+    master: &[u8],
+    index: &str,
+    nonce: &[u8],
+    ct: &[u8],
+) -> Result<String, SealError> {
+    let plain = open(&national_id_key(master), index.as_bytes(), nonce, ct)?;
+    String::from_utf8(plain).map_err(|_| SealError)
 }
 
 /// Sealing failed, or a sealed record does not open under this key and associated data.
@@ -150,6 +187,28 @@ mod tests {
             Err(SealError)
         );
         assert_ne!(template_key(&[42; 32]).to_vec(), vec![42u8; 32]);
+    }
+
+    #[test]
+    fn national_ids_open_only_with_the_same_key_and_index() {
+        let nid = zhucan_domain::NationalId::parse("11010519491231002X").expect("valid");
+        let master = [9u8; 32];
+        let (index, nonce, ct) = seal_national_id(&master, &nid).expect("seal");
+        assert_eq!(index, blind_index(&master, &nid));
+        assert_eq!(
+            open_national_id(&master, &index, &nonce, &ct).expect("open"),
+            "11010519491231002X"
+        );
+        assert!(!ct.windows(18).any(|w| w == b"11010519491231002X"));
+        assert_eq!(
+            open_national_id(&master, &"0".repeat(64), &nonce, &ct),
+            Err(SealError)
+        );
+        assert_eq!(
+            open_national_id(&[8u8; 32], &index, &nonce, &ct),
+            Err(SealError)
+        );
+        assert_ne!(national_id_key(&master), template_key(&master));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use zhucan_domain::{
     CanteenId, Category, Fen, Method, Policy, ResidentId, ResidentStatus, Sex, Slot,
 };
 
-use crate::crypto::{blind_index, new_token, sha256_hex};
+use crate::crypto::{new_token, seal_national_id, sha256_hex};
 use crate::db::{self, Db, residents::NewResidentRow};
 use crate::ingest;
 
@@ -239,6 +239,9 @@ fn residents(
         let Ok(nid) = zhucan_domain::NationalId::parse(&nid_text) else {
             continue;
         };
+        let Ok((index, nonce, ciphertext)) = seal_national_id(key, &nid) else {
+            continue;
+        };
         let home = rng.random_range(0..canteens.len());
         let town = canteens[home].1.town.clone();
         let local = !rng.random_bool(0.05);
@@ -292,8 +295,9 @@ fn residents(
                 name: format!("{surname}{given}"),
                 sex,
                 birth_date: birth,
-                national_id_index: blind_index(key, &nid),
+                national_id_index: index,
                 national_id_masked: nid.masked(),
+                national_id_sealed: Some(db::templates::Sealed { nonce, ciphertext }),
                 local_registration: local,
                 registered_town,
                 residence_town: town,

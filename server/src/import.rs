@@ -20,7 +20,8 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use zhucan_domain::resident::Consent;
 use zhucan_domain::{CanteenId, Category, Fen, NationalId, ResidentStatus, Sex};
 
-use crate::crypto::blind_index;
+use crate::crypto::seal_national_id;
+use crate::db::audit::{self, Actor};
 use crate::db::{self, Db, residents::NewResidentRow};
 
 /// The canonical header, in Chinese.
@@ -106,11 +107,23 @@ fn category_code(s: &str) -> Result<Category, String> {
     Category::parse(code)
 }
 
-/// Reads and validates the roster, then imports it in one transaction — or nothing.
+/// [`residents_as`] from the command line (actor `cli`).
 pub fn residents(
     db: &Db,
     key: &[u8],
+    input: impl Read,
+    now: DateTime<Utc>,
+) -> Result<ImportSummary, Error> {
+    residents_as(db, key, input, &Actor::system("cli"), now)
+}
+
+/// Reads and validates the roster, then imports it in one transaction — or nothing. The import
+/// is written to the audit log (by `actor`, with the new residents' ids) in that transaction.
+pub fn residents_as(
+    db: &Db,
+    key: &[u8],
     mut input: impl Read,
+    actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<ImportSummary, Error> {
     let mut text = String::new();
@@ -310,7 +323,8 @@ pub fn residents(
             },
         };
         let Some(nid) = nid else { continue };
-        let index = blind_index(key, &nid);
+        let (index, nonce, ciphertext) =
+            seal_national_id(key, &nid).map_err(|e| Error::Read(e.to_string()))?;
         if let Some(first) = seen_ids.insert(index.clone(), line) {
             bad(2, format!("the same number is also on line {first}"));
             continue;
@@ -338,6 +352,7 @@ pub fn residents(
                 birth_date,
                 national_id_index: index,
                 national_id_masked: nid.masked(),
+                national_id_sealed: Some(db::templates::Sealed { nonce, ciphertext }),
                 local_registration: local,
                 registered_town: registered,
                 residence_town: residence,
@@ -357,9 +372,18 @@ pub fn residents(
     }
     let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
     let imported = db.write_blocking(|tx| {
+        let mut ids = Vec::with_capacity(rows.len());
         for (_, r) in &rows {
-            db::residents::insert(tx, r, &at, "import")?;
+            ids.push(db::residents::insert(tx, r, &at, "import")?.0);
         }
+        audit::append(
+            tx,
+            &at,
+            actor,
+            "resident.import",
+            "residents",
+            &serde_json::json!({ "imported": ids.len(), "residents": ids }),
+        )?;
         Ok(rows.len())
     })?;
     Ok(ImportSummary { imported })

@@ -69,11 +69,7 @@ pub async fn serve_with(
         .push
         .clone()
         .map(|p| tokio::spawn(push::run(db.clone(), p, clock.clone())));
-    let state = AppState {
-        db,
-        config: Arc::new(config),
-        clock,
-    };
+    let state = AppState::new(db, config, clock);
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let out = match tls {
         None => {

@@ -186,6 +186,7 @@ async fn main() -> anyhow::Result<()> {
                 body_limit: 2 * 1024 * 1024,
                 push_url: None,
                 push_secret_file: None,
+                security: Default::default(),
             };
             let config = args.validate()?;
             let store = Db::open(&db)?;

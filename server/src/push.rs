@@ -2,8 +2,10 @@
 //!
 //! The messages sit in `push_outbox`, written in the transaction that settled or voided the
 //! meal. This worker POSTs each body as JSON to the configured URL with
-//! `X-Zhucan-Signature: sha256=<hex HMAC-SHA256 of the body under the shared secret>` and
-//! `X-Zhucan-Timestamp: <unix seconds>`, and marks a message delivered only on a 2xx. Failures are
+//! `X-Zhucan-Timestamp: <unix seconds>` and
+//! `X-Zhucan-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" under the shared secret>`
+//! (the timestamp is signed too, so a receiver can refuse a stale replay), and marks a message
+//! delivered only on a 2xx. Failures are
 //! retried with exponential backoff (2, 4, 8 … seconds, at most an hour), timed by the injected
 //! clock. Every body carries the stable settlement `id` and its `kind`, so a receiver that sees a
 //! message twice (a 2xx lost on the way back) can drop the copy.
@@ -22,9 +24,12 @@ const BATCH: i64 = 100;
 /// The longest wait between two attempts at one message.
 const MAX_BACKOFF_SECS: i64 = 3600;
 
-/// `sha256=<hex>`: the signature header value of `body`.
-pub fn signature(secret: &[u8], body: &[u8]) -> String {
-    format!("sha256={}", hex::encode(hmac_sha256(secret, body)))
+/// `sha256=<hex>`: the signature header value of `body` sent at `timestamp` (unix seconds, as
+/// in `X-Zhucan-Timestamp`): HMAC-SHA256 over `<timestamp>.<body>`.
+pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let mut msg = format!("{timestamp}.").into_bytes();
+    msg.extend_from_slice(body);
+    format!("sha256={}", hex::encode(hmac_sha256(secret, &msg)))
 }
 
 /// When to try again after `attempts` failed attempts.
@@ -77,12 +82,13 @@ pub async fn round(
     let due = db.read(move |c| db::push::due(c, &now, BATCH)).await?;
     let mut delivered = 0;
     for m in due {
-        let sig = signature(cfg.secret.expose().as_bytes(), m.body.as_bytes());
+        let stamp = clock.now().timestamp();
+        let sig = signature(cfg.secret.expose().as_bytes(), stamp, m.body.as_bytes());
         let resp = client
             .post(&cfg.url)
             .header("content-type", "application/json")
             .header("x-zhucan-signature", sig)
-            .header("x-zhucan-timestamp", clock.now().timestamp().to_string())
+            .header("x-zhucan-timestamp", stamp.to_string())
             .header("idempotency-key", format!("{}:{}", m.settlement_id, m.kind))
             .body(m.body.clone())
             .send()
@@ -129,11 +135,20 @@ mod tests {
     }
 
     #[test]
-    fn signature_is_hex_hmac_sha256() {
-        // RFC 4231 test case 2.
+    fn signature_is_hex_hmac_sha256_over_timestamp_and_body() {
+        // RFC 4231 test case 2, split as "<timestamp>.<body>" would be.
         assert_eq!(
-            signature(b"Jefe", b"what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+            hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+        let sig = signature(b"Jefe", 1_773_547_200, b"{}");
+        assert_eq!(
+            sig,
+            format!(
+                "sha256={}",
+                hex::encode(hmac_sha256(b"Jefe", b"1773547200.{}"))
+            )
+        );
+        assert_ne!(sig, signature(b"Jefe", 1_773_547_201, b"{}"));
     }
 }

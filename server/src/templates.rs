@@ -172,7 +172,7 @@ pub struct Uploader {
 
 /// Stores a checked, sealed upload in `tx`: consent history (who = `by` and the kiosk), consent
 /// flags and `face_enrolled`, the templates replaced, changes recorded. A deceased resident
-/// cannot be enrolled.
+/// cannot be enrolled. Returns what the consent update changed, for the audit log.
 #[instrument(skip_all, fields(resident = resident.0, kiosk = who.kiosk_id), err)]
 pub fn store(
     tx: &Tx<'_>,
@@ -181,7 +181,7 @@ pub fn store(
     upload: &Valid,
     sealed: &[Sealed],
     at: &str,
-) -> db::Result<()> {
+) -> db::Result<db::residents::Updated> {
     let current = db::residents::get(tx, resident)?;
     if matches!(current.status, ResidentStatus::Deceased { .. }) {
         return Err(db::Error::Conflict(
@@ -192,7 +192,7 @@ pub fn store(
         Some(k) => format!("{} (kiosk {k})", upload.by),
         None => format!("{} (admin)", upload.by),
     };
-    db::residents::update(
+    let updated = db::residents::update(
         tx,
         resident,
         &db::residents::Update {
@@ -217,5 +217,6 @@ pub fn store(
             kiosk_id: who.kiosk_id,
         },
         at,
-    )
+    )?;
+    Ok(updated)
 }

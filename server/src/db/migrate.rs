@@ -24,6 +24,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0004_chain",
         include_str!("../../../migrations/server/0004_chain.sql"),
     ),
+    (
+        "0005_guard",
+        include_str!("../../../migrations/server/0005_guard.sql"),
+    ),
 ];
 
 /// The schema version this code writes and understands.

@@ -6,10 +6,12 @@
 //! call the functions of the submodules, which take a `&Connection` (reads) or a [`Tx`] (writes).
 
 pub mod alerts;
+pub mod audit;
 pub mod canteens;
 pub mod chain;
 pub mod changes;
 pub mod dashboard;
+pub mod face_data;
 pub mod kiosks;
 pub mod migrate;
 pub mod months;

@@ -1,5 +1,6 @@
-//! Residents, their categories and consent history. The national ID number is stored only as a
-//! keyed blind index (for look-up) and its masked form: it can never be read back in full.
+//! Residents, their categories and consent history. The national ID number is stored as a keyed
+//! blind index (for look-up), its masked form (for display) and, sealed with XChaCha20-Poly1305
+//! under a key that never enters the database, the full number (for an audited reveal).
 
 use std::collections::BTreeSet;
 
@@ -12,6 +13,7 @@ use zhucan_domain::{
 };
 
 use super::changes::{self, Kind, Subject};
+use super::templates::Sealed;
 use super::{Error, Result, Tx, flag};
 
 /// A resident ready to be stored: validated, with the national ID already reduced to its blind
@@ -23,6 +25,9 @@ pub struct NewResidentRow {
     pub birth_date: NaiveDate,
     pub national_id_index: String,
     pub national_id_masked: String,
+    /// The full number, sealed (`crate::crypto::seal_national_id`); `None` keeps only the index
+    /// and the mask (fixtures with made-up indexes).
+    pub national_id_sealed: Option<Sealed>,
     pub local_registration: bool,
     pub registered_town: String,
     pub residence_town: String,
@@ -71,8 +76,9 @@ pub fn insert(tx: &Tx<'_>, r: &NewResidentRow, at: &str, by: &str) -> Result<Res
         "INSERT INTO residents (name, sex, birth_date, national_id_index, national_id_masked,
             local_registration, registered_town, residence_town, status, deceased_on, card_code,
             designated_canteen, prepaid_balance, consent_face, consent_sharing, face_enrolled,
-            created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            created_at, national_id_nonce, national_id_sealed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19)",
     )?
     .execute(params![
         r.name,
@@ -91,7 +97,9 @@ pub fn insert(tx: &Tx<'_>, r: &NewResidentRow, at: &str, by: &str) -> Result<Res
         r.consent.face_enrolment,
         r.consent.template_sharing,
         r.face_enrolled,
-        at
+        at,
+        r.national_id_sealed.as_ref().map(|s| &s.nonce),
+        r.national_id_sealed.as_ref().map(|s| &s.ciphertext)
     ])
     .map_err(|e| match Error::from(e) {
         Error::Conflict(m) if m.contains("FOREIGN KEY") => Error::invalid(
@@ -148,19 +156,43 @@ pub struct Update {
     pub face_enrolled: Option<bool>,
 }
 
+/// What [`update`] changed, for the audit entry the caller writes in the same transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Updated {
+    /// Consent before and after (equal when unchanged).
+    pub consent_before: Consent,
+    pub consent_after: Consent,
+    /// Templates deleted because consent to face enrolment was withdrawn or the resident died.
+    pub purged_templates: i64,
+    /// Why they were deleted, when they were.
+    pub purge_reason: Option<&'static str>,
+}
+
+impl Updated {
+    pub fn consent_changed(&self) -> bool {
+        self.consent_before != self.consent_after
+    }
+}
+
 /// Applies `u`, recording consent history and a roster change. Withdrawing consent to face
-/// enrolment, or death, purges the resident's templates in the same transaction; any change to
-/// consent or death is also a template change, so every kiosk re-checks what it may hold.
-pub fn update(tx: &Tx<'_>, id: ResidentId, u: &Update, at: &str, by: &str) -> Result<()> {
+/// enrolment, or death, purges the resident's templates in the same transaction (and records the
+/// purge in `face_data_purges`); any change to consent or death is also a template change, so
+/// every kiosk re-checks what it may hold.
+pub fn update(tx: &Tx<'_>, id: ResidentId, u: &Update, at: &str, by: &str) -> Result<Updated> {
     let current = get(tx, id)?;
+    let mut out = Updated {
+        consent_before: current.consent,
+        consent_after: current.consent,
+        ..Updated::default()
+    };
     let mut templates_changed = false;
-    let mut purge = false;
+    let mut purge = None;
     if let Some(s) = u.status {
         let (status, deceased_on) = status_cols(s);
         tx.prepare_cached("UPDATE residents SET status = ?2, deceased_on = ?3 WHERE id = ?1")?
             .execute(params![id.0, status, deceased_on])?;
         if matches!(s, ResidentStatus::Deceased { .. }) {
-            purge = true;
+            purge = Some("death");
         }
         if s != current.status {
             templates_changed = true;
@@ -182,23 +214,51 @@ pub fn update(tx: &Tx<'_>, id: ResidentId, u: &Update, at: &str, by: &str) -> Re
             "UPDATE residents SET consent_face = ?2, consent_sharing = ?3 WHERE id = ?1",
         )?
         .execute(params![id.0, c.face_enrolment, c.template_sharing])?;
-        if !c.face_enrolment {
-            purge = true;
+        out.consent_after = c;
+        if !c.face_enrolment && purge.is_none() {
+            purge = Some("withdrawal");
         }
     }
     if let Some(f) = u.face_enrolled {
         tx.prepare_cached("UPDATE residents SET face_enrolled = ?2 WHERE id = ?1")?
             .execute(params![id.0, f])?;
     }
-    if purge {
+    if let Some(reason) = purge {
+        let n = super::templates::count(tx, id)?;
         super::templates::purge(tx, id, at)?;
         set_face_enrolled(tx, id, false)?;
+        if n > 0 {
+            super::face_data::record_purge(tx, id, reason, n, at, by)?;
+            out.purged_templates = n;
+            out.purge_reason = Some(reason);
+        }
     }
     changes::record(tx, Kind::Resident, Subject::Id(id.0), at)?;
     if templates_changed {
         changes::record(tx, Kind::Templates, Subject::Id(id.0), at)?;
     }
-    Ok(())
+    Ok(out)
+}
+
+/// The blind index and the sealed full national ID number of a resident (`None` for rows
+/// written before the number was kept).
+pub fn sealed_national_id(conn: &Connection, id: ResidentId) -> Result<(String, Option<Sealed>)> {
+    conn.prepare_cached(
+        "SELECT national_id_index, national_id_nonce, national_id_sealed FROM residents
+         WHERE id = ?1",
+    )?
+    .query_row([id.0], |r| {
+        let nonce: Option<Vec<u8>> = r.get(1)?;
+        let ciphertext: Option<Vec<u8>> = r.get(2)?;
+        Ok((
+            r.get(0)?,
+            nonce
+                .zip(ciphertext)
+                .map(|(nonce, ciphertext)| Sealed { nonce, ciphertext }),
+        ))
+    })
+    .optional()?
+    .ok_or(Error::NotFound)
 }
 
 /// Sets the `face_enrolled` flag (no change record: callers record their own).

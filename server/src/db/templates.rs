@@ -78,14 +78,20 @@ pub(crate) fn purge(tx: &Tx<'_>, resident: ResidentId, _at: &str) -> Result<bool
 }
 
 /// Deletes the resident's templates on request (re-enrolment or deletion at a kiosk): clears
-/// `face_enrolled` and records roster and template changes. Consent is left as it is.
-pub fn delete(tx: &Tx<'_>, resident: ResidentId, at: &str) -> Result<()> {
+/// `face_enrolled`, records roster and template changes and, when there were any, the purge
+/// (`face_data_purges`, reason `deletion`). Consent is left as it is. Returns how many templates
+/// were deleted.
+pub fn delete(tx: &Tx<'_>, resident: ResidentId, at: &str, by: &str) -> Result<i64> {
     super::residents::get(tx, resident)?;
+    let n = count(tx, resident)?;
     purge(tx, resident, at)?;
     super::residents::set_face_enrolled(tx, resident, false)?;
+    if n > 0 {
+        super::face_data::record_purge(tx, resident, "deletion", n, at, by)?;
+    }
     changes::record(tx, Kind::Resident, Subject::Id(resident.0), at)?;
     changes::record(tx, Kind::Templates, Subject::Id(resident.0), at)?;
-    Ok(())
+    Ok(n)
 }
 
 /// How many templates the resident has (tests, the dashboard).

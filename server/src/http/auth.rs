@@ -10,6 +10,7 @@ use super::AppState;
 use super::error::Error;
 use crate::crypto::{constant_time_eq, sha256_hex};
 use crate::db;
+use crate::db::audit::Actor;
 
 /// Who is calling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,17 +52,23 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// The administrator (guards the management routes).
-#[derive(Debug, Clone, Copy)]
-pub struct Admin;
+/// The administrator (guards the management routes): the admin token, or the session of a
+/// dashboard user with the admin role (a write needs its CSRF token). Any other caller gets 403;
+/// no credentials at all, 401.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Access);
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        match Caller::from_request_parts(parts, state).await? {
-            Caller::Admin => Ok(Admin),
-            Caller::Kiosk(_) => Err(Error::Forbidden("administrator only".into())),
+        let access = Access::from_request_parts(parts, state).await?;
+        match &access {
+            Access::Admin => Ok(Admin(access)),
+            Access::User(u) if u.role == db::users::Role::Admin => Ok(Admin(access)),
+            Access::User(_) | Access::Kiosk(_) => {
+                Err(Error::Forbidden("administrator only".into()))
+            }
         }
     }
 }
@@ -146,6 +153,25 @@ impl Access {
             Access::Admin => "admin".into(),
             Access::Kiosk(k) => format!("kiosk:{}", k.id),
             Access::User(u) => format!("user:{}", u.name),
+        }
+    }
+
+    /// Who this is in the audit log: the user's name and role, `admin-token` or `kiosk:<id>`.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Access::Admin => Actor::new("admin-token", "admin"),
+            Access::Kiosk(k) => Actor::new(format!("kiosk:{}", k.id), "kiosk"),
+            Access::User(u) => Actor::new(u.name.clone(), u.role.as_str()),
+        }
+    }
+}
+
+impl Caller {
+    /// Who this is in the audit log.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Caller::Admin => Access::Admin.actor(),
+            Caller::Kiosk(k) => Access::Kiosk(*k).actor(),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Extractors that turn every malformed request into the house error shape, naming the field:
-//! [`AppJson`] (JSON bodies, via `serde_path_to_error`) and [`AppQuery`] (query strings).
+//! [`AppJson`] (JSON bodies, via `serde_path_to_error`) and [`AppQuery`] (query strings). A
+//! JSON body nested deeper than [`MAX_JSON_DEPTH`] is refused before it is parsed, so no body
+//! can run the parser's recursion into the stack.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
@@ -49,6 +51,43 @@ where
     }
 }
 
+/// The deepest nesting of arrays and objects a JSON body may have (the deepest real body, a
+/// policy document, needs fewer than 10).
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// Refuses a body whose arrays and objects nest deeper than [`MAX_JSON_DEPTH`]: one linear scan,
+/// skipping strings, before any parser recurses.
+pub fn check_depth(bytes: &[u8]) -> Result<(), Error> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(Error::BadRequest {
+                        code: "too_deep".into(),
+                        field: Some("body".into()),
+                        message: format!("the JSON body nests deeper than {MAX_JSON_DEPTH} levels"),
+                    });
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Deserialises a JSON object, naming the failing field path (`items[3].served_at`). Every body
 /// of this API is an object; an array is refused even where serde would map it onto a struct.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
@@ -60,6 +99,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             message: "the body must be a JSON object".into(),
         });
     }
+    check_depth(bytes)?;
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -121,5 +161,23 @@ where
                     message: msg,
                 }
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_arrays_and_objects_but_not_strings() {
+        let ok = format!("{{\"a\":{}1{}}}", "[".repeat(31), "]".repeat(31));
+        assert!(check_depth(ok.as_bytes()).is_ok());
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(32), "]".repeat(32));
+        assert!(matches!(
+            check_depth(deep.as_bytes()),
+            Err(Error::BadRequest { ref code, .. }) if code == "too_deep"
+        ));
+        let in_string = format!("{{\"a\":\"{}\\\"{}\"}}", "[".repeat(100), "{".repeat(100));
+        assert!(check_depth(in_string.as_bytes()).is_ok());
     }
 }

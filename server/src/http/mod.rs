@@ -1,18 +1,20 @@
 //! The HTTP JSON API under `/api/v1`: the router, shared state and middleware. Handlers live in
 //! [`api`], one module per resource; they extract, call `db`/`domain`/`ingest`, and map results.
-//! They never hold SQL.
+//! They never hold SQL. Every request passes [`guard`] first (size and rate limits).
 
 pub mod api;
 pub mod auth;
 pub mod dashboard;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod openapi;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post, put};
 use tower_http::trace::TraceLayer;
 
@@ -25,6 +27,20 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
+    /// The rate limiters of [`guard`].
+    pub limits: Arc<guard::Limiters>,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Config, clock: Arc<dyn Clock>) -> AppState {
+        let limits = Arc::new(guard::Limiters::new(&config.security));
+        AppState {
+            db,
+            config: Arc::new(config),
+            clock,
+            limits,
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -48,6 +64,10 @@ pub fn router(state: AppState) -> Router {
             get(api::residents::show).patch(api::residents::update),
         )
         .route(
+            "/residents/{id}/national-id",
+            get(api::residents::national_id),
+        )
+        .route(
             "/residents/{id}/templates",
             put(api::templates::put).delete(api::templates::delete),
         )
@@ -66,13 +86,16 @@ pub fn router(state: AppState) -> Router {
         .route("/settlements", post(api::settlements::create))
         .route("/settlements/{id}/void", post(api::settlements::void))
         .route("/months/{month}/close", post(api::months::close))
-        .route("/statements", get(api::statements::show));
+        .route("/statements", get(api::statements::show))
+        .route("/audit", get(api::audit::list))
+        .route("/face-data", get(api::face_data::show));
     Router::new()
         .nest("/api/v1", v1)
         .merge(dashboard::routes())
         .fallback(api::health::not_found)
         .method_not_allowed_fallback(api::health::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(from_fn_with_state(state.clone(), guard::guard))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -110,6 +110,7 @@ pub fn config(dir: &std::path::Path) -> Config {
         index_key: IndexKey(vec![42; 32]),
         body_limit: 1024 * 1024,
         push: None,
+        security: Default::default(),
     }
 }
 

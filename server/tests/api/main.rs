@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod guard;
 mod helpers;
 mod ingest;
 mod integrity;

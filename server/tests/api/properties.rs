@@ -102,6 +102,7 @@ fn fixture() -> Fixture {
                         birth_date: birth,
                         national_id_index: format!("idx{i}"),
                         national_id_masked: nid.masked(),
+                        national_id_sealed: None,
                         local_registration: i != 4,
                         registered_town: if i % 2 == 0 {
                             "choucheng".into()
@@ -211,7 +212,7 @@ proptest! {
             if accepted.is_empty() { break; }
             let id = accepted[v.index(accepted.len())];
             // Voiding twice is a conflict; that is fine here.
-            let _ = f.db.write_blocking(|tx| zhucan_server::corrections::void(tx, id, "test", "t", now()));
+            let _ = f.db.write_blocking(|tx| zhucan_server::corrections::void(tx, id, "test", "t", &zhucan_server::db::audit::Actor::system("test"), now()));
         }
         for month in ["2026-02", "2026-03"] {
             let filter = Filter { canteen: None, town: town.map(str::to_owned) };

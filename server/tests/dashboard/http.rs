@@ -59,11 +59,12 @@ async fn each_role_sees_its_pages_and_only_its_canteens() {
             .status(),
         StatusCode::FORBIDDEN
     );
+    // Statements are finance's: not even an operator's own canteen (the tally is theirs).
     assert_eq!(
         op.get(&format!("/api/v1/statements?month=2026-03&canteen={a}"))
             .await
             .status(),
-        StatusCode::OK
+        StatusCode::FORBIDDEN
     );
     let (_, html) = op.page("/operator").await;
     assert!(html.contains("今日就餐") && !html.contains("月度结算"));

@@ -7,6 +7,7 @@
 mod helpers;
 
 mod browser;
+mod guard;
 mod http;
 mod push;
 

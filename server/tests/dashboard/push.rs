@@ -105,8 +105,20 @@ async fn push_survives_the_receiver_being_down_and_signs_every_message() {
     let mut seen = HashSet::new();
     for (h, body) in &got {
         let sig = h["x-zhucan-signature"].to_str().expect("sig");
-        assert_eq!(sig, zhucan_server::push::signature(SECRET.as_bytes(), body));
-        assert!(h.contains_key("x-zhucan-timestamp"));
+        let stamp: i64 = h["x-zhucan-timestamp"]
+            .to_str()
+            .expect("timestamp")
+            .parse()
+            .expect("unix seconds");
+        assert_eq!(
+            sig,
+            zhucan_server::push::signature(SECRET.as_bytes(), stamp, body)
+        );
+        assert_ne!(
+            sig,
+            zhucan_server::push::signature(SECRET.as_bytes(), stamp + 1, body),
+            "the timestamp is signed"
+        );
         let v: Value = serde_json::from_slice(body).expect("json");
         let id = v["id"].as_str().expect("stable id").to_owned();
         let kind = v["kind"].as_str().expect("kind").to_owned();

@@ -63,7 +63,7 @@ pub async fn create(
 /// Only its hash is stored; the code is shown this once.
 pub async fn create_code(
     State(st): State<AppState>,
-    _: Admin,
+    Admin(access): Admin,
     AppJson(c): AppJson<NewEnrolmentCode>,
 ) -> Result<(StatusCode, AppJson<EnrolmentCode>)> {
     let name = required(&c.name, "name", 64)?;
@@ -76,6 +76,7 @@ pub async fn create_code(
         expires.to_rfc3339_opts(SecondsFormat::Millis, true),
     );
     let canteen = c.canteen_id;
+    let actor = access.actor();
     st.db
         .write(move |tx| {
             db::kiosks::insert_code(
@@ -87,6 +88,15 @@ pub async fn create_code(
                     created_at: &created_at,
                     expires_at: &expires_at,
                 },
+            )?;
+            // Audited without the code itself (only its hash is kept anywhere).
+            db::audit::append(
+                tx,
+                &created_at,
+                &actor,
+                "kiosk.enrolment_code",
+                &format!("canteen:{}", canteen.0),
+                &serde_json::json!({ "name": name, "expires_at": expires_at }),
             )
         })
         .await?;

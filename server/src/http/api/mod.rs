@@ -1,6 +1,8 @@
 //! Handlers, one module per resource; each handler is a verb (`settlements::create`).
 
+pub mod audit;
 pub mod canteens;
+pub mod face_data;
 pub mod health;
 pub mod kiosks;
 pub mod months;

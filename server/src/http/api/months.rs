@@ -1,12 +1,15 @@
-//! Month close: after it, no settlement counted in the month changes.
+//! Month close: after it, no settlement counted in the month changes. Recorded in the audit log
+//! in the same transaction.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use chrono::SecondsFormat;
+use serde_json::json;
 use zhucan_domain::api::{CloseMonth, MonthClosed};
 
 use crate::corrections::parse_month;
 use crate::db;
+use crate::db::audit;
 use crate::db::users::Role;
 use crate::http::AppState;
 use crate::http::auth::Access;
@@ -35,7 +38,7 @@ pub async fn close(
     } else {
         parse_json(&body)?
     };
-    let by = match access {
+    let by = match &access {
         Access::Admin => req
             .by
             .filter(|b| !b.trim().is_empty())
@@ -45,8 +48,20 @@ pub async fn close(
     let now = st.clock.now();
     let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
     let (m, b) = (month.clone(), by.clone());
+    let actor = access.actor();
     st.db
-        .write(move |tx| db::months::close(tx, &m, &at, &b))
+        .write(move |tx| {
+            db::months::close(tx, &m, &at, &b)?;
+            audit::append(
+                tx,
+                &at,
+                &actor,
+                "month.close",
+                &format!("month:{m}"),
+                &json!({ "closed_by": b }),
+            )?;
+            Ok(())
+        })
         .await?;
     Ok(AppJson(MonthClosed {
         month,

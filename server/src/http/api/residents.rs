@@ -1,5 +1,6 @@
-//! Residents: create (the national ID is reduced to a blind index and a masked form at once),
-//! list, show, and update of status, categories and consent.
+//! Residents: create (the national ID is reduced at once to a blind index, a masked form and a
+//! sealed copy), list, show, update of status, categories and consent, and the audited reveal of
+//! the full national ID number. Every change is written to the audit log in its transaction.
 
 use std::collections::BTreeSet;
 
@@ -7,14 +8,17 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::SecondsFormat;
 use serde::Deserialize;
-use zhucan_domain::api::{NewResident, ResidentDto, ResidentUpdate, StatusDto};
+use serde_json::json;
+use zhucan_domain::api::{NationalIdReveal, NewResident, ResidentDto, ResidentUpdate, StatusDto};
 use zhucan_domain::resident::Consent;
 use zhucan_domain::{Category, NationalId, ResidentId, ResidentStatus};
 
 use super::{parse_id, required};
-use crate::crypto::blind_index;
+use crate::crypto::{open_national_id, seal_national_id};
 use crate::db;
-use crate::db::residents::NewResidentRow;
+use crate::db::audit::{self, Actor};
+use crate::db::residents::{NewResidentRow, Updated};
+use crate::db::templates::Sealed;
 use crate::http::AppState;
 use crate::http::auth::Admin;
 use crate::http::error::{Error, Result};
@@ -46,12 +50,15 @@ pub fn to_row(r: &NewResident, key: &[u8]) -> Result<NewResidentRow> {
         ));
     }
     let consent = r.consent.unwrap_or_default();
+    let (index, nonce, ciphertext) =
+        seal_national_id(key, &nid).map_err(|e| Error::Internal(e.to_string()))?;
     Ok(NewResidentRow {
         name: required(&r.name, "name", 32)?,
         sex: nid.sex(),
         birth_date,
-        national_id_index: blind_index(key, &nid),
+        national_id_index: index,
         national_id_masked: nid.masked(),
+        national_id_sealed: Some(Sealed { nonce, ciphertext }),
         local_registration: r.local_registration,
         registered_town: required(&r.registered_town, "registered_town", 32)?,
         residence_town: required(&r.residence_town, "residence_town", 32)?,
@@ -70,16 +77,30 @@ pub fn to_row(r: &NewResident, key: &[u8]) -> Result<NewResidentRow> {
 
 pub async fn create(
     State(st): State<AppState>,
-    _: Admin,
+    Admin(access): Admin,
     AppJson(r): AppJson<NewResident>,
 ) -> Result<(StatusCode, AppJson<ResidentDto>)> {
     let row = to_row(&r, &st.config.index_key.0)?;
     let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let actor = access.actor();
     let dto = st
         .db
         .write(move |tx| {
             let id = db::residents::insert(tx, &row, &now, "admin")?;
-            db::residents::get_dto(tx, id)
+            let dto = db::residents::get_dto(tx, id)?;
+            audit::append(
+                tx,
+                &now,
+                &actor,
+                "resident.create",
+                &format!("resident:{}", id.0),
+                &json!({
+                    "name": dto.name,
+                    "national_id_masked": dto.national_id_masked,
+                    "consent": dto.consent,
+                }),
+            )?;
+            Ok(dto)
         })
         .await?;
     Ok((StatusCode::CREATED, AppJson(dto)))
@@ -125,7 +146,7 @@ pub async fn show(
 
 pub async fn update(
     State(st): State<AppState>,
-    _: Admin,
+    Admin(access): Admin,
     Path(id): Path<String>,
     AppJson(u): AppJson<ResidentUpdate>,
 ) -> Result<AppJson<ResidentDto>> {
@@ -168,12 +189,125 @@ pub async fn update(
             .filter(|b| !b.trim().is_empty())
             .unwrap_or_else(|| "admin".into());
     let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let actor = access.actor();
     let dto = st
         .db
         .write(move |tx| {
-            db::residents::update(tx, id, &update, &now, &by)?;
+            let done = db::residents::update(tx, id, &update, &now, &by)?;
+            audit_update(tx, &now, &actor, id, &update, &done)?;
             db::residents::get_dto(tx, id)
         })
         .await?;
     Ok(AppJson(dto))
+}
+
+/// The audit entries of a resident update: the update itself, a consent change, a purge of
+/// face data. Shared with the dashboard's edit form.
+pub fn audit_update(
+    tx: &db::Tx<'_>,
+    at: &str,
+    actor: &Actor,
+    id: ResidentId,
+    u: &db::residents::Update,
+    done: &Updated,
+) -> db::Result<()> {
+    let target = format!("resident:{}", id.0);
+    audit::append(
+        tx,
+        at,
+        actor,
+        "resident.update",
+        &target,
+        &json!({
+            "status": u.status,
+            "categories": u.categories.as_ref().map(|c| c.iter().map(|c| c.0.as_str()).collect::<Vec<_>>()),
+            "consent": u.consent,
+            "face_enrolled": u.face_enrolled,
+        }),
+    )?;
+    audit_consent(tx, at, actor, id, done)
+}
+
+/// `consent.change` when consent changed, and `templates.purge` when face data was deleted.
+pub fn audit_consent(
+    tx: &db::Tx<'_>,
+    at: &str,
+    actor: &Actor,
+    id: ResidentId,
+    done: &Updated,
+) -> db::Result<()> {
+    let target = format!("resident:{}", id.0);
+    if done.consent_changed() {
+        audit::append(
+            tx,
+            at,
+            actor,
+            "consent.change",
+            &target,
+            &json!({ "before": done.consent_before, "after": done.consent_after }),
+        )?;
+    }
+    if let Some(reason) = done.purge_reason {
+        audit::append(
+            tx,
+            at,
+            actor,
+            "templates.purge",
+            &target,
+            &json!({ "reason": reason, "templates": done.purged_templates }),
+        )?;
+    }
+    Ok(())
+}
+
+/// `GET /residents/{id}/national-id` (administrators only): the full number, opened from its
+/// sealed copy. Every reveal is written to the audit log before the number is sent.
+pub async fn national_id(
+    State(st): State<AppState>,
+    Admin(access): Admin,
+    Path(id): Path<String>,
+) -> Result<(
+    [(axum::http::HeaderName, &'static str); 1],
+    AppJson<NationalIdReveal>,
+)> {
+    let id = ResidentId(parse_id(&id, "id")?);
+    let key = st.config.index_key.0.clone();
+    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let actor = access.actor();
+    let out = st
+        .db
+        .write(move |tx| {
+            let dto = db::residents::get_dto(tx, id)?;
+            let (index, sealed) = db::residents::sealed_national_id(tx, id)?;
+            let Some(sealed) = sealed else {
+                return Ok(Err(dto));
+            };
+            let number = open_national_id(&key, &index, &sealed.nonce, &sealed.ciphertext)
+                .map_err(db::Error::other)?;
+            audit::append(
+                tx,
+                &now,
+                &actor,
+                "national_id.reveal",
+                &format!("resident:{}", id.0),
+                &json!({ "national_id_masked": dto.national_id_masked }),
+            )?;
+            Ok(Ok(NationalIdReveal {
+                resident_id: id,
+                national_id: number,
+                national_id_masked: dto.national_id_masked,
+            }))
+        })
+        .await?;
+    match out {
+        Ok(reveal) => Ok((
+            [(axum::http::header::CACHE_CONTROL, "no-store")],
+            AppJson(reveal),
+        )),
+        Err(_) => Err(Error::Conflict(
+            "only the masked number is on file for this resident (added before full numbers \
+             were kept)"
+                .into(),
+        )),
+    }
 }

@@ -85,9 +85,10 @@ pub async fn void(
         }
     };
     let now = st.clock.now();
+    let actor = access.actor();
     let out = st
         .db
-        .write(move |tx| corrections::void(tx, id, &reason, &by, now))
+        .write(move |tx| corrections::void(tx, id, &reason, &by, &actor, now))
         .await
         .map_err(|e| match e {
             db::Error::NotFound => Error::NotFound,

@@ -1,12 +1,16 @@
-//! The monthly finance statement in JSON, CSV (UTF-8 with BOM) or XLSX.
+//! The monthly finance statement in JSON, CSV (UTF-8 with BOM) or XLSX: for finance and the
+//! administrator only. Every CSV or XLSX download, and every JSON statement a dashboard user
+//! fetches, is an export and is written to the audit log before the statement is sent.
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use serde_json::json;
 use zhucan_domain::CanteenId;
 
 use crate::corrections::parse_month;
+use crate::db::audit;
 use crate::db::statements::Filter;
 use crate::db::users::Role;
 use crate::http::AppState;
@@ -29,17 +33,15 @@ pub async fn show(
     access: Access,
     AppQuery(q): AppQuery<StatementQuery>,
 ) -> Result<Response> {
-    match access.role() {
-        None | Some(Role::Admin | Role::Finance) if !matches!(access, Access::Kiosk(_)) => {}
-        Some(Role::Operator) => match q.canteen {
-            Some(c) => access.require_canteen(CanteenId(c))?,
-            None => {
-                return Err(Error::Forbidden(
-                    "an operator's statement needs ?canteen= of their own".into(),
-                ));
-            }
-        },
-        _ => return Err(Error::Forbidden("no access to statements".into())),
+    let may = match &access {
+        Access::Admin => true,
+        Access::Kiosk(_) => false,
+        Access::User(u) => matches!(u.role, Role::Admin | Role::Finance),
+    };
+    if !may {
+        return Err(Error::Forbidden(
+            "statements are for finance and administrators".into(),
+        ));
     }
     if parse_month(&q.month).is_none() {
         return Err(Error::bad("invalid", "month", "must be YYYY-MM"));
@@ -50,13 +52,30 @@ pub async fn show(
     }
     let filter = Filter {
         canteen: q.canteen.map(CanteenId),
-        town: q.town,
+        town: q.town.clone(),
     };
     let month = q.month.clone();
     let statement = st
         .db
         .read(move |c| reports::statement(c, &month, &filter))
         .await?;
+    if format != "json" || matches!(access, Access::User(_)) {
+        let actor = access.actor();
+        let at = st
+            .clock
+            .now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let detail = json!({
+            "format": format,
+            "canteen": q.canteen,
+            "town": q.town,
+            "total_subsidy": statement.total.subsidy,
+        });
+        let target = format!("statement:{}", q.month);
+        st.db
+            .write(move |tx| audit::append(tx, &at, &actor, "statement.export", &target, &detail))
+            .await?;
+    }
     let name = format!("statement-{}", q.month);
     Ok(match format.as_str() {
         "csv" => {

@@ -1,16 +1,19 @@
 //! A resident's face templates: `PUT` replaces them after enrolment at a kiosk (recording the
-//! consent given there), `DELETE` removes them. Kiosk token or admin.
+//! consent given there), `DELETE` removes them. Kiosk token or admin. Both are written to the
+//! audit log (with any consent change) in their transaction.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::SecondsFormat;
 use serde::Deserialize;
+use serde_json::json;
 use zhucan_domain::api::TemplateUpload;
 use zhucan_domain::{CanteenId, ResidentId};
 
 use super::parse_id;
 use crate::crypto::template_key;
 use crate::db;
+use crate::db::audit;
 use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::error::{Error, Result};
@@ -71,21 +74,51 @@ pub async fn put(
     let key = template_key(&st.config.index_key.0);
     let sealed = templates::seal_all(&key, resident, &valid.embeddings)?;
     let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let actor = caller.actor();
     st.db
-        .write(move |tx| templates::store(tx, resident, who, &valid, &sealed, &now))
+        .write(move |tx| {
+            let done = templates::store(tx, resident, who, &valid, &sealed, &now)?;
+            audit::append(
+                tx,
+                &now,
+                &actor,
+                "templates.upload",
+                &format!("resident:{}", resident.0),
+                &json!({
+                    "templates": sealed.len(),
+                    "model": valid.model,
+                    "canteen": who.canteen,
+                    "by": valid.by,
+                    "consent": done.consent_after,
+                }),
+            )?;
+            super::residents::audit_consent(tx, &now, &actor, resident, &done)
+        })
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn delete(
     State(st): State<AppState>,
-    _: Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     let resident = ResidentId(parse_id(&id, "id")?);
     let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let actor = caller.actor();
     st.db
-        .write(move |tx| db::templates::delete(tx, resident, &now))
+        .write(move |tx| {
+            let n = db::templates::delete(tx, resident, &now, &actor.name)?;
+            audit::append(
+                tx,
+                &now,
+                &actor,
+                "templates.delete",
+                &format!("resident:{}", resident.0),
+                &json!({ "templates": n }),
+            )?;
+            Ok(())
+        })
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

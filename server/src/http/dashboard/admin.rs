@@ -1,5 +1,6 @@
-//! Administration: users (role and scope) and the delivery log of the push to the city platform
-//! ("就餐数据实时推送至平台").
+//! Administration: users (role and scope), the delivery log of the push to the city platform
+//! ("就餐数据实时推送至平台"), the audit log with the verdict on its hash chain (审计日志), and how
+//! much face data the system holds against the regulator's filing threshold (人脸数据).
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -12,6 +13,7 @@ use crate::db;
 use crate::db::push::LogRow;
 use crate::db::users::{Role, User};
 use crate::http::AppState;
+use crate::http::api;
 
 #[derive(Template)]
 #[template(path = "users.html")]
@@ -94,8 +96,8 @@ pub async fn create_user(State(st): State<AppState>, p: Posted<NewUserForm>) -> 
         canteens,
         town: Some(f.town.trim().to_owned()).filter(|t| !t.is_empty()),
     };
-    let (db, now) = (st.db.clone(), st.clock.now());
-    tokio::task::spawn_blocking(move || accounts::create_user(&db, &u, now))
+    let (db, now, actor) = (st.db.clone(), st.clock.now(), v.actor());
+    tokio::task::spawn_blocking(move || accounts::create_user_as(&db, &u, &actor, now))
         .await
         .map_err(|e| PageError::Internal(e.to_string()))??;
     Ok(see_other(&format!(
@@ -143,5 +145,93 @@ pub async fn push_log(State(st): State<AppState>, v: Viewer) -> PageResult {
                 (r, created, done)
             })
             .collect(),
+    })
+}
+
+/// An audit entry, display-ready.
+pub struct AuditLine {
+    pub seq: i64,
+    pub when: String,
+    pub actor: String,
+    pub role: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub hash: String,
+    pub broken: bool,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    page: Chrome,
+    verified: bool,
+    broken_at: String,
+    total: i64,
+    lines: Vec<AuditLine>,
+    older: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    before: Option<i64>,
+}
+
+/// The audit log, newest first, 100 a page, under the verdict of walking the whole chain.
+pub async fn audit(
+    State(st): State<AppState>,
+    v: Viewer,
+    Query(q): Query<AuditQuery>,
+) -> PageResult {
+    v.require(&[Role::Admin])?;
+    let p = api::audit::load(&st, q.before.filter(|b| *b > 0), 100).await?;
+    let tz = st.config.timezone;
+    let lines = p
+        .entries
+        .iter()
+        .map(|e| AuditLine {
+            seq: e.seq,
+            when: local_time(&e.at, tz, true),
+            actor: e.actor.clone(),
+            role: e.role.clone(),
+            action: e.action.clone(),
+            target: e.target.clone(),
+            detail: e.detail.to_string(),
+            hash: e.hash.chars().take(12).collect(),
+            broken: p.broken_at.is_some_and(|b| e.seq >= b),
+        })
+        .collect();
+    super::render(&AuditPage {
+        page: v.chrome("审计日志", "Audit log", "/admin/audit"),
+        verified: p.verified,
+        broken_at: p.broken_at.map(|b| b.to_string()).unwrap_or_default(),
+        total: p.total,
+        lines,
+        older: p
+            .next_before
+            .map(|b| format!("/admin/audit?before={b}"))
+            .unwrap_or_default(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "face_data.html")]
+struct FaceDataPage {
+    page: Chrome,
+    f: zhucan_domain::api::FaceDataSummary,
+    percent: String,
+    /// The bar's width in per cent, at most 100.
+    bar: String,
+}
+
+/// How many people's face data the system holds, against the 100,000 filing threshold.
+pub async fn face_data(State(st): State<AppState>, v: Viewer) -> PageResult {
+    v.require(&[Role::Admin])?;
+    let f = api::face_data::summary(&st, st.clock.now()).await?;
+    super::render(&FaceDataPage {
+        page: v.chrome("人脸数据", "Face data", "/admin/face-data"),
+        percent: format!("{:.2}", f.percent_of_threshold),
+        bar: format!("{:.2}", f.percent_of_threshold.min(100.0)),
+        f,
     })
 }

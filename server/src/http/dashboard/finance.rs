@@ -558,8 +558,20 @@ pub async fn close(State(st): State<AppState>, p: Posted<CloseForm>) -> PageResu
     let at = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let by = format!("user:{}", v.user.name);
     let m = f.month.clone();
+    let actor = v.actor();
     st.db
-        .write(move |tx| db::months::close(tx, &m, &at, &by))
+        .write(move |tx| {
+            db::months::close(tx, &m, &at, &by)?;
+            db::audit::append(
+                tx,
+                &at,
+                &actor,
+                "month.close",
+                &format!("month:{m}"),
+                &serde_json::json!({ "closed_by": by }),
+            )?;
+            Ok(())
+        })
         .await?;
     let msg = if v.en {
         "Month closed."

@@ -60,8 +60,11 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/residents/{id}/topup", post(residents::topup))
         .route("/topups/{id}/receipt", get(residents::receipt))
+        .route("/residents/{id}/national-id", post(residents::national_id))
         .route("/admin/users", get(admin::users).post(admin::create_user))
         .route("/admin/push", get(admin::push_log))
+        .route("/admin/audit", get(admin::audit))
+        .route("/admin/face-data", get(admin::face_data))
 }
 
 /// A page-level failure, rendered as a small HTML page (or a redirect to the login page).
@@ -71,6 +74,8 @@ pub enum PageError {
     Forbidden(String),
     NotFound,
     Bad(String),
+    /// The form was larger than the body limit (the guard middleware names the limit).
+    TooLarge,
     Internal(String),
 }
 
@@ -114,6 +119,11 @@ impl IntoResponse for PageError {
                 "无法完成 · Cannot do that",
                 m.as_str(),
             ),
+            PageError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "内容过大 · Too large",
+                "提交的内容超过大小上限 / the form is larger than the limit",
+            ),
             PageError::Internal(detail) => {
                 tracing::error!(%detail, "dashboard internal error");
                 (
@@ -132,6 +142,19 @@ impl IntoResponse for PageError {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => status.into_response(),
         }
+    }
+}
+
+/// A bare error page with `status` (the guard's size refusals on dashboard paths).
+pub fn error_page(status: StatusCode, message: &str) -> Response {
+    let page = ErrorPage {
+        status: status.as_u16(),
+        title: status.canonical_reason().unwrap_or("Error"),
+        message,
+    };
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(_) => status.into_response(),
     }
 }
 
@@ -215,6 +238,11 @@ impl Viewer {
         }
     }
 
+    /// Who this is in the audit log.
+    pub fn actor(&self) -> crate::db::audit::Actor {
+        crate::db::audit::Actor::new(self.user.name.clone(), self.user.role.as_str())
+    }
+
     /// The town a community worker is limited to.
     pub fn town_scope(&self) -> Option<String> {
         match self.user.role {
@@ -253,6 +281,8 @@ impl Viewer {
             ),
             ("/admin/users", "用户", "Users", &[Role::Admin]),
             ("/admin/push", "平台推送", "Push", &[Role::Admin]),
+            ("/admin/face-data", "人脸数据", "Face data", &[Role::Admin]),
+            ("/admin/audit", "审计日志", "Audit log", &[Role::Admin]),
         ];
         let nav = items
             .iter()
@@ -333,6 +363,9 @@ where
         let viewer = Viewer::from_request_parts(&mut parts, st).await?;
         let req = Request::from_parts(parts, body);
         let Form(form) = Form::<T>::from_request(req, st).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                return PageError::TooLarge;
+            }
             // A form without the token field fails here: that is a CSRF refusal too.
             if e.body_text().contains("csrf") {
                 PageError::Forbidden("CSRF 校验失败 / CSRF check failed".into())

@@ -350,9 +350,10 @@ pub async fn void(State(st): State<AppState>, p: Posted<VoidForm>) -> PageResult
         )));
     }
     let by = format!("user:{}", v.user.name);
+    let actor = v.actor();
     let now = st.clock.now();
     st.db
-        .write(move |tx| corrections::void(tx, id, &reason, &by, now))
+        .write(move |tx| corrections::void(tx, id, &reason, &by, &actor, now))
         .await?;
     let msg = if v.en {
         "Meal voided."

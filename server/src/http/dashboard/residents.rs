@@ -1,7 +1,8 @@
 //! Residents: look-up (administrators; community workers read their own town only), the record
 //! with consent history, enrolment status and prepaid top-ups, edits of categories and status
-//! (deceased with a date), the printable top-up receipt, and the roster CSV import (all rows or
-//! none, every bad row shown with its line and reason).
+//! (deceased with a date), the printable top-up receipt, the roster CSV import (all rows or
+//! none, every bad row shown with its line and reason), and the audited reveal of a full
+//! national ID number (administrators). Every change is written to the audit log.
 
 use std::collections::BTreeSet;
 
@@ -202,8 +203,12 @@ pub async fn edit(
     };
     let at = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let by = format!("user:{}", v.user.name);
+    let actor = v.actor();
     st.db
-        .write(move |tx| db::residents::update(tx, ResidentId(id), &u, &at, &by))
+        .write(move |tx| {
+            let done = db::residents::update(tx, ResidentId(id), &u, &at, &by)?;
+            crate::http::api::residents::audit_update(tx, &at, &actor, ResidentId(id), &u, &done)
+        })
         .await?;
     Ok(see_other(&format!(
         "/residents/{id}?msg=%E5%B7%B2%E4%BF%9D%E5%AD%98"
@@ -252,9 +257,21 @@ pub async fn topup(
         })?;
     let at = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let by = format!("user:{}", v.user.name);
+    let actor = v.actor();
     let tid = st
         .db
-        .write(move |tx| db::topups::add(tx, ResidentId(id), amount, &at, &by))
+        .write(move |tx| {
+            let tid = db::topups::add(tx, ResidentId(id), amount, &at, &by)?;
+            db::audit::append(
+                tx,
+                &at,
+                &actor,
+                "prepaid.topup",
+                &format!("resident:{id}"),
+                &serde_json::json!({ "topup": tid, "amount": amount }),
+            )?;
+            Ok(tid)
+        })
         .await?;
     Ok(see_other(&format!("/topups/{tid}/receipt")))
 }
@@ -318,10 +335,12 @@ pub async fn import(State(st): State<AppState>, p: Posted<ImportForm>) -> PageRe
     v.require(&[Role::Admin])?;
     let (db, key, now) = (st.db.clone(), st.config.index_key.0.clone(), st.clock.now());
     let text = f.csv.clone();
-    let out =
-        tokio::task::spawn_blocking(move || import::residents(&db, &key, text.as_bytes(), now))
-            .await
-            .map_err(|e| PageError::Internal(e.to_string()))?;
+    let actor = v.actor();
+    let out = tokio::task::spawn_blocking(move || {
+        import::residents_as(&db, &key, text.as_bytes(), &actor, now)
+    })
+    .await
+    .map_err(|e| PageError::Internal(e.to_string()))?;
     match out {
         Ok(s) => Ok(see_other(&format!(
             "/residents?msg={}",
@@ -343,6 +362,72 @@ pub async fn import(State(st): State<AppState>, p: Posted<ImportForm>) -> PageRe
         Err(import::Error::Read(m)) => Err(PageError::Bad(m)),
         Err(import::Error::Db(e)) => Err(e.into()),
     }
+}
+
+#[derive(Template)]
+#[template(path = "national_id.html")]
+struct NationalIdPage {
+    page: Chrome,
+    r: ResidentDto,
+    number: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RevealForm {
+    csrf: String,
+}
+
+impl HasCsrf for RevealForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Shows the full national ID number to an administrator, writing the reveal to the audit log
+/// first. A POST (with the CSRF token), so a link or a prefetch cannot reveal it.
+pub async fn national_id(
+    State(st): State<AppState>,
+    Path(id): Path<i64>,
+    p: Posted<RevealForm>,
+) -> PageResult {
+    let Posted { viewer: v, form: _ } = p;
+    v.require(&[Role::Admin])?;
+    let (key, actor) = (st.config.index_key.0.clone(), v.actor());
+    let at = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let (r, number) = st
+        .db
+        .write(move |tx| {
+            let r = db::residents::get_dto(tx, ResidentId(id))?;
+            let (index, sealed) = db::residents::sealed_national_id(tx, ResidentId(id))?;
+            let sealed = sealed.ok_or_else(|| {
+                db::Error::Conflict(
+                    "只存有脱敏号码 / only the masked number is on file for this resident".into(),
+                )
+            })?;
+            let number =
+                crate::crypto::open_national_id(&key, &index, &sealed.nonce, &sealed.ciphertext)
+                    .map_err(db::Error::other)?;
+            db::audit::append(
+                tx,
+                &at,
+                &actor,
+                "national_id.reveal",
+                &format!("resident:{id}"),
+                &serde_json::json!({ "national_id_masked": r.national_id_masked }),
+            )?;
+            Ok((r, number))
+        })
+        .await?;
+    let mut resp = super::render(&NationalIdPage {
+        page: v.chrome("完整身份证号", "Full national ID number", "/residents"),
+        r,
+        number,
+    })?;
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
 }
 
 #[cfg(test)]

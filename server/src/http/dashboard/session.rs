@@ -45,6 +45,15 @@ pub struct LoginForm {
     password: String,
 }
 
+/// `; Secure` when the server is told it is reached over HTTPS.
+fn secure(st: &AppState) -> &'static str {
+    if st.config.security.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
 pub async fn login(
     State(st): State<AppState>,
     parts: Parts,
@@ -53,12 +62,14 @@ pub async fn login(
     let en = super::english(&parts);
     let now = st.clock.now();
     let name = f.name.trim().to_owned();
-    let outcome = accounts::login(&st.db, name.clone(), f.password, now).await?;
+    let client = crate::http::guard::client_addr(&parts.extensions).map(|a| a.ip().to_string());
+    let outcome = accounts::login(&st.db, name.clone(), f.password, client, now).await?;
     let (status, error) = match outcome {
         Login::Ok { token, .. } => {
             let c = format!(
-                "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-                SESSION_HOURS * 3600
+                "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+                SESSION_HOURS * 3600,
+                secure(&st)
             );
             let mut resp = see_other("/");
             if let Ok(v) = HeaderValue::from_str(&c) {
@@ -94,6 +105,28 @@ pub async fn login(
     Ok((status, Html(html)).into_response())
 }
 
+/// The login page with 429 and `Retry-After`, when one address tries too often (the rate limit
+/// in front of the per-account lock-out).
+pub fn too_many_attempts(en: bool, retry_after_secs: u64) -> Response {
+    let error = if en {
+        format!("Too many log-in attempts from this computer. Try again in {retry_after_secs} s.")
+    } else {
+        format!("登录尝试过于频繁，请 {retry_after_secs} 秒后再试。")
+    };
+    let page = LoginPage {
+        en,
+        error,
+        name: String::new(),
+    };
+    let mut resp = match page.render() {
+        Ok(html) => (StatusCode::TOO_MANY_REQUESTS, Html(html)).into_response(),
+        Err(_) => StatusCode::TOO_MANY_REQUESTS.into_response(),
+    };
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    resp
+}
+
 #[derive(Debug, Deserialize)]
 pub struct LogoutForm {
     csrf: String,
@@ -106,15 +139,16 @@ impl HasCsrf for LogoutForm {
 }
 
 pub async fn logout(State(st): State<AppState>, parts: Parts, p: Posted<LogoutForm>) -> PageResult {
-    let _ = &p.viewer;
     if let Some(token) = cookie(&parts.headers, SESSION_COOKIE) {
-        accounts::logout(&st.db, &token, st.clock.now()).await?;
+        accounts::logout(&st.db, &token, p.viewer.actor(), st.clock.now()).await?;
     }
     let mut resp = see_other("/login");
-    resp.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("zhucan_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        secure(&st)
+    )) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
     Ok(resp)
 }
 
