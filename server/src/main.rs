@@ -121,11 +121,13 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().cmd {
         Cmd::Serve { args, tls } => {
-            let config = args.validate()?;
+            let mut config = args.validate()?;
             let tls = tls
                 .files()
                 .map(|f| zhucan_server::tls::server_config(&f))
                 .transpose()?;
+            // Under HTTPS the session cookie is Secure (never sent over plain HTTP).
+            config.security.secure_cookies |= tls.is_some();
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("binding {}", config.listen))?;
@@ -188,7 +190,7 @@ async fn main() -> anyhow::Result<()> {
                 push_secret_file: None,
                 security: Default::default(),
             };
-            let config = args.validate()?;
+            let mut config = args.validate()?;
             let store = Db::open(&db)?;
             let (key, tz) = (config.index_key.0.clone(), config.timezone);
             let now = SystemClock.now();
@@ -222,6 +224,7 @@ async fn main() -> anyhow::Result<()> {
                 None => None,
             };
             let scheme = if tls.is_some() { "https" } else { "http" };
+            config.security.secure_cookies |= tls.is_some();
             println!("database:    {}", db.display());
             println!("URL:         {scheme}://{listen}/api/v1/  (health: /api/v1/health)");
             println!("admin token: {admin}");

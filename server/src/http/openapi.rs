@@ -60,6 +60,16 @@ fn std_errors(mut v: Vec<(String, Value)>) -> Vec<(String, Value)> {
     v.push(err("400", "bad input; `error.field` names the field"));
     v.push(err("401", "missing or wrong bearer token"));
     v.push(err("403", "the token may not do this"));
+    v.push(err(
+        "413",
+        "request body over the size limit (the message names it)",
+    ));
+    v.push(err("414", "URL over the length limit"));
+    v.push(err(
+        "429",
+        "rate limited; retry after the `Retry-After` seconds",
+    ));
+    v.push(err("431", "request headers over the size limit"));
     v.push(err("500", "internal error (detail only in the server log)"));
     v
 }
@@ -203,6 +213,26 @@ fn schemas() -> Value {
                     "description": "records from this seq on are signed by the new key; after every record already sent" },
                 "signature": { "type": "string",
                     "description": "the CURRENT key's Ed25519 signature (base64) over the JSON text [\"zhucan-rotate-v1\", kiosk_id, from_seq, public_key]" } } },
+        "AuditEntry": obj(&["seq", "at", "actor", "role", "action", "target", "detail", "prev_hash", "hash"], json!({
+            "seq": int(), "at": { "type": "string" }, "actor": { "type": "string" },
+            "role": { "type": "string" }, "action": { "type": "string" }, "target": { "type": "string" },
+            "detail": {}, "prev_hash": { "type": "string" }, "hash": { "type": "string" } })),
+        "AuditPage": obj(&["verified", "broken_at", "total", "entries", "next_before"], json!({
+            "verified": { "type": "boolean" }, "broken_at": opt(int()), "total": int(),
+            "entries": { "type": "array", "items": r("AuditEntry") }, "next_before": opt(int()) })),
+        "FaceDataCanteen": obj(&["canteen_id", "name", "residents", "templates"], json!({
+            "canteen_id": int(), "name": { "type": "string" }, "residents": int(), "templates": int() })),
+        "FaceDataSummary": obj(&["residents", "templates", "residents_sharing", "by_canteen", "filing_threshold",
+            "warning_from", "percent_of_threshold", "warning", "month", "withdrawals_this_month",
+            "purged_this_month", "purged_withdrawal", "purged_death", "purged_deletion"], json!({
+            "residents": int(), "templates": int(), "residents_sharing": int(),
+            "by_canteen": { "type": "array", "items": r("FaceDataCanteen") },
+            "filing_threshold": int(), "warning_from": int(), "percent_of_threshold": { "type": "number" },
+            "warning": { "type": "boolean" }, "month": { "type": "string" },
+            "withdrawals_this_month": int(), "purged_this_month": int(), "purged_withdrawal": int(),
+            "purged_death": int(), "purged_deletion": int() })),
+        "NationalIdReveal": obj(&["resident_id", "national_id", "national_id_masked"], json!({
+            "resident_id": int(), "national_id": { "type": "string" }, "national_id_masked": { "type": "string" } })),
         "KeyRotated": obj(&["kiosk_id", "from_seq", "token"], json!({
             "kiosk_id": int(), "from_seq": { "type": "integer", "minimum": 1, "maximum": i64::MAX },
             "token": { "type": "string", "description": "the new bearer token, shown once; the old one stops working" } })),
@@ -497,6 +527,20 @@ pub fn document() -> Value {
                 "post": op("hand the kiosk over to a new key pair and token (kiosk token)", "rotateKioskKey", json!([]),
                     Some(body("KeyRotation")),
                     std_errors(vec![ok("200", "rotated; the new token is shown once", r("KeyRotated"))])) },
+            "/api/v1/audit": {
+                "get": op("the audit log, newest first, with the verdict of walking its hash chain (administrator)", "getAudit",
+                    json!([query("limit", false, json!({ "type": "integer", "minimum": 1, "maximum": 500 })),
+                        query("before", false, json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX,
+                            "description": "only entries with a smaller seq (the previous page's next_before)" }))]), None,
+                    std_errors(vec![ok("200", "a page of entries", r("AuditPage"))])) },
+            "/api/v1/face-data": {
+                "get": op("how many people's face data the system holds, against the 100,000 filing threshold (administrator)", "getFaceData",
+                    json!([]), None, std_errors(vec![ok("200", "the counts", r("FaceDataSummary"))])) },
+            "/api/v1/residents/{id}/national-id": {
+                "get": op("the resident's full national ID number (administrator; audited)", "revealNationalId",
+                    json!([path_param("id", id.clone())]), None,
+                    std_errors(vec![ok("200", "the number", r("NationalIdReveal")), e404(),
+                        err("409", "stored before ID numbers were kept encrypted: not available")])) },
             "/api/v1/kiosks/{id}/revoke": {
                 "post": op("revoke a kiosk (its token stops working)", "revokeKiosk",
                     json!([path_param("id", id.clone())]), None,

@@ -244,7 +244,10 @@ async fn api_acts_are_audited_with_who_and_what() {
     assert_eq!(page["verified"], true);
     assert_eq!(page["broken_at"], Value::Null);
     let total = page["total"].as_i64().expect("total");
-    assert_eq!(total, 19, "six fixtures and thirteen acts");
+    assert_eq!(
+        total, 21,
+        "six fixtures, the two fixture kiosks' registrations and thirteen acts"
+    );
     let seqs: Vec<i64> = page["entries"]
         .as_array()
         .expect("entries")

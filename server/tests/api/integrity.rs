@@ -206,6 +206,8 @@ async fn a_revoked_kiosk_is_locked_out_and_its_signed_meals_stay_verified() {
         .post(&format!("/kiosks/{}/revoke", app.kiosk_ids[0]), &json!({}))
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
+    let audit = app.json("/audit?limit=5").await;
+    assert_eq!(audit["entries"][0]["action"], json!("kiosk.revoke"));
     let token = &app.kiosks[0];
     assert_eq!(
         app.settle(0, vec![m[2].clone()]).await.status(),
@@ -444,6 +446,26 @@ async fn rotation_hands_over_to_a_new_key_and_token() {
     );
     let fresh = rotated["token"].as_str().expect("token").to_owned();
     assert_ne!(fresh, token);
+    // Kiosk registration and the hand-over are in the audit log, with the new key.
+    let audit = app.json("/audit?limit=500").await;
+    let acts: Vec<(String, String)> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default().to_owned(),
+                e["target"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let target = format!("kiosk:{id}");
+    assert!(
+        acts.contains(&("kiosk.create".into(), target.clone())),
+        "{acts:?}"
+    );
+    assert!(acts.contains(&("kiosk.rotate".into(), target)), "{acts:?}");
+    assert_eq!(audit["verified"], json!(true));
     let old_token = app
         .client
         .get(app.url("/kiosk/sync?since=0"))

@@ -16,6 +16,7 @@ use zhucan_domain::signing;
 use super::{parse_id, required};
 use crate::crypto::{new_enrolment_code, new_token, normalise_code, sha256_hex};
 use crate::db;
+use crate::db::audit::Actor;
 use crate::db::kiosks::{CodeProblem, RotateProblem};
 use crate::db::users::Role;
 use crate::http::AppState;
@@ -34,7 +35,7 @@ fn public_key(raw: &str) -> Result<String> {
 
 pub async fn create(
     State(st): State<AppState>,
-    _: Admin,
+    Admin(access): Admin,
     AppJson(k): AppJson<NewKiosk>,
 ) -> Result<(StatusCode, AppJson<KioskCreated>)> {
     let name = required(&k.name, "name", 64)?;
@@ -46,7 +47,18 @@ pub async fn create(
     let n = name.clone();
     let id = st
         .db
-        .write(move |tx| db::kiosks::insert(tx, canteen, &n, &hash, &key, &now))
+        .write(move |tx| {
+            let id = db::kiosks::insert(tx, canteen, &n, &hash, &key, &now)?;
+            db::audit::append(
+                tx,
+                &now,
+                &access.actor(),
+                "kiosk.create",
+                &format!("kiosk:{id}"),
+                &serde_json::json!({ "canteen_id": canteen.0, "name": n, "public_key": key }),
+            )?;
+            Ok(id)
+        })
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -127,7 +139,20 @@ pub async fn enrol(
     let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let outcome = st
         .db
-        .write(move |tx| db::kiosks::enrol(tx, &code_hash, &token_hash, &key, &now))
+        .write(move |tx| {
+            let out = db::kiosks::enrol(tx, &code_hash, &token_hash, &key, &now)?;
+            if let Ok((id, canteen, name)) = &out {
+                db::audit::append(
+                    tx,
+                    &now,
+                    &Actor::new(format!("kiosk:{id}"), "kiosk"),
+                    "kiosk.enrol",
+                    &format!("kiosk:{id}"),
+                    &serde_json::json!({ "canteen_id": canteen.0, "name": name, "public_key": key }),
+                )?;
+            }
+            Ok(out)
+        })
         .await?;
     match outcome {
         Ok((id, canteen_id, name)) => {
@@ -168,15 +193,24 @@ pub async fn list(State(st): State<AppState>, _: Admin) -> Result<AppJson<Vec<Ki
 /// `POST /kiosks/{id}/revoke`: the kiosk's token stops working at once.
 pub async fn revoke(
     State(st): State<AppState>,
-    _: Admin,
+    Admin(access): Admin,
     Path(id): Path<String>,
 ) -> Result<AppJson<KioskStatus>> {
     let id = parse_id(&id, "id")?;
     let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let actor = access.actor();
     let status = st
         .db
         .write(move |tx| {
             db::kiosks::revoke(tx, id, &now)?;
+            db::audit::append(
+                tx,
+                &now,
+                &actor,
+                "kiosk.revoke",
+                &format!("kiosk:{id}"),
+                &serde_json::json!({}),
+            )?;
             db::kiosks::status(tx, id)
         })
         .await?;
@@ -206,7 +240,7 @@ pub async fn rotate(
     let outcome = st
         .db
         .write(move |tx| {
-            db::kiosks::rotate(
+            let out = db::kiosks::rotate(
                 tx,
                 &db::kiosks::Rotation {
                     kiosk_id: kiosk.id,
@@ -217,7 +251,18 @@ pub async fn rotate(
                     token_hash: &token_hash,
                     now: &now,
                 },
-            )
+            )?;
+            if out.is_ok() {
+                db::audit::append(
+                    tx,
+                    &now,
+                    &Actor::new(format!("kiosk:{}", kiosk.id), "kiosk"),
+                    "kiosk.rotate",
+                    &format!("kiosk:{}", kiosk.id),
+                    &serde_json::json!({ "from_seq": from_seq, "public_key": r.public_key }),
+                )?;
+            }
+            Ok(out)
         })
         .await?;
     match outcome {
