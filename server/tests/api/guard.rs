@@ -10,36 +10,10 @@ use zhucan_domain::NationalId;
 use zhucan_domain::api::encode_embedding;
 use zhucan_server::db;
 
-use crate::helpers::{ADMIN, TestApp, date, item, national_id, now, spawn_app, spawn_app_with, v7};
-
-/// A deterministic unit-length embedding.
-fn embedding(seed: u32, dim: usize) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(977);
-    let v: Vec<f32> = (0..dim)
-        .map(|_| {
-            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            ((x >> 8) as f32 / (1u32 << 24) as f32) - 0.5
-        })
-        .collect();
-    let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
-    v.into_iter().map(|a| a / n).collect()
-}
-
-async fn upload(app: &TestApp, token: &str, path: &str, sharing: bool, e: &[Vec<f32>]) -> Response {
-    app.client
-        .put(app.url(path))
-        .bearer_auth(token)
-        .json(&json!({
-            "consent_face_enrolment": true,
-            "consent_template_sharing": sharing,
-            "by": "王芳",
-            "model": "w600k_mbf.onnx",
-            "embeddings": e.iter().map(|v| encode_embedding(v)).collect::<Vec<_>>(),
-        }))
-        .send()
-        .await
-        .expect("PUT templates")
-}
+use crate::helpers::{
+    ADMIN, TestApp, date, embedding, item, national_id, now, spawn_app, spawn_app_with, upload,
+    upload_body, v7,
+};
 
 async fn patch(app: &TestApp, resident: i64, body: Value) -> Value {
     let resp = app
@@ -144,9 +118,8 @@ async fn api_acts_are_audited_with_who_and_what() {
     let resp = upload(
         &app,
         &app.kiosks[0],
-        &format!("/residents/{}/templates", r[2]),
-        true,
-        &[embedding(1, 128)],
+        r[2],
+        &upload_body(true, &[embedding(1, 128)]),
     )
     .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
@@ -402,14 +375,7 @@ async fn face_data_counts_follow_enrolment_withdrawal_and_death() {
         let es: Vec<Vec<f32>> = (0..n)
             .map(|i| embedding(who as u32 * 10 + i, 128))
             .collect();
-        let resp = upload(
-            &app,
-            &k[kiosk],
-            &format!("/residents/{who}/templates"),
-            sharing,
-            &es,
-        )
-        .await;
+        let resp = upload(&app, &k[kiosk], who, &upload_body(sharing, &es)).await;
         assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     }
     let fd = app.json("/face-data").await;
@@ -532,14 +498,7 @@ async fn the_database_files_hold_no_national_id_number_and_no_embedding() {
         .as_i64()
         .expect("id");
     let known = [embedding(4242, 512), embedding(4243, 512)];
-    let resp = upload(
-        &app,
-        ADMIN,
-        &format!("/residents/{id}/templates"),
-        true,
-        &known,
-    )
-    .await;
+    let resp = upload(&app, ADMIN, id, &upload_body(true, &known)).await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     // And a kiosk at the other canteen receives it (sharing), so it really is stored.
     let sync: Value = app
@@ -626,9 +585,8 @@ async fn oversized_bodies_long_urls_big_headers_and_deep_json_are_refused_clearl
     let resp = upload(
         &app,
         &app.kiosks[0],
-        &format!("/residents/{}/templates", app.residents[4]),
-        false,
-        &many,
+        app.residents[4],
+        &upload_body(false, &many),
     )
     .await;
     assert_eq!(error_of(resp).await.0, StatusCode::PAYLOAD_TOO_LARGE);

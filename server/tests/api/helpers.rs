@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
-use zhucan_domain::api::SettlementItem;
+use zhucan_domain::api::{SettlementItem, encode_embedding};
 use zhucan_domain::signing::{self, GENESIS, SigningKey};
 use zhucan_server::config::{Config, FixedClock, IndexKey, Secret};
 use zhucan_server::{Spawned, spawn};
@@ -332,4 +332,39 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
         app.chains.push(Mutex::new(Chain::new(key)));
     }
     app
+}
+
+/// A deterministic unit-length embedding of `dim` values.
+pub fn embedding(seed: u32, dim: usize) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(12345);
+    let v: Vec<f32> = (0..dim)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            ((x >> 8) as f32 / (1u32 << 24) as f32) - 0.5
+        })
+        .collect();
+    let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
+    v.into_iter().map(|a| a / n).collect()
+}
+
+/// The body of `PUT /residents/{id}/templates`: face consent given, sharing as asked.
+pub fn upload_body(sharing: bool, embeddings: &[Vec<f32>]) -> Value {
+    json!({
+        "consent_face_enrolment": true,
+        "consent_template_sharing": sharing,
+        "by": "王芳",
+        "model": "w600k_mbf.onnx",
+        "embeddings": embeddings.iter().map(|e| encode_embedding(e)).collect::<Vec<_>>(),
+    })
+}
+
+/// `PUT /residents/{resident}/templates` with `token`.
+pub async fn upload(app: &TestApp, token: &str, resident: i64, body: &Value) -> Response {
+    app.client
+        .put(app.url(&format!("/residents/{resident}/templates")))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("PUT templates")
 }

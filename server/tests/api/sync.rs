@@ -6,40 +6,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use zhucan_domain::api::{decode_embedding, encode_embedding};
 
-use crate::helpers::{ADMIN, TestApp, item, now, spawn_app, v7};
-
-/// A deterministic unit-length embedding of `dim` values.
-fn embedding(seed: u32, dim: usize) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(12345);
-    let v: Vec<f32> = (0..dim)
-        .map(|_| {
-            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            ((x >> 8) as f32 / (1u32 << 24) as f32) - 0.5
-        })
-        .collect();
-    let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
-    v.into_iter().map(|a| a / n).collect()
-}
-
-fn upload_body(sharing: bool, embeddings: &[Vec<f32>]) -> Value {
-    json!({
-        "consent_face_enrolment": true,
-        "consent_template_sharing": sharing,
-        "by": "王芳",
-        "model": "w600k_mbf.onnx",
-        "embeddings": embeddings.iter().map(|e| encode_embedding(e)).collect::<Vec<_>>(),
-    })
-}
-
-async fn upload(app: &TestApp, token: &str, resident: i64, body: &Value) -> Response {
-    app.client
-        .put(app.url(&format!("/residents/{resident}/templates")))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .expect("PUT templates")
-}
+use crate::helpers::{ADMIN, TestApp, embedding, item, now, spawn_app, upload, upload_body, v7};
 
 async fn sync_raw(app: &TestApp, token: &str, since: i64) -> Response {
     app.client
