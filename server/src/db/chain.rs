@@ -362,6 +362,18 @@ pub fn line(conn: &Connection, kiosk: i64, meals: i64, staff_meals: i64) -> Resu
     })
 }
 
+/// A kiosk's chain line over all time: the statement's SQL chain check, with every meal it
+/// settled (accepted, not voided) and how many of those staff confirmed.
+pub fn kiosk_line(conn: &Connection, kiosk: i64) -> Result<ChainLine> {
+    let (meals, staff): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT count(*), coalesce(sum(method = 'staff'), 0) FROM settlements
+             WHERE kiosk_id = ?1 AND outcome = 'accepted' AND voided_at IS NULL",
+        )?
+        .query_row([kiosk], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    line(conn, kiosk, meals, staff)
+}
+
 /// The statement's chain section: one line per kiosk with counted meals in the period and
 /// scope, then one line for the meals entered on the server itself (if any).
 pub fn statement_lines(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<ChainLine>> {
@@ -449,13 +461,7 @@ fn tampered(seq: u64, zh: &str, en: &str) -> ChainProblem {
 /// New problems have kind `tampered` (a stored record or row was changed) or `unsigned` (a row
 /// with no signed record).
 pub fn reverify(conn: &Connection, kiosk: i64) -> Result<ChainLine> {
-    let (meals, staff): (i64, i64) = conn
-        .prepare_cached(
-            "SELECT count(*), coalesce(sum(method = 'staff'), 0) FROM settlements
-             WHERE kiosk_id = ?1 AND outcome = 'accepted' AND voided_at IS NULL",
-        )?
-        .query_row([kiosk], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let mut out = line(conn, kiosk, meals, staff)?;
+    let mut out = kiosk_line(conn, kiosk)?;
     let keys = keys(conn, kiosk)?;
     let mut found = Vec::new();
     let mut settled_ids: HashSet<String> = HashSet::new();

@@ -184,7 +184,7 @@ async fn roles_in_the_browser_void_a_meal_then_close_the_month() {
 }
 
 #[tokio::test]
-async fn screenshots_of_the_operator_and_finance_pages_with_the_demo_city() {
+async fn screenshots_of_the_dashboard_pages_with_the_demo_city() {
     let dir = tempfile::tempdir().expect("dir");
     let now = crate::helpers::now();
     let clock = Arc::new(FixedClock::new(now));
@@ -257,6 +257,17 @@ async fn screenshots_of_the_operator_and_finance_pages_with_the_demo_city() {
         .await
         .expect("alerts page");
     b.screenshot("dashboard-alerts").await.expect("shot");
+    logout(&b).await;
+    browser_login(&b, &base, "admin", &pw("admin")).await;
+    b.client
+        .goto(&format!("{base}/admin/kiosks"))
+        .await
+        .expect("goto");
+    b.wait_for_text("发放注册码", WAIT)
+        .await
+        .expect("kiosk page");
+    assert!(count(&b, "#kiosks tbody tr[data-id]").await >= 1);
+    b.screenshot("dashboard-kiosks").await.expect("shot");
     b.close().await.expect("close");
     server.stop().await.expect("stop");
 }

@@ -1,6 +1,7 @@
 //! The web dashboard over real HTTP and in a real headless Chromium: roles and scope, login
-//! lock-out, CSRF, voids and month close, exports against the page and the API, alerts, and the
-//! signed push to a local test receiver. Screenshots land in `$CARGO_TARGET_DIR/screenshots/`.
+//! lock-out, CSRF, voids and month close, exports against the page and the API, alerts, the
+//! kiosk page (终端), and the signed push to a local test receiver. Screenshots land in
+//! `$CARGO_TARGET_DIR/screenshots/`.
 
 #[allow(dead_code)]
 #[path = "../api/helpers.rs"]
@@ -9,6 +10,7 @@ mod helpers;
 mod browser;
 mod guard;
 mod http;
+mod kiosks;
 mod push;
 
 use reqwest::redirect::Policy;

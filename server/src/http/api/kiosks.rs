@@ -7,6 +7,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{Duration, SecondsFormat};
+use zhucan_domain::CanteenId;
 use zhucan_domain::api::{
     ChainLine, EnrolmentCode, KeyRotated, KeyRotation, KioskCreated, KioskEnrol, KioskStatus,
     NewEnrolmentCode, NewKiosk,
@@ -79,6 +80,19 @@ pub async fn create_code(
     AppJson(c): AppJson<NewEnrolmentCode>,
 ) -> Result<(StatusCode, AppJson<EnrolmentCode>)> {
     let name = required(&c.name, "name", 64)?;
+    let code = issue_code(&st, access.actor(), c.canteen_id, name).await?;
+    Ok((StatusCode::CREATED, AppJson(code)))
+}
+
+/// Issues a one-time enrolment code for a kiosk `name` (already checked) at `canteen`, valid
+/// for [`CODE_VALIDITY`]: stores its hash and audits `kiosk.enrolment_code` in one transaction.
+/// The API and the dashboard's 终端 page both issue codes through here.
+pub async fn issue_code(
+    st: &AppState,
+    actor: Actor,
+    canteen: CanteenId,
+    name: String,
+) -> db::Result<EnrolmentCode> {
     let code = new_enrolment_code();
     let hash = sha256_hex(normalise_code(&code).as_bytes());
     let now = st.clock.now();
@@ -87,8 +101,6 @@ pub async fn create_code(
         now.to_rfc3339_opts(SecondsFormat::Millis, true),
         expires.to_rfc3339_opts(SecondsFormat::Millis, true),
     );
-    let canteen = c.canteen_id;
-    let actor = access.actor();
     st.db
         .write(move |tx| {
             db::kiosks::insert_code(
@@ -112,14 +124,11 @@ pub async fn create_code(
             )
         })
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        AppJson(EnrolmentCode {
-            code,
-            canteen_id: canteen,
-            expires_at: expires.fixed_offset(),
-        }),
-    ))
+    Ok(EnrolmentCode {
+        code,
+        canteen_id: canteen,
+        expires_at: expires.fixed_offset(),
+    })
 }
 
 /// `POST /kiosks/enrol` (no token: the code is the credential): registers the device and its
@@ -197,24 +206,37 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<AppJson<KioskStatus>> {
     let id = parse_id(&id, "id")?;
+    Ok(AppJson(revoke_kiosk(&st, access.actor(), id, None).await?))
+}
+
+/// Revokes kiosk `id` (its token stops working at once; revoking again keeps the first time)
+/// and audits `kiosk.revoke`, with the reason when one is given, in one transaction. The API
+/// and the dashboard's 终端 page both revoke through here. `NotFound` if there is no such kiosk.
+pub async fn revoke_kiosk(
+    st: &AppState,
+    actor: Actor,
+    id: i64,
+    reason: Option<String>,
+) -> db::Result<KioskStatus> {
     let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
-    let actor = access.actor();
-    let status = st
-        .db
+    st.db
         .write(move |tx| {
             db::kiosks::revoke(tx, id, &now)?;
+            let detail = match reason {
+                Some(reason) => serde_json::json!({ "reason": reason }),
+                None => serde_json::json!({}),
+            };
             db::audit::append(
                 tx,
                 &now,
                 &actor,
                 "kiosk.revoke",
                 &format!("kiosk:{id}"),
-                &serde_json::json!({}),
+                &detail,
             )?;
             db::kiosks::status(tx, id)
         })
-        .await?;
-    Ok(AppJson(status))
+        .await
 }
 
 /// `POST /kiosk/rotate` (kiosk token): records from `from_seq` on are signed by the new key; the

@@ -75,16 +75,6 @@ fn chain_row(l: &ChainLine, names: &BTreeMap<i64, String>, en: bool) -> Chain {
         (_, false) => "未签名（服务器录入）",
         (_, true) => "unsigned (entered on the server)",
     };
-    let kind = |k: &str| match (k, en) {
-        ("gap", false) => "缺口",
-        ("gap", true) => "gap",
-        ("fork", false) => "分叉",
-        ("fork", true) => "fork",
-        ("bad_signature", false) => "签名无效",
-        ("bad_signature", true) => "bad signature",
-        (_, false) => "篡改",
-        (_, true) => "tampered",
-    };
     Chain {
         kiosk: match l.kiosk_id {
             Some(id) => format!("{} (#{id})", l.kiosk_name),
@@ -103,12 +93,27 @@ fn chain_row(l: &ChainLine, names: &BTreeMap<i64, String>, en: bool) -> Chain {
         },
         status: l.status.clone(),
         label: label.into(),
-        problems: l
-            .problems
-            .iter()
-            .map(|p| format!("{}：{}", kind(&p.kind), p.detail))
-            .collect(),
+        problems: chain_problems(l, en),
     }
+}
+
+/// A chain line's problems as shown: the kind in the page's language, then the detail
+/// (bilingual already), e.g. `缺口：第3至5条记录未收到 / records 3..=5 never arrived`.
+pub fn chain_problems(l: &ChainLine, en: bool) -> Vec<String> {
+    let kind = |k: &str| match (k, en) {
+        ("gap", false) => "缺口",
+        ("gap", true) => "gap",
+        ("fork", false) => "分叉",
+        ("fork", true) => "fork",
+        ("bad_signature", false) => "签名无效",
+        ("bad_signature", true) => "bad signature",
+        (_, false) => "篡改",
+        (_, true) => "tampered",
+    };
+    l.problems
+        .iter()
+        .map(|p| format!("{}：{}", kind(&p.kind), p.detail))
+        .collect()
 }
 
 /// A flagged settlement.

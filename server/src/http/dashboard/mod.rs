@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod alerts;
 pub mod finance;
+pub mod kiosks;
 pub mod operator;
 pub mod residents;
 pub mod session;
@@ -65,6 +66,9 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/push", get(admin::push_log))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/face-data", get(admin::face_data))
+        .route(kiosks::PATH, get(kiosks::list))
+        .route("/admin/kiosks/codes", post(kiosks::issue_code))
+        .route("/admin/kiosks/{id}/revoke", post(kiosks::revoke))
 }
 
 /// A page-level failure, rendered as a small HTML page (or a redirect to the login page).
@@ -281,6 +285,7 @@ impl Viewer {
             ),
             ("/admin/users", "用户", "Users", &[Role::Admin]),
             ("/admin/push", "平台推送", "Push", &[Role::Admin]),
+            ("/admin/kiosks", "终端", "Kiosks", &[Role::Admin]),
             ("/admin/face-data", "人脸数据", "Face data", &[Role::Admin]),
             ("/admin/audit", "审计日志", "Audit log", &[Role::Admin]),
         ];
