@@ -228,10 +228,8 @@ async fn main() -> anyhow::Result<()> {
             println!("database:    {}", db.display());
             println!("URL:         {scheme}://{listen}/api/v1/  (health: /api/v1/health)");
             println!("admin token: {admin}");
-            println!(
-                "kiosk {} (canteen {}) token: {}",
-                summary.kiosk_id, summary.kiosk_canteen.0, summary.kiosk_token
-            );
+            // The demo's own kiosk has a throwaway key (it cannot sign meals): register a real
+            // kiosk with an enrolment code (scripts/demo does) rather than use its token.
             let users = zhucan_server::demo::users(&store, summary.kiosk_canteen, now)?;
             println!("dashboard:   {scheme}://{listen}/login");
             for (name, role, password) in &users {
