@@ -11,24 +11,9 @@ use zhucan_domain::api::encode_embedding;
 use zhucan_server::db;
 
 use crate::helpers::{
-    ADMIN, TestApp, date, embedding, item, national_id, now, spawn_app, spawn_app_with, upload,
-    upload_body, v7,
+    ADMIN, TestApp, date, embedding, item, national_id, now, patch, spawn_app, spawn_app_with,
+    upload, upload_body, v7,
 };
-
-async fn patch(app: &TestApp, resident: i64, body: Value) -> Value {
-    let resp = app
-        .client
-        .patch(app.url(&format!("/residents/{resident}")))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .expect("PATCH");
-    let status = resp.status();
-    let v: Value = resp.json().await.expect("json");
-    assert_eq!(status, StatusCode::OK, "{v}");
-    v
-}
 
 async fn error_of(resp: Response) -> (StatusCode, Value) {
     let status = resp.status();

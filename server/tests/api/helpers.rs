@@ -368,3 +368,19 @@ pub async fn upload(app: &TestApp, token: &str, resident: i64, body: &Value) -> 
         .await
         .expect("PUT templates")
 }
+
+/// `PATCH /residents/{resident}` as the administrator; the change must succeed.
+pub async fn patch(app: &TestApp, resident: i64, body: Value) -> Value {
+    let resp = app
+        .client
+        .patch(app.url(&format!("/residents/{resident}")))
+        .bearer_auth(ADMIN)
+        .json(&body)
+        .send()
+        .await
+        .expect("PATCH");
+    let status = resp.status();
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(status, StatusCode::OK, "{v}");
+    v
+}

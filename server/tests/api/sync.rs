@@ -6,7 +6,9 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use zhucan_domain::api::{decode_embedding, encode_embedding};
 
-use crate::helpers::{ADMIN, TestApp, embedding, item, now, spawn_app, upload, upload_body, v7};
+use crate::helpers::{
+    ADMIN, TestApp, embedding, item, now, patch, spawn_app, upload, upload_body, v7,
+};
 
 async fn sync_raw(app: &TestApp, token: &str, since: i64) -> Response {
     app.client
@@ -23,19 +25,6 @@ async fn sync(app: &TestApp, token: &str, since: i64) -> Value {
     let body: Value = resp.json().await.expect("json");
     assert_eq!(status, StatusCode::OK, "{body}");
     body
-}
-
-async fn patch(app: &TestApp, resident: i64, body: Value) -> Value {
-    let resp = app
-        .client
-        .patch(app.url(&format!("/residents/{resident}")))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .expect("PATCH");
-    assert_eq!(resp.status(), StatusCode::OK);
-    resp.json().await.expect("json")
 }
 
 fn ids(v: &Value) -> Vec<i64> {
