@@ -112,6 +112,15 @@ pub fn sign(item: &mut SettlementItem, seq: u64, prev_hash: &str, key: &SigningK
 
 /// Checks the shape of the signature block and the signature against `key`.
 pub fn verify(item: &SettlementItem, key: &VerifyingKey) -> Result<(), SignatureError> {
+    verify_payload(item, key).map(|_| ())
+}
+
+/// [`verify`], returning the [`payload`] it verified (the server stores it and hashes it into
+/// the chain without building it again).
+pub fn verify_payload(
+    item: &SettlementItem,
+    key: &VerifyingKey,
+) -> Result<Vec<u8>, SignatureError> {
     let s = item.signed.as_ref().ok_or(SignatureError::Missing)?;
     if s.seq == 0 {
         return Err(SignatureError::Malformed {
@@ -125,17 +134,20 @@ pub fn verify(item: &SettlementItem, key: &VerifyingKey) -> Result<(), Signature
             reason: "must be 64 lower-case hex digits".into(),
         });
     }
-    let bytes = crate::api::base64_decode(&s.signature)
-        .filter(|b| b.len() == 64)
-        .ok_or_else(|| SignatureError::Malformed {
-            field: "signed.signature",
-            reason: "must be base64 of 64 bytes".into(),
-        })?;
-    let mut arr = [0u8; 64];
-    arr.copy_from_slice(&bytes);
-    let sig = ed25519_dalek::Signature::from_bytes(&arr);
-    key.verify(&payload(item), &sig)
-        .map_err(|_| SignatureError::Invalid)
+    let sig = decode_signature(&s.signature).ok_or_else(|| SignatureError::Malformed {
+        field: "signed.signature",
+        reason: "must be base64 of 64 bytes".into(),
+    })?;
+    let payload = payload(item);
+    key.verify(&payload, &sig)
+        .map_err(|_| SignatureError::Invalid)?;
+    Ok(payload)
+}
+
+/// A base64 Ed25519 signature (64 bytes), or `None`.
+fn decode_signature(b64: &str) -> Option<ed25519_dalek::Signature> {
+    let bytes: [u8; 64] = crate::api::base64_decode(b64)?.try_into().ok()?;
+    Some(ed25519_dalek::Signature::from_bytes(&bytes))
 }
 
 /// A public key as sent on the wire: base64 of the 32 key bytes.
@@ -172,13 +184,7 @@ pub fn sign_bytes(bytes: &[u8], key: &SigningKey) -> String {
 
 /// Verifies [`sign_bytes`]'s output.
 pub fn verify_bytes(bytes: &[u8], signature: &str, key: &VerifyingKey) -> bool {
-    let Some(b) = crate::api::base64_decode(signature).filter(|b| b.len() == 64) else {
-        return false;
-    };
-    let mut arr = [0u8; 64];
-    arr.copy_from_slice(&b);
-    key.verify(bytes, &ed25519_dalek::Signature::from_bytes(&arr))
-        .is_ok()
+    decode_signature(signature).is_some_and(|sig| key.verify(bytes, &sig).is_ok())
 }
 
 /// True for 64 lower-case hex digits.

@@ -256,7 +256,7 @@ fn check_link(tx: &Tx<'_>, b: &Batch, kiosk: i64, item: &SettlementItem) -> db::
     };
     let claimed = item.signed.as_ref().map(|s| s.seq);
     let verdict = match db::chain::key_for(&b.keys, claimed.unwrap_or(1).max(1)) {
-        Some(key) => signing::verify(item, key).map_err(|e| (e.to_string(), e)),
+        Some(key) => signing::verify_payload(item, key).map_err(|e| (e.to_string(), e)),
         None if item.signed.is_none() => {
             let e = SignatureError::Missing;
             Err((e.to_string(), e))
@@ -266,19 +266,21 @@ fn check_link(tx: &Tx<'_>, b: &Batch, kiosk: i64, item: &SettlementItem) -> db::
             SignatureError::Invalid,
         )),
     };
-    if let Err((msg, e)) = verdict {
-        return refuse(
-            EventKind::from_signature_code(e.code()),
-            claimed,
-            e.code(),
-            e.field(),
-            msg,
-        );
-    }
+    let payload = match verdict {
+        Ok(payload) => payload,
+        Err((msg, e)) => {
+            return refuse(
+                EventKind::from_signature_code(e.code()),
+                claimed,
+                e.code(),
+                e.field(),
+                msg,
+            );
+        }
+    };
     let Some(s) = item.signed.as_ref() else {
         return Err(db::Error::other("verified item without a signature block"));
     };
-    let payload = signing::payload(item);
     let record_hash: [u8; 32] = Sha256::digest(&payload).into();
     let prev_hash = hash_bytes(&s.prev_hash)
         .ok_or_else(|| db::Error::other("verified prev_hash is not a hash"))?;
@@ -318,30 +320,22 @@ fn check_link(tx: &Tx<'_>, b: &Batch, kiosk: i64, item: &SettlementItem) -> db::
     })
 }
 
-fn canteen(tx: &Tx<'_>, b: &mut Batch, id: CanteenId) -> db::Result<Option<Canteen>> {
-    if let Some(c) = b.canteens.get(&id) {
-        return Ok(c.clone());
+/// Looks `id` up once per batch: the cached row, or `None` when it does not exist.
+fn cached<K: Copy + Eq + std::hash::Hash, V: Clone>(
+    cache: &mut HashMap<K, Option<V>>,
+    id: K,
+    load: impl FnOnce(K) -> db::Result<V>,
+) -> db::Result<Option<V>> {
+    if let Some(v) = cache.get(&id) {
+        return Ok(v.clone());
     }
-    let c = match db::canteens::get(tx, id) {
-        Ok(c) => Some(c),
+    let v = match load(id) {
+        Ok(v) => Some(v),
         Err(db::Error::NotFound) => None,
         Err(e) => return Err(e),
     };
-    b.canteens.insert(id, c.clone());
-    Ok(c)
-}
-
-fn resident(tx: &Tx<'_>, b: &mut Batch, id: ResidentId) -> db::Result<Option<Resident>> {
-    if let Some(r) = b.residents.get(&id) {
-        return Ok(r.clone());
-    }
-    let r = match db::residents::get(tx, id) {
-        Ok(r) => Some(r),
-        Err(db::Error::NotFound) => None,
-        Err(e) => return Err(e),
-    };
-    b.residents.insert(id, r.clone());
-    Ok(r)
+    cache.insert(id, v.clone());
+    Ok(v)
 }
 
 /// Decides and stores one item (or answers it as stored before). Returns the answer and whether
@@ -378,14 +372,20 @@ fn decide_and_store(
             "this id was already settled with a different payload".into(),
         );
     }
-    let Some(canteen) = canteen(tx, b, item.canteen_id)? else {
+    let Some(canteen) = cached(&mut b.canteens, item.canteen_id, |id| {
+        db::canteens::get(tx, id)
+    })?
+    else {
         return error(
             "unknown_canteen",
             "canteen_id",
             format!("no canteen {}", item.canteen_id.0),
         );
     };
-    let Some(resident) = resident(tx, b, item.resident_id)? else {
+    let Some(resident) = cached(&mut b.residents, item.resident_id, |id| {
+        db::residents::get(tx, id)
+    })?
+    else {
         return error(
             "unknown_resident",
             "resident_id",
