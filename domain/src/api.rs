@@ -671,6 +671,17 @@ pub struct TemplateUpload {
     pub embeddings: Vec<String>,
 }
 
+/// The answer to `DELETE /api/v1/residents/{id}/templates`: how many templates were deleted and
+/// the sync cursor (change-log `seq`) at which the deletion is recorded. A kiosk that deleted the
+/// templates itself ignores template sets for the resident from any sync answer older than this
+/// cursor, so a stale answer cannot bring the face data back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplatesDeleted {
+    pub deleted: i64,
+    pub cursor: i64,
+}
+
 /// `POST /api/v1/kiosk/heartbeat` (kiosk token): what staff see as the kiosk's status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -251,6 +251,17 @@ impl Counter {
             publish(&self.screen, |s| s.outbox_backlog += 1);
         } else {
             let v = &p.view;
+            let method = match &how {
+                How::Face { .. } => "face",
+                How::Card => "card",
+                How::Staff { .. } => "staff",
+            };
+            tracing::info!(
+                resident = resident_id.0,
+                method = %method,
+                reason = %v.rejection.as_deref().unwrap_or(""),
+                "check-in refused"
+            );
             let zh = format!("{}：{}", v.name, v.rejection_zh.as_deref().unwrap_or(""));
             let en = format!("{}: {}", v.name, v.rejection.as_deref().unwrap_or(""));
             self.show_result(Mode::Refused, &zh, &en, Some(p.view.clone()));
@@ -1123,21 +1134,34 @@ impl Commands {
         Ok(n)
     }
 
+    /// Deletes here first (with a record that keeps stale sync answers from restoring them),
+    /// then on the server; a deletion the server missed is sent again by the sync worker.
     async fn unenrol(&self, resident: ResidentId) -> Result<(), String> {
+        let now = self.counter.clock.now();
         self.blocking(move |c| {
             c.counter
                 .store
-                .delete_templates(resident)
+                .delete_templates(resident, now)
                 .and_then(|_| c.gallery.rebuild(&c.counter.store, &c.model, c.dim))
                 .map_err(|e| e.to_string())
         })
         .await?;
-        match &self.client {
-            Some(client) => client.delete_templates(resident).await.map_err(|e| {
-                format!("已在本机删除，服务器删除失败 / deleted here, server failed: {e}")
-            }),
-            None => Ok(()),
-        }
+        let Some(client) = &self.client else {
+            return Ok(());
+        };
+        let done = client.delete_templates(resident).await.map_err(|e| {
+            self.counter.notify.notify_one(); // the sync worker tries again
+            format!(
+                "已在本机删除，服务器稍后删除 / deleted here; the server will be told later: {e}"
+            )
+        })?;
+        self.blocking(move |c| {
+            c.counter
+                .store
+                .confirm_template_deletion(resident, done.cursor)
+                .map_err(|e| e.to_string())
+        })
+        .await
     }
 }
 

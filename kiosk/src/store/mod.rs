@@ -60,6 +60,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_signed_chain_and_evidence",
         include_str!("../../../migrations/kiosk/0002_signed_chain_and_evidence.sql"),
     ),
+    (
+        "0003_template_deletions",
+        include_str!("../../../migrations/kiosk/0003_template_deletions.sql"),
+    ),
 ];
 
 /// Applies missing migrations in one transaction; refuses a schema newer than this code.
@@ -217,8 +221,25 @@ impl Store {
                 params![r.id.0, r.name, r.card_code, serde_json::to_string(r)?],
             )?;
         }
+        // templates deleted here that this answer may predate (see migration 0003)
+        let deleted_here: std::collections::HashSet<i64> = {
+            let mut st = tx.prepare(
+                "SELECT resident_id FROM template_deletions
+                 WHERE server_cursor IS NULL OR server_cursor > ?1",
+            )?;
+            st.query_map([s.cursor], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
         for t in &s.templates {
             let rid = t.resident_id.0;
+            if deleted_here.contains(&rid) {
+                tracing::info!(
+                    resident = rid,
+                    cursor = s.cursor,
+                    "sync: ignored templates deleted here after the answer was built"
+                );
+                continue;
+            }
             tx.execute("DELETE FROM templates WHERE resident_id = ?1", [rid])?;
             for e in &t.embeddings {
                 let Some(v) = zhucan_domain::api::decode_embedding(e) else {
@@ -262,6 +283,11 @@ impl Store {
         for v in &s.voided {
             tx.execute("DELETE FROM meals WHERE id = ?1", [v.to_string()])?;
         }
+        // an answer at or past the server's deletion reflects it: nothing left to guard against
+        tx.execute(
+            "DELETE FROM template_deletions WHERE server_cursor <= ?1",
+            [s.cursor],
+        )?;
         for (k, v) in [
             ("sync_cursor", s.cursor.to_string()),
             ("kiosk_id", s.kiosk_id.to_string()),
@@ -628,6 +654,11 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM templates WHERE resident_id = ?1", [resident.0])?;
+        // enrolled again here: the upload replaces the server's templates, nothing to delete
+        tx.execute(
+            "DELETE FROM template_deletions WHERE resident_id = ?1",
+            [resident.0],
+        )?;
         for e in embeddings {
             let (nonce, ct) = self.key.seal(resident.0, e)?;
             tx.execute(
@@ -655,11 +686,44 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a resident's templates here.
-    pub fn delete_templates(&self, resident: ResidentId) -> Result<usize> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM templates WHERE resident_id = ?1", [resident.0])?)
+    /// Deletes a resident's templates and evidence photos here (unenrol), and records the
+    /// deletion in the same transaction, so that no sync answer built before the server deleted
+    /// them too can bring them back ([`Store::apply_sync`]). The deletion stays pending until
+    /// [`Store::confirm_template_deletion`].
+    pub fn delete_templates(&self, resident: ResidentId, now: DateTime<Utc>) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let n = tx.execute("DELETE FROM templates WHERE resident_id = ?1", [resident.0])?;
+        tx.execute("DELETE FROM evidence WHERE resident_id = ?1", [resident.0])?;
+        tx.execute(
+            "INSERT INTO template_deletions (resident_id, deleted_at, server_cursor)
+             VALUES (?1, ?2, NULL)
+             ON CONFLICT (resident_id) DO UPDATE SET deleted_at = excluded.deleted_at,
+               server_cursor = NULL",
+            params![resident.0, ts(now)],
+        )?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// The server deleted the resident's templates too, recorded at its sync cursor `cursor`.
+    pub fn confirm_template_deletion(&self, resident: ResidentId, cursor: i64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE template_deletions SET server_cursor = ?2 WHERE resident_id = ?1",
+            params![resident.0, cursor],
+        )?;
+        Ok(())
+    }
+
+    /// Residents whose templates were deleted here and not yet on the server, oldest first.
+    pub fn pending_template_deletions(&self) -> Result<Vec<ResidentId>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT resident_id FROM template_deletions WHERE server_cursor IS NULL
+             ORDER BY deleted_at, resident_id",
+        )?;
+        let rows = st.query_map([], |r| Ok(ResidentId(r.get(0)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Number of templates stored for a resident.
@@ -798,6 +862,88 @@ mod tests {
         )
         .expect("purge");
         assert_eq!(s.template_count(ResidentId(7)).expect("count"), 0);
+    }
+
+    /// The race behind a flaky e2e run: a sync answer built before the server deleted a
+    /// resident's templates is applied after the kiosk deleted them here. It must not bring the
+    /// face data back, neither while the server has not confirmed the deletion nor after, until
+    /// an answer built after the deletion arrives; a later enrolment then syncs as usual.
+    #[test]
+    fn a_sync_answer_older_than_an_unenrol_never_brings_the_templates_back() {
+        let (_d, s) = open();
+        let e = zhucan_domain::api::encode_embedding(&[0.6, 0.8]);
+        let t = serde_json::json!([{"resident_id": 7, "enrolled_canteen": 1, "model": "m.onnx",
+            "embeddings": [e, e]}]);
+        let answer = |full: bool, cursor: i64, templates: &serde_json::Value, purged| {
+            let mut a = sync(full, templates.clone(), purged);
+            a.cursor = cursor;
+            a
+        };
+        s.apply_sync(&answer(true, 7, &t, serde_json::json!([])), now())
+            .expect("apply");
+        assert_eq!(s.template_count(ResidentId(7)).expect("n"), 2);
+        // the worker's pull was answered (cursor 8, templates still on the server) ...
+        let stale = answer(false, 8, &t, serde_json::json!([]));
+        // ... then the operator unenrols here, before that answer is applied
+        assert_eq!(
+            s.delete_templates(ResidentId(7), now()).expect("unenrol"),
+            2
+        );
+        assert_eq!(
+            s.pending_template_deletions().expect("p"),
+            vec![ResidentId(7)]
+        );
+        s.apply_sync(&stale, now()).expect("apply stale");
+        assert_eq!(
+            s.template_count(ResidentId(7)).expect("n"),
+            0,
+            "a stale sync answer restored deleted templates (server not told yet)"
+        );
+        assert_eq!(s.gallery("m.onnx", 2).expect("gallery").len(), 0);
+        // a full snapshot built before the deletion is just as stale
+        s.apply_sync(&answer(true, 8, &t, serde_json::json!([])), now())
+            .expect("apply stale snapshot");
+        assert_eq!(s.template_count(ResidentId(7)).expect("n"), 0);
+        // the server deletes them, recorded at its cursor 10; an answer of cursor 9 is still old
+        s.confirm_template_deletion(ResidentId(7), 10)
+            .expect("confirm");
+        assert!(s.pending_template_deletions().expect("p").is_empty());
+        s.apply_sync(&answer(false, 9, &t, serde_json::json!([])), now())
+            .expect("apply stale");
+        assert_eq!(
+            s.template_count(ResidentId(7)).expect("n"),
+            0,
+            "a stale sync answer restored deleted templates (server confirmed)"
+        );
+        // the answer that reflects the deletion ends the guard ...
+        s.apply_sync(
+            &answer(false, 10, &serde_json::json!([]), serde_json::json!([7])),
+            now(),
+        )
+        .expect("apply purge");
+        let left: i64 = s
+            .conn()
+            .query_row("SELECT count(*) FROM template_deletions", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(left, 0);
+        // ... and an enrolment after it (elsewhere, shared) syncs in as usual
+        s.apply_sync(&answer(false, 12, &t, serde_json::json!([])), now())
+            .expect("apply new enrolment");
+        assert_eq!(s.template_count(ResidentId(7)).expect("n"), 2);
+    }
+
+    #[test]
+    fn enrolling_again_here_ends_a_pending_deletion() {
+        let (_d, s) = synced();
+        s.delete_templates(ResidentId(7), now()).expect("unenrol");
+        let consent = zhucan_domain::resident::Consent {
+            face_enrolment: true,
+            template_sharing: false,
+        };
+        s.replace_templates(ResidentId(7), "m.onnx", &[vec![0.6, 0.8]], consent)
+            .expect("enrol");
+        assert!(s.pending_template_deletions().expect("p").is_empty());
+        assert_eq!(s.template_count(ResidentId(7)).expect("n"), 1);
     }
 
     #[test]

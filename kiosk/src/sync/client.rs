@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use zhucan_domain::ResidentId;
 use zhucan_domain::api::{
     BatchResult, ErrorBody, Heartbeat, KeyRotated, KeyRotation, KioskCreated, KioskEnrol,
-    SettlementBatch, SettlementItem, SyncResponse, TemplateUpload,
+    SettlementBatch, SettlementItem, SyncResponse, TemplateUpload, TemplatesDeleted,
 };
 
 /// Errors talking to the server.
@@ -269,13 +269,12 @@ impl Client {
         Ok(())
     }
 
-    /// `DELETE /residents/{id}/templates`.
-    pub async fn delete_templates(&self, id: ResidentId) -> Result<(), Error> {
+    /// `DELETE /residents/{id}/templates`: the answer names the server's cursor of the deletion.
+    pub async fn delete_templates(&self, id: ResidentId) -> Result<TemplatesDeleted, Error> {
         let rb = self
             .http
             .delete(self.url(&format!("/residents/{}/templates", id.0)));
-        Self::check(self.authed(rb)?.send().await?).await?;
-        Ok(())
+        Self::json(self.authed(rb)?.send().await?).await
     }
 
     /// `POST /kiosk/rotate`: hands over to a new key pair; the answer holds the new token.

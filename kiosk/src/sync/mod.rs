@@ -4,6 +4,8 @@
 //!     codes are retried, the others parked (kept, counted, never resent);
 //! (b) pulls `GET /kiosk/sync?since=cursor` periodically, applies it in one transaction and
 //!     rebuilds the in-memory gallery (only templates of this kiosk's embedder model);
+//!     Templates deleted here (unenrol) are kept out of every sync answer built before the server
+//!     deleted them too, and a deletion the server has not heard of is sent again first;
 //! (c) posts heartbeats;
 //! (d) deletes evidence photos older than their retention ([`sweep_evidence`], on the injected
 //!     clock), also while the kiosk is offline or unregistered.
@@ -183,6 +185,36 @@ pub async fn send_outbox(d: &Deps, client: &Client) -> Result<usize, Error> {
     }
 }
 
+/// Tells the server of templates deleted here while it could not be told (unenrol offline, or
+/// a failed DELETE), oldest first, and records each cursor the server answers. Stops at the
+/// first transient error; a permanent one (the resident no longer exists there) leaves the
+/// deletion pending here, which keeps every sync answer from bringing the templates back.
+pub async fn send_template_deletions(d: &Deps, client: &Client) -> Result<usize, Error> {
+    let pending = blocking(&d.store, |s| s.pending_template_deletions()).await?;
+    let mut sent = 0;
+    for resident in pending {
+        match client.delete_templates(resident).await {
+            Ok(done) => {
+                blocking(&d.store, move |s| {
+                    s.confirm_template_deletion(resident, done.cursor)
+                })
+                .await?;
+                tracing::info!(
+                    resident = resident.0,
+                    cursor = done.cursor,
+                    "templates deleted on the server"
+                );
+                sent += 1;
+            }
+            Err(e) if e.is_transient() => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(resident = resident.0, error = %e, "the server refused a template deletion");
+            }
+        }
+    }
+    Ok(sent)
+}
+
 /// Pulls changes since the stored cursor and applies them; rebuilds the gallery when templates
 /// changed. Returns the new cursor.
 pub async fn pull(d: &Deps, client: &Client) -> Result<i64, Error> {
@@ -262,6 +294,10 @@ pub async fn worker(d: Deps, mut stop: watch::Receiver<bool>) {
             tracing::warn!(error = %e, "sending the outbox failed");
             ok = false;
         }
+        if ok && let Err(e) = send_template_deletions(&d, &client).await {
+            tracing::warn!(error = %e, "telling the server of deleted templates failed");
+            ok = false;
+        }
         if ok && Instant::now() >= next_pull {
             match pull(&d, &client).await {
                 Ok(_) => next_pull = Instant::now() + d.timing.pull_every,
@@ -305,6 +341,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_worker_sweeps_evidence_past_retention_on_the_injected_clock() {
+        // waits end when the condition holds; the deadline is for a loaded machine
+        const WAIT: Duration = Duration::from_secs(120);
         let (_d, store) = synced();
         let (item, a) = accepted(&store, now());
         store
@@ -330,11 +368,12 @@ mod tests {
             evidence_retention: chrono::Duration::days(30),
         };
         let (stop_tx, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(worker(d, stop_rx));
+        let task = tokio::spawn(worker(d.clone(), stop_rx));
         let wait_count = |want: u32| {
             let store = store.clone();
             async move {
-                for _ in 0..200 {
+                let deadline = Instant::now() + WAIT;
+                while Instant::now() < deadline {
                     if store.evidence_count().expect("count") == want {
                         return true;
                     }
@@ -343,10 +382,12 @@ mod tests {
                 false
             }
         };
-        // within the retention the photo stays, however often the worker wakes
+        // within the retention the photo stays, however often the sweep runs (run here, not
+        // by waiting on the worker: a sleep cannot tell that the worker ran)
         clock.advance(chrono::Duration::days(29));
-        notify.notify_one();
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        for _ in 0..3 {
+            sweep_evidence(&d).await;
+        }
         assert_eq!(store.evidence_count().expect("count"), 1);
         // past it, the next wake-up deletes it
         clock.advance(chrono::Duration::days(2));

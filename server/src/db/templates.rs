@@ -81,7 +81,8 @@ pub(crate) fn purge(tx: &Tx<'_>, resident: ResidentId, _at: &str) -> Result<bool
 /// `face_enrolled`, records roster and template changes and, when there were any, the purge
 /// (`face_data_purges`, reason `deletion`). Consent is left as it is. Returns how many templates
 /// were deleted.
-pub fn delete(tx: &Tx<'_>, resident: ResidentId, at: &str, by: &str) -> Result<i64> {
+/// Deletes the resident's templates; returns how many, and the change-log `seq` that records it.
+pub fn delete(tx: &Tx<'_>, resident: ResidentId, at: &str, by: &str) -> Result<(i64, i64)> {
     super::residents::get(tx, resident)?;
     let n = count(tx, resident)?;
     purge(tx, resident, at)?;
@@ -90,8 +91,8 @@ pub fn delete(tx: &Tx<'_>, resident: ResidentId, at: &str, by: &str) -> Result<i
         super::face_data::record_purge(tx, resident, "deletion", n, at, by)?;
     }
     changes::record(tx, Kind::Resident, Subject::Id(resident.0), at)?;
-    changes::record(tx, Kind::Templates, Subject::Id(resident.0), at)?;
-    Ok(n)
+    let seq = changes::record(tx, Kind::Templates, Subject::Id(resident.0), at)?;
+    Ok((n, seq))
 }
 
 /// How many templates the resident has (tests, the dashboard).

@@ -263,6 +263,8 @@ fn schemas() -> Value {
                 "software_version": { "type": "string", "maxLength": 64 },
                 "model_version": { "type": "string", "maxLength": 128 },
                 "last_sync_cursor": opt(json!(int())) } },
+        "TemplatesDeleted": obj(&["deleted", "cursor"], json!({ "deleted": int(),
+            "cursor": { "type": "integer", "description": "the sync cursor (change-log seq) that records the deletion" } })),
         "TemplateUpload": { "type": "object", "additionalProperties": false,
             "required": ["consent_face_enrolment", "consent_template_sharing", "by", "model", "embeddings"],
             "properties": {
@@ -562,7 +564,7 @@ pub fn document() -> Value {
                     std_errors(vec![("204".to_owned(), json!({ "description": "stored (encrypted)" })), e404(), e409()])),
                 "delete": op("delete the resident's face templates (kiosk or admin)", "deleteTemplates",
                     json!([path_param("id", id.clone())]), None,
-                    std_errors(vec![("204".to_owned(), json!({ "description": "deleted" })), e404()])) },
+                    std_errors(vec![ok("200", "deleted; the cursor at which kiosks hear of it", r("TemplatesDeleted")), e404()])) },
             "/api/v1/policies": {
                 "get": op("list policies", "listPolicies", json!([]), None, std_errors(vec![ok("200", "policies", list("PolicySummary"))])),
                 "post": op("add a policy version", "createPolicy", json!([]), Some(body("Policy")),

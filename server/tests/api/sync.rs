@@ -314,8 +314,13 @@ async fn deleting_templates_purges_them_from_kiosks() {
         .send()
         .await
         .expect("DELETE");
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(resp.status(), StatusCode::OK);
+    let done: serde_json::Value = resp.json().await.expect("json");
     let s = sync(&app, &app.kiosks[0], cur).await;
+    // the answer names the cursor at which the deletion is recorded: the next sync reaches it
+    assert_eq!(done["deleted"], 1);
+    assert!(done["cursor"].as_i64().expect("cursor") > cur);
+    assert_eq!(s["cursor"], done["cursor"]);
     assert_eq!(ids(&s["purged"]), vec![r]);
     assert_eq!(ids(&s["residents"]), vec![r]);
     assert_eq!(s["residents"][0]["face_enrolled"], false);

@@ -1,13 +1,14 @@
 //! A resident's face templates: `PUT` replaces them after enrolment at a kiosk (recording the
-//! consent given there), `DELETE` removes them. Kiosk token or admin. Both are written to the
+//! consent given there), `DELETE` removes them and answers the sync cursor of the deletion. Kiosk token or admin. Both are written to the
 //! audit log (with any consent change) in their transaction.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::SecondsFormat;
 use serde::Deserialize;
 use serde_json::json;
-use zhucan_domain::api::TemplateUpload;
+use zhucan_domain::api::{TemplateUpload, TemplatesDeleted};
 use zhucan_domain::{CanteenId, ResidentId};
 
 use super::parse_id;
@@ -102,13 +103,14 @@ pub async fn delete(
     State(st): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<StatusCode> {
+) -> Result<Json<TemplatesDeleted>> {
     let resident = ResidentId(parse_id(&id, "id")?);
     let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let actor = caller.actor();
-    st.db
+    let done = st
+        .db
         .write(move |tx| {
-            let n = db::templates::delete(tx, resident, &now, &actor.name)?;
+            let (n, cursor) = db::templates::delete(tx, resident, &now, &actor.name)?;
             audit::append(
                 tx,
                 &now,
@@ -117,8 +119,8 @@ pub async fn delete(
                 &format!("resident:{}", resident.0),
                 &json!({ "templates": n }),
             )?;
-            Ok(())
+            Ok(TemplatesDeleted { deleted: n, cursor })
         })
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(done))
 }
