@@ -26,6 +26,9 @@ use zhucan_server::{Spawned, spawn, spawn_tls};
 
 pub const ADMIN: &str = "e2e-admin-token-0123456789";
 pub const PIN: &str = "2468";
+/// How long a test waits for a condition before it fails: generous, because a loaded 2-core
+/// machine is slow; a passing test never waits this long (waits end when the condition holds).
+pub const WAIT: Duration = Duration::from_secs(180);
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
@@ -292,7 +295,8 @@ impl TestServer {
     /// Starts it again on the same address and database.
     pub async fn restart(&mut self) {
         let mut last = None;
-        for _ in 0..50 {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
             let config = server_config(self.dir.path(), self.addr);
             let clock = Arc::new(FixedClock::new(server_now()));
             let spawned = match &self.tls {
@@ -324,9 +328,27 @@ pub async fn tls_server() -> TestServer {
     server_with(true).await
 }
 
+/// A listening address for a test server that no other socket of this machine is given while
+/// the server is stopped: a port below Linux's ephemeral range (32768-60999), which is where
+/// `bind(…:0)` and outgoing connections take theirs. With port 0, a server stopped for a
+/// restart could find its port taken by another test's server or connection in the meantime.
+fn listen_addr() -> SocketAddr {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // a different block per test process, so two runs side by side rarely meet
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let offset = (std::process::id() % 500) as u16 * 20;
+    loop {
+        let port = 20_000 + (offset + NEXT.fetch_add(1, Ordering::SeqCst) % 12_000) % 12_000;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return addr; // free now; the listener closed again, the server binds it next
+        }
+    }
+}
+
 async fn server_with(https: bool) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = server_config(dir.path(), "127.0.0.1:0".parse().expect("addr"));
+    let config = server_config(dir.path(), listen_addr());
     let clock = Arc::new(FixedClock::new(server_now()));
     let (s, tls, client) = if https {
         let g = zhucan_server::tls::generate(&dir.path().join("tls"), &["127.0.0.1".into()], 2)
@@ -457,21 +479,36 @@ pub struct TestKiosk {
 
 /// Registers a kiosk with the server (as `zhucan-kiosk enrol-kiosk` does) and starts it.
 pub async fn kiosk(server: &TestServer, data: &Path) -> TestKiosk {
+    kiosk_with(server, data, |_| {}).await
+}
+
+/// [`kiosk`] with a changed configuration.
+pub async fn kiosk_with(
+    server: &TestServer,
+    data: &Path,
+    change: impl FnOnce(&mut KioskConfig),
+) -> TestKiosk {
     let code = server.enrolment_code().await;
     zhucan_kiosk::run::enrol_kiosk(&server.url(), &code, data, server.ca())
         .await
         .expect("enrol kiosk");
-    start_kiosk(data).await
+    let mut config = kiosk_config(data);
+    change(&mut config);
+    start_kiosk_from(config).await
 }
 
 /// Starts an already registered kiosk and waits for its first sync.
 pub async fn start_kiosk(data: &Path) -> TestKiosk {
+    start_kiosk_from(kiosk_config(data)).await
+}
+
+async fn start_kiosk_from(config: KioskConfig) -> TestKiosk {
     let (source, frames) = QueueSource::new();
-    let k = zhucan_kiosk::run::start(kiosk_config(data), kiosk_clock(), Box::new(source))
+    let k = zhucan_kiosk::run::start(config, kiosk_clock(), Box::new(source))
         .await
         .expect("start kiosk");
     let store = k.store.clone();
-    wait_for("the kiosk's first sync", Duration::from_secs(20), || {
+    wait_for("the kiosk's first sync", WAIT, || {
         store.canteen().ok().flatten().is_some()
     })
     .await;
@@ -515,14 +552,14 @@ impl TestKiosk {
             .expect("send enrol");
         let mut screen = self.kiosk.screen.clone();
         tokio::time::timeout(
-            Duration::from_secs(10),
+            WAIT,
             screen.wait_for(|s| s.mode == Mode::Operator && s.message_en.starts_with("Enrolment:")),
         )
         .await
         .expect("operator mode")
         .expect("screen");
         self.show(rel, 5, 0);
-        tokio::time::timeout(Duration::from_secs(60), rx)
+        tokio::time::timeout(WAIT, rx)
             .await
             .expect("enrol reply in time")
             .expect("reply")
@@ -534,15 +571,13 @@ impl TestKiosk {
         let marker = image::RgbImage::from_pixel(64, 48, image::Rgb([0, 0, 0]));
         assert!(self.frames.push(marker));
         let frames = self.frames.clone();
-        wait_for(
-            "the face loop to take every frame",
-            Duration::from_secs(120),
-            || frames.pending() == 0,
-        )
+        wait_for("the face loop to take every frame", WAIT, || {
+            frames.pending() == 0
+        })
         .await;
         if drained {
             let store = self.kiosk.store.clone();
-            wait_for("the outbox to drain", Duration::from_secs(60), || {
+            wait_for("the outbox to drain", WAIT, || {
                 store
                     .outbox_counts()
                     .map(|c| c.backlog == 0)

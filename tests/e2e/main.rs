@@ -51,7 +51,7 @@ async fn enrolled_faces_settle_with_the_right_subsidy_strangers_and_prints_do_no
         k.show(print, 5, 0);
     }
     // a printed photo of an enrolled person is refused as not live
-    let seen_spoof = tokio::time::timeout(Duration::from_secs(30), async {
+    let seen_spoof = tokio::time::timeout(WAIT, async {
         screen.wait_for(|st| st.mode == Mode::Spoof).await.is_ok()
     })
     .await
@@ -95,7 +95,7 @@ async fn server_down_the_kiosk_keeps_deciding_and_every_settlement_arrives_once(
     let c = k.kiosk.store.outbox_counts().expect("counts");
     assert_eq!((c.total, c.backlog), (4, 4), "decided and queued offline");
     let mut screen = k.kiosk.screen.clone();
-    tokio::time::timeout(Duration::from_secs(20), screen.wait_for(|st| !st.online))
+    tokio::time::timeout(WAIT, screen.wait_for(|st| !st.online))
         .await
         .expect("offline shown")
         .expect("screen");
@@ -123,7 +123,7 @@ async fn server_down_the_kiosk_keeps_deciding_and_every_settlement_arrives_once(
         "every settlement exactly once"
     );
     tokio::time::timeout(
-        Duration::from_secs(20),
+        WAIT,
         screen.wait_for(|st| st.online && st.outbox_backlog == 0),
     )
     .await
@@ -152,16 +152,12 @@ async fn consent_withdrawn_on_the_server_purges_the_template_at_the_next_sync() 
     )
     .await;
     let store = k.kiosk.store.clone();
-    wait_for(
-        "the template to leave the kiosk",
-        Duration::from_secs(20),
-        || {
-            store
-                .template_count(ResidentId(who))
-                .map(|n| n == 0)
-                .unwrap_or(false)
-        },
-    )
+    wait_for("the template to leave the kiosk", WAIT, || {
+        store
+            .template_count(ResidentId(who))
+            .map(|n| n == 0)
+            .unwrap_or(false)
+    })
     .await;
     // and the face no longer checks in
     k.show(people()[1].probe, 5, 2);
@@ -196,15 +192,30 @@ fn kiosk_binary() -> std::path::PathBuf {
     bin
 }
 
-fn spawn_kiosk(bin: &std::path::Path, config: &std::path::Path) -> Child {
+/// Starts the kiosk binary; its log (check-in decisions at info level) goes to `log`.
+fn spawn_kiosk(bin: &std::path::Path, config: &std::path::Path, log: &std::path::Path) -> Child {
+    let log = std::fs::File::create(log).expect("log file");
     Process::new(bin)
         .args(["run", "--config"])
         .arg(config)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,zhucan_kiosk::run=info")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(log)
         .spawn()
         .expect("spawn zhucan-kiosk")
+}
+
+/// Residents the kiosk binary's log shows refused as a duplicate meal.
+fn refused_as_duplicate(log: &std::path::Path) -> std::collections::BTreeSet<i64> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("check-in refused") && l.contains("reason=duplicate"))
+        .filter_map(|l| {
+            let v = l.split("resident=").nth(1)?;
+            v.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        })
+        .collect()
 }
 
 /// Kills the child for sure, also when the test fails.
@@ -262,9 +273,10 @@ async fn sigkill_mid_run_and_restart_loses_nothing_and_doubles_nothing() {
     )
     .expect("config");
 
-    let mut child = Reap(Some(spawn_kiosk(&bin, &config)));
+    let (log1, log2) = (data.path().join("run1.log"), data.path().join("run2.log"));
+    let mut child = Reap(Some(spawn_kiosk(&bin, &config, &log1)));
     // mid-run: the first settlement reached the server, the others have not been seen yet
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let deadline = std::time::Instant::now() + WAIT;
     while s.tally().await.is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
@@ -281,8 +293,8 @@ async fn sigkill_mid_run_and_restart_loses_nothing_and_doubles_nothing() {
         "killed too late to be mid-run ({at_kill} settled)"
     );
 
-    child.0 = Some(spawn_kiosk(&bin, &config));
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    child.0 = Some(spawn_kiosk(&bin, &config, &log2));
+    let deadline = std::time::Instant::now() + WAIT;
     while s.tally().await.len() < 4 {
         assert!(
             std::time::Instant::now() < deadline,
@@ -290,8 +302,17 @@ async fn sigkill_mid_run_and_restart_loses_nothing_and_doubles_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // let it replay the list once more: everyone is a duplicate now
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // the looping list shows everyone again: each is refused as a duplicate, none settled twice
+    let everyone: std::collections::BTreeSet<i64> = expected(&s).iter().map(|e| e.0).collect();
+    let deadline = std::time::Instant::now() + WAIT;
+    while refused_as_duplicate(&log2) != everyone {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restarted kiosk did not see everyone again: refused {:?}",
+            refused_as_duplicate(&log2)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(child);
     assert_eq!(
         s.tally().await,
@@ -365,22 +386,118 @@ async fn staff_check_in_needs_pin_and_reason_and_unenrol_deletes_here_and_on_the
         s.get(&format!("/residents/{}", who.0)).await["face_enrolled"],
         json!(true)
     );
+    unenrol(&k, who).await.expect("unenrol");
+    assert_eq!(k.kiosk.store.template_count(who).expect("count"), 0);
+    assert_eq!(
+        s.get(&format!("/residents/{}", who.0)).await["face_enrolled"],
+        json!(false)
+    );
+    k.kiosk.stop().await;
+}
+
+/// Unenrols a resident through the operator command.
+async fn unenrol(k: &TestKiosk, who: ResidentId) -> Result<(), String> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     k.kiosk
         .commands
-        .send(Command::Unenrol {
+        .send(zhucan_kiosk::screen::Command::Unenrol {
             pin: PIN.into(),
             resident_id: who,
             reply: tx,
         })
         .await
         .expect("send");
-    rx.await.expect("reply").expect("unenrol");
-    assert_eq!(k.kiosk.store.template_count(who).expect("count"), 0);
+    rx.await.expect("reply")
+}
+
+/// The interleaving behind a flaky run, forced: the sync worker's pull is answered while the
+/// server still holds the templates, the operator unenrols, and only then is that answer applied.
+/// The face data must not come back, whether the server heard of the unenrol at once or only
+/// later (it was down), and the kiosk tells the server of an unenrol it missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_answer_from_before_an_unenrol_does_not_bring_the_face_back() {
+    let mut s = server().await;
+    let data = tempfile::tempdir().expect("tempdir");
+    // the worker pulls once at start and not again in this test: the test applies the answers
+    let k = kiosk_with(&s, data.path(), |c| c.sync_interval_ms = 3_600_000).await;
+    let (a, b) = (ResidentId(s.residents[0]), ResidentId(s.residents[1]));
+    k.enrol(a.0, people()[0].enrol).await.expect("enrol");
+    k.enrol(b.0, people()[1].enrol).await.expect("enrol");
+
+    // the answer the worker's next pull would get now: both residents' templates
+    let (_, secrets) = zhucan_kiosk::run::open_store(data.path()).expect("store");
+    let client =
+        zhucan_kiosk::run::client_for(data.path(), &s.url(), secrets.token).expect("client");
+    let since = k.kiosk.store.cursor().expect("cursor");
+    let stale = client.sync(since).await.expect("sync");
+    let holds = |r: ResidentId| stale.templates.iter().any(|t| t.resident_id == r);
+    assert!(
+        holds(a) && holds(b),
+        "the answer carries both template sets"
+    );
+    let count = |r: ResidentId| k.kiosk.store.template_count(r).expect("count");
+
+    // unenrol a (the server hears of it at once), then the stale answer is applied
+    unenrol(&k, a).await.expect("unenrol");
     assert_eq!(
-        s.get(&format!("/residents/{}", who.0)).await["face_enrolled"],
+        s.get(&format!("/residents/{}", a.0)).await["face_enrolled"],
         json!(false)
     );
+    k.kiosk
+        .store
+        .apply_sync(&stale, server_now())
+        .expect("apply the stale answer");
+    assert_eq!(
+        count(a),
+        0,
+        "a sync answer from before the unenrol restored the resident's templates"
+    );
+    assert!(count(b) > 0, "the other resident's templates stay");
+
+    // unenrol b while the server is down: deleted here at once, on the server once it is back
+    s.stop().await;
+    let e = unenrol(&k, b).await.expect_err("the server is down");
+    assert!(e.contains("the server will be told later"), "{e}");
+    k.kiosk
+        .store
+        .apply_sync(&stale, server_now())
+        .expect("apply the stale answer");
+    assert_eq!(
+        (count(a), count(b)),
+        (0, 0),
+        "restored before the server knew"
+    );
+    s.restart().await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while s.get(&format!("/residents/{}", b.0)).await["face_enrolled"] != json!(false) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the kiosk never told the server of the unenrol"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    k.kiosk
+        .store
+        .apply_sync(&stale, server_now())
+        .expect("apply the stale answer");
+    assert_eq!(
+        (count(a), count(b)),
+        (0, 0),
+        "restored after the server knew"
+    );
+    // the next real pull is built after both deletions: it lists them as purged, restores nothing
+    let fresh = client.sync(since).await.expect("sync");
+    assert!(
+        !fresh
+            .templates
+            .iter()
+            .any(|t| t.resident_id == a || t.resident_id == b)
+    );
+    k.kiosk
+        .store
+        .apply_sync(&fresh, server_now())
+        .expect("apply");
+    assert_eq!((count(a), count(b)), (0, 0));
     k.kiosk.stop().await;
 }
 
