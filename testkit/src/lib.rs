@@ -10,6 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+/// How long a test waits for a condition (a page text, a browser session) before it fails.
+/// Generous, because a loaded 2-core machine is slow; a passing test never waits this long.
+pub const WAIT: Duration = Duration::from_secs(120);
 pub use fantoccini::{Client, Locator};
 
 /// A chromedriver process and one browser session. Dropping it ends both.
@@ -131,7 +135,7 @@ async fn connect(
         match attempt {
             Ok(client) => return Ok(client),
             // chromedriver takes a moment to listen
-            Err(_) if start.elapsed() < Duration::from_secs(20) => {
+            Err(_) if start.elapsed() < WAIT => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             Err(e) => bail!("could not start a Chromium session through chromedriver: {e}"),
@@ -181,10 +185,7 @@ mod tests {
         let html = "data:text/html;charset=utf-8,<h1 style='font-size:64px'>助餐 你好</h1>";
         let b = Browser::launch(800, 600).await.expect("browser");
         b.client.goto(html).await.unwrap();
-        let text = b
-            .wait_for_text("助餐", Duration::from_secs(5))
-            .await
-            .unwrap();
+        let text = b.wait_for_text("助餐", WAIT).await.unwrap();
         assert!(text.contains("你好"));
         let path = b.screenshot("testkit-smoke").await.unwrap();
         let bytes = std::fs::read(&path).unwrap();

@@ -133,6 +133,7 @@
     return s;
   }
   window.kioskSpoken = [];
+  window.kioskShown = [];
   function speak(text) {
     if (!text) return;
     window.kioskSpoken.push(text);
@@ -226,6 +227,9 @@
     const sig = JSON.stringify([lang, v.mode, v.message_zh, v.message_en, v.checkin, v.key]);
     if (sig === lastRendered) return;
     lastRendered = sig;
+    // what was shown when, by the page's own clock (tests read it; bounded)
+    window.kioskShown.push({ mode: v.mode, at: Date.now() });
+    if (window.kioskShown.length > 200) window.kioskShown.shift();
     document.body.className = `mode-${v.mode}`;
     $('icon').textContent = ICONS[v.mode] || '';
     const title = $('title');

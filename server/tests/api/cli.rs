@@ -93,20 +93,18 @@ fn the_demo_city_is_plausible_and_deterministic() {
     assert!((50..200).contains(&dibao), "{dibao} on 低保");
     let nonlocal = all.iter().filter(|r| !r.local_registration).count();
     assert!((50..200).contains(&nonlocal), "{nonlocal} non-local");
-    // The demo kiosk's full snapshot (2,000 residents, this month's meals city-wide) is quick.
+    // The demo kiosk's full snapshot: 2,000 residents, this month's meals city-wide.
     let kiosk = db::kiosks::Kiosk {
         id: s.kiosk_id,
         canteen_id: s.kiosk_canteen,
     };
     let key = zhucan_server::crypto::template_key(&[1; 32]);
-    let t = std::time::Instant::now();
     let full = db
         .read_sync(|c| {
             zhucan_server::sync::build(c, kiosk, 0, &key, chrono_tz::Asia::Shanghai, now())
                 .map_err(db::Error::other)
         })
         .expect("sync");
-    let took = t.elapsed();
     assert_eq!(full.residents.len(), 2000);
     assert!(full.meals.len() > 5_000, "{} meals", full.meals.len());
     assert!(
@@ -114,11 +112,7 @@ fn the_demo_city_is_plausible_and_deterministic() {
             .iter()
             .all(|m| m.date.to_string().starts_with("2026-03"))
     );
-    assert!(
-        took < std::time::Duration::from_secs(2),
-        "full sync took {took:?}"
-    );
-    eprintln!("demo full sync: {} meals in {took:?}", full.meals.len());
+    // how quick it is, `zhucan-server bench` measures (tests do not time things)
     let delta = db
         .read_sync(|c| {
             zhucan_server::sync::build(

@@ -33,7 +33,9 @@ async fn start(db: &std::path::Path, port: u16) -> Child {
         .spawn()
         .expect("start zhucan-server");
     let client = Client::new();
-    for _ in 0..200 {
+    // generous: a debug server on a loaded machine may take long to start
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
         let health = client
             .get(format!("http://127.0.0.1:{port}/api/v1/health"))
             .send()

@@ -11,7 +11,7 @@ use zhucan_testkit::{Browser, Locator};
 use crate::helpers::{item, spawn_app, v7};
 use crate::{PASSWORD, add_cast};
 
-const WAIT: Duration = Duration::from_secs(10);
+const WAIT: Duration = zhucan_testkit::WAIT;
 
 /// reqwest and fantoccini link different rustls providers; pick one for the process.
 fn crypto() {
