@@ -11,6 +11,23 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+/// A local port for a test server that will be stopped and started again on the same port
+/// (a restart, a receiver that comes up later). Ports from `bind(…:0)` and the source ports of
+/// outgoing connections come from Linux's ephemeral range (32768–60999), so while the server is
+/// down another test could take such a port; this one lies below that range (20000–31999), in a
+/// block of its own per test process, and is free when returned.
+pub fn reserved_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let offset = (std::process::id() % 500) as u16 * 24;
+    loop {
+        let port = 20_000 + (offset + NEXT.fetch_add(1, Ordering::SeqCst)) % 12_000;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// How long a test waits for a condition (a page text, a browser session) before it fails.
 /// Generous, because a loaded 2-core machine is slow; a passing test never waits this long.
 pub const WAIT: Duration = Duration::from_secs(120);
@@ -35,21 +52,36 @@ impl Browser {
         )?;
         let chrome_bin = find(&["chromium", "/usr/bin/chromium", "chromium-browser"])
             .context("chromium not found: apt-get install -y chromium")?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let driver = Command::new(&driver_bin)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", driver_bin.display()))?;
         let profile = tempfile::tempdir()?;
-        let browser = Browser {
-            client: connect(port, &chrome_bin, &profile, width, height).await?,
-            driver,
-            _profile: profile,
-        };
-        browser.client.set_window_size(width, height).await?;
-        Ok(browser)
+        // The port is free when asked for, but another process may take it before chromedriver
+        // binds it; chromedriver then exits, and a new port is tried.
+        let mut last = None;
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            let mut driver = Command::new(&driver_bin)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .with_context(|| format!("starting {}", driver_bin.display()))?;
+            match connect(port, &chrome_bin, &profile, width, height, &mut driver).await {
+                Ok(client) => {
+                    let browser = Browser {
+                        client,
+                        driver,
+                        _profile: profile,
+                    };
+                    browser.client.set_window_size(width, height).await?;
+                    return Ok(browser);
+                }
+                Err(e) => {
+                    let _ = driver.kill();
+                    let _ = driver.wait();
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("chromedriver did not start")))
     }
 
     /// Saves a PNG screenshot as `target/screenshots/<name>.png` and returns its path.
@@ -102,6 +134,7 @@ async fn connect(
     profile: &tempfile::TempDir,
     width: u32,
     height: u32,
+    driver: &mut Child,
 ) -> anyhow::Result<Client> {
     let args = vec![
         "--headless=new".to_string(),
@@ -134,7 +167,10 @@ async fn connect(
             .await;
         match attempt {
             Ok(client) => return Ok(client),
-            // chromedriver takes a moment to listen
+            // chromedriver takes a moment to listen (unless it exited: port taken)
+            Err(e) if matches!(driver.try_wait(), Ok(Some(_))) => {
+                bail!("chromedriver exited (its port was taken?): {e}")
+            }
             Err(_) if start.elapsed() < WAIT => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

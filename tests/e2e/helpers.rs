@@ -328,22 +328,10 @@ pub async fn tls_server() -> TestServer {
     server_with(true).await
 }
 
-/// A listening address for a test server that no other socket of this machine is given while
-/// the server is stopped: a port below Linux's ephemeral range (32768-60999), which is where
-/// `bind(…:0)` and outgoing connections take theirs. With port 0, a server stopped for a
-/// restart could find its port taken by another test's server or connection in the meantime.
+/// The test server's address: a port no other socket takes while the server is stopped for a
+/// restart ([`zhucan_testkit::reserved_port`]).
 fn listen_addr() -> SocketAddr {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    // a different block per test process, so two runs side by side rarely meet
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let offset = (std::process::id() % 500) as u16 * 20;
-    loop {
-        let port = 20_000 + (offset + NEXT.fetch_add(1, Ordering::SeqCst) % 12_000) % 12_000;
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        if std::net::TcpListener::bind(addr).is_ok() {
-            return addr; // free now; the listener closed again, the server binds it next
-        }
-    }
+    SocketAddr::from(([127, 0, 0, 1], zhucan_testkit::reserved_port()))
 }
 
 async fn server_with(https: bool) -> TestServer {

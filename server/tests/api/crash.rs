@@ -12,11 +12,9 @@ use zhucan_server::db::{self, Db};
 
 use crate::helpers::ADMIN;
 
+/// The server is killed and started again on this port: one no other test takes meanwhile.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    zhucan_testkit::reserved_port()
 }
 
 async fn start(db: &std::path::Path, port: u16) -> Child {

@@ -36,11 +36,8 @@ async fn receiver(listener: tokio::net::TcpListener, got: Got) {
 
 #[tokio::test]
 async fn push_survives_the_receiver_being_down_and_signs_every_message() {
-    // Reserve a port for the receiver, but do not listen on it yet.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    // Reserve a port for the receiver, but do not listen on it yet (one no other test takes).
+    let port = zhucan_testkit::reserved_port();
     let url = format!("http://127.0.0.1:{port}/push");
     let app = spawn_app_with(|c| {
         c.push = Some(PushConfig {
