@@ -17,9 +17,13 @@ pub struct ServerArgs {
     /// Address to listen on.
     #[arg(long, env = "ZHUCAN_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Bearer token of the administrator (until user roles arrive).
-    #[arg(long, env = "ZHUCAN_ADMIN_TOKEN")]
+    /// Bearer token of the administrator. Prefer `--admin-token-file` or the environment: a
+    /// command-line argument is visible to every user of the machine (`ps`).
+    #[arg(long, env = "ZHUCAN_ADMIN_TOKEN", conflicts_with = "admin_token_file")]
     pub admin_token: Option<String>,
+    /// File holding the administrator's bearer token (mode 0600; surrounding whitespace ignored).
+    #[arg(long, env = "ZHUCAN_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
     /// Time zone of the canteens (IANA name): meal dates and slots are local to it.
     #[arg(long, env = "ZHUCAN_TIMEZONE", default_value = "Asia/Shanghai")]
     pub timezone: String,
@@ -187,12 +191,16 @@ pub struct PushConfig {
 pub enum ConfigError {
     #[error("--timezone: '{0}' is not an IANA time zone name")]
     Timezone(String),
-    #[error("--admin-token (ZHUCAN_ADMIN_TOKEN) is required and must be at least 16 characters")]
+    #[error(
+        "--admin-token-file (ZHUCAN_ADMIN_TOKEN_FILE) or ZHUCAN_ADMIN_TOKEN is required; the token must be at least 16 characters"
+    )]
     AdminToken,
     #[error("--push-url: {0}")]
     Push(String),
     #[error("secret key file {path}: {reason}")]
     Key { path: PathBuf, reason: String },
+    #[error("admin token file {path}: {reason}")]
+    AdminTokenFile { path: PathBuf, reason: String },
 }
 
 impl ServerArgs {
@@ -202,7 +210,16 @@ impl ServerArgs {
             .timezone
             .parse()
             .map_err(|_| ConfigError::Timezone(self.timezone.clone()))?;
-        let admin_token = match &self.admin_token {
+        let from_file = match &self.admin_token_file {
+            Some(p) => Some(
+                read_private(p).map_err(|reason| ConfigError::AdminTokenFile {
+                    path: p.clone(),
+                    reason,
+                })?,
+            ),
+            None => None,
+        };
+        let admin_token = match from_file.as_ref().or(self.admin_token.as_ref()) {
             Some(t) if t.len() >= 16 => Secret::new(t.clone()),
             _ => return Err(ConfigError::AdminToken),
         };
@@ -254,14 +271,40 @@ pub fn default_key_path(db: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Reads the key file, or creates it with 32 random bytes (hex) when it does not exist.
+/// Reads a secret from a file that only its owner may read (the trimmed text).
+fn read_private(path: &Path) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| e.to_string())?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "group or others may read it (mode {:04o}); only the server's user may: run \
+             `chmod 600 {}`",
+            mode & 0o7777,
+            path.display()
+        ));
+    }
+    Ok(std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())?
+        .trim()
+        .to_owned())
+}
+
+/// Reads the key file, or creates it (mode 0600) with 32 random bytes (hex) when it does not
+/// exist. Refuses a key file that group or others may read: whoever reads it opens every sealed
+/// ID number and face template.
 pub fn load_or_create_key(path: &Path) -> Result<IndexKey, ConfigError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let e = |reason: String| ConfigError::Key {
         path: path.to_owned(),
         reason,
     };
-    match std::fs::read_to_string(path) {
-        Ok(s) => {
+    match std::fs::metadata(path) {
+        Ok(_) => {
+            let s = read_private(path).map_err(e)?;
             let bytes = hex::decode(s.trim()).map_err(|err| e(format!("not hex: {err}")))?;
             if bytes.len() < 16 {
                 return Err(e("must hold at least 16 bytes (32 hex characters)".into()));
@@ -273,7 +316,15 @@ pub fn load_or_create_key(path: &Path) -> Result<IndexKey, ConfigError> {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|err| e(err.to_string()))?;
             }
-            std::fs::write(path, hex::encode(bytes)).map_err(|err| e(err.to_string()))?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|err| e(err.to_string()))?;
+            f.write_all(hex::encode(bytes).as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|err| e(err.to_string()))?;
             tracing::warn!(path = %path.display(), "created a new blind-index key; back it up");
             Ok(IndexKey(bytes.to_vec()))
         }
@@ -317,5 +368,79 @@ impl Clock for FixedClock {
             .lock()
             .map(|g| *g)
             .unwrap_or_else(|p| *p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).expect("meta").permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_new_key_file_is_owner_only_and_a_readable_one_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("zhucan.sqlite.key");
+        let created = load_or_create_key(&p).expect("create");
+        assert_eq!(mode(&p), 0o600);
+        assert_eq!(load_or_create_key(&p).expect("reload").0, created.0);
+        for loose in [0o644, 0o640, 0o604] {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(loose)).expect("chmod");
+            let e = load_or_create_key(&p)
+                .expect_err("a readable key file")
+                .to_string();
+            assert!(
+                e.contains(&format!("{loose:04o}")) && e.contains("chmod 600"),
+                "{e}"
+            );
+        }
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert_eq!(load_or_create_key(&p).expect("fixed").0, created.0);
+    }
+
+    #[test]
+    fn the_admin_token_comes_from_a_private_file_as_well() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ServerArgs,
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, token) = (dir.path().join("z.sqlite"), dir.path().join("admin.token"));
+        std::fs::write(&token, "  a-token-of-at-least-16-chars\n").expect("write");
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["zhucan-server", "--db", db.to_str().expect("utf-8")];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv).map(|c| c.args)
+        };
+        let file = ["--admin-token-file", token.to_str().expect("utf-8")];
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let e = parse(&file)
+            .expect("args")
+            .validate()
+            .expect_err("loose file")
+            .to_string();
+        assert!(
+            e.contains("chmod 600") && e.contains("admin token file"),
+            "{e}"
+        );
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let c = parse(&file).expect("args").validate().expect("valid");
+        assert_eq!(c.admin_token.expose(), "a-token-of-at-least-16-chars");
+        // one source only: a token on the command line and a file conflict
+        assert!(
+            parse(&[
+                "--admin-token",
+                "another-token-0123456789",
+                file[0],
+                file[1]
+            ])
+            .is_err()
+        );
     }
 }

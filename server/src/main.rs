@@ -183,6 +183,7 @@ async fn main() -> anyhow::Result<()> {
                 db: db.clone(),
                 listen,
                 admin_token: Some(admin.clone()),
+                admin_token_file: None,
                 timezone,
                 secret_key_file: None,
                 body_limit: 2 * 1024 * 1024,

@@ -42,6 +42,10 @@ pub enum Error {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The caller may not do this to these rows: decided inside the transaction that would
+    /// have changed them, so no other write can slip between the check and the change.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
     /// SQLite, I/O or a panicked task. Logged, never sent to the client.
@@ -95,9 +99,45 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// Makes sure the database file exists with mode 0600 (owner only) before SQLite opens it;
+/// SQLite gives its -wal and -shm files the database file's mode. A database file that group
+/// or others may read is narrowed to 0600, with a warning. `:memory:` is left alone.
+fn private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    let io = |e: std::io::Error| Error::other(format!("{}: {e}", path.display()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io(e)),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let Ok(meta) = std::fs::metadata(&p) else {
+            continue;
+        };
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %Path::new(&p).display(), mode = format!("{:04o}", mode & 0o7777),
+                "a database file was readable by others: narrowed to 0600");
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
 /// Opens a connection with the server's pragmas (these are per connection, so never in a
 /// migration).
 pub fn connect(path: &Path) -> Result<Connection> {
+    private_file(path)?;
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -105,6 +145,8 @@ pub fn connect(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", -32000)?;
+    // deleted rows (purged template ciphertext, sealed IDs) are overwritten, not left in free pages
+    conn.pragma_update(None, "secure_delete", "ON")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }

@@ -463,6 +463,76 @@ fn database_bytes(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
 }
 
 #[tokio::test]
+async fn the_database_files_are_owner_only_and_a_loose_one_is_narrowed() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = spawn_app().await;
+    let path = app.server.db.path().to_owned();
+    let mode = |suffix: &str| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        std::fs::metadata(&p)
+            .map(|m| m.permissions().mode() & 0o777)
+            .expect("database file")
+    };
+    // the seed wrote through the WAL, so all three exist
+    assert_eq!(
+        (mode(""), mode("-wal"), mode("-shm")),
+        (0o600, 0o600, 0o600)
+    );
+    // a database file someone loosened is narrowed when the server opens it
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    drop(db::connect(&path).expect("connect"));
+    assert_eq!(mode(""), 0o600);
+}
+
+#[tokio::test]
+async fn purged_template_ciphertext_does_not_stay_in_the_database_files() {
+    let app = spawn_app().await;
+    let r = app.residents[4];
+    let resp = upload(
+        &app,
+        &app.kiosks[0],
+        r,
+        &upload_body(true, &[embedding(777, 512)]),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let path = app.server.db.path().to_owned();
+    let conn = db::connect(&path).expect("connect");
+    let ct: Vec<u8> = conn
+        .query_row(
+            "SELECT ciphertext FROM face_templates WHERE resident_id = ?1",
+            [r],
+            |row| row.get(0),
+        )
+        .expect("stored ciphertext");
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .expect("checkpoint");
+    let all = |files: Vec<(String, Vec<u8>)>| -> Vec<u8> {
+        files.into_iter().flat_map(|(_, b)| b).collect()
+    };
+    assert!(
+        contains(&all(database_bytes(&path)), &ct[..32]),
+        "the search finds it while stored"
+    );
+    let resp = app
+        .client
+        .delete(app.url(&format!("/residents/{r}/templates")))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(resp.status(), StatusCode::OK);
+    // once the deletion reached the main file, no page holds the old bytes
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .expect("checkpoint");
+    assert!(
+        !contains(&all(database_bytes(&path)), &ct[..32]),
+        "purged ciphertext left in free pages after a checkpoint"
+    );
+}
+
+#[tokio::test]
 async fn the_database_files_hold_no_national_id_number_and_no_embedding() {
     let app = spawn_app().await;
     let number = national_id(date(1950, 7, 1), 321, false);
