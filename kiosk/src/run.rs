@@ -1149,19 +1149,29 @@ impl Commands {
         let Some(client) = &self.client else {
             return Ok(());
         };
-        let done = client.delete_templates(resident).await.map_err(|e| {
-            self.counter.notify.notify_one(); // the sync worker tries again
-            format!(
-                "已在本机删除，服务器稍后删除 / deleted here; the server will be told later: {e}"
-            )
-        })?;
+        let (cursor, answer) = match client.delete_templates(resident).await {
+            Ok(done) => (done.cursor, Ok(())),
+            Err(e) if e.is_transient() => {
+                self.counter.notify.notify_one(); // the sync worker tries again
+                return Err(format!(
+                    "已在本机删除，服务器稍后删除 / deleted here; the server will be told later: {e}"
+                ));
+            }
+            Err(e) => (
+                crate::store::REFUSED,
+                Err(format!(
+                    "已在本机删除；服务器未删除 / deleted here; the server refused: {e}"
+                )),
+            ),
+        };
         self.blocking(move |c| {
             c.counter
                 .store
-                .confirm_template_deletion(resident, done.cursor)
+                .confirm_template_deletion(resident, cursor)
                 .map_err(|e| e.to_string())
         })
-        .await
+        .await?;
+        answer
     }
 }
 

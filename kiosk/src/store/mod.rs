@@ -50,6 +50,10 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The "server cursor" of a template deletion the server refused (the templates were enrolled
+/// at another canteen): no sync answer reaches it, so they stay deleted here for good.
+pub const REFUSED: i64 = i64::MAX;
+
 /// The migrations of `migrations/kiosk/`, in order; index `i` brings the schema to `i + 1`.
 pub const MIGRATIONS: &[(&str, &str)] = &[
     (
@@ -706,7 +710,8 @@ impl Store {
         Ok(n)
     }
 
-    /// The server deleted the resident's templates too, recorded at its sync cursor `cursor`.
+    /// The server deleted the resident's templates too, recorded at its sync cursor `cursor`
+    /// ([`REFUSED`]: the server refused, so the deletion here stands for good).
     pub fn confirm_template_deletion(&self, resident: ResidentId, cursor: i64) -> Result<()> {
         self.conn().execute(
             "UPDATE template_deletions SET server_cursor = ?2 WHERE resident_id = ?1",
@@ -930,6 +935,27 @@ mod tests {
         s.apply_sync(&answer(false, 12, &t, serde_json::json!([])), now())
             .expect("apply new enrolment");
         assert_eq!(s.template_count(ResidentId(7)).expect("n"), 2);
+    }
+
+    #[test]
+    fn a_deletion_the_server_refused_stands_here_for_good() {
+        let (_d, s) = open();
+        let e = zhucan_domain::api::encode_embedding(&[0.6, 0.8]);
+        let t = serde_json::json!([{"resident_id": 7, "enrolled_canteen": 2, "model": "m.onnx",
+            "embeddings": [e]}]);
+        s.apply_sync(&sync(true, t.clone(), serde_json::json!([])), now())
+            .expect("apply");
+        s.delete_templates(ResidentId(7), now()).expect("unenrol");
+        s.confirm_template_deletion(ResidentId(7), REFUSED)
+            .expect("refused");
+        assert!(
+            s.pending_template_deletions().expect("p").is_empty(),
+            "not asked again"
+        );
+        let mut later = sync(false, t, serde_json::json!([]));
+        later.cursor = 1_000_000;
+        s.apply_sync(&later, now()).expect("apply");
+        assert_eq!(s.template_count(ResidentId(7)).expect("n"), 0);
     }
 
     #[test]

@@ -187,8 +187,9 @@ pub async fn send_outbox(d: &Deps, client: &Client) -> Result<usize, Error> {
 
 /// Tells the server of templates deleted here while it could not be told (unenrol offline, or
 /// a failed DELETE), oldest first, and records each cursor the server answers. Stops at the
-/// first transient error; a permanent one (the resident no longer exists there) leaves the
-/// deletion pending here, which keeps every sync answer from bringing the templates back.
+/// first transient error. A refusal (the templates were enrolled at another canteen, or the
+/// resident is gone) is final: the deletion is kept here for good ([`store::REFUSED`]), so this
+/// kiosk never takes those templates back from a sync answer and does not ask again.
 pub async fn send_template_deletions(d: &Deps, client: &Client) -> Result<usize, Error> {
     let pending = blocking(&d.store, |s| s.pending_template_deletions()).await?;
     let mut sent = 0;
@@ -208,7 +209,11 @@ pub async fn send_template_deletions(d: &Deps, client: &Client) -> Result<usize,
             }
             Err(e) if e.is_transient() => return Err(e.into()),
             Err(e) => {
-                tracing::warn!(resident = resident.0, error = %e, "the server refused a template deletion");
+                tracing::warn!(resident = resident.0, error = %e, "the server refused a template deletion; kept deleted here");
+                blocking(&d.store, move |s| {
+                    s.confirm_template_deletion(resident, store::REFUSED)
+                })
+                .await?;
             }
         }
     }

@@ -147,6 +147,21 @@ fn record_consent(
     Ok(())
 }
 
+/// Whether the resident withdrew face-enrolment consent on the server: the latest consent record
+/// is a refusal that follows a grant. (A kiosk records only grants, with its enrolment.)
+pub fn face_consent_withdrawn(conn: &Connection, id: ResidentId) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COALESCE(
+               (SELECT granted FROM consent_records WHERE resident_id = ?1 AND kind = 'face_enrolment'
+                ORDER BY id DESC LIMIT 1) = 0
+               AND EXISTS (SELECT 1 FROM consent_records
+                           WHERE resident_id = ?1 AND kind = 'face_enrolment' AND granted = 1),
+               0)",
+        )?
+        .query_row([id.0], |r| r.get(0))?)
+}
+
 /// What may change on a resident after creation.
 #[derive(Debug, Clone, Default)]
 pub struct Update {

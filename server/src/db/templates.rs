@@ -95,6 +95,34 @@ pub fn delete(tx: &Tx<'_>, resident: ResidentId, at: &str, by: &str) -> Result<(
     Ok((n, seq))
 }
 
+/// The canteens at which the resident's stored templates were enrolled.
+pub fn enrolled_at(conn: &Connection, resident: ResidentId) -> Result<Vec<CanteenId>> {
+    let mut st = conn.prepare_cached(
+        "SELECT DISTINCT enrolled_canteen FROM face_templates WHERE resident_id = ?1
+         ORDER BY enrolled_canteen",
+    )?;
+    let rows = st.query_map([resident.0], |r| Ok(CanteenId(r.get(0)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A kiosk at `canteen` may change only templates its canteen enrolled: refuses (Forbidden)
+/// when the resident holds templates enrolled anywhere else.
+pub fn check_kiosk_may_change(tx: &Tx<'_>, resident: ResidentId, canteen: CanteenId) -> Result<()> {
+    let elsewhere: Vec<i64> = enrolled_at(tx, resident)?
+        .into_iter()
+        .filter(|c| *c != canteen)
+        .map(|c| c.0)
+        .collect();
+    if elsewhere.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "the resident's face templates were enrolled at canteen {elsewhere:?}: only that \
+             canteen's kiosk or an administrator may replace or delete them"
+        )))
+    }
+}
+
 /// How many templates the resident has (tests, the dashboard).
 pub fn count(conn: &Connection, resident: ResidentId) -> Result<i64> {
     Ok(conn

@@ -47,6 +47,7 @@ impl From<db::Error> for Error {
         match e {
             db::Error::NotFound => Error::NotFound,
             db::Error::Conflict(m) => Error::Conflict(m),
+            db::Error::Forbidden(m) => Error::Forbidden(m),
             db::Error::Invalid { field, reason } => Error::bad("invalid", field, reason),
             db::Error::Other(m) => Error::Internal(m),
         }

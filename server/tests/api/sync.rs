@@ -613,3 +613,109 @@ async fn revoked_kiosk_gets_401() {
     let resp = app.post("/kiosks/99999/revoke", &json!({})).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
+
+/// DELETE /residents/{r}/templates with `token`.
+async fn delete_templates(app: &TestApp, token: &str, r: i64) -> Response {
+    app.client
+        .delete(app.url(&format!("/residents/{r}/templates")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("DELETE")
+}
+
+/// The number of templates the server holds for `r`, as the face-data count sees it.
+async fn held(app: &TestApp, r: i64) -> i64 {
+    app.server
+        .db
+        .read(move |c| zhucan_server::db::templates::count(c, zhucan_domain::ResidentId(r)))
+        .await
+        .expect("count")
+}
+
+#[tokio::test]
+async fn a_kiosk_changes_only_the_templates_its_own_canteen_enrolled() {
+    let app = spawn_app().await;
+    let r = app.residents[4];
+    let (home, other) = (&app.kiosks[0], &app.kiosks[1]);
+    let resp = upload(&app, home, r, &upload_body(true, &[embedding(5, 512)])).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(held(&app, r).await, 1);
+    // another canteen's kiosk can neither replace nor delete them
+    let resp = upload(
+        &app,
+        other,
+        r,
+        &upload_body(true, &[embedding(6, 512), embedding(7, 512)]),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = delete_templates(&app, other, r).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let err: Value = resp.json().await.expect("json");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("enrolled at canteen"),
+        "{err}"
+    );
+    assert_eq!(held(&app, r).await, 1, "the templates are untouched");
+    let sync = sync(&app, home, 0).await;
+    let set = sync["templates"]
+        .as_array()
+        .expect("templates")
+        .iter()
+        .find(|t| t["resident_id"] == r)
+        .expect("still served to the home kiosk")
+        .clone();
+    assert_eq!(set["enrolled_canteen"], app.canteens[0]);
+    // the home kiosk and the administrator can
+    assert_eq!(
+        delete_templates(&app, home, r).await.status(),
+        StatusCode::OK
+    );
+    let resp = upload(&app, other, r, &upload_body(false, &[embedding(8, 512)])).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::NO_CONTENT,
+        "nothing enrolled elsewhere any more"
+    );
+    assert_eq!(
+        delete_templates(&app, ADMIN, r).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(held(&app, r).await, 0);
+}
+
+#[tokio::test]
+async fn a_withdrawal_recorded_on_the_server_cannot_be_undone_by_a_kiosk() {
+    let app = spawn_app().await;
+    let r = app.residents[4];
+    let kiosk = &app.kiosks[0];
+    let resp = upload(&app, kiosk, r, &upload_body(true, &[embedding(5, 512)])).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    patch(
+        &app,
+        r,
+        json!({ "consent": { "face_enrolment": false, "template_sharing": false }, "by": "社工" }),
+    )
+    .await;
+    assert_eq!(held(&app, r).await, 0, "withdrawal purges");
+    // the kiosk's upload would record consent again: refused, nothing stored, consent unchanged
+    let resp = upload(&app, kiosk, r, &upload_body(true, &[embedding(9, 512)])).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(held(&app, r).await, 0);
+    let dto = app.json(&format!("/residents/{r}")).await;
+    assert_eq!(dto["consent"]["face_enrolment"], false, "{dto}");
+    // granted again on the server (recorded with who), the kiosk may enrol the resident again
+    patch(
+        &app,
+        r,
+        json!({ "consent": { "face_enrolment": true, "template_sharing": false }, "by": "社工" }),
+    )
+    .await;
+    let resp = upload(&app, kiosk, r, &upload_body(true, &[embedding(9, 512)])).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(held(&app, r).await, 1);
+}

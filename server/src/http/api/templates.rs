@@ -1,5 +1,7 @@
 //! A resident's face templates: `PUT` replaces them after enrolment at a kiosk (recording the
-//! consent given there), `DELETE` removes them and answers the sync cursor of the deletion. Kiosk token or admin. Both are written to the
+//! consent given there), `DELETE` removes them and answers the sync cursor of the deletion.
+//! A kiosk changes only what its own canteen enrolled, and cannot re-enrol a resident who
+//! withdrew consent on the server; both checks run inside the write transaction. Kiosk token or admin. Both are written to the
 //! audit log (with any consent change) in their transaction.
 
 use axum::Json;
@@ -76,8 +78,19 @@ pub async fn put(
     let sealed = templates::seal_all(&key, resident, &valid.embeddings)?;
     let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let actor = caller.actor();
+    let kiosk = matches!(caller, Caller::Kiosk(_));
     st.db
         .write(move |tx| {
+            if kiosk {
+                db::templates::check_kiosk_may_change(tx, resident, who.canteen)?;
+                if db::residents::face_consent_withdrawn(tx, resident)? {
+                    return Err(db::Error::Forbidden(
+                        "the resident withdrew face consent on the server: it is granted again \
+                         at the dashboard (recorded with who), not at a kiosk"
+                            .into(),
+                    ));
+                }
+            }
             let done = templates::store(tx, resident, who, &valid, &sealed, &now)?;
             audit::append(
                 tx,
@@ -107,9 +120,17 @@ pub async fn delete(
     let resident = ResidentId(parse_id(&id, "id")?);
     let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let actor = caller.actor();
+    let kiosk_canteen = match &caller {
+        Caller::Kiosk(k) => Some(k.canteen_id),
+        Caller::Admin => None,
+    };
     let done = st
         .db
         .write(move |tx| {
+            if let Some(c) = kiosk_canteen {
+                db::residents::get(tx, resident)?;
+                db::templates::check_kiosk_may_change(tx, resident, c)?;
+            }
             let (n, cursor) = db::templates::delete(tx, resident, &now, &actor.name)?;
             audit::append(
                 tx,

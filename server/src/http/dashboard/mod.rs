@@ -88,6 +88,7 @@ impl From<db::Error> for PageError {
         match e {
             db::Error::NotFound => PageError::NotFound,
             db::Error::Conflict(m) => PageError::Bad(m),
+            db::Error::Forbidden(m) => PageError::Forbidden(m),
             db::Error::Invalid { field, reason } => PageError::Bad(format!("{field}: {reason}")),
             db::Error::Other(m) => PageError::Internal(m),
         }
