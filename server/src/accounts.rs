@@ -178,37 +178,47 @@ pub async fn login(
         .role;
     let actor = Actor::new(shown, role.as_str());
     let target = format!("user:{name}");
-    if let Some(until) = creds
-        .locked_until
-        .as_deref()
-        .and_then(|u| DateTime::parse_from_rfc3339(u).ok())
-        .map(|u| u.with_timezone(&Utc))
-        && until > now
-    {
+    let id = creds.id;
+    // the attempt is counted (and a lock set) before argon2 runs: parallel guesses each take a
+    // place, so at most MAX_FAILURES of them are ever checked per lock period
+    let attempt = {
+        let (at, lock) = (at.clone(), ts(now + Duration::minutes(LOCK_MINUTES)));
+        let (actor, target, client) = (actor.clone(), target.clone(), client.clone());
         db.write(move |tx| {
-            audit::append(
-                tx,
-                &at,
-                &actor,
-                "login.locked",
-                &target,
-                &json!({ "client": client, "locked_until": ts(until) }),
-            )
+            let a = db::users::reserve_attempt(tx, id, &at, MAX_FAILURES, &lock)?;
+            if let db::users::Attempt::Locked(until) = &a {
+                audit::append(
+                    tx,
+                    &at,
+                    &actor,
+                    "login.locked",
+                    &target,
+                    &json!({ "client": client, "locked_until": until }),
+                )?;
+            }
+            Ok(a)
         })
-        .await?;
-        return Ok(Login::Locked(until));
-    }
+        .await?
+    };
+    let parse = |u: &str| {
+        DateTime::parse_from_rfc3339(u)
+            .map(|u| u.with_timezone(&Utc))
+            .map_err(db::Error::other)
+    };
+    let (failed, locked) = match attempt {
+        db::users::Attempt::Locked(until) => return Ok(Login::Locked(parse(&until)?)),
+        db::users::Attempt::Admitted {
+            failures,
+            locked_until,
+        } => (failures, locked_until),
+    };
     let phc = creds.password_hash.clone();
     let ok = tokio::task::spawn_blocking(move || verify_password(&phc, &password))
         .await
         .map_err(db::Error::other)?;
-    let id = creds.id;
     if !ok {
-        let failed = creds.failed_logins + 1;
-        let locked = (failed >= MAX_FAILURES).then(|| now + Duration::minutes(LOCK_MINUTES));
-        let (n, l) = (if locked.is_some() { 0 } else { failed }, locked.map(ts));
+        let l = locked.clone();
         db.write(move |tx| {
-            db::users::set_failures(tx, id, n, l.as_deref())?;
             audit::append(
                 tx,
                 &at,
@@ -221,7 +231,7 @@ pub async fn login(
         })
         .await?;
         return Ok(match locked {
-            Some(until) => Login::Locked(until),
+            Some(until) => Login::Locked(parse(&until)?),
             None => Login::Refused,
         });
     }

@@ -136,28 +136,61 @@ pub fn search_residents(
             .replace('%', "\\%")
             .replace('_', "\\_")
     );
-    let mut st = conn.prepare_cached(
-        "SELECT id, name, national_id_masked, card_code, residence_town, status, deceased_on,
-            face_enrolled, consent_face, prepaid_balance
-         FROM residents
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {HIT_COLUMNS} FROM residents
          WHERE (name LIKE ?1 ESCAPE '\\' OR card_code = ?2 OR CAST(id AS TEXT) = ?2)
            AND (?3 IS NULL OR residence_town = ?3)
-         ORDER BY name, id LIMIT ?4",
-    )?;
-    let rows = st.query_map(params![like, q, town, limit], |r| {
-        Ok(ResidentHit {
-            id: ResidentId(r.get(0)?),
-            name: r.get(1)?,
-            national_id_masked: r.get(2)?,
-            card_code: r.get(3)?,
-            residence_town: r.get(4)?,
-            status: r.get(5)?,
-            deceased_on: r.get(6)?,
-            face_enrolled: r.get(7)?,
-            consent_face: r.get(8)?,
-            prepaid_balance: r.get::<_, Option<i64>>(9)?.map(Fen),
-        })
-    })?;
+         ORDER BY name, id LIMIT ?4"
+    ))?;
+    let rows = st.query_map(params![like, q, town, limit], hit)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+const HIT_COLUMNS: &str = "id, name, national_id_masked, card_code, residence_town, status,
+    deceased_on, face_enrolled, consent_face, prepaid_balance";
+
+fn hit(r: &rusqlite::Row<'_>) -> rusqlite::Result<ResidentHit> {
+    Ok(ResidentHit {
+        id: ResidentId(r.get(0)?),
+        name: r.get(1)?,
+        national_id_masked: r.get(2)?,
+        card_code: r.get(3)?,
+        residence_town: r.get(4)?,
+        status: r.get(5)?,
+        deceased_on: r.get(6)?,
+        face_enrolled: r.get(7)?,
+        consent_face: r.get(8)?,
+        prepaid_balance: r.get::<_, Option<i64>>(9)?.map(Fen),
+    })
+}
+
+/// An operator's search at `canteen`: by name (or resident number) only among the residents
+/// who belong there (designated canteen) or have eaten there; anyone else (a visitor from
+/// another town) only by the exact card code or, through its blind index, the exact national
+/// ID number. An operator cannot browse the city's roster.
+pub fn search_at_canteen(
+    conn: &Connection,
+    q: &str,
+    id_index: Option<&str>,
+    canteen: CanteenId,
+    limit: i64,
+) -> Result<Vec<ResidentHit>> {
+    let like = format!(
+        "%{}%",
+        q.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {HIT_COLUMNS} FROM residents
+         WHERE card_code = ?2 OR national_id_index = ?3
+            OR ((name LIKE ?1 ESCAPE '\\' OR CAST(id AS TEXT) = ?2)
+                AND (designated_canteen = ?4 OR EXISTS
+                     (SELECT 1 FROM settlements s
+                      WHERE s.resident_id = residents.id AND s.canteen_id = ?4)))
+         ORDER BY name, id LIMIT ?5"
+    ))?;
+    let rows = st.query_map(params![like, q, id_index, canteen.0, limit], hit)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

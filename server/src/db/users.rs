@@ -115,6 +115,55 @@ pub fn credentials(conn: &Connection, name: &str) -> Result<Option<Credentials>>
         .optional()?)
 }
 
+/// What [`reserve_attempt`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// Locked until this RFC 3339 time: the password is not checked.
+    Locked(String),
+    /// The password may be checked; this is failure number `failures` if it is wrong, and
+    /// `locked_until` is already set when it is the last one allowed.
+    Admitted {
+        failures: i64,
+        locked_until: Option<String>,
+    },
+}
+
+/// Counts a login attempt BEFORE its password is checked, in one statement, so that parallel
+/// guesses cannot all read the same counter: the attempt that brings the count to `max` locks
+/// the account until `lock_until` (a right password then unlocks it), and any attempt while
+/// locked is refused unchecked. `now` and `lock_until` are RFC 3339 UTC (they compare as text).
+pub fn reserve_attempt(
+    tx: &Tx<'_>,
+    id: i64,
+    now: &str,
+    max: i64,
+    lock_until: &str,
+) -> Result<Attempt> {
+    let locked: Option<String> = tx
+        .prepare_cached(
+            "SELECT locked_until FROM users WHERE id = ?1 AND locked_until IS NOT NULL
+               AND locked_until > ?2",
+        )?
+        .query_row(params![id, now], |r| r.get(0))
+        .optional()?;
+    if let Some(until) = locked {
+        return Ok(Attempt::Locked(until));
+    }
+    let (failures, locked_until): (i64, Option<String>) = tx
+        .prepare_cached(
+            "UPDATE users SET
+               failed_logins = CASE WHEN failed_logins + 1 >= ?2 THEN 0 ELSE failed_logins + 1 END,
+               locked_until = CASE WHEN failed_logins + 1 >= ?2 THEN ?3 ELSE NULL END
+             WHERE id = ?1
+             RETURNING CASE WHEN locked_until IS NULL THEN failed_logins ELSE ?2 END, locked_until",
+        )?
+        .query_row(params![id, max, lock_until], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(Attempt::Admitted {
+        failures,
+        locked_until,
+    })
+}
+
 /// Sets the failure counter and lock of a user.
 pub fn set_failures(tx: &Tx<'_>, id: i64, failed: i64, locked_until: Option<&str>) -> Result<()> {
     tx.prepare_cached("UPDATE users SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1")?

@@ -107,6 +107,84 @@ async fn each_role_sees_its_pages_and_only_its_canteens() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_are_counted_before_the_password_is_checked() {
+    let app = crate::helpers::spawn_app_with(|c| c.security.login_per_minute = 1_000).await;
+    add_cast(&app).await;
+    // 40 wrong passwords at once: each reads the counter before any writes it, unless the
+    // attempt is counted atomically before argon2 runs
+    let url = format!("{}/login", app.server.url());
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let url = url.clone();
+        guesses.spawn(async move {
+            let body = crate::form_body(&[("name", "fin"), ("password", &format!("guess-{i}"))]);
+            reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .expect("login")
+                .status()
+        });
+    }
+    let answers = guesses.join_all().await;
+    assert!(answers.iter().all(|s| *s == StatusCode::UNAUTHORIZED));
+    // the audit log tells checked guesses (login.failure) from refused ones (login.locked)
+    let of = |action: &'static str| {
+        let db = app.server.db.clone();
+        async move {
+            db.read(move |c| zhucan_server::db::audit::of_action(c, action))
+                .await
+                .expect("audit")
+                .len()
+        }
+    };
+    let (checked, refused) = (of("login.failure").await, of("login.locked").await);
+    assert_eq!(
+        (checked, refused),
+        (5, 35),
+        "only 5 passwords may be checked before the lock"
+    );
+    // locked: even the right password is refused
+    let r = post_login(&app, "fin", crate::PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(of("login.success").await, 0);
+}
+
+#[tokio::test]
+async fn a_locked_account_answers_like_an_unknown_user_name() {
+    let app = spawn_app().await;
+    let known = "zhang-known-user";
+    crate::add_user(
+        &app,
+        known,
+        zhucan_server::db::users::Role::Finance,
+        &[],
+        None,
+    )
+    .await;
+    for _ in 0..5 {
+        post_login(&app, known, "wrong").await;
+    }
+    let answer = |name: &'static str| {
+        let app = &app;
+        async move {
+            let r = post_login(app, name, "wrong").await;
+            let status = r.status();
+            let body = r.text().await.expect("body");
+            (status, body.replace(name, "NAME"))
+        }
+    };
+    let (locked, unknown) = (answer(known).await, answer("wang-no-such-user").await);
+    assert_eq!(locked.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        locked, unknown,
+        "the login page tells a locked account from an unknown name"
+    );
+}
+
 #[tokio::test]
 async fn five_failed_logins_lock_the_account_for_fifteen_minutes() {
     let app = spawn_app().await;
@@ -118,16 +196,16 @@ async fn five_failed_logins_lock_the_account_for_fifteen_minutes() {
         );
     }
     let fifth = post_login(&app, "fin", "wrong").await;
-    assert_eq!(fifth.status(), StatusCode::TOO_MANY_REQUESTS);
-    // Locked: even the right password is refused.
+    assert_eq!(fifth.status(), StatusCode::UNAUTHORIZED);
+    // Locked: even the right password is refused, with the answer a wrong password gets.
     let r = post_login(&app, "fin", crate::PASSWORD).await;
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.text().await.unwrap_or_default().contains("锁定"));
     app.clock
         .set(crate::helpers::now() + chrono::Duration::minutes(14));
     assert_eq!(
         post_login(&app, "fin", crate::PASSWORD).await.status(),
-        StatusCode::TOO_MANY_REQUESTS
+        StatusCode::UNAUTHORIZED
     );
     app.clock
         .set(crate::helpers::now() + chrono::Duration::minutes(16));
@@ -569,4 +647,86 @@ async fn the_finance_page_shows_each_kiosk_chain() {
         let s = login(&app, who).await;
         assert_eq!(s.get(&path).await.status(), StatusCode::FORBIDDEN, "{who}");
     }
+}
+
+#[tokio::test]
+async fn the_language_switch_never_redirects_to_another_host() {
+    let app = spawn_app().await;
+    let anon = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let location = |back: &'static str| {
+        let anon = anon.clone();
+        let url = format!("{}/lang/en?back={back}", app.server.url());
+        async move {
+            let r = anon.get(url).send().await.expect("get");
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            r.headers()["location"]
+                .to_str()
+                .expect("location")
+                .to_owned()
+        }
+    };
+    // the page asked for, without lang=
+    assert_eq!(
+        location("/finance%3Fmonth%3D2026-03%26lang%3Dzh").await,
+        "/finance?month=2026-03"
+    );
+    // removing lang= once turned these into //evil.example (another host)
+    for back in [
+        "/%26lang=en/evil.example",
+        "/%3Flang=en/evil.example",
+        "//evil.example",
+        "/%5Cevil.example",
+    ] {
+        let to = location(back).await;
+        assert!(
+            to.starts_with('/') && !to.starts_with("//") && !to.contains('\\'),
+            "{back} -> {to}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_operator_finds_by_name_only_the_residents_of_their_canteen() {
+    let app = spawn_app().await;
+    add_cast(&app).await;
+    let (c0, c1, r) = (app.canteens[0], app.canteens[1], &app.residents);
+    // 测试老人1 ate at canteen 0; 测试老人4 only at canteen 1 (the operator's is canteen 0)
+    app.settle_ok(0, vec![item(v7(), r[1], c0, "2026-03-15T11:00:00")])
+        .await;
+    app.settle_ok(1, vec![item(v7(), r[4], c1, "2026-03-15T11:00:00")])
+        .await;
+    let op = login(&app, "op0").await;
+    let found = |q: &str| {
+        let url = format!("/operator?canteen={c0}&q={q}");
+        let op = &op;
+        async move { op.page(&url).await.1 }
+    };
+    let html = found("%E6%B5%8B%E8%AF%95%E8%80%81%E4%BA%BA").await; // 测试老人: every fixture name
+    assert!(
+        html.contains("测试老人1"),
+        "a resident who eats here is found by name"
+    );
+    for other in ["测试老人0", "测试老人2", "测试老人3", "测试老人4"] {
+        assert!(
+            !html.contains(other),
+            "{other}: the city's roster is not browsable by name"
+        );
+    }
+    assert!(
+        !found(&r[4].to_string()).await.contains("测试老人4"),
+        "nor by resident number"
+    );
+    // a visitor is found by the exact card code or the exact ID number
+    assert!(found("CARD4").await.contains("测试老人4"));
+    let number = crate::helpers::national_id(crate::helpers::date(1956, 6, 6), 4, true);
+    let html = found(&number).await;
+    assert!(html.contains("测试老人4"), "by the exact ID number");
+    // the hit shows the masked form (the full number appears only where the operator typed it)
+    let masked = zhucan_domain::NationalId::parse(&number)
+        .expect("valid")
+        .masked();
+    assert!(html.contains(&masked), "the hit shows the masked number");
 }

@@ -161,6 +161,10 @@ pub async fn show(State(st): State<AppState>, v: Viewer, Query(q): Query<DayQuer
     };
     let search = q.q.clone().unwrap_or_default().trim().to_owned();
     let s2 = search.clone();
+    // an exact national ID number finds a visitor, through its blind index (never stored plain)
+    let id_index = zhucan_domain::NationalId::parse(&search)
+        .ok()
+        .map(|n| crate::crypto::blind_index(&st.config.index_key.0, &n));
     let (tally, rows, hits, closed, kiosks) = st
         .db
         .read(move |c| {
@@ -170,7 +174,7 @@ pub async fn show(State(st): State<AppState>, v: Viewer, Query(q): Query<DayQuer
             let hits = if s2.is_empty() {
                 Vec::new()
             } else {
-                db::dashboard::search_residents(c, &s2, None, 20)?
+                db::dashboard::search_at_canteen(c, &s2, id_index.as_deref(), id, 20)?
             };
             let closed = db::months::is_closed(c, &ingest::month_of(date))?;
             let kiosks = db::dashboard::kiosks(c, id)?;

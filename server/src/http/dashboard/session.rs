@@ -77,29 +77,21 @@ pub async fn login(
             }
             return Ok(resp);
         }
-        Login::Refused => (
+        // A locked account answers exactly like a wrong password (and like an unknown name,
+        // which can never lock): the page must not tell which user names exist. The lock is
+        // in the audit log (login.locked) for the administrator.
+        Login::Refused | Login::Locked(_) => (
             StatusCode::UNAUTHORIZED,
             if en {
                 format!(
-                    "Wrong user name or password. {MAX_FAILURES} failures in a row lock the account for {LOCK_MINUTES} minutes."
+                    "Wrong user name or password, or the account is locked: {MAX_FAILURES} failures in a row lock it for {LOCK_MINUTES} minutes."
                 )
             } else {
                 format!(
-                    "用户名或密码错误。连续 {MAX_FAILURES} 次错误将锁定账户 {LOCK_MINUTES} 分钟。"
+                    "用户名或密码错误，或账户已锁定：连续 {MAX_FAILURES} 次错误将锁定 {LOCK_MINUTES} 分钟。"
                 )
             },
         ),
-        Login::Locked(until) => {
-            let t = until.with_timezone(&st.config.timezone).format("%H:%M");
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                if en {
-                    format!("Account locked after {MAX_FAILURES} failed logins, until {t}.")
-                } else {
-                    format!("连续 {MAX_FAILURES} 次密码错误，账户已锁定至 {t}。")
-                },
-            )
-        }
     };
     let html = LoginPage { en, error, name }.render()?;
     Ok((status, Html(html)).into_response())
@@ -157,18 +149,38 @@ pub struct LangQuery {
     back: Option<String>,
 }
 
+/// Whether `p` is a path on this site: one leading `/`, and nothing a browser could read as
+/// another host (`//host`, `/\host`) or that could split the header (control characters).
+fn is_local_path(p: &str) -> bool {
+    p.starts_with('/')
+        && !p.starts_with("//")
+        && !p.contains('\\')
+        && !p.chars().any(char::is_control)
+}
+
+/// The page to go back to: `back` without its `lang=` query parameters, if the RESULT is a
+/// local path (checked after the change, so removing a parameter cannot make `//host`).
+fn back_to(back: Option<&str>) -> String {
+    let Some(b) = back else {
+        return "/".into();
+    };
+    let (path, query) = b.split_once('?').unwrap_or((b, ""));
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.starts_with("lang="))
+        .collect();
+    let out = if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    };
+    if is_local_path(&out) { out } else { "/".into() }
+}
+
 /// Sets the language cookie and goes back to a local page.
 pub async fn lang(Path(lang): Path<String>, Query(q): Query<LangQuery>) -> Response {
     let lang = if lang == "en" { "en" } else { "zh" };
-    let back = q
-        .back
-        .filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\'))
-        .unwrap_or_else(|| "/".into());
-    let back = back
-        .replace("?lang=en", "?")
-        .replace("?lang=zh", "?")
-        .replace("&lang=en", "")
-        .replace("&lang=zh", "");
+    let back = back_to(q.back.as_deref());
     let mut resp = see_other(&back);
     if let Ok(v) = HeaderValue::from_str(&format!(
         "zhucan_lang={lang}; Path=/; SameSite=Lax; Max-Age=31536000"
@@ -192,4 +204,34 @@ pub async fn js() -> Response {
         include_str!("../../../static/app.js"),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::back_to;
+
+    #[test]
+    fn the_language_switch_goes_back_only_to_a_local_page() {
+        // keeps the page and its other parameters, drops lang=
+        assert_eq!(
+            back_to(Some("/finance?month=2026-03&lang=en")),
+            "/finance?month=2026-03"
+        );
+        assert_eq!(back_to(Some("/operator?lang=zh")), "/operator");
+        assert_eq!(back_to(None), "/");
+        // never another host, also not once lang= is removed
+        for (evil, to) in [
+            ("/&lang=en/evil.example", "/&lang=en/evil.example"),
+            ("/?lang=en/evil.example", "/"),
+            ("//evil.example", "/"),
+            ("/\\evil.example", "/"),
+            ("https://evil.example/", "/"),
+            ("evil.example", "/"),
+            ("/\r\nSet-Cookie: x=1", "/"),
+            // an encoded slash is part of a local path, not a host
+            ("/%2F/evil.example?lang=en", "/%2F/evil.example"),
+        ] {
+            assert_eq!(back_to(Some(evil)), to, "{evil:?}");
+        }
+    }
 }
