@@ -72,104 +72,151 @@ pub fn chain_note(l: &ChainLine) -> String {
     parts.join("；")
 }
 
+/// A cell as a spreadsheet will read it as text: one that starts with `=`, `+`, `-`, `@`, a tab
+/// or a carriage return is a formula to Excel and LibreOffice (a resident named
+/// `=HYPERLINK(...)` would become a live link), so it gets a leading `'` (OWASP's advice for CSV
+/// injection). Plain numbers (`-3.00`, an adjustment) stay numbers.
+pub fn cell(s: &str) -> std::borrow::Cow<'_, str> {
+    let number = {
+        let digits = s.strip_prefix('-').unwrap_or(s);
+        !digits.is_empty()
+            && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+            && digits.chars().filter(|&c| c == '.').count() <= 1
+            && !digits.starts_with('.')
+    };
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') if !number => format!("'{s}").into(),
+        _ => s.into(),
+    }
+}
+
+/// Writes one record, every cell through [`cell`].
+fn put<W: std::io::Write>(w: &mut csv::Writer<W>, r: Vec<String>) -> Result<(), csv::Error> {
+    w.write_record(r.iter().map(|c| cell(c).into_owned()))
+}
+
 pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
     let mut out = b"\xEF\xBB\xBF".to_vec();
     {
         let mut w = csv::Writer::from_writer(&mut out);
         w.write_record(HEADER)?;
         for l in &s.canteens {
-            w.write_record(row(
+            put(
+                &mut w,
+                row(
+                    "按食堂",
+                    "明细",
+                    l.canteen_id.0.to_string(),
+                    &l.name,
+                    &l.town_code,
+                    &amount_cols(&l.amounts),
+                    "",
+                ),
+            )?;
+        }
+        put(
+            &mut w,
+            row(
                 "按食堂",
-                "明细",
-                l.canteen_id.0.to_string(),
-                &l.name,
-                &l.town_code,
-                &amount_cols(&l.amounts),
+                "合计",
+                String::new(),
                 "",
-            ))?;
-        }
-        w.write_record(row(
-            "按食堂",
-            "合计",
-            String::new(),
-            "",
-            "",
-            &amount_cols(&s.canteens_total),
-            "",
-        ))?;
+                "",
+                &amount_cols(&s.canteens_total),
+                "",
+            ),
+        )?;
         for l in &s.residents {
-            w.write_record(row(
-                "按老人",
-                "明细",
-                l.resident_id.0.to_string(),
-                &l.name,
-                &l.national_id_masked,
-                &amount_cols(&l.amounts),
-                "",
-            ))?;
+            put(
+                &mut w,
+                row(
+                    "按老人",
+                    "明细",
+                    l.resident_id.0.to_string(),
+                    &l.name,
+                    &l.national_id_masked,
+                    &amount_cols(&l.amounts),
+                    "",
+                ),
+            )?;
         }
-        w.write_record(row(
-            "按老人",
-            "合计",
-            String::new(),
-            "",
-            "",
-            &amount_cols(&s.residents_total),
-            "",
-        ))?;
+        put(
+            &mut w,
+            row(
+                "按老人",
+                "合计",
+                String::new(),
+                "",
+                "",
+                &amount_cols(&s.residents_total),
+                "",
+            ),
+        )?;
         for l in &s.funding {
             let a = Amounts {
                 subsidy: l.fen,
                 ..Amounts::default()
             };
             let cols = amount_cols(&a);
-            w.write_record(row(
-                "按资金来源",
-                "明细",
-                l.source.clone(),
-                &l.source_zh,
-                l.town.as_deref().unwrap_or(""),
-                &cols,
-                "",
-            ))?;
+            put(
+                &mut w,
+                row(
+                    "按资金来源",
+                    "明细",
+                    l.source.clone(),
+                    &l.source_zh,
+                    l.town.as_deref().unwrap_or(""),
+                    &cols,
+                    "",
+                ),
+            )?;
         }
         let ft = Amounts {
             subsidy: s.funding_total,
             ..Amounts::default()
         };
-        w.write_record(row(
-            "按资金来源",
-            "合计",
-            String::new(),
-            "",
-            "",
-            &amount_cols(&ft),
-            "",
-        ))?;
+        put(
+            &mut w,
+            row(
+                "按资金来源",
+                "合计",
+                String::new(),
+                "",
+                "",
+                &amount_cols(&ft),
+                "",
+            ),
+        )?;
         for l in &s.adjustments {
             let note = format!(
                 "冲减{}月结算 {}：{}",
                 l.original_period, l.settlement_id, l.reason
             );
-            w.write_record(row(
-                "调整",
-                "明细",
-                l.id.to_string(),
-                &l.canteen_id.0.to_string(),
-                l.funding_town.as_deref().unwrap_or(""),
-                &amount_cols(&l.amounts),
-                &note,
-            ))?;
+            put(
+                &mut w,
+                row(
+                    "调整",
+                    "明细",
+                    l.id.to_string(),
+                    &l.canteen_id.0.to_string(),
+                    l.funding_town.as_deref().unwrap_or(""),
+                    &amount_cols(&l.amounts),
+                    &note,
+                ),
+            )?;
         }
-        w.write_record(row(
-            "调整",
-            "合计",
-            String::new(),
-            "",
-            "",
-            &amount_cols(&s.adjustments_total),
-            "",
-        ))?;
+        put(
+            &mut w,
+            row(
+                "调整",
+                "合计",
+                String::new(),
+                "",
+                "",
+                &amount_cols(&s.adjustments_total),
+                "",
+            ),
+        )?;
         for l in &s.voided {
             let a = Amounts {
                 meals: 1,
@@ -178,15 +225,18 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
                 ..Amounts::default()
             };
             let note = format!("已作废，不计入：{}", l.reason);
-            w.write_record(row(
-                "作废",
-                "明细",
-                l.settlement_id.to_string(),
-                &l.canteen_id.0.to_string(),
-                &l.local_date.to_string(),
-                &amount_cols(&a),
-                &note,
-            ))?;
+            put(
+                &mut w,
+                row(
+                    "作废",
+                    "明细",
+                    l.settlement_id.to_string(),
+                    &l.canteen_id.0.to_string(),
+                    &l.local_date.to_string(),
+                    &amount_cols(&a),
+                    &note,
+                ),
+            )?;
         }
         for l in &s.chains {
             let mut r = vec![
@@ -199,18 +249,44 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
             ];
             r.extend(std::iter::repeat_n(String::new(), 7));
             r.push(chain_note(l));
-            w.write_record(r)?;
+            put(&mut w, r)?;
         }
-        w.write_record(row(
-            "总计",
-            "合计",
-            String::new(),
-            &s.month,
-            "",
-            &amount_cols(&s.total),
-            "",
-        ))?;
+        put(
+            &mut w,
+            row(
+                "总计",
+                "合计",
+                String::new(),
+                &s.month,
+                "",
+                &amount_cols(&s.total),
+                "",
+            ),
+        )?;
         w.flush()?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_as_formulas_are_text() {
+        for f in [
+            "=HYPERLINK(\"http://x\",\"点我\")",
+            "+1+1",
+            "-2+3",
+            "-cmd|' /C calc'!A0",
+            "@SUM(A1)",
+            "\t=1",
+            "\r=1",
+        ] {
+            assert_eq!(cell(f), format!("'{f}"), "{f:?}");
+        }
+        for plain in ["王建国", "12.00", "-3.00", "0", "稠城街道", "", "a=b"] {
+            assert_eq!(cell(plain), plain);
+        }
+    }
 }

@@ -210,7 +210,7 @@ impl TestApp {
     }
 }
 
-async fn created(resp: Response) -> Value {
+pub async fn created(resp: Response) -> Value {
     let status = resp.status();
     let body: Value = resp.json().await.expect("json");
     assert_eq!(status, StatusCode::CREATED, "{body}");

@@ -349,3 +349,41 @@ async fn closed_month_is_frozen_and_a_late_void_lands_in_the_next_open_month() {
         .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_name_that_is_a_formula_stays_text_in_the_statement_csv() {
+    let app = spawn_app().await;
+    let evil = "=HYPERLINK(\"http://e.x\",\"点\")";
+    let body = json!({
+        "name": evil,
+        "national_id": crate::helpers::national_id(crate::helpers::date(1950, 3, 3), 77, true),
+        "local_registration": true, "registered_town": "choucheng", "residence_town": "choucheng",
+        "categories": [], "card_code": "EVIL-1",
+        "consent": { "face_enrolment": false, "template_sharing": false }
+    });
+    let r = crate::helpers::created(app.post("/residents", &body).await).await;
+    let id = r["id"].as_i64().expect("id");
+    app.settle_ok(
+        0,
+        vec![item(v7(), id, app.canteens[0], "2026-02-10T11:00:00")],
+    )
+    .await;
+    let bytes = app
+        .get("/statements?month=2026-02&format=csv")
+        .await
+        .bytes()
+        .await
+        .expect("body");
+    let mut rdr = csv::Reader::from_reader(&bytes[3..]);
+    let names: Vec<String> = rdr
+        .records()
+        .map(|r| r.expect("row"))
+        .filter(|r| &r[0] == "按老人" && &r[1] == "明细")
+        .map(|r| r[3].to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        vec![format!("'{evil}")],
+        "a formula reaches the spreadsheet"
+    );
+}
