@@ -436,6 +436,12 @@ async fn a_sync_answer_from_before_an_unenrol_does_not_bring_the_face_back() {
         "the answer carries both template sets"
     );
     let count = |r: ResidentId| k.kiosk.store.template_count(r).expect("count");
+    let apply_stale = || {
+        k.kiosk
+            .store
+            .apply_sync(&stale, server_now())
+            .expect("apply the stale answer")
+    };
 
     // unenrol a (the server hears of it at once), then the stale answer is applied
     unenrol(&k, a).await.expect("unenrol");
@@ -443,10 +449,7 @@ async fn a_sync_answer_from_before_an_unenrol_does_not_bring_the_face_back() {
         s.get(&format!("/residents/{}", a.0)).await["face_enrolled"],
         json!(false)
     );
-    k.kiosk
-        .store
-        .apply_sync(&stale, server_now())
-        .expect("apply the stale answer");
+    apply_stale();
     assert_eq!(
         count(a),
         0,
@@ -458,10 +461,7 @@ async fn a_sync_answer_from_before_an_unenrol_does_not_bring_the_face_back() {
     s.stop().await;
     let e = unenrol(&k, b).await.expect_err("the server is down");
     assert!(e.contains("the server will be told later"), "{e}");
-    k.kiosk
-        .store
-        .apply_sync(&stale, server_now())
-        .expect("apply the stale answer");
+    apply_stale();
     assert_eq!(
         (count(a), count(b)),
         (0, 0),
@@ -476,10 +476,7 @@ async fn a_sync_answer_from_before_an_unenrol_does_not_bring_the_face_back() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    k.kiosk
-        .store
-        .apply_sync(&stale, server_now())
-        .expect("apply the stale answer");
+    apply_stale();
     assert_eq!(
         (count(a), count(b)),
         (0, 0),

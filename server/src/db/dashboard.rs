@@ -122,6 +122,16 @@ pub struct ResidentHit {
     pub prepaid_balance: Option<Fen>,
 }
 
+/// A `LIKE … ESCAPE '\\'` pattern for names that contain `q` (its `%`, `_` and `\\` literal).
+fn like_pattern(q: &str) -> String {
+    format!(
+        "%{}%",
+        q.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}
+
 /// Residents whose name contains `q` or whose card code is `q` (or whose id is `q`), optionally
 /// of one residence town.
 pub fn search_residents(
@@ -130,12 +140,7 @@ pub fn search_residents(
     town: Option<&str>,
     limit: i64,
 ) -> Result<Vec<ResidentHit>> {
-    let like = format!(
-        "%{}%",
-        q.replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
+    let like = like_pattern(q);
     let mut st = conn.prepare_cached(&format!(
         "SELECT {HIT_COLUMNS} FROM residents
          WHERE (name LIKE ?1 ESCAPE '\\' OR card_code = ?2 OR CAST(id AS TEXT) = ?2)
@@ -175,12 +180,7 @@ pub fn search_at_canteen(
     canteen: CanteenId,
     limit: i64,
 ) -> Result<Vec<ResidentHit>> {
-    let like = format!(
-        "%{}%",
-        q.replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
+    let like = like_pattern(q);
     let mut st = conn.prepare_cached(&format!(
         "SELECT {HIT_COLUMNS} FROM residents
          WHERE card_code = ?2 OR national_id_index = ?3
