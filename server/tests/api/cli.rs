@@ -112,7 +112,7 @@ fn the_demo_city_is_plausible_and_deterministic() {
             .iter()
             .all(|m| m.date.to_string().starts_with("2026-03"))
     );
-    // how quick it is, `zhucan-server bench` measures (tests do not time things)
+    // (tests do not time things: how quick a full snapshot is belongs in `zhucan-server bench`)
     let delta = db
         .read_sync(|c| {
             zhucan_server::sync::build(
