@@ -304,15 +304,12 @@ async fn sigkill_mid_run_and_restart_loses_nothing_and_doubles_nothing() {
     }
     // the looping list shows everyone again: each is refused as a duplicate, none settled twice
     let everyone: std::collections::BTreeSet<i64> = expected(&s).iter().map(|e| e.0).collect();
-    let deadline = std::time::Instant::now() + WAIT;
-    while refused_as_duplicate(&log2) != everyone {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the restarted kiosk did not see everyone again: refused {:?}",
-            refused_as_duplicate(&log2)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        "the restarted kiosk to refuse everyone as a duplicate",
+        WAIT,
+        || refused_as_duplicate(&log2) == everyone,
+    )
+    .await;
     drop(child);
     assert_eq!(
         s.tally().await,
