@@ -309,7 +309,9 @@ pub struct ResidentDto {
     pub id: ResidentId,
     pub name: String,
     pub sex: Sex,
-    pub birth_date: NaiveDate,
+    /// The year only: the full birth date is characters 7-14 of the national ID number, so
+    /// beside the masked number it would give the whole number away.
+    pub birth_year: i32,
     pub national_id_masked: String,
     pub local_registration: bool,
     pub registered_town: String,

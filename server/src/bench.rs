@@ -85,6 +85,10 @@ fn t(h: u32, m: u32) -> chrono::NaiveTime {
     chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default()
 }
 
+/// The bench databases' secret key: the numbers are sealed and the statement opens them, as in
+/// production.
+const BENCH_KEY: &[u8] = &[7; 32];
+
 /// Sets up towns, `canteens` canteens, the Yiwu policy and `residents` residents.
 pub fn setup(
     db: &Db,
@@ -146,13 +150,14 @@ pub fn setup(
             let sex = if i % 2 == 0 { Sex::Male } else { Sex::Female };
             let nid = zhucan_domain::NationalId::parse(&national_id(&mut rng, birth, sex))
                 .map_err(db::Error::other)?;
+            let (index, nonce, ciphertext) =
+                crate::crypto::seal_national_id(BENCH_KEY, &nid).map_err(db::Error::other)?;
             let row = NewResidentRow {
                 name: format!("老人{i}"),
                 sex,
                 birth_date: birth,
-                national_id_index: format!("bench-{i}"),
-                national_id_masked: nid.masked(),
-                national_id_sealed: None,
+                national_id_index: index,
+                national_id_sealed: Some(db::templates::Sealed { nonce, ciphertext }),
                 local_registration: true,
                 registered_town: "choucheng".into(),
                 residence_town: "choucheng".into(),
@@ -191,7 +196,7 @@ pub async fn ingest_over_http(
 ) -> Result<(usize, f64), BoxError> {
     let tz: Tz = chrono_tz::Asia::Shanghai;
     let db_path = dir.join("ingest.sqlite");
-    let db = Db::open(&db_path)?;
+    let db = Db::open_keyed(&db_path, BENCH_KEY)?;
     let (cids, rids) = tokio::task::spawn_blocking(move || setup(&db, 1, residents)).await??;
     let workers = 4;
     let mut rng = StdRng::seed_from_u64(11);
@@ -200,7 +205,7 @@ pub async fn ingest_over_http(
     let at = SystemClock
         .now()
         .to_rfc3339_opts(SecondsFormat::Millis, true);
-    let db = Db::open(&db_path)?;
+    let db = Db::open_keyed(&db_path, BENCH_KEY)?;
     let cid = cids[0];
     let kiosks = db.write_blocking(|tx| {
         let mut ids = Vec::new();
@@ -326,7 +331,7 @@ pub async fn ingest_over_http(
 
 /// (b) Bulk-inserts `rows` accepted meals of March 2026 and times the statement.
 pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFigures), BoxError> {
-    let db = Db::open(&dir.join("statement.sqlite"))?;
+    let db = Db::open_keyed(&dir.join("statement.sqlite"), BENCH_KEY)?;
     let (cids, rids) = setup(&db, 40, 20_000)?;
     let mut rng = StdRng::seed_from_u64(13);
     let tz: Tz = chrono_tz::Asia::Shanghai;

@@ -296,7 +296,6 @@ fn residents(
                 sex,
                 birth_date: birth,
                 national_id_index: index,
-                national_id_masked: nid.masked(),
                 national_id_sealed: Some(db::templates::Sealed { nonce, ciphertext }),
                 local_registration: local,
                 registered_town,

@@ -351,7 +351,6 @@ pub fn residents_as(
                 sex: nid.sex(),
                 birth_date,
                 national_id_index: index,
-                national_id_masked: nid.masked(),
                 national_id_sealed: Some(db::templates::Sealed { nonce, ciphertext }),
                 local_registration: local,
                 registered_town: registered,

@@ -132,7 +132,7 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("binding {}", config.listen))?;
-            let db = Db::open(&config.db)?;
+            let db = Db::open_keyed(&config.db, &config.index_key.0)?;
             zhucan_server::serve_with(
                 db,
                 config,
@@ -193,7 +193,7 @@ async fn main() -> anyhow::Result<()> {
                 security: Default::default(),
             };
             let mut config = args.validate()?;
-            let store = Db::open(&db)?;
+            let store = Db::open_keyed(&db, &config.index_key.0)?;
             let (key, tz) = (config.index_key.0.clone(), config.timezone);
             let now = SystemClock.now();
             let s = store.clone();
@@ -259,7 +259,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let key_path = secret_key_file.unwrap_or_else(|| config::default_key_path(&db));
             let key = config::load_or_create_key(&key_path)?;
-            let store = Db::open(&db)?;
+            let store = Db::open_keyed(&db, &key.0)?;
             let f = std::fs::File::open(&file)
                 .with_context(|| format!("opening {}", file.display()))?;
             match zhucan_server::import::residents(&store, &key.0, f, SystemClock.now()) {

@@ -151,8 +151,11 @@ pub fn search_residents(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-const HIT_COLUMNS: &str = "id, name, national_id_masked, card_code, residence_town, status,
-    deceased_on, face_enrolled, consent_face, prepaid_balance";
+const HIT_COLUMNS: &str = concat!(
+    "id, name, ",
+    crate::masked_id_sql!(),
+    ", card_code, residence_town, status, deceased_on, face_enrolled, consent_face, prepaid_balance"
+);
 
 fn hit(r: &rusqlite::Row<'_>) -> rusqlite::Result<ResidentHit> {
     Ok(ResidentHit {

@@ -28,6 +28,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_guard",
         include_str!("../../../migrations/server/0005_guard.sql"),
     ),
+    (
+        "0006_no_clear_id_digits",
+        include_str!("../../../migrations/server/0006_no_clear_id_digits.sql"),
+    ),
 ];
 
 /// The schema version this code writes and understands.

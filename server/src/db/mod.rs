@@ -89,6 +89,9 @@ pub struct Db {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// The server's secret key, when opened with one: the `id_masked()` SQL function needs it
+    /// to show a national ID number's masked form (see [`residents::MASKED_ID`]).
+    key: Option<Arc<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -135,10 +138,37 @@ fn private_file(path: &Path) -> Result<()> {
 }
 
 /// Opens a connection with the server's pragmas (these are per connection, so never in a
-/// migration).
+/// migration) and the `id_masked(index, nonce, sealed)` SQL function. With `key`, it opens the
+/// sealed number and gives its masked form; without, or for a row whose number does not open,
+/// it gives eighteen stars. The database itself holds no digit of any number in clear: its
+/// birth dates would complete them (see [`residents::MASKED_ID`]).
 pub fn connect(path: &Path) -> Result<Connection> {
+    connect_with(path, None)
+}
+
+fn connect_with(path: &Path, key: Option<&Arc<Vec<u8>>>) -> Result<Connection> {
     private_file(path)?;
     let conn = Connection::open(path)?;
+    let key = key.cloned();
+    conn.create_scalar_function(
+        "id_masked",
+        3,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8
+            | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+        move |ctx| {
+            let index: String = ctx.get(0)?;
+            let nonce: Option<Vec<u8>> = ctx.get(1)?;
+            let sealed: Option<Vec<u8>> = ctx.get(2)?;
+            Ok(key
+                .as_deref()
+                .zip(nonce.zip(sealed))
+                .and_then(|(key, (nonce, ct))| {
+                    crate::crypto::open_national_id(key, &index, &nonce, &ct).ok()
+                })
+                .and_then(|n| zhucan_domain::NationalId::parse(&n).ok())
+                .map_or_else(|| "*".repeat(18), |n| n.masked()))
+        },
+    )?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -154,13 +184,29 @@ pub fn connect(path: &Path) -> Result<Connection> {
 impl Db {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     /// Refuses a database whose schema is newer than this code.
+    ///
+    /// Without the server's key, masked national ID numbers read as eighteen stars: use
+    /// [`Db::open_keyed`] wherever a person reads them.
     pub fn open(path: &Path) -> Result<Db> {
-        let mut writer = connect(path)?;
+        Db::open_with(path, None)
+    }
+
+    /// [`Db::open`] with the server's secret key: masked numbers read as such, and rows from
+    /// before national ID numbers were sealed are sealed now (`residents::seal_legacy`).
+    pub fn open_keyed(path: &Path, key: &[u8]) -> Result<Db> {
+        let db = Db::open_with(path, Some(Arc::new(key.to_vec())))?;
+        db.write_blocking(|tx| residents::seal_legacy(tx, key))?;
+        Ok(db)
+    }
+
+    fn open_with(path: &Path, key: Option<Arc<Vec<u8>>>) -> Result<Db> {
+        let mut writer = connect_with(path, key.as_ref())?;
         migrate::apply(&mut writer)?;
         Ok(Db {
             path: path.to_owned(),
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            key,
         })
     }
 
@@ -215,7 +261,7 @@ impl Db {
         };
         let conn = match conn {
             Some(c) => c,
-            None => connect(&self.path)?,
+            None => connect_with(&self.path, self.key.as_ref())?,
         };
         let out = f(&conn);
         if let Ok(mut pool) = self.readers.lock()

@@ -1,6 +1,9 @@
 //! Residents, their categories and consent history. The national ID number is stored as a keyed
-//! blind index (for look-up), its masked form (for display) and, sealed with XChaCha20-Poly1305
-//! under a key that never enters the database, the full number (for an audited reveal).
+//! blind index (for look-up) and, sealed with XChaCha20-Poly1305 under a key that never enters
+//! the database, the full number (for its masked form and an audited reveal). No digit of it is
+//! in clear: characters 7-14 are the birth date, which the database must hold for decisions, and
+//! the first six are the county, which the towns give away; any further digit in a backup would
+//! let whoever holds it complete the number.
 
 use std::collections::BTreeSet;
 
@@ -17,16 +20,15 @@ use super::templates::Sealed;
 use super::{Error, Result, Tx, flag};
 
 /// A resident ready to be stored: validated, with the national ID already reduced to its blind
-/// index and masked form.
+/// index and sealed form.
 #[derive(Debug, Clone)]
 pub struct NewResidentRow {
     pub name: String,
     pub sex: Sex,
     pub birth_date: NaiveDate,
     pub national_id_index: String,
-    pub national_id_masked: String,
     /// The full number, sealed (`crate::crypto::seal_national_id`); `None` keeps only the index
-    /// and the mask (fixtures with made-up indexes).
+    /// (fixtures with made-up indexes; their masked form reads as stars).
     pub national_id_sealed: Option<Sealed>,
     pub local_registration: bool,
     pub registered_town: String,
@@ -85,7 +87,7 @@ pub fn insert(tx: &Tx<'_>, r: &NewResidentRow, at: &str, by: &str) -> Result<Res
         sex_str(r.sex),
         r.birth_date.to_string(),
         r.national_id_index,
-        r.national_id_masked,
+        "",
         r.local_registration,
         r.registered_town,
         r.residence_town,
@@ -255,6 +257,54 @@ pub fn update(tx: &Tx<'_>, id: ResidentId, u: &Update, at: &str, by: &str) -> Re
     Ok(out)
 }
 
+/// Seals the numbers of rows written before national ID numbers were sealed (their masked form
+/// and birth date give the number back, which is also why neither may stay), and clears every
+/// clear masked form. Run by [`super::Db::open_keyed`]; a row whose digits do not make a valid
+/// number under its blind index keeps no digits (its masked form reads as stars).
+pub fn seal_legacy(tx: &Tx<'_>, key: &[u8]) -> Result<usize> {
+    let legacy: Vec<(i64, String, String, String)> = tx
+        .prepare(
+            "SELECT id, national_id_masked, birth_date, national_id_index FROM residents
+             WHERE national_id_masked <> ''",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut sealed = 0;
+    for (id, masked, birth, index) in legacy {
+        let full = format!(
+            "{}{}{}",
+            masked.get(..6).unwrap_or_default(),
+            birth.replace('-', ""),
+            masked.get(14..).unwrap_or_default()
+        );
+        let fits = zhucan_domain::NationalId::parse(&full)
+            .ok()
+            .filter(|n| crate::crypto::blind_index(key, n) == index);
+        let has_sealed: bool = tx.query_row(
+            "SELECT national_id_sealed IS NOT NULL FROM residents WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        if let (Some(n), false) = (fits, has_sealed) {
+            let (_, nonce, ct) = crate::crypto::seal_national_id(key, &n)
+                .map_err(|_| Error::other("sealing a national ID number"))?;
+            tx.execute(
+                "UPDATE residents SET national_id_nonce = ?2, national_id_sealed = ?3 WHERE id = ?1",
+                params![id, nonce, ct],
+            )?;
+            sealed += 1;
+        }
+        tx.execute(
+            "UPDATE residents SET national_id_masked = '' WHERE id = ?1",
+            [id],
+        )?;
+    }
+    if sealed > 0 {
+        tracing::info!(sealed, "sealed the national ID numbers of older rows");
+    }
+    Ok(sealed)
+}
+
 /// The blind index and the sealed full national ID number of a resident (`None` for rows
 /// written before the number was kept).
 pub fn sealed_national_id(conn: &Connection, id: ResidentId) -> Result<(String, Option<Sealed>)> {
@@ -298,9 +348,26 @@ pub fn debit_prepaid(tx: &Tx<'_>, id: ResidentId, amount: Fen, at: &str) -> Resu
     Ok(())
 }
 
-const COLS: &str = "id, name, sex, birth_date, local_registration, registered_town, residence_town,
+/// The SQL expression of a resident row's masked national ID number, `330782********1234`
+/// (eighteen stars when the database was opened without the key, or for a row with no sealed
+/// number). Computed from the sealed number by `db::connect`'s `id_masked()` function.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! masked_id_sql {
+    () => {
+        "id_masked(national_id_index, national_id_nonce, national_id_sealed)"
+    };
+}
+
+/// [`masked_id_sql!`] as a constant.
+pub const MASKED_ID: &str = masked_id_sql!();
+
+const COLS: &str = concat!(
+    "id, name, sex, birth_date, local_registration, registered_town, residence_town,
     status, deceased_on, card_code, designated_canteen, prepaid_balance, consent_face,
-    consent_sharing, face_enrolled, national_id_masked";
+    consent_sharing, face_enrolled, ",
+    masked_id_sql!()
+);
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Resident, String)> {
     let sex: String = r.get(2)?;
@@ -412,7 +479,7 @@ pub fn to_dto(r: &Resident, masked: String) -> ResidentDto {
         id: r.id,
         name: r.name.clone(),
         sex: r.sex,
-        birth_date: r.birth_date,
+        birth_year: chrono::Datelike::year(&r.birth_date),
         national_id_masked: masked,
         local_registration: r.local_registration,
         registered_town: r.registered_town.0.clone(),
@@ -433,7 +500,7 @@ pub fn to_dto(r: &Resident, masked: String) -> ResidentDto {
 
 /// Names and masked IDs of all residents, for reports.
 pub fn names(conn: &Connection) -> Result<std::collections::HashMap<i64, (String, String)>> {
-    let mut st = conn.prepare_cached("SELECT id, name, national_id_masked FROM residents")?;
+    let mut st = conn.prepare_cached(&format!("SELECT id, name, {MASKED_ID} FROM residents"))?;
     let mut rows = st.query([])?;
     let mut out = std::collections::HashMap::new();
     while let Some(r) = rows.next()? {

@@ -181,10 +181,11 @@ fn schemas() -> Value {
                 { "if": { "required": ["status"], "properties": { "status": { "const": "deceased" } } },
                   "then": { "required": ["deceased_on"], "properties": { "deceased_on": date.clone() } } }
             ] },
-        "Resident": obj(&["id", "name", "sex", "birth_date", "national_id_masked", "local_registration",
+        "Resident": obj(&["id", "name", "sex", "birth_year", "national_id_masked", "local_registration",
             "registered_town", "residence_town", "categories", "status", "card_code", "consent", "face_enrolled"], json!({
             "id": int(), "name": { "type": "string" },
-            "sex": { "type": "string", "enum": ["male", "female"] }, "birth_date": date,
+            "sex": { "type": "string", "enum": ["male", "female"] },
+            "birth_year": { "type": "integer", "description": "the year only: the full date would complete the masked number" },
             "national_id_masked": { "type": "string" }, "local_registration": { "type": "boolean" },
             "registered_town": { "type": "string" }, "residence_town": { "type": "string" },
             "categories": { "type": "array", "items": { "type": "string" } },

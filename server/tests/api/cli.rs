@@ -82,8 +82,11 @@ fn the_demo_city_is_plausible_and_deterministic() {
     let all: Vec<_> = residents.iter().chain(&residents2).collect();
     assert_eq!(all.len(), 2000);
     let today = now().date_naive();
-    let age =
-        |r: &&zhucan_domain::api::ResidentDto| zhucan_domain::resident::age_on(r.birth_date, today);
+    let age = |r: &&zhucan_domain::api::ResidentDto| {
+        db.read_sync(|c| db::residents::get(c, r.id))
+            .expect("resident")
+            .age_on(today)
+    };
     assert!(all.iter().filter(|r| age(r) >= 100).count() >= 1);
     assert!(all.iter().filter(|r| (65..90).contains(&age(r))).count() > 1500);
     let dibao = all

@@ -532,6 +532,72 @@ async fn purged_template_ciphertext_does_not_stay_in_the_database_files() {
     );
 }
 
+#[test]
+fn rows_from_before_sealing_are_sealed_and_lose_their_clear_digits_when_the_server_opens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("old.sqlite");
+    let key = [42u8; 32];
+    let number = national_id(date(1943, 9, 19), 232, false);
+    let nid = NationalId::parse(&number).expect("valid");
+    // A database as schema version 5 left it: a row with the clear mask and no sealed number.
+    {
+        let mut conn = db::connect(&path).expect("connect");
+        let tx = conn.transaction().expect("tx");
+        for (_, sql) in &db::migrate::MIGRATIONS[..5] {
+            tx.execute_batch(sql).expect("migration");
+        }
+        tx.execute_batch("PRAGMA user_version = 5")
+            .expect("version");
+        tx.execute(
+            "INSERT INTO towns (code, name) VALUES ('choucheng', '稠城街道')",
+            [],
+        )
+        .expect("town");
+        tx.execute(
+            "INSERT INTO residents (id, name, sex, birth_date, national_id_index,
+                national_id_masked, local_registration, registered_town, residence_town, status,
+                card_code, created_at)
+             VALUES (1, '旧档', 'female', '1943-09-19', ?1, ?2, 1, 'choucheng', 'choucheng',
+                'active', 'OLD-1', '2026-01-01T00:00:00.000Z')",
+            rusqlite::params![zhucan_server::crypto::blind_index(&key, &nid), nid.masked()],
+        )
+        .expect("legacy row");
+        tx.commit().expect("commit");
+    }
+    let store = db::Db::open_keyed(&path, &key).expect("open");
+    let dto = store
+        .read_sync(|c| db::residents::get_dto(c, zhucan_domain::ResidentId(1)))
+        .expect("dto");
+    assert_eq!(dto.national_id_masked, nid.masked(), "shown as before");
+    let (index, sealed) = store
+        .read_sync(|c| db::residents::sealed_national_id(c, zhucan_domain::ResidentId(1)))
+        .expect("sealed");
+    let sealed = sealed.expect("sealed now");
+    let opened =
+        zhucan_server::crypto::open_national_id(&key, &index, &sealed.nonce, &sealed.ciphertext)
+            .expect("opens");
+    assert_eq!(opened, number, "the admin reveal works for the old row");
+    drop(store);
+    let conn = db::connect(&path).expect("connect");
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")
+        .expect("checkpoint");
+    drop(conn);
+    let all: Vec<u8> = database_bytes(&path)
+        .into_iter()
+        .flat_map(|(_, b)| b)
+        .collect();
+    assert!(
+        !contains(&all, nid.masked().as_bytes()),
+        "the clear mask is gone from the file"
+    );
+    // Opened without the key (a copied file), the number reads as stars.
+    let bare = db::Db::open(&path).expect("open bare");
+    let dto = bare
+        .read_sync(|c| db::residents::get_dto(c, zhucan_domain::ResidentId(1)))
+        .expect("dto");
+    assert_eq!(dto.national_id_masked, "*".repeat(18));
+}
+
 #[tokio::test]
 async fn the_database_files_hold_no_national_id_number_and_no_embedding() {
     let app = spawn_app().await;
@@ -571,9 +637,13 @@ async fn the_database_files_hold_no_national_id_number_and_no_embedding() {
 
     let le: Vec<u8> = known[0].iter().flat_map(|x| x.to_le_bytes()).collect();
     let index = zhucan_server::crypto::blind_index(&[42; 32], &nid);
+    let masked = nid.masked();
     let needles: Vec<(&str, Vec<u8>)> = vec![
         ("the national ID number", number.as_bytes().to_vec()),
         ("its 17-digit body", number.as_bytes()[..17].to_vec()),
+        // beside the birth date column, the masked form is the whole number
+        ("the masked number", masked.as_bytes().to_vec()),
+        ("the digits after the mask", masked.as_bytes()[8..].to_vec()),
         ("the embedding as little-endian f32", le.clone()),
         ("the embedding's first four values", le[..16].to_vec()),
         ("the embedding in base64", b64.as_bytes().to_vec()),
@@ -586,11 +656,8 @@ async fn the_database_files_hold_no_national_id_number_and_no_embedding() {
             }
         }
         let all: Vec<u8> = files.iter().flat_map(|(_, b)| b.clone()).collect();
-        // The search would find what is there: the masked number and the blind index are.
-        assert!(
-            contains(&all, nid.masked().as_bytes()),
-            "masked form present"
-        );
+        // The search would find what is there: the birth date and the blind index are.
+        assert!(contains(&all, b"1950-07-01"), "birth date present");
         assert!(contains(&all, index.as_bytes()), "blind index present");
     };
     // As the server left them (WAL and all), then checkpointed into the main file.

@@ -101,7 +101,6 @@ fn fixture() -> Fixture {
                         sex: nid.sex(),
                         birth_date: birth,
                         national_id_index: format!("idx{i}"),
-                        national_id_masked: nid.masked(),
                         national_id_sealed: None,
                         local_registration: i != 4,
                         registered_town: if i % 2 == 0 {

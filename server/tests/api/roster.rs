@@ -80,7 +80,13 @@ async fn a_roster_with_bad_rows_reports_every_one_and_imports_nothing() {
         .find(|r| r.card_code == "R001")
         .expect("imported");
     assert_eq!(r.categories, vec!["dibao".to_owned(), "gugua".to_owned()]);
-    assert_eq!(r.birth_date, date(1940, 3, 3));
+    assert_eq!(r.birth_year, 1940);
+    let id = r.id;
+    let full = db
+        .read(move |c| db::residents::get(c, id))
+        .await
+        .expect("resident");
+    assert_eq!(full.birth_date, date(1940, 3, 3));
 }
 
 #[test]

@@ -628,3 +628,165 @@ async fn the_session_cookie_is_secure_only_when_the_server_is_behind_tls() {
         "{c}"
     );
 }
+
+/// Every way the resident's birth date could be written out.
+fn birth_date_forms(d: chrono::NaiveDate) -> Vec<String> {
+    [
+        "%Y-%m-%d",
+        "%Y%m%d",
+        "%Y/%m/%d",
+        "%Y年%-m月%-d日",
+        "%Y-%-m-%-d",
+        "%Y.%m.%d",
+    ]
+    .iter()
+    .map(|f| d.format(f).to_string())
+    .collect()
+}
+
+/// All the text of an XLSX workbook, cell by cell.
+fn xlsx_text(bytes: Vec<u8>) -> String {
+    use calamine::Reader as _;
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).expect("xlsx");
+    let mut out = String::new();
+    for name in wb.sheet_names() {
+        let sheet = wb.worksheet_range(&name).expect("sheet");
+        for row in sheet.rows() {
+            for c in row {
+                out.push_str(&c.to_string());
+                out.push('\t');
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn no_role_can_assemble_a_full_id_number_from_any_page_export_or_endpoint() {
+    let app = spawn_app().await;
+    add_cast(&app).await;
+    let (r0, c0) = (app.residents[0], app.canteens[0]);
+    // resident 0 of the helpers: born 1944-05-01, number 330782 19440501 001 X
+    let birth = chrono::NaiveDate::from_ymd_opt(1944, 5, 1).expect("date");
+    let number = crate::helpers::national_id(birth, 0, true);
+    let masked = zhucan_domain::NationalId::parse(&number)
+        .expect("valid")
+        .masked();
+    // A meal, a top-up and a void, so the resident is on every tally, statement and log.
+    app.settle_ok(0, vec![item(v7(), r0, c0, "2026-03-15T11:30:00")])
+        .await;
+    let admin = login(&app, "admin").await;
+    let resp = admin
+        .post_form(
+            &format!("/residents/{r0}/topup"),
+            &[("csrf", &admin.csrf), ("amount", "50")],
+        )
+        .await;
+    assert!(resp.status().is_redirection() || resp.status().is_success());
+    let forms = birth_date_forms(birth);
+    let leaks = |where_: &str, text: &str| {
+        for f in &forms {
+            assert!(
+                !text.contains(f.as_str()),
+                "{where_} shows the birth date {f}; beside {masked} it is the whole number"
+            );
+        }
+        assert!(!text.contains(&number), "{where_} shows the full number");
+    };
+    let pages = [
+        "/".to_owned(),
+        "/operator".into(),
+        format!("/operator?q={}", "测试老人0"),
+        "/operator?q=CARD0".into(),
+        "/finance".into(),
+        "/finance?month=2026-03".into(),
+        format!("/finance/canteens/{c0}?month=2026-03"),
+        format!("/finance/residents/{r0}?month=2026-03"),
+        "/alerts".into(),
+        "/residents".into(),
+        format!("/residents?q={}", "测试老人0"),
+        format!("/residents/{r0}"),
+        "/admin/users".into(),
+        "/admin/audit".into(),
+        "/admin/face-data".into(),
+        "/admin/kiosks".into(),
+        "/topups/1/receipt".into(),
+        "/api/v1/statements?month=2026-03".into(),
+        "/api/v1/statements?month=2026-03&format=csv".into(),
+        format!("/api/v1/residents/{r0}"),
+        "/api/v1/residents".into(),
+        "/api/v1/audit".into(),
+        format!("/api/v1/canteens/{c0}/tally?date=2026-03-15"),
+    ];
+    let mut seen_masked = false;
+    for name in ["admin", "op0", "fin", "cw"] {
+        let s = if name == "admin" {
+            login(&app, "admin").await
+        } else {
+            login(&app, name).await
+        };
+        for p in &pages {
+            let (status, text) = s.page(p).await;
+            if status == StatusCode::OK {
+                seen_masked |= text.contains(&masked);
+                leaks(&format!("{name} {p}"), &text);
+            }
+        }
+        let x = s.get("/api/v1/statements?month=2026-03&format=xlsx").await;
+        if x.status() == StatusCode::OK {
+            let text = xlsx_text(x.bytes().await.expect("xlsx").to_vec());
+            seen_masked |= text.contains(&masked);
+            leaks(&format!("{name} statement xlsx"), &text);
+        }
+    }
+    assert!(
+        seen_masked,
+        "the masked number is shown somewhere, so the search was real"
+    );
+    // The admin token's API, every read that names residents.
+    for p in [
+        format!("/residents/{r0}"),
+        "/residents".into(),
+        "/statements?month=2026-03".into(),
+        "/statements?month=2026-03&format=csv".into(),
+        "/audit".into(),
+        format!("/canteens/{c0}/tally?date=2026-03-15"),
+    ] {
+        let resp = app.get(&p).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{p}");
+        leaks(
+            &format!("admin token {p}"),
+            &resp.text().await.expect("text"),
+        );
+    }
+    let x = app.get("/statements?month=2026-03&format=xlsx").await;
+    leaks(
+        "admin token xlsx",
+        &xlsx_text(x.bytes().await.expect("xlsx").to_vec()),
+    );
+    // A kiosk decides by age, so it holds the birth date: then it holds no digit of the number.
+    let sync = app
+        .client
+        .get(app.url("/kiosk/sync?since=0"))
+        .bearer_auth(&app.kiosks[0])
+        .send()
+        .await
+        .expect("sync")
+        .text()
+        .await
+        .expect("text");
+    assert!(sync.contains("1944-05-01"), "the kiosk has the birth date");
+    assert!(
+        !sync.contains(&masked[8..]),
+        "the kiosk has no digit of the number"
+    );
+    assert!(!sync.contains("national_id"), "{sync}");
+    // Only the audited reveal gives the number.
+    let (status, text) = admin.page(&format!("/residents/{r0}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        text.contains(&masked) && text.contains("id=\"age\""),
+        "{text}"
+    );
+}

@@ -57,7 +57,6 @@ pub fn to_row(r: &NewResident, key: &[u8]) -> Result<NewResidentRow> {
         sex: nid.sex(),
         birth_date,
         national_id_index: index,
-        national_id_masked: nid.masked(),
         national_id_sealed: Some(Sealed { nonce, ciphertext }),
         local_registration: r.local_registration,
         registered_town: required(&r.registered_town, "registered_town", 32)?,
@@ -94,11 +93,8 @@ pub async fn create(
                 &actor,
                 "resident.create",
                 &format!("resident:{}", id.0),
-                &json!({
-                    "name": dto.name,
-                    "national_id_masked": dto.national_id_masked,
-                    "consent": dto.consent,
-                }),
+                // no digit of the number: the audit log is in the database, beside birth dates
+                &json!({ "name": dto.name, "consent": dto.consent }),
             )?;
             Ok(dto)
         })
@@ -290,7 +286,7 @@ pub async fn national_id(
                 &actor,
                 "national_id.reveal",
                 &format!("resident:{}", id.0),
-                &json!({ "national_id_masked": dto.national_id_masked }),
+                &json!({ "via": "api" }),
             )?;
             Ok(Ok(NationalIdReveal {
                 resident_id: id,

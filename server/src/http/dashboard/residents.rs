@@ -62,6 +62,8 @@ pub async fn list(State(st): State<AppState>, v: Viewer, Query(q): Query<ListQue
 struct ShowPage {
     page: Chrome,
     r: ResidentDto,
+    /// Age today: the page never shows the birth date, which would complete the masked number.
+    age: u32,
     admin: bool,
     status: String,
     categories: String,
@@ -93,16 +95,18 @@ pub async fn show(
 ) -> PageResult {
     v.require(&[Role::Admin, Role::Community])?;
     let r = load(&st, &v, id).await?;
-    let (consents, topups) = st
+    let tz = st.config.timezone;
+    let today = st.clock.now().with_timezone(&tz).date_naive();
+    let (consents, topups, age) = st
         .db
         .read(move |c| {
             Ok((
                 db::dashboard::consent_history(c, ResidentId(id))?,
                 db::topups::of_resident(c, ResidentId(id))?,
+                db::residents::get(c, ResidentId(id))?.age_on(today),
             ))
         })
         .await?;
-    let tz = st.config.timezone;
     let en = v.en;
     let mut page = v.chrome(&r.name, &r.name, "/residents");
     page.notice = q.msg.unwrap_or_default();
@@ -115,6 +119,7 @@ pub async fn show(
             .unwrap_or_default(),
     };
     super::render(&ShowPage {
+        age,
         admin: v.user.role == Role::Admin,
         status,
         categories: r.categories.join(","),
@@ -413,7 +418,7 @@ pub async fn national_id(
                 &actor,
                 "national_id.reveal",
                 &format!("resident:{id}"),
-                &serde_json::json!({ "national_id_masked": r.national_id_masked }),
+                &serde_json::json!({ "via": "dashboard" }),
             )?;
             Ok((r, number))
         })
