@@ -20,7 +20,7 @@ use zhucan_domain::api::{
 use zhucan_domain::canteen::{CanteenKind, OperatorKind};
 use zhucan_domain::resident::Consent;
 use zhucan_domain::settle::{Accepted, Decision, Eligibility, Funding};
-use zhucan_domain::signing::{self, GENESIS, SigningKey};
+use zhucan_domain::signing;
 use zhucan_domain::{
     CanteenId, Category, Fen, Method, Payment, Policy, PolicyRef, ResidentId, ResidentStatus, Sex,
     Slot, TownCode,
@@ -29,7 +29,7 @@ use zhucan_domain::{
 use crate::config::{Clock, Config, IndexKey, Secret, SystemClock};
 use crate::crypto::{new_token, sha256_hex};
 use crate::db::{self, Db, residents::NewResidentRow, statements::Filter};
-use crate::demo::{national_id, uuid_v7};
+use crate::demo::{Signer, national_id, uuid_v7};
 use crate::{ingest, reports};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -51,34 +51,6 @@ pub struct Figures {
     /// One kiosk's full re-verification: records checked and seconds.
     pub reverify_records: u64,
     pub reverify_secs: f64,
-}
-
-/// A kiosk's signing state in the bench: its key and where its chain stands.
-struct Signer {
-    key: SigningKey,
-    seq: u64,
-    prev: String,
-}
-
-impl Signer {
-    fn new(rng: &mut StdRng) -> Signer {
-        Signer {
-            key: SigningKey::from_bytes(&rand::Rng::random::<[u8; 32]>(rng)),
-            seq: 0,
-            prev: GENESIS.to_owned(),
-        }
-    }
-
-    fn public_key(&self) -> String {
-        signing::encode_public_key(&self.key.verifying_key())
-    }
-
-    /// Signs `item` as the kiosk's next record.
-    fn sign(&mut self, item: &mut SettlementItem) {
-        self.seq += 1;
-        signing::sign(item, self.seq, &self.prev, &self.key);
-        self.prev = signing::record_hash(item);
-    }
 }
 
 fn t(h: u32, m: u32) -> chrono::NaiveTime {

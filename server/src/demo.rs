@@ -13,6 +13,7 @@ use uuid::Uuid;
 use zhucan_domain::api::{NewCanteen, SettlementItem, SlotDto, TownDto};
 use zhucan_domain::canteen::{CanteenKind, OperatorKind};
 use zhucan_domain::resident::Consent;
+use zhucan_domain::signing::{self, GENESIS, SigningKey};
 use zhucan_domain::{
     CanteenId, Category, Fen, Method, Policy, ResidentId, ResidentStatus, Sex, Slot,
 };
@@ -318,6 +319,35 @@ fn residents(
     out
 }
 
+/// A kiosk's signing state for made-up meals (demo history, bench): its key and where its
+/// chain stands. The meals enter the books as any kiosk's do: signed, in chain order.
+pub struct Signer {
+    key: SigningKey,
+    pub seq: u64,
+    pub prev: String,
+}
+
+impl Signer {
+    pub fn new(rng: &mut StdRng) -> Signer {
+        Signer {
+            key: SigningKey::from_bytes(&rand::Rng::random::<[u8; 32]>(rng)),
+            seq: 0,
+            prev: GENESIS.to_owned(),
+        }
+    }
+
+    pub fn public_key(&self) -> String {
+        signing::encode_public_key(&self.key.verifying_key())
+    }
+
+    /// Signs `item` as the kiosk's next record.
+    pub fn sign(&mut self, item: &mut SettlementItem) {
+        self.seq += 1;
+        signing::sign(item, self.seq, &self.prev, &self.key);
+        self.prev = signing::record_hash(item);
+    }
+}
+
 /// A UUIDv7 for `at`, with random bits from the seeded generator (so the demo is repeatable).
 pub fn uuid_v7(rng: &mut StdRng, at_millis: u64) -> Uuid {
     let bytes: [u8; 10] = rng.random();
@@ -337,7 +367,7 @@ pub fn populate(
     let today = now.with_timezone(&tz).date_naive();
     let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
     let cs = canteens(&mut rng);
-    let (canteen_ids, people, kiosk_id, token) = db.write_blocking(|tx| {
+    let (canteen_ids, people, kiosk_id, token, mut history) = db.write_blocking(|tx| {
         for (code, name) in TOWNS {
             db::towns::insert(
                 tx,
@@ -375,18 +405,34 @@ pub fn populate(
             &zhucan_domain::signing::encode_public_key(&key.verifying_key()),
             &at,
         )?;
+        // One kiosk per canteen signs the month of history, so every demo meal reaches the
+        // books as a real one does (signed, chained, verified); its token is never shown.
+        let mut history = Vec::new();
+        for (cid, c) in &ids {
+            let signer = Signer::new(&mut rng);
+            let id = db::kiosks::insert(
+                tx,
+                *cid,
+                &format!("{}·历史数据", c.name),
+                &sha256_hex(new_token().as_bytes()),
+                &signer.public_key(),
+                &at,
+            )?;
+            history.push((id, signer));
+        }
         Ok((
             ids,
             people.into_iter().zip(rids).collect::<Vec<_>>(),
             kiosk,
             token,
+            history,
         ))
     })?;
 
     let mut total = 0i64;
     for back in (1..=30).rev() {
         let day = today - Duration::days(back);
-        let mut items = Vec::new();
+        let mut items: Vec<Vec<SettlementItem>> = vec![Vec::new(); canteen_ids.len()];
         for (p, rid) in &people {
             let (cid, canteen) = &canteen_ids[p.home];
             for s in &canteen.slots {
@@ -398,24 +444,33 @@ pub fn populate(
                 if !rng.random_bool(p_eat.clamp(0.0, 1.0)) {
                     continue;
                 }
-                items.push(meal(&mut rng, tz, day, s, *cid, *rid, p, canteen.kind));
+                items[p.home].push(meal(&mut rng, tz, day, s, *cid, *rid, p, canteen.kind));
             }
         }
-        items.sort_by_key(|i| i.served_at);
-        for chunk in items.chunks(500) {
-            let res = db.write_blocking(|tx| {
-                ingest::ingest(
-                    tx,
-                    ingest::Caller {
-                        kiosk_id: None,
-                        canteen: None,
-                    },
-                    chunk,
-                    tz,
-                    now,
-                )
-            })?;
-            total += res.results.len() as i64;
+        // the kiosks sent that day's meals the same evening
+        let sent = tz
+            .from_local_datetime(
+                &day.and_time(NaiveTime::from_hms_opt(20, 0, 0).unwrap_or_default()),
+            )
+            .earliest()
+            .map_or(now, |t| t.with_timezone(&Utc))
+            .min(now);
+        for ((cid, _), (mut at_canteen, (kiosk, signer))) in canteen_ids
+            .iter()
+            .zip(items.into_iter().zip(history.iter_mut()))
+        {
+            at_canteen.sort_by_key(|i| i.served_at);
+            for it in &mut at_canteen {
+                signer.sign(it);
+            }
+            for chunk in at_canteen.chunks(500) {
+                let caller = ingest::Caller::Kiosk {
+                    id: *kiosk,
+                    canteen: *cid,
+                };
+                let res = db.write_blocking(|tx| ingest::ingest(tx, caller, chunk, tz, sent))?;
+                total += res.results.len() as i64;
+            }
         }
     }
     Ok(Summary {

@@ -22,12 +22,35 @@ use crate::db::chain::EventKind;
 use crate::db::{self, Tx};
 
 /// Who posts the batch.
-#[derive(Debug, Clone, Copy)]
-pub struct Caller {
-    /// The kiosk, or `None` for the server itself (demo history, bench).
-    pub kiosk_id: Option<i64>,
-    /// The only canteen the caller may post for; `None`: any.
-    pub canteen: Option<CanteenId>,
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A registered kiosk: every item signed with its key, in its chain, for its own canteen.
+    /// The only source of face and card meals.
+    Kiosk { id: i64, canteen: CanteenId },
+    /// A person entering meals on the server (the dashboard's staff check-in, the admin
+    /// token's API): staff meals only, each with a reason, each audited with who entered it
+    /// (in the same transaction), counted apart on the statement's chain section. `canteen`:
+    /// the only canteen they may enter meals for (`None`: any).
+    Staff {
+        actor: db::audit::Actor,
+        canteen: Option<CanteenId>,
+    },
+}
+
+impl Caller {
+    fn kiosk_id(&self) -> Option<i64> {
+        match self {
+            Caller::Kiosk { id, .. } => Some(*id),
+            Caller::Staff { .. } => None,
+        }
+    }
+
+    fn canteen(&self) -> Option<CanteenId> {
+        match self {
+            Caller::Kiosk { canteen, .. } => Some(*canteen),
+            Caller::Staff { canteen, .. } => *canteen,
+        }
+    }
 }
 
 /// A problem with the shape of a batch: the field (`items[3].staff_reason`) and the reason.
@@ -144,9 +167,9 @@ struct Batch {
 /// the kiosk's chain, is answered with an item error, nothing of it is stored, and the attempt is
 /// recorded as an integrity event. A verified record is stored as a chain link with the
 /// settlement (also when the meal is refused or errors, so the chain shows no false gap); the
-/// same record again is a replay and changes nothing. Meals the server enters itself
-/// (`caller.kiosk_id == None`) are unsigned.
-#[instrument(skip_all, fields(items = items.len(), kiosk = caller.kiosk_id))]
+/// same record again is a replay and changes nothing. Meals a person enters on the server
+/// ([`Caller::Staff`]) are unsigned: staff meals only, each audited.
+#[instrument(skip_all, fields(items = items.len(), kiosk = caller.kiosk_id()))]
 pub fn ingest(
     tx: &Tx<'_>,
     caller: Caller,
@@ -154,6 +177,7 @@ pub fn ingest(
     tz: Tz,
     now: DateTime<Utc>,
 ) -> db::Result<BatchResult> {
+    let kiosk_id = caller.kiosk_id();
     let mut b = Batch {
         caller,
         policies: db::policies::all(tx)?,
@@ -161,7 +185,7 @@ pub fn ingest(
         received_at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
         canteens: HashMap::new(),
         residents: HashMap::new(),
-        keys: match caller.kiosk_id {
+        keys: match kiosk_id {
             Some(k) => db::chain::keys(tx, k)?,
             None => Vec::new(),
         },
@@ -172,8 +196,8 @@ pub fn ingest(
     for item in items {
         let canonical = serde_json::to_vec(item).map_err(db::Error::other)?;
         let hash = sha256_hex(&canonical);
-        let Some(kiosk) = caller.kiosk_id else {
-            results.push(decide_and_store(tx, &mut b, item, &hash)?.0);
+        let Some(kiosk) = kiosk_id else {
+            results.push(enter_by_staff(tx, &mut b, item, &hash)?);
             continue;
         };
         match check_link(tx, &b, kiosk, item)? {
@@ -212,6 +236,49 @@ pub fn ingest(
         }
     }
     Ok(BatchResult { results })
+}
+
+/// A meal a person enters on the server: staff method only, audited with who and why.
+fn enter_by_staff(
+    tx: &Tx<'_>,
+    b: &mut Batch,
+    item: &SettlementItem,
+    hash: &str,
+) -> db::Result<ItemResult> {
+    let Caller::Staff { actor, .. } = b.caller.clone() else {
+        return Err(db::Error::other("a kiosk's item on the staff path"));
+    };
+    if item.method != Method::Staff {
+        return Ok(ItemResult::error(
+            item.id,
+            "method_not_allowed",
+            Some("method".into()),
+            format!(
+                "only a registered kiosk may settle {} meals (signed on the device); a meal \
+                 entered on the server is a staff check-in (method staff, with a reason)",
+                item.method.as_str()
+            ),
+        ));
+    }
+    let (result, stored) = decide_and_store(tx, b, item, hash)?;
+    if stored {
+        db::audit::append(
+            tx,
+            &b.received_at,
+            &actor,
+            "settlement.staff_entry",
+            &format!("settlement:{}", item.id),
+            &serde_json::json!({
+                "resident_id": item.resident_id.0,
+                "canteen_id": item.canteen_id.0,
+                "served_at": item.served_at.to_rfc3339(),
+                "reason": item.staff_reason,
+                "status": result.status,
+                "subsidy": result.meal.as_ref().map(|m| m.subsidy.0),
+            }),
+        )?;
+    }
+    Ok(result)
 }
 
 /// What the chain says about a kiosk's item.
@@ -352,7 +419,7 @@ fn decide_and_store(
             false,
         ))
     };
-    if b.caller.canteen.is_some_and(|c| c != item.canteen_id) {
+    if b.caller.canteen().is_some_and(|c| c != item.canteen_id) {
         return error(
             "canteen_not_allowed",
             "canteen_id",
@@ -441,7 +508,7 @@ fn decide_and_store(
         tx,
         &db::settlements::SettlementRow {
             id: item.id,
-            kiosk_id: b.caller.kiosk_id,
+            kiosk_id: b.caller.kiosk_id(),
             canteen_id: canteen.id,
             resident_id: resident.id,
             served_at: &served_at,

@@ -85,11 +85,11 @@ async fn killing_the_server_mid_write_loses_and_doubles_nothing() {
                     resident_id: *r,
                     canteen_id: canteens[0],
                     served_at: served.fixed_offset(),
-                    method: Method::Card,
+                    method: Method::Staff,
                     match_score: None,
                     liveness_score: None,
                     delivered: false,
-                    staff_reason: None,
+                    staff_reason: Some("entered on the server".into()),
                     signed: None,
                 }
             })

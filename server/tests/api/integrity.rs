@@ -174,12 +174,60 @@ async fn an_unsigned_item_from_a_kiosk_is_refused() {
     assert_eq!(app.counts().await, (0, 0));
     let full = full_check(&app, 0).await;
     assert_eq!(kinds(&full), vec![("bad_signature".into(), 0, 0)]);
-    // The administrator (the server itself) still enters unsigned meals; they are labelled so.
-    let resp = app
-        .post("/settlements", &json!({ "items": meals(&app)[1..2] }))
-        .await;
-    let res = results(resp).await;
+}
+
+async fn staff_entries(app: &crate::helpers::TestApp) -> Vec<zhucan_server::db::audit::Row> {
+    app.server
+        .db
+        .read(|c| zhucan_server::db::audit::of_action(c, "settlement.staff_entry"))
+        .await
+        .expect("audit")
+}
+
+#[tokio::test]
+async fn a_meal_entered_on_the_server_is_a_staff_meal_with_a_reason_audited_and_counted_apart() {
+    let app = spawn_app().await;
+    // Face and card meals come only from a registered kiosk, signed: the admin token's
+    // unsigned card and face items are refused, and nothing is written.
+    let card = meals(&app)[1].clone();
+    let mut face = meals(&app)[2].clone();
+    face["method"] = json!("face");
+    face["match_score"] = json!(0.99);
+    face["liveness_score"] = json!(0.99);
+    let res = results(
+        app.post("/settlements", &json!({ "items": [card, face] }))
+            .await,
+    )
+    .await;
+    for r in &res {
+        assert_eq!(
+            error_of(r),
+            ("method_not_allowed".into(), "method".into()),
+            "{r}"
+        );
+    }
+    assert_eq!(app.counts().await, (0, 0));
+    // A staff meal with its reason is accepted, and the audit log says who entered it and why.
+    let mut staff = meals(&app)[1].clone();
+    staff["method"] = json!("staff");
+    staff["staff_reason"] = json!("老人忘带卡，核对身份证后录入");
+    let id = staff["id"].as_str().expect("id").to_owned();
+    let res = results(
+        app.post("/settlements", &json!({ "items": [staff.clone()] }))
+            .await,
+    )
+    .await;
     assert_eq!(res[0]["status"], "accepted");
+    let entries = staff_entries(&app).await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].actor, "admin-token");
+    assert_eq!(entries[0].target, format!("settlement:{id}"));
+    let detail: Value = serde_json::from_str(&entries[0].detail).expect("json");
+    assert_eq!(detail["reason"], "老人忘带卡，核对身份证后录入");
+    // the same item again is a replay: no second meal, no second entry
+    let again = results(app.post("/settlements", &json!({ "items": [staff] })).await).await;
+    assert_eq!(again[0]["status"], "accepted");
+    assert_eq!(staff_entries(&app).await.len(), 1);
     let s = app.json("/statements?month=2026-03").await;
     let server_line = s["chains"]
         .as_array()
@@ -190,7 +238,13 @@ async fn an_unsigned_item_from_a_kiosk_is_refused() {
         .expect("server line");
     assert_eq!(server_line["status"], "unsigned");
     assert_eq!(server_line["status_zh"], "未签名（服务器录入）");
-    assert_eq!(server_line["meals"], 1);
+    assert_eq!(
+        (
+            server_line["meals"].clone(),
+            server_line["staff_meals"].clone()
+        ),
+        (json!(1), json!(1))
+    );
 }
 
 #[tokio::test]

@@ -167,18 +167,18 @@ fn to_item(
         resident_id: f.residents[r],
         canteen_id: f.canteens[c],
         served_at: served.fixed_offset(),
-        method: Method::Card,
+        method: Method::Staff,
         match_score: None,
         liveness_score: None,
         delivered,
-        staff_reason: None,
+        staff_reason: Some("entered on the server".into()),
         signed: None,
     }
 }
 
 fn settle(f: &Fixture, items: &[SettlementItem]) -> BatchResult {
-    let caller = ingest::Caller {
-        kiosk_id: None,
+    let caller = ingest::Caller::Staff {
+        actor: zhucan_server::db::audit::Actor::new("proptest", "admin"),
         canteen: None,
     };
     f.db.write_blocking(|tx| ingest::ingest(tx, caller, items, chrono_tz::Asia::Shanghai, now()))

@@ -26,14 +26,14 @@ pub async fn create(
         field: Some(e.field),
         message: e.message,
     })?;
-    let who = match caller {
-        Caller::Admin => ingest::Caller {
-            kiosk_id: None,
+    let who = match &caller {
+        Caller::Admin => ingest::Caller::Staff {
+            actor: caller.actor(),
             canteen: None,
         },
-        Caller::Kiosk(k) => ingest::Caller {
-            kiosk_id: Some(k.id),
-            canteen: Some(k.canteen_id),
+        Caller::Kiosk(k) => ingest::Caller::Kiosk {
+            id: k.id,
+            canteen: k.canteen_id,
         },
     };
     let tz = st.config.timezone;

@@ -422,8 +422,8 @@ pub async fn checkin(State(st): State<AppState>, p: Posted<CheckinForm>) -> Page
     };
     let batch = zhucan_domain::api::SettlementBatch { items: vec![item] };
     ingest::validate(&batch).map_err(|e| PageError::Bad(format!("{}: {}", e.field, e.message)))?;
-    let who = ingest::Caller {
-        kiosk_id: None,
+    let who = ingest::Caller::Staff {
+        actor: v.actor(),
         canteen: Some(canteen),
     };
     let res = st
