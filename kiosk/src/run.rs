@@ -1101,24 +1101,10 @@ impl Commands {
             .map_err(|_| "face loop stopped".to_owned())?;
         let embeddings = rx.await.map_err(|_| "face loop stopped".to_owned())??;
         let n = embeddings.len() as u32;
-        let consent = Consent {
-            face_enrolment: true,
-            template_sharing: sharing,
-        };
-        let stored = embeddings.clone();
-        self.blocking(move |c| {
-            c.counter
-                .store
-                .replace_templates(resident, &c.model, &stored, consent)
-                .and_then(|_| c.gallery.rebuild(&c.counter.store, &c.model, c.dim))
-                .map_err(|e| e.to_string())
-        })
-        .await?;
-        tracing::info!(resident = resident.0, templates = n, "enrolled locally");
-        self.counter
-            .show_result(Mode::Operator, "人脸登记完成", "Face enrolled", None);
+        // The server first: it refuses a face meal for templates it never received (no face of
+        // theirs can have matched here), so the gallery takes them only once the server has.
         let Some(client) = &self.client else {
-            return Err("已保存在本机，但本机尚未注册，未上传 / saved here; kiosk not registered, not uploaded".into());
+            return Err("本机尚未注册，无法登记人脸 / kiosk not registered: cannot enrol".into());
         };
         let up = TemplateUpload {
             consent_face_enrolment: true,
@@ -1127,10 +1113,26 @@ impl Commands {
             model: self.model.clone(),
             embeddings: embeddings.iter().map(|e| encode_embedding(e)).collect(),
         };
-        client
-            .put_templates(resident, &up)
-            .await
-            .map_err(|e| format!("已保存在本机，上传失败 / saved here, upload failed: {e}"))?;
+        client.put_templates(resident, &up).await.map_err(|e| {
+            format!(
+                "上传失败，未登记，请联网后重试 / upload failed, not enrolled; retry online: {e}"
+            )
+        })?;
+        let consent = Consent {
+            face_enrolment: true,
+            template_sharing: sharing,
+        };
+        self.blocking(move |c| {
+            c.counter
+                .store
+                .replace_templates(resident, &c.model, &embeddings, consent)
+                .and_then(|_| c.gallery.rebuild(&c.counter.store, &c.model, c.dim))
+                .map_err(|e| e.to_string())
+        })
+        .await?;
+        tracing::info!(resident = resident.0, templates = n, "enrolled");
+        self.counter
+            .show_result(Mode::Operator, "人脸登记完成", "Face enrolled", None);
         Ok(n)
     }
 
