@@ -473,6 +473,8 @@ pub struct Statement {
     pub adjustments_total: Amounts,
     /// Voided meals of the month: listed, not counted.
     pub voided: Vec<VoidedLine>,
+    /// Counted meals that reached the server late: in the totals, listed apart.
+    pub late: Vec<LateLine>,
     /// Per kiosk whose meals are in this statement: did its signed hash chain verify?
     pub chains: Vec<ChainLine>,
     pub total: Amounts,
@@ -535,6 +537,22 @@ pub struct FundingLine {
     pub source_zh: String,
     pub town: Option<String>,
     pub fen: Fen,
+}
+
+/// A counted meal that reached the server late (more than the server's `--late-after-hours`
+/// after it was served): in the totals, and listed here so finance sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LateLine {
+    pub settlement_id: Uuid,
+    pub canteen_id: CanteenId,
+    pub resident_id: ResidentId,
+    pub kiosk_id: Option<i64>,
+    pub local_date: NaiveDate,
+    pub served_at: DateTime<chrono::Utc>,
+    pub received_at: DateTime<chrono::Utc>,
+    /// Whole hours between serving and receipt.
+    pub late_hours: i64,
+    pub subsidy: Fen,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -444,6 +444,7 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
                         request_hash: "bench",
                         answer: &answer,
                         period: &ingest::month_of(day),
+                        late_by_seconds: None,
                     },
                 )?;
             }

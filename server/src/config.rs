@@ -61,6 +61,21 @@ pub struct SecurityArgs {
     /// Mark the session cookie `Secure` (the server is reached over HTTPS).
     #[arg(long, env = "ZHUCAN_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Face meals with a lower match score are refused: no kiosk setting accepts one (the
+    /// kiosk's lowest threshold is 0.45). Lower it only with the kiosks' thresholds.
+    #[arg(long, env = "ZHUCAN_MIN_MATCH_SCORE", default_value_t = crate::ingest::Rules::default().min_match_score)]
+    pub min_match_score: f64,
+    /// Face meals with a lower liveness score are refused (the kiosk's threshold is 0.5).
+    #[arg(long, env = "ZHUCAN_MIN_LIVENESS_SCORE", default_value_t = crate::ingest::Rules::default().min_liveness_score)]
+    pub min_liveness_score: f64,
+    /// Meals that reach the server more than this many hours after they were served are
+    /// accepted but marked late on the statement.
+    #[arg(long, env = "ZHUCAN_LATE_AFTER_HOURS", default_value_t = crate::ingest::Rules::default().late_after_hours)]
+    pub late_after_hours: u32,
+    /// Meals that reach the server more than this many days after they were served are
+    /// refused (an offline kiosk sends within days; older meals are backdating).
+    #[arg(long, env = "ZHUCAN_MAX_LATE_DAYS", default_value_t = crate::ingest::Rules::default().max_late_days)]
+    pub max_late_days: u32,
 }
 
 impl Default for SecurityArgs {
@@ -71,6 +86,10 @@ impl Default for SecurityArgs {
             enrol_rate: d.enrol_per_minute,
             kiosk_rate: d.kiosk_per_minute,
             secure_cookies: d.secure_cookies,
+            min_match_score: d.ingest.min_match_score,
+            min_liveness_score: d.ingest.min_liveness_score,
+            late_after_hours: d.ingest.late_after_hours,
+            max_late_days: d.ingest.max_late_days,
         }
     }
 }
@@ -82,13 +101,19 @@ impl SecurityArgs {
             enrol_per_minute: self.enrol_rate,
             kiosk_per_minute: self.kiosk_rate,
             secure_cookies: self.secure_cookies,
+            ingest: crate::ingest::Rules {
+                min_match_score: self.min_match_score,
+                min_liveness_score: self.min_liveness_score,
+                late_after_hours: self.late_after_hours,
+                max_late_days: self.max_late_days,
+            },
             ..SecurityConfig::default()
         }
     }
 }
 
-/// Abuse limits and cookie flags. `Default` holds the production values.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Abuse limits, cookie flags and what ingestion refuses. `Default` holds the production values.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SecurityConfig {
     /// Log-in POSTs per minute per client address (token bucket; 0: no limit).
     pub login_per_minute: u32,
@@ -102,6 +127,8 @@ pub struct SecurityConfig {
     pub max_header_bytes: usize,
     /// Add `Secure` to the session cookie (behind TLS).
     pub secure_cookies: bool,
+    /// Score floors and lateness limits of settlement ingestion.
+    pub ingest: crate::ingest::Rules,
 }
 
 impl Default for SecurityConfig {
@@ -113,6 +140,7 @@ impl Default for SecurityConfig {
             max_uri_bytes: 8 * 1024,
             max_header_bytes: 32 * 1024,
             secure_cookies: false,
+            ingest: crate::ingest::Rules::default(),
         }
     }
 }

@@ -348,6 +348,9 @@ impl Signer {
     }
 }
 
+/// The model name of the demo's made-up face templates: no kiosk runs it.
+pub const DEMO_TEMPLATE_MODEL: &str = "demo-history-not-a-face";
+
 /// A UUIDv7 for `at`, with random bits from the seeded generator (so the demo is repeatable).
 pub fn uuid_v7(rng: &mut StdRng, at_millis: u64) -> Uuid {
     let bytes: [u8; 10] = rng.random();
@@ -390,8 +393,30 @@ pub fn populate(
         }
         let people = residents(&mut rng, key, today, &ids, 2000);
         let mut rids = Vec::new();
+        let template_key = crate::crypto::template_key(key);
         for p in &people {
-            rids.push(db::residents::insert(tx, &p.row, &at, "demo")?);
+            let rid = db::residents::insert(tx, &p.row, &at, "demo")?;
+            if p.row.face_enrolled {
+                // The server refuses face meals for faces it holds no template of, so the demo's
+                // enrolled elders have one: a random vector under a model name no kiosk runs
+                // (their kiosks store it but never match against it).
+                let v: Vec<f32> = (0..192).map(|_| rng.random_range(-1.0..1.0)).collect();
+                let sealed = crate::templates::seal_all(&template_key, rid, &[v])
+                    .map_err(db::Error::other)?;
+                db::templates::replace(
+                    tx,
+                    &db::templates::NewSet {
+                        resident_id: rid,
+                        enrolled_canteen: ids[p.home].0,
+                        model: DEMO_TEMPLATE_MODEL,
+                        dim: 192,
+                        sealed: &sealed,
+                        kiosk_id: None,
+                    },
+                    &at,
+                )?;
+            }
+            rids.push(rid);
         }
         let token = new_token();
         // The demo's own kiosk record: its key pair is made here and the private half dropped,
@@ -468,7 +493,9 @@ pub fn populate(
                     id: *kiosk,
                     canteen: *cid,
                 };
-                let res = db.write_blocking(|tx| ingest::ingest(tx, caller, chunk, tz, sent))?;
+                let res = db.write_blocking(|tx| {
+                    ingest::ingest(tx, caller, chunk, &ingest::Rules::default(), tz, sent)
+                })?;
                 total += res.results.len() as i64;
             }
         }

@@ -53,6 +53,33 @@ impl Caller {
     }
 }
 
+/// What ingestion refuses or marks, beyond the policy: the score floors of face meals and how
+/// late a meal may reach the server.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rules {
+    /// A face meal below this match score is refused: no kiosk setting accepts it (the
+    /// kiosk's threshold never goes below `MatchConfig::min_threshold`, 0.45).
+    pub min_match_score: f64,
+    /// A face meal below this liveness score is refused (the kiosk's threshold, 0.5).
+    pub min_liveness_score: f64,
+    /// Received more than this many hours after it was served: accepted, marked late (the
+    /// statement lists late meals apart).
+    pub late_after_hours: u32,
+    /// Received more than this many days after it was served: refused as backdated.
+    pub max_late_days: u32,
+}
+
+impl Default for Rules {
+    fn default() -> Rules {
+        Rules {
+            min_match_score: 0.45,
+            min_liveness_score: 0.5,
+            late_after_hours: 24,
+            max_late_days: 31,
+        }
+    }
+}
+
 /// A problem with the shape of a batch: the field (`items[3].staff_reason`) and the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
@@ -156,6 +183,7 @@ struct Batch {
     residents: HashMap<ResidentId, Option<Resident>>,
     /// The calling kiosk's public keys (empty for the server itself).
     keys: Vec<db::chain::Key>,
+    rules: Rules,
     tz: Tz,
     now: DateTime<Utc>,
 }
@@ -174,6 +202,7 @@ pub fn ingest(
     tx: &Tx<'_>,
     caller: Caller,
     items: &[SettlementItem],
+    rules: &Rules,
     tz: Tz,
     now: DateTime<Utc>,
 ) -> db::Result<BatchResult> {
@@ -189,6 +218,7 @@ pub fn ingest(
             Some(k) => db::chain::keys(tx, k)?,
             None => Vec::new(),
         },
+        rules: *rules,
         tz,
         now,
     };
@@ -405,6 +435,49 @@ fn cached<K: Copy + Eq + std::hash::Hash, V: Clone>(
     Ok(v)
 }
 
+/// Why a kiosk's face item cannot be a real match, if it cannot: scores below the floors the
+/// kiosks apply, or a resident whose face templates this canteen's kiosks never held.
+fn face_problem(
+    tx: &Tx<'_>,
+    b: &Batch,
+    item: &SettlementItem,
+) -> db::Result<Option<(&'static str, &'static str, String)>> {
+    let (m, l) = (
+        item.match_score.unwrap_or(0.0),
+        item.liveness_score.unwrap_or(0.0),
+    );
+    if m < b.rules.min_match_score {
+        return Ok(Some((
+            "score_below_floor",
+            "match_score",
+            format!(
+                "{m:.3} is below {:.2}, the lowest match threshold a kiosk applies",
+                b.rules.min_match_score
+            ),
+        )));
+    }
+    if l < b.rules.min_liveness_score {
+        return Ok(Some((
+            "score_below_floor",
+            "liveness_score",
+            format!(
+                "{l:.3} is below {:.2}, the liveness threshold a kiosk applies",
+                b.rules.min_liveness_score
+            ),
+        )));
+    }
+    if !db::templates::canteen_could_match(tx, item.canteen_id, item.resident_id)? {
+        return Ok(Some((
+            "face_not_held",
+            "resident_id",
+            "this canteen's kiosks hold no face template of this resident, so no face of \
+             theirs can have matched here"
+                .into(),
+        )));
+    }
+    Ok(None)
+}
+
 /// Decides and stores one item (or answers it as stored before). Returns the answer and whether
 /// a new settlement row was written.
 fn decide_and_store(
@@ -466,6 +539,23 @@ fn decide_and_store(
             "more than an hour after the server's time; check the kiosk's clock".into(),
         );
     }
+    if item.served_at.with_timezone(&Utc) < b.now - Duration::days(i64::from(b.rules.max_late_days))
+    {
+        return error(
+            "served_too_long_ago",
+            "served_at",
+            format!(
+                "more than {} days before the server's time: a kiosk sends its meals within \
+                 days, older ones are not accepted (ask finance to enter a correction)",
+                b.rules.max_late_days
+            ),
+        );
+    }
+    if item.method == Method::Face
+        && let Some(problem) = face_problem(tx, b, item)?
+    {
+        return error(problem.0, problem.1, problem.2);
+    }
     let local = item.served_at.with_timezone(&b.tz).naive_local();
     let period = month_of(local.date());
     if b.closed.contains(&period) {
@@ -523,6 +613,10 @@ fn decide_and_store(
             request_hash: hash,
             answer: &answer,
             period: &period,
+            late_by_seconds: {
+                let late = (b.now - item.served_at.with_timezone(&Utc)).num_seconds();
+                (late > i64::from(b.rules.late_after_hours) * 3600).then_some(late)
+            },
         },
     )?;
     if matches!(decision, Decision::Accepted(_)) {

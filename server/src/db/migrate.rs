@@ -32,6 +32,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_no_clear_id_digits",
         include_str!("../../../migrations/server/0006_no_clear_id_digits.sql"),
     ),
+    (
+        "0007_late_meals",
+        include_str!("../../../migrations/server/0007_late_meals.sql"),
+    ),
 ];
 
 /// The schema version this code writes and understands.

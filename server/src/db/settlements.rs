@@ -32,6 +32,8 @@ pub struct SettlementRow<'a> {
     pub answer: &'a str,
     /// `YYYY-MM` the amounts count in.
     pub period: &'a str,
+    /// How late it reached the server, when later than the server's limit for "on time".
+    pub late_by_seconds: Option<i64>,
 }
 
 /// The stored request hash and answer of a settlement id, if it was seen before.
@@ -89,9 +91,10 @@ pub fn insert(tx: &Tx<'_>, s: &SettlementRow<'_>) -> Result<()> {
         "INSERT INTO settlements (id, kiosk_id, canteen_id, resident_id, served_at, local_date,
             slot, method, match_score, liveness_score, delivered, staff_reason, outcome, rejection,
             price, subsidy, self_pay, payment, city_fen, town_fen, other_fen, funding_town, tier,
-            eligibility, policy_id, policy_version, received_at, request_hash, period)
+            eligibility, policy_id, policy_version, received_at, request_hash, period,
+            late_by_seconds)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
     )?
     .execute(params![
         s.id.to_string(),
@@ -123,6 +126,7 @@ pub fn insert(tx: &Tx<'_>, s: &SettlementRow<'_>) -> Result<()> {
         s.received_at,
         s.request_hash,
         s.period,
+        s.late_by_seconds,
     ])?;
     tx.prepare_cached("INSERT INTO settlement_answers (settlement_id, answer) VALUES (?1, ?2)")?
         .execute(params![s.id.to_string(), s.answer])?;

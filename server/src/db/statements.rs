@@ -3,7 +3,7 @@
 //! same groups, so all sections agree to the fen.
 
 use rusqlite::{Connection, params};
-use zhucan_domain::api::{AdjustmentLine, Amounts, VoidedLine};
+use zhucan_domain::api::{AdjustmentLine, Amounts, LateLine, VoidedLine};
 use zhucan_domain::{CanteenId, Fen, ResidentId};
 
 use super::{Error, Result};
@@ -86,6 +86,40 @@ pub fn adjustments(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<Ad
                 town: Fen(r.get(14)?),
                 other: Fen(r.get(15)?),
             },
+        });
+    }
+    Ok(out)
+}
+
+/// Counted meals of the period that reached the server late (marked at ingestion), oldest
+/// first: listed apart on the statement so finance sees what was written in after the fact.
+pub fn late(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<LateLine>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT id, canteen_id, resident_id, kiosk_id, local_date, served_at, received_at,
+                late_by_seconds, subsidy
+         FROM settlements
+         WHERE period = ?1 AND outcome = 'accepted' AND voided_at IS NULL
+           AND late_by_seconds IS NOT NULL AND {FILTER}
+         ORDER BY served_at, id"
+    ))?;
+    let mut rows = st.query(params![period, f.canteen.map(|c| c.0), f.town])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        let date: String = r.get(4)?;
+        let served: String = r.get(5)?;
+        let received: String = r.get(6)?;
+        let late: i64 = r.get(7)?;
+        out.push(LateLine {
+            settlement_id: id.parse().map_err(Error::other)?,
+            canteen_id: CanteenId(r.get(1)?),
+            resident_id: ResidentId(r.get(2)?),
+            kiosk_id: r.get(3)?,
+            local_date: date.parse().map_err(Error::other)?,
+            served_at: served.parse().map_err(Error::other)?,
+            received_at: received.parse().map_err(Error::other)?,
+            late_hours: late / 3600,
+            subsidy: Fen(r.get(8)?),
         });
     }
     Ok(out)

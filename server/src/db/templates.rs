@@ -134,6 +134,22 @@ pub fn count(conn: &Connection, resident: ResidentId) -> Result<i64> {
 const MAY_HOLD: &str = "r.consent_face = 1 AND r.status <> 'deceased'
     AND (t.enrolled_canteen = ?1 OR r.consent_sharing = 1)";
 
+/// Whether a kiosk at `canteen` can have matched `resident`'s face: the server holds templates
+/// of theirs that such a kiosk may hold. (A deletion clears `face_enrolled` too, so a face meal
+/// from before it is refused by the policy as `not_enrolled` either way.)
+pub fn canteen_could_match(
+    conn: &Connection,
+    canteen: CanteenId,
+    resident: ResidentId,
+) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT EXISTS (SELECT 1 FROM face_templates t JOIN residents r ON r.id = t.resident_id
+                            WHERE t.resident_id = ?2 AND {MAY_HOLD})"
+        ))?
+        .query_row(params![canteen.0, resident.0], |r| r.get(0))?)
+}
+
 /// The template sets a kiosk at `canteen` may hold: all of them when `since` is `None`, else
 /// those of residents with a template change after `since`.
 pub fn for_sync(

@@ -443,8 +443,15 @@ fn schemas() -> Value {
         "VoidedLine": obj(&["settlement_id", "canteen_id", "resident_id", "local_date", "price", "subsidy", "reason"], json!({
             "settlement_id": uuid, "canteen_id": int(), "resident_id": int(),
             "local_date": date, "price": fen(), "subsidy": fen(), "reason": { "type": "string" } })),
+        "LateLine": obj(&["settlement_id", "canteen_id", "resident_id", "local_date", "served_at",
+            "received_at", "late_hours", "subsidy"], json!({
+            "settlement_id": uuid, "canteen_id": int(), "resident_id": int(),
+            "kiosk_id": opt(json!(int())), "local_date": date,
+            "served_at": { "type": "string", "format": "date-time" },
+            "received_at": { "type": "string", "format": "date-time" },
+            "late_hours": int(), "subsidy": fen() })),
         "Statement": obj(&["month", "closed", "canteens", "canteens_total", "residents", "residents_total",
-            "funding", "funding_total", "adjustments", "adjustments_total", "voided", "chains", "total"], json!({
+            "funding", "funding_total", "adjustments", "adjustments_total", "voided", "late", "chains", "total"], json!({
             "month": { "type": "string" }, "canteen": opt(json!(int())),
             "town": opt(json!({ "type": "string" })), "closed": { "type": "boolean" },
             "canteens": { "type": "array", "items": r("CanteenLine") }, "canteens_total": r("Amounts"),
@@ -452,6 +459,7 @@ fn schemas() -> Value {
             "funding": { "type": "array", "items": r("FundingLine") }, "funding_total": fen(),
             "adjustments": { "type": "array", "items": r("AdjustmentLine") }, "adjustments_total": r("Amounts"),
             "voided": { "type": "array", "items": r("VoidedLine") },
+            "late": { "type": "array", "items": r("LateLine"), "description": "counted meals that reached the server late, listed apart" },
             "chains": { "type": "array", "items": r("ChainLine") }, "total": r("Amounts") })),
     })
 }

@@ -238,6 +238,30 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
                 ),
             )?;
         }
+        for l in &s.late {
+            let a = Amounts {
+                meals: 1,
+                subsidy: l.subsidy,
+                ..Amounts::default()
+            };
+            let note = format!(
+                "迟报，已计入：就餐后 {} 小时送达（{} 收到）",
+                l.late_hours,
+                l.received_at.to_rfc3339()
+            );
+            put(
+                &mut w,
+                row(
+                    "迟报",
+                    "明细",
+                    l.settlement_id.to_string(),
+                    &l.canteen_id.0.to_string(),
+                    &l.local_date.to_string(),
+                    &amount_cols(&a),
+                    &note,
+                ),
+            )?;
+        }
         for l in &s.chains {
             let mut r = vec![
                 "终端签名链".to_owned(),

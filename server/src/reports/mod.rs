@@ -74,6 +74,7 @@ pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<
     let groups = db::statements::groups(conn, month, filter)?;
     let adjustments = db::statements::adjustments(conn, month, filter)?;
     let voided = db::statements::voided(conn, month, filter)?;
+    let late = db::statements::late(conn, month, filter)?;
     let canteens: HashMap<i64, Canteen> = db::canteens::all(conn)?
         .into_iter()
         .map(|c| (c.id.0, c))
@@ -179,6 +180,7 @@ pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<
         adjustments,
         adjustments_total,
         voided,
+        late,
         total,
     })
 }

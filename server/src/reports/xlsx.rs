@@ -162,6 +162,38 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, XlsxError> {
         ws.write_string(r, 6, &l.reason)?;
     }
 
+    let ws = wb.add_worksheet().set_name("迟报(已计入)")?;
+    headers(
+        ws,
+        &f,
+        &[
+            "结算编号",
+            "日期",
+            "食堂编号",
+            "老人编号",
+            "终端编号",
+            "就餐时间",
+            "收到时间",
+            "迟报(小时)",
+            "补助(元)",
+        ],
+        false,
+    )?;
+    for (i, l) in s.late.iter().enumerate() {
+        let r = i as u32 + 1;
+        ws.write_string(r, 0, l.settlement_id.to_string())?;
+        ws.write_string(r, 1, l.local_date.to_string())?;
+        ws.write_number(r, 2, l.canteen_id.0 as f64)?;
+        ws.write_number(r, 3, l.resident_id.0 as f64)?;
+        if let Some(k) = l.kiosk_id {
+            ws.write_number(r, 4, k as f64)?;
+        }
+        ws.write_string(r, 5, l.served_at.to_rfc3339())?;
+        ws.write_string(r, 6, l.received_at.to_rfc3339())?;
+        ws.write_number(r, 7, l.late_hours as f64)?;
+        ws.write_number_with_format(r, 8, yuan(l.subsidy), &f.money)?;
+    }
+
     let ws = wb.add_worksheet().set_name("终端签名链")?;
     headers(
         ws,

@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use chrono::{NaiveDate, TimeZone};
+use chrono::TimeZone;
 use reqwest::Client;
 use zhucan_domain::Method;
 use zhucan_domain::api::{BatchResult, SettlementBatch, SettlementItem};
@@ -70,13 +70,17 @@ async fn killing_the_server_mid_write_loses_and_doubles_nothing() {
         zhucan_server::bench::setup(&db, 1, 300).expect("setup")
     };
     let tz = chrono_tz::Asia::Shanghai;
+    // The server runs on the real clock: the meals are of the twelve days before today, within
+    // the days a kiosk may send late.
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
     let mut bodies = Vec::new();
     for day in 1..=12 {
         let items: Vec<SettlementItem> = residents
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let local = NaiveDate::from_ymd_opt(2026, 3, day)
+                let local = today
+                    .checked_sub_days(chrono::Days::new(day))
                     .and_then(|d| d.and_hms_opt(11, 0, (i % 60) as u32))
                     .expect("time");
                 let served = tz.from_local_datetime(&local).single().expect("local");

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 use zhucan_domain::api::{SettlementItem, encode_embedding};
 use zhucan_domain::signing::{self, GENESIS, SigningKey};
-use zhucan_server::config::{Config, FixedClock, IndexKey, Secret};
+use zhucan_server::config::{Clock, Config, FixedClock, IndexKey, Secret};
 use zhucan_server::{Spawned, spawn};
 
 pub const ADMIN: &str = "test-admin-token-0123456789";
@@ -192,6 +192,20 @@ impl TestApp {
         assert_eq!(resp.status(), StatusCode::OK);
         let body: Value = resp.json().await.expect("json");
         body["results"].as_array().expect("results").clone()
+    }
+
+    /// Posts a batch the way a kiosk sends it, on the evening of the day its meals were
+    /// served (`day`, "2026-02-10", 20:00 Shanghai), so it is neither late nor backdated; the
+    /// clock goes back to where it was.
+    pub async fn settle_on_the_day(&self, k: usize, day: &str, items: Vec<Value>) -> Vec<Value> {
+        let before = self.clock.now();
+        let evening = DateTime::parse_from_rfc3339(&format!("{day}T20:00:00+08:00"))
+            .expect("day is YYYY-MM-DD")
+            .with_timezone(&Utc);
+        self.clock.set(evening);
+        let results = self.settle_ok(k, items).await;
+        self.clock.set(before);
+        results
     }
 
     pub async fn json(&self, path: &str) -> Value {

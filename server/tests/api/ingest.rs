@@ -9,6 +9,15 @@ use crate::helpers::{item, spawn_app, v7};
 async fn batch_is_decided_and_answered_per_item() {
     let app = spawn_app().await;
     let (c, r) = (app.canteens[0], &app.residents);
+    // Resident 4's face is enrolled at this canteen, so its kiosk can have matched it.
+    let enrolled = crate::helpers::upload(
+        &app,
+        &app.kiosks[0],
+        r[4],
+        &crate::helpers::upload_body(false, &[crate::helpers::embedding(4, 192)]),
+    )
+    .await;
+    assert_eq!(enrolled.status(), StatusCode::NO_CONTENT);
     let mut face = item(v7(), r[4], c, "2026-03-14T11:00:00");
     face["method"] = json!("face");
     face["match_score"] = json!(0.81);

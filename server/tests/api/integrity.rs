@@ -670,3 +670,136 @@ async fn only_administrators_and_finance_read_a_kiosk_chain() {
     assert_eq!(line["status"], "unsigned");
     assert_eq!(line["meals"], 0);
 }
+
+/// A face item of resident `r` at canteen `k`'s counter at local time `local`.
+fn face(app: &TestApp, r: usize, k: usize, local: &str, m: f64, l: f64) -> Value {
+    let mut it = item(v7(), app.residents[r], app.canteens[k], local);
+    it["method"] = json!("face");
+    it["match_score"] = json!(m);
+    it["liveness_score"] = json!(l);
+    it
+}
+
+#[tokio::test]
+async fn a_face_meal_the_kiosk_could_not_have_matched_is_refused() {
+    let app = spawn_app().await;
+    // Resident 4's face is enrolled at canteen 0 by its kiosk, not shared.
+    let resp = crate::helpers::upload(
+        &app,
+        &app.kiosks[0],
+        app.residents[4],
+        &crate::helpers::upload_body(false, &[crate::helpers::embedding(4, 192)]),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let ok = results(
+        app.settle(0, vec![face(&app, 4, 0, "2026-03-15T11:00:00", 0.8, 0.9)])
+            .await,
+    )
+    .await;
+    assert_eq!(ok[0]["status"], "accepted", "{}", ok[0]);
+    // Scores below what any kiosk setting accepts; a face canteen 1 never held; a resident with
+    // no face templates at all.
+    let bad = results(
+        app.settle(
+            0,
+            vec![
+                face(&app, 4, 0, "2026-03-14T11:00:00", 0.01, 0.9),
+                face(&app, 4, 0, "2026-03-13T11:00:00", 0.8, 0.01),
+                face(&app, 2, 0, "2026-03-15T11:10:00", 0.9, 0.9),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        error_of(&bad[0]),
+        ("score_below_floor".into(), "match_score".into())
+    );
+    assert_eq!(
+        error_of(&bad[1]),
+        ("score_below_floor".into(), "liveness_score".into())
+    );
+    assert_eq!(
+        error_of(&bad[2]),
+        ("face_not_held".into(), "resident_id".into())
+    );
+    let other = results(
+        app.settle(1, vec![face(&app, 4, 1, "2026-03-15T11:20:00", 0.9, 0.9)])
+            .await,
+    )
+    .await;
+    assert_eq!(
+        error_of(&other[0]),
+        ("face_not_held".into(), "resident_id".into())
+    );
+    assert_eq!(
+        app.counts().await.0,
+        1,
+        "only the real match is on the books"
+    );
+}
+
+#[tokio::test]
+async fn a_late_meal_is_counted_and_listed_apart_and_a_backdated_one_is_refused() {
+    let app = spawn_app().await;
+    // The server's time is 2026-03-15 12:00 in Shanghai.
+    let on_time = item(
+        v7(),
+        app.residents[0],
+        app.canteens[0],
+        "2026-03-15T11:30:00",
+    );
+    let late = item(
+        v7(),
+        app.residents[1],
+        app.canteens[0],
+        "2026-03-13T11:30:00",
+    );
+    let backdated = item(
+        v7(),
+        app.residents[2],
+        app.canteens[0],
+        "2026-02-10T11:30:00",
+    );
+    let late_id = late["id"].as_str().expect("id").to_owned();
+    let res = results(app.settle(0, vec![on_time, late, backdated]).await).await;
+    assert_eq!(res[0]["status"], "accepted");
+    assert_eq!(res[1]["status"], "accepted");
+    assert_eq!(
+        error_of(&res[2]),
+        ("served_too_long_ago".into(), "served_at".into())
+    );
+    let s = app.json("/statements?month=2026-03").await;
+    let lines = s["late"].as_array().expect("late");
+    assert_eq!(lines.len(), 1, "{}", s["late"]);
+    assert_eq!(lines[0]["settlement_id"], late_id);
+    assert_eq!(lines[0]["late_hours"], 48);
+    assert_eq!(s["total"]["meals"], 2, "late meals are counted");
+    let csv = app
+        .get("/statements?month=2026-03&format=csv")
+        .await
+        .text()
+        .await
+        .expect("csv");
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with("迟报"))
+        .expect("a late row in the CSV");
+    assert!(row.contains(&late_id) && row.contains("48 小时"), "{row}");
+    use calamine::Reader as _;
+    let bytes = app
+        .get("/statements?month=2026-03&format=xlsx")
+        .await
+        .bytes()
+        .await
+        .expect("xlsx")
+        .to_vec();
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).expect("xlsx");
+    let sheet = wb.worksheet_range("迟报(已计入)").expect("late sheet");
+    let rows: Vec<_> = sheet.rows().collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1][0].to_string(), late_id);
+    assert_eq!(rows[1][7].to_string(), "48");
+}

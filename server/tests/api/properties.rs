@@ -181,8 +181,21 @@ fn settle(f: &Fixture, items: &[SettlementItem]) -> BatchResult {
         actor: zhucan_server::db::audit::Actor::new("proptest", "admin"),
         canteen: None,
     };
-    f.db.write_blocking(|tx| ingest::ingest(tx, caller, items, chrono_tz::Asia::Shanghai, now()))
-        .expect("ingest")
+    f.db.write_blocking(|tx| {
+        ingest::ingest(
+            tx,
+            caller,
+            items,
+            // February's meals, entered in March: not refused as backdated here
+            &ingest::Rules {
+                max_late_days: 365,
+                ..ingest::Rules::default()
+            },
+            chrono_tz::Asia::Shanghai,
+            now(),
+        )
+    })
+    .expect("ingest")
 }
 
 fn statement(f: &Fixture, filter: &Filter) -> zhucan_domain::api::Statement {

@@ -21,9 +21,10 @@ async fn some_meals(app: &TestApp) -> Vec<String> {
         .iter()
         .map(|i| i["id"].as_str().unwrap_or_default().to_owned())
         .collect();
-    app.settle_ok(0, day1).await;
-    app.settle_ok(
+    app.settle_on_the_day(0, "2026-02-10", day1).await;
+    app.settle_on_the_day(
         1,
+        "2026-02-11",
         vec![
             item(v7(), r[1], c1, "2026-02-11T11:00:00"),
             item(v7(), r[4], c1, "2026-02-11T11:05:00"),
@@ -363,8 +364,9 @@ async fn a_name_that_is_a_formula_stays_text_in_the_statement_csv() {
     });
     let r = crate::helpers::created(app.post("/residents", &body).await).await;
     let id = r["id"].as_i64().expect("id");
-    app.settle_ok(
+    app.settle_on_the_day(
         0,
+        "2026-02-10",
         vec![item(v7(), id, app.canteens[0], "2026-02-10T11:00:00")],
     )
     .await;

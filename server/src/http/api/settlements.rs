@@ -38,9 +38,10 @@ pub async fn create(
     };
     let tz = st.config.timezone;
     let now = st.clock.now();
+    let rules = st.config.security.ingest;
     let out = st
         .db
-        .write(move |tx| ingest::ingest(tx, who, &batch.items, tz, now))
+        .write(move |tx| ingest::ingest(tx, who, &batch.items, &rules, tz, now))
         .await?;
     Ok(AppJson(out))
 }

@@ -229,6 +229,8 @@ struct FinancePage {
     adjustments: usize,
     adjustments_total: String,
     flag_counts: (i64, i64, i64, i64),
+    /// Counted meals that reached the server late, and their subsidy.
+    late: (usize, String),
     flags: Vec<Flag>,
     chart: Chart,
     csv: String,
@@ -386,6 +388,10 @@ pub async fn show(
         adjustments: statement.adjustments.len(),
         adjustments_total: yuan(statement.adjustments_total.subsidy),
         flag_counts,
+        late: (
+            statement.late.len(),
+            yuan(statement.late.iter().map(|l| l.subsidy).sum()),
+        ),
         flags,
         chart: chart(&month, &counts, &names),
         csv: format!("/api/v1/statements?month={mq}&format=csv"),

@@ -404,6 +404,7 @@ pub async fn checkin(State(st): State<AppState>, p: Posted<CheckinForm>) -> Page
         ));
     }
     let tz = st.config.timezone;
+    let rules = st.config.security.ingest;
     let now = st.clock.now();
     let rand: [u8; 10] = rand::random();
     let id = uuid::Builder::from_unix_timestamp_millis(now.timestamp_millis().max(0) as u64, &rand)
@@ -428,7 +429,7 @@ pub async fn checkin(State(st): State<AppState>, p: Posted<CheckinForm>) -> Page
     };
     let res = st
         .db
-        .write(move |tx| ingest::ingest(tx, who, &batch.items, tz, now))
+        .write(move |tx| ingest::ingest(tx, who, &batch.items, &rules, tz, now))
         .await?;
     let r = res
         .results
