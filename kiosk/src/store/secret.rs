@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
+use sha2::Sha256;
 use zhucan_domain::signing::SigningKey;
 
 use super::Error;
@@ -238,13 +238,14 @@ impl TemplateKey {
         Ok((nonce.to_vec(), ct))
     }
 
-    /// The evidence-photo key: a subkey, sha256 of a fixed label and the template key (one-way,
-    /// so an evidence key never reveals the template key).
+    /// The evidence-photo key: a subkey of the template key, HKDF-SHA256 (RFC 5869) under a
+    /// fixed label (one-way, so an evidence key never reveals the template key).
     pub fn evidence_key(&self) -> EvidenceKey {
-        let mut h = Sha256::new();
-        h.update(b"zhucan-evidence-key-v1\0");
-        h.update(self.0);
-        EvidenceKey(h.finalize().into())
+        let mut out = [0u8; 32];
+        hkdf::Hkdf::<Sha256>::new(None, &self.0)
+            .expand(b"zhucan/v2/kiosk-evidence-photos", &mut out)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        EvidenceKey(out)
     }
 
     /// Decrypts what [`TemplateKey::seal`] made for the same resident.
