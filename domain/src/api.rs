@@ -477,7 +477,151 @@ pub struct Statement {
     pub late: Vec<LateLine>,
     /// Per kiosk whose meals are in this statement: did its signed hash chain verify?
     pub chains: Vec<ChainLine>,
+    /// Every row of the month against the server's MAC: edited or inserted outside the server?
+    pub books: BooksCheck,
+    /// Where the books end as this statement is made: keep them, and check later that nothing
+    /// after them was removed (`GET /integrity/heads`).
+    pub heads: Heads,
     pub total: Amounts,
+}
+
+/// The books check of one month: each settlement and adjustment row against the keyed MAC the
+/// server made when it wrote (or voided) it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BooksCheck {
+    /// Rows checked.
+    pub checked: i64,
+    /// Rows whose columns no longer match their MAC (changed, or written without the server's
+    /// key): how many, and the first hundred (`settlement:<uuid>`, `adjustment:<id>`).
+    pub altered_count: i64,
+    pub altered: Vec<String>,
+    /// Accepted staff meals the audit log records whose row is gone (`settlement:<uuid>`).
+    pub missing: Vec<String>,
+}
+
+impl BooksCheck {
+    pub fn verified(&self) -> bool {
+        self.altered_count == 0 && self.missing.is_empty()
+    }
+}
+
+/// The newest audit entry and each kiosk's newest signed record, as a statement is made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heads {
+    pub audit_seq: i64,
+    pub audit_hash: String,
+    pub kiosks: Vec<KioskHead>,
+    /// All of it on one line, to copy from an export and check later:
+    /// `zhucan-heads:v1;audit=<seq>:<hash>;kiosk=<id>:<seq>:<hash>;…`.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KioskHead {
+    pub kiosk_id: i64,
+    pub seq: u64,
+    /// Hex sha256 of the record the kiosk signed.
+    pub hash: String,
+}
+
+const HEADS_PREFIX: &str = "zhucan-heads:v1";
+
+impl Heads {
+    pub fn new(audit_seq: i64, audit_hash: String, kiosks: Vec<KioskHead>) -> Heads {
+        let mut token = format!("{HEADS_PREFIX};audit={audit_seq}:{audit_hash}");
+        for k in &kiosks {
+            token.push_str(&format!(";kiosk={}:{}:{}", k.kiosk_id, k.seq, k.hash));
+        }
+        Heads {
+            audit_seq,
+            audit_hash,
+            kiosks,
+            token,
+        }
+    }
+
+    /// Reads a [`Heads::token`] back; the error says which part is wrong.
+    pub fn parse(token: &str) -> Result<Heads, String> {
+        let mut parts = token.trim().split(';');
+        if parts.next() != Some(HEADS_PREFIX) {
+            return Err(format!("does not start with '{HEADS_PREFIX}'"));
+        }
+        let hash = |h: &str, part: &str| {
+            if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Ok(h.to_ascii_lowercase())
+            } else {
+                Err(format!("'{part}': the hash is not 64 hex digits"))
+            }
+        };
+        let mut audit = None;
+        let mut kiosks = Vec::new();
+        for part in parts {
+            if let Some(rest) = part.strip_prefix("audit=") {
+                let (seq, h) = rest
+                    .split_once(':')
+                    .ok_or_else(|| format!("'{part}': expected audit=<seq>:<hash>"))?;
+                let seq: i64 = seq
+                    .parse()
+                    .map_err(|_| format!("'{part}': the seq is not a number"))?;
+                audit = Some((seq, hash(h, part)?));
+            } else if let Some(rest) = part.strip_prefix("kiosk=") {
+                let mut f = rest.splitn(3, ':');
+                let (Some(id), Some(seq), Some(h)) = (f.next(), f.next(), f.next()) else {
+                    return Err(format!("'{part}': expected kiosk=<id>:<seq>:<hash>"));
+                };
+                kiosks.push(KioskHead {
+                    kiosk_id: id
+                        .parse()
+                        .map_err(|_| format!("'{part}': the kiosk id is not a number"))?,
+                    seq: seq
+                        .parse()
+                        .map_err(|_| format!("'{part}': the seq is not a number"))?,
+                    hash: hash(h, part)?,
+                });
+            } else if !part.is_empty() {
+                return Err(format!("'{part}': expected audit=… or kiosk=…"));
+            }
+        }
+        let (seq, h) = audit.ok_or("no audit=<seq>:<hash> part")?;
+        Ok(Heads::new(seq, h, kiosks))
+    }
+}
+
+/// Whether the books still hold the heads of an earlier export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadsCheck {
+    /// Every head is still there, unchanged.
+    pub ok: bool,
+    pub audit: HeadVerdict,
+    pub kiosks: Vec<HeadVerdict>,
+    /// Where the books end now.
+    pub now: Heads,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadVerdict {
+    /// `audit` or `kiosk`.
+    pub what: String,
+    pub kiosk_id: Option<i64>,
+    pub seq: u64,
+    /// `present`, `removed` (the entry is gone: the log was cut) or `rewritten`.
+    pub verdict: String,
+    pub verdict_zh: String,
+    /// For a removed kiosk head: the kiosk's last seq now.
+    pub now_seq: Option<u64>,
+}
+
+impl HeadVerdict {
+    pub fn present(what: &str, kiosk_id: Option<i64>, seq: u64) -> HeadVerdict {
+        HeadVerdict {
+            what: what.into(),
+            kiosk_id,
+            seq,
+            verdict: "present".into(),
+            verdict_zh: "仍在，未被改动".into(),
+            now_seq: None,
+        }
+    }
 }
 
 /// One kiosk's chain check in a statement (meals entered on the server itself have

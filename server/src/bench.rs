@@ -168,7 +168,7 @@ pub async fn ingest_over_http(
 ) -> Result<(usize, f64), BoxError> {
     let tz: Tz = chrono_tz::Asia::Shanghai;
     let db_path = dir.join("ingest.sqlite");
-    let db = Db::open_keyed(&db_path, BENCH_KEY)?;
+    let db = Db::open_keyed(&db_path, BENCH_KEY, SystemClock.now())?;
     let (cids, rids) = tokio::task::spawn_blocking(move || setup(&db, 1, residents)).await??;
     let workers = 4;
     let mut rng = StdRng::seed_from_u64(11);
@@ -177,7 +177,7 @@ pub async fn ingest_over_http(
     let at = SystemClock
         .now()
         .to_rfc3339_opts(SecondsFormat::Millis, true);
-    let db = Db::open_keyed(&db_path, BENCH_KEY)?;
+    let db = Db::open_keyed(&db_path, BENCH_KEY, SystemClock.now())?;
     let cid = cids[0];
     let kiosks = db.write_blocking(|tx| {
         let mut ids = Vec::new();
@@ -303,7 +303,7 @@ pub async fn ingest_over_http(
 
 /// (b) Bulk-inserts `rows` accepted meals of March 2026 and times the statement.
 pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFigures), BoxError> {
-    let db = Db::open_keyed(&dir.join("statement.sqlite"), BENCH_KEY)?;
+    let db = Db::open_keyed(&dir.join("statement.sqlite"), BENCH_KEY, SystemClock.now())?;
     let (cids, rids) = setup(&db, 40, 20_000)?;
     let mut rng = StdRng::seed_from_u64(13);
     let tz: Tz = chrono_tz::Asia::Shanghai;

@@ -1,5 +1,5 @@
 //! Keys, hashing and sealing for the server: the keyed blind index of national ID numbers
-//! (HMAC-SHA256, RFC 2104, written out over `sha2` to avoid another dependency), token hashes,
+//! (HMAC-SHA256 from the `hmac` crate), token hashes,
 //! random tokens and kiosk enrolment codes, and the XChaCha20-Poly1305 sealing of face templates
 //! and of full national ID numbers.
 //!
@@ -12,30 +12,33 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 
-/// HMAC-SHA256 of `msg` under `key`.
+/// HMAC-SHA256 of `msg` under `key` (RFC 2104, the RustCrypto `hmac` crate).
 pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut k = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut ipad = [0x36u8; BLOCK];
-    let mut opad = [0x5cu8; BLOCK];
-    for i in 0..BLOCK {
-        ipad[i] ^= k[i];
-        opad[i] ^= k[i];
-    }
-    let inner = Sha256::new()
-        .chain_update(ipad)
-        .chain_update(msg)
-        .finalize();
-    Sha256::new()
-        .chain_update(opad)
-        .chain_update(inner)
-        .finalize()
-        .into()
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
+}
+
+/// A 32-byte subkey of `master` for one use, HKDF-SHA256 (RFC 5869) with `label` as the info.
+/// Keys added from now on are derived this way; the template and national-ID keys keep their
+/// HMAC(master, label) derivation so the ciphertext already stored still opens.
+pub fn subkey(master: &[u8], label: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    hkdf::Hkdf::<Sha256>::new(None, master)
+        .expand(label, &mut out)
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    out
+}
+
+/// The label the books-MAC subkey is derived under.
+const BOOKS_KEY_LABEL: &[u8] = b"zhucan/v2/books-mac";
+
+/// The key of the MAC over every settlement and adjustment row the statement sums
+/// (`db::books`), derived from the server's secret key file.
+pub fn books_key(master: &[u8]) -> [u8; 32] {
+    subkey(master, BOOKS_KEY_LABEL)
 }
 
 /// The blind index of a national ID number: hex HMAC under the server's key. It lets the server
@@ -155,9 +158,11 @@ pub fn normalise_code(typed: &str) -> String {
         .collect()
 }
 
-/// Compares two secrets in time independent of where they differ.
+/// Compares two secrets in time independent of where they differ (`subtle`; the length is not
+/// secret).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 #[cfg(test)]
@@ -217,6 +222,16 @@ mod tests {
         assert_eq!(code.split('-').count(), 8);
         assert_eq!(normalise_code(&code).len(), 24);
         assert_eq!(normalise_code(" 7kq-o1l-i "), "7KQ0111");
+    }
+
+    #[test]
+    fn subkeys_are_rfc5869_hkdf() {
+        // RFC 5869 test case 3 (no salt, empty info): the first 32 bytes of its OKM.
+        assert_eq!(
+            hex::encode(subkey(&[0x0b; 22], b"")),
+            "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d"
+        );
+        assert_ne!(books_key(b"k"), template_key(b"k"));
     }
 
     #[test]

@@ -305,6 +305,8 @@ fn enter_by_staff(
                 "reason": item.staff_reason,
                 "status": result.status,
                 "subsidy": result.meal.as_ref().map(|m| m.subsidy.0),
+                // the month it counts in: the books check finds the row by it
+                "period": month_of(item.served_at.with_timezone(&b.tz).date_naive()),
             }),
         )?;
     }

@@ -41,7 +41,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let db = Db::open_keyed(&config.db, &config.index_key.0).map_err(std::io::Error::other)?;
+    let db = Db::open_keyed(&config.db, &config.index_key.0, clock.now())
+        .map_err(std::io::Error::other)?;
     serve(db, config, clock, listener, shutdown).await
 }
 
@@ -144,7 +145,8 @@ async fn spawn_with(
     clock: Arc<dyn Clock>,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> std::io::Result<Spawned> {
-    let db = Db::open_keyed(&config.db, &config.index_key.0).map_err(std::io::Error::other)?;
+    let db = Db::open_keyed(&config.db, &config.index_key.0, clock.now())
+        .map_err(std::io::Error::other)?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -132,7 +132,7 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("binding {}", config.listen))?;
-            let db = Db::open_keyed(&config.db, &config.index_key.0)?;
+            let db = Db::open_keyed(&config.db, &config.index_key.0, SystemClock.now())?;
             zhucan_server::serve_with(
                 db,
                 config,
@@ -193,7 +193,7 @@ async fn main() -> anyhow::Result<()> {
                 security: Default::default(),
             };
             let mut config = args.validate()?;
-            let store = Db::open_keyed(&db, &config.index_key.0)?;
+            let store = Db::open_keyed(&db, &config.index_key.0, SystemClock.now())?;
             let (key, tz) = (config.index_key.0.clone(), config.timezone);
             let now = SystemClock.now();
             let s = store.clone();
@@ -259,7 +259,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let key_path = secret_key_file.unwrap_or_else(|| config::default_key_path(&db));
             let key = config::load_or_create_key(&key_path)?;
-            let store = Db::open_keyed(&db, &key.0)?;
+            let store = Db::open_keyed(&db, &key.0, SystemClock.now())?;
             let f = std::fs::File::open(&file)
                 .with_context(|| format!("opening {}", file.display()))?;
             match zhucan_server::import::residents(&store, &key.0, f, SystemClock.now()) {
@@ -294,7 +294,9 @@ async fn main() -> anyhow::Result<()> {
                 Ok(p) => (p, false),
                 Err(_) => (zhucan_server::crypto::new_token()[..16].to_owned(), true),
             };
-            let store = Db::open(&db)?;
+            // keyed, like the server: a migration that seals rows needs the key
+            let key = config::load_or_create_key(&config::default_key_path(&db))?;
+            let store = Db::open_keyed(&db, &key.0, SystemClock.now())?;
             let u = zhucan_server::accounts::NewUser {
                 name: name.clone(),
                 password: password.clone(),

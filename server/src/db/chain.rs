@@ -589,6 +589,26 @@ pub fn reverify(conn: &Connection, kiosk: i64) -> Result<ChainLine> {
             ),
         ));
     }
+    // The server's decision and any void, against the books MAC (the signature covers only what
+    // the kiosk sent).
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT id FROM settlements WHERE kiosk_id = ?1
+           AND mac IS NOT books_mac('settlement', {})",
+        super::books::SETTLEMENT_COLUMNS
+    ))?;
+    let altered = st.query_map([kiosk], |r| r.get::<_, String>(0))?;
+    for id in altered {
+        let id = id?;
+        found.push(problem(
+            "altered",
+            0,
+            0,
+            format!(
+                "结算记录 {id} 的金额、结果或作废与服务器当时的记录不符（数据库被改动） / \
+                 settlement {id}: its amounts, outcome or void differ from what the server wrote"
+            ),
+        ));
+    }
     if !found.is_empty() {
         out.problems.extend(found);
         out.status = BROKEN.into();

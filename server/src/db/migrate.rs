@@ -36,6 +36,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_late_meals",
         include_str!("../../../migrations/server/0007_late_meals.sql"),
     ),
+    (
+        "0008_books_mac",
+        include_str!("../../../migrations/server/0008_books_mac.sql"),
+    ),
 ];
 
 /// The schema version this code writes and understands.

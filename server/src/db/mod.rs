@@ -7,6 +7,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod books;
 pub mod canteens;
 pub mod chain;
 pub mod changes;
@@ -150,6 +151,7 @@ fn connect_with(path: &Path, key: Option<&Arc<Vec<u8>>>) -> Result<Connection> {
     private_file(path)?;
     let conn = Connection::open(path)?;
     let key = key.cloned();
+    let books_key = key.as_deref().map(|k| crate::crypto::books_key(k));
     conn.create_scalar_function(
         "id_masked",
         3,
@@ -167,6 +169,19 @@ fn connect_with(path: &Path, key: Option<&Arc<Vec<u8>>>) -> Result<Connection> {
                 })
                 .and_then(|n| zhucan_domain::NationalId::parse(&n).ok())
                 .map_or_else(|| "*".repeat(18), |n| n.masked()))
+        },
+    )?;
+    conn.create_scalar_function(
+        "books_mac",
+        -1,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8
+            | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+        move |ctx| {
+            let Some(key) = books_key else {
+                return Ok(None);
+            };
+            let values = (0..ctx.len()).map(|i| ctx.get_raw(i));
+            Ok(Some(books::mac(&key, values)))
         },
     )?;
     conn.busy_timeout(Duration::from_secs(5))?;
@@ -193,9 +208,14 @@ impl Db {
 
     /// [`Db::open`] with the server's secret key: masked numbers read as such, and rows from
     /// before national ID numbers were sealed are sealed now (`residents::seal_legacy`).
-    pub fn open_keyed(path: &Path, key: &[u8]) -> Result<Db> {
+    ///
+    /// Rows from before the books MAC are sealed too, once (`books::seal_legacy`, audited at
+    /// `now`).
+    pub fn open_keyed(path: &Path, key: &[u8], now: chrono::DateTime<chrono::Utc>) -> Result<Db> {
         let db = Db::open_with(path, Some(Arc::new(key.to_vec())))?;
         db.write_blocking(|tx| residents::seal_legacy(tx, key))?;
+        let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        db.write_blocking(|tx| books::seal_legacy(tx, &at))?;
         Ok(db)
     }
 

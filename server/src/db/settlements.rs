@@ -128,6 +128,7 @@ pub fn insert(tx: &Tx<'_>, s: &SettlementRow<'_>) -> Result<()> {
         s.period,
         s.late_by_seconds,
     ])?;
+    super::books::seal_settlement(tx, &s.id.to_string())?;
     tx.prepare_cached("INSERT INTO settlement_answers (settlement_id, answer) VALUES (?1, ?2)")?
         .execute(params![s.id.to_string(), s.answer])?;
     if outcome == "accepted" {
@@ -204,6 +205,7 @@ pub fn mark_voided(tx: &Tx<'_>, id: Uuid, at: &str, reason: &str, by: &str) -> R
         )?
         .execute(params![id.to_string(), at, reason, by])?;
     if n == 1 {
+        super::books::seal_settlement(tx, &id.to_string())?;
         changes::record(tx, Kind::Void, Subject::Key(&id.to_string()), at)?;
     }
     Ok(n == 1)
@@ -261,6 +263,7 @@ pub fn insert_adjustment(tx: &Tx<'_>, line: &AdjustmentLine, at: &str, by: &str)
         by
     ])?;
     let id = tx.last_insert_rowid();
+    super::books::seal_adjustment(tx, id)?;
     changes::record(
         tx,
         Kind::Void,

@@ -87,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/settlements/{id}/void", post(api::settlements::void))
         .route("/months/{month}/close", post(api::months::close))
         .route("/statements", get(api::statements::show))
+        .route("/integrity/heads", get(api::statements::check_heads))
         .route("/audit", get(api::audit::list))
         .route("/face-data", get(api::face_data::show));
     Router::new()

@@ -238,8 +238,8 @@ fn schemas() -> Value {
             "kiosk_id": int(), "from_seq": { "type": "integer", "minimum": 1, "maximum": i64::MAX },
             "token": { "type": "string", "description": "the new bearer token, shown once; the old one stops working" } })),
         "ChainProblem": obj(&["kind", "seq_from", "seq_to", "detail"], json!({
-            "kind": { "type": "string", "enum": ["gap", "fork", "bad_signature", "tampered", "unsigned"],
-                "description": "gap: records seq_from..=seq_to never arrived; fork: a record that does not link to its predecessor, or a second, different record for one seq (refused); bad_signature: records refused for their signature; tampered, unsigned: found only by the full re-verification (a stored record or settlement row changed; a settlement row with no signed record)" },
+            "kind": { "type": "string", "enum": ["gap", "fork", "bad_signature", "tampered", "unsigned", "altered"],
+                "description": "gap: records seq_from..=seq_to never arrived; fork: a record that does not link to its predecessor, or a second, different record for one seq (refused); bad_signature: records refused for their signature; tampered, unsigned: found only by the full re-verification (a stored record or settlement row changed; a settlement row with no signed record); altered: the server's decision or void on a settlement row no longer matches the books MAC" },
             "seq_from": seq.clone(), "seq_to": seq.clone(), "detail": { "type": "string" } })),
         "ChainLine": obj(&["kiosk_id", "kiosk_name", "canteen_id", "meals", "staff_meals", "first_seq",
             "last_seq", "status", "status_zh", "problems"], json!({
@@ -451,7 +451,8 @@ fn schemas() -> Value {
             "received_at": { "type": "string", "format": "date-time" },
             "late_hours": int(), "subsidy": fen() })),
         "Statement": obj(&["month", "closed", "canteens", "canteens_total", "residents", "residents_total",
-            "funding", "funding_total", "adjustments", "adjustments_total", "voided", "late", "chains", "total"], json!({
+            "funding", "funding_total", "adjustments", "adjustments_total", "voided", "late", "chains", "books",
+            "heads", "total"], json!({
             "month": { "type": "string" }, "canteen": opt(json!(int())),
             "town": opt(json!({ "type": "string" })), "closed": { "type": "boolean" },
             "canteens": { "type": "array", "items": r("CanteenLine") }, "canteens_total": r("Amounts"),
@@ -460,7 +461,27 @@ fn schemas() -> Value {
             "adjustments": { "type": "array", "items": r("AdjustmentLine") }, "adjustments_total": r("Amounts"),
             "voided": { "type": "array", "items": r("VoidedLine") },
             "late": { "type": "array", "items": r("LateLine"), "description": "counted meals that reached the server late, listed apart" },
-            "chains": { "type": "array", "items": r("ChainLine") }, "total": r("Amounts") })),
+            "chains": { "type": "array", "items": r("ChainLine") },
+            "books": r("BooksCheck"), "heads": r("Heads"), "total": r("Amounts") })),
+        "BooksCheck": obj(&["checked", "altered_count", "altered", "missing"], json!({
+            "checked": int(), "altered_count": int(),
+            "altered": { "type": "array", "items": { "type": "string" },
+                "description": "rows of the month whose columns no longer match the server's MAC (first 100): settlement:<uuid>, adjustment:<id>" },
+            "missing": { "type": "array", "items": { "type": "string" },
+                "description": "accepted staff meals in the audit log whose settlement row is gone" } })),
+        "KioskHead": obj(&["kiosk_id", "seq", "hash"], json!({
+            "kiosk_id": int(), "seq": seq.clone(), "hash": { "type": "string", "pattern": "^[0-9a-f]{64}$" } })),
+        "Heads": obj(&["audit_seq", "audit_hash", "kiosks", "token"], json!({
+            "audit_seq": int(), "audit_hash": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
+            "kiosks": { "type": "array", "items": r("KioskHead") },
+            "token": { "type": "string", "description": "zhucan-heads:v1;audit=<seq>:<hash>;kiosk=<id>:<seq>:<hash>;…" } })),
+        "HeadVerdict": obj(&["what", "kiosk_id", "seq", "verdict", "verdict_zh", "now_seq"], json!({
+            "what": { "type": "string", "enum": ["audit", "kiosk"] }, "kiosk_id": opt(int()), "seq": seq.clone(),
+            "verdict": { "type": "string", "enum": ["present", "removed", "rewritten"] },
+            "verdict_zh": { "type": "string" }, "now_seq": opt(seq.clone()) })),
+        "HeadsCheck": obj(&["ok", "audit", "kiosks", "now"], json!({
+            "ok": { "type": "boolean" }, "audit": r("HeadVerdict"),
+            "kiosks": { "type": "array", "items": r("HeadVerdict") }, "now": r("Heads") })),
     })
 }
 
@@ -591,6 +612,10 @@ pub fn document() -> Value {
                 "post": op("close a month", "closeMonth", json!([path_param("month", month.clone())]),
                     Some(json!({ "required": false, "content": { "application/json": { "schema": r("CloseMonth") } } })),
                     std_errors(vec![ok("200", "closed", r("MonthClosed")), e409()])) },
+            "/api/v1/integrity/heads": {
+                "get": op("check the heads printed on an earlier statement: was anything after them removed or rewritten?",
+                    "checkHeads", json!([query("heads", true, json!({ "type": "string" }))]), None,
+                    std_errors(vec![ok("200", "a verdict per head", r("HeadsCheck"))])) },
             "/api/v1/statements": {
                 "get": {
                     "summary": "the monthly finance statement", "operationId": "getStatement",

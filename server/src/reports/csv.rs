@@ -275,6 +275,34 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
             r.push(chain_note(l));
             put(&mut w, r)?;
         }
+        // The books check and the heads: keep this file, and check its heads later
+        // (GET /api/v1/integrity/heads, or the finance page) to see that nothing was cut.
+        for (section, status, value, note) in [
+            (
+                "账目校验",
+                super::books_status_zh(&s.books),
+                s.books.checked.to_string(),
+                super::books_note(&s.books),
+            ),
+            (
+                "校验锚点",
+                "请保存，日后核对".to_owned(),
+                s.heads.audit_seq.to_string(),
+                s.heads.token.clone(),
+            ),
+        ] {
+            let mut r = vec![
+                section.to_owned(),
+                "明细".to_owned(),
+                String::new(),
+                String::new(),
+                status,
+                value,
+            ];
+            r.extend(std::iter::repeat_n(String::new(), 7));
+            r.push(note);
+            put(&mut w, r)?;
+        }
         put(
             &mut w,
             row(

@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDate;
 use rusqlite::Connection;
 use zhucan_domain::api::{
-    Amounts, CanteenLine, FundingLine, ResidentLine, Statement, Tally, TallyMeal, TallySlot,
+    Amounts, BooksCheck, CanteenLine, FundingLine, ResidentLine, Statement, Tally, TallyMeal,
+    TallySlot,
 };
 use zhucan_domain::{Canteen, Fen, FundingSource, ResidentId, Slot};
 
@@ -82,6 +83,9 @@ pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<
     let names = db::residents::names(conn)?;
     let closed = db::months::is_closed(conn, month)?;
     let chains = db::chain::statement_lines(conn, month, filter)?;
+    // the whole month's rows, whatever the filter: an edit anywhere concerns every reader
+    let books = db::books::check(conn, month)?;
+    let heads = db::books::heads(conn)?;
 
     let mut by_canteen: BTreeMap<i64, Amounts> = BTreeMap::new();
     let mut by_resident: BTreeMap<i64, Amounts> = BTreeMap::new();
@@ -177,6 +181,8 @@ pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<
         funding,
         funding_total,
         chains,
+        books,
+        heads,
         adjustments,
         adjustments_total,
         voided,
@@ -186,6 +192,26 @@ pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<
 }
 
 /// Yuan as a number for spreadsheets (fen / 100). Only for display cells with a 0.00 format.
+/// The books check in a word, for the exports and the finance page.
+pub fn books_status_zh(b: &BooksCheck) -> String {
+    if b.verified() {
+        format!("已核验：{} 条记录均与服务器所记一致", b.checked)
+    } else {
+        format!(
+            "有改动：{} 条记录与服务器所记不符，{} 笔人工录入的记录已不在库中",
+            b.altered_count,
+            b.missing.len()
+        )
+    }
+}
+
+/// The rows a books check found, by id (empty when it verified).
+pub fn books_note(b: &BooksCheck) -> String {
+    let mut ids: Vec<&str> = b.altered.iter().map(String::as_str).collect();
+    ids.extend(b.missing.iter().map(|m| m.as_str()));
+    ids.join(" ")
+}
+
 pub fn yuan(f: Fen) -> f64 {
     f.0 as f64 / 100.0
 }

@@ -241,6 +241,18 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, XlsxError> {
         ws.write_string(r, 9, problems.join("\n"))?;
     }
 
+    let ws = wb.add_worksheet().set_name("账目校验")?;
+    headers(ws, &f, &["项目", "结果", "说明"], false)?;
+    ws.set_column_width(0, 16)?;
+    ws.set_column_width(1, 50)?;
+    ws.set_column_width(2, 100)?;
+    ws.write_string(1, 0, "账目校验")?;
+    ws.write_string(1, 1, super::books_status_zh(&s.books))?;
+    ws.write_string(1, 2, super::books_note(&s.books))?;
+    ws.write_string(2, 0, "校验锚点")?;
+    ws.write_string(2, 1, "请保存，日后核对有无记录被删除或改写")?;
+    ws.write_string(2, 2, &s.heads.token)?;
+
     let ws = wb.add_worksheet().set_name("总计")?;
     headers(ws, &f, &["月份"], true)?;
     ws.write_string(1, 0, &s.month)?;

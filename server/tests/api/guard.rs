@@ -203,8 +203,8 @@ async fn api_acts_are_audited_with_who_and_what() {
     assert_eq!(page["broken_at"], Value::Null);
     let total = page["total"].as_i64().expect("total");
     assert_eq!(
-        total, 21,
-        "six fixtures, the two fixture kiosks' registrations and thirteen acts"
+        total, 22,
+        "the books seal, six fixtures, the two fixture kiosks' registrations and thirteen acts"
     );
     let seqs: Vec<i64> = page["entries"]
         .as_array()
@@ -564,7 +564,7 @@ fn rows_from_before_sealing_are_sealed_and_lose_their_clear_digits_when_the_serv
         .expect("legacy row");
         tx.commit().expect("commit");
     }
-    let store = db::Db::open_keyed(&path, &key).expect("open");
+    let store = db::Db::open_keyed(&path, &key, crate::helpers::now()).expect("open");
     let dto = store
         .read_sync(|c| db::residents::get_dto(c, zhucan_domain::ResidentId(1)))
         .expect("dto");

@@ -201,6 +201,7 @@ async fn malformed_bodies_and_queries_get_the_error_shape() {
         ("POST", "/api/v1/settlements/{id}/void"),
         ("POST", "/api/v1/months/{month}/close"),
         ("GET", "/api/v1/statements"),
+        ("GET", "/api/v1/integrity/heads"),
         ("GET", "/api/v1/audit"),
         ("GET", "/api/v1/face-data"),
         ("GET", "/api/v1/residents/{id}/national-id"),

@@ -730,3 +730,56 @@ async fn an_operator_finds_by_name_only_the_residents_of_their_canteen() {
         .masked();
     assert!(html.contains(&masked), "the hit shows the masked number");
 }
+
+#[tokio::test]
+async fn the_finance_page_shows_the_books_check_and_checks_earlier_heads() {
+    let app = spawn_app().await;
+    add_cast(&app).await;
+    let (c0, r) = (app.canteens[0], &app.residents);
+    app.settle_ok(0, vec![item(v7(), r[0], c0, "2026-03-10T11:00:00")])
+        .await;
+    let fin = login(&app, "fin").await;
+    let (st, html) = fin.page("/finance?month=2026-03").await;
+    assert_eq!(st, StatusCode::OK);
+    let books = html
+        .split("id=\"books-check\">")
+        .nth(1)
+        .and_then(|s| s.split("</p>").next())
+        .expect("the books check");
+    assert!(books.contains("已核验：1 条记录"), "{books}");
+    let token = html
+        .split("id=\"heads-token\">")
+        .nth(1)
+        .and_then(|s| s.split("</code>").next())
+        .expect("the heads")
+        .to_owned();
+    assert!(token.starts_with("zhucan-heads:v1;audit="), "{token}");
+    // Later the heads are checked on the same page: intact.
+    let (st, html) = fin
+        .page(&format!(
+            "/finance?month=2026-03&heads={}",
+            token.replace(';', "%3B").replace(':', "%3A")
+        ))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let verdict = html
+        .split("id=\"heads-verdict\">")
+        .nth(1)
+        .and_then(|s| s.split("</div>").next())
+        .expect("the verdict");
+    assert!(verdict.contains("完整"), "{verdict}");
+    // The database file is edited: the page says so and names the row.
+    {
+        let conn = rusqlite::Connection::open(app.server.db.path()).expect("open");
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .expect("busy");
+        conn.execute("UPDATE settlements SET subsidy = subsidy + 100, city_fen = city_fen + 100, price = price + 100", [])
+            .expect("edit");
+    }
+    let (_, html) = fin.page("/finance?month=2026-03").await;
+    assert!(html.contains("有改动：1 条记录"), "altered shown");
+    assert!(html.contains("id=\"books-altered\""), "rows named");
+    // A malformed heads line is a clear error, not a silent pass.
+    let (st, _) = fin.page("/finance?month=2026-03&heads=nonsense").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+}

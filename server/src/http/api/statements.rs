@@ -33,12 +33,7 @@ pub async fn show(
     access: Access,
     AppQuery(q): AppQuery<StatementQuery>,
 ) -> Result<Response> {
-    let may = match &access {
-        Access::Admin => true,
-        Access::Kiosk(_) => false,
-        Access::User(u) => matches!(u.role, Role::Admin | Role::Finance),
-    };
-    if !may {
+    if !finance_or_admin(&access) {
         return Err(Error::Forbidden(
             "statements are for finance and administrators".into(),
         ));
@@ -116,4 +111,40 @@ pub async fn show(
         }
         _ => AppJson(statement).into_response(),
     })
+}
+
+/// The statement and the books check are for finance and administrators.
+fn finance_or_admin(access: &Access) -> bool {
+    match access {
+        Access::Admin => true,
+        Access::Kiosk(_) => false,
+        Access::User(u) => matches!(u.role, Role::Admin | Role::Finance),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HeadsQuery {
+    heads: String,
+}
+
+/// `GET /integrity/heads?heads=zhucan-heads:v1;…`: whether the books still hold the heads
+/// printed on an earlier statement or export (nothing after them removed, nothing rewritten).
+#[tracing::instrument(skip_all)]
+pub async fn check_heads(
+    State(st): State<AppState>,
+    access: Access,
+    AppQuery(q): AppQuery<HeadsQuery>,
+) -> Result<AppJson<zhucan_domain::api::HeadsCheck>> {
+    if !finance_or_admin(&access) {
+        return Err(Error::Forbidden(
+            "the books check is for finance and administrators".into(),
+        ));
+    }
+    let earlier = zhucan_domain::api::Heads::parse(&q.heads)
+        .map_err(|why| Error::bad("invalid", "heads", why))?;
+    let check = st
+        .db
+        .read(move |c| crate::db::books::check_heads(c, &earlier))
+        .await?;
+    Ok(AppJson(check))
 }

@@ -231,6 +231,12 @@ struct FinancePage {
     flag_counts: (i64, i64, i64, i64),
     /// Counted meals that reached the server late, and their subsidy.
     late: (usize, String),
+    /// The books check: verified?, its summary, the rows it names.
+    books: (bool, String, String),
+    heads: String,
+    /// The check of heads the user pasted: (all present?, one line per head).
+    heads_check: Option<(bool, Vec<String>)>,
+    heads_asked: String,
     flags: Vec<Flag>,
     chart: Chart,
     csv: String,
@@ -242,6 +248,8 @@ pub struct MonthQuery {
     month: Option<String>,
     canteen: Option<i64>,
     msg: Option<String>,
+    /// Heads from an earlier statement, to check (`zhucan-heads:v1;…`).
+    heads: Option<String>,
 }
 
 fn month_of(v: &Viewer, q: Option<&str>, st: &AppState) -> PageResult<String> {
@@ -281,16 +289,25 @@ pub async fn show(
     v.require(&[Role::Admin, Role::Finance])?;
     let month = month_of(&v, q.month.as_deref(), &st)?;
     let m2 = month.clone();
-    let (statement, towns, counts, flag_counts, flags, canteens) = st
+    let asked = q.heads.clone().unwrap_or_default();
+    let earlier = match asked.trim() {
+        "" => None,
+        t => Some(
+            zhucan_domain::api::Heads::parse(t)
+                .map_err(|why| PageError::Bad(format!("heads: {why}")))?,
+        ),
+    };
+    let (statement, towns, counts, flag_counts, flags, canteens, heads_check) = st
         .db
         .read(move |c| {
+            let hc = earlier.map(|h| db::books::check_heads(c, &h)).transpose()?;
             let s = reports::statement(c, &m2, &Filter::default())?;
             let towns = db::towns::list(c)?;
             let counts = db::dashboard::daily_counts(c, &m2)?;
             let fc = db::dashboard::flag_counts(c, &m2, None)?;
             let flags = db::dashboard::flags(c, &m2, None, 30)?;
             let canteens = db::canteens::all(c)?;
-            Ok((s, towns, counts, fc, flags, canteens))
+            Ok((s, towns, counts, fc, flags, canteens, hc))
         })
         .await?;
     let en = v.en;
@@ -392,6 +409,27 @@ pub async fn show(
             statement.late.len(),
             yuan(statement.late.iter().map(|l| l.subsidy).sum()),
         ),
+        books: (
+            statement.books.verified(),
+            reports::books_status_zh(&statement.books),
+            reports::books_note(&statement.books),
+        ),
+        heads: statement.heads.token.clone(),
+        heads_check: heads_check.map(|h| {
+            let lines = std::iter::once(&h.audit)
+                .chain(&h.kiosks)
+                .map(|v| {
+                    let what = match v.kiosk_id {
+                        Some(k) => format!("{} {k}", if en { "kiosk" } else { "终端" }),
+                        None => (if en { "audit log" } else { "审计日志" }).to_owned(),
+                    };
+                    let verdict = if en { &v.verdict } else { &v.verdict_zh };
+                    format!("{what} #{}: {verdict}", v.seq)
+                })
+                .collect();
+            (h.ok, lines)
+        }),
+        heads_asked: asked,
         flags,
         chart: chart(&month, &counts, &names),
         csv: format!("/api/v1/statements?month={mq}&format=csv"),
