@@ -693,6 +693,7 @@ pub async fn start(
         gallery: gallery.clone(),
         client: client.clone(),
         pin: config.operator_pin.clone(),
+        pin_guard: Arc::default(),
         model: model.clone(),
         dim,
         enrol: Arc::new(Mutex::new(enrol_tx)),
@@ -957,12 +958,60 @@ struct Commands {
     gallery: GallerySlot,
     client: Option<Client>,
     pin: String,
+    /// Wrong PINs so far and the lock they set: shared by every command, so parallel guesses
+    /// count one by one.
+    pin_guard: Arc<Mutex<PinGuard>>,
     model: String,
     dim: usize,
     enrol: Arc<Mutex<std::sync::mpsc::Sender<EnrolRequest>>>,
 }
 
 const BAD_PIN: &str = "操作密码错误 / wrong operator PIN";
+
+/// Wrong operator PINs in a row before the PIN is locked, and for how long.
+const PIN_TRIES: u32 = 5;
+const PIN_LOCK: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Counts wrong operator PINs: after [`PIN_TRIES`] in a row, every PIN (the right one too) is
+/// refused for [`PIN_LOCK`], so a 4-to-6-digit PIN cannot be guessed at the screen.
+#[derive(Debug, Default)]
+pub struct PinGuard {
+    wrong: u32,
+    locked_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl PinGuard {
+    /// Checks `given` against `expected` at `now` (constant time), counting a wrong one.
+    pub fn check(
+        &mut self,
+        given: &str,
+        expected: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), String> {
+        use subtle::ConstantTimeEq;
+        if let Some(until) = self.locked_until {
+            if now < until {
+                let secs = (until - now).num_seconds().max(1);
+                return Err(format!(
+                    "操作密码错误次数过多，请 {secs} 秒后再试 / too many wrong PINs: try again in \
+                     {secs} s"
+                ));
+            }
+            self.locked_until = None;
+        }
+        let (a, b) = (given.as_bytes(), expected.as_bytes());
+        if a.len() == b.len() && bool::from(a.ct_eq(b)) {
+            self.wrong = 0;
+            return Ok(());
+        }
+        self.wrong += 1;
+        if self.wrong >= PIN_TRIES {
+            self.wrong = 0;
+            self.locked_until = Some(now + PIN_LOCK);
+        }
+        Err(BAD_PIN.into())
+    }
+}
 
 impl Commands {
     async fn serve(self, mut rx: mpsc::Receiver<Command>, mut stop: watch::Receiver<bool>) {
@@ -977,9 +1026,12 @@ impl Commands {
         }
     }
 
-    fn pin_ok(&self, pin: &str) -> bool {
-        let (a, b) = (pin.as_bytes(), self.pin.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    fn check_pin(&self, pin: &str) -> Result<(), String> {
+        let now = self.counter.clock.now();
+        self.pin_guard
+            .lock()
+            .map_err(|_| "PIN guard poisoned".to_owned())?
+            .check(pin, &self.pin, now)
     }
 
     async fn blocking<T: Send + 'static>(
@@ -1014,8 +1066,8 @@ impl Commands {
                 reason,
                 reply,
             } => {
-                let r = if !self.pin_ok(&pin) {
-                    Err(BAD_PIN.into())
+                let r = if let Err(e) = self.check_pin(&pin) {
+                    Err(e)
                 } else if reason.trim().is_empty() {
                     Err("请填写原因 / a reason is required".into())
                 } else {
@@ -1028,8 +1080,8 @@ impl Commands {
                 let _ = reply.send(r);
             }
             Command::Search { pin, query, reply } => {
-                let r = if !self.pin_ok(&pin) {
-                    Err(BAD_PIN.into())
+                let r = if let Err(e) = self.check_pin(&pin) {
+                    Err(e)
                 } else {
                     self.blocking(move |c| {
                         let today = c
@@ -1054,8 +1106,8 @@ impl Commands {
                 consent_sharing,
                 reply,
             } => {
-                let r = if !self.pin_ok(&pin) {
-                    Err(BAD_PIN.into())
+                let r = if let Err(e) = self.check_pin(&pin) {
+                    Err(e)
                 } else if !consent_face {
                     Err(
                         "人脸登记需要本人单独同意 / face enrolment needs the resident's consent"
@@ -1071,8 +1123,8 @@ impl Commands {
                 resident_id,
                 reply,
             } => {
-                let r = if !self.pin_ok(&pin) {
-                    Err(BAD_PIN.into())
+                let r = if let Err(e) = self.check_pin(&pin) {
+                    Err(e)
                 } else {
                     self.unenrol(resident_id).await
                 };
@@ -1192,6 +1244,32 @@ mod tests {
     use super::*;
     use crate::clock::FixedClock;
     use crate::store::testing::{accepted, now, signer, synced};
+
+    #[test]
+    fn five_wrong_pins_lock_the_pin_even_the_right_one_for_five_minutes() {
+        let mut g = PinGuard::default();
+        let t = now();
+        for i in 0..4 {
+            assert_eq!(g.check("0000", "2468", t), Err(BAD_PIN.into()), "try {i}");
+        }
+        // a right PIN before the fifth wrong one resets the count
+        assert_eq!(g.check("2468", "2468", t), Ok(()));
+        for _ in 0..5 {
+            assert_eq!(g.check("1111", "2468", t), Err(BAD_PIN.into()));
+        }
+        let locked = g.check("2468", "2468", t + Days::seconds(10));
+        assert!(
+            locked.as_ref().is_err_and(|e| e.contains("290 秒后再试")),
+            "{locked:?}"
+        );
+        assert!(g.check("2468", "2468", t + Days::seconds(299)).is_err());
+        assert_eq!(g.check("2468", "2468", t + Days::minutes(5)), Ok(()));
+        // a PIN of another length is wrong, not an error
+        assert_eq!(
+            g.check("24680", "2468", t + Days::minutes(5)),
+            Err(BAD_PIN.into())
+        );
+    }
 
     fn counter(
         store: &Store,

@@ -567,3 +567,58 @@ async fn api_names_the_bad_field_and_serves_state_and_preview() {
         "serve did not stop: {stopped:?}"
     );
 }
+
+#[tokio::test]
+async fn another_sites_page_cannot_drive_the_screen_api() {
+    let mut app = spawn_app(false).await;
+    let http = reqwest::Client::new();
+    let card = format!("{}/api/checkin/card", app.url);
+    // DNS rebinding: a page on evil.example resolved to 127.0.0.1 sends its own name as Host.
+    let r = http
+        .post(&card)
+        .header("host", "evil.example:8090")
+        .json(&json!({"code": "12345678"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "host");
+    let r = http
+        .get(format!("{}/api/state", app.url))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "state is not readable either");
+    // A cross-site form or text/plain post (no CORS preflight) is refused before it is read.
+    let r = http
+        .post(&card)
+        .header("content-type", "text/plain")
+        .body(r#"{"code": "12345678"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["field"],
+        "content-type"
+    );
+    assert!(
+        app.seen().is_empty(),
+        "no command reached the runtime: {:?}",
+        app.seen()
+    );
+    // The screen's own requests pass: loopback Host and JSON.
+    let r = http
+        .post(&card)
+        .header("host", "localhost")
+        .json(&json!({"code": "12345678"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.seen(), vec!["card 12345678".to_owned()]);
+    app.stop.take().unwrap().send(()).unwrap();
+    let stopped = tokio::time::timeout(WAIT, &mut app.server).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
+}

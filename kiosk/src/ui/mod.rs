@@ -103,13 +103,56 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (closing_tx, closing_rx) = watch::channel(false);
-    let app = router.layer(Extension(Closing(closing_rx)));
+    let bound = listener.local_addr()?.ip();
+    let app = router
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: axum::middleware::Next| same_host(bound, req, next),
+        ))
+        .layer(Extension(Closing(closing_rx)));
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             let _ = closing_tx.send(true);
         })
         .await
+}
+
+/// Refuses a request whose `Host` is not this screen's own address (loopback or the address it
+/// is bound to). A web page elsewhere cannot reach the screen by pointing its own domain at
+/// 127.0.0.1 (DNS rebinding): the browser sends that domain as `Host`.
+async fn same_host(
+    bound: std::net::IpAddr,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if host_is_local(host, bound) {
+        next.run(req).await
+    } else {
+        Error {
+            status: StatusCode::FORBIDDEN,
+            field: Some("host".into()),
+            message: "只接受本机地址的请求 / only requests to this kiosk's own address".into(),
+        }
+        .into_response()
+    }
+}
+
+fn host_is_local(host: &str, bound: std::net::IpAddr) -> bool {
+    // "127.0.0.1:8090", "localhost:8090", "[::1]:8090", or without the port
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    name.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback() || ip == bound)
 }
 
 // ---------------------------------------------------------------- static page
@@ -442,6 +485,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // JSON only: a page elsewhere can post text/plain or a form to 127.0.0.1 without the
+        // browser asking first (no CORS preflight); application/json it cannot.
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(Error {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                field: Some("content-type".into()),
+                message: "请求须为 application/json / the body must be application/json".into(),
+            });
+        }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| Error {
