@@ -155,7 +155,7 @@ async fn api_acts_are_audited_with_who_and_what() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(entries(&app, "templates.delete").await.len(), 1);
 
-    // Exports: CSV and XLSX downloads; the admin token's JSON is a read, not an export.
+    // Exports: CSV, XLSX and JSON, each audited whoever asks.
     for format in ["csv", "xlsx", "json"] {
         let resp = app
             .get(&format!("/statements?month=2026-03&format={format}"))
@@ -163,7 +163,7 @@ async fn api_acts_are_audited_with_who_and_what() {
         assert_eq!(resp.status(), StatusCode::OK);
     }
     let ex = entries(&app, "statement.export").await;
-    assert_eq!(ex.len(), 2);
+    assert_eq!(ex.len(), 3);
     assert!(ex[0].detail.contains("\"format\":\"csv\""));
     assert_eq!(ex[1].target, "statement:2026-03");
 
@@ -203,8 +203,8 @@ async fn api_acts_are_audited_with_who_and_what() {
     assert_eq!(page["broken_at"], Value::Null);
     let total = page["total"].as_i64().expect("total");
     assert_eq!(
-        total, 22,
-        "the books seal, six fixtures, the two fixture kiosks' registrations and thirteen acts"
+        total, 23,
+        "the books seal, six fixtures, the two fixture kiosks' registrations and fourteen acts"
     );
     let seqs: Vec<i64> = page["entries"]
         .as_array()
@@ -884,4 +884,35 @@ async fn kiosk_routes_are_rate_limited_per_kiosk_token() {
         .await;
     assert_eq!(res[0]["status"], "accepted");
     assert_eq!(app.counts().await.0, 1);
+}
+
+#[tokio::test]
+async fn bulk_reads_with_the_admin_token_are_audited() {
+    let app = spawn_app().await;
+    assert!(entries(&app, "api.read").await.is_empty());
+    let list = app.json("/residents?limit=3").await;
+    assert_eq!(list.as_array().map(Vec::len), Some(3));
+    app.json(&format!("/residents/{}", app.residents[1])).await;
+    app.json("/statements?month=2026-03").await;
+    let reads = entries(&app, "api.read").await;
+    let seen: Vec<(&str, &str)> = reads
+        .iter()
+        .map(|r| (r.actor.as_str(), r.target.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("admin-token", "residents"),
+            ("admin-token", &*format!("resident:{}", app.residents[1])),
+        ]
+    );
+    assert!(
+        reads[0].detail.contains("\"rows\":3"),
+        "{}",
+        reads[0].detail
+    );
+    // The JSON statement is an export like the CSV and XLSX, whoever asks.
+    let exports = entries(&app, "statement.export").await;
+    assert_eq!(exports.len(), 1);
+    assert_eq!(exports[0].actor, "admin-token");
 }

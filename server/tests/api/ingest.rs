@@ -105,12 +105,12 @@ async fn replaying_a_batch_returns_the_same_answers_and_changes_nothing() {
     ];
     let first = app.settle_ok(0, batch.clone()).await;
     let counts = app.counts().await;
-    let statement = app.json("/statements?month=2026-03").await;
+    let statement = app.books_of("2026-03").await;
     let balance = app.json(&format!("/residents/{}", r[0])).await["prepaid_balance"].clone();
     let second = app.settle_ok(0, batch.clone()).await;
     assert_eq!(first, second);
     assert_eq!(app.counts().await, counts);
-    assert_eq!(app.json("/statements?month=2026-03").await, statement);
+    assert_eq!(app.books_of("2026-03").await, statement);
     assert_eq!(
         app.json(&format!("/residents/{}", r[0])).await["prepaid_balance"],
         balance

@@ -380,7 +380,7 @@ async fn replaying_a_signed_batch_changes_nothing() {
     assert_eq!(first[4]["status"], "rejected");
     assert_eq!(error_of(&first[5]).0, "unknown_resident");
     let counts = app.counts().await;
-    let statement = app.json("/statements?month=2026-03").await;
+    let statement = app.books_of("2026-03").await;
     let links = link_counts(&app).await;
     assert_eq!(
         links.get(&app.kiosk_ids[0]),
@@ -390,7 +390,7 @@ async fn replaying_a_signed_batch_changes_nothing() {
     let second = results(app.settle_raw(0, batch.clone()).await).await;
     assert_eq!(first, second);
     assert_eq!(app.counts().await, counts);
-    assert_eq!(app.json("/statements?month=2026-03").await, statement);
+    assert_eq!(app.books_of("2026-03").await, statement);
     assert_eq!(link_counts(&app).await, links);
     assert_eq!(chain_line(&app, 0).await["status"], "verified");
 }

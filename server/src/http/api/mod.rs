@@ -14,7 +14,31 @@ pub mod sync;
 pub mod templates;
 pub mod towns;
 
+use serde_json::Value;
+
+use super::AppState;
+use super::auth::Access;
 use super::error::Error;
+
+/// Records a read of personal data through the API (`api.read`: who, what, how much) in the
+/// audit log, before the answer is sent: an administrator's token reading the roster leaves the
+/// same trace as a person on the dashboard.
+pub(crate) async fn audit_read(
+    st: &AppState,
+    access: &Access,
+    target: String,
+    detail: Value,
+) -> Result<(), Error> {
+    let actor = access.actor();
+    let at = st
+        .clock
+        .now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    st.db
+        .write(move |tx| crate::db::audit::append(tx, &at, &actor, "api.read", &target, &detail))
+        .await?;
+    Ok(())
+}
 
 /// Parses a path id, naming the field when it is not a number.
 pub(crate) fn parse_id(raw: &str, field: &str) -> Result<i64, Error> {

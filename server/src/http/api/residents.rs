@@ -111,7 +111,7 @@ pub struct ListQuery {
 
 pub async fn list(
     State(st): State<AppState>,
-    _: Admin,
+    Admin(access): Admin,
     AppQuery(q): AppQuery<ListQuery>,
 ) -> Result<AppJson<Vec<ResidentDto>>> {
     let limit = q.limit.unwrap_or(100);
@@ -122,22 +122,30 @@ pub async fn list(
     if !(0..=1_000_000_000).contains(&offset) {
         return Err(Error::bad("invalid", "offset", "must be 0 to 1000000000"));
     }
+    let town = q.town.clone();
     let out = st
         .db
-        .read(move |c| db::residents::list(c, q.town.as_deref(), limit, offset))
+        .read(move |c| db::residents::list(c, town.as_deref(), limit, offset))
         .await?;
+    super::audit_read(
+        &st,
+        &access,
+        "residents".into(),
+        json!({ "town": q.town, "limit": limit, "offset": offset, "rows": out.len() }),
+    )
+    .await?;
     Ok(AppJson(out))
 }
 
 pub async fn show(
     State(st): State<AppState>,
-    _: Admin,
+    Admin(access): Admin,
     Path(id): Path<String>,
 ) -> Result<AppJson<ResidentDto>> {
     let id = ResidentId(parse_id(&id, "id")?);
-    Ok(AppJson(
-        st.db.read(move |c| db::residents::get_dto(c, id)).await?,
-    ))
+    let dto = st.db.read(move |c| db::residents::get_dto(c, id)).await?;
+    super::audit_read(&st, &access, format!("resident:{}", id.0), json!({})).await?;
+    Ok(AppJson(dto))
 }
 
 pub async fn update(
