@@ -783,8 +783,12 @@ pub struct SyncResponse {
     pub canteen: crate::Canteen,
     /// Every policy version (they are small); the kiosk selects by date like the server.
     pub policies: Vec<crate::Policy>,
-    /// Residents added or changed (the decision's view: no national ID number).
-    pub residents: Vec<crate::Resident>,
+    /// Residents added or changed, as a kiosk holds them ([`KioskResident`]: the decision's
+    /// facts, the name, a keyed hash of the card code; no ID number, sex or clear card code).
+    pub residents: Vec<KioskResident>,
+    /// This kiosk's card-index key (base64 of 32 bytes): [`KioskResident::card`] is
+    /// [`card_index`] of the card code under it. Each kiosk has its own key, derived on the server.
+    pub card_key: String,
     /// Templates added or replaced: all of a resident's templates, replacing what the kiosk holds.
     pub templates: Vec<TemplateSet>,
     /// Residents whose templates this kiosk must delete now (consent withdrawn, sharing withdrawn,
@@ -795,6 +799,47 @@ pub struct SyncResponse {
     pub meals: Vec<HistoryMeal>,
     /// Meals voided since `since`: drop them from the local history.
     pub voided: Vec<Uuid>,
+}
+
+/// A resident as a kiosk holds them: exactly what its offline decision and its screen need. The
+/// kiosk holds every resident of the city (an elder may eat at any canteen), so a stolen kiosk's
+/// disk leaks this and no more: name, the decision's facts ([`crate::Diner`]: birth date,
+/// categories, status, towns, prepaid balance) and a keyed hash of the card code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KioskResident {
+    pub diner: crate::Diner,
+    /// Shown on the screen and spoken.
+    pub name: String,
+    /// [`card_index`] of the card code under the kiosk's card key; `None` without a card.
+    pub card: Option<String>,
+}
+
+impl KioskResident {
+    pub fn id(&self) -> ResidentId {
+        self.diner.id
+    }
+}
+
+/// The keyed hash by which a kiosk finds a resident from a card code typed or read at the counter:
+/// hex HMAC-SHA256 of the trimmed code under the kiosk's card key. The clear code is not on the
+/// kiosk; with the key (on the same disk) a short code can still be found by trying them all, so
+/// the hash keeps the roster from being read, not from being searched.
+pub fn card_index(key: &[u8], code: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(code.trim().as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Decodes a base64 key of the wire ([`SyncResponse::card_key`]); `None` if it is not base64.
+pub fn decode_key(s: &str) -> Option<Vec<u8>> {
+    base64_decode(s)
+}
+
+/// Encodes a key for the wire.
+pub fn encode_key(key: &[u8]) -> String {
+    base64_encode(key)
 }
 
 /// A resident's face templates, as sent to a kiosk that may hold them.
@@ -847,7 +892,7 @@ pub struct TemplatesDeleted {
 }
 
 /// `POST /api/v1/kiosk/heartbeat` (kiosk token): what staff see as the kiosk's status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Heartbeat {
     pub outbox_backlog: u32,
@@ -855,11 +900,18 @@ pub struct Heartbeat {
     pub model_version: String,
     #[serde(default)]
     pub last_sync_cursor: Option<i64>,
+    /// The match score the kiosk now requires to accept a face (its open-set threshold at its
+    /// gallery size), 0..=1. A face meal it posts below this is flagged on its chain.
+    #[serde(default)]
+    pub match_threshold: Option<f64>,
+    /// The liveness score the kiosk requires, 0..=1 (flagged the same way).
+    #[serde(default)]
+    pub liveness_threshold: Option<f64>,
 }
 
 /// A kiosk as `GET /api/v1/kiosks` (admin) lists it, with what its last heartbeat said.
 /// (Additive to the kiosk-sync contract: the server's listing and revoke answer.)
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KioskStatus {
     pub id: i64,
     pub canteen_id: CanteenId,
@@ -872,6 +924,11 @@ pub struct KioskStatus {
     pub software_version: Option<String>,
     pub model_version: Option<String>,
     pub last_sync_cursor: Option<i64>,
+    /// The accept thresholds it last reported ([`Heartbeat`]).
+    #[serde(default)]
+    pub match_threshold: Option<f64>,
+    #[serde(default)]
+    pub liveness_threshold: Option<f64>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -993,6 +1050,16 @@ pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_card_index_is_the_trimmed_codes_hmac_under_the_kiosks_key() {
+        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?"
+        assert_eq!(
+            card_index(b"Jefe", " what do ya want for nothing? "),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_ne!(card_index(&[1; 32], "CARD7"), card_index(&[2; 32], "CARD7"));
+    }
 
     #[test]
     fn embeddings_round_trip_through_base64() {

@@ -16,5 +16,5 @@ pub mod signing;
 pub use canteen::{Canteen, CanteenId, CanteenKind, OperatorKind, Slot, SlotWindow, TownCode};
 pub use money::Fen;
 pub use policy::{Policy, PolicyError, PolicyRef};
-pub use resident::{Category, NationalId, Resident, ResidentId, ResidentStatus, Sex};
+pub use resident::{Category, Diner, NationalId, Resident, ResidentId, ResidentStatus, Sex};
 pub use settle::{Decision, Eligibility, FundingSource, Method, Payment, PriorMeal, Rejection};

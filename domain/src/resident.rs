@@ -213,13 +213,66 @@ impl Resident {
         age_on(self.birth_date, date)
     }
 
+    /// Whether the resident has one of `any` (see [`Diner::has_any_category`]).
+    pub fn has_any_category(&self, any: &[Category]) -> bool {
+        has_any_category(&self.categories, any)
+    }
+
+    /// The facts the meal decision reads, and nothing else (what a kiosk is sent).
+    pub fn diner(&self) -> Diner {
+        Diner {
+            id: self.id,
+            birth_date: self.birth_date,
+            local_registration: self.local_registration,
+            registered_town: self.registered_town.clone(),
+            residence_town: self.residence_town.clone(),
+            categories: self.categories.clone(),
+            status: self.status,
+            prepaid_balance: self.prepaid_balance,
+            face_ready: self.face_enrolled && self.consent.face_enrolment,
+        }
+    }
+}
+
+/// A resident as the meal decision ([`crate::settle::decide`]) sees them: exactly the facts it
+/// reads. This is all of a resident a kiosk receives, besides the name for its screen and a keyed
+/// hash of the card code ([`crate::api::KioskResident`]): no sex, no card code, no designated
+/// canteen, no sharing consent, no national ID. The birth date stays because tiers change on
+/// the birthday itself; without the ID number beside it, it completes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Diner {
+    pub id: ResidentId,
+    pub birth_date: NaiveDate,
+    /// 本地户籍
+    pub local_registration: bool,
+    pub registered_town: TownCode,
+    pub residence_town: TownCode,
+    pub categories: BTreeSet<Category>,
+    pub status: ResidentStatus,
+    /// `Some` for a prepaid account: whether self-pay can be taken from it.
+    pub prepaid_balance: Option<Fen>,
+    /// Face templates enrolled with separate consent: face check-ins are possible.
+    pub face_ready: bool,
+}
+
+impl Diner {
+    /// Age in whole years on `date` ([`Resident::age_on`]).
+    pub fn age_on(&self, date: NaiveDate) -> u32 {
+        age_on(self.birth_date, date)
+    }
+
     /// Whether the resident has one of `any`. A policy's `disabled` (失能, any level) is met by
     /// a level code (`disabled_1`..`disabled_3`) too, as the roster may record only the level.
     pub fn has_any_category(&self, any: &[Category]) -> bool {
-        let any_level = || self.categories.iter().any(Category::is_disability_level);
-        any.iter()
-            .any(|c| self.categories.contains(c) || (c.0 == Category::DISABLED && any_level()))
+        has_any_category(&self.categories, any)
     }
+}
+
+fn has_any_category(held: &BTreeSet<Category>, any: &[Category]) -> bool {
+    let any_level = || held.iter().any(Category::is_disability_level);
+    any.iter()
+        .any(|c| held.contains(c) || (c.0 == Category::DISABLED && any_level()))
 }
 
 pub fn age_on(birth: NaiveDate, date: NaiveDate) -> u32 {

@@ -7,7 +7,8 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
 use crate::policy::{Benefit, Caps, FundingShare, SubsidyTown, Tier};
-use crate::{Canteen, Fen, Policy, PolicyRef, Resident, ResidentStatus, Slot, TownCode};
+use crate::resident::Diner;
+use crate::{Canteen, Fen, Policy, PolicyRef, ResidentStatus, Slot, TownCode};
 
 pub use crate::policy::FundingSource;
 
@@ -269,7 +270,7 @@ impl Rejection {
 /// the resident's earlier accepted meals (others are ignored).
 pub fn decide(
     policy: Option<&Policy>,
-    resident: &Resident,
+    resident: &Diner,
     canteen: &Canteen,
     attempt: &Attempt,
     history: &[PriorMeal],
@@ -282,9 +283,7 @@ pub fn decide(
         ResidentStatus::Suspended => return Decision::Rejected(Rejection::Suspended),
         _ => {}
     }
-    if attempt.method == Method::Face
-        && !(resident.face_enrolled && resident.consent.face_enrolment)
-    {
+    if attempt.method == Method::Face && !resident.face_ready {
         return Decision::Rejected(Rejection::NotEnrolled);
     }
     let Some(window) = canteen.slot_at(attempt.served_at.time()) else {
@@ -370,7 +369,7 @@ pub fn decide(
 /// this slot; on a tie, the tier listed first.
 fn best_tier<'p>(
     policy: &'p Policy,
-    resident: &Resident,
+    resident: &Diner,
     canteen: &Canteen,
     subsidy_town: &TownCode,
     date: NaiveDate,

@@ -31,7 +31,7 @@ fn policy(name: &str) -> Policy {
 }
 
 fn decide(p: &Policy, r: &Resident, c: &Canteen, a: &Attempt, history: &[PriorMeal]) -> Decision {
-    settle::decide(Some(p), r, c, a, history)
+    settle::decide(Some(p), &r.diner(), c, a, history)
 }
 
 fn attempt(slot: Slot, date: NaiveDate) -> Attempt {
@@ -755,7 +755,7 @@ fn self_pay_comes_from_the_prepaid_balance_when_it_is_enough(
 fn without_a_policy_in_force_the_meal_is_full_price() {
     let r = resident_aged(100, meal(), &["tekun"]);
     let c = canteen();
-    let none = settle::decide(None, &r, &c, &lunch_on(meal()), &[]);
+    let none = settle::decide(None, &r.diner(), &c, &lunch_on(meal()), &[]);
     check(&none, Want::Full(NotEligible::NoPolicyInForce), 2000);
     assert_eq!(accepted(&none).policy.version, 0);
     assert_eq!(accepted(&none).funding_town, TownCode::new(REG_TOWN));
@@ -778,7 +778,7 @@ fn without_a_policy_in_force_the_meal_is_full_price() {
     // The same-slot rule still applies.
     let history = [prior(meal(), Slot::Lunch, 0)];
     assert_eq!(
-        settle::decide(None, &r, &c, &lunch_on(meal()), &history),
+        settle::decide(None, &r.diner(), &c, &lunch_on(meal()), &history),
         Decision::Rejected(Rejection::Duplicate { slot: Slot::Lunch })
     );
 }
@@ -1015,7 +1015,7 @@ fn a_decision_records_the_policy_version_it_was_judged_by() {
     let r = resident_aged(70, meal(), &[]);
     for (date, version) in [(d(2025, 6, 30), 1), (d(2025, 7, 1), 2)] {
         let p = Policy::select(&policies, date);
-        let decision = settle::decide(p, &r, &canteen(), &lunch_on(date), &[]);
+        let decision = settle::decide(p, &r.diner(), &canteen(), &lunch_on(date), &[]);
         assert_eq!(accepted(&decision).policy.version, version);
     }
 }

@@ -245,7 +245,7 @@ fn run(policy: &Policy, r: &Resident, canteens: &[Canteen], attempts: &[(usize, 
     let mut history = Vec::new();
     let mut decisions = Vec::new();
     for (c, a) in attempts {
-        let decision = settle::decide(Some(policy), r, &canteens[*c], a, &history);
+        let decision = settle::decide(Some(policy), &r.diner(), &canteens[*c], a, &history);
         if let Decision::Accepted(acc) = &decision {
             history.push(PriorMeal {
                 date: acc.date,
@@ -282,11 +282,11 @@ proptest! {
             let canteen = &canteens[*c];
             // Determinism, and independence from the order of the history.
             let earlier = &history[..seen.len()];
-            let again = settle::decide(Some(policy), &r, canteen, a, earlier);
+            let again = settle::decide(Some(policy), &r.diner(), canteen, a, earlier);
             prop_assert_eq!(&again, decision);
             let mut reversed = earlier.to_vec();
             reversed.reverse();
-            prop_assert_eq!(&settle::decide(Some(policy), &r, canteen, a, &reversed), decision);
+            prop_assert_eq!(&settle::decide(Some(policy), &r.diner(), canteen, a, &reversed), decision);
 
             let Decision::Accepted(acc) = decision else { continue };
             seen.push(());
@@ -378,7 +378,7 @@ proptest! {
         // A rejected attempt stays rejected, for the same reason, once the month is over.
         for ((c, a), decision) in attempts.iter().zip(&decisions) {
             if let Decision::Rejected(_) = decision {
-                prop_assert_eq!(&settle::decide(Some(policy), &r, &canteens[*c], a, &history), decision);
+                prop_assert_eq!(&settle::decide(Some(policy), &r.diner(), &canteens[*c], a, &history), decision);
             }
         }
         // Rejected attempts change nothing: without them, every other decision is the same.
@@ -515,7 +515,7 @@ fn every_policy_under_test_subsidises_a_plain_lunch() {
         delivered: false,
     };
     for p in policies() {
-        let decision = settle::decide(Some(&p), &r, &c, &a, &[]);
+        let decision = settle::decide(Some(&p), &r.diner(), &c, &a, &[]);
         let subsidy = decision.accepted().map(|a| a.subsidy);
         assert!(
             subsidy.is_some_and(|s| s > Fen::ZERO),

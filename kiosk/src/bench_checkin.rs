@@ -50,12 +50,12 @@ fn synthetic_sync(n: usize) -> zhucan_domain::api::SyncResponse {
     let residents: Vec<serde_json::Value> = (1..=n)
         .map(|i| {
             serde_json::json!({
-                "id": i, "name": format!("老人{i}"), "sex": "male", "birth_date": "1940-01-01",
-                "local_registration": true, "registered_town": "choucheng",
-                "residence_town": "choucheng", "categories": [], "status": {"status": "active"},
-                "card_code": format!("C{i}"), "designated_canteen": null, "prepaid_balance": null,
-                "consent": {"face_enrolment": true, "template_sharing": false},
-                "face_enrolled": true
+                "diner": {"id": i, "birth_date": "1940-01-01",
+                    "local_registration": true, "registered_town": "choucheng",
+                    "residence_town": "choucheng", "categories": [], "status": {"status": "active"},
+                    "prepaid_balance": null, "face_ready": true},
+                "name": format!("老人{i}"),
+                "card": zhucan_domain::api::card_index(&[0; 32], &format!("C{i}")),
             })
         })
         .collect();
@@ -67,7 +67,8 @@ fn synthetic_sync(n: usize) -> zhucan_domain::api::SyncResponse {
             "slots": [{"slot": "lunch", "start": "00:00:00", "end": "23:59:59", "price": 1200}]
         },
         "policies": [Policy::example_yiwu()],
-        "residents": residents, "templates": [], "purged": [], "meals": [], "voided": []
+        "residents": residents, "card_key": zhucan_domain::api::encode_key(&[0; 32]),
+        "templates": [], "purged": [], "meals": [], "voided": []
     }))
     .expect("synthetic sync answer is valid")
 }

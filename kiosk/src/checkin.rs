@@ -15,9 +15,10 @@ use std::collections::{HashMap, VecDeque};
 use chrono::{DateTime, SubsecRound as _, Utc};
 use chrono_tz::Asia::Shanghai;
 use uuid::Uuid;
+use zhucan_domain::api::KioskResident;
 use zhucan_domain::api::SettlementItem;
 use zhucan_domain::settle::{self, Accepted, Attempt, Decision, Eligibility};
-use zhucan_domain::{Canteen, Method, Policy, PriorMeal, Resident, ResidentId};
+use zhucan_domain::{Canteen, Method, Policy, PriorMeal, ResidentId};
 
 use crate::face::quality::Reason;
 use crate::screen::CheckinView;
@@ -210,7 +211,7 @@ pub fn wire_score(x: f32) -> f64 {
 
 /// Decides a check-in with the local data, exactly as the server will.
 pub fn prepare(
-    resident: &Resident,
+    resident: &KioskResident,
     canteen: &Canteen,
     policies: &[Policy],
     history: &[PriorMeal],
@@ -231,10 +232,10 @@ pub fn prepare(
         delivered: false,
     };
     let policy = Policy::select(policies, served_at.date_naive());
-    let decision = settle::decide(policy, resident, canteen, &attempt, history);
+    let decision = settle::decide(policy, &resident.diner, canteen, &attempt, history);
     let item = decision.accepted().map(|_| SettlementItem {
         id,
-        resident_id: resident.id,
+        resident_id: resident.id(),
         canteen_id: canteen.id,
         served_at,
         method,
@@ -266,7 +267,7 @@ fn slot_en(slot: zhucan_domain::Slot) -> String {
 }
 
 /// What the screen shows for a decision.
-pub fn view(resident: &Resident, method: Method, decision: &Decision) -> CheckinView {
+pub fn view(resident: &KioskResident, method: Method, decision: &Decision) -> CheckinView {
     match decision {
         Decision::Accepted(a) => accepted_view(resident, method, a),
         Decision::Rejected(r) => {
@@ -275,7 +276,7 @@ pub fn view(resident: &Resident, method: Method, decision: &Decision) -> Checkin
                 _ => None,
             };
             CheckinView {
-                resident_id: resident.id,
+                resident_id: resident.id(),
                 name: resident.name.clone(),
                 slot_zh: slot.map(|s| s.label_zh().to_owned()).unwrap_or_default(),
                 slot_en: slot.map(slot_en).unwrap_or_default(),
@@ -283,7 +284,7 @@ pub fn view(resident: &Resident, method: Method, decision: &Decision) -> Checkin
                 subsidy: zhucan_domain::Fen::ZERO,
                 self_pay: zhucan_domain::Fen::ZERO,
                 payment: String::new(),
-                prepaid_balance: resident.prepaid_balance,
+                prepaid_balance: resident.diner.prepaid_balance,
                 tier_name: None,
                 method: method.as_str().to_owned(),
                 rejection: Some(r.as_str().to_owned()),
@@ -293,13 +294,13 @@ pub fn view(resident: &Resident, method: Method, decision: &Decision) -> Checkin
     }
 }
 
-fn accepted_view(resident: &Resident, method: Method, a: &Accepted) -> CheckinView {
+fn accepted_view(resident: &KioskResident, method: Method, a: &Accepted) -> CheckinView {
     let prepaid_balance = match a.payment {
-        zhucan_domain::Payment::Prepaid => resident.prepaid_balance.map(|b| b - a.self_pay),
-        zhucan_domain::Payment::Cash => resident.prepaid_balance,
+        zhucan_domain::Payment::Prepaid => resident.diner.prepaid_balance.map(|b| b - a.self_pay),
+        zhucan_domain::Payment::Cash => resident.diner.prepaid_balance,
     };
     CheckinView {
-        resident_id: resident.id,
+        resident_id: resident.id(),
         name: resident.name.clone(),
         slot_zh: a.slot.label_zh().to_owned(),
         slot_en: slot_en(a.slot),
@@ -494,15 +495,8 @@ mod tests {
         }
     }
 
-    fn resident(prepaid: Option<i64>) -> Resident {
-        serde_json::from_value(serde_json::json!({
-            "id": 7, "name": "王建国", "sex": "male", "birth_date": "1944-05-01",
-            "local_registration": true, "registered_town": "choucheng", "residence_town": "choucheng",
-            "categories": [], "status": {"status": "active"}, "card_code": "CARD7",
-            "designated_canteen": null, "prepaid_balance": prepaid,
-            "consent": {"face_enrolment": true, "template_sharing": false}, "face_enrolled": true
-        }))
-        .expect("resident")
+    fn resident(prepaid: Option<i64>) -> KioskResident {
+        crate::store::testing::resident(serde_json::json!({"prepaid_balance": prepaid}))
     }
 
     fn canteen() -> Canteen {
@@ -581,13 +575,7 @@ mod tests {
         assert_eq!(n, 20_001);
         assert_eq!(wire_score(0.97), 0.97);
         // and the time is whole milliseconds
-        let r: Resident = serde_json::from_value(serde_json::json!({"id": 7, "name": "王建国",
-            "sex": "male", "birth_date": "1944-05-01", "local_registration": true,
-            "registered_town": "choucheng", "residence_town": "choucheng", "categories": [],
-            "status": {"status": "active"}, "card_code": "C7", "designated_canteen": null,
-            "prepaid_balance": null, "consent": {"face_enrolment": true, "template_sharing": false},
-            "face_enrolled": true}))
-        .expect("resident");
+        let r = resident(None);
         let c: Canteen = serde_json::from_value(serde_json::json!({"id": 1, "name": "宾王",
             "kind": "care_centre", "town": "choucheng", "operator": "x",
             "operator_kind": "contracted", "delivery_surcharge": null,

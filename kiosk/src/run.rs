@@ -617,6 +617,7 @@ pub async fn start(
 
     // the face loop: load the models on its own thread, report model and dimension
     let pcfg = pipeline_config(&config)?;
+    let (matching, liveness_threshold) = (pcfg.matching, pcfg.liveness_threshold);
     let rule = Rule {
         k: config.k,
         n: config.n,
@@ -715,6 +716,8 @@ pub async fn start(
             backoff_cap: Duration::from_millis(config.backoff_cap_ms.max(50)),
         },
         evidence_retention: config.evidence_photos.retention(),
+        matching,
+        liveness_threshold,
     };
     tasks.push(tokio::spawn(sync::worker(deps, stop_rx)));
     tracing::info!(screen = %ui_addr, "kiosk running");
@@ -1055,7 +1058,7 @@ impl Commands {
                             .resident_by_card(&code)
                             .map_err(|e| e.to_string())?
                             .ok_or("未找到该卡 / card not found")?;
-                        c.counter.checkin(r.id, How::Card, None)
+                        c.counter.checkin(r.id(), How::Card, None)
                     })
                     .await;
                 let _ = reply.send(r);

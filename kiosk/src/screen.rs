@@ -111,7 +111,8 @@ impl ScreenState {
 pub struct ResidentHit {
     pub id: ResidentId,
     pub name: String,
-    pub card_code: String,
+    /// Whether the resident has a card (its code is not on the kiosk, only its keyed hash).
+    pub has_card: bool,
     pub age: u32,
     pub face_enrolled: bool,
 }

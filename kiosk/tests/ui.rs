@@ -107,7 +107,7 @@ fn answer(cmd: Command, log: &Mutex<Vec<String>>) {
             let hits = vec![ResidentHit {
                 id: ResidentId(2),
                 name: "李秀兰".into(),
-                card_code: "12345678".into(),
+                has_card: true,
                 age: 83,
                 face_enrolled: false,
             }];
@@ -420,7 +420,7 @@ async fn operator_enrols_a_face_only_with_consent() {
     b.wait_for_text("工作人员模式", WAIT).await.unwrap();
     let query = b.client.find(Locator::Css("#op-query")).await.unwrap();
     query.send_keys(&format!("李{ENTER}")).await.unwrap();
-    b.wait_for_text("卡号 12345678", WAIT).await.unwrap();
+    b.wait_for_text("有卡", WAIT).await.unwrap();
     click(".hit .btn:nth-of-type(2)").await; // 录入人脸
     let text = b
         .wait_for_text("同意采集人脸用于就餐结算", WAIT)

@@ -41,6 +41,15 @@ pub fn books_key(master: &[u8]) -> [u8; 32] {
     subkey(master, BOOKS_KEY_LABEL)
 }
 
+/// The key a kiosk finds residents' card codes by ([`zhucan_domain::api::card_index`]): one per
+/// kiosk, so the card hashes on one kiosk's disk say nothing about another's.
+pub fn kiosk_card_key(master: &[u8], kiosk_id: i64) -> [u8; 32] {
+    subkey(
+        master,
+        format!("zhucan/v2/kiosk-card-index/{kiosk_id}").as_bytes(),
+    )
+}
+
 /// The blind index of a national ID number: hex HMAC under the server's key. It lets the server
 /// find a resident by their number without being able to read the number back.
 pub fn blind_index(key: &[u8], national_id: &zhucan_domain::NationalId) -> String {

@@ -183,6 +183,8 @@ struct Batch {
     residents: HashMap<ResidentId, Option<Resident>>,
     /// The calling kiosk's public keys (empty for the server itself).
     keys: Vec<db::chain::Key>,
+    /// The (match, liveness) thresholds the calling kiosk last reported.
+    kiosk_thresholds: (Option<f64>, Option<f64>),
     rules: Rules,
     tz: Tz,
     now: DateTime<Utc>,
@@ -218,6 +220,10 @@ pub fn ingest(
             Some(k) => db::chain::keys(tx, k)?,
             None => Vec::new(),
         },
+        kiosk_thresholds: match kiosk_id {
+            Some(k) => db::kiosks::thresholds(tx, k)?,
+            None => (None, None),
+        },
         rules: *rules,
         tz,
         now,
@@ -246,6 +252,19 @@ pub fn ingest(
                 payload,
             } => {
                 let (result, stored) = decide_and_store(tx, &mut b, item, &hash)?;
+                if stored && let Some(detail) = below_kiosk_threshold(&b, item) {
+                    db::chain::record_event(
+                        tx,
+                        &db::chain::Event {
+                            kiosk_id: kiosk,
+                            kind: EventKind::BelowKioskThreshold,
+                            seq: Some(seq),
+                            settlement_id: Some(&item.id.to_string()),
+                            detail: &detail,
+                            at: &b.received_at,
+                        },
+                    )?;
+                }
                 let signature = item.signed.as_ref().map_or("", |s| s.signature.as_str());
                 db::chain::insert_link(
                     tx,
@@ -437,6 +456,30 @@ fn cached<K: Copy + Eq + std::hash::Hash, V: Clone>(
     Ok(v)
 }
 
+/// A face meal the kiosk signed with a score below the threshold it reported itself: it passed
+/// the server's floors, so it is settled, but its kiosk should not have accepted it (settings
+/// changed with meals still queued, or a record not made by the kiosk's face loop).
+fn below_kiosk_threshold(b: &Batch, item: &SettlementItem) -> Option<String> {
+    if item.method != Method::Face {
+        return None;
+    }
+    let (match_t, live_t) = b.kiosk_thresholds;
+    let below = |score: Option<f64>, t: Option<f64>| match (score, t) {
+        (Some(s), Some(t)) if s < t => Some((s, t)),
+        _ => None,
+    };
+    if let Some((s, t)) = below(item.match_score, match_t) {
+        return Some(format!(
+            "below_kiosk_threshold: match_score {s:.4} < {t:.4}, the kiosk's reported threshold"
+        ));
+    }
+    below(item.liveness_score, live_t).map(|(s, t)| {
+        format!(
+            "below_kiosk_threshold: liveness_score {s:.4} < {t:.4}, the kiosk's reported threshold"
+        )
+    })
+}
+
 /// Why a kiosk's face item cannot be a real match, if it cannot: scores below the floors the
 /// kiosks apply, or a resident whose face templates this canteen's kiosks never held.
 fn face_problem(
@@ -574,7 +617,7 @@ fn decide_and_store(
         method: item.method,
         delivered: item.delivered,
     };
-    let decision = settle::decide(policy, &resident, &canteen, &attempt, &history);
+    let decision = settle::decide(policy, &resident.diner(), &canteen, &attempt, &history);
     let result = match &decision {
         Decision::Accepted(a) => ItemResult {
             id: item.id,

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use tracing::instrument;
-use zhucan_domain::api::SyncResponse;
+use zhucan_domain::api::{self, KioskResident, SyncResponse};
 
 use crate::db::{self, Conn, changes::Kind, kiosks::Kiosk};
 use crate::ingest::month_of;
@@ -22,19 +22,28 @@ pub fn build(
     conn: &Conn,
     kiosk: Kiosk,
     since: i64,
-    template_key: &[u8; 32],
+    master_key: &[u8],
     tz: Tz,
     now: DateTime<Utc>,
 ) -> Result<SyncResponse, Error> {
+    let template_key = crate::crypto::template_key(master_key);
+    let card_key = crate::crypto::kiosk_card_key(master_key, kiosk.id);
     db::snapshot(conn, |c| {
         let cursor = db::changes::latest(c)?;
         let full = since <= 0 || since > cursor;
         let after = (!full).then_some(since);
         let period = month_of(now.with_timezone(&tz).date_naive());
-        let residents = db::residents::for_sync(c, after)?;
+        let residents = db::residents::for_sync(c, after)?
+            .into_iter()
+            .map(|r| KioskResident {
+                diner: r.diner(),
+                card: (!r.card_code.is_empty()).then(|| api::card_index(&card_key, &r.card_code)),
+                name: r.name,
+            })
+            .collect();
         let templates = db::templates::for_sync(c, kiosk.canteen_id, after)?
             .iter()
-            .map(|s| templates::open_set(template_key, s))
+            .map(|s| templates::open_set(&template_key, s))
             .collect::<Result<Vec<_>, _>>()?;
         let purged = match after {
             Some(s) => db::templates::purged_for_sync(c, kiosk.canteen_id, s)?,
@@ -55,6 +64,7 @@ pub fn build(
             canteen: db::canteens::get(c, kiosk.canteen_id)?,
             policies: db::policies::all(c)?,
             residents,
+            card_key: api::encode_key(&card_key),
             templates,
             purged,
             meals,

@@ -21,10 +21,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
-use zhucan_domain::api::{ItemResult, ItemStatus, SettlementItem, SyncResponse};
+use zhucan_domain::api::{
+    self, ItemResult, ItemStatus, KioskResident, SettlementItem, SyncResponse,
+};
 use zhucan_domain::settle::{Accepted, Decision};
 use zhucan_domain::signing::{self, SigningKey};
-use zhucan_domain::{Canteen, Fen, Policy, PriorMeal, Resident, ResidentId, Slot};
+use zhucan_domain::{Canteen, Fen, Policy, PriorMeal, ResidentId, Slot};
 
 use crate::face::matcher::Gallery;
 use crate::screen::ResidentHit;
@@ -67,6 +69,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0003_template_deletions",
         include_str!("../../../migrations/kiosk/0003_template_deletions.sql"),
+    ),
+    (
+        "0004_slim_roster",
+        include_str!("../../../migrations/kiosk/0004_slim_roster.sql"),
     ),
 ];
 
@@ -217,12 +223,15 @@ impl Store {
                 params![p.id, p.version, serde_json::to_string(p)?],
             )?;
         }
+        if api::decode_key(&s.card_key).is_none() {
+            return Err(Error::Schema("sync answer: card_key is not base64".into()));
+        }
         for r in &s.residents {
             tx.execute(
-                "INSERT INTO residents (id, name, card_code, json) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO residents (id, name, card_index, json) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (id) DO UPDATE SET name = excluded.name,
-                   card_code = excluded.card_code, json = excluded.json",
-                params![r.id.0, r.name, r.card_code, serde_json::to_string(r)?],
+                   card_index = excluded.card_index, json = excluded.json",
+                params![r.id().0, r.name, r.card, serde_json::to_string(r)?],
             )?;
         }
         // templates deleted here that this answer may predate (see migration 0003)
@@ -265,9 +274,12 @@ impl Store {
         // face data of a resident who withdrew consent or died goes too, even when a full
         // snapshot (which lists no `purged`) is how the kiosk hears of it
         for r in &s.residents {
-            let deceased = matches!(r.status, zhucan_domain::ResidentStatus::Deceased { .. });
-            if deceased || !r.consent.face_enrolment {
-                tx.execute("DELETE FROM evidence WHERE resident_id = ?1", [r.id.0])?;
+            let deceased = matches!(
+                r.diner.status,
+                zhucan_domain::ResidentStatus::Deceased { .. }
+            );
+            if deceased || !r.diner.face_ready {
+                tx.execute("DELETE FROM evidence WHERE resident_id = ?1", [r.id().0])?;
             }
         }
         for m in &s.meals {
@@ -294,6 +306,7 @@ impl Store {
         )?;
         for (k, v) in [
             ("sync_cursor", s.cursor.to_string()),
+            ("card_key", s.card_key.clone()),
             ("kiosk_id", s.kiosk_id.to_string()),
             ("canteen_id", s.canteen.id.0.to_string()),
             ("last_sync_at", ts(now)),
@@ -327,7 +340,7 @@ impl Store {
         Ok(out)
     }
 
-    pub fn resident(&self, id: ResidentId) -> Result<Option<Resident>> {
+    pub fn resident(&self, id: ResidentId) -> Result<Option<KioskResident>> {
         let json: Option<String> = self
             .conn()
             .query_row("SELECT json FROM residents WHERE id = ?1", [id.0], |r| {
@@ -337,19 +350,32 @@ impl Store {
         Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
     }
 
-    pub fn resident_by_card(&self, code: &str) -> Result<Option<Resident>> {
+    /// The resident whose card code is `code`, found by its keyed hash (the clear code is not
+    /// stored here: [`api::card_index`]).
+    pub fn resident_by_card(&self, code: &str) -> Result<Option<KioskResident>> {
+        let Some(index) = self.card_index(code)? else {
+            return Ok(None);
+        };
         let json: Option<String> = self
             .conn()
             .query_row(
-                "SELECT json FROM residents WHERE card_code = ?1",
-                [code.trim()],
+                "SELECT json FROM residents WHERE card_index = ?1",
+                [index],
                 |r| r.get(0),
             )
             .optional()?;
         Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
     }
 
-    /// Operator search by (part of) the name or the card code, at most 20 hits.
+    /// The keyed hash of a card code under the card key of the last sync (`None` before one).
+    fn card_index(&self, code: &str) -> Result<Option<String>> {
+        let key = self.setting("card_key")?;
+        Ok(key
+            .and_then(|k| api::decode_key(&k))
+            .map(|k| api::card_index(&k, code)))
+    }
+
+    /// Operator search by (part of) the name, or by the exact card code, at most 20 hits.
     pub fn search(&self, query: &str, today: NaiveDate) -> Result<Vec<ResidentHit>> {
         let q = query.trim();
         if q.is_empty() {
@@ -361,25 +387,26 @@ impl Store {
                 .replace('%', "\\%")
                 .replace('_', "\\_")
         );
+        let index = self.card_index(q)?;
         let conn = self.conn();
         let mut st = conn.prepare(
             "SELECT json, (SELECT COUNT(*) FROM templates t WHERE t.resident_id = r.id)
              FROM residents r
-             WHERE card_code = ?1 OR name LIKE ?2 ESCAPE '\\'
+             WHERE card_index = ?1 OR name LIKE ?2 ESCAPE '\\'
              ORDER BY name, id LIMIT 20",
         )?;
-        let rows = st.query_map(params![q, like], |r| {
+        let rows = st.query_map(params![index, like], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
         })?;
         let mut out = Vec::new();
         for row in rows {
             let (j, templates) = row?;
-            let r: Resident = serde_json::from_str(&j)?;
+            let r: KioskResident = serde_json::from_str(&j)?;
             out.push(ResidentHit {
-                id: r.id,
-                age: r.age_on(today),
+                id: r.id(),
+                age: r.diner.age_on(today),
+                has_card: r.card.is_some(),
                 name: r.name,
-                card_code: r.card_code,
                 face_enrolled: templates > 0,
             });
         }
@@ -473,11 +500,11 @@ impl Store {
                 )
                 .optional()?;
             if let Some(j) = json {
-                let mut r: Resident = serde_json::from_str(&j)?;
-                r.prepaid_balance = r.prepaid_balance.map(|b| b - accepted.self_pay);
+                let mut r: KioskResident = serde_json::from_str(&j)?;
+                r.diner.prepaid_balance = r.diner.prepaid_balance.map(|b| b - accepted.self_pay);
                 tx.execute(
                     "UPDATE residents SET json = ?2 WHERE id = ?1",
-                    params![r.id.0, serde_json::to_string(&r)?],
+                    params![r.id().0, serde_json::to_string(&r)?],
                 )?;
             }
         }
@@ -678,12 +705,11 @@ impl Store {
             )
             .optional()?;
         if let Some(j) = json {
-            let mut r: Resident = serde_json::from_str(&j)?;
-            r.face_enrolled = true;
-            r.consent = consent;
+            let mut r: KioskResident = serde_json::from_str(&j)?;
+            r.diner.face_ready = consent.face_enrolment;
             tx.execute(
                 "UPDATE residents SET json = ?2 WHERE id = ?1",
-                params![r.id.0, serde_json::to_string(&r)?],
+                params![r.id().0, serde_json::to_string(&r)?],
             )?;
         }
         tx.commit()?;
@@ -985,6 +1011,7 @@ mod tests {
             .resident(ResidentId(7))
             .expect("r")
             .expect("r")
+            .diner
             .prepaid_balance;
         assert_eq!(bal, Some(Fen(10_000) - a.self_pay));
         // the same id twice is refused by the primary key: never two outbox rows for one meal
@@ -1203,7 +1230,7 @@ mod tests {
 
         // a full snapshot that shows a withdrawn consent or a death purges as well
         for patch in [
-            serde_json::json!({"consent": {"face_enrolment": false, "template_sharing": false}}),
+            serde_json::json!({"face_ready": false}),
             serde_json::json!({"status": {"status": "deceased", "date": "2026-03-14"}}),
         ] {
             let mut it = item.clone();
@@ -1362,5 +1389,80 @@ mod tests {
             .map(|p| p.id)
             .collect();
         assert_eq!(due, vec![old.id, signed.id]);
+    }
+
+    /// A stolen kiosk's disk: residents are held as the decision needs them, card codes only as
+    /// keyed hashes, yet the card box and the operator's search still find them by the code.
+    #[test]
+    fn card_codes_are_held_only_as_keyed_hashes_and_still_find_the_resident() {
+        let (d, s) = synced();
+        let by_card = s.resident_by_card(" CARD7 ").expect("card").expect("found");
+        assert_eq!(
+            (by_card.id(), by_card.name.as_str()),
+            (ResidentId(7), "王建国")
+        );
+        assert!(s.resident_by_card("CARD8").expect("card").is_none());
+        let hits = s.search("CARD7", now().date_naive()).expect("search");
+        assert_eq!(hits.len(), 1);
+        assert!(hits[0].has_card);
+        let raw = raw_bytes(d.path(), &s);
+        assert!(!contains(&raw, b"CARD7"), "no clear card code in the files");
+        assert!(
+            contains(&raw, "王建国".as_bytes()),
+            "the name is there (the screen needs it)"
+        );
+        // a resident's JSON on disk is the kiosk's view: no sex, card code or consent flags
+        let json: String = s
+            .conn()
+            .query_row("SELECT json FROM residents WHERE id = 7", [], |r| r.get(0))
+            .expect("row");
+        for absent in [
+            "sex",
+            "card_code",
+            "designated_canteen",
+            "consent",
+            "national",
+        ] {
+            assert!(!json.contains(absent), "{absent} in {json}");
+        }
+    }
+
+    /// A kiosk from before held whole residents with clear card codes: the migration drops them
+    /// and the next sync is a full snapshot in the new shape.
+    #[test]
+    fn a_store_holding_whole_residents_drops_them_and_syncs_again_in_full() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("kiosk.sqlite");
+        {
+            let mut c = Connection::open(&p).expect("open");
+            let tx = c.transaction().expect("tx");
+            for (_, sql) in &MIGRATIONS[..3] {
+                tx.execute_batch(sql).expect("migration");
+            }
+            tx.pragma_update(None, "user_version", 3).expect("v3");
+            tx.execute(
+                "INSERT INTO residents (id, name, card_code, json) VALUES (7, '王建国', 'CARD7', '{}')",
+                [],
+            )
+            .expect("old row");
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES ('sync_cursor', '42')",
+                [],
+            )
+            .expect("cursor");
+            tx.commit().expect("commit");
+        }
+        let s = Store::open(&p, TemplateKey::from_bytes([1; 32])).expect("migrate");
+        assert_eq!(
+            s.cursor().expect("cursor"),
+            0,
+            "the next pull is a full snapshot"
+        );
+        assert!(s.resident(ResidentId(7)).expect("r").is_none());
+        let raw = raw_bytes(dir.path(), &s);
+        assert!(
+            !contains(&raw, b"CARD7"),
+            "the old clear card code is overwritten"
+        );
     }
 }

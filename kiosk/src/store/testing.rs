@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
-use zhucan_domain::api::{SettlementItem, SyncResponse};
+use zhucan_domain::api::{self, KioskResident, SettlementItem, SyncResponse};
 use zhucan_domain::settle::{Accepted, Decision};
 use zhucan_domain::signing::SigningKey;
 use zhucan_domain::{Policy, ResidentId};
@@ -22,31 +22,44 @@ pub fn signer() -> SigningKey {
     SigningKey::from_bytes(&[9; 32])
 }
 
-/// A sync answer; `resident` patches the resident's JSON (consent, status...).
+/// The card-index key of the fixture's sync answers.
+pub const CARD_KEY: [u8; 32] = [5; 32];
+
+/// 王建国 (id 7, card CARD7) as a kiosk holds him; `diner` patches his decision facts
+/// (`face_ready`, `status`, `prepaid_balance`...).
+pub fn resident_json(diner: serde_json::Value) -> serde_json::Value {
+    let mut d = serde_json::json!({"id": 7, "birth_date": "1944-05-01",
+        "local_registration": true, "registered_town": "choucheng",
+        "residence_town": "choucheng", "categories": [], "status": {"status": "active"},
+        "prepaid_balance": 10000, "face_ready": true});
+    if let (Some(d), Some(patch)) = (d.as_object_mut(), diner.as_object()) {
+        for (k, v) in patch {
+            d.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::json!({"diner": d, "name": "王建国", "card": api::card_index(&CARD_KEY, "CARD7")})
+}
+
+/// [`resident_json`] as the type.
+pub fn resident(diner: serde_json::Value) -> KioskResident {
+    serde_json::from_value(resident_json(diner)).expect("resident")
+}
+
+/// A sync answer; `diner` patches the resident's decision facts ([`resident_json`]).
 pub fn sync_with(
     full: bool,
     templates: serde_json::Value,
     purged: serde_json::Value,
-    resident: serde_json::Value,
+    diner: serde_json::Value,
 ) -> SyncResponse {
-    let mut r = serde_json::json!({"id": 7, "name": "王建国", "sex": "male",
-        "birth_date": "1944-05-01", "local_registration": true, "registered_town": "choucheng",
-        "residence_town": "choucheng", "categories": [], "status": {"status": "active"},
-        "card_code": "CARD7", "designated_canteen": null, "prepaid_balance": 10000,
-        "consent": {"face_enrolment": true, "template_sharing": false},
-        "face_enrolled": true});
-    if let (Some(r), Some(patch)) = (r.as_object_mut(), resident.as_object()) {
-        for (k, v) in patch {
-            r.insert(k.clone(), v.clone());
-        }
-    }
+    let r = resident_json(diner);
     serde_json::from_value(serde_json::json!({
         "cursor": 7, "full": full, "kiosk_id": 3,
         "canteen": {"id": 1, "name": "宾王", "kind": "care_centre", "town": "choucheng",
             "operator": "x", "operator_kind": "contracted", "delivery_surcharge": null,
             "slots": [{"slot": "lunch", "start": "10:30:00", "end": "13:00:00", "price": 1200}]},
         "policies": [Policy::example_yiwu()],
-        "residents": [r],
+        "residents": [r], "card_key": api::encode_key(&CARD_KEY),
         "templates": templates, "purged": purged, "meals": [], "voided": []
     }))
     .expect("sync answer")

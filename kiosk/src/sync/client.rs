@@ -401,6 +401,8 @@ mod tests {
             software_version: "test".into(),
             model_version: "m".into(),
             last_sync_cursor: None,
+            match_threshold: None,
+            liveness_threshold: None,
         }
     }
 

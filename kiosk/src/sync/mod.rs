@@ -96,6 +96,9 @@ pub struct Deps {
     pub timing: Timing,
     /// Evidence photos older than this are deleted.
     pub evidence_retention: chrono::Duration,
+    /// The accept rule of the face loop, reported in every heartbeat.
+    pub matching: crate::face::matcher::MatchConfig,
+    pub liveness_threshold: f32,
 }
 
 /// Errors of one sync round.
@@ -254,6 +257,10 @@ async fn heartbeat(d: &Deps, client: &Client) -> Result<(), Error> {
             software_version: env!("CARGO_PKG_VERSION").into(),
             model_version: d.model.clone(),
             last_sync_cursor: Some(cursor),
+            match_threshold: Some(crate::checkin::wire_score(
+                d.matching.threshold(d.gallery.get().len()),
+            )),
+            liveness_threshold: Some(crate::checkin::wire_score(d.liveness_threshold)),
         })
         .await?;
     Ok(())
@@ -371,6 +378,8 @@ mod tests {
                 backoff_cap: Duration::from_secs(1),
             },
             evidence_retention: chrono::Duration::days(30),
+            matching: crate::face::matcher::MatchConfig::default(),
+            liveness_threshold: 0.5,
         };
         let (stop_tx, stop_rx) = watch::channel(false);
         let task = tokio::spawn(worker(d.clone(), stop_rx));

@@ -26,7 +26,7 @@
       deleteExplain: '删除后，本机和服务器上的人脸数据都会删除；老人仍可刷卡就餐。',
       consentFace: '同意采集人脸用于就餐结算（必选）', consentSharing: '同意在其他助餐点使用（可选）',
       enrolling: '请老人正对屏幕，保持不动…', enrolled: (n) => `已录入 ${n} 张人脸`, deleted: '已删除人脸数据',
-      faceYes: '已录入人脸', faceNo: '未录入人脸', age: (n) => `${n}岁`, cardNo: (c) => `卡号 ${c}`,
+      faceYes: '已录入人脸', faceNo: '未录入人脸', age: (n) => `${n}岁`, hasCard: '有卡', noCard: '无卡',
       working: '请稍候…', notServed: '未能就餐',
     },
     en: {
@@ -47,7 +47,7 @@
       deleteExplain: 'This deletes the face data here and on the server; the resident can still use the card.',
       consentFace: 'Agrees to face capture for meal settlement (required)', consentSharing: 'Agrees to use at other canteens (optional)',
       enrolling: 'Ask the resident to face the screen and keep still…', enrolled: (n) => `Enrolled ${n} face templates`, deleted: 'Face data deleted',
-      faceYes: 'Face enrolled', faceNo: 'No face', age: (n) => `age ${n}`, cardNo: (c) => `card ${c}`,
+      faceYes: 'Face enrolled', faceNo: 'No face', age: (n) => `age ${n}`, hasCard: 'has a card', noCard: 'no card',
       working: 'Please wait…', notServed: 'No meal served',
     },
   };
@@ -510,7 +510,7 @@
     r.data.forEach((hit) => {
       const row = el('div', 'hit');
       row.appendChild(el('span', 'name', hit.name, { lang: 'zh-CN' }));
-      row.appendChild(el('span', 'meta', `${t('cardNo', hit.card_code)} · ${t('age', hit.age)} · ${hit.face_enrolled ? t('faceYes') : t('faceNo')}`));
+      row.appendChild(el('span', 'meta', `${hit.has_card ? t('hasCard') : t('noCard')} · ${t('age', hit.age)} · ${hit.face_enrolled ? t('faceYes') : t('faceNo')}`));
       const b1 = el('button', 'btn primary', t('staffCheckin'), { type: 'button' });
       b1.addEventListener('click', () => {
         $('op-reason').value = '';

@@ -23,6 +23,9 @@ pub const GENESIS_BYTES: [u8; 32] = [0; 32];
 pub const VERIFIED: &str = "verified";
 /// `broken`: see the problems.
 pub const BROKEN: &str = "broken";
+/// `flagged`: the chain is whole, but face meals were signed with scores below the thresholds
+/// the kiosk itself reported (problems of kind `below_threshold`): accepted, to be looked at.
+pub const FLAGGED: &str = "flagged";
 /// `unsigned`: meals entered on the server itself, or a kiosk that never sent a signed record.
 pub const UNSIGNED: &str = "unsigned";
 
@@ -31,6 +34,7 @@ pub fn status_zh(status: &str) -> &'static str {
     match status {
         VERIFIED => "已验证",
         BROKEN => "链有缺口或分叉",
+        FLAGGED => "链完整，有低于终端阈值的人脸记录待核查",
         _ => "未签名（服务器录入）",
     }
 }
@@ -174,6 +178,9 @@ pub enum EventKind {
     SignatureMalformed,
     SignatureInvalid,
     Fork,
+    /// Not refused: a face meal accepted with a score below the threshold the kiosk reported in
+    /// its last heartbeat.
+    BelowKioskThreshold,
 }
 
 impl EventKind {
@@ -183,6 +190,7 @@ impl EventKind {
             EventKind::SignatureMalformed => "signature_malformed",
             EventKind::SignatureInvalid => "signature_invalid",
             EventKind::Fork => "chain_fork",
+            EventKind::BelowKioskThreshold => "below_kiosk_threshold",
         }
     }
 
@@ -291,10 +299,13 @@ pub fn problems(conn: &Connection, kiosk: i64) -> Result<Vec<ChainProblem>> {
         let seq = r.get::<_, Option<i64>>(1)?.unwrap_or(0) as u64;
         let n: i64 = r.get(2)?;
         let detail: String = r.get(3)?;
-        let (kind, zh) = if kind == "chain_fork" {
-            ("fork", "与已收到记录冲突的记录已拒绝")
-        } else {
-            ("bad_signature", "签名无效的记录已拒绝")
+        let (kind, zh) = match kind.as_str() {
+            "chain_fork" => ("fork", "与已收到记录冲突的记录已拒绝"),
+            "below_kiosk_threshold" => (
+                "below_threshold",
+                "人脸分数低于该终端自报的阈值，已结算，待核查",
+            ),
+            _ => ("bad_signature", "签名无效的记录已拒绝"),
         };
         let at = if seq == 0 {
             String::new()
@@ -335,8 +346,10 @@ pub fn line(conn: &Connection, kiosk: i64, meals: i64, staff_meals: i64) -> Resu
     let (name, canteen) = kiosk_info(conn, kiosk)?;
     let (first_seq, last_seq) = seq_range(conn, kiosk)?;
     let problems = problems(conn, kiosk)?;
-    let status = if !problems.is_empty() {
+    let status = if problems.iter().any(|p| p.kind != "below_threshold") {
         BROKEN
+    } else if !problems.is_empty() {
+        FLAGGED
     } else if last_seq.is_none() {
         UNSIGNED
     } else {

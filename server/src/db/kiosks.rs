@@ -204,12 +204,23 @@ pub struct Beat<'a> {
     pub software_version: &'a str,
     pub model_version: &'a str,
     pub last_sync_cursor: Option<i64>,
+    pub match_threshold: Option<f64>,
+    pub liveness_threshold: Option<f64>,
+}
+
+/// The thresholds the kiosk last reported: (match, liveness).
+pub fn thresholds(conn: &Connection, id: i64) -> Result<(Option<f64>, Option<f64>)> {
+    Ok(conn
+        .prepare_cached("SELECT match_threshold, liveness_threshold FROM kiosks WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
 
 pub fn heartbeat(tx: &Tx<'_>, id: i64, b: &Beat<'_>) -> Result<()> {
     tx.prepare_cached(
         "UPDATE kiosks SET last_seen_at = ?2, outbox_backlog = ?3, software_version = ?4,
-            model_version = ?5, last_sync_cursor = COALESCE(?6, last_sync_cursor)
+            model_version = ?5, last_sync_cursor = COALESCE(?6, last_sync_cursor),
+            match_threshold = COALESCE(?7, match_threshold),
+            liveness_threshold = COALESCE(?8, liveness_threshold)
          WHERE id = ?1",
     )?
     .execute(params![
@@ -218,7 +229,9 @@ pub fn heartbeat(tx: &Tx<'_>, id: i64, b: &Beat<'_>) -> Result<()> {
         b.outbox_backlog,
         b.software_version,
         b.model_version,
-        b.last_sync_cursor
+        b.last_sync_cursor,
+        b.match_threshold,
+        b.liveness_threshold
     ])?;
     Ok(())
 }
@@ -239,7 +252,8 @@ fn parse_utc(s: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>> {
 }
 
 const STATUS_COLS: &str = "id, canteen_id, name, created_at, revoked_at, last_seen_at,
-    outbox_backlog, software_version, model_version, last_sync_cursor";
+    outbox_backlog, software_version, model_version, last_sync_cursor, match_threshold,
+    liveness_threshold";
 
 fn status_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KioskStatus> {
     Ok(KioskStatus {
@@ -253,6 +267,8 @@ fn status_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KioskStatus> {
         software_version: r.get(7)?,
         model_version: r.get(8)?,
         last_sync_cursor: r.get(9)?,
+        match_threshold: r.get(10)?,
+        liveness_threshold: r.get(11)?,
     })
 }
 

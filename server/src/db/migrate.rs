@@ -40,6 +40,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_books_mac",
         include_str!("../../../migrations/server/0008_books_mac.sql"),
     ),
+    (
+        "0009_kiosk_thresholds",
+        include_str!("../../../migrations/server/0009_kiosk_thresholds.sql"),
+    ),
 ];
 
 /// The schema version this code writes and understands.

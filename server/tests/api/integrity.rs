@@ -744,6 +744,68 @@ async fn a_face_meal_the_kiosk_could_not_have_matched_is_refused() {
     );
 }
 
+/// A kiosk reports the thresholds it accepts faces at; a face meal it signs below them passes the
+/// server's floors and is settled, but its chain is `flagged` with the meal's seq.
+#[tokio::test]
+async fn a_face_meal_below_the_kiosks_own_reported_threshold_is_flagged_on_its_chain() {
+    let app = spawn_app().await;
+    let resp = crate::helpers::upload(
+        &app,
+        &app.kiosks[0],
+        app.residents[4],
+        &crate::helpers::upload_body(false, &[crate::helpers::embedding(4, 192)]),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let beat = app
+        .client
+        .post(app.url("/kiosk/heartbeat"))
+        .bearer_auth(&app.kiosks[0])
+        .json(
+            &json!({ "outbox_backlog": 0, "software_version": "t", "model_version": "m",
+            "match_threshold": 0.62, "liveness_threshold": 0.8 }),
+        )
+        .send()
+        .await
+        .expect("heartbeat");
+    assert_eq!(beat.status(), StatusCode::NO_CONTENT);
+    let got = results(
+        app.settle(
+            0,
+            vec![
+                face(&app, 4, 0, "2026-03-15T11:00:00", 0.9, 0.95),
+                face(&app, 4, 0, "2026-03-14T11:00:00", 0.5, 0.95),
+                face(&app, 4, 0, "2026-03-13T11:00:00", 0.9, 0.6),
+            ],
+        )
+        .await,
+    )
+    .await;
+    for r in &got {
+        assert_eq!(r["status"], "accepted", "above the server's floors: {r}");
+    }
+    let chain = chain_line(&app, 0).await;
+    assert_eq!(chain["status"], "flagged", "{chain}");
+    assert_eq!(
+        kinds(&chain),
+        vec![
+            ("below_threshold".to_owned(), 2, 2),
+            ("below_threshold".to_owned(), 3, 3)
+        ]
+    );
+    // the full re-verification lists the same flags and finds nothing broken
+    let full = full_check(&app, 0).await;
+    assert_eq!(full["status"], "flagged", "{full}");
+    // a kiosk that never reported thresholds is held to the floors only
+    let other = results(
+        app.settle(0, vec![face(&app, 4, 0, "2026-03-12T11:00:00", 0.9, 0.95)])
+            .await,
+    )
+    .await;
+    assert_eq!(other[0]["status"], "accepted");
+    assert_eq!(kinds(&chain_line(&app, 0).await).len(), 2);
+}
+
 #[tokio::test]
 async fn a_late_meal_is_counted_and_listed_apart_and_a_backdated_one_is_refused() {
     let app = spawn_app().await;

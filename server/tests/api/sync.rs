@@ -34,6 +34,7 @@ fn ids(v: &Value) -> Vec<i64> {
         .map(|x| {
             x.as_i64()
                 .or_else(|| x["id"].as_i64())
+                .or_else(|| x["diner"]["id"].as_i64())
                 .or_else(|| x["resident_id"].as_i64())
                 .expect("id")
         })
@@ -131,6 +132,66 @@ async fn enrolment_code_expires_after_a_day() {
     );
 }
 
+/// A stolen kiosk's disk holds what the kiosk was sent: of each resident only the name, the
+/// decision's facts and a keyed hash of the card code, under a key of its own.
+#[tokio::test]
+async fn a_kiosk_is_sent_only_what_its_decisions_need_and_no_clear_card_code() {
+    let app = spawn_app().await;
+    let (a, b) = (&app.kiosks[0], &app.kiosks[1]);
+    let full = sync(&app, a, 0).await;
+    let r = &full["residents"][0];
+    let fields: Vec<&str> = r
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(fields, ["card", "diner", "name"], "{r}");
+    let diner: Vec<&str> = r["diner"]
+        .as_object()
+        .expect("diner")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        diner,
+        [
+            "birth_date",
+            "categories",
+            "face_ready",
+            "id",
+            "local_registration",
+            "prepaid_balance",
+            "registered_town",
+            "residence_town",
+            "status"
+        ],
+        "no sex, card code, designated canteen, consent or ID number: {r}"
+    );
+    let body = full.to_string();
+    assert!(
+        !body.contains("CARD0"),
+        "no clear card code anywhere in the answer"
+    );
+    // the card hash is the card code's HMAC under this kiosk's key ...
+    let key_a =
+        zhucan_domain::api::decode_key(full["card_key"].as_str().expect("key")).expect("b64");
+    assert_eq!(key_a.len(), 32);
+    let id0 = r["diner"]["id"].as_i64().expect("id");
+    assert_eq!(id0, app.residents[0]);
+    assert_eq!(
+        r["card"].as_str(),
+        Some(zhucan_domain::api::card_index(&key_a, "CARD0").as_str())
+    );
+    // ... and another kiosk has another key, so the hashes differ between kiosks
+    let other = sync(&app, b, 0).await;
+    assert_ne!(other["card_key"], full["card_key"]);
+    assert_ne!(other["residents"][0]["card"], r["card"]);
+    // an incremental answer carries the key too (a kiosk upgraded mid-cursor still finds cards)
+    let quiet = sync(&app, a, full["cursor"].as_i64().expect("cursor")).await;
+    assert_eq!(quiet["card_key"], full["card_key"]);
+}
+
 #[tokio::test]
 async fn incremental_sync_returns_only_changes() {
     let app = spawn_app().await;
@@ -161,8 +222,14 @@ async fn incremental_sync_returns_only_changes() {
         vec![r],
         "changed twice, listed once"
     );
-    assert_eq!(delta["residents"][0]["categories"], json!(["tekun"]));
-    assert_eq!(delta["residents"][0]["status"]["status"], "suspended");
+    assert_eq!(
+        delta["residents"][0]["diner"]["categories"],
+        json!(["tekun"])
+    );
+    assert_eq!(
+        delta["residents"][0]["diner"]["status"]["status"],
+        "suspended"
+    );
     let c2 = delta["cursor"].as_i64().expect("cursor");
     assert!(c2 > c1);
     let again = sync(&app, k, c2).await;
@@ -199,8 +266,7 @@ async fn templates_stay_at_their_canteen_unless_sharing_is_consented() {
         .collect();
     assert_eq!(got, embs);
     assert_eq!(ids(&a["residents"]), vec![r]);
-    assert_eq!(a["residents"][0]["face_enrolled"], true);
-    assert_eq!(a["residents"][0]["consent"]["face_enrolment"], true);
+    assert_eq!(a["residents"][0]["diner"]["face_ready"], true);
     assert!(!ids(&a["purged"]).contains(&r));
 
     let b = sync(&app, kb, cur_b).await;
@@ -323,7 +389,7 @@ async fn deleting_templates_purges_them_from_kiosks() {
     assert_eq!(s["cursor"], done["cursor"]);
     assert_eq!(ids(&s["purged"]), vec![r]);
     assert_eq!(ids(&s["residents"]), vec![r]);
-    assert_eq!(s["residents"][0]["face_enrolled"], false);
+    assert_eq!(s["residents"][0]["diner"]["face_ready"], false);
 }
 
 #[tokio::test]
@@ -344,8 +410,8 @@ async fn prepaid_meal_changes_the_balance_and_reaches_meals() {
             .as_array()
             .expect("residents")
             .iter()
-            .find(|x| x["id"] == r)
-            .map(|x| x["prepaid_balance"].clone())
+            .find(|x| x["diner"]["id"] == r)
+            .map(|x| x["diner"]["prepaid_balance"].clone())
     };
     let before = balance(&full).expect("listed");
 
@@ -540,7 +606,8 @@ async fn heartbeat_is_stored_and_listed() {
         .post(app.url("/kiosk/heartbeat"))
         .bearer_auth(&app.kiosks[1])
         .json(&json!({ "outbox_backlog": 17, "software_version": "0.1.0",
-            "model_version": "w600k_mbf.onnx", "last_sync_cursor": 12 }))
+            "model_version": "w600k_mbf.onnx", "last_sync_cursor": 12,
+            "match_threshold": 0.62, "liveness_threshold": 0.8 }))
         .send()
         .await
         .expect("heartbeat");
@@ -556,6 +623,26 @@ async fn heartbeat_is_stored_and_listed() {
     assert_eq!(k["software_version"], "0.1.0");
     assert_eq!(k["model_version"], "w600k_mbf.onnx");
     assert_eq!(k["last_sync_cursor"], 12);
+    assert_eq!(
+        (
+            k["match_threshold"].as_f64(),
+            k["liveness_threshold"].as_f64()
+        ),
+        (Some(0.62), Some(0.8))
+    );
+    // A threshold is a score: out of 0..=1 it is refused, naming the field.
+    let resp = app
+        .client
+        .post(app.url("/kiosk/heartbeat"))
+        .bearer_auth(&app.kiosks[1])
+        .json(&json!({ "outbox_backlog": 0, "software_version": "0.1.0",
+            "model_version": "m", "liveness_threshold": 1.5 }))
+        .send()
+        .await
+        .expect("heartbeat");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let e: Value = resp.json().await.expect("json");
+    assert_eq!(e["error"]["field"], "liveness_threshold", "{e}");
     let seen = chrono::DateTime::parse_from_rfc3339(k["last_seen_at"].as_str().expect("seen"))
         .expect("rfc3339");
     assert_eq!(seen, now() + Duration::minutes(5));

@@ -7,7 +7,6 @@ use chrono::SecondsFormat;
 use serde::Deserialize;
 use zhucan_domain::api::{Heartbeat, SyncResponse};
 
-use crate::crypto::template_key;
 use crate::db;
 use crate::http::AppState;
 use crate::http::auth::KioskCaller;
@@ -28,13 +27,13 @@ pub async fn show(
     if since < 0 {
         return Err(Error::bad("invalid", "since", "must not be negative"));
     }
-    let key = template_key(&st.config.index_key.0);
+    let config = st.config.clone();
     let tz = st.config.timezone;
     let now = st.clock.now();
     let out = st
         .db
         .read(move |c| {
-            crate::sync::build(c, kiosk, since, &key, tz, now).map_err(|e| match e {
+            crate::sync::build(c, kiosk, since, &config.index_key.0, tz, now).map_err(|e| match e {
                 crate::templates::Error::Db(e) => e,
                 other => db::Error::other(other),
             })
@@ -62,6 +61,18 @@ pub async fn heartbeat(
             "at most 128 characters",
         ));
     }
+    for (field, v) in [
+        ("match_threshold", h.match_threshold),
+        ("liveness_threshold", h.liveness_threshold),
+    ] {
+        if v.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
+            return Err(Error::bad(
+                "out_of_range",
+                field,
+                "a score threshold is in 0..=1",
+            ));
+        }
+    }
     let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
     st.db
         .write(move |tx| {
@@ -74,6 +85,8 @@ pub async fn heartbeat(
                     software_version: h.software_version.trim(),
                     model_version: h.model_version.trim(),
                     last_sync_cursor: h.last_sync_cursor,
+                    match_threshold: h.match_threshold,
+                    liveness_threshold: h.liveness_threshold,
                 },
             )
         })
