@@ -637,7 +637,9 @@ pub struct ChainLine {
     /// The chain's first and last `seq` seen so far (all time, not only this month).
     pub first_seq: Option<u64>,
     pub last_seq: Option<u64>,
-    /// `verified`, `broken` (gaps or forks below) or `unsigned`.
+    /// `verified`, `flagged` (whole, but face meals signed below the kiosk's own reported
+    /// thresholds: problems of kind `below_threshold`), `broken` (gaps or forks below) or
+    /// `unsigned`.
     pub status: String,
     pub status_zh: String,
     pub problems: Vec<ChainProblem>,
@@ -648,7 +650,8 @@ pub struct ChainLine {
 pub struct ChainProblem {
     /// `gap` (records `seq_from..=seq_to` never arrived), `fork` (a record at `seq_from` whose
     /// `prev_hash` does not match its predecessor, or two different records claimed one `seq`),
-    /// `bad_signature` (records refused for a signature that did not verify).
+    /// `bad_signature` (records refused for a signature that did not verify), `below_threshold`
+    /// (a face meal accepted with a score below the kiosk's own reported threshold).
     pub kind: String,
     pub seq_from: u64,
     pub seq_to: u64,
@@ -929,6 +932,79 @@ pub struct KioskStatus {
     pub match_threshold: Option<f64>,
     #[serde(default)]
     pub liveness_threshold: Option<f64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit red flags (issue 12): patterns finance looks at before it closes a month.
+
+/// How much a flag needs a look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    High,
+    Medium,
+    Low,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Severity::High => "高",
+            Severity::Medium => "中",
+            Severity::Low => "低",
+        }
+    }
+}
+
+/// One red flag of a month: a pattern that needs a look, with the evidence to decide it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flag {
+    /// Stable for the same finding in the same month (`<kind>:<subject>:<detail>`): reviews are
+    /// keyed by it.
+    pub key: String,
+    /// `above_roster`, `jump`, `flat_count`, `closed_day`, `two_canteens`, `after_death`,
+    /// `while_away`, `manual_share`, `manual_share_operator`, `late_upload`, `borderline_scores`,
+    /// `score_drift`, `lookalike`, `spot_check`.
+    pub kind: String,
+    pub severity: Severity,
+    /// `YYYY-MM`.
+    pub month: String,
+    pub canteen_id: Option<CanteenId>,
+    pub resident_id: Option<ResidentId>,
+    pub kiosk_id: Option<i64>,
+    /// What this is, in Chinese and in English.
+    pub title_zh: String,
+    pub title_en: String,
+    /// What the rule expected, and what was seen (short, with the numbers).
+    pub expected: String,
+    pub seen: String,
+    /// The accepted meals behind the flag (at most 500 ids; `meals` counts them all) and their
+    /// subsidy: what confirming the flag withholds.
+    pub settlement_ids: Vec<Uuid>,
+    pub meals: i64,
+    pub subsidy: Fen,
+    /// The dashboard page with the meals behind it.
+    pub link: String,
+    /// The review, once somebody looked.
+    pub review: Option<FlagReview>,
+}
+
+/// What a reviewer decided about a flag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlagReview {
+    /// `explained` (the meals stand) or `confirmed` (their subsidy is withheld).
+    pub state: String,
+    pub note: String,
+    pub by: String,
+    pub at: DateTime<chrono::Utc>,
 }
 
 // ---------------------------------------------------------------------------------------------

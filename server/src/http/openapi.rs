@@ -246,7 +246,7 @@ fn schemas() -> Value {
             "kiosk_id": opt(int()), "kiosk_name": { "type": "string" }, "canteen_id": opt(int()),
             "meals": int(), "staff_meals": int(),
             "first_seq": opt(seq.clone()), "last_seq": opt(seq.clone()),
-            "status": { "type": "string", "enum": ["verified", "broken", "unsigned"] },
+            "status": { "type": "string", "enum": ["verified", "flagged", "broken", "unsigned"] },
             "status_zh": { "type": "string" },
             "problems": { "type": "array", "items": r("ChainProblem") } })),
         "KioskStatus": obj(&["id", "canteen_id", "name", "created_at"], json!({

@@ -684,18 +684,23 @@ fn face(app: &TestApp, r: usize, k: usize, local: &str, m: f64, l: f64) -> Value
     it
 }
 
+/// Resident `r`'s face enrolled by kiosk `k` (at its canteen, not shared).
+async fn enrol_face(app: &TestApp, r: usize, k: usize) {
+    let resp = crate::helpers::upload(
+        app,
+        &app.kiosks[k],
+        app.residents[r],
+        &crate::helpers::upload_body(false, &[crate::helpers::embedding(r as u32, 192)]),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+}
+
 #[tokio::test]
 async fn a_face_meal_the_kiosk_could_not_have_matched_is_refused() {
     let app = spawn_app().await;
     // Resident 4's face is enrolled at canteen 0 by its kiosk, not shared.
-    let resp = crate::helpers::upload(
-        &app,
-        &app.kiosks[0],
-        app.residents[4],
-        &crate::helpers::upload_body(false, &[crate::helpers::embedding(4, 192)]),
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    enrol_face(&app, 4, 0).await;
     let ok = results(
         app.settle(0, vec![face(&app, 4, 0, "2026-03-15T11:00:00", 0.8, 0.9)])
             .await,
@@ -749,14 +754,7 @@ async fn a_face_meal_the_kiosk_could_not_have_matched_is_refused() {
 #[tokio::test]
 async fn a_face_meal_below_the_kiosks_own_reported_threshold_is_flagged_on_its_chain() {
     let app = spawn_app().await;
-    let resp = crate::helpers::upload(
-        &app,
-        &app.kiosks[0],
-        app.residents[4],
-        &crate::helpers::upload_body(false, &[crate::helpers::embedding(4, 192)]),
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    enrol_face(&app, 4, 0).await;
     let beat = app
         .client
         .post(app.url("/kiosk/heartbeat"))

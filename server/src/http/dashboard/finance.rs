@@ -72,6 +72,8 @@ fn chain_row(l: &ChainLine, names: &BTreeMap<i64, String>, en: bool) -> Chain {
         ("verified", true) => "✔ verified",
         ("broken", false) => "✘ 链有缺口或分叉",
         ("broken", true) => "✘ gaps or forks",
+        ("flagged", false) => "⚠ 链完整，有低于终端阈值的人脸记录待核查",
+        ("flagged", true) => "⚠ whole, with face meals below the kiosk's threshold to check",
         (_, false) => "未签名（服务器录入）",
         (_, true) => "unsigned (entered on the server)",
     };

@@ -74,6 +74,8 @@ fn row(k: KioskStatus, l: &ChainLine, names: &BTreeMap<i64, String>, tz: Tz, en:
         ("verified", true) => "✔ verified",
         ("broken", false) => "✘ 链有缺口或分叉",
         ("broken", true) => "✘ gaps or forks",
+        ("flagged", false) => "⚠ 链完整，有低于终端阈值的人脸记录待核查",
+        ("flagged", true) => "⚠ whole, with face meals below the kiosk's threshold to check",
         (_, false) => "尚无签名记录",
         (_, true) => "no signed records yet",
     };
