@@ -446,6 +446,9 @@ pub struct AdjustmentLine {
 pub struct CloseMonth {
     #[serde(default)]
     pub by: Option<String>,
+    /// Needed when the month still has red flags nobody reviewed: why it closes anyway.
+    #[serde(default)]
+    pub open_flags_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -475,6 +478,12 @@ pub struct Statement {
     pub voided: Vec<VoidedLine>,
     /// Counted meals that reached the server late: in the totals, listed apart.
     pub late: Vec<LateLine>,
+    /// Subsidy withheld from the month's meals behind confirmed red flags: the meals stay in the
+    /// totals above; `payable` is what finance pays.
+    pub withheld: Vec<WithheldLine>,
+    pub withheld_total: Fen,
+    /// `total.subsidy - withheld_total`.
+    pub payable: Fen,
     /// Per kiosk whose meals are in this statement: did its signed hash chain verify?
     pub chains: Vec<ChainLine>,
     /// Every row of the month against the server's MAC: edited or inserted outside the server?
@@ -483,6 +492,21 @@ pub struct Statement {
     /// after them was removed (`GET /integrity/heads`).
     pub heads: Heads,
     pub total: Amounts,
+}
+
+/// A meal whose subsidy is withheld because a red flag over it was confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithheldLine {
+    pub settlement_id: Uuid,
+    pub canteen_id: CanteenId,
+    pub resident_id: ResidentId,
+    pub flag_key: String,
+    pub funding_town: Option<String>,
+    pub subsidy: Fen,
+    pub city: Fen,
+    pub town: Fen,
+    pub other: Fen,
+    pub by: String,
 }
 
 /// The books check of one month: each settlement and adjustment row against the keyed MAC the
@@ -995,6 +1019,52 @@ pub struct Flag {
     pub link: String,
     /// The review, once somebody looked.
     pub review: Option<FlagReview>,
+}
+
+/// `POST /api/v1/flags/review`: a decision on one flag of an open month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagDecision {
+    pub month: String,
+    /// The flag's `key`.
+    pub key: String,
+    /// `explained` (the meals stand) or `confirmed` (their subsidy is withheld).
+    pub state: String,
+    /// Why: 1 to 500 characters.
+    pub note: String,
+}
+
+/// The answer to a flag decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlagReviewed {
+    pub flag: Flag,
+    /// Meals whose subsidy this decision withheld, and how much.
+    pub withheld_meals: u64,
+    pub withheld: Fen,
+    /// Meals an earlier confirmation had withheld that this decision released.
+    pub released_meals: u64,
+}
+
+/// `PUT /api/v1/canteens/{id}/closed-days`: days the canteen does not open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClosedDays {
+    pub dates: Vec<NaiveDate>,
+    pub reason: String,
+}
+
+/// `POST /api/v1/residents/{id}/absences`: the resident is away (hospital, family elsewhere).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAbsence {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbsenceCreated {
+    pub id: i64,
 }
 
 /// What a reviewer decided about a flag.

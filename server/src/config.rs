@@ -76,6 +76,9 @@ pub struct SecurityArgs {
     /// refused (an offline kiosk sends within days; older meals are backdating).
     #[arg(long, env = "ZHUCAN_MAX_LATE_DAYS", default_value_t = crate::ingest::Rules::default().max_late_days)]
     pub max_late_days: u32,
+    /// The thresholds of the audit red flags.
+    #[command(flatten)]
+    pub flags: crate::flags::FlagArgs,
 }
 
 impl Default for SecurityArgs {
@@ -90,6 +93,7 @@ impl Default for SecurityArgs {
             min_liveness_score: d.ingest.min_liveness_score,
             late_after_hours: d.ingest.late_after_hours,
             max_late_days: d.ingest.max_late_days,
+            flags: crate::flags::FlagArgs::default(),
         }
     }
 }
@@ -107,6 +111,7 @@ impl SecurityArgs {
                 late_after_hours: self.late_after_hours,
                 max_late_days: self.max_late_days,
             },
+            flags: self.flags.rules(),
             ..SecurityConfig::default()
         }
     }
@@ -129,6 +134,8 @@ pub struct SecurityConfig {
     pub secure_cookies: bool,
     /// Score floors and lateness limits of settlement ingestion.
     pub ingest: crate::ingest::Rules,
+    /// The thresholds of the audit red flags.
+    pub flags: crate::flags::Rules,
 }
 
 impl Default for SecurityConfig {
@@ -141,6 +148,7 @@ impl Default for SecurityConfig {
             max_header_bytes: 32 * 1024,
             secure_cookies: false,
             ingest: crate::ingest::Rules::default(),
+            flags: crate::flags::Rules::default(),
         }
     }
 }

@@ -140,6 +140,52 @@ fn void_unaudited(
     })
 }
 
+/// Closes `month` in `tx`, audited (`month.close`). When red flags of the month were not
+/// reviewed, the close needs `open_flags_reason`; the flags left open and the reason go into the
+/// audit entry.
+pub fn close_month(
+    tx: &Tx<'_>,
+    month: &str,
+    at: &str,
+    by: &str,
+    actor: &Actor,
+    open_flags_reason: Option<&str>,
+    rules: &crate::flags::Rules,
+) -> db::Result<()> {
+    if db::months::is_closed(tx, month)? {
+        return Err(db::Error::Conflict(format!(
+            "month {month} is already closed"
+        )));
+    }
+    let open: Vec<String> = crate::flags::compute(tx, month, None, rules)?
+        .into_iter()
+        .filter(|f| f.review.is_none())
+        .map(|f| f.key)
+        .collect();
+    let reason = open_flags_reason.map(str::trim).filter(|r| !r.is_empty());
+    if !open.is_empty() && reason.is_none() {
+        return Err(db::Error::invalid(
+            "open_flags_reason",
+            format!(
+                "{} red flags of {month} are not reviewed (first: {}): review them, or give \
+                 the reason to close anyway",
+                open.len(),
+                open[0]
+            ),
+        ));
+    }
+    db::months::close(tx, month, at, by)?;
+    audit::append(
+        tx,
+        at,
+        actor,
+        "month.close",
+        &format!("month:{month}"),
+        &json!({ "closed_by": by, "open_flags": open, "open_flags_reason": reason }),
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

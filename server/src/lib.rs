@@ -15,6 +15,7 @@ pub mod corrections;
 pub mod crypto;
 pub mod db;
 pub mod demo;
+pub mod flags;
 pub mod http;
 pub mod import;
 pub mod ingest;

@@ -27,7 +27,7 @@ enum Cmd {
     /// Serve the HTTP API (HTTPS with --tls-cert and --tls-key).
     Serve {
         #[command(flatten)]
-        args: ServerArgs,
+        args: Box<ServerArgs>,
         #[command(flatten)]
         tls: TlsArgs,
     },

@@ -141,6 +141,11 @@ pub fn check(conn: &Connection, period: &str) -> Result<BooksCheck> {
     for (table, columns, id) in [
         ("settlements", SETTLEMENT_COLUMNS, "'settlement:' || id"),
         ("adjustments", ADJUSTMENT_COLUMNS, "'adjustment:' || id"),
+        (
+            "withholdings",
+            super::flags::WITHHOLDING_COLUMNS,
+            "'withholding:' || settlement_id",
+        ),
     ] {
         let kind = &table[..table.len() - 1];
         let mut st = conn.prepare_cached(&format!(

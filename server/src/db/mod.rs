@@ -13,6 +13,7 @@ pub mod chain;
 pub mod changes;
 pub mod dashboard;
 pub mod face_data;
+pub mod flags;
 pub mod kiosks;
 pub mod migrate;
 pub mod months;

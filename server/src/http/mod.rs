@@ -87,6 +87,13 @@ pub fn router(state: AppState) -> Router {
         .route("/settlements/{id}/void", post(api::settlements::void))
         .route("/months/{month}/close", post(api::months::close))
         .route("/statements", get(api::statements::show))
+        .route("/flags", get(api::flags::list))
+        .route("/flags/review", post(api::flags::review))
+        .route(
+            "/canteens/{id}/closed-days",
+            axum::routing::put(api::flags::put_closed_days),
+        )
+        .route("/residents/{id}/absences", post(api::flags::add_absence))
         .route("/integrity/heads", get(api::statements::check_heads))
         .route("/audit", get(api::audit::list))
         .route("/face-data", get(api::face_data::show));

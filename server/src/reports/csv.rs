@@ -262,6 +262,46 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
                 ),
             )?;
         }
+        // subsidy withheld on confirmed red flags: the meals stay counted above, the subsidy is
+        // not paid
+        for l in &s.withheld {
+            let a = Amounts {
+                subsidy: l.subsidy,
+                city: l.city,
+                town: l.town,
+                other: l.other,
+                ..Amounts::default()
+            };
+            let note = format!("预警核实，暂扣补贴（{}，{}）", l.flag_key, l.by);
+            put(
+                &mut w,
+                row(
+                    "暂扣",
+                    "明细",
+                    l.settlement_id.to_string(),
+                    &l.canteen_id.0.to_string(),
+                    l.funding_town.as_deref().unwrap_or(""),
+                    &amount_cols(&a),
+                    &note,
+                ),
+            )?;
+        }
+        let wt = Amounts {
+            subsidy: s.withheld_total,
+            ..Amounts::default()
+        };
+        put(
+            &mut w,
+            row(
+                "暂扣",
+                "合计",
+                String::new(),
+                "",
+                "",
+                &amount_cols(&wt),
+                &format!("应付补贴 {} 元", s.payable),
+            ),
+        )?;
         for l in &s.chains {
             let mut r = vec![
                 "终端签名链".to_owned(),

@@ -15,7 +15,7 @@ use chrono::NaiveDate;
 use rusqlite::Connection;
 use zhucan_domain::api::{
     Amounts, BooksCheck, CanteenLine, FundingLine, ResidentLine, Statement, Tally, TallyMeal,
-    TallySlot,
+    TallySlot, WithheldLine,
 };
 use zhucan_domain::{Canteen, Fen, FundingSource, ResidentId, Slot};
 
@@ -76,6 +76,23 @@ pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<
     let adjustments = db::statements::adjustments(conn, month, filter)?;
     let voided = db::statements::voided(conn, month, filter)?;
     let late = db::statements::late(conn, month, filter)?;
+    let withheld: Vec<WithheldLine> =
+        db::flags::withheld(conn, month, filter.canteen, filter.town.as_deref())?
+            .into_iter()
+            .map(|w| WithheldLine {
+                settlement_id: w.settlement_id.parse().unwrap_or_default(),
+                canteen_id: zhucan_domain::CanteenId(w.canteen_id),
+                resident_id: ResidentId(w.resident_id),
+                flag_key: w.flag_key,
+                funding_town: w.funding_town,
+                subsidy: w.subsidy,
+                city: w.city,
+                town: w.town,
+                other: w.other,
+                by: w.by,
+            })
+            .collect();
+    let withheld_total: Fen = withheld.iter().map(|w| w.subsidy).sum();
     let canteens: HashMap<i64, Canteen> = db::canteens::all(conn)?
         .into_iter()
         .map(|c| (c.id.0, c))
@@ -187,6 +204,9 @@ pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<
         adjustments_total,
         voided,
         late,
+        payable: total.subsidy - withheld_total,
+        withheld,
+        withheld_total,
         total,
     })
 }

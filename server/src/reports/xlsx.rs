@@ -194,6 +194,43 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, XlsxError> {
         ws.write_number_with_format(r, 8, yuan(l.subsidy), &f.money)?;
     }
 
+    let ws = wb.add_worksheet().set_name("预警暂扣")?;
+    headers(
+        ws,
+        &f,
+        &[
+            "结算编号",
+            "食堂编号",
+            "老人编号",
+            "预警",
+            "出资镇街",
+            "暂扣补助(元)",
+            "市级(元)",
+            "镇街(元)",
+            "其他(元)",
+            "核实人",
+        ],
+        false,
+    )?;
+    for (i, l) in s.withheld.iter().enumerate() {
+        let r = i as u32 + 1;
+        ws.write_string(r, 0, l.settlement_id.to_string())?;
+        ws.write_number(r, 1, l.canteen_id.0 as f64)?;
+        ws.write_number(r, 2, l.resident_id.0 as f64)?;
+        ws.write_string(r, 3, &l.flag_key)?;
+        ws.write_string(r, 4, l.funding_town.as_deref().unwrap_or(""))?;
+        ws.write_number_with_format(r, 5, yuan(l.subsidy), &f.money)?;
+        ws.write_number_with_format(r, 6, yuan(l.city), &f.money)?;
+        ws.write_number_with_format(r, 7, yuan(l.town), &f.money)?;
+        ws.write_number_with_format(r, 8, yuan(l.other), &f.money)?;
+        ws.write_string(r, 9, &l.by)?;
+    }
+    let r = s.withheld.len() as u32 + 1;
+    ws.write_string(r, 0, "合计 / 应付补贴")?;
+    ws.write_number_with_format(r, 5, yuan(s.withheld_total), &f.money)?;
+    ws.write_number_with_format(r, 6, yuan(s.payable), &f.money)?;
+    ws.write_string(r, 7, "← 应付 = 补助合计 − 暂扣")?;
+
     let ws = wb.add_worksheet().set_name("终端签名链")?;
     headers(
         ws,

@@ -74,7 +74,11 @@ async fn api_acts_are_audited_with_who_and_what() {
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let resp = app
-        .post("/months/2026-02/close", &json!({ "by": "财务张三" }))
+        .post(
+            "/months/2026-02/close",
+            // the February meal was sent a month late: a red flag, closed over with a reason
+            &json!({ "by": "财务张三", "open_flags_reason": "迟报已核实" }),
+        )
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let resp = app

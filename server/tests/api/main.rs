@@ -4,6 +4,7 @@
 mod books;
 mod cli;
 mod crash;
+mod flags;
 mod guard;
 mod helpers;
 mod ingest;

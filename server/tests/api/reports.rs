@@ -269,7 +269,11 @@ async fn closed_month_is_frozen_and_a_late_void_lands_in_the_next_open_month() {
     let app = spawn_app().await;
     let ids = some_meals(&app).await;
     let resp = app
-        .post("/months/2026-02/close", &json!({ "by": "finance" }))
+        .post(
+            "/months/2026-02/close",
+            // February's meals were sent in March: late-upload flags, closed over with a reason
+            &json!({ "by": "finance", "open_flags_reason": "迟报已核实" }),
+        )
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let resp = app.post("/months/2026-02/close", &json!({})).await;

@@ -154,6 +154,21 @@ fn finance(app: &TestApp) -> Vec<Ask> {
         Ask::Page(format!("/finance/canteens/{c}?month=2026-03")),
         Ask::Page(format!("/finance/residents/{r}?month=2026-03")),
         Ask::Form("/finance/close".into(), vec![("month", "2026-03".into())]),
+        api(Method::GET, "/api/v1/flags?month=2026-03".into(), None),
+        api(
+            Method::POST,
+            "/api/v1/flags/review".into(),
+            Some(
+                serde_json::json!({ "month": "2026-03", "key": "x", "state": "explained",
+                "note": "x" }),
+            ),
+        ),
+        api(
+            Method::PUT,
+            format!("/api/v1/canteens/{c}/closed-days"),
+            Some(serde_json::json!({ "dates": ["2026-03-01"], "reason": "x" })),
+        ),
+        Ask::Page("/finance/flags?month=2026-03".into()),
     ]);
     out
 }
@@ -237,7 +252,7 @@ async fn only_the_right_role_gets_past_each_finance_and_admin_door() {
     // Finance reaches its own doors; the administrator every one (the pages at least).
     for ask in finance(&app)
         .iter()
-        .filter(|a| !matches!(a, Ask::Form(..) | Ask::Api(Method::POST, ..)))
+        .filter(|a| !matches!(a, Ask::Form(..) | Ask::Api(Method::POST | Method::PUT, ..)))
     {
         assert_eq!(
             status(&fin, ask).await,

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod canteens;
 pub mod face_data;
+pub mod flags;
 pub mod health;
 pub mod kiosks;
 pub mod months;

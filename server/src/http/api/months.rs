@@ -4,12 +4,9 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use chrono::SecondsFormat;
-use serde_json::json;
 use zhucan_domain::api::{CloseMonth, MonthClosed};
 
 use crate::corrections::parse_month;
-use crate::db;
-use crate::db::audit;
 use crate::db::users::Role;
 use crate::http::AppState;
 use crate::http::auth::Access;
@@ -49,18 +46,21 @@ pub async fn close(
     let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
     let (m, b) = (month.clone(), by.clone());
     let actor = access.actor();
+    let reason = req
+        .open_flags_reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+        return Err(Error::bad(
+            "too_long",
+            "open_flags_reason",
+            "at most 500 characters",
+        ));
+    }
+    let rules = st.config.security.flags;
     st.db
         .write(move |tx| {
-            db::months::close(tx, &m, &at, &b)?;
-            audit::append(
-                tx,
-                &at,
-                &actor,
-                "month.close",
-                &format!("month:{m}"),
-                &json!({ "closed_by": b }),
-            )?;
-            Ok(())
+            crate::corrections::close_month(tx, &m, &at, &b, &actor, reason.as_deref(), &rules)
         })
         .await?;
     Ok(AppJson(MonthClosed {

@@ -230,6 +230,10 @@ struct FinancePage {
     chains: Vec<Chain>,
     adjustments: usize,
     adjustments_total: String,
+    /// Subsidy withheld on confirmed red flags, what the month pays, and flags not reviewed.
+    withheld: String,
+    payable: String,
+    open_flags: usize,
     flag_counts: (i64, i64, i64, i64),
     /// Counted meals that reached the server late, and their subsidy.
     late: (usize, String),
@@ -299,9 +303,14 @@ pub async fn show(
                 .map_err(|why| PageError::Bad(format!("heads: {why}")))?,
         ),
     };
-    let (statement, towns, counts, flag_counts, flags, canteens, heads_check) = st
+    let rules = st.config.security.flags;
+    let (statement, towns, counts, flag_counts, flags, canteens, heads_check, open_flags) = st
         .db
         .read(move |c| {
+            let open = crate::flags::compute(c, &m2, None, &rules)?
+                .iter()
+                .filter(|f| f.review.is_none())
+                .count();
             let hc = earlier.map(|h| db::books::check_heads(c, &h)).transpose()?;
             let s = reports::statement(c, &m2, &Filter::default())?;
             let towns = db::towns::list(c)?;
@@ -309,7 +318,7 @@ pub async fn show(
             let fc = db::dashboard::flag_counts(c, &m2, None)?;
             let flags = db::dashboard::flags(c, &m2, None, 30)?;
             let canteens = db::canteens::all(c)?;
-            Ok((s, towns, counts, fc, flags, canteens, hc))
+            Ok((s, towns, counts, fc, flags, canteens, hc, open))
         })
         .await?;
     let en = v.en;
@@ -406,6 +415,9 @@ pub async fn show(
             .collect(),
         adjustments: statement.adjustments.len(),
         adjustments_total: yuan(statement.adjustments_total.subsidy),
+        withheld: yuan(statement.withheld_total),
+        payable: yuan(statement.payable),
+        open_flags,
         flag_counts,
         late: (
             statement.late.len(),
@@ -590,6 +602,9 @@ pub async fn resident(
 pub struct CloseForm {
     csrf: String,
     month: String,
+    /// Why the month closes with red flags nobody reviewed (needed only then).
+    #[serde(default)]
+    open_flags_reason: Option<String>,
 }
 
 impl HasCsrf for CloseForm {
@@ -610,18 +625,11 @@ pub async fn close(State(st): State<AppState>, p: Posted<CloseForm>) -> PageResu
     let by = format!("user:{}", v.user.name);
     let m = f.month.clone();
     let actor = v.actor();
+    let rules = st.config.security.flags;
+    let reason = f.open_flags_reason.clone();
     st.db
         .write(move |tx| {
-            db::months::close(tx, &m, &at, &by)?;
-            db::audit::append(
-                tx,
-                &at,
-                &actor,
-                "month.close",
-                &format!("month:{m}"),
-                &serde_json::json!({ "closed_by": by }),
-            )?;
-            Ok(())
+            crate::corrections::close_month(tx, &m, &at, &by, &actor, reason.as_deref(), &rules)
         })
         .await?;
     let msg = if v.en {

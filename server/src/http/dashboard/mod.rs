@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod alerts;
 pub mod finance;
+pub mod flags;
 pub mod kiosks;
 pub mod operator;
 pub mod residents;
@@ -49,6 +50,8 @@ pub fn routes() -> Router<AppState> {
         .route("/finance/close", post(finance::close))
         .route("/finance/canteens/{id}", get(finance::canteen))
         .route("/finance/residents/{id}", get(finance::resident))
+        .route("/finance/flags", get(flags::show))
+        .route("/finance/flags/review", post(flags::review))
         .route("/alerts", get(alerts::show))
         .route("/residents", get(residents::list))
         .route(
@@ -270,6 +273,12 @@ impl Viewer {
                 "/finance",
                 "月度结算",
                 "Statement",
+                &[Role::Admin, Role::Finance],
+            ),
+            (
+                "/finance/flags",
+                "预警核查",
+                "Red flags",
                 &[Role::Admin, Role::Finance],
             ),
             (

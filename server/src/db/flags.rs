@@ -1,0 +1,570 @@
+//! The SQL behind the audit red flags (`crate::flags` turns these rows into flags): the month's
+//! meals per canteen and day, the rosters they are compared with, meals on closed days, after a
+//! death or during an absence, staff shares, late uploads, face scores; and the reviews,
+//! withholdings, closed days and absences finance records.
+//!
+//! Every query reads accepted, not voided meals only: a refused or voided meal costs nothing.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+use zhucan_domain::{CanteenId, Fen, ResidentId};
+
+use super::{Error, Result, Tx};
+
+/// The accepted, not voided meals of `period`, optionally of one canteen (as SQL over `s`).
+const MEALS: &str = "s.outcome = 'accepted' AND s.voided_at IS NULL";
+
+/// Meals per canteen and local date between `from` and `to` (inclusive), all periods.
+pub fn daily_counts(
+    conn: &Connection,
+    from: &str,
+    to: &str,
+    canteen: Option<CanteenId>,
+) -> Result<BTreeMap<i64, BTreeMap<String, i64>>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT s.canteen_id, s.local_date, count(*) FROM settlements s
+         WHERE s.period IN (substr(?1, 1, 7), substr(?2, 1, 7))
+           AND s.local_date BETWEEN ?1 AND ?2 AND {MEALS}
+           AND (?3 IS NULL OR s.canteen_id = ?3)
+         GROUP BY s.canteen_id, s.local_date"
+    ))?;
+    // (the window spans at most the month before and the month itself)
+    let mut rows = st.query(params![from, to, canteen.map(|c| c.0)])?;
+    let mut out: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
+    while let Some(r) = rows.next()? {
+        out.entry(r.get(0)?)
+            .or_default()
+            .insert(r.get(1)?, r.get(2)?);
+    }
+    Ok(out)
+}
+
+/// (canteen, date, slot, meals, roster).
+pub type AboveRoster = (i64, String, String, i64, i64);
+/// (resident, name, first meal id, first canteen, second canteen, second attempt id, minutes).
+pub type TwoCanteens = (i64, String, String, i64, i64, String, i64);
+/// (resident, name, canteen, face meals, borderline meals, mean match score).
+pub type Borderline = (i64, String, i64, i64, i64, f64);
+
+/// Meals per canteen, date and slot of `period` above the canteen's roster: the residents who
+/// live in its town or are designated to it and were alive on `first_day`. (canteen, date, slot,
+/// meals, roster).
+pub fn above_roster(
+    conn: &Connection,
+    period: &str,
+    first_day: &str,
+    canteen: Option<CanteenId>,
+) -> Result<Vec<AboveRoster>> {
+    let mut st = conn.prepare_cached(&format!(
+        "WITH cap AS (
+           SELECT c.id AS canteen_id,
+             (SELECT count(*) FROM residents r
+              WHERE (r.residence_town = c.town OR r.designated_canteen = c.id)
+                AND (r.deceased_on IS NULL OR r.deceased_on >= ?2)) AS roster
+           FROM canteens c WHERE ?3 IS NULL OR c.id = ?3)
+         SELECT s.canteen_id, s.local_date, s.slot, count(*) AS n, cap.roster
+         FROM settlements s JOIN cap ON cap.canteen_id = s.canteen_id
+         WHERE s.period = ?1 AND {MEALS}
+         GROUP BY s.canteen_id, s.local_date, s.slot
+         HAVING n > cap.roster
+         ORDER BY s.canteen_id, s.local_date, s.slot"
+    ))?;
+    let rows = st.query_map(params![period, first_day, canteen.map(|c| c.0)], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The ids and subsidy of the meals a flag stands on, by a filter over `settlements s`
+/// (`filter` is SQL with `?1` = period, `?2`.. = `args`): at most `limit` ids, all counted.
+pub fn meals_where(
+    conn: &Connection,
+    period: &str,
+    filter: &str,
+    args: &[&dyn rusqlite::ToSql],
+    limit: usize,
+) -> Result<(Vec<Uuid>, i64, Fen)> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT s.id, s.subsidy FROM settlements s
+         WHERE s.period = ?1 AND {MEALS} AND ({filter})
+         ORDER BY s.served_at, s.id"
+    ))?;
+    let mut all: Vec<&dyn rusqlite::ToSql> = vec![&period];
+    all.extend_from_slice(args);
+    let mut rows = st.query(all.as_slice())?;
+    let (mut ids, mut n, mut fen) = (Vec::new(), 0i64, Fen::ZERO);
+    while let Some(r) = rows.next()? {
+        n += 1;
+        fen += Fen(r.get(1)?);
+        if ids.len() < limit {
+            let id: String = r.get(0)?;
+            ids.push(id.parse().map_err(Error::other)?);
+        }
+    }
+    Ok((ids, n, fen))
+}
+
+/// Meals of `period` on a day their canteen was recorded closed: (canteen, date, reason, meals).
+pub fn on_closed_days(
+    conn: &Connection,
+    period: &str,
+    canteen: Option<CanteenId>,
+) -> Result<Vec<(i64, String, String, i64)>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT s.canteen_id, s.local_date, d.reason, count(*)
+         FROM settlements s JOIN canteen_closed_days d
+           ON d.canteen_id = s.canteen_id AND d.date = s.local_date
+         WHERE s.period = ?1 AND {MEALS} AND (?2 IS NULL OR s.canteen_id = ?2)
+         GROUP BY s.canteen_id, s.local_date ORDER BY s.canteen_id, s.local_date"
+    ))?;
+    let rows = st.query_map(params![period, canteen.map(|c| c.0)], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A resident's meals that should not exist: after their death, or during a recorded absence.
+#[derive(Debug, Clone)]
+pub struct ResidentMeals {
+    pub resident_id: i64,
+    pub name: String,
+    pub canteen_id: i64,
+    /// The death date, or the absence's `from..to` and reason.
+    pub why: String,
+    /// The absence's id (`None` for a death).
+    pub absence: Option<i64>,
+    pub meals: i64,
+}
+
+/// Meals of `period` dated after the resident's recorded death, per resident and canteen.
+pub fn after_death(
+    conn: &Connection,
+    period: &str,
+    canteen: Option<CanteenId>,
+) -> Result<Vec<ResidentMeals>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT r.id, r.name, s.canteen_id, r.deceased_on, count(*)
+         FROM settlements s JOIN residents r ON r.id = s.resident_id
+         WHERE s.period = ?1 AND {MEALS} AND r.deceased_on IS NOT NULL
+           AND s.local_date > r.deceased_on AND (?2 IS NULL OR s.canteen_id = ?2)
+         GROUP BY r.id, s.canteen_id ORDER BY r.id, s.canteen_id"
+    ))?;
+    let rows = st.query_map(params![period, canteen.map(|c| c.0)], |r| {
+        Ok(ResidentMeals {
+            resident_id: r.get(0)?,
+            name: r.get(1)?,
+            canteen_id: r.get(2)?,
+            why: r.get(3)?,
+            absence: None,
+            meals: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Meals of `period` inside a recorded absence of the resident, per absence and canteen.
+pub fn while_away(
+    conn: &Connection,
+    period: &str,
+    canteen: Option<CanteenId>,
+) -> Result<Vec<ResidentMeals>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT r.id, r.name, s.canteen_id,
+            a.from_date || '..' || a.to_date || ' ' || a.reason, a.id, count(*)
+         FROM settlements s JOIN resident_absences a ON a.resident_id = s.resident_id
+           AND s.local_date BETWEEN a.from_date AND a.to_date
+         JOIN residents r ON r.id = s.resident_id
+         WHERE s.period = ?1 AND {MEALS} AND (?2 IS NULL OR s.canteen_id = ?2)
+         GROUP BY a.id, s.canteen_id ORDER BY r.id, a.id, s.canteen_id"
+    ))?;
+    let rows = st.query_map(params![period, canteen.map(|c| c.0)], |r| {
+        Ok(ResidentMeals {
+            resident_id: r.get(0)?,
+            name: r.get(1)?,
+            canteen_id: r.get(2)?,
+            why: r.get(3)?,
+            absence: Some(r.get(4)?),
+            meals: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// An accepted meal followed, within `minutes`, by an attempt (accepted, or refused as a
+/// duplicate) for the same resident at another canteen: (resident, name, first meal id, first
+/// canteen, second canteen, second attempt id, minutes between).
+pub fn two_canteens(
+    conn: &Connection,
+    period: &str,
+    minutes: i64,
+    canteen: Option<CanteenId>,
+) -> Result<Vec<TwoCanteens>> {
+    let mut st = conn.prepare_cached(
+        "SELECT a.resident_id, r.name, a.id, a.canteen_id, b.canteen_id, b.id,
+            CAST(round((julianday(b.served_at) - julianday(a.served_at)) * 1440) AS INTEGER)
+         FROM settlements a
+         JOIN settlements b ON b.resident_id = a.resident_id AND b.canteen_id <> a.canteen_id
+              AND b.period = a.period
+              AND b.served_at >= a.served_at AND b.id <> a.id AND b.voided_at IS NULL
+              AND julianday(b.served_at) - julianday(a.served_at) <= ?2 / 1440.0
+         JOIN residents r ON r.id = a.resident_id
+         WHERE a.period = ?1 AND a.outcome = 'accepted' AND a.voided_at IS NULL
+           AND (?3 IS NULL OR a.canteen_id = ?3 OR b.canteen_id = ?3)
+         ORDER BY a.served_at LIMIT 500",
+    )?;
+    let rows = st.query_map(params![period, minutes, canteen.map(|c| c.0)], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Per canteen of `period`: (canteen, all meals, staff meals, staff meals entered on the server).
+pub fn staff_counts(
+    conn: &Connection,
+    period: &str,
+    canteen: Option<CanteenId>,
+) -> Result<Vec<(i64, i64, i64, i64)>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT s.canteen_id, count(*), sum(s.method = 'staff'),
+            sum(s.method = 'staff' AND s.kiosk_id IS NULL)
+         FROM settlements s WHERE s.period = ?1 AND {MEALS}
+           AND (?2 IS NULL OR s.canteen_id = ?2)
+         GROUP BY s.canteen_id"
+    ))?;
+    let rows = st.query_map(params![period, canteen.map(|c| c.0)], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Meals of `period` entered on the server, per person who entered them (from the audit log's
+/// `settlement.staff_entry`) and canteen: (actor, canteen, meals).
+pub fn staff_entries_by_actor(
+    conn: &Connection,
+    period: &str,
+    canteen: Option<CanteenId>,
+) -> Result<Vec<(String, i64, i64)>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT a.actor, s.canteen_id, count(*)
+         FROM audit_log a JOIN settlements s ON 'settlement:' || s.id = a.target
+         WHERE a.action = 'settlement.staff_entry' AND s.period = ?1 AND {MEALS}
+           AND (?2 IS NULL OR s.canteen_id = ?2)
+         GROUP BY a.actor, s.canteen_id ORDER BY a.actor, s.canteen_id"
+    ))?;
+    let rows = st.query_map(params![period, canteen.map(|c| c.0)], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Per canteen of `period`: (canteen, late meals, the largest delay in seconds).
+pub fn late_counts(
+    conn: &Connection,
+    period: &str,
+    canteen: Option<CanteenId>,
+) -> Result<Vec<(i64, i64, i64)>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT s.canteen_id, count(*), max(s.late_by_seconds) FROM settlements s
+         WHERE s.period = ?1 AND {MEALS} AND s.late_by_seconds IS NOT NULL
+           AND (?2 IS NULL OR s.canteen_id = ?2)
+         GROUP BY s.canteen_id ORDER BY s.canteen_id"
+    ))?;
+    let rows = st.query_map(params![period, canteen.map(|c| c.0)], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Residents of `period` with at least `min_meals` accepted face meals of which at least
+/// `share` scored below their kiosk's match threshold (the one it reported, or `default`) plus
+/// `margin`: (resident, name, canteen of most of them, face meals, borderline meals, mean score).
+#[allow(clippy::too_many_arguments)]
+pub fn borderline(
+    conn: &Connection,
+    period: &str,
+    default: f64,
+    margin: f64,
+    min_meals: i64,
+    share: f64,
+    canteen: Option<CanteenId>,
+) -> Result<Vec<Borderline>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT s.resident_id, r.name, max(s.canteen_id), count(*),
+            sum(s.match_score < coalesce(k.match_threshold, ?2) + ?3), avg(s.match_score)
+         FROM settlements s JOIN residents r ON r.id = s.resident_id
+         LEFT JOIN kiosks k ON k.id = s.kiosk_id
+         WHERE s.period = ?1 AND {MEALS} AND s.method = 'face' AND s.match_score IS NOT NULL
+           AND (?6 IS NULL OR s.canteen_id = ?6)
+         GROUP BY s.resident_id
+         HAVING count(*) >= ?4
+            AND CAST(sum(s.match_score < coalesce(k.match_threshold, ?2) + ?3) AS REAL)
+                / count(*) >= ?5
+         ORDER BY s.resident_id"
+    ))?;
+    let rows = st.query_map(
+        params![
+            period,
+            default,
+            margin,
+            min_meals,
+            share,
+            canteen.map(|c| c.0)
+        ],
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Per kiosk: (kiosk, canteen, face meals, mean match score, mean liveness score) of the face
+/// meals in `periods`.
+pub fn kiosk_scores(
+    conn: &Connection,
+    periods: &[String],
+    canteen: Option<CanteenId>,
+) -> Result<BTreeMap<i64, (i64, i64, f64, f64)>> {
+    let mut out = BTreeMap::new();
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT s.kiosk_id, max(s.canteen_id), count(*), avg(s.match_score),
+            avg(s.liveness_score)
+         FROM settlements s
+         WHERE s.period = ?1 AND {MEALS} AND s.method = 'face' AND s.kiosk_id IS NOT NULL
+           AND (?2 IS NULL OR s.canteen_id = ?2)
+         GROUP BY s.kiosk_id"
+    ))?;
+    for p in periods {
+        let mut rows = st.query(params![p, canteen.map(|c| c.0)])?;
+        while let Some(r) = rows.next()? {
+            let (k, c, n, m, l): (i64, i64, i64, f64, f64) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+            let e = out.entry(k).or_insert((c, 0i64, 0.0f64, 0.0f64));
+            // running mean over the periods
+            let total = e.1 + n;
+            e.2 = (e.2 * e.1 as f64 + m * n as f64) / total as f64;
+            e.3 = (e.3 * e.1 as f64 + l * n as f64) / total as f64;
+            e.1 = total;
+        }
+    }
+    Ok(out)
+}
+
+// --- reviews and withholdings ------------------------------------------------------------------
+
+/// A stored review of a flag.
+#[derive(Debug, Clone)]
+pub struct Review {
+    pub flag_key: String,
+    pub state: String,
+    pub note: String,
+    pub by: String,
+    pub at: String,
+}
+
+/// The reviews of `month`, by flag key.
+pub fn reviews(conn: &Connection, month: &str) -> Result<BTreeMap<String, Review>> {
+    let mut st = conn.prepare_cached(
+        "SELECT flag_key, state, note, by_user, at FROM flag_reviews WHERE month = ?1",
+    )?;
+    let rows = st.query_map([month], |r| {
+        Ok(Review {
+            flag_key: r.get(0)?,
+            state: r.get(1)?,
+            note: r.get(2)?,
+            by: r.get(3)?,
+            at: r.get(4)?,
+        })
+    })?;
+    let mut out = BTreeMap::new();
+    for r in rows {
+        let r = r?;
+        out.insert(r.flag_key.clone(), r);
+    }
+    Ok(out)
+}
+
+/// Records (or replaces) the review of a flag. A confirmed flag stays confirmed: its meals'
+/// subsidy is withheld, and only a new decision with a note can say otherwise (see
+/// [`release`]).
+pub fn put_review(tx: &Tx<'_>, month: &str, kind: &str, r: &Review) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO flag_reviews (month, flag_key, kind, state, note, by_user, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (month, flag_key) DO UPDATE SET state = excluded.state,
+           note = excluded.note, by_user = excluded.by_user, at = excluded.at",
+    )?
+    .execute(params![
+        month, r.flag_key, kind, r.state, r.note, r.by, r.at
+    ])?;
+    Ok(())
+}
+
+/// The withholding columns the books MAC covers, in order (`withholdings.mac`).
+pub const WITHHOLDING_COLUMNS: &str = "settlement_id, period, flag_key, canteen_id, \
+    resident_id, subsidy, city_fen, town_fen, other_fen, funding_town, created_at, created_by";
+
+/// Withholds the subsidy of the given meals (accepted, not voided, of `period`, not withheld
+/// already) under `flag_key`; returns how many rows were written. Each row is sealed with the
+/// books MAC.
+pub fn withhold(
+    tx: &Tx<'_>,
+    period: &str,
+    flag_key: &str,
+    ids: &[Uuid],
+    at: &str,
+    by: &str,
+) -> Result<usize> {
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO withholdings (settlement_id, period, flag_key, canteen_id, resident_id,
+            subsidy, city_fen, town_fen, other_fen, funding_town, created_at, created_by)
+         SELECT s.id, s.period, ?2, s.canteen_id, s.resident_id, s.subsidy, s.city_fen,
+            s.town_fen, s.other_fen, s.funding_town, ?3, ?4
+         FROM settlements s
+         WHERE s.id = ?1 AND s.period = ?5 AND s.outcome = 'accepted' AND s.voided_at IS NULL
+           AND s.subsidy > 0
+           AND NOT EXISTS (SELECT 1 FROM withholdings w WHERE w.settlement_id = s.id)",
+    )?;
+    let mut seal = tx.prepare_cached(&format!(
+        "UPDATE withholdings SET mac = books_mac('withholding', {WITHHOLDING_COLUMNS})
+         WHERE settlement_id = ?1"
+    ))?;
+    let mut n = 0;
+    for id in ids {
+        let id = id.to_string();
+        if ins.execute(params![id, flag_key, at, by, period])? == 1 {
+            seal.execute([&id])?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Releases what a flag withheld (its review changed to `explained`); returns the rows removed.
+pub fn release(tx: &Tx<'_>, period: &str, flag_key: &str) -> Result<usize> {
+    Ok(tx
+        .prepare_cached("DELETE FROM withholdings WHERE period = ?1 AND flag_key = ?2")?
+        .execute(params![period, flag_key])?)
+}
+
+/// One withheld meal as the statement lists it.
+#[derive(Debug, Clone)]
+pub struct Withheld {
+    pub settlement_id: String,
+    pub flag_key: String,
+    pub canteen_id: i64,
+    pub resident_id: i64,
+    pub funding_town: Option<String>,
+    pub subsidy: Fen,
+    pub city: Fen,
+    pub town: Fen,
+    pub other: Fen,
+    pub by: String,
+    pub at: String,
+}
+
+/// The withholdings of `period`, optionally of one canteen or the canteens of one town.
+pub fn withheld(
+    conn: &Connection,
+    period: &str,
+    canteen: Option<CanteenId>,
+    town: Option<&str>,
+) -> Result<Vec<Withheld>> {
+    let mut st = conn.prepare_cached(
+        "SELECT w.settlement_id, w.flag_key, w.canteen_id, w.resident_id, w.funding_town,
+            w.subsidy, w.city_fen, w.town_fen, w.other_fen, w.created_by, w.created_at
+         FROM withholdings w JOIN canteens c ON c.id = w.canteen_id
+         WHERE w.period = ?1 AND (?2 IS NULL OR w.canteen_id = ?2)
+           AND (?3 IS NULL OR c.town = ?3)
+         ORDER BY w.canteen_id, w.settlement_id",
+    )?;
+    let rows = st.query_map(params![period, canteen.map(|c| c.0), town], |r| {
+        Ok(Withheld {
+            settlement_id: r.get(0)?,
+            flag_key: r.get(1)?,
+            canteen_id: r.get(2)?,
+            resident_id: r.get(3)?,
+            funding_town: r.get(4)?,
+            subsidy: Fen(r.get(5)?),
+            city: Fen(r.get(6)?),
+            town: Fen(r.get(7)?),
+            other: Fen(r.get(8)?),
+            by: r.get(9)?,
+            at: r.get(10)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+// --- calendars ---------------------------------------------------------------------------------
+
+/// Records a closed day of a canteen (replacing the reason of one recorded before).
+pub fn close_day(tx: &Tx<'_>, canteen: CanteenId, date: &str, reason: &str) -> Result<()> {
+    let exists: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM canteens WHERE id = ?1)")?
+        .query_row([canteen.0], |r| r.get(0))?;
+    if !exists {
+        return Err(Error::NotFound);
+    }
+    tx.prepare_cached(
+        "INSERT INTO canteen_closed_days (canteen_id, date, reason) VALUES (?1, ?2, ?3)
+         ON CONFLICT (canteen_id, date) DO UPDATE SET reason = excluded.reason",
+    )?
+    .execute(params![canteen.0, date, reason])?;
+    Ok(())
+}
+
+/// The closed days of a canteen in `month` (`YYYY-MM`): (date, reason).
+pub fn closed_days(
+    conn: &Connection,
+    canteen: CanteenId,
+    month: &str,
+) -> Result<Vec<(String, String)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT date, reason FROM canteen_closed_days
+         WHERE canteen_id = ?1 AND substr(date, 1, 7) = ?2 ORDER BY date",
+    )?;
+    let rows = st.query_map(params![canteen.0, month], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Records an absence of a resident; returns its id.
+pub fn add_absence(
+    tx: &Tx<'_>,
+    resident: ResidentId,
+    from: &str,
+    to: &str,
+    reason: &str,
+    at: &str,
+    by: &str,
+) -> Result<i64> {
+    let exists: Option<i64> = tx
+        .prepare_cached("SELECT id FROM residents WHERE id = ?1")?
+        .query_row([resident.0], |r| r.get(0))
+        .optional()?;
+    if exists.is_none() {
+        return Err(Error::NotFound);
+    }
+    tx.prepare_cached(
+        "INSERT INTO resident_absences (resident_id, from_date, to_date, reason, created_at,
+            created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![resident.0, from, to, reason, at, by])?;
+    Ok(tx.last_insert_rowid())
+}
