@@ -51,6 +51,9 @@ pub struct Figures {
     /// One kiosk's full re-verification: records checked and seconds.
     pub reverify_records: u64,
     pub reverify_secs: f64,
+    /// The month's audit red flags over the same settlements: seconds and how many.
+    pub flags_secs: f64,
+    pub flags: usize,
 }
 
 fn t(h: u32, m: u32) -> chrono::NaiveTime {
@@ -467,6 +470,11 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
         .into());
     }
     let start = Instant::now();
+    let flags = db.read_sync(|c| {
+        crate::flags::compute(c, "2026-03", None, &crate::flags::Rules::default())
+    })?;
+    let flags_secs = start.elapsed().as_secs_f64();
+    let start = Instant::now();
     let full = db.read_sync(|c| db::chain::reverify(c, kiosks[0]))?;
     let reverify_secs = start.elapsed().as_secs_f64();
     if full.status != "verified" {
@@ -482,6 +490,8 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
             chains: s.chains.len(),
             reverify_records: full.last_seq.unwrap_or(0),
             reverify_secs,
+            flags_secs,
+            flags: flags.len(),
         },
     ))
 }
@@ -495,6 +505,8 @@ pub struct StatementFigures {
     pub chains: usize,
     pub reverify_records: u64,
     pub reverify_secs: f64,
+    pub flags_secs: f64,
+    pub flags: usize,
 }
 
 /// Runs both parts and returns the figures.
@@ -524,5 +536,7 @@ pub async fn run(residents: usize, days: usize, rows: usize) -> Result<Figures, 
         statement_chains: s.chains,
         reverify_records: s.reverify_records,
         reverify_secs: s.reverify_secs,
+        flags_secs: s.flags_secs,
+        flags: s.flags,
     })
 }

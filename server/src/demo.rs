@@ -469,7 +469,15 @@ pub fn populate(
                 if !rng.random_bool(p_eat.clamp(0.0, 1.0)) {
                     continue;
                 }
-                items[p.home].push(meal(&mut rng, tz, day, s, *cid, *rid, p, canteen.kind));
+                let mut m = meal(&mut rng, tz, day, s, *cid, *rid, p, canteen.kind);
+                // fraud pattern: this canteen confirms two meals in five by hand
+                if p.home == MANUAL_CANTEEN && m.method != Method::Staff && rng.random_bool(0.4) {
+                    m.method = Method::Staff;
+                    m.match_score = None;
+                    m.liveness_score = None;
+                    m.staff_reason = Some("刷卡机故障，人工登记".to_owned());
+                }
+                items[p.home].push(m);
             }
         }
         // the kiosks sent that day's meals the same evening
@@ -500,6 +508,7 @@ pub fn populate(
             }
         }
     }
+    seed_fraud(db, &canteen_ids, &people, &mut history, tz, today, now)?;
     Ok(Summary {
         towns: TOWNS.len(),
         canteens: canteen_ids.len(),
@@ -509,6 +518,120 @@ pub fn populate(
         kiosk_canteen: canteen_ids[0].0,
         kiosk_token: token,
     })
+}
+
+/// The canteens (by index) where the demo city plants fraud for the red flags to find; every
+/// other canteen is honest and gets no flag.
+pub const MANUAL_CANTEEN: usize = 7;
+pub const PADDING_CANTEEN: usize = 11;
+
+/// The patterns auditors look for, planted among honest data: canteen [`PADDING_CANTEEN`]
+/// records lunches for its town's residents who did not come, and for residents of other towns,
+/// on the last four days (a jump, and more meals than residents who could eat there); a regular
+/// diner of another canteen is recorded dead ten days ago while their meals went on. (Canteen
+/// [`MANUAL_CANTEEN`] confirms two meals in five by hand: see the history.)
+#[allow(clippy::too_many_arguments)]
+fn seed_fraud(
+    db: &Db,
+    canteens: &[(CanteenId, NewCanteen)],
+    people: &[(DemoResident, ResidentId)],
+    history: &mut [(i64, Signer)],
+    tz: Tz,
+    today: NaiveDate,
+    now: chrono::DateTime<Utc>,
+) -> db::Result<()> {
+    let (pad_id, pad) = &canteens[PADDING_CANTEEN];
+    let Some(lunch) = pad.slots.iter().find(|s| s.slot == Slot::Lunch).cloned() else {
+        return Ok(());
+    };
+    let alive = |p: &DemoResident| matches!(p.row.status, ResidentStatus::Active);
+    let roster = people
+        .iter()
+        .filter(|(p, _)| p.row.residence_town == pad.town)
+        .count();
+    for back in 1..=4i64 {
+        let day = today - Duration::days(back);
+        let date = day.to_string();
+        let ate: std::collections::HashSet<i64> = db.read_sync(|c| {
+            let mut st = c.prepare(
+                "SELECT resident_id FROM settlements WHERE local_date = ?1 AND slot = 'lunch'",
+            )?;
+            let rows = st.query_map([&date], |r| r.get::<_, i64>(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?;
+        let (mut own, mut others): (Vec<_>, Vec<_>) = people
+            .iter()
+            .filter(|(p, r)| alive(p) && !ate.contains(&r.0))
+            .partition(|(p, _)| p.row.residence_town == pad.town);
+        // this canteen's own lunches that day, plus the padding, beyond the whole roster
+        let own_lunches = people
+            .iter()
+            .filter(|(_, r)| ate.contains(&r.0))
+            .filter(|(p, _)| p.home == PADDING_CANTEEN)
+            .count();
+        let want = (roster + 6).saturating_sub(own_lunches + own.len());
+        others.truncate(want);
+        own.append(&mut others);
+        let mut items: Vec<SettlementItem> = own
+            .iter()
+            .enumerate()
+            .map(|(i, (p, r))| {
+                let mut rng = StdRng::seed_from_u64(r.0 as u64 * 31 + back as u64);
+                let mut m = meal(&mut rng, tz, day, &lunch, *pad_id, *r, p, pad.kind);
+                // a card the canteen keeps behind the counter
+                m.method = Method::Card;
+                m.match_score = None;
+                m.liveness_score = None;
+                m.staff_reason = None;
+                m.served_at += Duration::seconds(i as i64 % 60);
+                m
+            })
+            .collect();
+        items.sort_by_key(|i| i.served_at);
+        let (kiosk, signer) = &mut history[PADDING_CANTEEN];
+        for it in &mut items {
+            signer.sign(it);
+        }
+        let sent = tz
+            .from_local_datetime(
+                &day.and_time(NaiveTime::from_hms_opt(20, 0, 0).unwrap_or_default()),
+            )
+            .earliest()
+            .map_or(now, |t| t.with_timezone(&Utc))
+            .min(now);
+        for chunk in items.chunks(500) {
+            let caller = ingest::Caller::Kiosk {
+                id: *kiosk,
+                canteen: *pad_id,
+            };
+            db.write_blocking(|tx| {
+                ingest::ingest(tx, caller, chunk, &ingest::Rules::default(), tz, sent)
+            })?;
+        }
+    }
+    // a regular diner (not of the padding canteen) whose death is recorded late: ten days ago
+    let regular = people
+        .iter()
+        .filter(|(p, _)| alive(p) && p.home != PADDING_CANTEEN && p.home != MANUAL_CANTEEN)
+        .max_by(|a, b| a.0.appetite.total_cmp(&b.0.appetite));
+    if let Some((_, rid)) = regular {
+        let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let died = today - Duration::days(10);
+        db.write_blocking(|tx| {
+            db::residents::update(
+                tx,
+                *rid,
+                &db::residents::Update {
+                    status: Some(ResidentStatus::Deceased { date: died }),
+                    ..Default::default()
+                },
+                &at,
+                "demo",
+            )?;
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

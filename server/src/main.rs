@@ -341,6 +341,10 @@ async fn main() -> anyhow::Result<()> {
                 f.reverify_secs,
                 f.reverify_records as f64 / f.reverify_secs.max(1e-9)
             );
+            println!(
+                "red flags: the month's flags over the same {} settlements computed in {:.3} s ({} flags)",
+                f.bulk_rows, f.flags_secs, f.flags
+            );
         }
     }
     Ok(())

@@ -147,4 +147,44 @@ fn the_demo_city_is_plausible_and_deterministic() {
         assert_eq!(sum, a.total);
         assert!(a.total.meals > 0);
     }
+    // The planted fraud is flagged, and no honest canteen is: a padding canteen (above its
+    // roster, a jump), a canteen confirming meals by hand, a diner whose death was recorded late.
+    let mut ids: Vec<i64> = db
+        .read_sync(db::canteens::all)
+        .expect("canteens")
+        .iter()
+        .map(|c| c.id.0)
+        .collect();
+    ids.sort();
+    let (pad, manual) = (ids[demo::PADDING_CANTEEN], ids[demo::MANUAL_CANTEEN]);
+    let rules = zhucan_server::flags::Rules::default();
+    let mut found = std::collections::BTreeSet::new();
+    let mut dead = std::collections::BTreeSet::new();
+    for month in ["2026-02", "2026-03"] {
+        let flags = db
+            .read_sync(|c| zhucan_server::flags::compute(c, month, None, &rules))
+            .expect("flags");
+        for f in flags {
+            let c = f.canteen_id.map(|c| c.0);
+            if f.kind == "after_death" {
+                dead.insert(f.resident_id);
+                continue;
+            }
+            assert!(
+                c == Some(pad) || c == Some(manual),
+                "an honest canteen is flagged: {f:#?}"
+            );
+            found.insert((f.kind, c));
+        }
+    }
+    let want: std::collections::BTreeSet<(String, Option<i64>)> = [
+        ("above_roster", pad),
+        ("jump", pad),
+        ("manual_share", manual),
+    ]
+    .into_iter()
+    .map(|(k, c)| (k.to_owned(), Some(c)))
+    .collect();
+    assert_eq!(found, want);
+    assert_eq!(dead.len(), 1, "one diner recorded dead late: {dead:?}");
 }

@@ -783,3 +783,84 @@ async fn the_finance_page_shows_the_books_check_and_checks_earlier_heads() {
     let (st, _) = fin.page("/finance?month=2026-03&heads=nonsense").await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
 }
+
+/// Finance sees a red flag on its page with the meals behind it, confirms it with a note, and
+/// the statement withholds that meal's subsidy; the month then closes only with a reason.
+#[tokio::test]
+async fn finance_confirms_a_red_flag_on_its_page_and_the_statement_withholds_it() {
+    let app = spawn_app().await;
+    add_cast(&app).await;
+    let c0 = app.canteens[0];
+    let resp = app
+        .client
+        .put(app.url(&format!("/canteens/{c0}/closed-days")))
+        .bearer_auth(crate::helpers::ADMIN)
+        .json(&json!({ "dates": ["2026-03-09"], "reason": "消防检查" }))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let res = app
+        .settle_on_the_day(
+            0,
+            "2026-03-09",
+            vec![item(v7(), app.residents[0], c0, "2026-03-09T11:30:00")],
+        )
+        .await;
+    let subsidy = res[0]["meal"]["subsidy"].as_i64().expect("subsidy");
+    let fin = login(&app, "fin").await;
+    let (status, page) = fin.page("/finance/flags?month=2026-03").await;
+    assert_eq!(status, StatusCode::OK);
+    let key = format!("closed_day:canteen:{c0}:2026-03-09");
+    assert!(
+        page.contains(&key) && page.contains("闭餐日有就餐记录"),
+        "{page}"
+    );
+    assert!(page.contains(&format!("/finance/canteens/{c0}?month=2026-03")));
+    // the statement page counts it as open, and closing asks for a reason
+    let (_, statement) = fin.page("/finance?month=2026-03").await;
+    assert!(statement.contains("close-open-flags"), "{statement}");
+
+    let resp = fin
+        .post_form(
+            "/finance/flags/review",
+            &[
+                ("csrf", &fin.csrf),
+                ("month", "2026-03"),
+                ("key", &key),
+                ("state", "confirmed"),
+                ("note", "闭餐日无人就餐，记录不实"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let to = resp.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let (_, after) = fin.page(&to).await;
+    assert!(after.contains("已核实"), "{after}");
+    let s = app.json("/statements?month=2026-03").await;
+    assert_eq!(s["withheld_total"], subsidy);
+    assert_eq!(
+        s["payable"].as_i64(),
+        Some(s["total"]["subsidy"].as_i64().expect("subsidy") - subsidy)
+    );
+    // reviewed: nothing open, the month closes without a reason
+    let (_, statement) = fin.page("/finance?month=2026-03").await;
+    assert!(!statement.contains("close-open-flags"), "{statement}");
+    // a review without a note is refused
+    let resp = fin
+        .post_form(
+            "/finance/flags/review",
+            &[
+                ("csrf", &fin.csrf),
+                ("month", "2026-03"),
+                ("key", &key),
+                ("state", "explained"),
+                ("note", " "),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
