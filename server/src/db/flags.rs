@@ -201,18 +201,21 @@ pub fn two_canteens(
     minutes: i64,
     canteen: Option<CanteenId>,
 ) -> Result<Vec<TwoCanteens>> {
+    // each attempt against the resident's next one (a window over the month, one sort), not a
+    // self-join: the month's meals are sorted once by resident and time
     let mut st = conn.prepare_cached(
-        "SELECT a.resident_id, r.name, a.id, a.canteen_id, b.canteen_id, b.id,
-            CAST(round((julianday(b.served_at) - julianday(a.served_at)) * 1440) AS INTEGER)
-         FROM settlements a
-         JOIN settlements b ON b.resident_id = a.resident_id AND b.canteen_id <> a.canteen_id
-              AND b.period = a.period
-              AND b.served_at >= a.served_at AND b.id <> a.id AND b.voided_at IS NULL
-              AND julianday(b.served_at) - julianday(a.served_at) <= ?2 / 1440.0
-         JOIN residents r ON r.id = a.resident_id
-         WHERE a.period = ?1 AND a.outcome = 'accepted' AND a.voided_at IS NULL
-           AND (?3 IS NULL OR a.canteen_id = ?3 OR b.canteen_id = ?3)
-         ORDER BY a.served_at LIMIT 500",
+        "SELECT t.resident_id, r.name, t.id, t.canteen_id, t.next_canteen, t.next_id,
+            CAST(round((julianday(t.next_at) - julianday(t.served_at)) * 1440) AS INTEGER)
+         FROM (SELECT s.id, s.resident_id, s.canteen_id, s.served_at, s.outcome,
+                 lead(s.canteen_id) OVER w AS next_canteen, lead(s.served_at) OVER w AS next_at,
+                 lead(s.id) OVER w AS next_id
+               FROM settlements s WHERE s.period = ?1 AND s.voided_at IS NULL
+               WINDOW w AS (PARTITION BY s.resident_id ORDER BY s.served_at)) t
+         JOIN residents r ON r.id = t.resident_id
+         WHERE t.outcome = 'accepted' AND t.next_canteen <> t.canteen_id
+           AND julianday(t.next_at) - julianday(t.served_at) <= ?2 / 1440.0
+           AND (?3 IS NULL OR t.canteen_id = ?3 OR t.next_canteen = ?3)
+         ORDER BY t.served_at LIMIT 500",
     )?;
     let rows = st.query_map(params![period, minutes, canteen.map(|c| c.0)], |r| {
         Ok((
