@@ -489,6 +489,7 @@ pub async fn upload_templates(
         by: by.to_owned(),
         model: model.to_owned(),
         embeddings: embeddings.iter().map(|e| encode_embedding(e)).collect(),
+        duplicate_confirmed: None,
     };
     client_for(data_dir, &server, secrets.token.clone())?
         .put_templates(resident, &up)
@@ -1167,6 +1168,7 @@ impl Commands {
             by: "kiosk-operator".into(),
             model: self.model.clone(),
             embeddings: embeddings.iter().map(|e| encode_embedding(e)).collect(),
+            duplicate_confirmed: None,
         };
         client.put_templates(resident, &up).await.map_err(|e| {
             format!(

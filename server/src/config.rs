@@ -76,6 +76,23 @@ pub struct SecurityArgs {
     /// refused (an offline kiosk sends within days; older meals are backdating).
     #[arg(long, env = "ZHUCAN_MAX_LATE_DAYS", default_value_t = crate::ingest::Rules::default().max_late_days)]
     pub max_late_days: u32,
+    /// A face enrolled for one resident that matches another resident's stored face with at
+    /// least this cosine similarity is refused (409 `duplicate_face`) unless staff confirm it;
+    /// the lookalike scan records pairs at or above it. 0.62 is the kiosk's open-set threshold
+    /// at a 200-template gallery (about 0.1% of strangers reach it).
+    #[arg(long, env = "ZHUCAN_DUPLICATE_FACE_THRESHOLD", value_parser = unit_interval,
+          default_value_t = SecurityConfig::default().duplicate_face_threshold)]
+    pub duplicate_face_threshold: f64,
+}
+
+/// A number in 0..=1 (a cosine similarity threshold).
+fn unit_interval(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside 0..=1"))
+    }
 }
 
 impl Default for SecurityArgs {
@@ -90,6 +107,7 @@ impl Default for SecurityArgs {
             min_liveness_score: d.ingest.min_liveness_score,
             late_after_hours: d.ingest.late_after_hours,
             max_late_days: d.ingest.max_late_days,
+            duplicate_face_threshold: d.duplicate_face_threshold,
         }
     }
 }
@@ -107,6 +125,7 @@ impl SecurityArgs {
                 late_after_hours: self.late_after_hours,
                 max_late_days: self.max_late_days,
             },
+            duplicate_face_threshold: self.duplicate_face_threshold,
             ..SecurityConfig::default()
         }
     }
@@ -129,6 +148,9 @@ pub struct SecurityConfig {
     pub secure_cookies: bool,
     /// Score floors and lateness limits of settlement ingestion.
     pub ingest: crate::ingest::Rules,
+    /// Cosine similarity from which an enrolled face counts as another resident's (duplicate
+    /// enrolment; see `crate::lookalikes`).
+    pub duplicate_face_threshold: f64,
 }
 
 impl Default for SecurityConfig {
@@ -141,6 +163,7 @@ impl Default for SecurityConfig {
             max_header_bytes: 32 * 1024,
             secure_cookies: false,
             ingest: crate::ingest::Rules::default(),
+            duplicate_face_threshold: 0.62,
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod demo;
 pub mod http;
 pub mod import;
 pub mod ingest;
+pub mod lookalikes;
 pub mod push;
 pub mod reports;
 pub mod sync;

@@ -44,6 +44,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0009_kiosk_thresholds",
         include_str!("../../../migrations/server/0009_kiosk_thresholds.sql"),
     ),
+    (
+        "0010_lookalikes",
+        include_str!("../../../migrations/server/0010_lookalikes.sql"),
+    ),
 ];
 
 /// The schema version this code writes and understands.

@@ -14,6 +14,7 @@ pub mod changes;
 pub mod dashboard;
 pub mod face_data;
 pub mod kiosks;
+pub mod lookalikes;
 pub mod migrate;
 pub mod months;
 pub mod policies;

@@ -89,7 +89,9 @@ pub fn router(state: AppState) -> Router {
         .route("/statements", get(api::statements::show))
         .route("/integrity/heads", get(api::statements::check_heads))
         .route("/audit", get(api::audit::list))
-        .route("/face-data", get(api::face_data::show));
+        .route("/face-data", get(api::face_data::show))
+        .route("/lookalikes", get(api::lookalikes::list))
+        .route("/lookalikes/scan", post(api::lookalikes::scan));
     Router::new()
         .nest("/api/v1", v1)
         .merge(dashboard::routes())

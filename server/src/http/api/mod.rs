@@ -5,6 +5,7 @@ pub mod canteens;
 pub mod face_data;
 pub mod health;
 pub mod kiosks;
+pub mod lookalikes;
 pub mod months;
 pub mod policies;
 pub mod residents;
