@@ -87,7 +87,10 @@ pub struct SecurityArgs {
 
 /// A number in 0..=1 (a cosine similarity threshold).
 fn unit_interval(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim().parse().map_err(|_| format!("'{s}' is not a number"))?;
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number"))?;
     if (0.0..=1.0).contains(&v) {
         Ok(v)
     } else {

@@ -103,7 +103,11 @@ pub fn matches(
         .into_iter()
         .map(|(resident, score)| Match { resident, score })
         .collect();
-    out.sort_by(|x, y| y.score.total_cmp(&x.score).then(x.resident.cmp(&y.resident)));
+    out.sort_by(|x, y| {
+        y.score
+            .total_cmp(&x.score)
+            .then(x.resident.cmp(&y.resident))
+    });
     Ok(out)
 }
 

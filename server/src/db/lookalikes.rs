@@ -50,19 +50,16 @@ pub fn sealed_templates(
          WHERE (?1 IS NULL OR dim = ?1) AND (?2 IS NULL OR resident_id <> ?2)
          ORDER BY resident_id, id",
     )?;
-    let rows = st.query_map(
-        params![dim.map(|d| d as i64), except.map(|r| r.0)],
-        |r| {
-            Ok(SealedTemplate {
-                resident_id: ResidentId(r.get(0)?),
-                dim: r.get::<_, i64>(1)? as usize,
-                sealed: Sealed {
-                    nonce: r.get(2)?,
-                    ciphertext: r.get(3)?,
-                },
-            })
-        },
-    )?;
+    let rows = st.query_map(params![dim.map(|d| d as i64), except.map(|r| r.0)], |r| {
+        Ok(SealedTemplate {
+            resident_id: ResidentId(r.get(0)?),
+            dim: r.get::<_, i64>(1)? as usize,
+            sealed: Sealed {
+                nonce: r.get(2)?,
+                ciphertext: r.get(3)?,
+            },
+        })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -18,11 +18,7 @@ const DIM: usize = 192;
 /// `base` seen again: a little noise added, unit length again (cosine to `base` about 0.95).
 fn same_face(base: &[f32], seed: u32) -> Vec<f32> {
     let noise = embedding(seed, base.len());
-    let v: Vec<f32> = base
-        .iter()
-        .zip(&noise)
-        .map(|(b, n)| b + 0.3 * n)
-        .collect();
+    let v: Vec<f32> = base.iter().zip(&noise).map(|(b, n)| b + 0.3 * n).collect();
     let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
     v.into_iter().map(|a| a / n).collect()
 }
@@ -73,8 +69,8 @@ async fn insert_templates(app: &TestApp, r: i64, embeddings: Vec<Vec<f32>>) {
         .db
         .write(move |tx| {
             let key = template_key(&[42; 32]);
-            let sealed = templates::seal_all(&key, ResidentId(r), &embeddings)
-                .map_err(db::Error::other)?;
+            let sealed =
+                templates::seal_all(&key, ResidentId(r), &embeddings).map_err(db::Error::other)?;
             db::templates::replace(
                 tx,
                 &NewSet {
@@ -104,7 +100,13 @@ async fn a_second_resident_with_the_first_ones_face_is_refused_naming_the_first(
     let app = spawn_app().await;
     let (r0, r1) = (app.residents[0], app.residents[1]);
     let face = embedding(700, DIM);
-    let resp = upload(&app, &app.kiosks[0], r0, &upload_body(false, &[face.clone()])).await;
+    let resp = upload(
+        &app,
+        &app.kiosks[0],
+        r0,
+        &upload_body(false, std::slice::from_ref(&face)),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
 
     // the same person again, as resident 1, among another face
@@ -113,7 +115,10 @@ async fn a_second_resident_with_the_first_ones_face_is_refused_naming_the_first(
     assert_eq!(st, StatusCode::CONFLICT, "{err}");
     assert_eq!(err["code"], "duplicate_face");
     assert_eq!(err["field"], "embeddings");
-    assert_eq!(err["duplicate_of"], json!({ "resident_id": r0, "name": "测试老人0" }));
+    assert_eq!(
+        err["duplicate_of"],
+        json!({ "resident_id": r0, "name": "测试老人0" })
+    );
     let msg = err["message"].as_str().expect("message");
     assert!(
         msg.contains(&format!("居民 {r0}（测试老人0）")) && msg.contains(&format!("resident {r0}")),
@@ -129,7 +134,10 @@ async fn a_second_resident_with_the_first_ones_face_is_refused_naming_the_first(
     // the administrator is held to it too
     let (st, err) = error_of(
         app.client
-            .put(app.url(&format!("/residents/{r1}/templates?canteen={}", app.canteens[0])))
+            .put(app.url(&format!(
+                "/residents/{r1}/templates?canteen={}",
+                app.canteens[0]
+            )))
             .bearer_auth(crate::helpers::ADMIN)
             .json(&body)
             .send()
@@ -137,14 +145,29 @@ async fn a_second_resident_with_the_first_ones_face_is_refused_naming_the_first(
             .expect("PUT"),
     )
     .await;
-    assert_eq!((st, err["code"].as_str()), (StatusCode::CONFLICT, Some("duplicate_face")));
+    assert_eq!(
+        (st, err["code"].as_str()),
+        (StatusCode::CONFLICT, Some("duplicate_face"))
+    );
 
     // a different face is enrolled
-    let resp = upload(&app, &app.kiosks[0], r1, &upload_body(false, &[embedding(703, DIM)])).await;
+    let resp = upload(
+        &app,
+        &app.kiosks[0],
+        r1,
+        &upload_body(false, &[embedding(703, DIM)]),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert_eq!(count(&app, r1).await, 1);
     // and the first resident re-enrolling their own face is no duplicate of themselves
-    let resp = upload(&app, &app.kiosks[0], r0, &upload_body(false, &[same_face(&face, 2)])).await;
+    let resp = upload(
+        &app,
+        &app.kiosks[0],
+        r0,
+        &upload_body(false, &[same_face(&face, 2)]),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
 }
 
@@ -153,16 +176,38 @@ async fn the_duplicate_threshold_is_the_configured_one() {
     let app = spawn_app_with(|c| c.security.duplicate_face_threshold = 0.99).await;
     let (r0, r1) = (app.residents[0], app.residents[1]);
     let face = embedding(710, DIM);
-    let resp = upload(&app, &app.kiosks[0], r0, &upload_body(false, &[face.clone()])).await;
+    let resp = upload(
+        &app,
+        &app.kiosks[0],
+        r0,
+        &upload_body(false, std::slice::from_ref(&face)),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     // about 0.95: below 0.99
-    let resp = upload(&app, &app.kiosks[0], r1, &upload_body(false, &[same_face(&face, 1)])).await;
+    let resp = upload(
+        &app,
+        &app.kiosks[0],
+        r1,
+        &upload_body(false, &[same_face(&face, 1)]),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     // the very same embedding: 1.0
-    let (st, err) =
-        error_of(upload(&app, &app.kiosks[0], app.residents[2], &upload_body(false, &[face])).await)
-            .await;
-    assert_eq!((st, err["code"].as_str()), (StatusCode::CONFLICT, Some("duplicate_face")));
+    let (st, err) = error_of(
+        upload(
+            &app,
+            &app.kiosks[0],
+            app.residents[2],
+            &upload_body(false, &[face]),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (st, err["code"].as_str()),
+        (StatusCode::CONFLICT, Some("duplicate_face"))
+    );
 }
 
 #[tokio::test]
@@ -170,7 +215,13 @@ async fn a_confirmed_duplicate_is_stored_listed_and_audited() {
     let app = spawn_app().await;
     let (r0, r1) = (app.residents[0], app.residents[1]);
     let face = embedding(720, DIM);
-    let resp = upload(&app, &app.kiosks[0], r0, &upload_body(false, &[face.clone()])).await;
+    let resp = upload(
+        &app,
+        &app.kiosks[0],
+        r0,
+        &upload_body(false, std::slice::from_ref(&face)),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let twin = [same_face(&face, 3), same_face(&face, 4)];
 
@@ -198,14 +249,34 @@ async fn a_confirmed_duplicate_is_stored_listed_and_audited() {
     assert_eq!(pairs.len(), 1, "{pairs:?}");
     let p = &pairs[0];
     assert_eq!(
-        (&p["resident_a"], &p["name_a"], &p["resident_b"], &p["name_b"]),
-        (&json!(r0.min(r1)), &json!(if r0 < r1 { "测试老人0" } else { "测试老人1" }),
-         &json!(r0.max(r1)), &json!(if r0 < r1 { "测试老人1" } else { "测试老人0" }))
+        (
+            &p["resident_a"],
+            &p["name_a"],
+            &p["resident_b"],
+            &p["name_b"]
+        ),
+        (
+            &json!(r0.min(r1)),
+            &json!(if r0 < r1 {
+                "测试老人0"
+            } else {
+                "测试老人1"
+            }),
+            &json!(r0.max(r1)),
+            &json!(if r0 < r1 {
+                "测试老人1"
+            } else {
+                "测试老人0"
+            })
+        )
     );
     assert_eq!(p["state"], "confirmed");
     assert_eq!(p["reason"], reason);
     let by = p["by"].as_str().expect("by");
-    assert!(by.contains("王芳") && by.contains(&format!("kiosk {}", app.kiosk_ids[0])), "{by}");
+    assert!(
+        by.contains("王芳") && by.contains(&format!("kiosk {}", app.kiosk_ids[0])),
+        "{by}"
+    );
     let score = p["score"].as_f64().expect("score");
     assert!(score > 0.9 && score <= 1.0, "{score}");
     assert_eq!(p["at"], "2026-03-15T04:00:00.000Z");
@@ -226,18 +297,35 @@ async fn a_confirmation_naming_the_wrong_resident_is_refused() {
     let app = spawn_app().await;
     let (r0, r1, r2) = (app.residents[0], app.residents[1], app.residents[2]);
     let face = embedding(730, DIM);
-    let resp = upload(&app, &app.kiosks[0], r0, &upload_body(false, &[face.clone()])).await;
+    let resp = upload(
+        &app,
+        &app.kiosks[0],
+        r0,
+        &upload_body(false, std::slice::from_ref(&face)),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let body = confirmed(&[same_face(&face, 5)], r2, "不是同一人 / not the same person");
+    let body = confirmed(
+        &[same_face(&face, 5)],
+        r2,
+        "不是同一人 / not the same person",
+    );
     let (st, err) = error_of(upload(&app, &app.kiosks[0], r1, &body).await).await;
     assert_eq!(st, StatusCode::CONFLICT, "{err}");
     assert_eq!(err["code"], "duplicate_face");
     assert_eq!(err["duplicate_of"]["resident_id"], r0);
     let msg = err["message"].as_str().expect("message");
-    assert!(msg.contains(&format!("the confirmation names resident {r2}")), "{msg}");
+    assert!(
+        msg.contains(&format!("the confirmation names resident {r2}")),
+        "{msg}"
+    );
     assert_eq!(count(&app, r1).await, 0);
     assert_eq!(app.json("/lookalikes").await, json!([]));
-    assert!(audited(&app, "templates.duplicate_confirmed").await.is_empty());
+    assert!(
+        audited(&app, "templates.duplicate_confirmed")
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -250,7 +338,13 @@ async fn the_scan_finds_an_existing_pair_and_leaves_confirmed_pairs_alone() {
     insert_templates(&app, r[2], vec![same_face(&face, 6)]).await;
     // resident 1 and 3: twins, confirmed by staff at enrolment
     let twin = embedding(750, DIM);
-    let resp = upload(&app, &app.kiosks[0], r[1], &upload_body(false, &[twin.clone()])).await;
+    let resp = upload(
+        &app,
+        &app.kiosks[0],
+        r[1],
+        &upload_body(false, std::slice::from_ref(&twin)),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let resp = upload(
         &app,
@@ -279,7 +373,10 @@ async fn the_scan_finds_an_existing_pair_and_leaves_confirmed_pairs_alone() {
         assert_eq!(dup["state"], "found");
         assert_eq!((&dup["reason"], &dup["by"]), (&Value::Null, &Value::Null));
         let twins = pair(r[1], r[3]).expect("the twins found");
-        assert_eq!(twins["state"], "confirmed", "a scan overwrote a confirmed pair");
+        assert_eq!(
+            twins["state"], "confirmed",
+            "a scan overwrote a confirmed pair"
+        );
         assert_eq!(twins["reason"], "双胞胎兄弟 / twin brothers");
     }
     let listed = app.json("/lookalikes").await;

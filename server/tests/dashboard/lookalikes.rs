@@ -8,7 +8,10 @@ use crate::{Session, add_cast, login};
 
 async fn call(s: &Session, method: &str, path: &str) -> StatusCode {
     s.client
-        .request(method.parse().expect("method"), format!("{}/api/v1{path}", s.base))
+        .request(
+            method.parse().expect("method"),
+            format!("{}/api/v1{path}", s.base),
+        )
         .header("cookie", &s.cookie)
         .header("x-csrf-token", &s.csrf)
         .send()
@@ -29,6 +32,10 @@ async fn only_administrators_scan_and_only_they_and_finance_list_lookalikes() {
     ] {
         let s = login(&app, user).await;
         assert_eq!(call(&s, "GET", "/lookalikes").await, list, "{user} GET");
-        assert_eq!(call(&s, "POST", "/lookalikes/scan").await, scan, "{user} POST scan");
+        assert_eq!(
+            call(&s, "POST", "/lookalikes/scan").await,
+            scan,
+            "{user} POST scan"
+        );
     }
 }

@@ -58,7 +58,10 @@ pub async fn list(State(st): State<AppState>, access: Access) -> Result<AppJson<
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn scan(State(st): State<AppState>, Admin(access): Admin) -> Result<AppJson<Vec<Lookalike>>> {
+pub async fn scan(
+    State(st): State<AppState>,
+    Admin(access): Admin,
+) -> Result<AppJson<Vec<Lookalike>>> {
     let key = template_key(&st.config.index_key.0);
     let threshold = st.config.security.duplicate_face_threshold;
     let stored = st
