@@ -88,6 +88,7 @@ impl ItemResult {
                 code: code.into(),
                 field,
                 message: message.into(),
+                duplicate_of: None,
             }),
         }
     }
@@ -199,6 +200,18 @@ pub struct ErrorDetail {
     #[serde(default)]
     pub field: Option<String>,
     pub message: String,
+    /// With code `duplicate_face` (409 on a template upload): the other resident whose stored
+    /// face matches the uploaded one. Staff judge (twins exist) and may confirm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<DuplicateFace>,
+}
+
+/// The resident an uploaded face matches (`ErrorDetail::duplicate_of`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicateFace {
+    pub resident_id: ResidentId,
+    pub name: String,
 }
 
 /// `POST /api/v1/towns`.
@@ -905,6 +918,37 @@ pub struct TemplateUpload {
     pub model: String,
     /// 1 to 5 unit-length embeddings, base64 of little-endian f32.
     pub embeddings: Vec<String>,
+    /// Staff judged that this face, which matches another resident's, is nonetheless this
+    /// resident's (twins, a look-alike): the enrolment goes ahead and the pair is recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_confirmed: Option<DuplicateConfirmed>,
+}
+
+/// A staff confirmation in a [`TemplateUpload`]: the other resident the face matched, and why
+/// the two are different people (1 to 200 characters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicateConfirmed {
+    pub other_resident_id: ResidentId,
+    pub reason: String,
+}
+
+/// `GET /api/v1/lookalikes`, `POST /api/v1/lookalikes/scan` (administrator; listing also
+/// finance): two residents whose face templates look like one person's. `state` is `confirmed`
+/// (staff enrolled the second with a reason) or `found` (by a scan).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lookalike {
+    pub resident_a: ResidentId,
+    pub name_a: String,
+    pub resident_b: ResidentId,
+    pub name_b: String,
+    /// The best cosine similarity between a template of each.
+    pub score: f64,
+    pub state: String,
+    pub reason: Option<String>,
+    pub by: Option<String>,
+    pub at: String,
 }
 
 /// The answer to `DELETE /api/v1/residents/{id}/templates`: how many templates were deleted and

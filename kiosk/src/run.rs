@@ -27,7 +27,9 @@ use image::RgbImage;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
-use zhucan_domain::api::{KeyRotated, KeyRotation, KioskCreated, TemplateUpload, encode_embedding};
+use zhucan_domain::api::{
+    DuplicateConfirmed, KeyRotated, KeyRotation, KioskCreated, TemplateUpload, encode_embedding,
+};
 use zhucan_domain::resident::Consent;
 use zhucan_domain::settle::Decision;
 use zhucan_domain::signing::{self, SigningKey};
@@ -39,7 +41,7 @@ use crate::config::{self, Config, EvidencePhotos, SourceConfig};
 use crate::face::manifest::Role;
 use crate::face::matcher::{Identification, MatchConfig};
 use crate::face::{self, FacePipeline, Outcome, PipelineConfig};
-use crate::screen::{CheckinView, Command, FaceBox, Mode, Preview, ScreenState};
+use crate::screen::{CheckinView, Command, EnrolError, FaceBox, Mode, Preview, ScreenState};
 use crate::source::{self, FrameSource, ReplaySource};
 use crate::store::lock::DataLock;
 use crate::store::secret::{self, Secrets};
@@ -489,6 +491,7 @@ pub async fn upload_templates(
         by: by.to_owned(),
         model: model.to_owned(),
         embeddings: embeddings.iter().map(|e| encode_embedding(e)).collect(),
+        duplicate_confirmed: None,
     };
     client_for(data_dir, &server, secrets.token.clone())?
         .put_templates(resident, &up)
@@ -698,6 +701,7 @@ pub async fn start(
         model: model.clone(),
         dim,
         enrol: Arc::new(Mutex::new(enrol_tx)),
+        held: Arc::default(),
     };
     tasks.push(tokio::spawn(handler.serve(cmd_rx, stop_rx.clone())));
     // sync
@@ -967,6 +971,17 @@ struct Commands {
     model: String,
     dim: usize,
     enrol: Arc<Mutex<std::sync::mpsc::Sender<EnrolRequest>>>,
+    /// A capture the server refused as another resident's face, held (in memory only) until
+    /// staff confirm it or start another enrolment.
+    held: Arc<Mutex<Option<HeldEnrolment>>>,
+}
+
+/// An enrolment the server refused as a duplicate of `other`'s face.
+struct HeldEnrolment {
+    resident: ResidentId,
+    sharing: bool,
+    embeddings: Vec<Vec<f32>>,
+    other: ResidentId,
 }
 
 const BAD_PIN: &str = "操作密码错误 / wrong operator PIN";
@@ -1110,7 +1125,7 @@ impl Commands {
                 reply,
             } => {
                 let r = if let Err(e) = self.check_pin(&pin) {
-                    Err(e)
+                    Err(e.into())
                 } else if !consent_face {
                     Err(
                         "人脸登记需要本人单独同意 / face enrolment needs the resident's consent"
@@ -1118,6 +1133,21 @@ impl Commands {
                     )
                 } else {
                     self.enrol(resident_id, consent_sharing).await
+                };
+                let _ = reply.send(r);
+            }
+            Command::ConfirmDuplicate {
+                pin,
+                resident_id,
+                other_resident_id,
+                reason,
+                reply,
+            } => {
+                let r = if let Err(e) = self.check_pin(&pin) {
+                    Err(e.into())
+                } else {
+                    self.confirm_duplicate(resident_id, other_resident_id, reason)
+                        .await
                 };
                 let _ = reply.send(r);
             }
@@ -1136,7 +1166,8 @@ impl Commands {
         }
     }
 
-    async fn enrol(&self, resident: ResidentId, sharing: bool) -> Result<u32, String> {
+    async fn enrol(&self, resident: ResidentId, sharing: bool) -> Result<u32, EnrolError> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
         let known = self
             .blocking(move |c| {
                 c.counter
@@ -1155,6 +1186,47 @@ impl Commands {
             .send(EnrolRequest { reply: tx })
             .map_err(|_| "face loop stopped".to_owned())?;
         let embeddings = rx.await.map_err(|_| "face loop stopped".to_owned())??;
+        self.upload(resident, sharing, embeddings, None).await
+    }
+
+    /// Sends the held capture again with staff's confirmation that the face is `resident`'s
+    /// although it matches `other`'s.
+    async fn confirm_duplicate(
+        &self,
+        resident: ResidentId,
+        other: ResidentId,
+        reason: String,
+    ) -> Result<u32, EnrolError> {
+        let held = {
+            let mut slot = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            match slot.take() {
+                Some(h) if h.resident == resident && h.other == other => h,
+                kept => {
+                    *slot = kept;
+                    return Err(
+                        "没有等待确认的登记，请重新录入 / no enrolment of this resident is waiting \
+                         for confirmation: enrol again"
+                            .into(),
+                    );
+                }
+            }
+        };
+        let confirmed = DuplicateConfirmed {
+            other_resident_id: other,
+            reason,
+        };
+        self.upload(resident, held.sharing, held.embeddings, Some(confirmed))
+            .await
+    }
+
+    /// Uploads a capture; only once the server has accepted it are the templates stored here.
+    async fn upload(
+        &self,
+        resident: ResidentId,
+        sharing: bool,
+        embeddings: Vec<Vec<f32>>,
+        confirmed: Option<DuplicateConfirmed>,
+    ) -> Result<u32, EnrolError> {
         let n = embeddings.len() as u32;
         // The server first: it refuses a face meal for templates it never received (no face of
         // theirs can have matched here), so the gallery takes them only once the server has.
@@ -1167,12 +1239,44 @@ impl Commands {
             by: "kiosk-operator".into(),
             model: self.model.clone(),
             embeddings: embeddings.iter().map(|e| encode_embedding(e)).collect(),
+            duplicate_confirmed: confirmed,
         };
-        client.put_templates(resident, &up).await.map_err(|e| {
-            format!(
-                "上传失败，未登记，请联网后重试 / upload failed, not enrolled; retry online: {e}"
-            )
-        })?;
+        match client.put_templates(resident, &up).await {
+            Ok(()) => {}
+            Err(sync::client::Error::DuplicateFace { other, message }) => {
+                tracing::info!(
+                    resident = resident.0,
+                    other = other.resident_id.0,
+                    "the server refused the face as another resident's"
+                );
+                self.counter.show_result(
+                    Mode::Operator,
+                    &format!("疑似与已登记的居民（{}）为同一人", other.name),
+                    &format!(
+                        "Possibly the same person as enrolled resident {}",
+                        other.name
+                    ),
+                    None,
+                );
+                *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(HeldEnrolment {
+                    resident,
+                    sharing,
+                    embeddings,
+                    other: other.resident_id,
+                });
+                return Err(EnrolError::Duplicate {
+                    other_resident_id: other.resident_id,
+                    other_name: other.name,
+                    message,
+                });
+            }
+            Err(e) => {
+                return Err(format!(
+                    "上传失败，未登记，请联网后重试 / upload failed, not enrolled; retry online: {e}"
+                )
+                .into());
+            }
+        }
         let consent = Consent {
             face_enrolment: true,
             template_sharing: sharing,
@@ -1538,5 +1642,122 @@ mod tests {
         assert!(s.token.is_none());
         assert!(s.signing_key().expect("k").is_some());
         assert!(!Pinned::path_in(&data).exists());
+    }
+
+    /// A stand-in server for template uploads: refuses a face as resident 12's (李秀英) unless
+    /// the upload confirms exactly that resident; records every body it gets.
+    async fn duplicate_server() -> (String, Arc<Mutex<Vec<TemplateUpload>>>) {
+        use axum::Json;
+        use axum::http::StatusCode;
+        use axum::response::IntoResponse;
+        let seen: Arc<Mutex<Vec<TemplateUpload>>> = Arc::default();
+        let log = seen.clone();
+        let app = axum::Router::new().route(
+            "/api/v1/residents/{id}/templates",
+            axum::routing::put(move |Json(up): Json<TemplateUpload>| {
+                let log = log.clone();
+                async move {
+                    let ok = up
+                        .duplicate_confirmed
+                        .as_ref()
+                        .is_some_and(|c| c.other_resident_id == ResidentId(12));
+                    log.lock().expect("log").push(up);
+                    if ok {
+                        StatusCode::NO_CONTENT.into_response()
+                    } else {
+                        (
+                            StatusCode::CONFLICT,
+                            Json(serde_json::json!({ "error": {
+                                "code": "duplicate_face", "field": "embeddings",
+                                "message": "the face matches resident 12 (李秀英)",
+                                "duplicate_of": { "resident_id": 12, "name": "李秀英" } } })),
+                        )
+                            .into_response()
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn a_face_the_server_calls_a_duplicate_is_stored_only_after_staff_confirm_it() {
+        let (_dir, store) = synced();
+        let (c, _) = counter(&store, Some(signer()), false);
+        let (url, seen) = duplicate_server().await;
+        let (enrol_tx, enrol_rx) = std::sync::mpsc::channel::<EnrolRequest>();
+        // the face loop's part: every capture is the same two embeddings
+        let face: Vec<Vec<f32>> = vec![vec![0.6, 0.8, 0.0, 0.0], vec![0.0, 0.6, 0.8, 0.0]];
+        let capture = face.clone();
+        std::thread::spawn(move || {
+            while let Ok(r) = enrol_rx.recv() {
+                let _ = r.reply.send(Ok(capture.clone()));
+            }
+        });
+        let cmds = Commands {
+            counter: c,
+            gallery: GallerySlot::default(),
+            client: Some(Client::new(&url, Some("t".into()), None).expect("client")),
+            pin: "2468".into(),
+            pin_guard: Arc::default(),
+            model: "m.onnx".into(),
+            dim: 4,
+            enrol: Arc::new(Mutex::new(enrol_tx)),
+            held: Arc::default(),
+        };
+        let r7 = ResidentId(7);
+        let refused = cmds.enrol(r7, false).await;
+        assert_eq!(
+            refused,
+            Err(EnrolError::Duplicate {
+                other_resident_id: ResidentId(12),
+                other_name: "李秀英".into(),
+                message: "the face matches resident 12 (李秀英)".into(),
+            })
+        );
+        assert_eq!(
+            store.template_count(r7).expect("count"),
+            0,
+            "stored before the server accepted"
+        );
+        let screen = cmds.counter.screen.borrow().clone();
+        assert_eq!(screen.message_zh, "疑似与已登记的居民（李秀英）为同一人");
+        // a confirmation naming another resident is not what the server matched
+        let wrong = cmds
+            .confirm_duplicate(r7, ResidentId(13), "双胞胎".into())
+            .await;
+        assert!(matches!(wrong, Err(EnrolError::Failed(_))), "{wrong:?}");
+        assert_eq!(
+            seen.lock().expect("seen").len(),
+            1,
+            "sent without a held capture"
+        );
+        // staff confirm: the same capture goes again, with the confirmation, and is stored
+        let done = cmds
+            .confirm_duplicate(r7, ResidentId(12), "双胞胎姐妹".into())
+            .await;
+        assert_eq!(done, Ok(2));
+        assert_eq!(store.template_count(r7).expect("count"), 2);
+        let seen = seen.lock().expect("seen").clone();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0].embeddings, seen[1].embeddings);
+        assert_eq!(seen[0].duplicate_confirmed, None);
+        assert_eq!(
+            seen[1].duplicate_confirmed,
+            Some(DuplicateConfirmed {
+                other_resident_id: ResidentId(12),
+                reason: "双胞胎姐妹".into(),
+            })
+        );
+        // the held capture is used once
+        let again = cmds
+            .confirm_duplicate(r7, ResidentId(12), "双胞胎姐妹".into())
+            .await;
+        assert!(matches!(again, Err(EnrolError::Failed(_))), "{again:?}");
     }
 }

@@ -117,6 +117,34 @@ pub struct ResidentHit {
     pub face_enrolled: bool,
 }
 
+/// Why an operator's enrolment did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnrolError {
+    /// Refused or failed; the text says why (Chinese / English).
+    Failed(String),
+    /// The server found this face on another resident's record ("疑似与已登记的居民（name）为同一人"):
+    /// nothing was stored. Staff may judge them two people (twins) and confirm with a reason
+    /// ([`Command::ConfirmDuplicate`]), which sends the same capture again.
+    Duplicate {
+        other_resident_id: ResidentId,
+        other_name: String,
+        /// The server's explanation.
+        message: String,
+    },
+}
+
+impl From<String> for EnrolError {
+    fn from(s: String) -> EnrolError {
+        EnrolError::Failed(s)
+    }
+}
+
+impl From<&str> for EnrolError {
+    fn from(s: &str) -> EnrolError {
+        EnrolError::Failed(s.to_owned())
+    }
+}
+
 /// What the screen asks the runtime to do. Each carries a reply channel.
 #[derive(Debug)]
 pub enum Command {
@@ -145,7 +173,17 @@ pub enum Command {
         resident_id: ResidentId,
         consent_face: bool,
         consent_sharing: bool,
-        reply: oneshot::Sender<Result<u32, String>>,
+        reply: oneshot::Sender<Result<u32, EnrolError>>,
+    },
+    /// After [`EnrolError::Duplicate`]: staff judged the face to be `resident_id`'s although it
+    /// matches `other_resident_id`'s, for `reason`; the held capture is uploaded again with the
+    /// confirmation. Needs the operator PIN.
+    ConfirmDuplicate {
+        pin: String,
+        resident_id: ResidentId,
+        other_resident_id: ResidentId,
+        reason: String,
+        reply: oneshot::Sender<Result<u32, EnrolError>>,
     },
     /// Delete a resident's templates here and on the server. Needs the operator PIN.
     Unenrol {

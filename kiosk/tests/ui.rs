@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use zhucan_domain::{Fen, ResidentId};
 use zhucan_kiosk::screen::{
-    CheckinView, Command, FaceBox, Mode, Preview, ResidentHit, ScreenState,
+    CheckinView, Command, EnrolError, FaceBox, Mode, Preview, ResidentHit, ScreenState,
 };
 use zhucan_kiosk::ui;
 use zhucan_testkit::{Browser, Locator};
@@ -80,7 +80,8 @@ async fn spawn_app(with_preview: bool) -> App {
     }
 }
 
-/// The stand-in runtime.
+/// The stand-in runtime. It refuses an enrolment with sharing consent as the face of another
+/// resident, 李秀英 (5), as the server does for a duplicate, until staff confirm it.
 fn answer(cmd: Command, log: &Mutex<Vec<String>>) {
     let mut log = log.lock().unwrap();
     match cmd {
@@ -124,7 +125,29 @@ fn answer(cmd: Command, log: &Mutex<Vec<String>>) {
                 "enrol {} face={consent_face} sharing={consent_sharing}",
                 resident_id.0
             ));
-            let _ = reply.send(check_pin(&pin).map(|()| 3));
+            let answer = match check_pin(&pin) {
+                Err(e) => Err(EnrolError::Failed(e)),
+                Ok(()) if consent_sharing => Err(EnrolError::Duplicate {
+                    other_resident_id: ResidentId(5),
+                    other_name: "李秀英".into(),
+                    message: "the face matches resident 5 (李秀英)".into(),
+                }),
+                Ok(()) => Ok(3),
+            };
+            let _ = reply.send(answer);
+        }
+        Command::ConfirmDuplicate {
+            pin,
+            resident_id,
+            other_resident_id,
+            reason,
+            reply,
+        } => {
+            log.push(format!(
+                "confirm {} other={} {reason}",
+                resident_id.0, other_resident_id.0
+            ));
+            let _ = reply.send(check_pin(&pin).map(|()| 2).map_err(EnrolError::Failed));
         }
         Command::Unenrol {
             pin,
@@ -445,6 +468,77 @@ async fn operator_enrols_a_face_only_with_consent() {
     assert_eq!(
         app.seen(),
         vec!["search 李", "enrol 2 face=true sharing=false"]
+    );
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_duplicate_face_is_shown_and_enrolled_only_with_a_typed_reason() {
+    let _turn = BROWSER.lock().await;
+    let app = spawn_app(false).await;
+    let b = open(&app, "").await;
+    b.wait_for_text("工作人员", WAIT).await.unwrap();
+    let click = |css: &'static str| {
+        let b = &b;
+        async move {
+            b.client
+                .find(Locator::Css(css))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap()
+        }
+    };
+    click("#staff").await;
+    for key in PIN.chars() {
+        let css = format!("#pad [data-key='{key}']");
+        b.client
+            .find(Locator::Css(&css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    click("#pad [data-key='ok']").await;
+    b.wait_for_text("工作人员模式", WAIT).await.unwrap();
+    let query = b.client.find(Locator::Css("#op-query")).await.unwrap();
+    query.send_keys(&format!("李{ENTER}")).await.unwrap();
+    b.wait_for_text("有卡", WAIT).await.unwrap();
+    click(".hit .btn:nth-of-type(2)").await; // 录入人脸
+    b.wait_for_text("同意采集人脸用于就餐结算", WAIT)
+        .await
+        .unwrap();
+    click("#op-consent-face").await;
+    click("#op-consent-sharing").await;
+    click("#op-enrol-go").await;
+    let text = b
+        .wait_for_text("疑似与已登记的居民（李秀英）为同一人", WAIT)
+        .await
+        .unwrap();
+    assert!(
+        text.contains("Possibly the same person as enrolled resident 李秀英"),
+        "{text}"
+    );
+    assert!(!text.contains("已录入"), "{text}");
+    b.screenshot("kiosk-duplicate-face").await.unwrap();
+    // no reason, no confirmation
+    assert_eq!(
+        js(&b, "return document.getElementById('op-dup-go').disabled;").await,
+        json!(true)
+    );
+    let reason = b.client.find(Locator::Css("#op-dup-reason")).await.unwrap();
+    reason.send_keys("双胞胎姐妹").await.unwrap();
+    click("#op-dup-go").await;
+    b.wait_for_text("已录入 2 张人脸", WAIT).await.unwrap();
+    assert_eq!(
+        app.seen(),
+        vec![
+            "search 李",
+            "enrol 2 face=true sharing=true",
+            "confirm 2 other=5 双胞胎姐妹"
+        ]
     );
     b.close().await.unwrap();
 }

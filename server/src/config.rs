@@ -79,6 +79,26 @@ pub struct SecurityArgs {
     /// The thresholds of the audit red flags.
     #[command(flatten)]
     pub flags: crate::flags::FlagArgs,
+    /// A face enrolled for one resident that matches another resident's stored face with at
+    /// least this cosine similarity is refused (409 `duplicate_face`) unless staff confirm it;
+    /// the lookalike scan records pairs at or above it. 0.62 is the kiosk's open-set threshold
+    /// at a 200-template gallery (about 0.1% of strangers reach it).
+    #[arg(long, env = "ZHUCAN_DUPLICATE_FACE_THRESHOLD", value_parser = unit_interval,
+          default_value_t = SecurityConfig::default().duplicate_face_threshold)]
+    pub duplicate_face_threshold: f64,
+}
+
+/// A number in 0..=1 (a cosine similarity threshold).
+fn unit_interval(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside 0..=1"))
+    }
 }
 
 impl Default for SecurityArgs {
@@ -94,6 +114,7 @@ impl Default for SecurityArgs {
             late_after_hours: d.ingest.late_after_hours,
             max_late_days: d.ingest.max_late_days,
             flags: crate::flags::FlagArgs::default(),
+            duplicate_face_threshold: d.duplicate_face_threshold,
         }
     }
 }
@@ -112,6 +133,7 @@ impl SecurityArgs {
                 max_late_days: self.max_late_days,
             },
             flags: self.flags.rules(),
+            duplicate_face_threshold: self.duplicate_face_threshold,
             ..SecurityConfig::default()
         }
     }
@@ -136,6 +158,9 @@ pub struct SecurityConfig {
     pub ingest: crate::ingest::Rules,
     /// The thresholds of the audit red flags.
     pub flags: crate::flags::Rules,
+    /// Cosine similarity from which an enrolled face counts as another resident's (duplicate
+    /// enrolment; see `crate::lookalikes`).
+    pub duplicate_face_threshold: f64,
 }
 
 impl Default for SecurityConfig {
@@ -149,6 +174,7 @@ impl Default for SecurityConfig {
             secure_cookies: false,
             ingest: crate::ingest::Rules::default(),
             flags: crate::flags::Rules::default(),
+            duplicate_face_threshold: 0.62,
         }
     }
 }

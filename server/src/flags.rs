@@ -227,6 +227,7 @@ pub fn compute(
     people(&mut b, canteen, rules)?;
     manual_and_late(&mut b, canteen, rules)?;
     scores(&mut b, first, canteen, rules)?;
+    lookalikes(&mut b, canteen)?;
 
     let reviews = db::flags::reviews(conn, month)?;
     let mut flags = b.out;
@@ -659,6 +660,57 @@ fn scores(
             args: vec![Box::new(k)],
             link: b.canteen_link(c),
         })?;
+    }
+    Ok(())
+}
+
+/// Two residents whose faces match each other (found by the scan, or confirmed by staff at
+/// enrolment as two people): one person may be enrolled twice. Listed every month, with both
+/// residents' meals of the month behind it.
+fn lookalikes(b: &mut Builder<'_>, canteen: Option<CanteenId>) -> db::Result<()> {
+    for p in db::lookalikes::list(b.conn)? {
+        let (ra, rb) = (p.resident_a.0, p.resident_b.0);
+        let (meals, args): (&str, Vec<Box<dyn rusqlite::ToSql>>) = match canteen {
+            Some(c) => (
+                "s.resident_id IN (?, ?) AND s.canteen_id = ?",
+                vec![Box::new(ra), Box::new(rb), Box::new(c.0)],
+            ),
+            None => ("s.resident_id IN (?, ?)", vec![Box::new(ra), Box::new(rb)]),
+        };
+        let confirmed = p.state == "confirmed";
+        let before = b.out.len();
+        b.push(Finding {
+            key: format!("lookalike:{ra}:{rb}"),
+            kind: "lookalike",
+            severity: if confirmed {
+                Severity::Low
+            } else {
+                Severity::High
+            },
+            canteen: None,
+            resident: Some(ra),
+            kiosk: None,
+            title_zh: format!("{} 与 {} 的人脸相似，可能为同一人重复登记", p.name_a, p.name_b),
+            title_en: format!(
+                "{} and {}: faces alike, possibly one person enrolled twice",
+                p.name_a, p.name_b
+            ),
+            expected: "不同老人的人脸不相似 / different residents, different faces".into(),
+            seen: match (&p.reason, &p.by) {
+                (Some(r), Some(by)) => format!(
+                    "相似度 {:.3}；登记时 {by} 确认为两人：{r} / similarity {:.3}, confirmed as two people",
+                    p.score, p.score
+                ),
+                _ => format!("相似度 {:.3} / similarity {:.3}", p.score, p.score),
+            },
+            meals,
+            args,
+            link: b.resident_link(ra),
+        })?;
+        // a canteen's view lists a pair only where either of them ate there
+        if canteen.is_some() && b.out.last().is_some_and(|f| f.meals == 0) {
+            b.out.truncate(before);
+        }
     }
     Ok(())
 }

@@ -19,6 +19,7 @@ pub mod flags;
 pub mod http;
 pub mod import;
 pub mod ingest;
+pub mod lookalikes;
 pub mod push;
 pub mod reports;
 pub mod sync;

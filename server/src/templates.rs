@@ -141,19 +141,21 @@ pub fn seal_all(
         .collect()
 }
 
+/// Opens one sealed embedding of `resident`.
+pub fn open_embedding(key: &[u8; 32], resident: ResidentId, s: &Sealed) -> Result<Vec<f32>, Error> {
+    let plain = crypto::open(key, &aad(resident), &s.nonce, &s.ciphertext)?;
+    Ok(plain
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
 /// Opens a stored set into the wire form (base64 embeddings).
 pub fn open_set(key: &[u8; 32], set: &StoredSet) -> Result<zhucan_domain::api::TemplateSet, Error> {
     let embeddings = set
         .sealed
         .iter()
-        .map(|s| {
-            let plain = crypto::open(key, &aad(set.resident_id), &s.nonce, &s.ciphertext)?;
-            let v: Vec<f32> = plain
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            Ok(encode_embedding(&v))
-        })
+        .map(|s| Ok(encode_embedding(&open_embedding(key, set.resident_id, s)?)))
         .collect::<Result<_, Error>>()?;
     Ok(zhucan_domain::api::TemplateSet {
         resident_id: set.resident_id,

@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use zhucan_kiosk::clock::{Clock, ShiftedClock};
 use zhucan_kiosk::config::{Config as KioskConfig, SourceConfig};
 use zhucan_kiosk::run::Kiosk;
-use zhucan_kiosk::screen::{Command, Mode};
+use zhucan_kiosk::screen::{Command, EnrolError, Mode};
 use zhucan_kiosk::source::{QueueHandle, QueueSource};
 use zhucan_server::config::{Config, FixedClock, IndexKey, Secret};
 use zhucan_server::tls::TlsFiles;
@@ -525,7 +525,7 @@ impl TestKiosk {
     }
 
     /// Enrols a resident through the operator command, the photo held in front of the camera.
-    pub async fn enrol(&self, resident: i64, rel: &str) -> Result<u32, String> {
+    pub async fn enrol(&self, resident: i64, rel: &str) -> Result<u32, EnrolError> {
         let (tx, rx) = oneshot::channel();
         self.kiosk
             .commands

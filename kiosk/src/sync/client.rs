@@ -12,8 +12,8 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use zhucan_domain::ResidentId;
 use zhucan_domain::api::{
-    BatchResult, ErrorBody, Heartbeat, KeyRotated, KeyRotation, KioskCreated, KioskEnrol,
-    SettlementBatch, SettlementItem, SyncResponse, TemplateUpload, TemplatesDeleted,
+    BatchResult, DuplicateFace, ErrorBody, Heartbeat, KeyRotated, KeyRotation, KioskCreated,
+    KioskEnrol, SettlementBatch, SettlementItem, SyncResponse, TemplateUpload, TemplatesDeleted,
 };
 
 /// Errors talking to the server.
@@ -27,6 +27,13 @@ pub enum Error {
     Status {
         status: StatusCode,
         code: String,
+        message: String,
+    },
+    /// 409 `duplicate_face` on a template upload: the face matches `other`'s stored face.
+    /// Staff may confirm (twins exist) by uploading again with `duplicate_confirmed`.
+    #[error("server said 409 Conflict: duplicate_face: {message}")]
+    DuplicateFace {
+        other: DuplicateFace,
         message: String,
     },
     #[error("the kiosk is not registered: run `zhucan-kiosk enrol-kiosk` first")]
@@ -46,7 +53,7 @@ impl Error {
                     || *status == StatusCode::TOO_MANY_REQUESTS
                     || *status == StatusCode::REQUEST_TIMEOUT
             }
-            Error::NotRegistered | Error::Tls(_) => false,
+            Error::NotRegistered | Error::Tls(_) | Error::DuplicateFace { .. } => false,
         }
     }
 }
@@ -213,6 +220,17 @@ impl Client {
         }
         let text = resp.text().await.unwrap_or_default();
         let (code, message) = match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(ErrorBody { error: e })
+                if status == StatusCode::CONFLICT && e.code == "duplicate_face" =>
+            {
+                if let Some(other) = e.duplicate_of {
+                    return Err(Error::DuplicateFace {
+                        other,
+                        message: e.message,
+                    });
+                }
+                (e.code, e.message)
+            }
             Ok(b) => (b.error.code, b.error.message),
             Err(_) => ("http".to_owned(), text.chars().take(200).collect()),
         };

@@ -28,6 +28,9 @@
       enrolling: '请老人正对屏幕，保持不动…', enrolled: (n) => `已录入 ${n} 张人脸`, deleted: '已删除人脸数据',
       faceYes: '已录入人脸', faceNo: '未录入人脸', age: (n) => `${n}岁`, hasCard: '有卡', noCard: '无卡',
       working: '请稍候…', notServed: '未能就餐',
+      dupTitle: '疑似重复登记', dupFace: (name) => `疑似与已登记的居民（${name}）为同一人`,
+      dupExplain: '未登记。如确认不是同一人（例如双胞胎），请写明原因后确认登记；确认会被记录。',
+      dupReason: '为何不是同一人（必填）', dupConfirm: '确认不是同一人，登记',
     },
     en: {
       idle: 'Look at the camera, or scan your card', checking: 'Checking, please wait',
@@ -49,6 +52,9 @@
       enrolling: 'Ask the resident to face the screen and keep still…', enrolled: (n) => `Enrolled ${n} face templates`, deleted: 'Face data deleted',
       faceYes: 'Face enrolled', faceNo: 'No face', age: (n) => `age ${n}`, hasCard: 'has a card', noCard: 'no card',
       working: 'Please wait…', notServed: 'No meal served',
+      dupTitle: 'Possible duplicate enrolment', dupFace: (name) => `Possibly the same person as enrolled resident ${name}`,
+      dupExplain: 'Not enrolled. If they are two people (twins, for example), say why and confirm; the confirmation is recorded.',
+      dupReason: 'Why they are two people (required)', dupConfirm: 'Two people: enrol',
     },
   };
   const params = new URLSearchParams(location.search);
@@ -366,7 +372,10 @@
       const data = await r.json().catch(() => ({}));
       if (r.ok) return { ok: true, data };
       const err = (data && data.error) || {};
-      return { ok: false, field: err.field, message: err.message || `HTTP ${r.status}` };
+      return {
+        ok: false, field: err.field, code: err.code, duplicateOf: err.duplicate_of,
+        message: err.message || `HTTP ${r.status}`,
+      };
     } catch (e) {
       return { ok: false, field: null, message: t('linkDown') };
     }
@@ -483,7 +492,7 @@
     askPin(r.message);
     return true;
   }
-  function hidePanels() { ['op-staff', 'op-enrol', 'op-delete'].forEach((id) => { $(id).hidden = true; }); }
+  function hidePanels() { ['op-staff', 'op-enrol', 'op-dup', 'op-delete'].forEach((id) => { $(id).hidden = true; }); }
   function openPanel(id, hit) {
     hidePanels();
     opTarget = hit;
@@ -562,9 +571,42 @@
       consent_face: true, consent_sharing: $('op-consent-sharing').checked,
     });
     go.disabled = false;
-    if (!r.ok) { if (!pinRejected(r)) opMsg(r.message, 'bad'); return; }
-    hidePanels();
-    opMsg(t('enrolled', r.data.templates), 'good');
+    enrolAnswer(r);
+  });
+
+  // the server found this face on another resident's record: staff judge, and may confirm
+  let dupOther = null;
+  function enrolAnswer(r) {
+    if (r.ok) {
+      dupOther = null;
+      hidePanels();
+      opMsg(t('enrolled', r.data.templates), 'good');
+      return;
+    }
+    if (pinRejected(r)) return;
+    if (r.code === 'duplicate_face' && r.duplicateOf) {
+      dupOther = r.duplicateOf;
+      openPanel('op-dup', opTarget);
+      $('op-dup-msg').textContent = `${TEXT.zh.dupFace(dupOther.name)} / ${TEXT.en.dupFace(dupOther.name)}`;
+      $('op-dup-reason').value = '';
+      $('op-dup-go').disabled = true;
+      opMsg(t('dupFace', dupOther.name), 'bad');
+      return;
+    }
+    opMsg(r.message, 'bad');
+  }
+  $('op-dup-reason').addEventListener('input', () => { $('op-dup-go').disabled = !$('op-dup-reason').value.trim(); });
+  $('op-dup-go').addEventListener('click', async () => {
+    const reason = $('op-dup-reason').value.trim();
+    if (!reason || !opTarget || !dupOther) return;
+    const go = $('op-dup-go');
+    go.disabled = true;
+    opMsg(t('working'));
+    const r = await post('/api/operator/enrol/confirm-duplicate', {
+      pin: opPin || '', resident_id: opTarget.id, other_resident_id: dupOther.resident_id, reason,
+    });
+    go.disabled = false;
+    enrolAnswer(r);
   });
 
   $('op-delete-go').addEventListener('click', async () => {

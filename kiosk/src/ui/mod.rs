@@ -15,9 +15,13 @@
 //! - `POST /api/checkin/card {code}`, `POST /api/checkin/staff {pin, resident_id, reason}`,
 //!   `POST /api/operator/search {pin, query}`,
 //!   `POST /api/operator/enrol {pin, resident_id, consent_face, consent_sharing}`,
-//!   `POST /api/operator/unenrol {pin, resident_id}` — each forwards one [`Command`] and returns its
-//!   reply as JSON; errors are `{"error": {"field", "message"}}` with a 4xx (or 503/504 when the
-//!   runtime is not answering).
+//!   `POST /api/operator/unenrol {pin, resident_id}`,
+//!   `POST /api/operator/enrol/confirm-duplicate {pin, resident_id, other_resident_id, reason}` —
+//!   each forwards one [`Command`] and returns its reply as JSON; errors are
+//!   `{"error": {"field", "message"}}` with a 4xx (or 503/504 when the runtime is not answering).
+//!   An enrolment the server refused as another resident's face answers 409 with
+//!   `"code": "duplicate_face"` and `"duplicate_of": {resident_id, name}`: the operator may then
+//!   confirm it with a reason (the held capture is sent again).
 //!
 //! Speech: the page speaks results with the browser's `speechSynthesis` (zh-CN). Chromium only lets
 //! a page speak without a prior tap when started with `--autoplay-policy=no-user-gesture-required`,
@@ -38,7 +42,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot, watch};
 use zhucan_domain::ResidentId;
 
-use crate::screen::{Command, Preview, ScreenState};
+use crate::screen::{Command, EnrolError, Preview, ScreenState};
 
 const INDEX_HTML: &str = include_str!("index.html");
 const KIOSK_CSS: &str = include_str!("kiosk.css");
@@ -83,6 +87,10 @@ pub fn router(
         .route("/api/operator/search", post(operator_search))
         .route("/api/operator/enrol", post(operator_enrol))
         .route("/api/operator/unenrol", post(operator_unenrol))
+        .route(
+            "/api/operator/enrol/confirm-duplicate",
+            post(operator_confirm_duplicate),
+        )
         .with_state(AppState {
             screen: state,
             commands,
@@ -264,6 +272,14 @@ struct EnrolRequest {
 }
 
 #[derive(Deserialize)]
+struct ConfirmDuplicateRequest {
+    pin: String,
+    resident_id: ResidentId,
+    other_resident_id: ResidentId,
+    reason: String,
+}
+
+#[derive(Deserialize)]
 struct UnenrolRequest {
     pin: String,
     resident_id: ResidentId,
@@ -344,7 +360,7 @@ async fn operator_enrol(
         ));
     }
     let (resident_id, consent_sharing) = (req.resident_id, req.consent_sharing);
-    let templates = ask(&app, ENROL_TIMEOUT, "resident_id", |reply| Command::Enrol {
+    let answer = send(&app, ENROL_TIMEOUT, |reply| Command::Enrol {
         pin,
         resident_id,
         consent_face: true,
@@ -352,7 +368,54 @@ async fn operator_enrol(
         reply,
     })
     .await?;
-    Ok(Json(serde_json::json!({ "templates": templates })).into_response())
+    enrolled(answer)
+}
+
+async fn operator_confirm_duplicate(
+    State(app): State<AppState>,
+    AppJson(req): AppJson<ConfirmDuplicateRequest>,
+) -> Result<Response, Error> {
+    let pin = pin(&req.pin)?;
+    let reason = required(
+        "reason",
+        &req.reason,
+        200,
+        "请填写为何不是同一人",
+        "Say why they are two people",
+    )?;
+    let (resident_id, other_resident_id) = (req.resident_id, req.other_resident_id);
+    let answer = send(&app, ENROL_TIMEOUT, |reply| Command::ConfirmDuplicate {
+        pin,
+        resident_id,
+        other_resident_id,
+        reason,
+        reply,
+    })
+    .await?;
+    enrolled(answer)
+}
+
+/// The page's answer to an enrolment: the templates stored, a refusal, or 409 `duplicate_face`
+/// naming the other resident.
+fn enrolled(answer: Result<u32, EnrolError>) -> Result<Response, Error> {
+    match answer {
+        Ok(templates) => Ok(Json(serde_json::json!({ "templates": templates })).into_response()),
+        Err(EnrolError::Failed(message)) => Err(refusal(message, "resident_id")),
+        Err(EnrolError::Duplicate {
+            other_resident_id,
+            other_name,
+            message,
+        }) => Ok((
+            StatusCode::CONFLICT,
+            Json(serde_json::json!({ "error": {
+                "code": "duplicate_face",
+                "field": "resident_id",
+                "message": message,
+                "duplicate_of": { "resident_id": other_resident_id, "name": other_name },
+            } })),
+        )
+            .into_response()),
+    }
 }
 
 async fn operator_unenrol(
@@ -413,6 +476,32 @@ async fn ask<T>(
     field: &'static str,
     command: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command,
 ) -> Result<T, Error> {
+    send(app, timeout, command)
+        .await?
+        .map_err(|message| refusal(message, field))
+}
+
+/// A refusal from the runtime as a 4xx naming `field`, or `pin` with 403 when the message is
+/// about the PIN.
+fn refusal(message: String, field: &'static str) -> Error {
+    let about_pin = message.to_lowercase().contains("pin") || message.contains("密码");
+    Error {
+        status: if about_pin {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        },
+        field: Some(if about_pin { "pin" } else { field }.to_string()),
+        message,
+    }
+}
+
+/// Sends one command and waits for its reply, whatever its type.
+async fn send<R>(
+    app: &AppState,
+    timeout: Duration,
+    command: impl FnOnce(oneshot::Sender<R>) -> Command,
+) -> Result<R, Error> {
     let (reply, answer) = oneshot::channel();
     app.commands
         .send(command(reply))
@@ -425,19 +514,7 @@ async fn ask<T>(
             message: "本机没有及时响应，请重试 / The kiosk did not answer in time".into(),
         }),
         Ok(Err(_)) => Err(Error::unavailable()),
-        Ok(Ok(Ok(value))) => Ok(value),
-        Ok(Ok(Err(message))) => {
-            let about_pin = message.to_lowercase().contains("pin") || message.contains("密码");
-            Err(Error {
-                status: if about_pin {
-                    StatusCode::FORBIDDEN
-                } else {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                },
-                field: Some(if about_pin { "pin" } else { field }.to_string()),
-                message,
-            })
-        }
+        Ok(Ok(value)) => Ok(value),
     }
 }
 

@@ -45,6 +45,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../migrations/server/0009_kiosk_thresholds.sql"),
     ),
     (
+        "0010_lookalikes",
+        include_str!("../../../migrations/server/0010_lookalikes.sql"),
+    ),
+    (
         "0014_flags",
         include_str!("../../../migrations/server/0014_flags.sql"),
     ),

@@ -15,6 +15,7 @@ pub mod dashboard;
 pub mod face_data;
 pub mod flags;
 pub mod kiosks;
+pub mod lookalikes;
 pub mod migrate;
 pub mod months;
 pub mod policies;

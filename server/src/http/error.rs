@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use zhucan_domain::api::{ErrorBody, ErrorDetail};
+use zhucan_domain::api::{DuplicateFace, ErrorBody, ErrorDetail};
 
 use crate::db;
 
@@ -24,6 +24,12 @@ pub enum Error {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// 409 `duplicate_face` on field `embeddings`: the uploaded face matches another resident's.
+    #[error("{message}")]
+    DuplicateFace {
+        message: String,
+        other: DuplicateFace,
+    },
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("request body too large")]
@@ -68,12 +74,22 @@ impl From<crate::templates::Error> for Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        let mut duplicate_of = None;
         let (status, code, field, message) = match self {
             Error::BadRequest {
                 code,
                 field,
                 message,
             } => (StatusCode::BAD_REQUEST, code, field, message),
+            Error::DuplicateFace { message, other } => {
+                duplicate_of = Some(other);
+                (
+                    StatusCode::CONFLICT,
+                    "duplicate_face".into(),
+                    Some("embeddings".into()),
+                    message,
+                )
+            }
             Error::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized".into(),
@@ -117,6 +133,7 @@ impl IntoResponse for Error {
                     code,
                     field,
                     message,
+                    duplicate_of,
                 },
             }),
         )

@@ -153,6 +153,7 @@ fn json_error(status: StatusCode, code: &str, field: Option<&str>, message: Stri
                 code: code.into(),
                 field: field.map(str::to_owned),
                 message,
+                duplicate_of: None,
             },
         }),
     )

@@ -96,7 +96,9 @@ pub fn router(state: AppState) -> Router {
         .route("/residents/{id}/absences", post(api::flags::add_absence))
         .route("/integrity/heads", get(api::statements::check_heads))
         .route("/audit", get(api::audit::list))
-        .route("/face-data", get(api::face_data::show));
+        .route("/face-data", get(api::face_data::show))
+        .route("/lookalikes", get(api::lookalikes::list))
+        .route("/lookalikes/scan", post(api::lookalikes::scan));
     Router::new()
         .nest("/api/v1", v1)
         .merge(dashboard::routes())

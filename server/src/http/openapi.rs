@@ -132,7 +132,11 @@ fn schemas() -> Value {
         "Error": obj(&["error"], json!({ "error": obj(&["code", "message"], json!({
             "code": { "type": "string" },
             "field": opt(json!({ "type": "string" })),
-            "message": { "type": "string" } })) })),
+            "message": { "type": "string" },
+            "duplicate_of": { "type": "object", "additionalProperties": false,
+                "required": ["resident_id", "name"],
+                "description": "with code duplicate_face: the other resident whose stored face matches",
+                "properties": { "resident_id": int(), "name": { "type": "string" } } } })) })),
         "Health": obj(&["status", "schema_version"], json!({
             "status": { "type": "string" }, "schema_version": int() })),
         "Town": { "type": "object", "additionalProperties": false, "required": ["code", "name"],
@@ -281,7 +285,19 @@ fn schemas() -> Value {
                 "by": text(64), "model": text(128),
                 "embeddings": { "type": "array", "minItems": 1, "maxItems": 5, "items": { "type": "string",
                     "contentEncoding": "base64",
-                    "description": "little-endian f32, 64 to 1024 values, all of one dimension, unit length within 1e-3" } } } },
+                    "description": "little-endian f32, 64 to 1024 values, all of one dimension, unit length within 1e-3" } },
+                "duplicate_confirmed": { "type": "object", "additionalProperties": false,
+                    "required": ["other_resident_id", "reason"],
+                    "description": "staff judged that this face, which matches the other resident's (409 duplicate_face), is this resident's: enrol anyway and record the pair",
+                    "properties": { "other_resident_id": int(), "reason": text(200) } } } },
+        "Lookalike": obj(&["resident_a", "name_a", "resident_b", "name_b", "score", "state", "reason", "by", "at"], json!({
+            "resident_a": int(), "name_a": { "type": "string" },
+            "resident_b": int(), "name_b": { "type": "string" },
+            "score": { "type": "number", "minimum": -1, "maximum": 1,
+                "description": "best cosine similarity between a template of each" },
+            "state": { "type": "string", "enum": ["found", "confirmed"] },
+            "reason": opt(json!({ "type": "string" })), "by": opt(json!({ "type": "string" })),
+            "at": { "type": "string", "format": "date-time" } })),
         "TemplateSet": obj(&["resident_id", "enrolled_canteen", "model", "embeddings"], json!({
             "resident_id": int(), "enrolled_canteen": int(), "model": { "type": "string" },
             "embeddings": { "type": "array", "items": { "type": "string", "contentEncoding": "base64" } } })),
@@ -617,6 +633,12 @@ pub fn document() -> Value {
                         query("before", false, json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX,
                             "description": "only entries with a smaller seq (the previous page's next_before)" }))]), None,
                     std_errors(vec![ok("200", "a page of entries", r("AuditPage"))])) },
+            "/api/v1/lookalikes": {
+                "get": op("pairs of residents whose faces look like one person's: confirmed by staff at enrolment or found by a scan (administrator, finance)", "listLookalikes",
+                    json!([]), None, std_errors(vec![ok("200", "the pairs, confirmed first", list("Lookalike"))])) },
+            "/api/v1/lookalikes/scan": {
+                "post": op("compare every resident's face templates with every other's and record the pairs at or above the duplicate threshold as found (administrator; audited)", "scanLookalikes",
+                    json!([]), None, std_errors(vec![ok("200", "the pairs the scan found, as they now stand", list("Lookalike"))])) },
             "/api/v1/face-data": {
                 "get": op("how many people's face data the system holds, against the 100,000 filing threshold (administrator)", "getFaceData",
                     json!([]), None, std_errors(vec![ok("200", "the counts", r("FaceDataSummary"))])) },
@@ -643,7 +665,8 @@ pub fn document() -> Value {
                         query("canteen", false, json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX,
                             "description": "admin only: the enrolling canteen (default: the designated canteen)" }))]),
                     Some(body("TemplateUpload")),
-                    std_errors(vec![("204".to_owned(), json!({ "description": "stored (encrypted)" })), e404(), e409()])),
+                    std_errors(vec![("204".to_owned(), json!({ "description": "stored (encrypted)" })), e404(),
+                        err("409", "conflict; code duplicate_face: the face matches another resident's (error.duplicate_of); nothing stored")])),
                 "delete": op("delete the resident's face templates (kiosk or admin)", "deleteTemplates",
                     json!([path_param("id", id.clone())]), None,
                     std_errors(vec![ok("200", "deleted; the cursor at which kiosks hear of it", r("TemplatesDeleted")), e404()])) },

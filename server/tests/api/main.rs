@@ -9,6 +9,7 @@ mod guard;
 mod helpers;
 mod ingest;
 mod integrity;
+mod lookalikes;
 mod properties;
 mod reports;
 mod roster;

@@ -11,6 +11,7 @@ mod browser;
 mod guard;
 mod http;
 mod kiosks;
+mod lookalikes;
 mod push;
 
 use reqwest::redirect::Policy;

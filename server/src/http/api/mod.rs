@@ -6,6 +6,7 @@ pub mod face_data;
 pub mod flags;
 pub mod health;
 pub mod kiosks;
+pub mod lookalikes;
 pub mod months;
 pub mod policies;
 pub mod residents;

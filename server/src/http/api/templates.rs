@@ -3,6 +3,10 @@
 //! A kiosk changes only what its own canteen enrolled, and cannot re-enrol a resident who
 //! withdrew consent on the server; both checks run inside the write transaction. Kiosk token or admin. Both are written to the
 //! audit log (with any consent change) in their transaction.
+//! An upload whose face matches another resident's stored one (`crate::lookalikes`) is refused
+//! with 409 `duplicate_face` naming that resident, unless it carries staff's
+//! `duplicate_confirmed` for exactly that resident: then the pair is recorded and audited
+//! (`templates.duplicate_confirmed`) in the same transaction as the templates.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -10,7 +14,7 @@ use axum::http::StatusCode;
 use chrono::SecondsFormat;
 use serde::Deserialize;
 use serde_json::json;
-use zhucan_domain::api::{TemplateUpload, TemplatesDeleted};
+use zhucan_domain::api::{DuplicateFace, TemplateUpload, TemplatesDeleted};
 use zhucan_domain::{CanteenId, ResidentId};
 
 use super::parse_id;
@@ -21,7 +25,11 @@ use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::error::{Error, Result};
 use crate::http::extract::{AppJson, AppQuery};
+use crate::lookalikes::{self, Verdict};
 use crate::templates::{self, Uploader};
+
+/// The longest reason staff may give for enrolling a face that matches another resident's.
+pub const MAX_DUPLICATE_REASON: usize = 200;
 
 #[derive(Debug, Deserialize)]
 pub struct PutQuery {
@@ -38,6 +46,27 @@ pub async fn put(
 ) -> Result<StatusCode> {
     let resident = ResidentId(parse_id(&id, "id")?);
     let valid = templates::validate(&u)?;
+    let confirmation = match &u.duplicate_confirmed {
+        None => None,
+        Some(c) => {
+            let reason = c.reason.trim();
+            if reason.is_empty() || reason.chars().count() > MAX_DUPLICATE_REASON {
+                return Err(Error::bad(
+                    "invalid",
+                    "duplicate_confirmed.reason",
+                    format!("must be 1 to {MAX_DUPLICATE_REASON} characters"),
+                ));
+            }
+            if c.other_resident_id == resident {
+                return Err(Error::bad(
+                    "invalid",
+                    "duplicate_confirmed.other_resident_id",
+                    "names the resident being enrolled: it must name the other resident",
+                ));
+            }
+            Some((c.other_resident_id, reason.to_owned()))
+        }
+    };
     let who = match caller {
         Caller::Kiosk(k) => {
             if q.canteen.is_some_and(|c| c != k.canteen_id.0) {
@@ -79,7 +108,9 @@ pub async fn put(
     let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let actor = caller.actor();
     let kiosk = matches!(caller, Caller::Kiosk(_));
-    st.db
+    let threshold = st.config.security.duplicate_face_threshold;
+    let refused = st
+        .db
         .write(move |tx| {
             if kiosk {
                 db::templates::check_kiosk_may_change(tx, resident, who.canteen)?;
@@ -91,6 +122,16 @@ pub async fn put(
                     ));
                 }
             }
+            let found = lookalikes::matches(tx, &key, resident, &valid.embeddings, threshold)?;
+            let confirmed = match lookalikes::judge(&found, confirmation.as_ref().map(|c| c.0)) {
+                Verdict::Clear => None,
+                Verdict::Confirmed(m) => Some(m),
+                Verdict::Duplicate(m) => {
+                    // nothing has been written: the transaction commits empty
+                    let name = db::lookalikes::name_of(tx, m.resident)?;
+                    return Ok(Some((m, name)));
+                }
+            };
             let done = templates::store(tx, resident, who, &valid, &sealed, &now)?;
             audit::append(
                 tx,
@@ -106,9 +147,58 @@ pub async fn put(
                     "consent": done.consent_after,
                 }),
             )?;
-            super::residents::audit_consent(tx, &now, &actor, resident, &done)
+            if let (Some(m), Some((other, reason))) = (confirmed, &confirmation) {
+                let by = match who.kiosk_id {
+                    Some(k) => format!("{} (kiosk {k})", valid.by),
+                    None => format!("{} ({})", valid.by, actor.name),
+                };
+                let score = f64::from(m.score).clamp(-1.0, 1.0);
+                db::lookalikes::confirm(tx, resident, *other, score, reason, &by, &now)?;
+                audit::append(
+                    tx,
+                    &now,
+                    &actor,
+                    "templates.duplicate_confirmed",
+                    &format!("resident:{}", resident.0),
+                    &json!({
+                        "other_resident_id": other,
+                        "score": score,
+                        "threshold": threshold,
+                        "reason": reason,
+                        "by": by,
+                    }),
+                )?;
+            }
+            super::residents::audit_consent(tx, &now, &actor, resident, &done)?;
+            Ok(None)
         })
         .await?;
+    if let Some((m, name)) = refused {
+        let id = m.resident.0;
+        let mismatch = match &u.duplicate_confirmed {
+            Some(c) => format!(
+                "（确认书写的是居民 {0}，不是此人 / the confirmation names resident {0}, not this one） ",
+                c.other_resident_id.0
+            ),
+            None => String::new(),
+        };
+        return Err(Error::DuplicateFace {
+            message: format!(
+                "疑似与已登记的居民 {id}（{name}）为同一人，相似度 {score:.2}，未登记 / the face \
+                 matches resident {id} ({name}) with similarity {score:.2} (threshold \
+                 {threshold:.2}): the same person enrolled twice? Nothing was stored. Staff \
+                 judge (twins exist); to enrol anyway send duplicate_confirmed \
+                 {{other_resident_id: {id}, reason}}. {mismatch}",
+                score = m.score,
+            )
+            .trim_end()
+            .to_owned(),
+            other: DuplicateFace {
+                resident_id: m.resident,
+                name,
+            },
+        });
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
