@@ -76,6 +76,14 @@ pub struct SecurityArgs {
     /// refused (an offline kiosk sends within days; older meals are backdating).
     #[arg(long, env = "ZHUCAN_MAX_LATE_DAYS", default_value_t = crate::ingest::Rules::default().max_late_days)]
     pub max_late_days: u32,
+    /// A void or adjustment whose subsidy is above this many fen (default 5000: ¥50) waits for
+    /// a second person (finance or admin, not the requester) to approve it.
+    #[arg(long, env = "ZHUCAN_FOUR_EYES_ABOVE_FEN", default_value_t = crate::corrections::FourEyes::default().above_fen)]
+    pub four_eyes_above_fen: i64,
+    /// A void or adjustment of a meal served more than this many days before today (in the
+    /// configured zone; default 7) waits for a second person too.
+    #[arg(long, env = "ZHUCAN_FOUR_EYES_AFTER_DAYS", default_value_t = crate::corrections::FourEyes::default().after_days)]
+    pub four_eyes_after_days: u32,
 }
 
 impl Default for SecurityArgs {
@@ -90,6 +98,8 @@ impl Default for SecurityArgs {
             min_liveness_score: d.ingest.min_liveness_score,
             late_after_hours: d.ingest.late_after_hours,
             max_late_days: d.ingest.max_late_days,
+            four_eyes_above_fen: d.four_eyes.above_fen,
+            four_eyes_after_days: d.four_eyes.after_days,
         }
     }
 }
@@ -106,6 +116,10 @@ impl SecurityArgs {
                 min_liveness_score: self.min_liveness_score,
                 late_after_hours: self.late_after_hours,
                 max_late_days: self.max_late_days,
+            },
+            four_eyes: crate::corrections::FourEyes {
+                above_fen: self.four_eyes_above_fen,
+                after_days: self.four_eyes_after_days,
             },
             ..SecurityConfig::default()
         }
@@ -129,6 +143,8 @@ pub struct SecurityConfig {
     pub secure_cookies: bool,
     /// Score floors and lateness limits of settlement ingestion.
     pub ingest: crate::ingest::Rules,
+    /// When a correction needs a second person.
+    pub four_eyes: crate::corrections::FourEyes,
 }
 
 impl Default for SecurityConfig {
@@ -141,6 +157,7 @@ impl Default for SecurityConfig {
             max_header_bytes: 32 * 1024,
             secure_cookies: false,
             ingest: crate::ingest::Rules::default(),
+            four_eyes: crate::corrections::FourEyes::default(),
         }
     }
 }

@@ -44,6 +44,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0009_kiosk_thresholds",
         include_str!("../../../migrations/server/0009_kiosk_thresholds.sql"),
     ),
+    (
+        "0011_four_eyes",
+        include_str!("../../../migrations/server/0011_four_eyes.sql"),
+    ),
 ];
 
 /// The schema version this code writes and understands.
