@@ -89,7 +89,10 @@ pub fn router(state: AppState) -> Router {
         .route("/statements", get(api::statements::show))
         .route("/integrity/heads", get(api::statements::check_heads))
         .route("/audit", get(api::audit::list))
-        .route("/face-data", get(api::face_data::show));
+        .route("/face-data", get(api::face_data::show))
+        .route("/corrections", get(api::corrections::list))
+        .route("/corrections/{id}/approve", post(api::corrections::approve))
+        .route("/corrections/{id}/reject", post(api::corrections::reject));
     Router::new()
         .nest("/api/v1", v1)
         .merge(dashboard::routes())
