@@ -477,6 +477,30 @@ mod tests {
         std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         let c = parse(&file).expect("args").validate().expect("valid");
         assert_eq!(c.admin_token.expose(), "a-token-of-at-least-16-chars");
+        // four-eyes: documented defaults, and both flags change them
+        let c = parse(&file).expect("args").validate().expect("valid");
+        assert_eq!(
+            c.security.four_eyes,
+            crate::corrections::FourEyes {
+                above_fen: 5000,
+                after_days: 7
+            }
+        );
+        let mut flags = file.to_vec();
+        flags.extend([
+            "--four-eyes-above-fen",
+            "800",
+            "--four-eyes-after-days",
+            "3",
+        ]);
+        let c = parse(&flags).expect("args").validate().expect("valid");
+        assert_eq!(
+            (
+                c.security.four_eyes.above_fen,
+                c.security.four_eyes.after_days
+            ),
+            (800, 3)
+        );
         // one source only: a token on the command line and a file conflict
         assert!(
             parse(&[

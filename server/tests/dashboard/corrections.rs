@@ -292,3 +292,46 @@ async fn the_approvals_page_lists_pending_corrections_and_its_form_approves() {
     assert!(!html.contains("测试原因甲") && !html.contains("approve-button"));
     assert_eq!(audit(&app, "correction.approved").await[0].actor, "fin2");
 }
+
+#[tokio::test]
+async fn an_approved_correction_of_a_closed_month_lands_as_an_adjustment() {
+    let app = app().await;
+    let id = v7();
+    let (c0, r0) = (app.canteens[0], app.residents[0]);
+    app.settle_on_the_day(
+        0,
+        "2026-02-10",
+        vec![item(id, r0, c0, "2026-02-10T11:30:00")],
+    )
+    .await;
+    let fin = login(&app, "fin").await;
+    let (st, _) = post_json(&fin, "/api/v1/months/2026-02/close", &json!({})).await;
+    assert_eq!(st, StatusCode::OK);
+    // A small (¥5) but old meal: the administrator asks, finance approves.
+    let admin = login(&app, "admin").await;
+    let (st, c) = post_json(
+        &admin,
+        &format!("/api/v1/settlements/{id}/void"),
+        &json!({ "reason": "二月误刷" }),
+    )
+    .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{c}");
+    assert_eq!(c["kind"], "adjustment");
+    let march = app.json("/statements?month=2026-03").await;
+    assert_eq!(march["adjustments"], json!([]), "nothing before approval");
+    let (st, d) = post_json(
+        &fin,
+        &format!("/api/v1/corrections/{}/approve", c["id"]),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{d}");
+    assert_eq!(d["applied"]["effect"], "adjusted");
+    let march = app.json("/statements?month=2026-03").await;
+    assert_eq!(march["adjustments"][0]["subsidy"], -500);
+    assert_eq!(
+        march["adjustments"][0]["settlement_id"],
+        json!(id.to_string())
+    );
+    assert_eq!(audit(&app, "settlement.adjust").await[0].actor, "fin");
+}
