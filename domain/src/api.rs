@@ -438,6 +438,48 @@ pub struct VoidResult {
     pub adjustment: Option<AdjustmentLine>,
 }
 
+/// A correction that needs a second person (four-eyes): a void or adjustment whose subsidy is
+/// above the configured limit, or of a meal older than the configured days. The 202 answer of
+/// such a void, an item of `GET /api/v1/corrections`, and the record after a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Correction {
+    pub id: i64,
+    pub settlement_id: Uuid,
+    /// `void` (the meal's month is open) or `adjustment` (closed: a line in the next open month).
+    pub kind: String,
+    pub reason: String,
+    /// `admin` (the administrator's token) or `user:<name>`.
+    pub requested_by: String,
+    pub requested_at: String,
+    /// `pending`, `approved` or `rejected`.
+    pub state: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    pub decision_note: Option<String>,
+    pub canteen_id: CanteenId,
+    pub resident_id: ResidentId,
+    /// The day the meal was served (local date).
+    pub local_date: String,
+    pub price: Fen,
+    pub subsidy: Fen,
+}
+
+/// `POST /api/v1/corrections/{id}/approve` (note optional) and `.../reject` (note required).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionDecision {
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// The answer of an approval or a rejection: the decided record and, when approved, the void
+/// (or adjustment) that was applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorrectionDecided {
+    pub correction: Correction,
+    pub applied: Option<VoidResult>,
+}
+
 /// A late correction: negative amounts in an open month, pointing at the original meal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdjustmentLine {

@@ -86,6 +86,14 @@ pub struct SecurityArgs {
     #[arg(long, env = "ZHUCAN_DUPLICATE_FACE_THRESHOLD", value_parser = unit_interval,
           default_value_t = SecurityConfig::default().duplicate_face_threshold)]
     pub duplicate_face_threshold: f64,
+    /// A void or adjustment whose subsidy is above this many fen (default 5000: ¥50) waits for
+    /// a second person (finance or admin, not the requester) to approve it.
+    #[arg(long, env = "ZHUCAN_FOUR_EYES_ABOVE_FEN", default_value_t = crate::corrections::FourEyes::default().above_fen)]
+    pub four_eyes_above_fen: i64,
+    /// A void or adjustment of a meal served more than this many days before today (in the
+    /// configured zone; default 7) waits for a second person too.
+    #[arg(long, env = "ZHUCAN_FOUR_EYES_AFTER_DAYS", default_value_t = crate::corrections::FourEyes::default().after_days)]
+    pub four_eyes_after_days: u32,
 }
 
 /// A number in 0..=1 (a cosine similarity threshold).
@@ -115,6 +123,8 @@ impl Default for SecurityArgs {
             max_late_days: d.ingest.max_late_days,
             flags: crate::flags::FlagArgs::default(),
             duplicate_face_threshold: d.duplicate_face_threshold,
+            four_eyes_above_fen: d.four_eyes.above_fen,
+            four_eyes_after_days: d.four_eyes.after_days,
         }
     }
 }
@@ -134,6 +144,10 @@ impl SecurityArgs {
             },
             flags: self.flags.rules(),
             duplicate_face_threshold: self.duplicate_face_threshold,
+            four_eyes: crate::corrections::FourEyes {
+                above_fen: self.four_eyes_above_fen,
+                after_days: self.four_eyes_after_days,
+            },
             ..SecurityConfig::default()
         }
     }
@@ -161,6 +175,8 @@ pub struct SecurityConfig {
     /// Cosine similarity from which an enrolled face counts as another resident's (duplicate
     /// enrolment; see `crate::lookalikes`).
     pub duplicate_face_threshold: f64,
+    /// When a correction needs a second person.
+    pub four_eyes: crate::corrections::FourEyes,
 }
 
 impl Default for SecurityConfig {
@@ -175,6 +191,7 @@ impl Default for SecurityConfig {
             ingest: crate::ingest::Rules::default(),
             flags: crate::flags::Rules::default(),
             duplicate_face_threshold: 0.62,
+            four_eyes: crate::corrections::FourEyes::default(),
         }
     }
 }
@@ -494,6 +511,30 @@ mod tests {
         std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         let c = parse(&file).expect("args").validate().expect("valid");
         assert_eq!(c.admin_token.expose(), "a-token-of-at-least-16-chars");
+        // four-eyes: documented defaults, and both flags change them
+        let c = parse(&file).expect("args").validate().expect("valid");
+        assert_eq!(
+            c.security.four_eyes,
+            crate::corrections::FourEyes {
+                above_fen: 5000,
+                after_days: 7
+            }
+        );
+        let mut flags = file.to_vec();
+        flags.extend([
+            "--four-eyes-above-fen",
+            "800",
+            "--four-eyes-after-days",
+            "3",
+        ]);
+        let c = parse(&flags).expect("args").validate().expect("valid");
+        assert_eq!(
+            (
+                c.security.four_eyes.above_fen,
+                c.security.four_eyes.after_days
+            ),
+            (800, 3)
+        );
         // one source only: a token on the command line and a file conflict
         assert!(
             parse(&[

@@ -49,6 +49,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../migrations/server/0010_lookalikes.sql"),
     ),
     (
+        "0011_four_eyes",
+        include_str!("../../../migrations/server/0011_four_eyes.sql"),
+    ),
+    (
         "0014_flags",
         include_str!("../../../migrations/server/0014_flags.sql"),
     ),

@@ -11,6 +11,7 @@ pub mod books;
 pub mod canteens;
 pub mod chain;
 pub mod changes;
+pub mod corrections;
 pub mod dashboard;
 pub mod face_data;
 pub mod flags;

@@ -20,6 +20,9 @@ pub enum Error {
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
+    /// 403 with its own code (`same_person`: four-eyes refuses the requester's own decision).
+    #[error("{message}")]
+    Refused { code: String, message: String },
     #[error("not found")]
     NotFound,
     #[error("{0}")]
@@ -97,6 +100,7 @@ impl IntoResponse for Error {
                 "a valid bearer token is required".into(),
             ),
             Error::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden".into(), None, m),
+            Error::Refused { code, message } => (StatusCode::FORBIDDEN, code, None, message),
             Error::NotFound => (
                 StatusCode::NOT_FOUND,
                 "not_found".into(),

@@ -98,7 +98,10 @@ pub fn router(state: AppState) -> Router {
         .route("/audit", get(api::audit::list))
         .route("/face-data", get(api::face_data::show))
         .route("/lookalikes", get(api::lookalikes::list))
-        .route("/lookalikes/scan", post(api::lookalikes::scan));
+        .route("/lookalikes/scan", post(api::lookalikes::scan))
+        .route("/corrections", get(api::corrections::list))
+        .route("/corrections/{id}/approve", post(api::corrections::approve))
+        .route("/corrections/{id}/reject", post(api::corrections::reject));
     Router::new()
         .nest("/api/v1", v1)
         .merge(dashboard::routes())

@@ -452,6 +452,26 @@ fn schemas() -> Value {
         "VoidResult": obj(&["settlement_id", "effect"], json!({
             "settlement_id": uuid, "effect": { "type": "string", "enum": ["voided", "adjusted"] },
             "adjustment": opt(r("AdjustmentLine")) })),
+        "Correction": obj(&["id", "settlement_id", "kind", "reason", "requested_by", "requested_at", "state",
+            "canteen_id", "resident_id", "local_date", "price", "subsidy"], json!({
+            "id": int(), "settlement_id": uuid,
+            "kind": { "type": "string", "enum": ["void", "adjustment"],
+                "description": "adjustment: the meal's month was closed when asked; a line in the next open month" },
+            "reason": { "type": "string" },
+            "requested_by": { "type": "string", "description": "admin (the administrator's token) or user:<name>" },
+            "requested_at": { "type": "string", "format": "date-time" },
+            "state": { "type": "string", "enum": ["pending", "approved", "rejected"] },
+            "decided_by": opt(json!({ "type": "string" })),
+            "decided_at": opt(json!({ "type": "string", "format": "date-time" })),
+            "decision_note": opt(json!({ "type": "string" })),
+            "canteen_id": int(), "resident_id": int(), "local_date": date,
+            "price": fen(), "subsidy": fen() })),
+        "CorrectionApproval": { "type": "object", "additionalProperties": false,
+            "properties": { "note": opt(json!({ "type": "string", "maxLength": 500 })) } },
+        "CorrectionRejection": { "type": "object", "additionalProperties": false, "required": ["note"],
+            "properties": { "note": text(500) } },
+        "CorrectionDecided": obj(&["correction", "applied"], json!({
+            "correction": r("Correction"), "applied": opt(r("VoidResult")) })),
         "CloseMonth": { "type": "object", "additionalProperties": false,
             "properties": { "by": opt(json!({ "type": "string" })),
                 "open_flags_reason": opt(json!({ "type": "string", "maxLength": 500,
@@ -682,7 +702,22 @@ pub fn document() -> Value {
             "/api/v1/settlements/{id}/void": {
                 "post": op("void a meal (never deletes)", "voidSettlement",
                     json!([path_param("id", json!({ "type": "string", "format": "uuid" }))]), Some(body("VoidRequest")),
-                    std_errors(vec![ok("200", "voided or adjusted", r("VoidResult")), e404(), e409()])) },
+                    std_errors(vec![ok("200", "voided or adjusted", r("VoidResult")),
+                        ok("202", "above the four-eyes amount or older than its days: waits for a second person (finance or admin)", r("Correction")),
+                        e404(), e409()])) },
+            "/api/v1/corrections": {
+                "get": op("corrections that wait for (or had) a second person's decision (finance or administrator)", "listCorrections",
+                    json!([query("state", false, json!({ "type": "string", "enum": ["pending", "approved", "rejected"] }))]), None,
+                    std_errors(vec![ok("200", "oldest first", list("Correction"))])) },
+            "/api/v1/corrections/{id}/approve": {
+                "post": op("approve a pending correction and apply it (finance or administrator, not the requester: 403 same_person)", "approveCorrection",
+                    json!([path_param("id", id.clone())]),
+                    Some(json!({ "required": false, "content": { "application/json": { "schema": r("CorrectionApproval") } } })),
+                    std_errors(vec![ok("200", "approved and applied", r("CorrectionDecided")), e404(), e409()])) },
+            "/api/v1/corrections/{id}/reject": {
+                "post": op("reject a pending correction with a note: the meal stands (finance or administrator, not the requester)", "rejectCorrection",
+                    json!([path_param("id", id.clone())]), Some(body("CorrectionRejection")),
+                    std_errors(vec![ok("200", "rejected", r("CorrectionDecided")), e404(), e409()])) },
             "/api/v1/months/{month}/close": {
                 "post": op("close a month", "closeMonth", json!([path_param("month", month.clone())]),
                     Some(json!({ "required": false, "content": { "application/json": { "schema": r("CloseMonth") } } })),

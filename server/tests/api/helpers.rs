@@ -110,7 +110,16 @@ pub fn config(dir: &std::path::Path) -> Config {
         index_key: IndexKey(vec![42; 32]),
         body_limit: 1024 * 1024,
         push: None,
-        security: Default::default(),
+        // The fixtures' meals are weeks old ("now" is 2026-03-15, most meals February): the
+        // default four-eyes age (7 days) would send every older test's void for approval. The
+        // four-eyes tests (`corrections.rs`) set the rule they test.
+        security: zhucan_server::config::SecurityConfig {
+            four_eyes: zhucan_server::corrections::FourEyes {
+                after_days: 3650,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
     }
 }
 

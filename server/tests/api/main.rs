@@ -3,6 +3,7 @@
 
 mod books;
 mod cli;
+mod corrections;
 mod crash;
 mod flags;
 mod guard;

@@ -211,6 +211,9 @@ async fn malformed_bodies_and_queries_get_the_error_shape() {
         ("GET", "/api/v1/residents/{id}/national-id"),
         ("GET", "/api/v1/lookalikes"),
         ("POST", "/api/v1/lookalikes/scan"),
+        ("GET", "/api/v1/corrections"),
+        ("POST", "/api/v1/corrections/{id}/approve"),
+        ("POST", "/api/v1/corrections/{id}/reject"),
     ];
     assert_eq!(documented.len(), routes.len(), "{documented:?}");
     for (m, p) in routes {

@@ -8,6 +8,7 @@
 mod helpers;
 
 mod browser;
+mod corrections;
 mod guard;
 mod http;
 mod kiosks;

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod canteens;
+pub mod corrections;
 pub mod face_data;
 pub mod flags;
 pub mod health;

@@ -1,13 +1,16 @@
 //! Settlements: a kiosk posts a batch of meals and gets an answer per item; an operator voids a
-//! meal (never deleted).
+//! meal (never deleted). A large or old meal's void waits for a second person (202 with the
+//! pending correction; see `corrections::request_void`).
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use tracing::instrument;
 use uuid::Uuid;
-use zhucan_domain::api::{BatchResult, SettlementBatch, VoidRequest, VoidResult};
+use zhucan_domain::api::{BatchResult, SettlementBatch, VoidRequest};
 
 use super::required;
-use crate::corrections;
+use crate::corrections::{self, Person, Requested};
 use crate::db;
 use crate::http::AppState;
 use crate::http::auth::{Access, Caller};
@@ -52,7 +55,7 @@ pub async fn void(
     access: Access,
     Path(id): Path<String>,
     AppJson(req): AppJson<VoidRequest>,
-) -> Result<AppJson<VoidResult>> {
+) -> Result<Response> {
     let id: Uuid = id
         .parse()
         .map_err(|_| Error::bad("invalid", "id", "not a UUID"))?;
@@ -87,13 +90,24 @@ pub async fn void(
     };
     let now = st.clock.now();
     let actor = access.actor();
+    let identity = access.who();
+    let (rules, tz) = (st.config.security.four_eyes, st.config.timezone);
     let out = st
         .db
-        .write(move |tx| corrections::void(tx, id, &reason, &by, &actor, now))
+        .write(move |tx| {
+            let who = Person {
+                identity: &identity,
+                actor: &actor,
+            };
+            corrections::request_void(tx, id, &reason, &by, &who, &rules, tz, now)
+        })
         .await
         .map_err(|e| match e {
             db::Error::NotFound => Error::NotFound,
             other => other.into(),
         })?;
-    Ok(AppJson(out))
+    Ok(match out {
+        Requested::Applied(v) => AppJson(v).into_response(),
+        Requested::Pending(c) => (StatusCode::ACCEPTED, AppJson(c)).into_response(),
+    })
 }

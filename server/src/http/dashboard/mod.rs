@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod approvals;
 pub mod finance;
 pub mod flags;
 pub mod kiosks;
@@ -72,6 +73,9 @@ pub fn routes() -> Router<AppState> {
         .route(kiosks::PATH, get(kiosks::list))
         .route("/admin/kiosks/codes", post(kiosks::issue_code))
         .route("/admin/kiosks/{id}/revoke", post(kiosks::revoke))
+        .route(approvals::PATH, get(approvals::show))
+        .route("/approvals/approve", post(approvals::approve))
+        .route("/approvals/reject", post(approvals::reject))
 }
 
 /// A page-level failure, rendered as a small HTML page (or a redirect to the login page).
@@ -279,6 +283,12 @@ impl Viewer {
                 "/finance/flags",
                 "预警核查",
                 "Red flags",
+                &[Role::Admin, Role::Finance],
+            ),
+            (
+                "/approvals",
+                "复核",
+                "Approvals",
                 &[Role::Admin, Role::Finance],
             ),
             (

@@ -41,6 +41,8 @@ pub struct MealView {
     pub status: String,
     pub bad: bool,
     pub voided: bool,
+    /// A void of it waits for a second person (four-eyes).
+    pub pending: bool,
     pub can_void: bool,
     pub note: String,
 }
@@ -165,7 +167,7 @@ pub async fn show(State(st): State<AppState>, v: Viewer, Query(q): Query<DayQuer
     let id_index = zhucan_domain::NationalId::parse(&search)
         .ok()
         .map(|n| crate::crypto::blind_index(&st.config.index_key.0, &n));
-    let (tally, rows, hits, closed, kiosks) = st
+    let (tally, rows, hits, closed, kiosks, pending) = st
         .db
         .read(move |c| {
             let canteen = db::canteens::get(c, id)?;
@@ -178,7 +180,8 @@ pub async fn show(State(st): State<AppState>, v: Viewer, Query(q): Query<DayQuer
             };
             let closed = db::months::is_closed(c, &ingest::month_of(date))?;
             let kiosks = db::dashboard::kiosks(c, id)?;
-            Ok((tally, rows, hits, closed, kiosks))
+            let pending = db::corrections::pending_on_day(c, id, &date.to_string())?;
+            Ok((tally, rows, hits, closed, kiosks, pending))
         })
         .await?;
     let kiosks = kiosks
@@ -219,7 +222,17 @@ pub async fn show(State(st): State<AppState>, v: Viewer, Query(q): Query<DayQuer
     let meals = rows
         .iter()
         .map(|m| {
-            let (status, bad) = status_of(m, en);
+            let pending = pending.contains(&m.id);
+            let (status, bad) = if pending && !m.voided {
+                let s = if en {
+                    "awaiting a second approval"
+                } else {
+                    "待复核"
+                };
+                (s.to_owned(), true)
+            } else {
+                status_of(m, en)
+            };
             let low = m.method == "face" && m.match_score.is_some_and(|s| s < 0.66);
             MealView {
                 id: m.id.clone(),
@@ -237,7 +250,8 @@ pub async fn show(State(st): State<AppState>, v: Viewer, Query(q): Query<DayQuer
                 status,
                 bad,
                 voided: m.voided,
-                can_void: can_void && m.outcome == "accepted" && !m.voided && !m.closed,
+                pending,
+                can_void: can_void && m.outcome == "accepted" && !m.voided && !m.closed && !pending,
                 note: m
                     .void_reason
                     .clone()
@@ -328,7 +342,8 @@ impl HasCsrf for VoidForm {
 }
 
 /// Voids a meal of the operator's canteen, with a required reason. Meals of a closed month are
-/// not voided here (finance corrects them).
+/// not voided here (finance corrects them). A large or old meal's void waits for a second
+/// person (four-eyes) and the page says so.
 pub async fn void(State(st): State<AppState>, p: Posted<VoidForm>) -> PageResult {
     let Posted { viewer: v, form: f } = p;
     v.require(&[Role::Admin, Role::Operator])?;
@@ -356,13 +371,26 @@ pub async fn void(State(st): State<AppState>, p: Posted<VoidForm>) -> PageResult
     let by = format!("user:{}", v.user.name);
     let actor = v.actor();
     let now = st.clock.now();
-    st.db
-        .write(move |tx| corrections::void(tx, id, &reason, &by, &actor, now))
+    let (rules, tz) = (st.config.security.four_eyes, st.config.timezone);
+    let out = st
+        .db
+        .write(move |tx| {
+            let who = corrections::Person {
+                identity: &by,
+                actor: &actor,
+            };
+            corrections::request_void(tx, id, &reason, &by, &who, &rules, tz, now)
+        })
         .await?;
-    let msg = if v.en {
-        "Meal voided."
-    } else {
-        "已作废该餐。"
+    let msg = match (out, v.en) {
+        (corrections::Requested::Applied(_), true) => "Meal voided.",
+        (corrections::Requested::Applied(_), false) => "已作废该餐。",
+        (corrections::Requested::Pending(_), true) => {
+            "Awaiting a second approval: finance or an administrator must approve this void."
+        }
+        (corrections::Requested::Pending(_), false) => {
+            "待复核：该作废须由财务或管理员另一人批准后生效。"
+        }
     };
     Ok(see_other(&format!(
         "/operator?canteen={}&date={}&msg={}",
