@@ -76,6 +76,10 @@ pub struct SecurityArgs {
     /// refused (an offline kiosk sends within days; older meals are backdating).
     #[arg(long, env = "ZHUCAN_MAX_LATE_DAYS", default_value_t = crate::ingest::Rules::default().max_late_days)]
     pub max_late_days: u32,
+    /// A spot check (抽查) is a red flag when the canteen recorded more than this many meals
+    /// above the heads the auditor counted in its window.
+    #[arg(long, env = "ZHUCAN_SPOT_CHECK_TOLERANCE", default_value_t = SecurityConfig::default().spot_check_tolerance)]
+    pub spot_check_tolerance: u32,
 }
 
 impl Default for SecurityArgs {
@@ -90,6 +94,7 @@ impl Default for SecurityArgs {
             min_liveness_score: d.ingest.min_liveness_score,
             late_after_hours: d.ingest.late_after_hours,
             max_late_days: d.ingest.max_late_days,
+            spot_check_tolerance: d.spot_check_tolerance,
         }
     }
 }
@@ -107,6 +112,7 @@ impl SecurityArgs {
                 late_after_hours: self.late_after_hours,
                 max_late_days: self.max_late_days,
             },
+            spot_check_tolerance: self.spot_check_tolerance,
             ..SecurityConfig::default()
         }
     }
@@ -129,6 +135,9 @@ pub struct SecurityConfig {
     pub secure_cookies: bool,
     /// Score floors and lateness limits of settlement ingestion.
     pub ingest: crate::ingest::Rules,
+    /// Meals a canteen may record above a spot check's headcount before the check is a red
+    /// flag (`spot_checks::flags`).
+    pub spot_check_tolerance: u32,
 }
 
 impl Default for SecurityConfig {
@@ -141,6 +150,7 @@ impl Default for SecurityConfig {
             max_header_bytes: 32 * 1024,
             secure_cookies: false,
             ingest: crate::ingest::Rules::default(),
+            spot_check_tolerance: 2,
         }
     }
 }

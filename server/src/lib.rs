@@ -20,6 +20,7 @@ pub mod import;
 pub mod ingest;
 pub mod push;
 pub mod reports;
+pub mod spot_checks;
 pub mod sync;
 pub mod templates;
 pub mod tls;

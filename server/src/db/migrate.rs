@@ -44,6 +44,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0009_kiosk_thresholds",
         include_str!("../../../migrations/server/0009_kiosk_thresholds.sql"),
     ),
+    (
+        "0012_spot_checks",
+        include_str!("../../../migrations/server/0012_spot_checks.sql"),
+    ),
 ];
 
 /// The schema version this code writes and understands.
