@@ -89,7 +89,11 @@ pub fn router(state: AppState) -> Router {
         .route("/statements", get(api::statements::show))
         .route("/integrity/heads", get(api::statements::check_heads))
         .route("/audit", get(api::audit::list))
-        .route("/face-data", get(api::face_data::show));
+        .route("/face-data", get(api::face_data::show))
+        .route(
+            "/spot-checks",
+            get(api::spot_checks::list).post(api::spot_checks::create),
+        );
     Router::new()
         .nest("/api/v1", v1)
         .merge(dashboard::routes())

@@ -11,5 +11,6 @@ mod integrity;
 mod properties;
 mod reports;
 mod roster;
+mod spot_checks;
 mod sync;
 mod validation;
