@@ -12,6 +12,7 @@ mod guard;
 mod http;
 mod kiosks;
 mod push;
+mod spot_checks;
 
 use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod alerts;
 pub mod finance;
+pub mod inspect;
 pub mod kiosks;
 pub mod operator;
 pub mod residents;
@@ -50,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route("/finance/canteens/{id}", get(finance::canteen))
         .route("/finance/residents/{id}", get(finance::resident))
         .route("/alerts", get(alerts::show))
+        .route(inspect::PATH, get(inspect::show).post(inspect::create))
         .route("/residents", get(residents::list))
         .route(
             "/residents/import",
@@ -276,6 +278,12 @@ impl Viewer {
                 "/alerts",
                 "预警与巡访",
                 "Alerts",
+                &[Role::Admin, Role::Finance, Role::Community],
+            ),
+            (
+                "/inspect",
+                "抽查",
+                "Spot check",
                 &[Role::Admin, Role::Finance, Role::Community],
             ),
             (
