@@ -205,6 +205,8 @@ async fn malformed_bodies_and_queries_get_the_error_shape() {
         ("GET", "/api/v1/audit"),
         ("GET", "/api/v1/face-data"),
         ("GET", "/api/v1/residents/{id}/national-id"),
+        ("GET", "/api/v1/spot-checks"),
+        ("POST", "/api/v1/spot-checks"),
     ];
     assert_eq!(documented.len(), routes.len(), "{documented:?}");
     for (m, p) in routes {
