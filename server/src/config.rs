@@ -481,4 +481,19 @@ mod tests {
             .is_err()
         );
     }
+
+    #[test]
+    fn the_spot_check_tolerance_is_two_meals_unless_given() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            security: SecurityArgs,
+        }
+        let parse = |argv: &[&str]| Cli::try_parse_from(argv).map(|c| c.security.config());
+        assert_eq!(SecurityConfig::default().spot_check_tolerance, 2);
+        let given = parse(&["zhucan-server", "--spot-check-tolerance", "5"]).expect("args");
+        assert_eq!(given.spot_check_tolerance, 5);
+        assert!(parse(&["zhucan-server", "--spot-check-tolerance", "-1"]).is_err());
+    }
 }
