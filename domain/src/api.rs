@@ -1163,6 +1163,52 @@ pub struct FlagReview {
     pub at: DateTime<chrono::Utc>,
 }
 
+/// The body of `POST /api/v1/spot-checks`: an unannounced visit (抽查) where an auditor counted
+/// the diners at a canteen during a window of one local day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSpotCheck {
+    pub canteen_id: CanteenId,
+    /// The local date of the visit (`YYYY-MM-DD`, configured zone); not after today.
+    pub date: NaiveDate,
+    /// Local times (`HH:MM` or `HH:MM:SS`) of that date; `window_start < window_end`. The window
+    /// covers meals served at or after its start and before its end.
+    pub window_start: NaiveTime,
+    pub window_end: NaiveTime,
+    /// Heads counted, at least 0.
+    pub headcount: i64,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// A recorded spot check and what the canteen recorded in its window: accepted, not voided
+/// meals at that canteen served in the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpotCheck {
+    pub id: i64,
+    pub canteen_id: CanteenId,
+    pub canteen_name: String,
+    pub date: NaiveDate,
+    pub window_start: NaiveTime,
+    pub window_end: NaiveTime,
+    pub headcount: i64,
+    /// The inspector: the dashboard user's name (or `admin-token`).
+    pub inspector: String,
+    pub note: String,
+    pub created_at: DateTime<chrono::Utc>,
+    /// Meals recorded in the window, in all and by method.
+    pub recorded: i64,
+    pub recorded_face: i64,
+    pub recorded_card: i64,
+    pub recorded_staff: i64,
+    /// `recorded - headcount`: positive when more meals were recorded than heads counted.
+    pub difference: i64,
+    /// The subsidy of those meals.
+    pub subsidy: Fen,
+    /// The meals, in the order served.
+    pub settlement_ids: Vec<Uuid>,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Audit log, face-data count and national-ID reveal (issue 6: integrity, security and privacy).
 

@@ -94,6 +94,10 @@ pub struct SecurityArgs {
     /// configured zone; default 7) waits for a second person too.
     #[arg(long, env = "ZHUCAN_FOUR_EYES_AFTER_DAYS", default_value_t = crate::corrections::FourEyes::default().after_days)]
     pub four_eyes_after_days: u32,
+    /// A spot check (抽查) is a red flag when the canteen recorded more than this many meals
+    /// above the heads the auditor counted in its window.
+    #[arg(long, env = "ZHUCAN_SPOT_CHECK_TOLERANCE", default_value_t = SecurityConfig::default().spot_check_tolerance)]
+    pub spot_check_tolerance: u32,
 }
 
 /// A number in 0..=1 (a cosine similarity threshold).
@@ -125,6 +129,7 @@ impl Default for SecurityArgs {
             duplicate_face_threshold: d.duplicate_face_threshold,
             four_eyes_above_fen: d.four_eyes.above_fen,
             four_eyes_after_days: d.four_eyes.after_days,
+            spot_check_tolerance: d.spot_check_tolerance,
         }
     }
 }
@@ -142,12 +147,16 @@ impl SecurityArgs {
                 late_after_hours: self.late_after_hours,
                 max_late_days: self.max_late_days,
             },
-            flags: self.flags.rules(),
+            flags: crate::flags::Rules {
+                spot_check_tolerance: self.spot_check_tolerance,
+                ..self.flags.rules()
+            },
             duplicate_face_threshold: self.duplicate_face_threshold,
             four_eyes: crate::corrections::FourEyes {
                 above_fen: self.four_eyes_above_fen,
                 after_days: self.four_eyes_after_days,
             },
+            spot_check_tolerance: self.spot_check_tolerance,
             ..SecurityConfig::default()
         }
     }
@@ -177,6 +186,9 @@ pub struct SecurityConfig {
     pub duplicate_face_threshold: f64,
     /// When a correction needs a second person.
     pub four_eyes: crate::corrections::FourEyes,
+    /// Meals a canteen may record above a spot check's headcount before the check is a red
+    /// flag (`spot_checks::flags`).
+    pub spot_check_tolerance: u32,
 }
 
 impl Default for SecurityConfig {
@@ -192,6 +204,7 @@ impl Default for SecurityConfig {
             flags: crate::flags::Rules::default(),
             duplicate_face_threshold: 0.62,
             four_eyes: crate::corrections::FourEyes::default(),
+            spot_check_tolerance: 2,
         }
     }
 }
@@ -545,5 +558,20 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn the_spot_check_tolerance_is_two_meals_unless_given() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            security: SecurityArgs,
+        }
+        let parse = |argv: &[&str]| Cli::try_parse_from(argv).map(|c| c.security.config());
+        assert_eq!(SecurityConfig::default().spot_check_tolerance, 2);
+        let given = parse(&["zhucan-server", "--spot-check-tolerance", "5"]).expect("args");
+        assert_eq!(given.spot_check_tolerance, 5);
+        assert!(parse(&["zhucan-server", "--spot-check-tolerance", "-1"]).is_err());
     }
 }

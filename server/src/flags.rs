@@ -45,6 +45,8 @@ pub struct Rules {
     pub drift_min_meals: i64,
     /// The match threshold assumed for a kiosk that never reported one.
     pub default_match_threshold: f64,
+    /// Meals a canteen may record above a spot check's headcount (`--spot-check-tolerance`).
+    pub spot_check_tolerance: u32,
 }
 
 impl Default for Rules {
@@ -62,6 +64,7 @@ impl Default for Rules {
             drift: 0.08,
             drift_min_meals: 30,
             default_match_threshold: 0.62,
+            spot_check_tolerance: 2,
         }
     }
 }
@@ -228,6 +231,12 @@ pub fn compute(
     manual_and_late(&mut b, canteen, rules)?;
     scores(&mut b, first, canteen, rules)?;
     lookalikes(&mut b, canteen)?;
+    b.out.extend(crate::spot_checks::flags(
+        conn,
+        month,
+        canteen,
+        rules.spot_check_tolerance,
+    )?);
 
     let reviews = db::flags::reviews(conn, month)?;
     let mut flags = b.out;

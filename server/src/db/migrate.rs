@@ -53,6 +53,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../migrations/server/0011_four_eyes.sql"),
     ),
     (
+        "0012_spot_checks",
+        include_str!("../../../migrations/server/0012_spot_checks.sql"),
+    ),
+    (
         "0014_flags",
         include_str!("../../../migrations/server/0014_flags.sql"),
     ),

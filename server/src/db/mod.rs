@@ -23,6 +23,7 @@ pub mod policies;
 pub mod push;
 pub mod residents;
 pub mod settlements;
+pub mod spot_checks;
 pub mod statements;
 pub mod templates;
 pub mod topups;

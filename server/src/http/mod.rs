@@ -101,7 +101,11 @@ pub fn router(state: AppState) -> Router {
         .route("/lookalikes/scan", post(api::lookalikes::scan))
         .route("/corrections", get(api::corrections::list))
         .route("/corrections/{id}/approve", post(api::corrections::approve))
-        .route("/corrections/{id}/reject", post(api::corrections::reject));
+        .route("/corrections/{id}/reject", post(api::corrections::reject))
+        .route(
+            "/spot-checks",
+            get(api::spot_checks::list).post(api::spot_checks::create),
+        );
     Router::new()
         .nest("/api/v1", v1)
         .merge(dashboard::routes())

@@ -236,6 +236,23 @@ fn schemas() -> Value {
             "warning": { "type": "boolean" }, "month": { "type": "string" },
             "withdrawals_this_month": int(), "purged_this_month": int(), "purged_withdrawal": int(),
             "purged_death": int(), "purged_deletion": int() })),
+        "NewSpotCheck": { "type": "object", "additionalProperties": false,
+            "required": ["canteen_id", "date", "window_start", "window_end", "headcount"],
+            "properties": { "canteen_id": int(), "date": date.clone(),
+                "window_start": time.clone(), "window_end": time.clone(),
+                "headcount": { "type": "integer", "minimum": 0, "maximum": 100_000 },
+                "note": { "type": "string", "maxLength": 500 } },
+            "description": "local date and times in the configured zone; window_start < window_end; date not after today" },
+        "SpotCheck": obj(&["id", "canteen_id", "canteen_name", "date", "window_start", "window_end", "headcount",
+            "inspector", "note", "created_at", "recorded", "recorded_face", "recorded_card", "recorded_staff",
+            "difference", "subsidy", "settlement_ids"], json!({
+            "id": int(), "canteen_id": int(), "canteen_name": { "type": "string" }, "date": date.clone(),
+            "window_start": { "type": "string" }, "window_end": { "type": "string" },
+            "headcount": int(), "inspector": { "type": "string" }, "note": { "type": "string" },
+            "created_at": { "type": "string", "format": "date-time" },
+            "recorded": int(), "recorded_face": int(), "recorded_card": int(), "recorded_staff": int(),
+            "difference": { "type": "integer", "description": "recorded - headcount" },
+            "subsidy": fen(), "settlement_ids": { "type": "array", "items": uuid.clone() } })),
         "NationalIdReveal": obj(&["resident_id", "national_id", "national_id_masked"], json!({
             "resident_id": int(), "national_id": { "type": "string" }, "national_id_masked": { "type": "string" } })),
         "KeyRotated": obj(&["kiosk_id", "from_seq", "token"], json!({
@@ -662,6 +679,13 @@ pub fn document() -> Value {
             "/api/v1/face-data": {
                 "get": op("how many people's face data the system holds, against the 100,000 filing threshold (administrator)", "getFaceData",
                     json!([]), None, std_errors(vec![ok("200", "the counts", r("FaceDataSummary"))])) },
+            "/api/v1/spot-checks": {
+                "get": op("the month's spot checks (抽查), each with the meals recorded in its window (finance, administrator; community workers: their town)", "listSpotChecks",
+                    json!([query("month", true, month.clone()), query("canteen", false, id.clone())]), None,
+                    std_errors(vec![ok("200", "the checks, newest visit first", list("SpotCheck")), e404()])),
+                "post": op("record a spot check: heads counted at a canteen during a window (finance, administrator; community workers: their town; audited)", "createSpotCheck",
+                    json!([]), Some(body("NewSpotCheck")),
+                    std_errors(vec![ok("201", "recorded, with the meals recorded in its window", r("SpotCheck"))])) },
             "/api/v1/residents/{id}/national-id": {
                 "get": op("the resident's full national ID number (administrator; audited)", "revealNationalId",
                     json!([path_param("id", id.clone())]), None,

@@ -14,5 +14,6 @@ mod lookalikes;
 mod properties;
 mod reports;
 mod roster;
+mod spot_checks;
 mod sync;
 mod validation;

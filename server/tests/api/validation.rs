@@ -214,6 +214,8 @@ async fn malformed_bodies_and_queries_get_the_error_shape() {
         ("GET", "/api/v1/corrections"),
         ("POST", "/api/v1/corrections/{id}/approve"),
         ("POST", "/api/v1/corrections/{id}/reject"),
+        ("GET", "/api/v1/spot-checks"),
+        ("POST", "/api/v1/spot-checks"),
     ];
     assert_eq!(documented.len(), routes.len(), "{documented:?}");
     for (m, p) in routes {

@@ -14,6 +14,7 @@ mod http;
 mod kiosks;
 mod lookalikes;
 mod push;
+mod spot_checks;
 
 use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};

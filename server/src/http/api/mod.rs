@@ -12,6 +12,7 @@ pub mod months;
 pub mod policies;
 pub mod residents;
 pub mod settlements;
+pub mod spot_checks;
 pub mod statements;
 pub mod sync;
 pub mod templates;

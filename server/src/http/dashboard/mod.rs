@@ -12,6 +12,7 @@ pub mod alerts;
 pub mod approvals;
 pub mod finance;
 pub mod flags;
+pub mod inspect;
 pub mod kiosks;
 pub mod operator;
 pub mod residents;
@@ -54,6 +55,7 @@ pub fn routes() -> Router<AppState> {
         .route("/finance/flags", get(flags::show))
         .route("/finance/flags/review", post(flags::review))
         .route("/alerts", get(alerts::show))
+        .route(inspect::PATH, get(inspect::show).post(inspect::create))
         .route("/residents", get(residents::list))
         .route(
             "/residents/import",
@@ -295,6 +297,12 @@ impl Viewer {
                 "/alerts",
                 "预警与巡访",
                 "Alerts",
+                &[Role::Admin, Role::Finance, Role::Community],
+            ),
+            (
+                "/inspect",
+                "抽查",
+                "Spot check",
                 &[Role::Admin, Role::Finance, Role::Community],
             ),
             (

@@ -1,0 +1,166 @@
+//! Spot checks (抽查, migration 0012): the heads an auditor counted at a canteen during a window of
+//! one local day, and the meals the canteen recorded in that window. Rows are append-only (SQL
+//! triggers refuse UPDATE and DELETE); [`insert`] is called by [`crate::spot_checks::record`],
+//! which audits it in the same transaction.
+
+use rusqlite::{Connection, params};
+use uuid::Uuid;
+use zhucan_domain::{CanteenId, Fen};
+
+use super::{Error, Result, Tx};
+
+/// A check to store: the window as entered (local) and as UTC instants (`served_at` format).
+#[derive(Debug, Clone)]
+pub struct NewRow<'a> {
+    pub canteen_id: CanteenId,
+    /// `YYYY-MM-DD`.
+    pub local_date: &'a str,
+    /// `HH:MM:SS`, local.
+    pub window_start: &'a str,
+    pub window_end: &'a str,
+    /// UTC RFC 3339 with millis and `Z`, like `settlements.served_at`.
+    pub starts_at: &'a str,
+    pub ends_at: &'a str,
+    pub headcount: i64,
+    pub inspector: &'a str,
+    pub inspector_role: &'a str,
+    pub note: &'a str,
+    pub created_at: &'a str,
+}
+
+/// A stored check, with its canteen's name and town.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub id: i64,
+    pub canteen_id: CanteenId,
+    pub canteen_name: String,
+    pub town: String,
+    pub local_date: String,
+    pub window_start: String,
+    pub window_end: String,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub headcount: i64,
+    pub inspector: String,
+    pub note: String,
+    pub created_at: String,
+}
+
+/// One meal recorded in a check's window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meal {
+    pub id: Uuid,
+    /// `face`, `card` or `staff`.
+    pub method: String,
+    pub subsidy: Fen,
+}
+
+/// Stores a check; returns its id.
+pub fn insert(tx: &Tx<'_>, r: &NewRow<'_>) -> Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO spot_checks (canteen_id, local_date, window_start, window_end, starts_at,
+             ends_at, headcount, inspector, inspector_role, note, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        r.canteen_id.0,
+        r.local_date,
+        r.window_start,
+        r.window_end,
+        r.starts_at,
+        r.ends_at,
+        r.headcount,
+        r.inspector,
+        r.inspector_role,
+        r.note,
+        r.created_at
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
+const COLS: &str = "s.id, s.canteen_id, c.name, c.town, s.local_date, s.window_start, s.window_end,
+    s.starts_at, s.ends_at, s.headcount, s.inspector, s.note, s.created_at";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        id: r.get(0)?,
+        canteen_id: CanteenId(r.get(1)?),
+        canteen_name: r.get(2)?,
+        town: r.get(3)?,
+        local_date: r.get(4)?,
+        window_start: r.get(5)?,
+        window_end: r.get(6)?,
+        starts_at: r.get(7)?,
+        ends_at: r.get(8)?,
+        headcount: r.get(9)?,
+        inspector: r.get(10)?,
+        note: r.get(11)?,
+        created_at: r.get(12)?,
+    })
+}
+
+/// One check by id.
+pub fn get(conn: &Connection, id: i64) -> Result<Row> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLS} FROM spot_checks s JOIN canteens c ON c.id = s.canteen_id
+             WHERE s.id = ?1"
+        ))?
+        .query_row([id], from_row)?)
+}
+
+/// The checks of local month `month` (`YYYY-MM`), newest visit first; only canteen `canteen`
+/// and only canteens of town `town` when given.
+pub fn of_month(
+    conn: &Connection,
+    month: &str,
+    canteen: Option<CanteenId>,
+    town: Option<&str>,
+) -> Result<Vec<Row>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLS} FROM spot_checks s JOIN canteens c ON c.id = s.canteen_id
+         WHERE s.local_date >= ?1 || '-01' AND s.local_date <= ?1 || '-31'
+           AND (?2 IS NULL OR s.canteen_id = ?2)
+           AND (?3 IS NULL OR c.town = ?3)
+         ORDER BY s.local_date DESC, s.window_start DESC, s.id DESC"
+    ))?;
+    let rows = st
+        .query_map(params![month, canteen.map(|c| c.0), town], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// The accepted, not voided meals at `canteen` on local day `local_date` served in
+/// `[starts_at, ends_at)` (UTC, `served_at` format), in the order served.
+pub fn meals_in_window(
+    conn: &Connection,
+    canteen: CanteenId,
+    local_date: &str,
+    starts_at: &str,
+    ends_at: &str,
+) -> Result<Vec<Meal>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, method, subsidy FROM settlements
+         WHERE canteen_id = ?1 AND local_date = ?2 AND served_at >= ?3 AND served_at < ?4
+           AND outcome = 'accepted' AND voided_at IS NULL
+         ORDER BY served_at, id",
+    )?;
+    let rows = st
+        .query_map(params![canteen.0, local_date, starts_at, ends_at], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(id, method, subsidy)| {
+            Ok(Meal {
+                id: id.parse().map_err(Error::other)?,
+                method,
+                subsidy: Fen(subsidy),
+            })
+        })
+        .collect()
+}
