@@ -394,13 +394,35 @@ pub fn populate(
         let people = residents(&mut rng, key, today, &ids, 2000);
         let mut rids = Vec::new();
         let template_key = crate::crypto::template_key(key);
-        for p in &people {
+        // fraud pattern: one person enrolled twice, under two names at two canteens (the second
+        // record gets the first one's face)
+        let honest = |p: &DemoResident| {
+            p.row.face_enrolled && p.home != PADDING_CANTEEN && p.home != MANUAL_CANTEEN
+        };
+        let twice_a = people.iter().position(honest);
+        let twice_b = twice_a.and_then(|a| {
+            people
+                .iter()
+                .position(|p| honest(p) && p.home != people[a].home)
+        });
+        let mut face_a: Option<Vec<f32>> = None;
+        for (i, p) in people.iter().enumerate() {
             let rid = db::residents::insert(tx, &p.row, &at, "demo")?;
             if p.row.face_enrolled {
                 // The server refuses face meals for faces it holds no template of, so the demo's
                 // enrolled elders have one: a random vector under a model name no kiosk runs
                 // (their kiosks store it but never match against it).
-                let v: Vec<f32> = (0..192).map(|_| rng.random_range(-1.0..1.0)).collect();
+                let mut v: Vec<f32> = (0..192).map(|_| rng.random_range(-1.0..1.0)).collect();
+                if Some(i) == twice_a {
+                    face_a = Some(v.clone());
+                } else if Some(i) == twice_b
+                    && let Some(a) = &face_a
+                {
+                    v = a
+                        .iter()
+                        .map(|x| x + rng.random_range(-0.05..0.05))
+                        .collect();
+                }
                 let sealed = crate::templates::seal_all(&template_key, rid, &[v])
                     .map_err(db::Error::other)?;
                 db::templates::replace(
@@ -509,6 +531,15 @@ pub fn populate(
         }
     }
     seed_fraud(db, &canteen_ids, &people, &mut history, tz, today, now)?;
+    // the look-alike scan an administrator runs finds the person enrolled twice
+    let stored = db.read_sync(|c| db::lookalikes::sealed_templates(c, None, None))?;
+    let pairs = crate::lookalikes::scan(&crate::crypto::template_key(key), &stored, 0.62)?;
+    db.write_blocking(|tx| {
+        for p in &pairs {
+            db::lookalikes::record_found(tx, p.a, p.b, f64::from(p.score), &at)?;
+        }
+        Ok(())
+    })?;
     Ok(Summary {
         towns: TOWNS.len(),
         canteens: canteen_ids.len(),

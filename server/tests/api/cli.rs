@@ -160,6 +160,7 @@ fn the_demo_city_is_plausible_and_deterministic() {
     let rules = zhucan_server::flags::Rules::default();
     let mut found = std::collections::BTreeSet::new();
     let mut dead = std::collections::BTreeSet::new();
+    let mut twice = std::collections::BTreeSet::new();
     for month in ["2026-02", "2026-03"] {
         let flags = db
             .read_sync(|c| zhucan_server::flags::compute(c, month, None, &rules))
@@ -168,6 +169,11 @@ fn the_demo_city_is_plausible_and_deterministic() {
             let c = f.canteen_id.map(|c| c.0);
             if f.kind == "after_death" {
                 dead.insert(f.resident_id);
+                continue;
+            }
+            if f.kind == "lookalike" {
+                assert_eq!(f.severity, zhucan_domain::api::Severity::High);
+                twice.insert(f.key);
                 continue;
             }
             assert!(
@@ -187,4 +193,5 @@ fn the_demo_city_is_plausible_and_deterministic() {
     .collect();
     assert_eq!(found, want);
     assert_eq!(dead.len(), 1, "one diner recorded dead late: {dead:?}");
+    assert_eq!(twice.len(), 1, "one person enrolled twice: {twice:?}");
 }
