@@ -29,7 +29,7 @@ use zhucan_domain::{
 use crate::config::{Clock, Config, IndexKey, Secret, SystemClock};
 use crate::crypto::{new_token, sha256_hex};
 use crate::db::{self, Db, residents::NewResidentRow, statements::Filter};
-use crate::demo::{Signer, national_id, uuid_v7};
+use crate::demo::{Signer, uuid_v7};
 use crate::{ingest, reports};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -70,7 +70,8 @@ pub fn setup(
     canteens: usize,
     residents: usize,
 ) -> db::Result<(Vec<CanteenId>, Vec<ResidentId>)> {
-    let mut rng = StdRng::seed_from_u64(7);
+    // the residents' made-up face templates
+    let mut faces = StdRng::seed_from_u64(8);
     let at = SystemClock
         .now()
         .to_rfc3339_opts(SecondsFormat::Millis, true);
@@ -123,7 +124,16 @@ pub fn setup(
         for i in 0..residents {
             let birth = birth0 + Duration::days((i % 9000) as i64);
             let sex = if i % 2 == 0 { Sex::Male } else { Sex::Female };
-            let nid = zhucan_domain::NationalId::parse(&national_id(&mut rng, birth, sex))
+            // one number per resident: the birth date repeats every 9,000 residents, the
+            // sequence number tells them apart (a random one collides in a city this size)
+            let body = format!(
+                "330782{}{:03}",
+                birth.format("%Y%m%d"),
+                (i / 9000) * 2 + usize::from(sex == Sex::Male)
+            );
+            let check = zhucan_domain::NationalId::check_digit(&body)
+                .ok_or_else(|| db::Error::other("17 digits"))?;
+            let nid = zhucan_domain::NationalId::parse(&format!("{body}{check}"))
                 .map_err(db::Error::other)?;
             let (index, nonce, ciphertext) =
                 crate::crypto::seal_national_id(BENCH_KEY, &nid).map_err(db::Error::other)?;
@@ -147,11 +157,31 @@ pub fn setup(
                 prepaid_balance: (i % 10 == 0).then_some(Fen(1_000_000)),
                 consent: Consent {
                     face_enrolment: true,
-                    template_sharing: false,
+                    template_sharing: true,
                 },
                 face_enrolled: true,
             };
-            rids.push(db::residents::insert(tx, &row, &at, "bench")?);
+            let rid = db::residents::insert(tx, &row, &at, "bench")?;
+            // the server settles a face meal only for a face it holds a template of
+            let v: Vec<f32> = (0..192)
+                .map(|_| rand::Rng::random_range(&mut faces, -1.0..1.0))
+                .collect();
+            let sealed =
+                crate::templates::seal_all(&crate::crypto::template_key(BENCH_KEY), rid, &[v])
+                    .map_err(db::Error::other)?;
+            db::templates::replace(
+                tx,
+                &db::templates::NewSet {
+                    resident_id: rid,
+                    enrolled_canteen: cids[0],
+                    model: crate::demo::DEMO_TEMPLATE_MODEL,
+                    dim: 192,
+                    sealed: &sealed,
+                    kiosk_id: None,
+                },
+                &at,
+            )?;
+            rids.push(rid);
         }
         Ok((cids, rids))
     })
