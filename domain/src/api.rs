@@ -1123,6 +1123,36 @@ pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(s).ok()
 }
 
+/// `POST /api/v1/carers`: a carer (family member, neighbour, volunteer) who collects meals for
+/// homebound residents (代取) with their own card. `card_code` is unique among carers and never
+/// a resident's card code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCarer {
+    pub name: String,
+    pub card_code: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A carer as the administrator sees them, with the residents they may collect for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarerDto {
+    pub id: i64,
+    pub name: String,
+    pub card_code: String,
+    pub note: Option<String>,
+    pub created_at: String,
+    pub residents: Vec<ResidentId>,
+}
+
+/// `POST /api/v1/residents/{id}/carers`: links a carer to the resident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarerLink {
+    pub carer_id: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

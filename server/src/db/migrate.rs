@@ -44,6 +44,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0009_kiosk_thresholds",
         include_str!("../../../migrations/server/0009_kiosk_thresholds.sql"),
     ),
+    (
+        "0013_proxy_pickup",
+        include_str!("../../../migrations/server/0013_proxy_pickup.sql"),
+    ),
 ];
 
 /// The schema version this code writes and understands.

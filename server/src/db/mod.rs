@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod audit;
 pub mod books;
 pub mod canteens;
+pub mod carers;
 pub mod chain;
 pub mod changes;
 pub mod dashboard;

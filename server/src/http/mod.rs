@@ -89,7 +89,13 @@ pub fn router(state: AppState) -> Router {
         .route("/statements", get(api::statements::show))
         .route("/integrity/heads", get(api::statements::check_heads))
         .route("/audit", get(api::audit::list))
-        .route("/face-data", get(api::face_data::show));
+        .route("/face-data", get(api::face_data::show))
+        .route("/carers", get(api::carers::list).post(api::carers::create))
+        .route("/residents/{id}/carers", post(api::carers::link))
+        .route(
+            "/residents/{id}/carers/{carer_id}",
+            axum::routing::delete(api::carers::unlink),
+        );
     Router::new()
         .nest("/api/v1", v1)
         .merge(dashboard::routes())

@@ -487,6 +487,16 @@ fn schemas() -> Value {
             "what": { "type": "string", "enum": ["audit", "kiosk"] }, "kiosk_id": opt(int()), "seq": seq.clone(),
             "verdict": { "type": "string", "enum": ["present", "removed", "rewritten"] },
             "verdict_zh": { "type": "string" }, "now_seq": opt(seq.clone()) })),
+        "NewCarer": { "type": "object", "additionalProperties": false, "required": ["name", "card_code"],
+            "properties": { "name": text(32), "card_code": text(32),
+                "note": opt(json!({ "type": "string", "maxLength": 200 })) } },
+        "Carer": obj(&["id", "name", "card_code", "note", "created_at", "residents"], json!({
+            "id": int(), "name": { "type": "string" }, "card_code": { "type": "string" },
+            "note": opt(json!({ "type": "string" })), "created_at": { "type": "string", "format": "date-time" },
+            "residents": { "type": "array", "items": int(),
+                "description": "the residents this carer may collect meals for (代取)" } })),
+        "CarerLink": { "type": "object", "additionalProperties": false, "required": ["carer_id"],
+            "properties": { "carer_id": int() } },
         "HeadsCheck": obj(&["ok", "audit", "kiosks", "now"], json!({
             "ok": { "type": "boolean" }, "audit": r("HeadVerdict"),
             "kiosks": { "type": "array", "items": r("HeadVerdict") }, "now": r("Heads") })),
@@ -624,6 +634,19 @@ pub fn document() -> Value {
                 "get": op("check the heads printed on an earlier statement: was anything after them removed or rewritten?",
                     "checkHeads", json!([query("heads", true, json!({ "type": "string" }))]), None,
                     std_errors(vec![ok("200", "a verdict per head", r("HeadsCheck"))])) },
+            "/api/v1/carers": {
+                "get": op("list carers (代取人) with the residents each may collect for (administrator)", "listCarers",
+                    json!([]), None, std_errors(vec![ok("200", "carers", list("Carer"))])),
+                "post": op("register a carer with their own card (administrator; audited)", "createCarer", json!([]),
+                    Some(body("NewCarer")), std_errors(vec![ok("201", "created", r("Carer")), e409()])) },
+            "/api/v1/residents/{id}/carers": {
+                "post": op("let a carer collect this resident's meals (代取; administrator; audited)", "linkCarer",
+                    json!([path_param("id", id.clone())]), Some(body("CarerLink")),
+                    std_errors(vec![ok("201", "linked; the carer", r("Carer")), e404(), e409()])) },
+            "/api/v1/residents/{id}/carers/{carer_id}": {
+                "delete": op("remove a carer's link to this resident (administrator; audited)", "unlinkCarer",
+                    json!([path_param("id", id.clone()), path_param("carer_id", id.clone())]), None,
+                    std_errors(vec![ok("200", "unlinked; the carer", r("Carer")), e404()])) },
             "/api/v1/statements": {
                 "get": {
                     "summary": "the monthly finance statement", "operationId": "getStatement",

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod canteens;
+pub mod carers;
 pub mod face_data;
 pub mod health;
 pub mod kiosks;
