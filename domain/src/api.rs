@@ -43,6 +43,11 @@ pub struct SettlementItem {
     /// Required for `staff`: why staff confirmed the resident by hand.
     #[serde(default)]
     pub staff_reason: Option<String>,
+    /// 代取: the registered carer who collected this resident's meal with their own card
+    /// (method `card` or `staff`, never `face`). Signed ([`crate::signing::payload`]); left out
+    /// of the JSON when absent, so items without it keep their exact wire form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_carer_id: Option<i64>,
     /// The kiosk's signature and chain link ([`crate::signing`]). Required from kiosks; absent
     /// only for meals the server itself enters (a staff check-in on the dashboard, demo history).
     #[serde(default, skip_serializing_if = "Option::is_none")]

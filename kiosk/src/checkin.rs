@@ -230,6 +230,7 @@ pub fn prepare(
         served_at: served_at.naive_local(),
         method,
         delivered: false,
+        proxy: false,
     };
     let policy = Policy::select(policies, served_at.date_naive());
     let decision = settle::decide(policy, &resident.diner, canteen, &attempt, history);
@@ -252,6 +253,7 @@ pub fn prepare(
             How::Staff { reason } => Some(reason.clone()),
             _ => None,
         },
+        proxy_carer_id: None,
         signed: None,
     });
     let view = view(resident, method, &decision);

@@ -244,6 +244,7 @@ pub async fn ingest_over_http(
                 liveness_score: Some(0.95),
                 delivered: false,
                 staff_reason: None,
+                proxy_carer_id: None,
                 signed: None,
             });
             if batch.len() == 100 {
@@ -398,6 +399,7 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
                     liveness_score: None,
                     delivered: false,
                     staff_reason: None,
+                    proxy_carer_id: None,
                     signed: None,
                 };
                 let signer = &mut signers[ci];

@@ -616,6 +616,7 @@ fn decide_and_store(
         served_at: local,
         method: item.method,
         delivered: item.delivered,
+        proxy: item.proxy_carer_id.is_some(),
     };
     let decision = settle::decide(policy, &resident.diner(), &canteen, &attempt, &history);
     let result = match &decision {

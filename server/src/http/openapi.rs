@@ -328,6 +328,8 @@ fn schemas() -> Value {
                 "name": { "type": "string" }, "effective_from": date.clone(), "effective_to": opt(date.clone()),
                 "subsidy_town": { "type": "string", "enum": ["registration", "residence"] },
                 "area_towns": { "type": "array", "items": { "type": "string" } },
+                "proxy_subsidised": { "type": "boolean", "default": true,
+                    "description": "whether a meal a registered carer collects (代取) is subsidised; false: full price, reason proxy_not_subsidised" },
                 "tiers": { "type": "array", "minItems": 1, "items": r("Tier") } } },
         "Tier": { "type": "object", "additionalProperties": false,
             "required": ["code", "name", "benefit", "funding"],
@@ -375,6 +377,8 @@ fn schemas() -> Value {
                 "liveness_score": opt(json!({ "type": "number", "minimum": 0, "maximum": 1, "description": "required for face" })),
                 "delivered": { "type": "boolean", "default": false },
                 "staff_reason": opt(json!({ "type": "string", "maxLength": 500, "description": "required for staff" })),
+                "proxy_carer_id": opt(json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX,
+                    "description": "代取: the registered carer who collected the meal with their own card (card or staff only; signed)" })),
                 "signed": opt(r("Signed")) },
             "allOf": [
                 { "if": { "required": ["method"], "properties": { "method": { "const": "face" } } },
