@@ -488,6 +488,10 @@ pub struct Statement {
     /// after them was removed (`GET /integrity/heads`).
     pub heads: Heads,
     pub total: Amounts,
+    /// Meals in `total` that a registered carer collected for the resident (代取), named on
+    /// their rows and counted apart.
+    #[serde(default)]
+    pub proxy_meals: i64,
 }
 
 /// The books check of one month: each settlement and adjustment row against the keyed MAC the
@@ -671,6 +675,9 @@ pub struct CanteenLine {
     pub town_code: String,
     #[serde(flatten)]
     pub amounts: Amounts,
+    /// Of `meals`, those a registered carer collected (代取).
+    #[serde(default)]
+    pub proxy_meals: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

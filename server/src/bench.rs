@@ -447,6 +447,7 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
                         answer: &answer,
                         period: &ingest::month_of(day),
                         late_by_seconds: None,
+                        proxy_carer_id: None,
                     },
                 )?;
             }

@@ -157,3 +157,158 @@ async fn the_registry_names_the_field_of_every_problem() {
         .expect("GET");
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
+
+/// A kiosk card item for `resident` collected by `carer`.
+fn proxy_item(resident: i64, canteen: i64, carer: i64, local: &str) -> Value {
+    let mut it = crate::helpers::item(crate::helpers::v7(), resident, canteen, local);
+    it["proxy_carer_id"] = json!(carer);
+    it
+}
+
+#[tokio::test]
+async fn a_linked_carers_card_meal_is_booked_to_the_elder_and_counted_as_proxy_on_the_statement() {
+    let app = spawn_app().await;
+    let (c, r) = (app.canteens[0], app.residents[1]);
+    let carer = add_carer(&app, "王小红", "CARER-1").await;
+    link(&app, r, carer).await;
+    let own = crate::helpers::item(
+        crate::helpers::v7(),
+        app.residents[0],
+        c,
+        "2026-03-15T11:00:00",
+    );
+    let results = app
+        .settle_ok(0, vec![proxy_item(r, c, carer, "2026-03-15T11:05:00"), own])
+        .await;
+    assert_eq!(results[0]["status"], "accepted", "{}", results[0]);
+    // booked to the elder, subsidised as the elder's own meal (the Yiwu policy pays 代取)
+    assert_eq!(results[0]["meal"]["subsidy"], 800, "{}", results[0]);
+    assert_eq!(results[1]["status"], "accepted", "{}", results[1]);
+
+    let s = app.json("/statements?month=2026-03").await;
+    assert_eq!(s["proxy_meals"], 1, "{s}");
+    assert_eq!(s["canteens"][0]["meals"], 2);
+    assert_eq!(s["canteens"][0]["proxy_meals"], 1);
+    assert_eq!(s["books"]["altered_count"], 0, "{}", s["books"]);
+    let resp = app.get("/statements?month=2026-03&format=csv").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let csv = resp.text().await.expect("csv");
+    assert!(csv.contains("其中代取 1 人次"), "{csv}");
+    let resp = app.get("/statements?month=2026-03&format=xlsx").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    // The kiosk's chain still verifies: the carer is in the signed record and on the row.
+    let chain = app
+        .json(&format!("/kiosks/{}/chain", app.kiosk_ids[0]))
+        .await;
+    assert_eq!(chain["status"], "verified", "{chain}");
+}
+
+#[tokio::test]
+async fn unlinked_carers_and_proxy_face_meals_are_refused_naming_the_field() {
+    let app = spawn_app().await;
+    let (c, r) = (app.canteens[0], app.residents[1]);
+    let carer = add_carer(&app, "王小红", "CARER-1").await;
+    link(&app, app.residents[2], carer).await;
+    let mut linked_face = proxy_item(app.residents[2], c, carer, "2026-03-15T11:10:00");
+    linked_face["method"] = json!("face");
+    linked_face["match_score"] = json!(0.9);
+    linked_face["liveness_score"] = json!(0.9);
+    let results = app
+        .settle_ok(
+            0,
+            vec![
+                proxy_item(r, c, carer, "2026-03-15T11:05:00"),
+                proxy_item(r, c, 999, "2026-03-15T11:06:00"),
+                linked_face,
+            ],
+        )
+        .await;
+    for (i, (code, field)) in [
+        ("proxy_not_linked", "proxy_carer_id"),
+        ("proxy_not_linked", "proxy_carer_id"),
+        ("proxy_not_allowed", "method"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(results[i]["status"], "error", "{}", results[i]);
+        assert_eq!(results[i]["error"]["code"], code, "{}", results[i]);
+        assert_eq!(results[i]["error"]["field"], field, "{}", results[i]);
+    }
+    assert_eq!(app.counts().await.0, 0, "nothing was stored");
+    // Unlinked now: a carer whose link was removed can no longer collect.
+    let resp = app
+        .client
+        .delete(app.url(&format!("/residents/{}/carers/{carer}", app.residents[2])))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let results = app
+        .settle_ok(
+            0,
+            vec![proxy_item(
+                app.residents[2],
+                c,
+                carer,
+                "2026-03-15T11:20:00",
+            )],
+        )
+        .await;
+    assert_eq!(
+        results[0]["error"]["code"], "proxy_not_linked",
+        "{}",
+        results[0]
+    );
+}
+
+#[tokio::test]
+async fn rows_without_a_carer_keep_their_mac_and_a_carer_edited_in_the_file_is_named() {
+    use zhucan_server::db::books::SETTLEMENT_COLUMNS;
+    let app = spawn_app().await;
+    let (c, r) = (app.canteens[0], app.residents[1]);
+    let carer = add_carer(&app, "王小红", "CARER-1").await;
+    link(&app, r, carer).await;
+    let own_id = crate::helpers::v7();
+    let own = crate::helpers::item(own_id, app.residents[0], c, "2026-03-15T11:00:00");
+    let proxy = proxy_item(r, c, carer, "2026-03-15T11:05:00");
+    let proxy_id = proxy["id"].as_str().expect("id").to_owned();
+    app.settle_ok(0, vec![own, proxy]).await;
+    // The MAC of a row without a carer is the MAC over the columns as they were before
+    // migration 0013: rows sealed then still verify.
+    let same = app
+        .server
+        .db
+        .read(move |conn| {
+            Ok(conn.query_row(
+                &format!(
+                    "SELECT mac = books_mac('settlement', {SETTLEMENT_COLUMNS})
+                     FROM settlements WHERE id = ?1"
+                ),
+                [own_id.to_string()],
+                |r| r.get::<_, bool>(0),
+            )?)
+        })
+        .await
+        .expect("read");
+    assert!(same, "a row without a carer has its pre-0013 MAC");
+    // An insider moves the proxy meal to another carer, and marks the own meal as proxy.
+    {
+        let conn = rusqlite::Connection::open(app.server.db.path()).expect("open");
+        conn.pragma_update(None, "foreign_keys", "OFF")
+            .expect("pragma");
+        conn.execute(
+            "UPDATE settlements SET proxy_carer_id = 77 WHERE id = ?1",
+            [&proxy_id],
+        )
+        .expect("edit");
+        conn.execute(
+            "UPDATE settlements SET proxy_carer_id = ?2 WHERE id = ?1",
+            rusqlite::params![own_id.to_string(), carer],
+        )
+        .expect("edit");
+    }
+    let s = app.json("/statements?month=2026-03").await;
+    assert_eq!(s["books"]["altered_count"], 2, "{}", s["books"]);
+}
