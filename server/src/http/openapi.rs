@@ -446,7 +446,8 @@ fn schemas() -> Value {
             "month": { "type": "string" }, "closed_at": { "type": "string", "format": "date-time" },
             "closed_by": { "type": "string" } })),
         "CanteenLine": amounts_with(&["canteen_id", "name", "town_code"], json!({
-            "canteen_id": int(), "name": { "type": "string" }, "town_code": { "type": "string" } })),
+            "canteen_id": int(), "name": { "type": "string" }, "town_code": { "type": "string" },
+            "proxy_meals": { "type": "integer", "minimum": 0, "description": "of the meals, those a registered carer collected (代取)" } })),
         "ResidentLine": amounts_with(&["resident_id", "name", "national_id_masked"], json!({
             "resident_id": int(), "name": { "type": "string" }, "national_id_masked": { "type": "string" } })),
         "FundingLine": obj(&["source", "source_zh", "fen"], json!({
@@ -474,7 +475,8 @@ fn schemas() -> Value {
             "voided": { "type": "array", "items": r("VoidedLine") },
             "late": { "type": "array", "items": r("LateLine"), "description": "counted meals that reached the server late, listed apart" },
             "chains": { "type": "array", "items": r("ChainLine") },
-            "books": r("BooksCheck"), "heads": r("Heads"), "total": r("Amounts") })),
+            "books": r("BooksCheck"), "heads": r("Heads"), "total": r("Amounts"),
+            "proxy_meals": { "type": "integer", "minimum": 0, "description": "meals in the total that a registered carer collected (代取)" } })),
         "BooksCheck": obj(&["checked", "altered_count", "altered", "missing"], json!({
             "checked": int(), "altered_count": int(),
             "altered": { "type": "array", "items": { "type": "string" },
