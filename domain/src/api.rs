@@ -814,6 +814,21 @@ pub struct SyncResponse {
     pub meals: Vec<HistoryMeal>,
     /// Meals voided since `since`: drop them from the local history.
     pub voided: Vec<Uuid>,
+    /// Every registered carer (代取人) with a linked resident, in every answer: the kiosk
+    /// replaces what it holds. Absent from older servers' answers: no carers.
+    #[serde(default)]
+    pub carers: Vec<KioskCarer>,
+}
+
+/// A carer as a kiosk holds them: the name, the card code as [`card_index`] under the kiosk's
+/// card key, and the residents whose meals they may collect (代取).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KioskCarer {
+    pub id: i64,
+    pub name: String,
+    pub card: String,
+    pub residents: Vec<ResidentId>,
 }
 
 /// A resident as a kiosk holds them: exactly what its offline decision and its screen need. The

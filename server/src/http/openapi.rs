@@ -318,7 +318,13 @@ fn schemas() -> Value {
             "templates": { "type": "array", "items": r("TemplateSet") },
             "purged": { "type": "array", "items": int() },
             "meals": { "type": "array", "items": r("HistoryMeal") },
-            "voided": { "type": "array", "items": uuid } })),
+            "voided": { "type": "array", "items": uuid },
+            "carers": { "type": "array", "items": r("SyncCarer"),
+                "description": "every registered carer with a linked resident (代取); replaces what the kiosk holds" } })),
+        "SyncCarer": obj(&["id", "name", "card", "residents"], json!({
+            "id": int(), "name": { "type": "string" },
+            "card": { "type": "string", "description": "hex HMAC-SHA256 of the card code under the kiosk's card_key" },
+            "residents": { "type": "array", "items": int() } })),
         "Policy": { "type": "object", "additionalProperties": false,
             "description": "a subsidy policy document (see domain/policies/*.json); cross-field rules \
                 (funding percentages add up to 100, unique tier codes, ...) are checked by the server",

@@ -312,3 +312,32 @@ async fn rows_without_a_carer_keep_their_mac_and_a_carer_edited_in_the_file_is_n
     let s = app.json("/statements?month=2026-03").await;
     assert_eq!(s["books"]["altered_count"], 2, "{}", s["books"]);
 }
+
+#[tokio::test]
+async fn kiosks_hear_of_linked_carers_by_name_card_hash_and_residents() {
+    let app = spawn_app().await;
+    let r = app.residents[1];
+    let carer = add_carer(&app, "王小红", "CARER-1").await;
+    add_carer(&app, "未关联", "CARER-2").await;
+    link(&app, r, carer).await;
+    let resp = app
+        .client
+        .get(app.url("/kiosk/sync?since=0"))
+        .bearer_auth(&app.kiosks[0])
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let s: zhucan_domain::api::SyncResponse = resp.json().await.expect("sync answer");
+    let key = zhucan_domain::api::decode_key(&s.card_key).expect("key");
+    assert_eq!(
+        s.carers,
+        vec![zhucan_domain::api::KioskCarer {
+            id: carer,
+            name: "王小红".into(),
+            card: zhucan_domain::api::card_index(&key, "CARER-1"),
+            residents: vec![zhucan_domain::ResidentId(r)],
+        }],
+        "only carers with a link, the card code as its keyed hash"
+    );
+}
