@@ -341,3 +341,40 @@ async fn kiosks_hear_of_linked_carers_by_name_card_hash_and_residents() {
         "only carers with a link, the card code as its keyed hash"
     );
 }
+
+#[tokio::test]
+async fn a_policy_that_does_not_subsidise_proxy_meals_sells_them_at_full_price_with_the_reason() {
+    let app = spawn_app().await;
+    let (c, r) = (app.canteens[0], app.residents[1]);
+    let carer = add_carer(&app, "王小红", "CARER-1").await;
+    link(&app, r, carer).await;
+    let mut p: Value =
+        serde_json::from_str(include_str!("../../../domain/policies/yiwu.json")).expect("policy");
+    p["version"] = json!(2);
+    p["proxy_subsidised"] = json!(false);
+    created(app.post("/policies", &p).await).await;
+    let own = crate::helpers::item(
+        crate::helpers::v7(),
+        app.residents[0],
+        c,
+        "2026-03-15T11:00:00",
+    );
+    let results = app
+        .settle_ok(0, vec![proxy_item(r, c, carer, "2026-03-15T11:05:00"), own])
+        .await;
+    let meal = &results[0]["meal"];
+    assert_eq!(results[0]["status"], "accepted", "{}", results[0]);
+    assert_eq!(meal["subsidy"], 0, "{meal}");
+    assert_eq!(meal["self_pay"], meal["price"], "{meal}");
+    assert_eq!(meal["eligibility"], "proxy_not_subsidised", "{meal}");
+    assert_eq!(meal["policy_version"], 2, "{meal}");
+    // the resident's own meal is subsidised as before
+    assert!(
+        results[1]["meal"]["subsidy"].as_i64().expect("subsidy") > 0,
+        "{}",
+        results[1]
+    );
+    let s = app.json("/statements?month=2026-03").await;
+    assert_eq!(s["proxy_meals"], 1, "{s}");
+    assert_eq!(s["canteens"][0]["subsidised_meals"], 1, "{s}");
+}

@@ -1,4 +1,5 @@
 //! The carer registry (代取人) is the administrator's: an operator's or finance's session gets 403.
+//! Finance sees proxy meals counted apart on the statement page.
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -58,4 +59,52 @@ async fn only_an_administrator_may_use_the_carer_registry() {
         };
         assert_eq!(resp.status(), get_want, "{name} GET /carers");
     }
+}
+
+#[tokio::test]
+async fn the_finance_page_counts_proxy_meals_per_canteen_and_in_total() {
+    let app = spawn_app().await;
+    add_cast(&app).await;
+    let (c, r) = (app.canteens[0], app.residents[1]);
+    let carer = crate::helpers::created(
+        app.post(
+            "/carers",
+            &json!({ "name": "王小红", "card_code": "CARER-1" }),
+        )
+        .await,
+    )
+    .await["id"]
+        .as_i64()
+        .expect("id");
+    crate::helpers::created(
+        app.post(
+            &format!("/residents/{r}/carers"),
+            &json!({ "carer_id": carer }),
+        )
+        .await,
+    )
+    .await;
+    let mut proxy = crate::helpers::item(crate::helpers::v7(), r, c, "2026-03-15T11:05:00");
+    proxy["proxy_carer_id"] = json!(carer);
+    let own = crate::helpers::item(
+        crate::helpers::v7(),
+        app.residents[0],
+        c,
+        "2026-03-15T11:00:00",
+    );
+    let results = app.settle_ok(0, vec![proxy, own]).await;
+    assert!(
+        results.iter().all(|r| r["status"] == "accepted"),
+        "{results:?}"
+    );
+    let fin = login(&app, "fin").await;
+    let (status, html) = fin.page("/finance?month=2026-03").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("其中代取"), "the column is there");
+    // one line for the canteen and the total: 1 proxy meal each
+    assert_eq!(
+        html.matches(r#"<td class="n proxy">1</td>"#).count(),
+        2,
+        "{html}"
+    );
 }
