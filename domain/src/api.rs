@@ -43,6 +43,11 @@ pub struct SettlementItem {
     /// Required for `staff`: why staff confirmed the resident by hand.
     #[serde(default)]
     pub staff_reason: Option<String>,
+    /// 代取: the registered carer who collected this resident's meal with their own card
+    /// (method `card` or `staff`, never `face`). Signed ([`crate::signing::payload`]); left out
+    /// of the JSON when absent, so items without it keep their exact wire form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_carer_id: Option<i64>,
     /// The kiosk's signature and chain link ([`crate::signing`]). Required from kiosks; absent
     /// only for meals the server itself enters (a staff check-in on the dashboard, demo history).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -547,6 +552,10 @@ pub struct Statement {
     /// after them was removed (`GET /integrity/heads`).
     pub heads: Heads,
     pub total: Amounts,
+    /// Meals in `total` that a registered carer collected for the resident (代取), named on
+    /// their rows and counted apart.
+    #[serde(default)]
+    pub proxy_meals: i64,
 }
 
 /// A meal whose subsidy is withheld because a red flag over it was confirmed.
@@ -745,6 +754,9 @@ pub struct CanteenLine {
     pub town_code: String,
     #[serde(flatten)]
     pub amounts: Amounts,
+    /// Of `meals`, those a registered carer collected (代取).
+    #[serde(default)]
+    pub proxy_meals: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -881,6 +893,21 @@ pub struct SyncResponse {
     pub meals: Vec<HistoryMeal>,
     /// Meals voided since `since`: drop them from the local history.
     pub voided: Vec<Uuid>,
+    /// Every registered carer (代取人) with a linked resident, in every answer: the kiosk
+    /// replaces what it holds. Absent from older servers' answers: no carers.
+    #[serde(default)]
+    pub carers: Vec<KioskCarer>,
+}
+
+/// A carer as a kiosk holds them: the name, the card code as [`card_index`] under the kiosk's
+/// card key, and the residents whose meals they may collect (代取).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KioskCarer {
+    pub id: i64,
+    pub name: String,
+    pub card: String,
+    pub residents: Vec<ResidentId>,
 }
 
 /// A resident as a kiosk holds them: exactly what its offline decision and its screen need. The
@@ -1323,6 +1350,36 @@ pub(crate) fn base64_encode(bytes: &[u8]) -> String {
 pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(s).ok()
+}
+
+/// `POST /api/v1/carers`: a carer (family member, neighbour, volunteer) who collects meals for
+/// homebound residents (代取) with their own card. `card_code` is unique among carers and never
+/// a resident's card code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCarer {
+    pub name: String,
+    pub card_code: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A carer as the administrator sees them, with the residents they may collect for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarerDto {
+    pub id: i64,
+    pub name: String,
+    pub card_code: String,
+    pub note: Option<String>,
+    pub created_at: String,
+    pub residents: Vec<ResidentId>,
+}
+
+/// `POST /api/v1/residents/{id}/carers`: links a carer to the resident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarerLink {
+    pub carer_id: i64,
 }
 
 #[cfg(test)]

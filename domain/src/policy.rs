@@ -45,6 +45,20 @@ pub struct Policy {
     #[serde(default)]
     pub area_towns: Vec<TownCode>,
     pub tiers: Vec<Tier>,
+    /// Whether a meal a registered carer collects for the resident (代取) is subsidised like
+    /// the resident's own. Default `true` (and left out of the document when true), so every
+    /// policy written before this field decides exactly as before. When `false`, a proxy meal
+    /// that would be subsidised is sold at full price with the reason `proxy_not_subsidised`.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub proxy_subsidised: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

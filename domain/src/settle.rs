@@ -49,6 +49,9 @@ pub struct Attempt {
     pub method: Method,
     /// A delivered meal (送餐) adds the canteen's delivery surcharge to the price.
     pub delivered: bool,
+    /// 代取: a registered carer collects the meal for the resident. Subsidised only when the
+    /// policy says so ([`Policy::proxy_subsidised`]).
+    pub proxy: bool,
 }
 
 /// One of the resident's earlier accepted, not voided meals (at any canteen). The decision
@@ -198,6 +201,8 @@ pub enum NotEligible {
     DailyCapReached,
     /// The tier's monthly cap is used up.
     MonthlyCapReached,
+    /// A carer collected the meal (代取) and the policy does not subsidise proxy meals.
+    ProxyNotSubsidised,
 }
 
 impl NotEligible {
@@ -211,6 +216,7 @@ impl NotEligible {
             NotEligible::SlotNotCovered => "slot_not_covered",
             NotEligible::DailyCapReached => "daily_cap_reached",
             NotEligible::MonthlyCapReached => "monthly_cap_reached",
+            NotEligible::ProxyNotSubsidised => "proxy_not_subsidised",
         }
     }
     pub fn label_zh(self) -> &'static str {
@@ -223,6 +229,7 @@ impl NotEligible {
             NotEligible::SlotNotCovered => "该餐次不补助",
             NotEligible::DailyCapReached => "已达每日补助上限",
             NotEligible::MonthlyCapReached => "已达每月补助上限",
+            NotEligible::ProxyNotSubsidised => "代取餐不补助",
         }
     }
 }
@@ -335,6 +342,15 @@ pub fn decide(
                 Fen::ZERO,
                 Funding::default(),
                 Eligibility::NotEligible { reason },
+            ),
+            // Would be subsidised, but a carer collected it and the policy does not pay for
+            // proxy meals: full price, and the reason says why.
+            Ok(_) if attempt.proxy && policy.is_some_and(|p| !p.proxy_subsidised) => (
+                Fen::ZERO,
+                Funding::default(),
+                Eligibility::NotEligible {
+                    reason: NotEligible::ProxyNotSubsidised,
+                },
             ),
             Ok(subsidy) => (
                 subsidy,

@@ -68,13 +68,14 @@ impl SignatureError {
 }
 
 /// The exact bytes that are hashed and signed: everything in the item except the signature.
-/// `seq`/`prev_hash` are taken from `item.signed` (0 and "" when it has none).
+/// `seq`/`prev_hash` are taken from `item.signed` (0 and "" when it has none). Optional
+/// fields added after v1 (`proxy_carer_id`) are appended as a name and a value when set.
 pub fn payload(item: &SettlementItem) -> Vec<u8> {
     let (seq, prev) = item
         .signed
         .as_ref()
         .map_or((0, ""), |s| (s.seq, s.prev_hash.as_str()));
-    let v = serde_json::json!([
+    let mut v = serde_json::json!([
         "zhucan-settlement-v1",
         seq,
         prev,
@@ -88,6 +89,13 @@ pub fn payload(item: &SettlementItem) -> Vec<u8> {
         item.delivered,
         item.staff_reason,
     ]);
+    // Fields added since v1 follow as (name, value) pairs, only when set: a record without
+    // them has exactly the v1 payload, so every record signed before still verifies and
+    // hashes as it did.
+    if let (Some(carer), Some(a)) = (item.proxy_carer_id, v.as_array_mut()) {
+        a.push("proxy_carer_id".into());
+        a.push(carer.into());
+    }
     // Serialising a `Value` built from plain values cannot fail.
     serde_json::to_vec(&v).unwrap_or_default()
 }
@@ -225,6 +233,7 @@ mod tests {
             liveness_score: Some(0.97),
             delivered: false,
             staff_reason: None,
+            proxy_carer_id: None,
             signed: None,
         }
     }
@@ -269,6 +278,7 @@ mod tests {
             Box::new(|i| i.match_score = Some(0.8124)),
             Box::new(|i| i.delivered = true),
             Box::new(|i| i.staff_reason = Some("x".into())),
+            Box::new(|i| i.proxy_carer_id = Some(1)),
             Box::new(|i| i.signed.as_mut().unwrap().seq = 4),
             Box::new(|i| i.signed.as_mut().unwrap().prev_hash = "b".repeat(64)),
         ];
@@ -281,6 +291,60 @@ mod tests {
             verify(&it, &key(2).verifying_key()),
             Err(SignatureError::Invalid)
         );
+    }
+
+    /// The v1 payload of [`item`] as every kiosk signed it before `proxy_carer_id` existed.
+    const V1_PAYLOAD: &str = r#"["zhucan-settlement-v1",1,"0000000000000000000000000000000000000000000000000000000000000000","01900000-0000-7000-8000-000000000001",7,2,"2026-11-23T11:30:05.250+08:00","face",0.8123,0.97,false,null]"#;
+
+    #[test]
+    fn a_record_without_a_carer_signs_and_hashes_exactly_as_before() {
+        let mut it = item();
+        sign(&mut it, 1, GENESIS, &key(1));
+        assert_eq!(String::from_utf8(payload(&it)).unwrap(), V1_PAYLOAD);
+        assert_eq!(record_hash(&it), hex_lower(&Sha256::digest(V1_PAYLOAD)));
+        // A record as an older kiosk sent it (no such key at all) still verifies.
+        let mut wire = serde_json::to_value(&it).unwrap();
+        assert!(wire.get("proxy_carer_id").is_none(), "{wire}");
+        wire.as_object_mut().unwrap().remove("proxy_carer_id");
+        let back: SettlementItem = serde_json::from_value(wire).unwrap();
+        assert_eq!(back.proxy_carer_id, None);
+        assert_eq!(verify(&back, &key(1).verifying_key()), Ok(()));
+        assert!(
+            key(1)
+                .verifying_key()
+                .verify(
+                    V1_PAYLOAD.as_bytes(),
+                    &decode_signature(&it.signed.unwrap().signature).unwrap()
+                )
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_proxy_record_verifies_and_its_carer_is_signed() {
+        let mut it = item();
+        it.method = Method::Card;
+        it.match_score = None;
+        it.liveness_score = None;
+        it.proxy_carer_id = Some(12);
+        sign(&mut it, 4, GENESIS, &key(1));
+        let vk = key(1).verifying_key();
+        assert_eq!(verify(&it, &vk), Ok(()));
+        let p = String::from_utf8(payload(&it)).unwrap();
+        assert!(p.ends_with(r#",null,"proxy_carer_id",12]"#), "{p}");
+        let back: SettlementItem =
+            serde_json::from_slice(&serde_json::to_vec(&it).unwrap()).unwrap();
+        assert_eq!(verify(&back, &vk), Ok(()));
+        for change in [Some(13), None] {
+            let mut c = it.clone();
+            c.proxy_carer_id = change;
+            assert_eq!(verify(&c, &vk), Err(SignatureError::Invalid), "{change:?}");
+        }
+        // Nor can a carer be added to a record signed without one.
+        let mut own = item();
+        sign(&mut own, 5, GENESIS, &key(1));
+        own.proxy_carer_id = Some(12);
+        assert_eq!(verify(&own, &vk), Err(SignatureError::Invalid));
     }
 
     #[test]

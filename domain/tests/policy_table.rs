@@ -268,6 +268,7 @@ fn second_lunch_the_same_day_is_a_duplicate_but_dinner_and_tomorrow_are_fine() {
         served_at: at(meal(), 11, 0),
         method: Method::Staff,
         delivered: true,
+        proxy: false,
     };
     assert_eq!(
         decide(&p, &r, &elsewhere, &by_staff, &history),
@@ -448,6 +449,7 @@ fn suspended_residents_are_refused(#[case] method: Method) {
         served_at: at(meal(), 11, 30),
         method,
         delivered: false,
+        proxy: false,
     };
     for p in [Policy::example_yiwu(), Policy::example_shenzhen()] {
         assert_eq!(
@@ -500,6 +502,7 @@ fn face_check_in_needs_enrolment_and_consent(
         served_at: at(meal(), 11, 30),
         method,
         delivered: false,
+        proxy: false,
     };
     let decision = decide(&Policy::example_yiwu(), &r, &canteen(), &a, &[]);
     match want {
@@ -1018,4 +1021,77 @@ fn a_decision_records_the_policy_version_it_was_judged_by() {
         let decision = settle::decide(p, &r.diner(), &canteen(), &lunch_on(date), &[]);
         assert_eq!(accepted(&decision).policy.version, version);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 代取: a meal a registered carer collects. Subsidised as the resident's own unless the policy
+// says `proxy_subsidised: false`; then full price with its own reason. A meal that would not be
+// subsidised anyway keeps its own reason.
+
+#[rstest]
+#[case::yiwu_own_meal("yiwu", None, 80, false, tier("age_80", 500, 1500, [250, 250, 0]))]
+#[case::yiwu_proxy_default("yiwu", None, 80, true, tier("age_80", 500, 1500, [250, 250, 0]))]
+#[case::yiwu_proxy_subsidised("yiwu", Some(true), 80, true, tier("age_80", 500, 1500, [250, 250, 0]))]
+#[case::yiwu_proxy_not_subsidised(
+    "yiwu",
+    Some(false),
+    80,
+    true,
+    Want::Full(NotEligible::ProxyNotSubsidised)
+)]
+#[case::yiwu_own_meal_not_subsidised_policy("yiwu", Some(false), 80, false, tier("age_80", 500, 1500, [250, 250, 0]))]
+#[case::yiwu_proxy_too_young_keeps_reason(
+    "yiwu",
+    Some(false),
+    64,
+    true,
+    Want::Full(NotEligible::NoTier)
+)]
+#[case::sz_proxy_default("shenzhen", None, 100, true, tier("age_100", 1500, 500, [750, 750, 0]))]
+#[case::sz_proxy_not_subsidised(
+    "shenzhen",
+    Some(false),
+    100,
+    true,
+    Want::Full(NotEligible::ProxyNotSubsidised)
+)]
+fn proxy_meals(
+    #[case] name: &str,
+    #[case] proxy_subsidised: Option<bool>,
+    #[case] age: u32,
+    #[case] proxy: bool,
+    #[case] want: Want,
+) {
+    // The setting as a policy document says it (absent: as every document before it).
+    let mut doc: Value = serde_json::to_value(policy(name)).unwrap();
+    if let Some(v) = proxy_subsidised {
+        doc["proxy_subsidised"] = json!(v);
+    }
+    let p = Policy::parse(&doc.to_string()).unwrap();
+    assert_eq!(p.proxy_subsidised, proxy_subsidised.unwrap_or(true));
+    let r = resident_aged(age, meal(), &[]);
+    let c = canteen();
+    let a = Attempt {
+        proxy,
+        ..lunch_on(meal())
+    };
+    let decision = decide(&p, &r, &c, &a, &[]);
+    check(&decision, want, 2000);
+}
+
+#[test]
+fn documents_without_the_proxy_field_parse_and_write_back_as_before() {
+    for name in ["yiwu", "shenzhen"] {
+        let p = policy(name);
+        assert!(p.proxy_subsidised, "{name}");
+        let written = serde_json::to_value(&p).unwrap();
+        assert!(
+            written.get("proxy_subsidised").is_none(),
+            "{name}: {written}"
+        );
+    }
+    let mut doc: Value = serde_json::to_value(policy("yiwu")).unwrap();
+    doc["proxy_subsidised"] = json!("no");
+    let e = Policy::parse(&doc.to_string()).unwrap_err();
+    assert_eq!(e.field, "proxy_subsidised", "{e}");
 }

@@ -208,6 +208,7 @@ fn arb_attempt() -> impl Strategy<Value = (usize, Attempt)> {
                     served_at,
                     method,
                     delivered,
+                    proxy: false,
                 },
             )
         })
@@ -513,6 +514,7 @@ fn every_policy_under_test_subsidises_a_plain_lunch() {
         served_at: d(YEAR, MONTH, 3).and_time(t(11, 0)),
         method: Method::Card,
         delivered: false,
+        proxy: false,
     };
     for p in policies() {
         let decision = settle::decide(Some(&p), &r.diner(), &c, &a, &[]);

@@ -196,9 +196,19 @@ pub struct Prepared {
 /// How the resident was identified, with what the server needs to know about it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum How {
-    Face { score: f32, liveness: f32 },
+    Face {
+        score: f32,
+        liveness: f32,
+    },
     Card,
-    Staff { reason: String },
+    Staff {
+        reason: String,
+    },
+    /// 代取: a registered carer's own card, collecting the meal of a resident linked to them.
+    Proxy {
+        carer_id: i64,
+        carer_name: String,
+    },
 }
 
 /// A score as sent: clamped to 0..=1 and rounded to 4 decimals. The item is signed over its
@@ -223,13 +233,18 @@ pub fn prepare(
     let served_at = now.trunc_subsecs(3).with_timezone(&Shanghai).fixed_offset();
     let method = match how {
         How::Face { .. } => Method::Face,
-        How::Card => Method::Card,
+        How::Card | How::Proxy { .. } => Method::Card,
         How::Staff { .. } => Method::Staff,
+    };
+    let proxy_carer_id = match how {
+        How::Proxy { carer_id, .. } => Some(*carer_id),
+        _ => None,
     };
     let attempt = Attempt {
         served_at: served_at.naive_local(),
         method,
         delivered: false,
+        proxy: proxy_carer_id.is_some(),
     };
     let policy = Policy::select(policies, served_at.date_naive());
     let decision = settle::decide(policy, &resident.diner, canteen, &attempt, history);
@@ -252,9 +267,13 @@ pub fn prepare(
             How::Staff { reason } => Some(reason.clone()),
             _ => None,
         },
+        proxy_carer_id,
         signed: None,
     });
-    let view = view(resident, method, &decision);
+    let mut view = view(resident, method, &decision);
+    if let How::Proxy { carer_name, .. } = how {
+        view.proxy_carer = Some(carer_name.clone());
+    }
     Prepared {
         decision,
         item,
@@ -289,6 +308,7 @@ pub fn view(resident: &KioskResident, method: Method, decision: &Decision) -> Ch
                 method: method.as_str().to_owned(),
                 rejection: Some(r.as_str().to_owned()),
                 rejection_zh: Some(r.label_zh().to_owned()),
+                proxy_carer: None,
             }
         }
     }
@@ -316,6 +336,7 @@ fn accepted_view(resident: &KioskResident, method: Method, a: &Accepted) -> Chec
         method: method.as_str().to_owned(),
         rejection: None,
         rejection_zh: None,
+        proxy_carer: None,
     }
 }
 

@@ -41,7 +41,9 @@ use crate::config::{self, Config, EvidencePhotos, SourceConfig};
 use crate::face::manifest::Role;
 use crate::face::matcher::{Identification, MatchConfig};
 use crate::face::{self, FacePipeline, Outcome, PipelineConfig};
-use crate::screen::{CheckinView, Command, EnrolError, FaceBox, Mode, Preview, ScreenState};
+use crate::screen::{
+    CarerChoice, CarerReply, CheckinView, Command, EnrolError, FaceBox, Mode, Preview, ScreenState,
+};
 use crate::source::{self, FrameSource, ReplaySource};
 use crate::store::lock::DataLock;
 use crate::store::secret::{self, Secrets};
@@ -235,16 +237,21 @@ impl Counter {
             tracing::info!(settlement = %item.id, seq, resident = resident_id.0, method = item.method.as_str(), evidence = photo.is_some(), "check-in committed to the outbox");
             self.notify.notify_one();
             let v = &p.view;
+            let (who_zh, who_en) = match &v.proxy_carer {
+                Some(carer) => (
+                    format!("代取：{carer} 为 {} 取餐", v.name),
+                    format!("{carer} collects for {}", v.name),
+                ),
+                None => (v.name.clone(), v.name.clone()),
+            };
             let zh = format!(
-                "{}，{}，补助{}元，自付{}元",
-                v.name,
+                "{who_zh}，{}，补助{}元，自付{}元",
                 v.slot_zh,
                 yuan(v.subsidy),
                 yuan(v.self_pay)
             );
             let en = format!(
-                "{}: {}, subsidy {} yuan, you pay {} yuan",
-                v.name,
+                "{who_en}: {}, subsidy {} yuan, you pay {} yuan",
                 v.slot_en,
                 yuan(v.subsidy),
                 yuan(v.self_pay)
@@ -255,7 +262,7 @@ impl Counter {
             let v = &p.view;
             let method = match &how {
                 How::Face { .. } => "face",
-                How::Card => "card",
+                How::Card | How::Proxy { .. } => "card",
                 How::Staff { .. } => "staff",
             };
             tracing::info!(
@@ -269,6 +276,53 @@ impl Counter {
             self.show_result(Mode::Refused, &zh, &en, Some(p.view.clone()));
         }
         Ok(p.view)
+    }
+}
+
+impl Counter {
+    /// A card at the card box that may be a carer's (代取人): `None` when it is not. Without a
+    /// chosen resident, the residents linked to the carer (that this kiosk knows); with one of
+    /// them, that resident's meal through [`Counter::checkin`] as 代取.
+    pub fn carer_card(
+        &self,
+        code: &str,
+        resident_id: Option<ResidentId>,
+    ) -> Result<Option<CarerReply>, String> {
+        let store_err = |e: store::Error| {
+            tracing::error!(error = %e, "kiosk store");
+            "本机数据库错误 / local database error".to_owned()
+        };
+        let Some(carer) = self.store.carer_by_card(code).map_err(store_err)? else {
+            return Ok(None);
+        };
+        match resident_id {
+            None => {
+                let mut residents = Vec::new();
+                for id in &carer.residents {
+                    if let Some(r) = self.store.resident(*id).map_err(store_err)? {
+                        residents.push((r.id(), r.name));
+                    }
+                }
+                Ok(Some(CarerReply::Choose {
+                    carer: CarerChoice {
+                        carer_id: carer.id,
+                        name: carer.name,
+                        residents,
+                    },
+                }))
+            }
+            Some(id) if carer.residents.contains(&id) => {
+                let how = How::Proxy {
+                    carer_id: carer.id,
+                    carer_name: carer.name,
+                };
+                self.checkin(id, how, None).map(|v| Some(CarerReply::Checkin(Box::new(v))))
+            }
+            Some(_) => Err(
+                "该代取人未登记为这位老人取餐 / this carer is not registered to collect for this resident"
+                    .into(),
+            ),
+        }
     }
 }
 
@@ -1078,6 +1132,16 @@ impl Commands {
                     .await;
                 let _ = reply.send(r);
             }
+            Command::Carer {
+                code,
+                resident_id,
+                reply,
+            } => {
+                let r = self
+                    .blocking(move |c| c.counter.carer_card(&code, resident_id))
+                    .await;
+                let _ = reply.send(r);
+            }
             Command::Staff {
                 pin,
                 resident_id,
@@ -1350,7 +1414,7 @@ mod tests {
 
     use super::*;
     use crate::clock::FixedClock;
-    use crate::store::testing::{accepted, now, signer, synced};
+    use crate::store::testing::{CARD_KEY, accepted, now, open, signer, sync, synced};
 
     #[test]
     fn five_wrong_pins_lock_the_pin_even_the_right_one_for_five_minutes() {
@@ -1418,6 +1482,58 @@ mod tests {
             .into_iter()
             .map(|p| p.item)
             .collect()
+    }
+
+    #[test]
+    fn a_carers_card_at_the_card_box_lists_their_elders_and_settles_the_chosen_ones_meal_as_proxy()
+    {
+        let (_d, store) = open();
+        let mut answer = sync(true, serde_json::json!([]), serde_json::json!([]));
+        answer.carers = vec![zhucan_domain::api::KioskCarer {
+            id: 31,
+            name: "王小红".into(),
+            card: zhucan_domain::api::card_index(&CARD_KEY, "CARER31"),
+            residents: vec![ResidentId(7)],
+        }];
+        store.apply_sync(&answer, now()).expect("apply");
+        let (c, _) = counter(&store, Some(signer()), false);
+        // a resident's card is no carer's
+        assert_eq!(c.carer_card("CARD7", None), Ok(None));
+        // the carer's card: whose meal?
+        let Ok(Some(CarerReply::Choose { carer })) = c.carer_card("CARER31", None) else {
+            panic!("expected the carer's elders")
+        };
+        assert_eq!(carer.name, "王小红");
+        assert_eq!(carer.residents, vec![(ResidentId(7), "王建国".to_owned())]);
+        assert!(outbox(&store).is_empty(), "nothing settled before a choice");
+        // not one of theirs
+        let e = c
+            .carer_card("CARER31", Some(ResidentId(8)))
+            .expect_err("refused");
+        assert!(e.contains("代取"), "{e}");
+        // 王建国's meal, collected by 王小红: signed with the carer, decided as proxy
+        let Ok(Some(CarerReply::Checkin(v))) = c.carer_card("CARER31", Some(ResidentId(7))) else {
+            panic!("expected a settled meal")
+        };
+        assert_eq!(v.proxy_carer.as_deref(), Some("王小红"));
+        assert_eq!(v.rejection, None);
+        let shown = c.screen.borrow().message_zh.clone();
+        assert!(shown.starts_with("代取：王小红 为 王建国 取餐"), "{shown}");
+        assert!(shown.contains("自付"), "{shown}");
+        let items = outbox(&store);
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].resident_id, ResidentId(7));
+        assert_eq!(items[0].method, Method::Card);
+        assert_eq!(items[0].proxy_carer_id, Some(31));
+        assert_eq!(verify(&items[0], &signer().verifying_key()), Ok(()));
+        // a later answer without the carer (link removed) takes the card away
+        store
+            .apply_sync(
+                &sync(false, serde_json::json!([]), serde_json::json!([])),
+                now(),
+            )
+            .expect("apply");
+        assert_eq!(c.carer_card("CARER31", None), Ok(None));
     }
 
     #[test]

@@ -53,6 +53,28 @@ pub struct CheckinView {
     /// Set when no meal was settled: a reason code and its Chinese label.
     pub rejection: Option<String>,
     pub rejection_zh: Option<String>,
+    /// 代取: the carer who collects the meal for the resident, by name.
+    #[serde(default)]
+    pub proxy_carer: Option<String>,
+}
+
+/// The answer to a carer's card (代取).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CarerReply {
+    /// Choose whose meal to collect.
+    Choose { carer: CarerChoice },
+    /// The chosen resident's meal, decided (and, when accepted, committed).
+    Checkin(Box<CheckinView>),
+}
+
+/// A carer and the residents linked to them, for the screen to choose from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarerChoice {
+    pub carer_id: i64,
+    pub name: String,
+    /// (resident id, name) of each linked resident this kiosk knows.
+    pub residents: Vec<(ResidentId, String)>,
 }
 
 /// The face box in frame pixels, for the overlay on the preview.
@@ -152,6 +174,14 @@ pub enum Command {
     Card {
         code: String,
         reply: oneshot::Sender<Result<CheckinView, String>>,
+    },
+    /// A card code that may be a carer's (代取人): `None` when it is not. Without
+    /// `resident_id` the answer lists the residents the carer may collect for; with one of
+    /// them, that resident's meal is settled as 代取 (method card, `proxy_carer_id` set).
+    Carer {
+        code: String,
+        resident_id: Option<ResidentId>,
+        reply: oneshot::Sender<Result<Option<CarerReply>, String>>,
     },
     /// Staff confirm a resident by hand, with a reason. Needs the operator PIN.
     Staff {

@@ -14,7 +14,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use zhucan_domain::{Fen, ResidentId};
 use zhucan_kiosk::screen::{
-    CheckinView, Command, EnrolError, FaceBox, Mode, Preview, ResidentHit, ScreenState,
+    CarerChoice, CarerReply, CheckinView, Command, EnrolError, FaceBox, Mode, Preview, ResidentHit,
+    ScreenState,
 };
 use zhucan_kiosk::ui;
 use zhucan_testkit::{Browser, Locator};
@@ -93,6 +94,32 @@ fn answer(cmd: Command, log: &Mutex<Vec<String>>) {
                 Ok(li_xiulan())
             };
             let _ = reply.send(answer);
+        }
+        Command::Carer {
+            code,
+            resident_id,
+            reply,
+        } => {
+            // one carer, 王小红 (card 31313131), collects for 李秀兰; every other card is a
+            // resident's
+            let answer = match (code.as_str(), resident_id) {
+                ("31313131", None) => Some(CarerReply::Choose {
+                    carer: CarerChoice {
+                        carer_id: 31,
+                        name: "王小红".into(),
+                        residents: vec![(ResidentId(2), "李秀兰".into())],
+                    },
+                }),
+                ("31313131", Some(r)) => {
+                    log.push(format!("proxy 31 for {}", r.0));
+                    Some(CarerReply::Checkin(Box::new(CheckinView {
+                        proxy_carer: Some("王小红".into()),
+                        ..li_xiulan()
+                    })))
+                }
+                _ => None,
+            };
+            let _ = reply.send(Ok(answer));
         }
         Command::Staff {
             pin,
@@ -183,6 +210,7 @@ fn zhang_guiying() -> CheckinView {
         method: "face".into(),
         rejection: None,
         rejection_zh: None,
+        proxy_carer: None,
     }
 }
 
@@ -201,6 +229,7 @@ fn li_xiulan() -> CheckinView {
         method: "card".into(),
         rejection: None,
         rejection_zh: None,
+        proxy_carer: None,
     }
 }
 
@@ -407,6 +436,39 @@ async fn a_scanned_card_reaches_the_runtime_and_its_reply_is_shown() {
         "result left after {} ms: {shown:?}",
         at(next) - at(result)
     );
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_carers_card_chooses_the_elder_and_the_screen_names_the_proxy_pickup() {
+    let _turn = BROWSER.lock().await;
+    let app = spawn_app(false).await;
+    let b = open(&app, "").await;
+    b.wait_for_text("请看摄像头", WAIT).await.unwrap();
+    wait_js(
+        &b,
+        "return document.activeElement && document.activeElement.id === 'card';",
+    )
+    .await;
+    let input = b.client.active_element().await.unwrap();
+    input.send_keys(&format!("31313131{ENTER}")).await.unwrap();
+    let text = b.wait_for_text("为哪位老人取餐", WAIT).await.unwrap();
+    assert!(text.contains("王小红") && text.contains("李秀兰"), "{text}");
+    assert!(app.seen().is_empty(), "nothing settled before a choice");
+    b.client
+        .find(Locator::Css("#carer-hits button[data-resident='2']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let text = b
+        .wait_for_text("代取：王小红 为 李秀兰 取餐", WAIT)
+        .await
+        .unwrap();
+    assert!(text.contains("自付 ¥3.00"), "{text}");
+    assert_eq!(app.seen(), vec!["proxy 31 for 2"]);
+    wait_js(&b, "return document.getElementById('carer').hidden;").await;
     b.close().await.unwrap();
 }
 

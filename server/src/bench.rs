@@ -289,6 +289,7 @@ pub async fn ingest_over_http(
                 liveness_score: Some(0.95),
                 delivered: false,
                 staff_reason: None,
+                proxy_carer_id: None,
                 signed: None,
             });
             if batch.len() == 100 {
@@ -443,6 +444,7 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
                     liveness_score: None,
                     delivered: false,
                     staff_reason: None,
+                    proxy_carer_id: None,
                     signed: None,
                 };
                 let signer = &mut signers[ci];
@@ -490,6 +492,7 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
                         answer: &answer,
                         period: &ingest::month_of(day),
                         late_by_seconds: None,
+                        proxy_carer_id: None,
                     },
                 )?;
             }

@@ -701,6 +701,7 @@ fn meal(
         liveness_score: face.then(|| rng.random_range(0.8..0.999)),
         delivered: kind == CanteenKind::Station && rng.random_bool(0.3),
         staff_reason: (method == Method::Staff).then(|| "老人忘带卡，工作人员核实身份".to_owned()),
+        proxy_carer_id: None,
         signed: None,
     }
 }

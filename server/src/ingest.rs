@@ -577,6 +577,27 @@ fn decide_and_store(
             format!("no resident {}", item.resident_id.0),
         );
     };
+    if let Some(carer) = item.proxy_carer_id {
+        if item.method == Method::Face {
+            return error(
+                "proxy_not_allowed",
+                "method",
+                "a meal a carer collects (代取) is settled by the carer's own card (method card) \
+                 or confirmed by staff, never by the resident's face"
+                    .into(),
+            );
+        }
+        if !db::carers::is_linked(tx, carer, resident.id)? {
+            return error(
+                "proxy_not_linked",
+                "proxy_carer_id",
+                format!(
+                    "carer {carer} is not registered to collect meals for resident {}",
+                    resident.id.0
+                ),
+            );
+        }
+    }
     if item.served_at.with_timezone(&Utc) > b.now + Duration::hours(1) {
         return error(
             "served_in_future",
@@ -616,6 +637,7 @@ fn decide_and_store(
         served_at: local,
         method: item.method,
         delivered: item.delivered,
+        proxy: item.proxy_carer_id.is_some(),
     };
     let decision = settle::decide(policy, &resident.diner(), &canteen, &attempt, &history);
     let result = match &decision {
@@ -662,6 +684,7 @@ fn decide_and_store(
                 let late = (b.now - item.served_at.with_timezone(&Utc)).num_seconds();
                 (late > i64::from(b.rules.late_after_hours) * 3600).then_some(late)
             },
+            proxy_carer_id: item.proxy_carer_id,
         },
     )?;
     if matches!(decision, Decision::Accepted(_)) {

@@ -57,6 +57,16 @@ pub fn build(
                 .collect::<Result<Vec<_>, _>>()?,
             None => Vec::new(),
         };
+        let carers = db::carers::all(c)?
+            .into_iter()
+            .filter(|k| !k.residents.is_empty())
+            .map(|k| api::KioskCarer {
+                id: k.id,
+                card: api::card_index(&card_key, &k.card_code),
+                name: k.name,
+                residents: k.residents,
+            })
+            .collect();
         Ok(SyncResponse {
             cursor,
             full,
@@ -69,6 +79,7 @@ pub fn build(
             purged,
             meals,
             voided,
+            carers,
         })
     })
 }

@@ -556,3 +556,62 @@ async fn over_https_the_kiosk_pins_the_ca_signs_every_meal_and_survives_a_key_ro
     assert_eq!(chain_lines(&s).await, vec![("verified".to_owned(), 2, 0)]);
     k.kiosk.stop().await;
 }
+
+/// 代取 end to end: a carer registered and linked on the server reaches the kiosk by sync; their
+/// own card at the kiosk settles the elder's meal, signed with the carer, and the server books it
+/// to the elder and counts it as a proxy meal on the statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carers_card_at_the_kiosk_settles_the_elders_meal_as_proxy_on_the_server() {
+    let s = server().await;
+    let who = s.residents[1];
+    let carer = s
+        .post(
+            "/carers",
+            &json!({ "name": "王小红", "card_code": "CARER-E2E" }),
+        )
+        .await["id"]
+        .as_i64()
+        .expect("carer id");
+    s.post(
+        &format!("/residents/{who}/carers"),
+        &json!({ "carer_id": carer }),
+    )
+    .await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let k = kiosk(&s, data.path()).await;
+    let store = k.kiosk.store.clone();
+    wait_for("the carer to reach the kiosk", WAIT, || {
+        store
+            .carer_by_card("CARER-E2E")
+            .map(|c| c.is_some())
+            .unwrap_or(false)
+    })
+    .await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    k.kiosk
+        .commands
+        .send(zhucan_kiosk::screen::Command::Carer {
+            code: "CARER-E2E".into(),
+            resident_id: Some(ResidentId(who)),
+            reply: tx,
+        })
+        .await
+        .expect("carer card");
+    let answer = rx.await.expect("reply").expect("decided");
+    let Some(zhucan_kiosk::screen::CarerReply::Checkin(v)) = answer else {
+        panic!("expected the elder's meal, got {answer:?}")
+    };
+    assert_eq!(v.proxy_carer.as_deref(), Some("王小红"));
+    assert_eq!(v.rejection, None);
+    k.settle_down(true).await;
+    let c = k.kiosk.store.outbox_counts().expect("counts");
+    assert_eq!((c.total, c.acked, c.differs), (1, 1, 0));
+    assert_eq!(
+        s.tally().await.iter().map(|m| m.0).collect::<Vec<_>>(),
+        vec![who]
+    );
+    let st = s.get("/statements?month=2026-03").await;
+    assert_eq!(st["proxy_meals"], 1, "{st}");
+    assert_eq!(st["books"]["altered_count"], 0);
+    k.kiosk.stop().await;
+}

@@ -118,6 +118,7 @@ pub fn card_at(served_at: NaiveDateTime) -> Attempt {
         served_at,
         method: Method::Card,
         delivered: false,
+        proxy: false,
     }
 }
 

@@ -74,6 +74,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0004_slim_roster",
         include_str!("../../../migrations/kiosk/0004_slim_roster.sql"),
     ),
+    (
+        "0005_carers",
+        include_str!("../../../migrations/kiosk/0005_carers.sql"),
+    ),
 ];
 
 /// Applies missing migrations in one transaction; refuses a schema newer than this code.
@@ -299,6 +303,14 @@ impl Store {
         for v in &s.voided {
             tx.execute("DELETE FROM meals WHERE id = ?1", [v.to_string()])?;
         }
+        // every answer lists every carer: what it does not list is gone (a link removed)
+        tx.execute("DELETE FROM carers", [])?;
+        for c in &s.carers {
+            tx.execute(
+                "INSERT INTO carers (id, name, card_index, json) VALUES (?1, ?2, ?3, ?4)",
+                params![c.id, c.name, c.card, serde_json::to_string(c)?],
+            )?;
+        }
         // an answer at or past the server's deletion reflects it: nothing left to guard against
         tx.execute(
             "DELETE FROM template_deletions WHERE server_cursor <= ?1",
@@ -360,6 +372,22 @@ impl Store {
             .conn()
             .query_row(
                 "SELECT json FROM residents WHERE card_index = ?1",
+                [index],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
+    }
+
+    /// The carer (代取人) whose card code is `code`, found by its keyed hash.
+    pub fn carer_by_card(&self, code: &str) -> Result<Option<api::KioskCarer>> {
+        let Some(index) = self.card_index(code)? else {
+            return Ok(None);
+        };
+        let json: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT json FROM carers WHERE card_index = ?1",
                 [index],
                 |r| r.get(0),
             )

@@ -17,6 +17,8 @@
       backlog: (n) => `待上传 ${n} 笔`, lastSync: (t) => `上次同步 ${t}`, neverSynced: '尚未同步',
       linkDown: '屏幕未连接本机', staff: '工作人员', card: '刷卡 / 输入卡号', keypad: '数字键盘',
       ok: '确定', back: '删除', cancel: '取消', close: '退出', cardPad: '输入卡号', pinPad: '工作人员密码',
+      proxyFor: (carer, name) => `代取：${carer} 为 ${name} 取餐`, carerTitle: (carer) => `代取人 ${carer}：为哪位老人取餐？`,
+      collect: '取餐', carerNone: '没有登记的老人',
       cardEmpty: '请刷卡或输入卡号', cardFailed: '刷卡未成功', querying: '正在查询…',
       opTitle: '工作人员模式', search: '搜索', queryPh: '姓名或卡号', noHits: '没有找到',
       staffCheckin: '人工确认就餐', enrol: '录入人脸', reEnrol: '重新录入', unenrol: '删除人脸',
@@ -41,6 +43,8 @@
       backlog: (n) => `${n} to upload`, lastSync: (t) => `Last sync ${t}`, neverSynced: 'Not synced yet',
       linkDown: 'Screen not connected to the kiosk', staff: 'Staff', card: 'Scan card / enter code', keypad: 'Keypad',
       ok: 'OK', back: 'Delete', cancel: 'Cancel', close: 'Exit', cardPad: 'Card code', pinPad: 'Staff PIN',
+      proxyFor: (carer, name) => `${carer} collects for ${name} (代取)`, carerTitle: (carer) => `Carer ${carer}: whose meal?`,
+      collect: 'Collect', carerNone: 'No resident registered',
       cardEmpty: 'Scan or enter a card code', cardFailed: 'Card not accepted', querying: 'Looking up…',
       opTitle: 'Staff mode', search: 'Search', queryPh: 'Name or card code', noHits: 'Nobody found',
       staffCheckin: 'Confirm meal by hand', enrol: 'Enrol face', reEnrol: 'Re-enrol', unenrol: 'Delete face',
@@ -125,6 +129,12 @@
     return fen % 100 === 0 ? `${fen / 100} yuan` : `${(fen / 100).toFixed(2)} yuan`;
   }
   function sayCheckin(c) {
+    if (c.proxy_carer && !c.rejection) {
+      return `${t('proxyFor', c.proxy_carer, c.name)}, ${sayOwn(c)}`;
+    }
+    return sayOwn(c);
+  }
+  function sayOwn(c) {
     if (c.rejection) {
       return lang === 'en' ? `${c.name}, ${c.rejection_zh || c.rejection}` : `${c.name}，${c.rejection_zh || c.rejection}`;
     }
@@ -247,6 +257,7 @@
       title.className = 'title';
       title.textContent = c.name;
       title.setAttribute('lang', 'zh-CN');
+      if (c.proxy_carer) line(t('proxyFor', c.proxy_carer, c.name), 'proxy');
       line(lang === 'en' ? c.slot_en : c.slot_zh);
       if (v.mode === 'refused' || c.rejection) {
         line(c.rejection_zh || c.rejection || t('notServed'));
@@ -395,19 +406,40 @@
   // ---------------------------------------------------------------- card input
   const card = $('card');
   let busy = false;
-  async function submitCard(code) {
+  async function submitCard(code, residentId) {
     code = (code || '').trim();
     if (busy) return;
     if (!code) { showError(t('cardEmpty')); return; }
     busy = true;
     hold = { view: { mode: 'checking', message_zh: TEXT.zh.querying, message_en: TEXT.en.querying, key: 'q' }, until: Date.now() + 15000 };
     update();
-    const r = await post('/api/checkin/card', { code });
+    const body = residentId === undefined ? { code } : { code, resident_id: residentId };
+    const r = await post('/api/checkin/card', body);
     hold = null;
     busy = false;
-    if (r.ok) showCheckinReply(r.data);
+    if (r.ok && r.data && r.data.carer) showCarer(code, r.data.carer);
+    else if (r.ok) showCheckinReply(r.data);
     else showError(t('cardFailed'), r.message);
   }
+  // 代取: the carer's card lists the elders linked to them; choosing one settles that meal
+  function showCarer(code, carer) {
+    $('carer-title').textContent = t('carerTitle', carer.name);
+    const hits = $('carer-hits');
+    hits.replaceChildren();
+    if (!carer.residents.length) hits.appendChild(el('div', 'opmsg', t('carerNone')));
+    for (const [id, name] of carer.residents) {
+      const row = el('div', 'hit');
+      row.appendChild(el('span', 'name', name, { lang: 'zh-CN' }));
+      const go = el('button', 'btn primary', t('collect'), { type: 'button', 'data-resident': String(id) });
+      go.addEventListener('click', () => { closeCarer(); submitCard(code, id); });
+      row.appendChild(go);
+      hits.appendChild(row);
+    }
+    $('carer').hidden = false;
+    update();
+  }
+  function closeCarer() { $('carer').hidden = true; }
+  $('carer-cancel').addEventListener('click', () => { closeCarer(); setTimeout(keepFocus, 0); });
   card.addEventListener('keydown', (e) => {
     if (e.key === 'Enter') {
       e.preventDefault();
@@ -418,7 +450,7 @@
   });
   $('cardgo').addEventListener('click', () => { const code = card.value; card.value = ''; submitCard(code); });
   $('cardpad').addEventListener('click', () => openPad(t('cardPad'), false, (code) => submitCard(code)));
-  function overlayOpen() { return !$('pad').hidden || !$('op').hidden; }
+  function overlayOpen() { return !$('pad').hidden || !$('op').hidden || !$('carer').hidden; }
   function keepFocus() {
     if (!overlayOpen() && document.activeElement !== card) card.focus({ preventScroll: true });
   }

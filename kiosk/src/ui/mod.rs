@@ -247,6 +247,9 @@ async fn preview_jpg(State(app): State<AppState>) -> Response {
 #[derive(Deserialize)]
 struct CardRequest {
     code: String,
+    /// 代取: with a carer's card, the resident whose meal the carer collects.
+    #[serde(default)]
+    resident_id: Option<ResidentId>,
 }
 
 #[derive(Deserialize)]
@@ -296,6 +299,16 @@ async fn checkin_card(
         "请刷卡或输入卡号",
         "Card code is empty",
     )?;
+    // a carer's card (代取): the residents to choose from, or the chosen one's meal
+    let carer = ask(&app, REPLY_TIMEOUT, "code", |reply| Command::Carer {
+        code: code.clone(),
+        resident_id: req.resident_id,
+        reply,
+    })
+    .await?;
+    if let Some(answer) = carer {
+        return Ok(Json(answer).into_response());
+    }
     let view = ask(&app, REPLY_TIMEOUT, "code", |reply| Command::Card {
         code,
         reply,

@@ -30,6 +30,43 @@ pub const SETTLEMENT_COLUMNS: &str = "id, kiosk_id, canteen_id, resident_id, ser
     tier, eligibility, policy_id, policy_version, received_at, request_hash, period, \
     late_by_seconds, voided_at, void_reason, voided_by";
 
+/// Settlement columns added after the books MAC existed, under the MAC only when set: each is
+/// passed to `books_mac` after [`SETTLEMENT_COLUMNS`] as a (name, value) pair, and a pair whose
+/// value is NULL adds nothing. So the MAC of every row where they are NULL (every row written
+/// before they existed) is exactly what it was, and a value set or cleared in the database file
+/// changes the MAC. (`proxy_carer_id`: the carer of a 代取 meal, migration 0013.)
+pub const SETTLEMENT_OPTIONAL_COLUMNS: &[&str] = &["proxy_carer_id"];
+
+/// The arguments of `books_mac('settlement', ...)` after the kind: the columns, then the
+/// optional columns as name/value pairs.
+pub fn settlement_mac_args() -> String {
+    let mut args = SETTLEMENT_COLUMNS.to_owned();
+    for c in SETTLEMENT_OPTIONAL_COLUMNS {
+        args.push_str(&format!(", '{c}', {c}"));
+    }
+    args
+}
+
+/// The values `books_mac(kind, ...)` is computed over: all of them, except that for a settlement
+/// the (name, value) pairs after [`SETTLEMENT_COLUMNS`] whose value is NULL are left out.
+pub fn mac_values<'a>(args: &[ValueRef<'a>]) -> Vec<ValueRef<'a>> {
+    let fixed = match args.first() {
+        Some(ValueRef::Text(b"settlement")) => 1 + SETTLEMENT_COLUMNS.split(',').count(),
+        _ => args.len(),
+    };
+    let fixed = fixed.min(args.len());
+    let mut out = args[..fixed].to_vec();
+    for pair in args[fixed..].chunks(2) {
+        if let [name, value] = pair
+            && *value != ValueRef::Null
+        {
+            out.push(*name);
+            out.push(*value);
+        }
+    }
+    out
+}
+
 /// The adjustment columns the MAC covers, in order (`adjustments.mac`).
 pub const ADJUSTMENT_COLUMNS: &str = "id, settlement_id, period, original_period, canteen_id, \
     resident_id, funding_town, meals, subsidised_meals, price, subsidy, self_pay, city_fen, \
@@ -68,7 +105,8 @@ pub fn mac<'a>(key: &[u8; 32], values: impl Iterator<Item = ValueRef<'a>>) -> St
 /// Sets the MAC of settlement `id` from its current columns (after its insert or its void).
 pub fn seal_settlement(conn: &Connection, id: &str) -> Result<()> {
     conn.prepare_cached(&format!(
-        "UPDATE settlements SET mac = books_mac('settlement', {SETTLEMENT_COLUMNS}) WHERE id = ?1"
+        "UPDATE settlements SET mac = books_mac('settlement', {}) WHERE id = ?1",
+        settlement_mac_args()
     ))?
     .execute([id])?;
     Ok(())
@@ -96,8 +134,9 @@ pub fn seal_legacy(tx: &super::Tx<'_>, at: &str) -> Result<()> {
     }
     let settlements = tx.execute(
         &format!(
-            "UPDATE settlements SET mac = books_mac('settlement', {SETTLEMENT_COLUMNS})
-             WHERE mac IS NULL"
+            "UPDATE settlements SET mac = books_mac('settlement', {})
+             WHERE mac IS NULL",
+            settlement_mac_args()
         ),
         [],
     )?;
@@ -139,11 +178,15 @@ pub fn check(conn: &Connection, period: &str) -> Result<BooksCheck> {
     let mut out = BooksCheck::default();
     let mut altered = Vec::new();
     for (table, columns, id) in [
-        ("settlements", SETTLEMENT_COLUMNS, "'settlement:' || id"),
-        ("adjustments", ADJUSTMENT_COLUMNS, "'adjustment:' || id"),
+        ("settlements", settlement_mac_args(), "'settlement:' || id"),
+        (
+            "adjustments",
+            ADJUSTMENT_COLUMNS.to_owned(),
+            "'adjustment:' || id",
+        ),
         (
             "withholdings",
-            super::flags::WITHHOLDING_COLUMNS,
+            super::flags::WITHHOLDING_COLUMNS.to_owned(),
             "'withholding:' || settlement_id",
         ),
     ] {
@@ -277,5 +320,36 @@ fn verdict(
             verdict_zh: "已被删除：当时导出的最后一条记录已不在库中".into(),
             now_seq: None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unset_optional_column_leaves_the_mac_of_a_row_as_it_was() {
+        let key = [7u8; 32];
+        let n = SETTLEMENT_COLUMNS.split(',').count();
+        let mut row: Vec<ValueRef<'_>> = vec![ValueRef::Text(b"settlement")];
+        row.extend((0..n as i64).map(ValueRef::Integer));
+        // the MAC as the server made it before the optional columns existed
+        let before = mac(&key, row.clone().into_iter());
+        let mut unset = row.clone();
+        unset.extend([ValueRef::Text(b"proxy_carer_id"), ValueRef::Null]);
+        assert_eq!(mac(&key, mac_values(&unset).into_iter()), before);
+        let mut set = row.clone();
+        set.extend([ValueRef::Text(b"proxy_carer_id"), ValueRef::Integer(3)]);
+        let with_carer = mac(&key, mac_values(&set).into_iter());
+        assert_ne!(with_carer, before);
+        set[n + 2] = ValueRef::Integer(4);
+        assert_ne!(mac(&key, mac_values(&set).into_iter()), with_carer);
+        // adjustments have no optional columns: every value counts
+        let adj = [
+            ValueRef::Text(b"adjustment"),
+            ValueRef::Null,
+            ValueRef::Null,
+        ];
+        assert_eq!(mac_values(&adj).len(), 3);
     }
 }

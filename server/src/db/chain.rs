@@ -429,6 +429,7 @@ struct Row {
     canteen_id: i64,
     served_at: String,
     method: String,
+    proxy_carer_id: Option<i64>,
 }
 
 /// The fields of a stored payload the settlement row must still match.
@@ -438,13 +439,22 @@ struct Signed {
     canteen_id: i64,
     served_at: DateTime<Utc>,
     method: String,
+    proxy_carer_id: Option<i64>,
 }
 
 fn parse_payload(payload: &str) -> Option<Signed> {
     let v: serde_json::Value = serde_json::from_str(payload).ok()?;
     let a = v.as_array()?;
-    if a.len() != 12 || a[0] != "zhucan-settlement-v1" {
+    if a.len() < 12 || a[0] != "zhucan-settlement-v1" {
         return None;
+    }
+    // after the v1 fields: (name, value) pairs of the optional fields that were set
+    let mut proxy_carer_id = None;
+    for pair in a[12..].chunks(2) {
+        match pair {
+            [name, v] if name == "proxy_carer_id" => proxy_carer_id = Some(v.as_i64()?),
+            _ => return None,
+        }
     }
     Some(Signed {
         id: a[3].as_str()?.to_owned(),
@@ -454,6 +464,7 @@ fn parse_payload(payload: &str) -> Option<Signed> {
             .ok()?
             .with_timezone(&Utc),
         method: a[7].as_str()?.to_owned(),
+        proxy_carer_id,
     })
 }
 
@@ -480,7 +491,8 @@ pub fn reverify(conn: &Connection, kiosk: i64) -> Result<ChainLine> {
     let mut settled_ids: HashSet<String> = HashSet::new();
     let mut st = conn.prepare_cached(
         "SELECT l.seq, l.record_hash, l.prev_hash, l.settlement_id, l.settled, l.signature,
-            l.payload, s.resident_id, s.canteen_id, s.served_at, s.method, s.kiosk_id
+            l.payload, s.resident_id, s.canteen_id, s.served_at, s.method, s.kiosk_id,
+            s.proxy_carer_id
          FROM chain_links l LEFT JOIN settlements s ON s.id = l.settlement_id
          WHERE l.kiosk_id = ?1 ORDER BY l.seq",
     )?;
@@ -500,6 +512,7 @@ pub fn reverify(conn: &Connection, kiosk: i64) -> Result<ChainLine> {
                     canteen_id: r.get(8)?,
                     served_at: r.get(9)?,
                     method: r.get(10)?,
+                    proxy_carer_id: r.get(12)?,
                 },
                 r.get::<_, Option<i64>>(11)?,
             )),
@@ -558,6 +571,7 @@ pub fn reverify(conn: &Connection, kiosk: i64) -> Result<ChainLine> {
                         || row.canteen_id != s.canteen_id
                         || !same_time
                         || row.method != s.method
+                        || row.proxy_carer_id != s.proxy_carer_id
                         || row_kiosk != Some(kiosk)
                     {
                         found.push(tampered(
@@ -607,7 +621,7 @@ pub fn reverify(conn: &Connection, kiosk: i64) -> Result<ChainLine> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT id FROM settlements WHERE kiosk_id = ?1
            AND mac IS NOT books_mac('settlement', {})",
-        super::books::SETTLEMENT_COLUMNS
+        super::books::settlement_mac_args()
     ))?;
     let altered = st.query_map([kiosk], |r| r.get::<_, String>(0))?;
     for id in altered {

@@ -57,6 +57,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../migrations/server/0012_spot_checks.sql"),
     ),
     (
+        "0013_proxy_pickup",
+        include_str!("../../../migrations/server/0013_proxy_pickup.sql"),
+    ),
+    (
         "0014_flags",
         include_str!("../../../migrations/server/0014_flags.sql"),
     ),

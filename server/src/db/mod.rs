@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod audit;
 pub mod books;
 pub mod canteens;
+pub mod carers;
 pub mod chain;
 pub mod changes;
 pub mod corrections;
@@ -184,8 +185,8 @@ fn connect_with(path: &Path, key: Option<&Arc<Vec<u8>>>) -> Result<Connection> {
             let Some(key) = books_key else {
                 return Ok(None);
             };
-            let values = (0..ctx.len()).map(|i| ctx.get_raw(i));
-            Ok(Some(books::mac(&key, values)))
+            let args: Vec<_> = (0..ctx.len()).map(|i| ctx.get_raw(i)).collect();
+            Ok(Some(books::mac(&key, books::mac_values(&args).into_iter())))
         },
     )?;
     conn.busy_timeout(Duration::from_secs(5))?;

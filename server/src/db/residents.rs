@@ -63,7 +63,8 @@ pub fn insert(tx: &Tx<'_>, r: &NewResidentRow, at: &str, by: &str) -> Result<Res
     let dup: Option<String> = tx
         .prepare_cached(
             "SELECT CASE WHEN national_id_index = ?1 THEN 'national_id' ELSE 'card_code' END
-             FROM residents WHERE national_id_index = ?1 OR card_code = ?2 LIMIT 1",
+             FROM residents WHERE national_id_index = ?1 OR card_code = ?2
+             UNION ALL SELECT 'card_code' FROM carers WHERE card_code = ?2 LIMIT 1",
         )?
         .query_row(params![r.national_id_index, r.card_code], |row| row.get(0))
         .optional()?;

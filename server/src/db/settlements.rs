@@ -34,6 +34,8 @@ pub struct SettlementRow<'a> {
     pub period: &'a str,
     /// How late it reached the server, when later than the server's limit for "on time".
     pub late_by_seconds: Option<i64>,
+    /// 代取: the registered carer who collected the meal (linked to the resident).
+    pub proxy_carer_id: Option<i64>,
 }
 
 /// The stored request hash and answer of a settlement id, if it was seen before.
@@ -92,9 +94,9 @@ pub fn insert(tx: &Tx<'_>, s: &SettlementRow<'_>) -> Result<()> {
             slot, method, match_score, liveness_score, delivered, staff_reason, outcome, rejection,
             price, subsidy, self_pay, payment, city_fen, town_fen, other_fen, funding_town, tier,
             eligibility, policy_id, policy_version, received_at, request_hash, period,
-            late_by_seconds)
+            late_by_seconds, proxy_carer_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
     )?
     .execute(params![
         s.id.to_string(),
@@ -127,6 +129,7 @@ pub fn insert(tx: &Tx<'_>, s: &SettlementRow<'_>) -> Result<()> {
         s.request_hash,
         s.period,
         s.late_by_seconds,
+        s.proxy_carer_id,
     ])?;
     super::books::seal_settlement(tx, &s.id.to_string())?;
     tx.prepare_cached("INSERT INTO settlement_answers (settlement_id, answer) VALUES (?1, ?2)")?

@@ -57,6 +57,20 @@ pub fn groups(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<Group>>
     Ok(out)
 }
 
+/// Accepted, not voided meals of the period that a carer collected (代取), per canteen.
+pub fn proxy_meals(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<(CanteenId, i64)>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT canteen_id, count(*) FROM settlements
+         WHERE period = ?1 AND proxy_carer_id IS NOT NULL AND outcome = 'accepted'
+           AND voided_at IS NULL AND {FILTER}
+         GROUP BY canteen_id ORDER BY canteen_id"
+    ))?;
+    let rows = st.query_map(params![period, f.canteen.map(|c| c.0), f.town], |r| {
+        Ok((CanteenId(r.get(0)?), r.get(1)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub fn adjustments(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<AdjustmentLine>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT id, settlement_id, period, original_period, canteen_id, resident_id, funding_town,

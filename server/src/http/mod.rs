@@ -105,6 +105,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/spot-checks",
             get(api::spot_checks::list).post(api::spot_checks::create),
+        )
+        .route("/carers", get(api::carers::list).post(api::carers::create))
+        .route("/residents/{id}/carers", post(api::carers::link))
+        .route(
+            "/residents/{id}/carers/{carer_id}",
+            axum::routing::delete(api::carers::unlink),
         );
     Router::new()
         .nest("/api/v1", v1)

@@ -351,7 +351,13 @@ fn schemas() -> Value {
             "templates": { "type": "array", "items": r("TemplateSet") },
             "purged": { "type": "array", "items": int() },
             "meals": { "type": "array", "items": r("HistoryMeal") },
-            "voided": { "type": "array", "items": uuid } })),
+            "voided": { "type": "array", "items": uuid },
+            "carers": { "type": "array", "items": r("SyncCarer"),
+                "description": "every registered carer with a linked resident (代取); replaces what the kiosk holds" } })),
+        "SyncCarer": obj(&["id", "name", "card", "residents"], json!({
+            "id": int(), "name": { "type": "string" },
+            "card": { "type": "string", "description": "hex HMAC-SHA256 of the card code under the kiosk's card_key" },
+            "residents": { "type": "array", "items": int() } })),
         "Policy": { "type": "object", "additionalProperties": false,
             "description": "a subsidy policy document (see domain/policies/*.json); cross-field rules \
                 (funding percentages add up to 100, unique tier codes, ...) are checked by the server",
@@ -361,6 +367,8 @@ fn schemas() -> Value {
                 "name": { "type": "string" }, "effective_from": date.clone(), "effective_to": opt(date.clone()),
                 "subsidy_town": { "type": "string", "enum": ["registration", "residence"] },
                 "area_towns": { "type": "array", "items": { "type": "string" } },
+                "proxy_subsidised": { "type": "boolean", "default": true,
+                    "description": "whether a meal a registered carer collects (代取) is subsidised; false: full price, reason proxy_not_subsidised" },
                 "tiers": { "type": "array", "minItems": 1, "items": r("Tier") } } },
         "Tier": { "type": "object", "additionalProperties": false,
             "required": ["code", "name", "benefit", "funding"],
@@ -408,6 +416,8 @@ fn schemas() -> Value {
                 "liveness_score": opt(json!({ "type": "number", "minimum": 0, "maximum": 1, "description": "required for face" })),
                 "delivered": { "type": "boolean", "default": false },
                 "staff_reason": opt(json!({ "type": "string", "maxLength": 500, "description": "required for staff" })),
+                "proxy_carer_id": opt(json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX,
+                    "description": "代取: the registered carer who collected the meal with their own card (card or staff only; signed)" })),
                 "signed": opt(r("Signed")) },
             "allOf": [
                 { "if": { "required": ["method"], "properties": { "method": { "const": "face" } } },
@@ -535,7 +545,8 @@ fn schemas() -> Value {
             "month": { "type": "string" }, "closed_at": { "type": "string", "format": "date-time" },
             "closed_by": { "type": "string" } })),
         "CanteenLine": amounts_with(&["canteen_id", "name", "town_code"], json!({
-            "canteen_id": int(), "name": { "type": "string" }, "town_code": { "type": "string" } })),
+            "canteen_id": int(), "name": { "type": "string" }, "town_code": { "type": "string" },
+            "proxy_meals": { "type": "integer", "minimum": 0, "description": "of the meals, those a registered carer collected (代取)" } })),
         "ResidentLine": amounts_with(&["resident_id", "name", "national_id_masked"], json!({
             "resident_id": int(), "name": { "type": "string" }, "national_id_masked": { "type": "string" } })),
         "FundingLine": obj(&["source", "source_zh", "fen"], json!({
@@ -567,7 +578,8 @@ fn schemas() -> Value {
             "withheld_total": fen(),
             "payable": { "type": "integer", "description": "total.subsidy - withheld_total, fen" },
             "chains": { "type": "array", "items": r("ChainLine") },
-            "books": r("BooksCheck"), "heads": r("Heads"), "total": r("Amounts") })),
+            "books": r("BooksCheck"), "heads": r("Heads"), "total": r("Amounts"),
+            "proxy_meals": { "type": "integer", "minimum": 0, "description": "meals in the total that a registered carer collected (代取)" } })),
         "BooksCheck": obj(&["checked", "altered_count", "altered", "missing"], json!({
             "checked": int(), "altered_count": int(),
             "altered": { "type": "array", "items": { "type": "string" },
@@ -584,6 +596,16 @@ fn schemas() -> Value {
             "what": { "type": "string", "enum": ["audit", "kiosk"] }, "kiosk_id": opt(int()), "seq": seq.clone(),
             "verdict": { "type": "string", "enum": ["present", "removed", "rewritten"] },
             "verdict_zh": { "type": "string" }, "now_seq": opt(seq.clone()) })),
+        "NewCarer": { "type": "object", "additionalProperties": false, "required": ["name", "card_code"],
+            "properties": { "name": text(32), "card_code": text(32),
+                "note": opt(json!({ "type": "string", "maxLength": 200 })) } },
+        "Carer": obj(&["id", "name", "card_code", "note", "created_at", "residents"], json!({
+            "id": int(), "name": { "type": "string" }, "card_code": { "type": "string" },
+            "note": opt(json!({ "type": "string" })), "created_at": { "type": "string", "format": "date-time" },
+            "residents": { "type": "array", "items": int(),
+                "description": "the residents this carer may collect meals for (代取)" } })),
+        "CarerLink": { "type": "object", "additionalProperties": false, "required": ["carer_id"],
+            "properties": { "carer_id": int() } },
         "HeadsCheck": obj(&["ok", "audit", "kiosks", "now"], json!({
             "ok": { "type": "boolean" }, "audit": r("HeadVerdict"),
             "kiosks": { "type": "array", "items": r("HeadVerdict") }, "now": r("Heads") })),
@@ -766,6 +788,19 @@ pub fn document() -> Value {
                 "get": op("check the heads printed on an earlier statement: was anything after them removed or rewritten?",
                     "checkHeads", json!([query("heads", true, json!({ "type": "string" }))]), None,
                     std_errors(vec![ok("200", "a verdict per head", r("HeadsCheck"))])) },
+            "/api/v1/carers": {
+                "get": op("list carers (代取人) with the residents each may collect for (administrator)", "listCarers",
+                    json!([]), None, std_errors(vec![ok("200", "carers", list("Carer"))])),
+                "post": op("register a carer with their own card (administrator; audited)", "createCarer", json!([]),
+                    Some(body("NewCarer")), std_errors(vec![ok("201", "created", r("Carer")), e409()])) },
+            "/api/v1/residents/{id}/carers": {
+                "post": op("let a carer collect this resident's meals (代取; administrator; audited)", "linkCarer",
+                    json!([path_param("id", id.clone())]), Some(body("CarerLink")),
+                    std_errors(vec![ok("201", "linked; the carer", r("Carer")), e404(), e409()])) },
+            "/api/v1/residents/{id}/carers/{carer_id}": {
+                "delete": op("remove a carer's link to this resident (administrator; audited)", "unlinkCarer",
+                    json!([path_param("id", id.clone()), path_param("carer_id", id.clone())]), None,
+                    std_errors(vec![ok("200", "unlinked; the carer", r("Carer")), e404()])) },
             "/api/v1/statements": {
                 "get": {
                     "summary": "the monthly finance statement", "operationId": "getStatement",

@@ -57,6 +57,15 @@ fn row(
     r
 }
 
+/// The note of a canteen row with meals a registered carer collected (代取); empty without.
+fn proxy_note(n: i64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!("其中代取 {n} 人次 / {n} collected by a carer")
+    }
+}
+
 /// The note of a kiosk-chain row: staff-confirmed meals, the seq range, the status and problems.
 pub fn chain_note(l: &ChainLine) -> String {
     let mut parts = vec![format!("人工核验{}人次", l.staff_meals)];
@@ -110,7 +119,7 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
                     &l.name,
                     &l.town_code,
                     &amount_cols(&l.amounts),
-                    "",
+                    &proxy_note(l.proxy_meals),
                 ),
             )?;
         }
@@ -123,7 +132,7 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
                 "",
                 "",
                 &amount_cols(&s.canteens_total),
-                "",
+                &proxy_note(s.proxy_meals),
             ),
         )?;
         for l in &s.residents {

@@ -128,6 +128,10 @@ pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<
         }
     }
 
+    let proxy: BTreeMap<i64, i64> = db::statements::proxy_meals(conn, month, filter)?
+        .into_iter()
+        .map(|(c, n)| (c.0, n))
+        .collect();
     let canteen_lines: Vec<CanteenLine> = by_canteen
         .into_iter()
         .map(|(id, amounts)| {
@@ -137,6 +141,7 @@ pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<
                 name: c.map(|c| c.name.clone()).unwrap_or_default(),
                 town_code: c.map(|c| c.town.0.clone()).unwrap_or_default(),
                 amounts,
+                proxy_meals: proxy.get(&id).copied().unwrap_or(0),
             }
         })
         .collect();
@@ -208,6 +213,7 @@ pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<
         withheld,
         withheld_total,
         total,
+        proxy_meals: proxy.values().sum(),
     })
 }
 

@@ -70,17 +70,22 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, XlsxError> {
     let mut wb = Workbook::new();
 
     let ws = wb.add_worksheet().set_name("按食堂")?;
-    headers(ws, &f, &["食堂编号", "食堂名称", "镇街"], true)?;
+    let proxy_col = headers(ws, &f, &["食堂编号", "食堂名称", "镇街"], true)?;
+    // 代取: of the meals, those a registered carer collected for the resident
+    ws.write_string_with_format(0, proxy_col, "其中代取人次", &f.head)?;
+    ws.set_column_width(proxy_col, 14)?;
     let mut r = 1u32;
     for l in &s.canteens {
         ws.write_number(r, 0, l.canteen_id.0 as f64)?;
         ws.write_string(r, 1, &l.name)?;
         ws.write_string(r, 2, &l.town_code)?;
         amounts(ws, &f, r, 3, &l.amounts, false)?;
+        ws.write_number(r, proxy_col, l.proxy_meals as f64)?;
         r += 1;
     }
     ws.write_string_with_format(r, 0, "合计", &f.bold)?;
     amounts(ws, &f, r, 3, &s.canteens_total, true)?;
+    ws.write_number_with_format(r, proxy_col, s.proxy_meals as f64, &f.bold)?;
 
     let ws = wb.add_worksheet().set_name("按老人")?;
     headers(ws, &f, &["老人编号", "姓名", "身份证号(脱敏)"], true)?;

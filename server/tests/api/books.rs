@@ -113,7 +113,7 @@ async fn rows_edited_inserted_or_deleted_in_the_database_file_are_named_on_the_s
                 staff_reason, outcome, rejection, price, subsidy, self_pay, payment, city_fen,
                 town_fen, other_fen, funding_town, tier, eligibility, policy_id, policy_version,
                 received_at, request_hash, voided_at, void_reason, voided_by, period,
-                late_by_seconds, mac
+                late_by_seconds, mac, proxy_carer_id
              FROM settlements WHERE id = ?1",
             [&ids[1]],
         )

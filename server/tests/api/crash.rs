@@ -94,6 +94,7 @@ async fn killing_the_server_mid_write_loses_and_doubles_nothing() {
                     liveness_score: None,
                     delivered: false,
                     staff_reason: Some("entered on the server".into()),
+                    proxy_carer_id: None,
                     signed: None,
                 }
             })

@@ -2,6 +2,7 @@
 //! with a temporary file database and a fixed clock, and the tests drive it with reqwest.
 
 mod books;
+mod carers;
 mod cli;
 mod corrections;
 mod crash;

@@ -172,6 +172,7 @@ fn to_item(
         liveness_score: None,
         delivered,
         staff_reason: Some("entered on the server".into()),
+        proxy_carer_id: None,
         signed: None,
     }
 }

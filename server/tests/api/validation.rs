@@ -216,6 +216,10 @@ async fn malformed_bodies_and_queries_get_the_error_shape() {
         ("POST", "/api/v1/corrections/{id}/reject"),
         ("GET", "/api/v1/spot-checks"),
         ("POST", "/api/v1/spot-checks"),
+        ("GET", "/api/v1/carers"),
+        ("POST", "/api/v1/carers"),
+        ("POST", "/api/v1/residents/{id}/carers"),
+        ("DELETE", "/api/v1/residents/{id}/carers/{carer_id}"),
     ];
     assert_eq!(documented.len(), routes.len(), "{documented:?}");
     for (m, p) in routes {
@@ -227,6 +231,7 @@ async fn malformed_bodies_and_queries_get_the_error_shape() {
         let url = app.url(
             &p.replace("/api/v1", "")
                 .replace("{id}", "1")
+                .replace("{carer_id}", "1")
                 .replace("{month}", "2026-01"),
         );
         let resp = app

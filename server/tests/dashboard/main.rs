@@ -8,6 +8,7 @@
 mod helpers;
 
 mod browser;
+mod carers;
 mod corrections;
 mod guard;
 mod http;

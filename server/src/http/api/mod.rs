@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod canteens;
+pub mod carers;
 pub mod corrections;
 pub mod face_data;
 pub mod flags;

@@ -35,6 +35,8 @@ pub struct Line {
     pub city: String,
     pub town: String,
     pub other: String,
+    /// Of `meals`, those a registered carer collected (代取).
+    pub proxy: i64,
 }
 
 fn line(href: String, name: String, sub: String, a: &Amounts) -> Line {
@@ -50,6 +52,7 @@ fn line(href: String, name: String, sub: String, a: &Amounts) -> Line {
         city: yuan(a.city),
         town: yuan(a.town),
         other: yuan(a.other),
+        proxy: 0,
     }
 }
 
@@ -384,17 +387,21 @@ pub async fn show(
     super::render(&FinancePage {
         closed: statement.closed,
         can_close: !statement.closed,
-        total: line(
-            String::new(),
-            String::new(),
-            String::new(),
-            &statement.total,
-        ),
+        total: Line {
+            proxy: statement.proxy_meals,
+            ..line(
+                String::new(),
+                String::new(),
+                String::new(),
+                &statement.total,
+            )
+        },
         canteens: statement
             .canteens
             .iter()
-            .map(|l| {
-                line(
+            .map(|l| Line {
+                proxy: l.proxy_meals,
+                ..line(
                     format!("/finance/canteens/{}?month={mq}", l.canteen_id.0),
                     l.name.clone(),
                     tn(&l.town_code),

@@ -447,6 +447,7 @@ pub async fn checkin(State(st): State<AppState>, p: Posted<CheckinForm>) -> Page
         liveness_score: None,
         delivered: false,
         staff_reason: Some(format!("{reason}（{}）", v.user.name)),
+        proxy_carer_id: None,
         signed: None,
     };
     let batch = zhucan_domain::api::SettlementBatch { items: vec![item] };
