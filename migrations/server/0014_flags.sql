@@ -55,6 +55,15 @@ CREATE TABLE resident_absences (
 ) STRICT;
 CREATE INDEX resident_absences_resident ON resident_absences (resident_id, from_date);
 
--- The flags read the month's accepted meals per canteen and day.
-CREATE INDEX settlements_flags ON settlements (period, canteen_id, local_date)
+-- The flags read the month's accepted meals through covering indexes (one pass each, no row
+-- lookups): counts per canteen, day and slot with their methods and lateness; face scores per
+-- resident and kiosk; each resident's attempts in time order.
+CREATE INDEX settlements_flags ON settlements
+    (period, canteen_id, local_date, slot, method, kiosk_id, late_by_seconds)
     WHERE outcome = 'accepted' AND voided_at IS NULL;
+CREATE INDEX settlements_flags_face ON settlements
+    (period, resident_id, kiosk_id, canteen_id, match_score, liveness_score)
+    WHERE outcome = 'accepted' AND voided_at IS NULL AND method = 'face';
+CREATE INDEX settlements_flags_time ON settlements
+    (period, resident_id, served_at, canteen_id, outcome, id)
+    WHERE voided_at IS NULL;

@@ -225,10 +225,11 @@ pub fn compute(
         canteens,
         out: Vec::new(),
     };
-    roster_and_rhythm(&mut b, first, last, canteen, rules)?;
+    let slots = db::flags::slot_counts(conn, month, canteen)?;
+    roster_and_rhythm(&mut b, &slots, first, last, canteen, rules)?;
     calendar(&mut b, canteen)?;
     people(&mut b, canteen, rules)?;
-    manual_and_late(&mut b, canteen, rules)?;
+    manual_and_late(&mut b, &slots, canteen, rules)?;
     scores(&mut b, first, canteen, rules)?;
     lookalikes(&mut b, canteen)?;
     b.out.extend(crate::spot_checks::flags(
@@ -259,18 +260,25 @@ pub fn compute(
 /// Meals above the roster, sudden jumps against the trailing weeks, the same count day after day.
 fn roster_and_rhythm(
     b: &mut Builder<'_>,
+    slots: &[db::flags::SlotCount],
     first: NaiveDate,
     last: NaiveDate,
     canteen: Option<CanteenId>,
     rules: &Rules,
 ) -> db::Result<()> {
     // above the roster: one flag per canteen, over every slot-day above it
-    let over = db::flags::above_roster(b.conn, b.month, &first.to_string(), canteen)?
-        .into_iter()
-        .filter(|o| o.3 >= rules.roster_min_meals);
+    let rosters = db::flags::rosters(b.conn, &first.to_string())?;
     let mut per: BTreeMap<i64, Vec<(String, String, i64, i64)>> = BTreeMap::new();
-    for (c, date, slot, n, roster) in over {
-        per.entry(c).or_default().push((date, slot, n, roster));
+    for sc in slots {
+        let roster = rosters.get(&sc.canteen_id).copied().unwrap_or(0);
+        if sc.meals >= rules.roster_min_meals && sc.meals > roster {
+            per.entry(sc.canteen_id).or_default().push((
+                sc.date.clone(),
+                sc.slot.clone(),
+                sc.meals,
+                roster,
+            ));
+        }
     }
     for (c, days) in per {
         let roster = days.first().map_or(0, |d| d.3);
@@ -514,12 +522,21 @@ fn people(b: &mut Builder<'_>, canteen: Option<CanteenId>, rules: &Rules) -> db:
 /// Staff-confirmed and server-entered shares; meals that reached the server late.
 fn manual_and_late(
     b: &mut Builder<'_>,
+    slots: &[db::flags::SlotCount],
     canteen: Option<CanteenId>,
     rules: &Rules,
 ) -> db::Result<()> {
-    let counts = db::flags::staff_counts(b.conn, b.month, canteen)?;
-    let totals: BTreeMap<i64, i64> = counts.iter().map(|(c, n, _, _)| (*c, *n)).collect();
-    for (c, all, staff, _server) in counts {
+    // per canteen: (meals, staff meals, late meals, the largest delay)
+    let mut per: BTreeMap<i64, (i64, i64, i64, i64)> = BTreeMap::new();
+    for sc in slots {
+        let e = per.entry(sc.canteen_id).or_default();
+        e.0 += sc.meals;
+        e.1 += sc.staff;
+        e.2 += sc.late;
+        e.3 = e.3.max(sc.max_late_seconds);
+    }
+    let totals: BTreeMap<i64, i64> = per.iter().map(|(c, v)| (*c, v.0)).collect();
+    for (&c, &(all, staff, _, _)) in &per {
         if all < 20 || (staff as f64) / (all as f64) <= rules.manual_share {
             continue;
         }
@@ -573,7 +590,7 @@ fn manual_and_late(
             link: b.canteen_link(c),
         })?;
     }
-    for (c, n, max_late) in db::flags::late_counts(b.conn, b.month, canteen)? {
+    for (&c, &(_, _, n, max_late)) in per.iter().filter(|(_, v)| v.2 > 0) {
         let name = b.canteen(c);
         let hours = max_late / 3600;
         b.push(Finding {
@@ -606,15 +623,47 @@ fn scores(
     canteen: Option<CanteenId>,
     rules: &Rules,
 ) -> db::Result<()> {
-    for (r, name, c, n, close, mean) in db::flags::borderline(
+    let stats = db::flags::face_stats(
         b.conn,
         b.month,
         rules.default_match_threshold,
         rules.borderline_margin,
-        rules.borderline_min_meals,
-        rules.borderline_share,
         canteen,
-    )? {
+    )?;
+    // per resident: (canteen of most of their face meals, meals, borderline, score sum)
+    let mut residents: BTreeMap<i64, (i64, i64, i64, f64, i64)> = BTreeMap::new();
+    // per kiosk this month: (canteen, meals, match sum, liveness sum)
+    let mut now: BTreeMap<i64, (i64, i64, f64, f64)> = BTreeMap::new();
+    for st in &stats {
+        let e = residents.entry(st.resident_id).or_default();
+        if st.meals > e.4 {
+            e.0 = st.canteen_id;
+            e.4 = st.meals;
+        }
+        e.1 += st.meals;
+        e.2 += st.close;
+        e.3 += st.match_sum;
+        if let Some(k) = st.kiosk_id {
+            let e = now.entry(k).or_insert((st.canteen_id, 0, 0.0, 0.0));
+            e.1 += st.meals;
+            e.2 += st.match_sum;
+            e.3 += st.liveness_sum;
+        }
+    }
+    let names = if residents
+        .values()
+        .any(|v| v.1 >= rules.borderline_min_meals)
+    {
+        db::residents::names(b.conn)?
+    } else {
+        Default::default()
+    };
+    for (&r, &(c, n, close, sum, _)) in &residents {
+        if n < rules.borderline_min_meals || (close as f64) / (n as f64) < rules.borderline_share {
+            continue;
+        }
+        let name = names.get(&r).map(|x| x.0.clone()).unwrap_or_default();
+        let mean = sum / n as f64;
         b.push(Finding {
             key: format!("borderline_scores:resident:{r}"),
             kind: "borderline_scores",
@@ -637,10 +686,13 @@ fn scores(
             link: b.resident_link(r),
         })?;
     }
+    if now.values().all(|v| v.1 < rules.drift_min_meals) {
+        return Ok(());
+    }
     let before: Vec<String> = (1..=3).map(|n| month_before(first, n)).collect();
-    let now = db::flags::kiosk_scores(b.conn, &[b.month.to_owned()], canteen)?;
     let then = db::flags::kiosk_scores(b.conn, &before, canteen)?;
-    for (k, (c, n, m, l)) in now {
+    for (k, (c, n, msum, lsum)) in now {
+        let (m, l) = (msum / n.max(1) as f64, lsum / n.max(1) as f64);
         let Some((_, n0, m0, l0)) = then.get(&k).copied() else {
             continue;
         };

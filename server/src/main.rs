@@ -327,9 +327,10 @@ async fn main() -> anyhow::Result<()> {
                 f.bulk_rows, f.bulk_secs
             );
             println!(
-                "statement: month of {} settlements built in {:.3} s ({} canteen lines, {} resident lines, subsidy {} yuan)",
+                "statement: month of {} settlements built in {:.3} s; its books MAC check of every row runs alongside on a second connection and takes {:.3} s alone ({} canteen lines, {} resident lines, subsidy {} yuan)",
                 f.bulk_rows,
                 f.statement_secs,
+                f.books_secs,
                 f.statement_canteens,
                 f.statement_residents,
                 f.statement_total

@@ -49,22 +49,33 @@ pub fn settlement_mac_args() -> String {
 
 /// The values `books_mac(kind, ...)` is computed over: all of them, except that for a settlement
 /// the (name, value) pairs after [`SETTLEMENT_COLUMNS`] whose value is NULL are left out.
-pub fn mac_values<'a>(args: &[ValueRef<'a>]) -> Vec<ValueRef<'a>> {
+pub fn mac_values<'a, 's>(args: &'s [ValueRef<'a>]) -> impl Iterator<Item = ValueRef<'a>> + 's
+where
+    'a: 's,
+{
     let fixed = match args.first() {
-        Some(ValueRef::Text(b"settlement")) => 1 + SETTLEMENT_COLUMNS.split(',').count(),
+        Some(ValueRef::Text(b"settlement")) => 1 + *SETTLEMENT_FIXED,
         _ => args.len(),
     };
     let fixed = fixed.min(args.len());
-    let mut out = args[..fixed].to_vec();
-    for pair in args[fixed..].chunks(2) {
-        if let [name, value] = pair
-            && *value != ValueRef::Null
-        {
-            out.push(*name);
-            out.push(*value);
-        }
-    }
-    out
+    let optional = args[fixed..]
+        .chunks(2)
+        .filter(|pair| matches!(pair, [_, value] if *value != ValueRef::Null))
+        .flatten()
+        .copied();
+    args[..fixed].iter().copied().chain(optional)
+}
+
+/// How many columns [`SETTLEMENT_COLUMNS`] lists (counted once, not per row).
+static SETTLEMENT_FIXED: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| SETTLEMENT_COLUMNS.split(',').count());
+
+/// The books key as a keyed HMAC state, made once per connection: each row's MAC clones it
+/// instead of hashing the key again.
+pub type MacKey = hmac::Hmac<sha2::Sha256>;
+
+pub fn mac_key(key: &[u8; 32]) -> MacKey {
+    <MacKey as hmac::Mac>::new_from_slice(key).expect("HMAC takes a key of any length")
 }
 
 /// The adjustment columns the MAC covers, in order (`adjustments.mac`).
@@ -76,30 +87,36 @@ pub const ADJUSTMENT_COLUMNS: &str = "id, settlement_id, period, original_period
 /// for text and blobs, its length, so two different rows never encode alike. (Written out here:
 /// no crate gives a canonical byte encoding of SQLite values.)
 pub fn mac<'a>(key: &[u8; 32], values: impl Iterator<Item = ValueRef<'a>>) -> String {
-    let mut buf = Vec::with_capacity(512);
+    mac_keyed(&mac_key(key), values)
+}
+
+/// [`mac`] with the key already in an HMAC state (the same bytes are hashed, fed in pieces).
+pub fn mac_keyed<'a>(keyed: &MacKey, values: impl Iterator<Item = ValueRef<'a>>) -> String {
+    use hmac::Mac;
+    let mut m = keyed.clone();
     for v in values {
         match v {
-            ValueRef::Null => buf.push(b'n'),
+            ValueRef::Null => m.update(b"n"),
             ValueRef::Integer(i) => {
-                buf.push(b'i');
-                buf.extend_from_slice(&i.to_be_bytes());
+                m.update(b"i");
+                m.update(&i.to_be_bytes());
             }
             ValueRef::Real(f) => {
-                buf.push(b'r');
-                buf.extend_from_slice(&f.to_bits().to_be_bytes());
+                m.update(b"r");
+                m.update(&f.to_bits().to_be_bytes());
             }
             ValueRef::Text(t) | ValueRef::Blob(t) => {
-                buf.push(if matches!(v, ValueRef::Text(_)) {
-                    b't'
+                m.update(if matches!(v, ValueRef::Text(_)) {
+                    b"t"
                 } else {
-                    b'b'
+                    b"b"
                 });
-                buf.extend_from_slice(&(t.len() as u64).to_be_bytes());
-                buf.extend_from_slice(t);
+                m.update(&(t.len() as u64).to_be_bytes());
+                m.update(t);
             }
         }
     }
-    hex::encode(crate::crypto::hmac_sha256(key, &buf))
+    hex::encode(m.finalize().into_bytes())
 }
 
 /// Sets the MAC of settlement `id` from its current columns (after its insert or its void).
@@ -337,19 +354,49 @@ mod tests {
         let before = mac(&key, row.clone().into_iter());
         let mut unset = row.clone();
         unset.extend([ValueRef::Text(b"proxy_carer_id"), ValueRef::Null]);
-        assert_eq!(mac(&key, mac_values(&unset).into_iter()), before);
+        assert_eq!(mac(&key, mac_values(&unset)), before);
         let mut set = row.clone();
         set.extend([ValueRef::Text(b"proxy_carer_id"), ValueRef::Integer(3)]);
-        let with_carer = mac(&key, mac_values(&set).into_iter());
+        let with_carer = mac(&key, mac_values(&set));
         assert_ne!(with_carer, before);
         set[n + 2] = ValueRef::Integer(4);
-        assert_ne!(mac(&key, mac_values(&set).into_iter()), with_carer);
+        assert_ne!(mac(&key, mac_values(&set)), with_carer);
         // adjustments have no optional columns: every value counts
         let adj = [
             ValueRef::Text(b"adjustment"),
             ValueRef::Null,
             ValueRef::Null,
         ];
-        assert_eq!(mac_values(&adj).len(), 3);
+        assert_eq!(mac_values(&adj).count(), 3);
+    }
+
+    /// The keyed state fed value by value gives the HMAC of the whole encoding at once: rows
+    /// sealed before keep their MAC.
+    #[test]
+    fn the_keyed_mac_is_the_hmac_of_the_whole_encoding() {
+        let key = [9u8; 32];
+        let values = [
+            ValueRef::Text(b"settlement"),
+            ValueRef::Integer(-7),
+            ValueRef::Real(0.5),
+            ValueRef::Null,
+            ValueRef::Blob(b"\x00\x01"),
+        ];
+        let mut whole = Vec::new();
+        whole.extend_from_slice(b"t");
+        whole.extend_from_slice(&10u64.to_be_bytes());
+        whole.extend_from_slice(b"settlement");
+        whole.extend_from_slice(b"i");
+        whole.extend_from_slice(&(-7i64).to_be_bytes());
+        whole.extend_from_slice(b"r");
+        whole.extend_from_slice(&0.5f64.to_bits().to_be_bytes());
+        whole.extend_from_slice(b"n");
+        whole.extend_from_slice(b"b");
+        whole.extend_from_slice(&2u64.to_be_bytes());
+        whole.extend_from_slice(b"\x00\x01");
+        assert_eq!(
+            mac(&key, values.into_iter()),
+            hex::encode(crate::crypto::hmac_sha256(&key, &whole))
+        );
     }
 }

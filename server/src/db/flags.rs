@@ -41,39 +41,64 @@ pub fn daily_counts(
     Ok(out)
 }
 
-/// (canteen, date, slot, meals, roster).
-pub type AboveRoster = (i64, String, String, i64, i64);
 /// (resident, name, first meal id, first canteen, second canteen, second attempt id, minutes).
 pub type TwoCanteens = (i64, String, String, i64, i64, String, i64);
-/// (resident, name, canteen, face meals, borderline meals, mean match score).
-pub type Borderline = (i64, String, i64, i64, i64, f64);
 
-/// Meals per canteen, date and slot of `period` above the canteen's roster: the residents who
-/// live in its town or are designated to it and were alive on `first_day`. (canteen, date, slot,
-/// meals, roster).
-pub fn above_roster(
+/// The month's accepted meals per canteen, local date and slot, with how many were
+/// staff-confirmed, entered on the server (staff meals without a kiosk) and late: one pass over
+/// the covering index `settlements_flags`.
+#[derive(Debug, Clone)]
+pub struct SlotCount {
+    pub canteen_id: i64,
+    pub date: String,
+    pub slot: String,
+    pub meals: i64,
+    pub staff: i64,
+    pub server_staff: i64,
+    pub late: i64,
+    pub max_late_seconds: i64,
+}
+
+pub fn slot_counts(
     conn: &Connection,
     period: &str,
-    first_day: &str,
     canteen: Option<CanteenId>,
-) -> Result<Vec<AboveRoster>> {
-    let mut st = conn.prepare_cached(&format!(
-        "WITH cap AS (
-           SELECT c.id AS canteen_id,
-             (SELECT count(*) FROM residents r
-              WHERE (r.residence_town = c.town OR r.designated_canteen = c.id)
-                AND (r.deceased_on IS NULL OR r.deceased_on >= ?2)) AS roster
-           FROM canteens c WHERE ?3 IS NULL OR c.id = ?3)
-         SELECT s.canteen_id, s.local_date, s.slot, count(*) AS n, cap.roster
-         FROM settlements s JOIN cap ON cap.canteen_id = s.canteen_id
-         WHERE s.period = ?1 AND {MEALS}
-         GROUP BY s.canteen_id, s.local_date, s.slot
-         HAVING n > cap.roster
-         ORDER BY s.canteen_id, s.local_date, s.slot"
-    ))?;
-    let rows = st.query_map(params![period, first_day, canteen.map(|c| c.0)], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+) -> Result<Vec<SlotCount>> {
+    let mut st = conn.prepare_cached(
+        "SELECT s.canteen_id, s.local_date, coalesce(s.slot, ''), count(*),
+            sum(s.method = 'staff'), sum(s.method = 'staff' AND s.kiosk_id IS NULL),
+            count(s.late_by_seconds), coalesce(max(s.late_by_seconds), 0)
+         FROM settlements s INDEXED BY settlements_flags
+         WHERE s.period = ?1 AND s.outcome = 'accepted' AND s.voided_at IS NULL
+           AND (?2 IS NULL OR s.canteen_id = ?2)
+         GROUP BY s.canteen_id, s.local_date, s.slot",
+    )?;
+    let rows = st.query_map(params![period, canteen.map(|c| c.0)], |r| {
+        Ok(SlotCount {
+            canteen_id: r.get(0)?,
+            date: r.get(1)?,
+            slot: r.get(2)?,
+            meals: r.get(3)?,
+            staff: r.get(4)?,
+            server_staff: r.get(5)?,
+            late: r.get(6)?,
+            max_late_seconds: r.get(7)?,
+        })
     })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Each canteen's roster: the residents who live in its town or are designated to it, and were
+/// alive on `first_day`.
+pub fn rosters(conn: &Connection, first_day: &str) -> Result<BTreeMap<i64, i64>> {
+    let mut st = conn.prepare_cached(
+        "SELECT c.id,
+           (SELECT count(*) FROM residents r
+            WHERE (r.residence_town = c.town OR r.designated_canteen = c.id)
+              AND (r.deceased_on IS NULL OR r.deceased_on >= ?1))
+         FROM canteens c",
+    )?;
+    let rows = st.query_map([first_day], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -114,8 +139,8 @@ pub fn on_closed_days(
 ) -> Result<Vec<(i64, String, String, i64)>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT s.canteen_id, s.local_date, d.reason, count(*)
-         FROM settlements s JOIN canteen_closed_days d
-           ON d.canteen_id = s.canteen_id AND d.date = s.local_date
+         FROM canteen_closed_days d CROSS JOIN settlements s
+           ON s.canteen_id = d.canteen_id AND s.local_date = d.date
          WHERE s.period = ?1 AND {MEALS} AND (?2 IS NULL OR s.canteen_id = ?2)
          GROUP BY s.canteen_id, s.local_date ORDER BY s.canteen_id, s.local_date"
     ))?;
@@ -146,7 +171,7 @@ pub fn after_death(
 ) -> Result<Vec<ResidentMeals>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT r.id, r.name, s.canteen_id, r.deceased_on, count(*)
-         FROM settlements s JOIN residents r ON r.id = s.resident_id
+         FROM residents r CROSS JOIN settlements s ON s.resident_id = r.id
          WHERE s.period = ?1 AND {MEALS} AND r.deceased_on IS NOT NULL
            AND s.local_date > r.deceased_on AND (?2 IS NULL OR s.canteen_id = ?2)
          GROUP BY r.id, s.canteen_id ORDER BY r.id, s.canteen_id"
@@ -173,7 +198,7 @@ pub fn while_away(
     let mut st = conn.prepare_cached(&format!(
         "SELECT r.id, r.name, s.canteen_id,
             a.from_date || '..' || a.to_date || ' ' || a.reason, a.id, count(*)
-         FROM settlements s JOIN resident_absences a ON a.resident_id = s.resident_id
+         FROM resident_absences a CROSS JOIN settlements s ON s.resident_id = a.resident_id
            AND s.local_date BETWEEN a.from_date AND a.to_date
          JOIN residents r ON r.id = s.resident_id
          WHERE s.period = ?1 AND {MEALS} AND (?2 IS NULL OR s.canteen_id = ?2)
@@ -209,7 +234,8 @@ pub fn two_canteens(
          FROM (SELECT s.id, s.resident_id, s.canteen_id, s.served_at, s.outcome,
                  lead(s.canteen_id) OVER w AS next_canteen, lead(s.served_at) OVER w AS next_at,
                  lead(s.id) OVER w AS next_id
-               FROM settlements s WHERE s.period = ?1 AND s.voided_at IS NULL
+               FROM settlements s INDEXED BY settlements_flags_time
+               WHERE s.period = ?1 AND s.voided_at IS NULL
                WINDOW w AS (PARTITION BY s.resident_id ORDER BY s.served_at)) t
          JOIN residents r ON r.id = t.resident_id
          WHERE t.outcome = 'accepted' AND t.next_canteen <> t.canteen_id
@@ -227,25 +253,6 @@ pub fn two_canteens(
             r.get(5)?,
             r.get(6)?,
         ))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Per canteen of `period`: (canteen, all meals, staff meals, staff meals entered on the server).
-pub fn staff_counts(
-    conn: &Connection,
-    period: &str,
-    canteen: Option<CanteenId>,
-) -> Result<Vec<(i64, i64, i64, i64)>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT s.canteen_id, count(*), sum(s.method = 'staff'),
-            sum(s.method = 'staff' AND s.kiosk_id IS NULL)
-         FROM settlements s WHERE s.period = ?1 AND {MEALS}
-           AND (?2 IS NULL OR s.canteen_id = ?2)
-         GROUP BY s.canteen_id"
-    ))?;
-    let rows = st.query_map(params![period, canteen.map(|c| c.0)], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -270,68 +277,49 @@ pub fn staff_entries_by_actor(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Per canteen of `period`: (canteen, late meals, the largest delay in seconds).
-pub fn late_counts(
-    conn: &Connection,
-    period: &str,
-    canteen: Option<CanteenId>,
-) -> Result<Vec<(i64, i64, i64)>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT s.canteen_id, count(*), max(s.late_by_seconds) FROM settlements s
-         WHERE s.period = ?1 AND {MEALS} AND s.late_by_seconds IS NOT NULL
-           AND (?2 IS NULL OR s.canteen_id = ?2)
-         GROUP BY s.canteen_id ORDER BY s.canteen_id"
-    ))?;
-    let rows = st.query_map(params![period, canteen.map(|c| c.0)], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+/// The month's accepted face meals per resident and kiosk: how many, how many scored below the
+/// kiosk's reported match threshold (or `default`) plus `margin`, and the sums of the scores.
+/// One pass over the covering index `settlements_flags_face`.
+#[derive(Debug, Clone)]
+pub struct FaceStat {
+    pub resident_id: i64,
+    pub kiosk_id: Option<i64>,
+    pub canteen_id: i64,
+    pub meals: i64,
+    pub close: i64,
+    pub match_sum: f64,
+    pub liveness_sum: f64,
 }
 
-/// Residents of `period` with at least `min_meals` accepted face meals of which at least
-/// `share` scored below their kiosk's match threshold (the one it reported, or `default`) plus
-/// `margin`: (resident, name, canteen of most of them, face meals, borderline meals, mean score).
-#[allow(clippy::too_many_arguments)]
-pub fn borderline(
+pub fn face_stats(
     conn: &Connection,
     period: &str,
     default: f64,
     margin: f64,
-    min_meals: i64,
-    share: f64,
     canteen: Option<CanteenId>,
-) -> Result<Vec<Borderline>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT s.resident_id, r.name, max(s.canteen_id), count(*),
-            sum(s.match_score < coalesce(k.match_threshold, ?2) + ?3), avg(s.match_score)
-         FROM settlements s JOIN residents r ON r.id = s.resident_id
+) -> Result<Vec<FaceStat>> {
+    let mut st = conn.prepare_cached(
+        "SELECT s.resident_id, s.kiosk_id, max(s.canteen_id), count(*),
+            coalesce(sum(s.match_score < coalesce(k.match_threshold, ?2) + ?3), 0),
+            coalesce(sum(s.match_score), 0.0), coalesce(sum(s.liveness_score), 0.0)
+         FROM settlements s INDEXED BY settlements_flags_face
          LEFT JOIN kiosks k ON k.id = s.kiosk_id
-         WHERE s.period = ?1 AND {MEALS} AND s.method = 'face' AND s.match_score IS NOT NULL
-           AND (?6 IS NULL OR s.canteen_id = ?6)
-         GROUP BY s.resident_id
-         HAVING count(*) >= ?4
-            AND CAST(sum(s.match_score < coalesce(k.match_threshold, ?2) + ?3) AS REAL)
-                / count(*) >= ?5
-         ORDER BY s.resident_id"
-    ))?;
+         WHERE s.period = ?1 AND s.outcome = 'accepted' AND s.voided_at IS NULL
+           AND s.method = 'face' AND (?4 IS NULL OR s.canteen_id = ?4)
+         GROUP BY s.resident_id, s.kiosk_id",
+    )?;
     let rows = st.query_map(
-        params![
-            period,
-            default,
-            margin,
-            min_meals,
-            share,
-            canteen.map(|c| c.0)
-        ],
+        params![period, default, margin, canteen.map(|c| c.0)],
         |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
+            Ok(FaceStat {
+                resident_id: r.get(0)?,
+                kiosk_id: r.get(1)?,
+                canteen_id: r.get(2)?,
+                meals: r.get(3)?,
+                close: r.get(4)?,
+                match_sum: r.get(5)?,
+                liveness_sum: r.get(6)?,
+            })
         },
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -348,7 +336,7 @@ pub fn kiosk_scores(
     let mut st = conn.prepare_cached(&format!(
         "SELECT s.kiosk_id, max(s.canteen_id), count(*), avg(s.match_score),
             avg(s.liveness_score)
-         FROM settlements s
+         FROM settlements s INDEXED BY settlements_flags_face
          WHERE s.period = ?1 AND {MEALS} AND s.method = 'face' AND s.kiosk_id IS NOT NULL
            AND (?2 IS NULL OR s.canteen_id = ?2)
          GROUP BY s.kiosk_id"

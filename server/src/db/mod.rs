@@ -156,7 +156,9 @@ fn connect_with(path: &Path, key: Option<&Arc<Vec<u8>>>) -> Result<Connection> {
     private_file(path)?;
     let conn = Connection::open(path)?;
     let key = key.cloned();
-    let books_key = key.as_deref().map(|k| crate::crypto::books_key(k));
+    let books_keyed = key
+        .as_deref()
+        .map(|k| books::mac_key(&crate::crypto::books_key(k)));
     conn.create_scalar_function(
         "id_masked",
         3,
@@ -182,11 +184,11 @@ fn connect_with(path: &Path, key: Option<&Arc<Vec<u8>>>) -> Result<Connection> {
         rusqlite::functions::FunctionFlags::SQLITE_UTF8
             | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
         move |ctx| {
-            let Some(key) = books_key else {
+            let Some(keyed) = &books_keyed else {
                 return Ok(None);
             };
             let args: Vec<_> = (0..ctx.len()).map(|i| ctx.get_raw(i)).collect();
-            Ok(Some(books::mac(&key, books::mac_values(&args).into_iter())))
+            Ok(Some(books::mac_keyed(keyed, books::mac_values(&args))))
         },
     )?;
     conn.busy_timeout(Duration::from_secs(5))?;

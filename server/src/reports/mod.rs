@@ -70,8 +70,31 @@ pub fn tally(canteen: &Canteen, date: NaiveDate, mut meals: Vec<TallyMeal>) -> T
     }
 }
 
-/// Builds the statement of `month` (`YYYY-MM`).
+/// Builds the statement of `month` (`YYYY-MM`) on one connection.
 pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<Statement> {
+    let mut s = statement_parts(conn, month, filter)?;
+    s.books = db::books::check(conn, month)?;
+    Ok(s)
+}
+
+/// [`statement`] with its books check (a MAC over every row of the month: the costliest part)
+/// on a second reader connection at the same time; the server's pages and API use this.
+pub async fn statement_in_parallel(
+    db: &db::Db,
+    month: &str,
+    filter: &Filter,
+) -> db::Result<Statement> {
+    let (m1, m2, f) = (month.to_owned(), month.to_owned(), filter.clone());
+    let (mut s, books) = tokio::try_join!(
+        db.read(move |c| statement_parts(c, &m1, &f)),
+        db.read(move |c| db::books::check(c, &m2)),
+    )?;
+    s.books = books;
+    Ok(s)
+}
+
+/// Everything of the statement but the books check (left empty).
+fn statement_parts(conn: &Connection, month: &str, filter: &Filter) -> db::Result<Statement> {
     let groups = db::statements::groups(conn, month, filter)?;
     let adjustments = db::statements::adjustments(conn, month, filter)?;
     let voided = db::statements::voided(conn, month, filter)?;
@@ -100,8 +123,9 @@ pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<
     let names = db::residents::names(conn)?;
     let closed = db::months::is_closed(conn, month)?;
     let chains = db::chain::statement_lines(conn, month, filter)?;
-    // the whole month's rows, whatever the filter: an edit anywhere concerns every reader
-    let books = db::books::check(conn, month)?;
+    // the books check (the whole month's rows, whatever the filter: an edit anywhere concerns
+    // every reader) is added by the callers above
+    let books = BooksCheck::default();
     let heads = db::books::heads(conn)?;
 
     let mut by_canteen: BTreeMap<i64, Amounts> = BTreeMap::new();

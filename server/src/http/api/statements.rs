@@ -50,10 +50,7 @@ pub async fn show(
         town: q.town.clone(),
     };
     let month = q.month.clone();
-    let statement = st
-        .db
-        .read(move |c| reports::statement(c, &month, &filter))
-        .await?;
+    let statement = reports::statement_in_parallel(&st.db, &month, &filter).await?;
     {
         let actor = access.actor();
         let at = st
