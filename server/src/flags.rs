@@ -829,7 +829,7 @@ pub fn review(
     };
     if d.state == "confirmed" {
         // every meal behind it, not only the listed ids
-        let all = all_ids(tx, flag)?;
+        let all = all_ids(flag)?;
         out.withheld = db::flags::withhold(tx, &d.month, &flag.key, &all, at, &actor.name)?;
         out.withheld_fen = db::flags::withheld(tx, &d.month, None, None)?
             .iter()
@@ -857,8 +857,36 @@ pub fn review(
     Ok(out)
 }
 
+/// Finds flag `d.key` of `d.month` as it stands in `tx` and records the decision on it
+/// ([`review`]); the API and the dashboard's form both come here. Returns the flag with its new
+/// review and what the decision did.
+pub fn review_by_key(
+    tx: &Tx<'_>,
+    d: &Decision,
+    actor: &Actor,
+    at: &str,
+    rules: &Rules,
+) -> db::Result<(Flag, Reviewed)> {
+    let mut flag = compute(tx, &d.month, None, rules)?
+        .into_iter()
+        .find(|f| f.key == d.key)
+        .ok_or_else(|| {
+            db::Error::invalid("key", "no such flag in this month (it may have cleared)")
+        })?;
+    let done = review(tx, &flag, d, actor, at)?;
+    flag.review = Some(FlagReview {
+        state: d.state.clone(),
+        note: d.note.clone(),
+        by: actor.name.clone(),
+        at: chrono::DateTime::parse_from_rfc3339(at)
+            .map(|t| t.to_utc())
+            .unwrap_or_default(),
+    });
+    Ok((flag, done))
+}
+
 /// All the meal ids behind a flag (its list stops at 500; a flag with more is rare).
-fn all_ids(_tx: &Tx<'_>, flag: &Flag) -> db::Result<Vec<uuid::Uuid>> {
+fn all_ids(flag: &Flag) -> db::Result<Vec<uuid::Uuid>> {
     if (flag.settlement_ids.len() as i64) < flag.meals {
         return Err(db::Error::Conflict(format!(
             "flag {} stands on {} meals, more than {IDS} can be confirmed at once: confirm \

@@ -95,18 +95,8 @@ pub async fn review(
     let out = st
         .db
         .write(move |tx| {
-            // the flag as it stands now, computed in the same transaction as the decision
-            let flag = flags::compute(tx, &decision.month, None, &rules)?
-                .into_iter()
-                .find(|f| f.key == decision.key)
-                .ok_or_else(|| {
-                    db::Error::invalid("key", "no such flag in this month (it may have cleared)")
-                })?;
-            let done = flags::review(tx, &flag, &decision, &actor, &at)?;
-            let flag = flags::compute(tx, &decision.month, None, &rules)?
-                .into_iter()
-                .find(|f| f.key == decision.key)
-                .unwrap_or(flag);
+            // the flag as it stands now, in the same transaction as the decision
+            let (flag, done) = flags::review_by_key(tx, &decision, &actor, &at, &rules)?;
             Ok(FlagReviewed {
                 flag,
                 withheld_meals: done.withheld as u64,

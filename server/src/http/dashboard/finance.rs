@@ -261,8 +261,8 @@ pub struct MonthQuery {
     heads: Option<String>,
 }
 
-fn month_of(v: &Viewer, q: Option<&str>, st: &AppState) -> PageResult<String> {
-    let _ = v;
+/// The month a page asks for (`YYYY-MM`), or the current one on the server's clock.
+pub(super) fn month_of(q: Option<&str>, st: &AppState) -> PageResult<String> {
     match q {
         Some(m) if !m.is_empty() => {
             if parse_month(m).is_none() {
@@ -296,7 +296,7 @@ pub async fn show(
     Query(q): Query<MonthQuery>,
 ) -> PageResult {
     v.require(&[Role::Admin, Role::Finance])?;
-    let month = month_of(&v, q.month.as_deref(), &st)?;
+    let month = month_of(q.month.as_deref(), &st)?;
     let m2 = month.clone();
     let asked = q.heads.clone().unwrap_or_default();
     let earlier = match asked.trim() {
@@ -479,7 +479,7 @@ pub async fn canteen(
     Query(q): Query<MonthQuery>,
 ) -> PageResult {
     v.require(&[Role::Admin, Role::Finance])?;
-    let month = month_of(&v, q.month.as_deref(), &st)?;
+    let month = month_of(q.month.as_deref(), &st)?;
     let m2 = month.clone();
     let (s, c) = st
         .db
@@ -553,7 +553,7 @@ pub async fn resident(
     Query(q): Query<MonthQuery>,
 ) -> PageResult {
     v.require(&[Role::Admin, Role::Finance])?;
-    let month = month_of(&v, q.month.as_deref(), &st)?;
+    let month = month_of(q.month.as_deref(), &st)?;
     let (m2, canteen) = (month.clone(), q.canteen.map(CanteenId));
     let (r, meals) = st
         .db

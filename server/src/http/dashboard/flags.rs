@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use chrono::SecondsFormat;
 use serde::Deserialize;
 
-use super::{Chrome, HasCsrf, PageError, PageResult, Posted, Viewer, qs, see_other, today, yuan};
+use super::{Chrome, HasCsrf, PageError, PageResult, Posted, Viewer, qs, see_other, yuan};
 use crate::corrections::parse_month;
 use crate::db::users::Role;
 use crate::flags;
@@ -46,27 +46,13 @@ pub struct FlagsQuery {
     msg: Option<String>,
 }
 
-fn month_or_now(q: Option<&str>, st: &AppState) -> PageResult<String> {
-    match q {
-        Some(m) if !m.is_empty() => {
-            if parse_month(m).is_none() {
-                return Err(PageError::Bad("month must be YYYY-MM".into()));
-            }
-            Ok(m.to_owned())
-        }
-        _ => Ok(today(st.clock.now(), st.config.timezone)
-            .format("%Y-%m")
-            .to_string()),
-    }
-}
-
 pub async fn show(
     State(st): State<AppState>,
     v: Viewer,
     Query(q): Query<FlagsQuery>,
 ) -> PageResult {
     v.require(&[Role::Admin, Role::Finance])?;
-    let month = month_or_now(q.month.as_deref(), &st)?;
+    let month = super::finance::month_of(q.month.as_deref(), &st)?;
     let rules = st.config.security.flags;
     let m2 = month.clone();
     let (flags, closed) = st
@@ -167,15 +153,9 @@ pub async fn review(State(st): State<AppState>, p: Posted<ReviewForm>) -> PageRe
         state: f.state.clone(),
         note,
     };
-    let done = st
+    let (_, done) = st
         .db
-        .write(move |tx| {
-            let flag = flags::compute(tx, &d.month, None, &rules)?
-                .into_iter()
-                .find(|x| x.key == d.key)
-                .ok_or_else(|| crate::db::Error::invalid("key", "no such flag in this month"))?;
-            flags::review(tx, &flag, &d, &actor, &at)
-        })
+        .write(move |tx| flags::review_by_key(tx, &d, &actor, &at, &rules))
         .await?;
     let msg = match (f.state.as_str(), v.en) {
         ("confirmed", false) => format!(
