@@ -48,6 +48,11 @@ pub struct SettlementItem {
     /// of the JSON when absent, so items without it keep their exact wire form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_carer_id: Option<i64>,
+    /// The price of what was taken, from the counter (set meals at several prices, weighed
+    /// dishes), within the slot's `price_min`..=`price_max`. Absent: the slot's set price.
+    /// Signed like `proxy_carer_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counter_price: Option<Fen>,
     /// The kiosk's signature and chain link ([`crate::signing`]). Required from kiosks; absent
     /// only for meals the server itself enters (a staff check-in on the dashboard, demo history).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,6 +122,20 @@ pub struct MealDecision {
     pub tier_name: Option<String>,
     pub policy_id: String,
     pub policy_version: u32,
+    /// The delivery fee as its own line (part of `price`) and the part of it a funder pays
+    /// (part of `subsidy`); 0 unless the policy makes delivery its own line.
+    #[serde(default)]
+    pub delivery_fee: Fen,
+    #[serde(default)]
+    pub delivery_subsidy: Fen,
+    /// Stacked subsidies on top of the tier (codes) and their sum (part of `subsidy`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stacked: Vec<String>,
+    #[serde(default)]
+    pub stacked_subsidy: Fen,
+    /// The operating subsidy paid to the canteen for this meal (not part of `price`).
+    #[serde(default)]
+    pub operating: Fen,
 }
 
 impl From<&Accepted> for MealDecision {
@@ -146,6 +165,8 @@ impl From<&Accepted> for MealDecision {
                 city: a.funding.city,
                 town: a.funding.town,
                 other: a.funding.other,
+                county: a.funding.county,
+                canteen: a.funding.canteen,
             },
             funding_town: a.funding_town.0.clone(),
             eligibility,
@@ -154,6 +175,11 @@ impl From<&Accepted> for MealDecision {
             tier_name,
             policy_id: a.policy.id.clone(),
             policy_version: a.policy.version,
+            delivery_fee: a.delivery_fee,
+            delivery_subsidy: a.delivery_subsidy,
+            stacked: a.stacked.clone(),
+            stacked_subsidy: a.stacked_subsidy,
+            operating: a.operating,
         }
     }
 }
@@ -163,6 +189,12 @@ pub struct FundingDto {
     pub city: Fen,
     pub town: Fen,
     pub other: Fen,
+    /// 县区财政 (a county or city district).
+    #[serde(default)]
+    pub county: Fen,
+    /// 食堂让利: the canteen's own discount; no finance pays it.
+    #[serde(default)]
+    pub canteen: Fen,
 }
 
 /// Why a meal was refused: a stable code and a label for the counter screen.
@@ -225,6 +257,17 @@ pub struct DuplicateFace {
 pub struct TownDto {
     pub code: String,
     pub name: String,
+    /// The district or county (区/县) the town belongs to, by its code (`POST /districts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub district: Option<String>,
+}
+
+/// `POST /api/v1/districts`: a district or county (区/县), the level above towns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistrictDto {
+    pub code: String,
+    pub name: String,
 }
 
 /// A slot of a canteen on the wire (`"11:00"`-style times).
@@ -235,6 +278,42 @@ pub struct SlotDto {
     pub start: NaiveTime,
     pub end: NaiveTime,
     pub price: Fen,
+    /// Bounds of a counter price (set meals, weighed dishes), both or neither; `price` must
+    /// lie within them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_min: Option<Fen>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_max: Option<Fen>,
+}
+
+impl SlotDto {
+    /// The slot as the decision sees it; `Err` names the field (`price_min`, `price_max`).
+    pub fn window(&self) -> Result<crate::SlotWindow, (&'static str, &'static str)> {
+        let price_range = match (self.price_min, self.price_max) {
+            (None, None) => None,
+            (Some(min), Some(max)) => Some(crate::PriceRange { min, max }),
+            (None, Some(_)) => return Err(("price_min", "give both bounds of a counter price")),
+            (Some(_), None) => return Err(("price_max", "give both bounds of a counter price")),
+        };
+        Ok(crate::SlotWindow {
+            slot: self.slot,
+            start: self.start,
+            end: self.end,
+            price: self.price,
+            price_range,
+        })
+    }
+
+    pub fn from_window(w: &crate::SlotWindow) -> SlotDto {
+        SlotDto {
+            slot: w.slot,
+            start: w.start,
+            end: w.end,
+            price: w.price,
+            price_min: w.price_range.map(|r| r.min),
+            price_max: w.price_range.map(|r| r.max),
+        }
+    }
 }
 
 /// `POST /api/v1/canteens`.
@@ -262,6 +341,9 @@ pub struct CanteenDto {
     pub operator_kind: OperatorKind,
     pub slots: Vec<SlotDto>,
     pub delivery_surcharge: Option<Fen>,
+    /// The district of the canteen's town, if the geography names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub district: Option<String>,
 }
 
 /// Resident status on the wire: `active`, `suspended`, or `deceased` with `deceased_on`.
@@ -366,6 +448,10 @@ pub struct KioskCreated {
 
 /// Counts and money of a set of meals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+///
+/// `price = subsidy + self_pay`; `subsidy = city + county + town + other + canteen`. Of
+/// `price`, `delivery_fee` is the delivery line; of `subsidy`, `delivery_subsidy` is the part
+/// of that fee a funder pays. `operating` is paid to the canteen beside the meals' prices.
 pub struct Amounts {
     pub meals: i64,
     pub subsidised_meals: i64,
@@ -375,6 +461,16 @@ pub struct Amounts {
     pub city: Fen,
     pub town: Fen,
     pub other: Fen,
+    #[serde(default)]
+    pub county: Fen,
+    #[serde(default)]
+    pub canteen: Fen,
+    #[serde(default)]
+    pub delivery_fee: Fen,
+    #[serde(default)]
+    pub delivery_subsidy: Fen,
+    #[serde(default)]
+    pub operating: Fen,
 }
 
 impl Amounts {
@@ -387,6 +483,16 @@ impl Amounts {
         self.city += o.city;
         self.town += o.town;
         self.other += o.other;
+        self.county += o.county;
+        self.canteen += o.canteen;
+        self.delivery_fee += o.delivery_fee;
+        self.delivery_subsidy += o.delivery_subsidy;
+        self.operating += o.operating;
+    }
+
+    /// What finance pays for these meals: the subsidy but the canteens' own discounts.
+    pub fn finance_pays(&self) -> Fen {
+        self.subsidy - self.canteen
     }
 }
 
@@ -424,6 +530,12 @@ pub struct TallyMeal {
     pub funding: FundingDto,
     pub tier: Option<String>,
     pub voided: bool,
+    #[serde(default)]
+    pub delivery_fee: Fen,
+    #[serde(default)]
+    pub delivery_subsidy: Fen,
+    #[serde(default)]
+    pub operating: Fen,
 }
 
 /// `POST /api/v1/settlements/{id}/void`.
@@ -542,8 +654,20 @@ pub struct Statement {
     /// totals above; `payable` is what finance pays.
     pub withheld: Vec<WithheldLine>,
     pub withheld_total: Fen,
-    /// `total.subsidy - withheld_total`.
+    /// What finance pays the canteens for the meals: `total.subsidy`, less the canteens' own
+    /// discounts (`total.canteen`) and less the subsidy withheld (`withheld_total`, of which
+    /// no canteen discount).
     pub payable: Fen,
+    /// Operating subsidies (运营补贴) to the canteens, per canteen and funder, paid beside the
+    /// meals (not in `payable`); `operating_total` equals `total.operating`.
+    #[serde(default)]
+    pub operating: Vec<OperatingLine>,
+    #[serde(default)]
+    pub operating_total: Fen,
+    /// 人户分离 clearing: meals whose subsidy town (paying) is not the canteen's town (serving),
+    /// per pair of towns, for the towns to settle between them.
+    #[serde(default)]
+    pub clearing: Vec<ClearingLine>,
     /// Per kiosk whose meals are in this statement: did its signed hash chain verify?
     pub chains: Vec<ChainLine>,
     /// Every row of the month against the server's MAC: edited or inserted outside the server?
@@ -556,6 +680,27 @@ pub struct Statement {
     /// their rows and counted apart.
     #[serde(default)]
     pub proxy_meals: i64,
+}
+
+/// The operating subsidy one funder pays one canteen for the month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatingLine {
+    pub canteen_id: CanteenId,
+    pub source: String,
+    pub source_zh: String,
+    pub meals: i64,
+    pub fen: Fen,
+}
+
+/// Meals served in one town and subsidised by another (人户分离): the paying town owes the
+/// serving town's canteens `subsidy` (of which `town` is the town finance's own share).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClearingLine {
+    pub paying_town: String,
+    pub serving_town: String,
+    pub meals: i64,
+    pub subsidy: Fen,
+    pub town: Fen,
 }
 
 /// A meal whose subsidy is withheld because a red flag over it was confirmed.
@@ -571,6 +716,9 @@ pub struct WithheldLine {
     pub town: Fen,
     pub other: Fen,
     pub by: String,
+    /// Of `subsidy`, the canteen's own discount (no finance pays it, so none is withheld).
+    #[serde(default)]
+    pub canteen: Fen,
 }
 
 /// The books check of one month: each settlement and adjustment row against the keyed MAC the
@@ -970,6 +1118,8 @@ pub struct HistoryMeal {
     pub resident_id: ResidentId,
     pub date: NaiveDate,
     pub slot: Slot,
+    /// The meal's subsidy under its tier ([`crate::PriorMeal::subsidy`]): without stacked
+    /// subsidies and the delivery subsidy.
     pub subsidy: Fen,
 }
 

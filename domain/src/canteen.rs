@@ -19,6 +19,20 @@ impl TownCode {
     }
 }
 
+/// A district or county (区/县), above towns: the geography is city → district → town.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DistrictCode(pub String);
+
+impl DistrictCode {
+    pub fn new(code: impl Into<String>) -> DistrictCode {
+        DistrictCode(code.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct CanteenId(pub i64);
@@ -99,7 +113,37 @@ pub struct SlotWindow {
     pub slot: Slot,
     pub start: NaiveTime,
     pub end: NaiveTime,
+    /// The set price; the price of a meal settled without a counter price.
     pub price: Fen,
+    /// Set meals at several prices, weighed dishes, "actual spend": the counter may settle a
+    /// meal at the price of what was taken, within these bounds (inclusive). `None`: every
+    /// meal is at `price`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_range: Option<PriceRange>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceRange {
+    pub min: Fen,
+    pub max: Fen,
+}
+
+impl SlotWindow {
+    /// The price of a meal in this slot: the counter's, if it gave one and it is allowed, or
+    /// the set price. `Err` carries the bounds a counter price broke (without a range, the
+    /// only allowed price is the set one).
+    pub fn price_of(&self, counter: Option<Fen>) -> Result<Fen, PriceRange> {
+        let bounds = self.price_range.unwrap_or(PriceRange {
+            min: self.price,
+            max: self.price,
+        });
+        match counter {
+            None => Ok(self.price),
+            Some(p) if bounds.min <= p && p <= bounds.max => Ok(p),
+            Some(_) => Err(bounds),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +157,9 @@ pub struct Canteen {
     pub slots: Vec<SlotWindow>,
     /// Added to the price of a delivered meal (送餐), if the canteen delivers.
     pub delivery_surcharge: Option<Fen>,
+    /// The district (区/县) of the canteen's town, if the geography names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub district: Option<DistrictCode>,
 }
 
 impl Canteen {
@@ -133,6 +180,18 @@ impl Canteen {
             }
             if w.price.is_negative() {
                 return Err(format!("slots[{i}].price: must not be negative"));
+            }
+            if let Some(r) = w.price_range {
+                if r.min.is_negative() || r.max < r.min {
+                    return Err(format!(
+                        "slots[{i}].price_range: min must be 0 or more and max at least min"
+                    ));
+                }
+                if w.price < r.min || r.max < w.price {
+                    return Err(format!(
+                        "slots[{i}].price_range: the set price must lie within it"
+                    ));
+                }
             }
             for (j, o) in slots.iter().enumerate().skip(i + 1) {
                 if o.slot == w.slot {
@@ -169,15 +228,18 @@ mod tests {
                     start: t(10, 30),
                     end: t(13, 0),
                     price: Fen(1000),
+                    price_range: None,
                 },
                 SlotWindow {
                     slot: Slot::Dinner,
                     start: t(16, 30),
                     end: t(18, 30),
                     price: Fen(800),
+                    price_range: None,
                 },
             ],
             delivery_surcharge: None,
+            district: None,
         }
     }
 

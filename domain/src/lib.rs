@@ -13,7 +13,10 @@ pub mod resident;
 pub mod settle;
 pub mod signing;
 
-pub use canteen::{Canteen, CanteenId, CanteenKind, OperatorKind, Slot, SlotWindow, TownCode};
+pub use canteen::{
+    Canteen, CanteenId, CanteenKind, DistrictCode, OperatorKind, PriceRange, Slot, SlotWindow,
+    TownCode,
+};
 pub use money::Fen;
 pub use policy::{Policy, PolicyError, PolicyRef};
 pub use resident::{Category, Diner, NationalId, Resident, ResidentId, ResidentStatus, Sex};

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate, NaiveTime, TimeDelta};
 use serde::{Deserialize, Serialize};
 
 use crate::{CanteenId, Category, Fen, Slot, TownCode};
@@ -51,6 +51,111 @@ pub struct Policy {
     /// that would be subsidised is sold at full price with the reason `proxy_not_subsidised`.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub proxy_subsidised: bool,
+    // Fields below were added for the rules real cities publish (issue 13). Each is optional
+    // and left out of the document when unused, so a document written before them parses,
+    // writes back and decides exactly as before.
+    /// Public holidays and 调休 make-up working days, for tiers with `working_days_only`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<Calendar>,
+    /// Subsidy windows (Xuyi: 6:00–9:00, 11:00–13:30, 17:30–19:30). Empty: the whole of the
+    /// canteen's slot. A meal served outside every window is sold at full price
+    /// (`outside_subsidy_window`), not refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<SubsidyWindow>,
+    /// A meal priced below this (delivery fee not counted) gets no subsidy (Zhuhai: ¥10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_price: Option<Fen>,
+    /// When present, the delivery fee is its own line: never subsidised by a tier, paid by the
+    /// elder less the best delivery subsidy they meet. When absent, the canteen's surcharge is
+    /// added to the meal price before the subsidy (as before this field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
+    /// Independent subsidies added on top of the best tier, in order (a district top-up, a
+    /// canteen discount), each with its own conditions, funder and caps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stacked: Vec<Tier>,
+    /// An operating subsidy paid to the canteen for subsidised meals (not part of the meal's
+    /// price; the elder never sees it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operating: Option<Operating>,
+}
+
+/// Public holidays and make-up working days (调休) as the State Council publishes them each
+/// year. A working day is a Monday to Friday that is not a holiday, or a listed make-up day.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calendar {
+    #[serde(default)]
+    pub holidays: Vec<NaiveDate>,
+    /// Saturdays and Sundays that are working days (调休上班).
+    #[serde(default)]
+    pub workdays: Vec<NaiveDate>,
+}
+
+impl Calendar {
+    pub fn is_working_day(&self, date: NaiveDate) -> bool {
+        if self.workdays.contains(&date) {
+            return true;
+        }
+        !self.holidays.contains(&date) && date.weekday().number_from_monday() <= 5
+    }
+}
+
+/// A time window in which meals are subsidised, for one slot or (no slot) any. Both ends
+/// belong to it, the end to the whole minute: "11:00–13:30" takes 13:30:59 and not 13:31.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubsidyWindow {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<Slot>,
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+}
+
+impl SubsidyWindow {
+    pub fn contains(&self, slot: Slot, time: NaiveTime) -> bool {
+        let end = self.end + TimeDelta::minutes(1);
+        self.slot.is_none_or(|s| s == slot) && self.start <= time && (time < end || end < self.end)
+    }
+}
+
+/// The delivery fee as its own line (送餐费), and who may have it paid.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    /// Delivery subsidies: the elder gets the largest one whose conditions they meet, never
+    /// more than the fee. Empty: the elder always pays the fee (Jurong).
+    #[serde(default)]
+    pub subsidies: Vec<DeliverySubsidy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySubsidy {
+    pub code: String,
+    pub name: String,
+    #[serde(default)]
+    pub conditions: Conditions,
+    pub fen: Fen,
+    pub funding: Vec<FundingShare>,
+}
+
+/// An operating subsidy (运营补贴) paid to the canteen by one funder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operating {
+    pub fen: Fen,
+    pub per: OperatingBasis,
+    pub source: FundingSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatingBasis {
+    /// For every subsidised meal (Shenzhen: ¥2 per meal).
+    Meal,
+    /// For each diner's first subsidised meal of the day (Beijing: ¥3 per diner per day).
+    DinerDay,
 }
 
 fn yes() -> bool {
@@ -93,9 +198,21 @@ pub struct Conditions {
     /// The resident's subsidy town must be one of these.
     #[serde(default)]
     pub towns: Vec<TownCode>,
-    /// The meal must be served at one of these canteens.
+    /// The meal must be served at one of these canteens (or, with `own_district`, in the
+    /// district of the subsidy town: either will do).
     #[serde(default)]
     pub canteens: Vec<CanteenId>,
+    /// The canteen must be in the district (区/县) of the resident's subsidy town (Shenzhen:
+    /// the district of household registration).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub own_district: bool,
+    /// Only on working days, by the policy's `calendar` (Shenzhen: working-day lunch).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub working_days_only: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,17 +222,47 @@ pub enum Benefit {
     PerMeal(BTreeMap<Slot, Fen>),
     /// A daily amount shared by the day's meals in these slots, in the order they are eaten.
     PerDay { fen: Fen, slots: Vec<Slot> },
+    /// A percentage of the meal price, or (`of: remainder`, for a stacked subsidy) of what is
+    /// left after the subsidies before it; rounded down to the fen, at most `max`.
+    Percent {
+        percent: u32,
+        slots: Vec<Slot>,
+        #[serde(default)]
+        of: PercentOf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<Fen>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PercentOf {
+    #[default]
+    Price,
+    Remainder,
 }
 
 impl Benefit {
-    /// What the tier is worth for a meal in `slot`, before caps and price: used to pick the
+    /// What the tier is worth for a meal in `slot` at `price`, before caps: used to pick the
     /// best tier.
-    pub fn nominal(&self, slot: Slot) -> Option<Fen> {
+    pub fn nominal(&self, slot: Slot, price: Fen) -> Option<Fen> {
         match self {
             Benefit::PerMeal(by_slot) => by_slot.get(&slot).copied(),
             Benefit::PerDay { fen, slots } => slots.contains(&slot).then_some(*fen),
+            Benefit::Percent {
+                percent,
+                slots,
+                max,
+                ..
+            } => slots
+                .contains(&slot)
+                .then(|| cap(price.percent(*percent), *max)),
         }
     }
+}
+
+fn cap(fen: Fen, max: Option<Fen>) -> Fen {
+    max.map_or(fen, |m| fen.min(m))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -127,13 +274,21 @@ pub enum FundingSource {
     Town,
     /// 其他（福彩公益金、慈善等）
     Other,
+    /// 县（区）级财政: a county or a city district (Shenzhen's and Zhuhai's district top-up;
+    /// Fang County's own finance).
+    County,
+    /// 食堂让利: the canteen's own discount (Zhuhai's 优特 canteens). Part of what the elder does
+    /// not pay, but no finance pays it: the statement's `payable` leaves it out.
+    Canteen,
 }
 
 impl FundingSource {
-    pub const ALL: [FundingSource; 3] = [
+    pub const ALL: [FundingSource; 5] = [
         FundingSource::City,
+        FundingSource::County,
         FundingSource::Town,
         FundingSource::Other,
+        FundingSource::Canteen,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -141,7 +296,13 @@ impl FundingSource {
             FundingSource::City => "city",
             FundingSource::Town => "town",
             FundingSource::Other => "other",
+            FundingSource::County => "county",
+            FundingSource::Canteen => "canteen",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<FundingSource> {
+        FundingSource::ALL.into_iter().find(|f| f.as_str() == s)
     }
 
     pub fn label_zh(self) -> &'static str {
@@ -149,6 +310,8 @@ impl FundingSource {
             FundingSource::City => "市级财政",
             FundingSource::Town => "镇街财政",
             FundingSource::Other => "其他资金",
+            FundingSource::County => "县区财政",
+            FundingSource::Canteen => "食堂让利",
         }
     }
 }
@@ -248,51 +411,100 @@ impl Policy {
         }
         for (i, t) in self.tiers.iter().enumerate() {
             let at = |f: &str| format!("tiers[{i}].{f}");
-            if t.code.trim().is_empty() {
-                return Err(err(at("code"), "must not be empty"));
-            }
             if self.tiers[..i].iter().any(|o| o.code == t.code) {
                 return Err(err(
                     at("code"),
                     format!("'{}' is used by an earlier tier", t.code),
                 ));
             }
-            if let (Some(lo), Some(hi)) = (t.conditions.min_age, t.conditions.max_age)
-                && hi < lo
-            {
-                return Err(err(at("conditions.max_age"), "is below min_age"));
-            }
-            match &t.benefit {
-                Benefit::PerMeal(by_slot) => {
-                    if by_slot.is_empty() {
-                        return Err(err(at("benefit.per_meal"), "names no slot"));
-                    }
-                    if let Some((s, _)) = by_slot.iter().find(|(_, f)| f.0 <= 0) {
-                        return Err(err(
-                            at(&format!("benefit.per_meal.{}", s.as_str())),
-                            "must be more than 0 fen",
-                        ));
-                    }
-                }
-                Benefit::PerDay { fen, slots } => {
-                    if fen.0 <= 0 {
-                        return Err(err(at("benefit.per_day.fen"), "must be more than 0 fen"));
-                    }
-                    if slots.is_empty() {
-                        return Err(err(at("benefit.per_day.slots"), "names no slot"));
-                    }
-                }
-            }
-            validate_funding(&t.funding).map_err(|reason| err(at("funding"), reason))?;
-            if t.caps.per_slot_per_day == 0 {
-                return Err(err(at("caps.per_slot_per_day"), "must be 1 or more"));
-            }
-            if t.caps.per_day == Some(0) || t.caps.per_month == Some(0) {
+            validate_tier(t, &at, false)?;
+        }
+        for (i, t) in self.stacked.iter().enumerate() {
+            let at = |f: &str| format!("stacked[{i}].{f}");
+            let earlier = self.tiers.iter().chain(&self.stacked[..i]);
+            if earlier.clone().any(|o| o.code == t.code) {
                 return Err(err(
-                    at("caps"),
-                    "a cap of 0 would subsidise nothing; leave it out",
+                    at("code"),
+                    format!("'{}' is used by an earlier tier", t.code),
                 ));
             }
+            validate_tier(t, &at, true)?;
+        }
+        self.validate_rules()
+    }
+
+    /// The fields added for real cities' rules (issue 13).
+    fn validate_rules(&self) -> Result<(), PolicyError> {
+        let any_working_days = self
+            .tiers
+            .iter()
+            .chain(&self.stacked)
+            .map(|t| &t.conditions)
+            .chain(
+                self.delivery
+                    .iter()
+                    .flat_map(|d| d.subsidies.iter().map(|s| &s.conditions)),
+            )
+            .any(|c| c.working_days_only);
+        match &self.calendar {
+            None if any_working_days => {
+                return Err(err(
+                    "calendar",
+                    "a condition has working_days_only: give the holidays and make-up working \
+                     days (调休) it is judged by",
+                ));
+            }
+            None => {}
+            Some(c) => {
+                if let Some(d) = c.holidays.iter().find(|d| c.workdays.contains(d)) {
+                    return Err(err(
+                        "calendar.workdays",
+                        format!("{d} is also listed as a holiday"),
+                    ));
+                }
+                if let Some(d) = c
+                    .workdays
+                    .iter()
+                    .find(|d| d.weekday().number_from_monday() <= 5)
+                {
+                    return Err(err(
+                        "calendar.workdays",
+                        format!("{d} is a Monday to Friday, a working day already"),
+                    ));
+                }
+            }
+        }
+        for (i, w) in self.windows.iter().enumerate() {
+            if w.end <= w.start {
+                return Err(err(format!("windows[{i}].end"), "must be after start"));
+            }
+        }
+        if self.min_price.is_some_and(|f| f.0 <= 0) {
+            return Err(err(
+                "min_price",
+                "must be more than 0 fen; leave it out for none",
+            ));
+        }
+        if let Some(d) = &self.delivery {
+            for (i, s) in d.subsidies.iter().enumerate() {
+                let at = |f: &str| format!("delivery.subsidies[{i}].{f}");
+                if s.code.trim().is_empty() {
+                    return Err(err(at("code"), "must not be empty"));
+                }
+                if d.subsidies[..i].iter().any(|o| o.code == s.code) {
+                    return Err(err(at("code"), format!("'{}' appears twice", s.code)));
+                }
+                if s.fen.0 <= 0 {
+                    return Err(err(at("fen"), "must be more than 0 fen"));
+                }
+                validate_conditions(&s.conditions, &at)?;
+                validate_funding(&s.funding).map_err(|reason| err(at("funding"), reason))?;
+            }
+        }
+        if let Some(o) = &self.operating
+            && o.fen.0 <= 0
+        {
+            return Err(err("operating.fen", "must be more than 0 fen"));
         }
         Ok(())
     }
@@ -326,6 +538,89 @@ impl Policy {
     pub fn example_shenzhen() -> Policy {
         Policy::parse(include_str!("../policies/shenzhen.json")).expect("shipped policy is valid")
     }
+}
+
+fn validate_conditions(c: &Conditions, at: &dyn Fn(&str) -> String) -> Result<(), PolicyError> {
+    if let (Some(lo), Some(hi)) = (c.min_age, c.max_age)
+        && hi < lo
+    {
+        return Err(err(at("conditions.max_age"), "is below min_age"));
+    }
+    Ok(())
+}
+
+/// One tier's checks; `stacked`: it is added on top of the best tier, so a percentage may be
+/// of the remainder.
+fn validate_tier(t: &Tier, at: &dyn Fn(&str) -> String, stacked: bool) -> Result<(), PolicyError> {
+    if t.code.trim().is_empty() {
+        return Err(err(at("code"), "must not be empty"));
+    }
+    validate_conditions(&t.conditions, at)?;
+    match &t.benefit {
+        Benefit::PerMeal(by_slot) => {
+            if by_slot.is_empty() {
+                return Err(err(at("benefit.per_meal"), "names no slot"));
+            }
+            if let Some((s, _)) = by_slot.iter().find(|(_, f)| f.0 <= 0) {
+                return Err(err(
+                    at(&format!("benefit.per_meal.{}", s.as_str())),
+                    "must be more than 0 fen",
+                ));
+            }
+        }
+        Benefit::PerDay { .. } if stacked => {
+            return Err(err(
+                at("benefit.per_day"),
+                "a daily amount is shared by the day's meals under one tier: give a stacked \
+                 subsidy per_meal or percent",
+            ));
+        }
+        Benefit::PerDay { fen, slots } => {
+            if fen.0 <= 0 {
+                return Err(err(at("benefit.per_day.fen"), "must be more than 0 fen"));
+            }
+            if slots.is_empty() {
+                return Err(err(at("benefit.per_day.slots"), "names no slot"));
+            }
+        }
+        Benefit::Percent {
+            percent,
+            slots,
+            of,
+            max,
+        } => {
+            if !(1..=100).contains(percent) {
+                return Err(err(
+                    at("benefit.percent.percent"),
+                    "must be between 1 and 100",
+                ));
+            }
+            if slots.is_empty() {
+                return Err(err(at("benefit.percent.slots"), "names no slot"));
+            }
+            if max.is_some_and(|m| m.0 <= 0) {
+                return Err(err(at("benefit.percent.max"), "must be more than 0 fen"));
+            }
+            if *of == PercentOf::Remainder && !stacked {
+                return Err(err(
+                    at("benefit.percent.of"),
+                    "a tier is the first subsidy, so its remainder is the price: use \
+                     \"price\", or move it to stacked",
+                ));
+            }
+        }
+    }
+    validate_funding(&t.funding).map_err(|reason| err(at("funding"), reason))?;
+    if t.caps.per_slot_per_day == 0 {
+        return Err(err(at("caps.per_slot_per_day"), "must be 1 or more"));
+    }
+    if t.caps.per_day == Some(0) || t.caps.per_month == Some(0) {
+        return Err(err(
+            at("caps"),
+            "a cap of 0 would subsidise nothing; leave it out",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_funding(shares: &[FundingShare]) -> Result<(), String> {
@@ -379,14 +674,14 @@ mod tests {
     #[test]
     fn nominal_benefit_by_slot() {
         let per_meal = Benefit::PerMeal(BTreeMap::from([(Slot::Lunch, Fen(500))]));
-        assert_eq!(per_meal.nominal(Slot::Lunch), Some(Fen(500)));
-        assert_eq!(per_meal.nominal(Slot::Dinner), None);
+        assert_eq!(per_meal.nominal(Slot::Lunch, Fen(900)), Some(Fen(500)));
+        assert_eq!(per_meal.nominal(Slot::Dinner, Fen(900)), None);
         let per_day = Benefit::PerDay {
             fen: Fen(1000),
             slots: vec![Slot::Lunch, Slot::Dinner],
         };
-        assert_eq!(per_day.nominal(Slot::Dinner), Some(Fen(1000)));
-        assert_eq!(per_day.nominal(Slot::Breakfast), None);
+        assert_eq!(per_day.nominal(Slot::Dinner, Fen(900)), Some(Fen(1000)));
+        assert_eq!(per_day.nominal(Slot::Breakfast, Fen(900)), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::{CanteenId, Fen, TownCode};
+use crate::{CanteenId, DistrictCode, Fen, TownCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -230,6 +230,8 @@ impl Resident {
             status: self.status,
             prepaid_balance: self.prepaid_balance,
             face_ready: self.face_enrolled && self.consent.face_enrolment,
+            registered_district: None,
+            residence_district: None,
         }
     }
 }
@@ -254,6 +256,12 @@ pub struct Diner {
     pub prepaid_balance: Option<Fen>,
     /// Face templates enrolled with separate consent: face check-ins are possible.
     pub face_ready: bool,
+    /// The districts (区/县) of the registration and residence towns, where the geography
+    /// names them (policies with `own_district`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_district: Option<DistrictCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residence_district: Option<DistrictCode>,
 }
 
 impl Diner {
@@ -275,12 +283,22 @@ fn has_any_category(held: &BTreeSet<Category>, any: &[Category]) -> bool {
         .any(|c| held.contains(c) || (c.0 == Category::DISABLED && any_level()))
 }
 
+/// Age in whole years on `date`: the birthday itself counts. Someone born on 29 February has
+/// their birthday on 28 February in a common year: a period counted in years ends on the
+/// corresponding day of the month, or on the month's last day where there is none (民法典
+/// 第二百零二条).
 pub fn age_on(birth: NaiveDate, date: NaiveDate) -> u32 {
     if date < birth {
         return 0;
     }
     let mut years = date.year() - birth.year();
-    if (date.month(), date.day()) < (birth.month(), birth.day()) {
+    let leap_day = (birth.month(), birth.day()) == (2, 29);
+    let birthday = if leap_day && !date.leap_year() {
+        (2, 28)
+    } else {
+        (birth.month(), birth.day())
+    };
+    if (date.month(), date.day()) < birthday {
         years -= 1;
     }
     years as u32
@@ -298,8 +316,11 @@ mod tests {
     fn age_counts_the_birthday() {
         assert_eq!(age_on(d(1960, 3, 1), d(2025, 2, 28)), 64);
         assert_eq!(age_on(d(1960, 3, 1), d(2025, 3, 1)), 65);
-        assert_eq!(age_on(d(1960, 2, 29), d(2025, 2, 28)), 64);
+        // 民法典 art. 202: no 29 February in 2025, so the month's last day is the birthday
+        assert_eq!(age_on(d(1960, 2, 29), d(2025, 2, 27)), 64);
+        assert_eq!(age_on(d(1960, 2, 29), d(2025, 2, 28)), 65);
         assert_eq!(age_on(d(1960, 2, 29), d(2025, 3, 1)), 65);
+        assert_eq!(age_on(d(1960, 2, 29), d(2024, 2, 28)), 63);
         assert_eq!(age_on(d(1960, 2, 29), d(2024, 2, 29)), 64);
         assert_eq!(age_on(d(2030, 1, 1), d(2025, 1, 1)), 0);
     }

@@ -6,9 +6,11 @@
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{Benefit, Caps, FundingShare, SubsidyTown, Tier};
+use crate::policy::{
+    Benefit, Caps, Conditions, FundingShare, OperatingBasis, PercentOf, SubsidyTown, Tier,
+};
 use crate::resident::Diner;
-use crate::{Canteen, Fen, Policy, PolicyRef, ResidentStatus, Slot, TownCode};
+use crate::{Canteen, DistrictCode, Fen, Policy, PolicyRef, ResidentStatus, Slot, TownCode};
 
 pub use crate::policy::FundingSource;
 
@@ -52,6 +54,9 @@ pub struct Attempt {
     /// 代取: a registered carer collects the meal for the resident. Subsidised only when the
     /// policy says so ([`Policy::proxy_subsidised`]).
     pub proxy: bool,
+    /// The price of what was taken, from the counter (set meals, weighed dishes). `None`: the
+    /// slot's set price. Must lie within the slot's `price_range`.
+    pub counter_price: Option<Fen>,
 }
 
 /// One of the resident's earlier accepted, not voided meals (at any canteen). The decision
@@ -60,6 +65,8 @@ pub struct Attempt {
 pub struct PriorMeal {
     pub date: NaiveDate,
     pub slot: Slot,
+    /// The meal's subsidy under its tier: without stacked subsidies and the delivery subsidy
+    /// (`Accepted::tier_subsidy`). Caps and per-day amounts count this.
     pub subsidy: Fen,
 }
 
@@ -81,6 +88,12 @@ impl Decision {
 
 /// A meal that is served and settled. `subsidy + self_pay == price` and
 /// `funding.total() == subsidy`, always.
+///
+/// `price` is what the meal costs in all: the meal and, where the policy makes it its own line,
+/// the delivery fee (`delivery_fee`, part of `price`). `subsidy` is all that is not the elder's:
+/// the tier's (`tier_subsidy`), the stacked subsidies' (`stacked_subsidy`) and the delivery
+/// subsidy (`delivery_subsidy`). The operating subsidy is paid to the canteen beside the meal,
+/// in none of these.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accepted {
     pub date: NaiveDate,
@@ -94,6 +107,27 @@ pub struct Accepted {
     pub funding_town: TownCode,
     pub eligibility: Eligibility,
     pub policy: PolicyRef,
+    #[serde(default)]
+    pub delivery_fee: Fen,
+    #[serde(default)]
+    pub delivery_subsidy: Fen,
+    /// The codes of the stacked subsidies that applied, in order, and their sum.
+    #[serde(default)]
+    pub stacked: Vec<String>,
+    #[serde(default)]
+    pub stacked_subsidy: Fen,
+    /// 运营补贴 to the canteen for this meal, and who pays it.
+    #[serde(default)]
+    pub operating: Fen,
+    #[serde(default)]
+    pub operating_source: Option<FundingSource>,
+}
+
+impl Accepted {
+    /// The subsidy under the tier alone (what [`PriorMeal::subsidy`] holds).
+    pub fn tier_subsidy(&self) -> Fen {
+        self.subsidy - self.stacked_subsidy - self.delivery_subsidy
+    }
 }
 
 /// Where the self-paid part comes from.
@@ -121,17 +155,23 @@ pub struct Funding {
     pub city: Fen,
     pub town: Fen,
     pub other: Fen,
+    #[serde(default)]
+    pub county: Fen,
+    #[serde(default)]
+    pub canteen: Fen,
 }
 
 impl Funding {
     pub fn total(&self) -> Fen {
-        self.city + self.town + self.other
+        self.city + self.town + self.other + self.county + self.canteen
     }
     pub fn get(&self, source: FundingSource) -> Fen {
         match source {
             FundingSource::City => self.city,
             FundingSource::Town => self.town,
             FundingSource::Other => self.other,
+            FundingSource::County => self.county,
+            FundingSource::Canteen => self.canteen,
         }
     }
     fn slot_mut(&mut self, source: FundingSource) -> &mut Fen {
@@ -139,6 +179,14 @@ impl Funding {
             FundingSource::City => &mut self.city,
             FundingSource::Town => &mut self.town,
             FundingSource::Other => &mut self.other,
+            FundingSource::County => &mut self.county,
+            FundingSource::Canteen => &mut self.canteen,
+        }
+    }
+    /// Adds another split to this one, source by source.
+    pub fn add(&mut self, o: &Funding) {
+        for s in FundingSource::ALL {
+            *self.slot_mut(s) += o.get(s);
         }
     }
 
@@ -203,6 +251,14 @@ pub enum NotEligible {
     MonthlyCapReached,
     /// A carer collected the meal (代取) and the policy does not subsidise proxy meals.
     ProxyNotSubsidised,
+    /// Served outside the policy's subsidy windows: sold at full price.
+    OutsideSubsidyWindow,
+    /// The meal is priced below the policy's minimum for a subsidy.
+    BelowMinimumPrice,
+    /// The tiers the resident meets are for working days, and this is a holiday or weekend.
+    NotWorkingDay,
+    /// The tiers the resident meets need a canteen in their own district (or on a list).
+    OutsideOwnDistrict,
 }
 
 impl NotEligible {
@@ -217,6 +273,10 @@ impl NotEligible {
             NotEligible::DailyCapReached => "daily_cap_reached",
             NotEligible::MonthlyCapReached => "monthly_cap_reached",
             NotEligible::ProxyNotSubsidised => "proxy_not_subsidised",
+            NotEligible::OutsideSubsidyWindow => "outside_subsidy_window",
+            NotEligible::BelowMinimumPrice => "below_minimum_price",
+            NotEligible::NotWorkingDay => "not_working_day",
+            NotEligible::OutsideOwnDistrict => "outside_own_district",
         }
     }
     pub fn label_zh(self) -> &'static str {
@@ -230,6 +290,10 @@ impl NotEligible {
             NotEligible::DailyCapReached => "已达每日补助上限",
             NotEligible::MonthlyCapReached => "已达每月补助上限",
             NotEligible::ProxyNotSubsidised => "代取餐不补助",
+            NotEligible::OutsideSubsidyWindow => "不在补助时段",
+            NotEligible::BelowMinimumPrice => "餐费低于补助起点",
+            NotEligible::NotWorkingDay => "非工作日不补助",
+            NotEligible::OutsideOwnDistrict => "非户籍所在区食堂",
         }
     }
 }
@@ -250,6 +314,11 @@ pub enum Rejection {
     },
     /// A face check-in for a resident with no enrolled template or no face consent.
     NotEnrolled,
+    /// The counter price is outside the bounds the canteen set for the slot.
+    PriceOutOfRange {
+        min: Fen,
+        max: Fen,
+    },
 }
 
 impl Rejection {
@@ -260,6 +329,7 @@ impl Rejection {
             Rejection::Suspended => "suspended",
             Rejection::Deceased { .. } => "deceased",
             Rejection::NotEnrolled => "not_enrolled",
+            Rejection::PriceOutOfRange { .. } => "price_out_of_range",
         }
     }
     pub fn label_zh(self) -> &'static str {
@@ -269,6 +339,7 @@ impl Rejection {
             Rejection::Suspended => "资格已暂停",
             Rejection::Deceased { .. } => "老人已身故",
             Rejection::NotEnrolled => "未登记人脸",
+            Rejection::PriceOutOfRange { .. } => "餐费超出食堂设定范围",
         }
     }
 }
@@ -297,10 +368,26 @@ pub fn decide(
         return Decision::Rejected(Rejection::OutsideSlotWindow);
     };
     let slot = window.slot;
-    let mut price = window.price;
-    if attempt.delivered {
-        price += canteen.delivery_surcharge.unwrap_or(Fen::ZERO);
-    }
+    let meal_price = match window.price_of(attempt.counter_price) {
+        Ok(p) => p,
+        Err(r) => {
+            return Decision::Rejected(Rejection::PriceOutOfRange {
+                min: r.min,
+                max: r.max,
+            });
+        }
+    };
+    let surcharge = match attempt.delivered {
+        true => canteen.delivery_surcharge.unwrap_or(Fen::ZERO),
+        false => Fen::ZERO,
+    };
+    // With a `delivery` rule the fee is its own line; without one it is part of the meal's
+    // price, before the subsidy (as before the rule existed).
+    let delivery = policy.and_then(|p| p.delivery.as_ref());
+    let (price, delivery_fee) = match delivery {
+        Some(_) => (meal_price, surcharge),
+        None => (meal_price + surcharge, Fen::ZERO),
+    };
 
     let same_month =
         |m: &&PriorMeal| m.date.year() == date.year() && m.date.month() == date.month();
@@ -310,13 +397,21 @@ pub fn decide(
         .filter(|m| m.date == date && m.slot == slot)
         .count() as u32;
 
-    let subsidy_town = match policy.map(|p| p.subsidy_town) {
-        Some(SubsidyTown::Residence) => resident.residence_town.clone(),
-        _ => resident.registered_town.clone(),
+    let (subsidy_town, subsidy_district) = match policy.map(|p| p.subsidy_town) {
+        Some(SubsidyTown::Residence) => (&resident.residence_town, &resident.residence_district),
+        _ => (&resident.registered_town, &resident.registered_district),
+    };
+    let who = Who {
+        resident,
+        canteen,
+        town: subsidy_town,
+        district: subsidy_district.as_ref(),
+        date,
+        calendar: policy.and_then(|p| p.calendar.as_ref()),
     };
     let chosen = policy
         .ok_or(NotEligible::NoPolicyInForce)
-        .and_then(|p| best_tier(p, resident, canteen, &subsidy_town, date, slot).map(|t| (p, t)));
+        .and_then(|p| best_tier(p, &who, slot, price).map(|t| (p, t)));
 
     // A second meal in the same slot on the same day is refused, unless the tier allows more.
     let per_slot_cap = chosen.as_ref().map_or(1, |(_, t)| t.caps.per_slot_per_day);
@@ -331,37 +426,94 @@ pub fn decide(
         },
         |p| p.reference(),
     );
-    let (subsidy, funding, eligibility) = match chosen {
-        Err(reason) => (
-            Fen::ZERO,
-            Funding::default(),
-            Eligibility::NotEligible { reason },
-        ),
-        Ok((_, tier)) => match tier_subsidy(tier, &month, date, slot, price) {
-            Err(reason) => (
-                Fen::ZERO,
-                Funding::default(),
-                Eligibility::NotEligible { reason },
-            ),
-            // Would be subsidised, but a carer collected it and the policy does not pay for
-            // proxy meals: full price, and the reason says why.
-            Ok(_) if attempt.proxy && policy.is_some_and(|p| !p.proxy_subsidised) => (
-                Fen::ZERO,
-                Funding::default(),
-                Eligibility::NotEligible {
-                    reason: NotEligible::ProxyNotSubsidised,
-                },
-            ),
-            Ok(subsidy) => (
-                subsidy,
-                Funding::split(subsidy, &tier.funding),
-                Eligibility::Subsidised {
-                    tier: tier.code.clone(),
-                    tier_name: tier.name.clone(),
-                },
-            ),
-        },
+    // The policy's own gates: its subsidy windows and its minimum price.
+    let chosen = chosen.and_then(|(p, t)| {
+        let time = attempt.served_at.time();
+        if !p.windows.is_empty() && !p.windows.iter().any(|w| w.contains(slot, time)) {
+            return Err(NotEligible::OutsideSubsidyWindow);
+        }
+        if p.min_price.is_some_and(|min| price < min) {
+            return Err(NotEligible::BelowMinimumPrice);
+        }
+        Ok((p, t))
+    });
+    let mut funding = Funding::default();
+    let mut stacked = Vec::new();
+    let mut stacked_subsidy = Fen::ZERO;
+    let tier = chosen.and_then(|(p, t)| {
+        let fen = tier_subsidy(t, &month, date, slot, price)?;
+        Ok((p, t, fen))
+    });
+    let (tier_fen, mut eligibility) = match &tier {
+        Err(reason) => (Fen::ZERO, Eligibility::NotEligible { reason: *reason }),
+        Ok((p, t, fen)) => {
+            funding.add(&Funding::split(*fen, &t.funding));
+            // Stacked subsidies top up a subsidised meal, in order, each on its own terms.
+            let mut left = price - *fen;
+            for s in p
+                .stacked
+                .iter()
+                .filter(|s| meets(&s.conditions, &who, Relax::NONE))
+            {
+                let Ok(amount) = stacked_amount(s, &month, date, slot, price, left) else {
+                    continue;
+                };
+                if amount > Fen::ZERO {
+                    funding.add(&Funding::split(amount, &s.funding));
+                    stacked.push(s.code.clone());
+                    stacked_subsidy += amount;
+                    left -= amount;
+                }
+            }
+            let eligibility = Eligibility::Subsidised {
+                tier: t.code.clone(),
+                tier_name: t.name.clone(),
+            };
+            (*fen, eligibility)
+        }
     };
+    // The delivery subsidy: the largest the resident meets, never more than the fee.
+    let in_force = policy.is_some_and(|p| p.in_force_on(date));
+    let delivery_best = delivery
+        .filter(|_| in_force && delivery_fee > Fen::ZERO)
+        .and_then(|d| {
+            d.subsidies
+                .iter()
+                .filter(|s| meets(&s.conditions, &who, Relax::NONE))
+                .max_by_key(|s| s.fen)
+        });
+    let mut delivery_subsidy = Fen::ZERO;
+    if let Some(s) = delivery_best {
+        delivery_subsidy = s.fen.min(delivery_fee);
+        funding.add(&Funding::split(delivery_subsidy, &s.funding));
+    }
+    let mut operating = Fen::ZERO;
+    let mut operating_source = None;
+    if let (Some(o), true) = (policy.and_then(|p| p.operating), tier_fen > Fen::ZERO) {
+        let first_today = !month
+            .iter()
+            .any(|m| m.date == date && m.subsidy > Fen::ZERO);
+        if o.per == OperatingBasis::Meal || first_today {
+            operating = o.fen;
+            operating_source = Some(o.source);
+        }
+    }
+    let mut subsidy = tier_fen + stacked_subsidy + delivery_subsidy;
+    // Would be subsidised, but a carer collected it and the policy does not pay for proxy
+    // meals: full price, and the reason says why.
+    if subsidy > Fen::ZERO && attempt.proxy && policy.is_some_and(|p| !p.proxy_subsidised) {
+        subsidy = Fen::ZERO;
+        funding = Funding::default();
+        stacked.clear();
+        stacked_subsidy = Fen::ZERO;
+        delivery_subsidy = Fen::ZERO;
+        operating = Fen::ZERO;
+        operating_source = None;
+        eligibility = Eligibility::NotEligible {
+            reason: NotEligible::ProxyNotSubsidised,
+        };
+    }
+    let price = price + delivery_fee;
     let self_pay = price - subsidy;
     let payment = match resident.prepaid_balance {
         Some(balance) if balance >= self_pay => Payment::Prepaid,
@@ -375,56 +527,144 @@ pub fn decide(
         self_pay,
         payment,
         funding,
-        funding_town: subsidy_town,
+        funding_town: subsidy_town.clone(),
         eligibility,
         policy: policy_ref,
+        delivery_fee,
+        delivery_subsidy,
+        stacked,
+        stacked_subsidy,
+        operating,
+        operating_source,
     })
+}
+
+/// Who eats where and when: what a tier's conditions look at.
+struct Who<'a> {
+    resident: &'a Diner,
+    canteen: &'a Canteen,
+    /// The resident's subsidy town (registration or residence, by policy) and its district.
+    town: &'a TownCode,
+    district: Option<&'a DistrictCode>,
+    date: NaiveDate,
+    calendar: Option<&'a crate::policy::Calendar>,
+}
+
+/// Conditions left out when looking for the reason no tier is met.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Relax {
+    local: bool,
+    working_day: bool,
+    district: bool,
+}
+
+impl Relax {
+    const NONE: Relax = Relax {
+        local: false,
+        working_day: false,
+        district: false,
+    };
+}
+
+fn meets(c: &Conditions, who: &Who, relax: Relax) -> bool {
+    let age = who.resident.age_on(who.date);
+    let listed = c.canteens.contains(&who.canteen.id);
+    let own_district = who
+        .canteen
+        .district
+        .as_ref()
+        .is_some_and(|d| Some(d) == who.district);
+    let canteen_ok = match (c.own_district, c.canteens.is_empty()) {
+        (false, true) => true,
+        (false, false) => listed,
+        (true, _) => relax.district || listed || own_district,
+    };
+    let working_day = || who.calendar.is_some_and(|cal| cal.is_working_day(who.date));
+    c.min_age.is_none_or(|a| age >= a)
+        && c.max_age.is_none_or(|a| age <= a)
+        && (c.any_categories.is_empty() || who.resident.has_any_category(&c.any_categories))
+        && (relax.local || !c.local_registration || who.resident.local_registration)
+        && (c.towns.is_empty() || c.towns.contains(who.town))
+        && canteen_ok
+        && (relax.working_day || !c.working_days_only || working_day())
 }
 
 /// The single best tier the resident qualifies for (就高不重复): the highest nominal benefit for
 /// this slot; on a tie, the tier listed first.
 fn best_tier<'p>(
     policy: &'p Policy,
-    resident: &Diner,
-    canteen: &Canteen,
-    subsidy_town: &TownCode,
-    date: NaiveDate,
+    who: &Who,
     slot: Slot,
+    price: Fen,
 ) -> Result<&'p Tier, NotEligible> {
-    if !policy.in_force_on(date) {
+    if !policy.in_force_on(who.date) {
         return Err(NotEligible::NoPolicyInForce);
     }
     if !policy.area_towns.is_empty() {
-        if !policy.area_towns.contains(&canteen.town) {
+        if !policy.area_towns.contains(&who.canteen.town) {
             return Err(NotEligible::CanteenOutsideArea);
         }
-        if !policy.area_towns.contains(subsidy_town) {
+        if !policy.area_towns.contains(who.town) {
             return Err(NotEligible::ResidentOutsideArea);
         }
     }
-    let age = resident.age_on(date);
-    let meets = |t: &Tier, ignore_local: bool| {
-        let c = &t.conditions;
-        c.min_age.is_none_or(|a| age >= a)
-            && c.max_age.is_none_or(|a| age <= a)
-            && (c.any_categories.is_empty() || resident.has_any_category(&c.any_categories))
-            && (ignore_local || !c.local_registration || resident.local_registration)
-            && (c.towns.is_empty() || c.towns.contains(subsidy_town))
-            && (c.canteens.is_empty() || c.canteens.contains(&canteen.id))
-    };
+    let value = |t: &Tier| t.benefit.nominal(slot, price).unwrap_or(Fen::ZERO);
     let mut best: Option<&Tier> = None;
-    for t in policy.tiers.iter().filter(|t| meets(t, false)) {
-        let value = t.benefit.nominal(slot).unwrap_or(Fen::ZERO);
-        if best.is_none_or(|b| value > b.benefit.nominal(slot).unwrap_or(Fen::ZERO)) {
+    for t in policy
+        .tiers
+        .iter()
+        .filter(|t| meets(&t.conditions, who, Relax::NONE))
+    {
+        if best.is_none_or(|b| value(t) > value(b)) {
             best = Some(t);
         }
     }
+    let met_if = |relax: Relax| {
+        policy
+            .tiers
+            .iter()
+            .any(|t| meets(&t.conditions, who, relax))
+    };
     match best {
-        Some(t) if t.benefit.nominal(slot).is_some() => Ok(t),
+        Some(t) if t.benefit.nominal(slot, price).is_some() => Ok(t),
         Some(_) => Err(NotEligible::SlotNotCovered),
-        None if policy.tiers.iter().any(|t| meets(t, true)) => Err(NotEligible::NotLocal),
+        None if met_if(Relax {
+            local: true,
+            ..Relax::NONE
+        }) =>
+        {
+            Err(NotEligible::NotLocal)
+        }
+        None if met_if(Relax {
+            working_day: true,
+            ..Relax::NONE
+        }) =>
+        {
+            Err(NotEligible::NotWorkingDay)
+        }
+        None if met_if(Relax {
+            district: true,
+            ..Relax::NONE
+        }) =>
+        {
+            Err(NotEligible::OutsideOwnDistrict)
+        }
         None => Err(NotEligible::NoTier),
     }
+}
+
+/// Whether the tier's daily and monthly meal caps leave room for one more subsidised meal.
+fn within_caps(caps: Caps, month: &[&PriorMeal], date: NaiveDate) -> Result<(), NotEligible> {
+    let subsidised = |m: &&&PriorMeal| m.subsidy > Fen::ZERO;
+    let today = month.iter().filter(|m| m.date == date).filter(subsidised);
+    if caps.per_day.is_some_and(|cap| today.count() as u32 >= cap) {
+        return Err(NotEligible::DailyCapReached);
+    }
+    let subsidised_month = month.iter().filter(subsidised).count() as u32;
+    if caps.per_month.is_some_and(|cap| subsidised_month >= cap) {
+        return Err(NotEligible::MonthlyCapReached);
+    }
+    Ok(())
 }
 
 /// The subsidy for this meal under `tier`, after its caps, never more than the price.
@@ -435,19 +675,7 @@ fn tier_subsidy(
     slot: Slot,
     price: Fen,
 ) -> Result<Fen, NotEligible> {
-    let Caps {
-        per_day, per_month, ..
-    } = tier.caps;
-    let subsidised = |m: &&&PriorMeal| m.subsidy > Fen::ZERO;
-    let today: Vec<&&PriorMeal> = month.iter().filter(|m| m.date == date).collect();
-    let subsidised_today = today.iter().copied().filter(subsidised).count() as u32;
-    let subsidised_month = month.iter().filter(subsidised).count() as u32;
-    if per_day.is_some_and(|cap| subsidised_today >= cap) {
-        return Err(NotEligible::DailyCapReached);
-    }
-    if per_month.is_some_and(|cap| subsidised_month >= cap) {
-        return Err(NotEligible::MonthlyCapReached);
-    }
+    within_caps(tier.caps, month, date)?;
     let amount = match &tier.benefit {
         Benefit::PerMeal(by_slot) => by_slot
             .get(&slot)
@@ -457,15 +685,49 @@ fn tier_subsidy(
             if !slots.contains(&slot) {
                 return Err(NotEligible::SlotNotCovered);
             }
-            let used: Fen = today.iter().map(|m| m.subsidy).sum();
+            let used: Fen = month
+                .iter()
+                .filter(|m| m.date == date)
+                .map(|m| m.subsidy)
+                .sum();
             let left = *fen - used;
             if left <= Fen::ZERO {
                 return Err(NotEligible::DailyCapReached);
             }
             left
         }
+        Benefit::Percent { .. } => tier
+            .benefit
+            .nominal(slot, price)
+            .ok_or(NotEligible::SlotNotCovered)?,
     };
     Ok(amount.min(price).max(Fen::ZERO))
+}
+
+/// A stacked subsidy for this meal: its caps count the resident's subsidised meals like a
+/// tier's; a percentage is of the price or of `left` (what the subsidies before it left).
+fn stacked_amount(
+    s: &Tier,
+    month: &[&PriorMeal],
+    date: NaiveDate,
+    slot: Slot,
+    price: Fen,
+    left: Fen,
+) -> Result<Fen, NotEligible> {
+    within_caps(s.caps, month, date)?;
+    let amount = match &s.benefit {
+        Benefit::Percent {
+            percent,
+            slots,
+            of: PercentOf::Remainder,
+            max,
+        } if slots.contains(&slot) => {
+            let fen = left.percent(*percent);
+            max.map_or(fen, |m| fen.min(m))
+        }
+        b => b.nominal(slot, price).ok_or(NotEligible::SlotNotCovered)?,
+    };
+    Ok(amount.min(left).max(Fen::ZERO))
 }
 
 #[cfg(test)]
@@ -522,7 +784,8 @@ mod tests {
             Funding {
                 city: Fen(250),
                 town: Fen(251),
-                other: Fen(500)
+                other: Fen(500),
+                ..Funding::default()
             }
         );
         let f = Funding::split(Fen(300), &shares);
@@ -531,7 +794,8 @@ mod tests {
             Funding {
                 city: Fen(0),
                 town: Fen(0),
-                other: Fen(300)
+                other: Fen(300),
+                ..Funding::default()
             }
         );
         assert_eq!(Funding::split(Fen::ZERO, &shares), Funding::default());

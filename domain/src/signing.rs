@@ -96,6 +96,10 @@ pub fn payload(item: &SettlementItem) -> Vec<u8> {
         a.push("proxy_carer_id".into());
         a.push(carer.into());
     }
+    if let (Some(price), Some(a)) = (item.counter_price, v.as_array_mut()) {
+        a.push("counter_price".into());
+        a.push(price.0.into());
+    }
     // Serialising a `Value` built from plain values cannot fail.
     serde_json::to_vec(&v).unwrap_or_default()
 }
@@ -224,6 +228,7 @@ mod tests {
 
     fn item() -> SettlementItem {
         SettlementItem {
+            counter_price: None,
             id: Uuid::parse_str("01900000-0000-7000-8000-000000000001").unwrap(),
             resident_id: ResidentId(7),
             canteen_id: CanteenId(2),

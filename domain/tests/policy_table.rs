@@ -102,7 +102,8 @@ fn check(decision: &Decision, want: Want, price: i64) {
                 Funding {
                     city: Fen(city),
                     town: Fen(town),
-                    other: Fen(other)
+                    other: Fen(other),
+                    ..Funding::default()
                 }
             );
             assert_eq!(a.subsidy + a.self_pay, a.price);
@@ -200,10 +201,14 @@ fn every_tier(
 #[case::sz_70th("shenzhen", d(1955, 6, 10), d(2025, 6, 10), Some("age_70_99"), 500)]
 #[case::sz_100th_eve("shenzhen", d(1925, 6, 10), d(2025, 6, 9), Some("age_70_99"), 500)]
 #[case::sz_100th("shenzhen", d(1925, 6, 10), d(2025, 6, 10), Some("age_100"), 1500)]
-// Born on 29 February: in a common year the birthday is 1 March; in a leap year, 29 February.
-#[case::feb29_65th_common_year_28th("yiwu", d(1960, 2, 29), d(2025, 2, 28), None, 0)]
+// Born on 29 February: in a common year the birthday is 28 February (民法典 art. 202: a period
+// in years ends on the month's last day when the month has no corresponding day); in a leap
+// year, 29 February.
+#[case::feb29_65th_common_year_27th("yiwu", d(1960, 2, 29), d(2025, 2, 27), None, 0)]
+#[case::feb29_65th_common_year_28th("yiwu", d(1960, 2, 29), d(2025, 2, 28), Some("age_65"), 300)]
 #[case::feb29_65th_common_year_1st("yiwu", d(1960, 2, 29), d(2025, 3, 1), Some("age_65"), 300)]
-#[case::feb29_90th_common_year_28th("yiwu", d(1936, 2, 29), d(2026, 2, 28), Some("age_80"), 500)]
+#[case::feb29_90th_common_year_27th("yiwu", d(1936, 2, 29), d(2026, 2, 27), Some("age_80"), 500)]
+#[case::feb29_90th_common_year_28th("yiwu", d(1936, 2, 29), d(2026, 2, 28), Some("age_90"), 800)]
 #[case::feb29_90th_common_year_1st("yiwu", d(1936, 2, 29), d(2026, 3, 1), Some("age_90"), 800)]
 #[case::feb29_80th_leap_year_28th("yiwu", d(1948, 2, 29), d(2028, 2, 28), Some("age_65"), 300)]
 #[case::feb29_80th_leap_year_29th("yiwu", d(1948, 2, 29), d(2028, 2, 29), Some("age_80"), 500)]
@@ -269,6 +274,7 @@ fn second_lunch_the_same_day_is_a_duplicate_but_dinner_and_tomorrow_are_fine() {
         method: Method::Staff,
         delivered: true,
         proxy: false,
+        counter_price: None,
     };
     assert_eq!(
         decide(&p, &r, &elsewhere, &by_staff, &history),
@@ -450,6 +456,7 @@ fn suspended_residents_are_refused(#[case] method: Method) {
         method,
         delivered: false,
         proxy: false,
+        counter_price: None,
     };
     for p in [Policy::example_yiwu(), Policy::example_shenzhen()] {
         assert_eq!(
@@ -503,6 +510,7 @@ fn face_check_in_needs_enrolment_and_consent(
         method,
         delivered: false,
         proxy: false,
+        counter_price: None,
     };
     let decision = decide(&Policy::example_yiwu(), &r, &canteen(), &a, &[]);
     match want {
@@ -1073,6 +1081,7 @@ fn proxy_meals(
     let c = canteen();
     let a = Attempt {
         proxy,
+        counter_price: None,
         ..lunch_on(meal())
     };
     let decision = decide(&p, &r, &c, &a, &[]);

@@ -167,6 +167,7 @@ prop_compose! {
             operator_kind: OperatorKind::VillageRun,
             slots,
             delivery_surcharge: surcharge.map(Fen),
+            district: None,
         }
     }
 }
@@ -209,6 +210,7 @@ fn arb_attempt() -> impl Strategy<Value = (usize, Attempt)> {
                     method,
                     delivered,
                     proxy: false,
+                    counter_price: None,
                 },
             )
         })
@@ -326,7 +328,7 @@ proptest! {
             let t = tier(policy, acc);
             match t {
                 Some(t) => {
-                    let nominal = t.benefit.nominal(acc.slot);
+                    let nominal = t.benefit.nominal(acc.slot, acc.price);
                     prop_assert!(nominal.is_some_and(|n| acc.subsidy <= n), "above the tier's benefit");
                 }
                 None => {
@@ -515,6 +517,7 @@ fn every_policy_under_test_subsidises_a_plain_lunch() {
         method: Method::Card,
         delivered: false,
         proxy: false,
+        counter_price: None,
     };
     for p in policies() {
         let decision = settle::decide(Some(&p), &r.diner(), &c, &a, &[]);

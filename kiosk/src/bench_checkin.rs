@@ -157,8 +157,16 @@ pub fn run(
                     .ok_or_else(|| Error::Input("resident".into()))?;
                 let hist = store.history(resident)?;
                 let how = How::Face { score, liveness };
-                let prep =
-                    checkin::prepare(&r, &canteen, &policies, &hist, &how, now, Uuid::now_v7());
+                let prep = checkin::prepare(
+                    &r,
+                    &canteen,
+                    &policies,
+                    &hist,
+                    &how,
+                    crate::screen::Order::default(),
+                    now,
+                    Uuid::now_v7(),
+                );
                 if let (Some(item), Decision::Accepted(a)) = (&prep.item, &prep.decision) {
                     store.commit_checkin(item, a, &signer, None, now)?;
                 }

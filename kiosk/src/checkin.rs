@@ -21,7 +21,7 @@ use zhucan_domain::settle::{self, Accepted, Attempt, Decision, Eligibility};
 use zhucan_domain::{Canteen, Method, Policy, PriorMeal, ResidentId};
 
 use crate::face::quality::Reason;
-use crate::screen::CheckinView;
+use crate::screen::{CheckinView, Order};
 
 /// The confirmation rule.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -219,13 +219,16 @@ pub fn wire_score(x: f32) -> f64 {
     (f64::from(x.clamp(0.0, 1.0)) * 10_000.0).round() / 10_000.0
 }
 
-/// Decides a check-in with the local data, exactly as the server will.
+/// Decides a check-in with the local data, exactly as the server will. `order` is what the
+/// counter rang up (price of what was taken, delivery); its price is signed with the meal.
+#[allow(clippy::too_many_arguments)]
 pub fn prepare(
     resident: &KioskResident,
     canteen: &Canteen,
     policies: &[Policy],
     history: &[PriorMeal],
     how: &How,
+    order: Order,
     now: DateTime<Utc>,
     id: Uuid,
 ) -> Prepared {
@@ -243,8 +246,9 @@ pub fn prepare(
     let attempt = Attempt {
         served_at: served_at.naive_local(),
         method,
-        delivered: false,
+        delivered: order.delivered,
         proxy: proxy_carer_id.is_some(),
+        counter_price: order.price,
     };
     let policy = Policy::select(policies, served_at.date_naive());
     let decision = settle::decide(policy, &resident.diner, canteen, &attempt, history);
@@ -262,12 +266,13 @@ pub fn prepare(
             How::Face { liveness, .. } => Some(wire_score(*liveness)),
             _ => None,
         },
-        delivered: false,
+        delivered: order.delivered,
         staff_reason: match how {
             How::Staff { reason } => Some(reason.clone()),
             _ => None,
         },
         proxy_carer_id,
+        counter_price: order.price,
         signed: None,
     });
     let mut view = view(resident, method, &decision);
@@ -309,6 +314,8 @@ pub fn view(resident: &KioskResident, method: Method, decision: &Decision) -> Ch
                 rejection: Some(r.as_str().to_owned()),
                 rejection_zh: Some(r.label_zh().to_owned()),
                 proxy_carer: None,
+                delivery_fee: zhucan_domain::Fen::ZERO,
+                delivery_subsidy: zhucan_domain::Fen::ZERO,
             }
         }
     }
@@ -337,6 +344,8 @@ fn accepted_view(resident: &KioskResident, method: Method, a: &Accepted) -> Chec
         rejection: None,
         rejection_zh: None,
         proxy_carer: None,
+        delivery_fee: a.delivery_fee,
+        delivery_subsidy: a.delivery_subsidy,
     }
 }
 
@@ -541,7 +550,7 @@ mod tests {
             score: 0.8,
             liveness: 0.99,
         };
-        let p = prepare(&r, &c, &policies, &[], &how, t0(), id);
+        let p = prepare(&r, &c, &policies, &[], &how, Order::default(), t0(), id);
         let item = p.item.expect("accepted");
         assert_eq!(item.id, id);
         assert_eq!(item.served_at.to_rfc3339(), "2026-03-15T12:00:00+08:00");
@@ -562,18 +571,45 @@ mod tests {
             slot: a.slot,
             subsidy: a.subsidy,
         }];
-        let again = prepare(&r, &c, &policies, &hist, &How::Card, t0(), Uuid::now_v7());
+        let again = prepare(
+            &r,
+            &c,
+            &policies,
+            &hist,
+            &How::Card,
+            Order::default(),
+            t0(),
+            Uuid::now_v7(),
+        );
         assert!(again.item.is_none());
         assert_eq!(again.view.rejection.as_deref(), Some("duplicate"));
         // outside serving hours (20:00 in Shanghai)
         let late = t0() + chrono::Duration::hours(8);
-        let p = prepare(&r, &c, &policies, &[], &How::Card, late, Uuid::now_v7());
+        let p = prepare(
+            &r,
+            &c,
+            &policies,
+            &[],
+            &How::Card,
+            Order::default(),
+            late,
+            Uuid::now_v7(),
+        );
         assert_eq!(p.view.rejection.as_deref(), Some("outside_slot_window"));
         // staff check-in carries the reason
         let how = How::Staff {
             reason: "camera broken".into(),
         };
-        let p = prepare(&r, &c, &policies, &[], &how, t0(), Uuid::now_v7());
+        let p = prepare(
+            &r,
+            &c,
+            &policies,
+            &[],
+            &how,
+            Order::default(),
+            t0(),
+            Uuid::now_v7(),
+        );
         assert_eq!(
             p.item.expect("accepted").staff_reason.as_deref(),
             Some("camera broken")
@@ -613,6 +649,7 @@ mod tests {
             &[Policy::example_yiwu()],
             &[],
             &how,
+            Order::default(),
             at,
             Uuid::now_v7(),
         );

@@ -42,7 +42,8 @@ use crate::face::manifest::Role;
 use crate::face::matcher::{Identification, MatchConfig};
 use crate::face::{self, FacePipeline, Outcome, PipelineConfig};
 use crate::screen::{
-    CarerChoice, CarerReply, CheckinView, Command, EnrolError, FaceBox, Mode, Preview, ScreenState,
+    CarerChoice, CarerReply, CheckinView, Command, EnrolError, FaceBox, Mode, ORDER_TTL_SECS,
+    Order, Preview, ScreenState,
 };
 use crate::source::{self, FrameSource, ReplaySource};
 use crate::store::lock::DataLock;
@@ -104,6 +105,8 @@ pub struct Counter {
     signer: Option<Arc<SigningKey>>,
     evidence: EvidencePhotos,
     hold_until: Arc<Mutex<Option<Instant>>>,
+    /// The counter's order for the next check-in, and when it lapses.
+    order: Arc<Mutex<Option<(Order, Instant)>>>,
 }
 
 impl Counter {
@@ -123,7 +126,53 @@ impl Counter {
             signer: signer.map(Arc::new),
             evidence,
             hold_until: Arc::new(Mutex::new(None)),
+            order: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Sets (or with `None` clears) the counter's order for the next check-in. A price is
+    /// checked against the bounds of the slot being served now: a price the decision would
+    /// refuse is refused here, where staff can correct it.
+    pub fn set_order(&self, order: Option<Order>) -> Result<Option<Order>, String> {
+        if let Some(Order {
+            price: Some(price), ..
+        }) = order
+        {
+            let canteen = self
+                .store
+                .canteen()
+                .map_err(|e| e.to_string())?
+                .ok_or("尚未同步，请联网 / not synced with the server yet")?;
+            let local = self.clock.now().with_timezone(&chrono_tz::Asia::Shanghai);
+            let window = canteen
+                .slot_at(local.time())
+                .ok_or("现在不在供餐时段 / not serving now")?;
+            if let Err(r) = window.price_of(Some(price)) {
+                return Err(format!(
+                    "餐费须在 {}–{} 元之间 / the price must be between {} and {} yuan",
+                    yuan(r.min),
+                    yuan(r.max),
+                    yuan(r.min),
+                    yuan(r.max)
+                ));
+            }
+        }
+        *self.order.lock().unwrap_or_else(|e| e.into_inner()) =
+            order.map(|o| (o, Instant::now() + Duration::from_secs(ORDER_TTL_SECS)));
+        publish(&self.screen, |s| s.order = order);
+        Ok(order)
+    }
+
+    /// Takes the waiting order (the check-in being made uses it), if it has not lapsed.
+    fn take_order(&self) -> Order {
+        let taken = self.order.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if taken.is_some() {
+            publish(&self.screen, |s| s.order = None);
+        }
+        taken
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(o, _)| o)
+            .unwrap_or_default()
     }
 
     /// Whether evidence photos are kept.
@@ -219,12 +268,14 @@ impl Counter {
         let policies = self.store.policies().map_err(store_err)?;
         let history = self.store.history(resident_id).map_err(store_err)?;
         let now = self.clock.now();
+        let order = self.take_order();
         let p = checkin::prepare(
             &resident,
             &canteen,
             &policies,
             &history,
             &how,
+            order,
             now,
             Uuid::now_v7(),
         );
@@ -244,14 +295,21 @@ impl Counter {
                 ),
                 None => (v.name.clone(), v.name.clone()),
             };
+            let (delivery_zh, delivery_en) = match v.delivery_fee {
+                Fen::ZERO => (String::new(), String::new()),
+                fee => (
+                    format!("（含送餐费{}元）", yuan(fee)),
+                    format!(" (incl. delivery {} yuan)", yuan(fee)),
+                ),
+            };
             let zh = format!(
-                "{who_zh}，{}，补助{}元，自付{}元",
+                "{who_zh}，{}，补助{}元，自付{}元{delivery_zh}",
                 v.slot_zh,
                 yuan(v.subsidy),
                 yuan(v.self_pay)
             );
             let en = format!(
-                "{who_en}: {}, subsidy {} yuan, you pay {} yuan",
+                "{who_en}: {}, subsidy {} yuan, you pay {} yuan{delivery_en}",
                 v.slot_en,
                 yuan(v.subsidy),
                 yuan(v.self_pay)
@@ -1130,6 +1188,10 @@ impl Commands {
                         c.counter.checkin(r.id(), How::Card, None)
                     })
                     .await;
+                let _ = reply.send(r);
+            }
+            Command::Order { order, reply } => {
+                let r = self.blocking(move |c| c.counter.set_order(order)).await;
                 let _ = reply.send(r);
             }
             Command::Carer {

@@ -56,7 +56,26 @@ pub struct CheckinView {
     /// 代取: the carer who collects the meal for the resident, by name.
     #[serde(default)]
     pub proxy_carer: Option<String>,
+    /// The delivery fee as its own line (part of `price`) and the part of it subsidised.
+    #[serde(default)]
+    pub delivery_fee: Fen,
+    #[serde(default)]
+    pub delivery_subsidy: Fen,
 }
+
+/// What the counter rang up for the next meal: the price of what was taken (set meals at
+/// several prices, weighed dishes; `None`: the slot's set price) and whether it is delivered.
+/// The next check-in takes it, whatever its method; it lapses after [`ORDER_TTL_SECS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Order {
+    #[serde(default)]
+    pub price: Option<Fen>,
+    #[serde(default)]
+    pub delivered: bool,
+}
+
+/// How long a counter order waits for its check-in.
+pub const ORDER_TTL_SECS: u64 = 120;
 
 /// The answer to a carer's card (代取).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,6 +127,9 @@ pub struct ScreenState {
     pub outbox_backlog: u32,
     /// RFC 3339 time of the last successful sync, if any.
     pub last_sync_at: Option<String>,
+    /// The counter order waiting for the next check-in, if any.
+    #[serde(default)]
+    pub order: Option<Order>,
 }
 
 impl ScreenState {
@@ -124,6 +146,7 @@ impl ScreenState {
             online: false,
             outbox_backlog: 0,
             last_sync_at: None,
+            order: None,
         }
     }
 }
@@ -182,6 +205,12 @@ pub enum Command {
         code: String,
         resident_id: Option<ResidentId>,
         reply: oneshot::Sender<Result<Option<CarerReply>, String>>,
+    },
+    /// The counter's order for the next check-in ([`Order`]); `None` clears it. A price must
+    /// lie within the bounds the canteen set for the slot being served.
+    Order {
+        order: Option<Order>,
+        reply: oneshot::Sender<Result<Option<Order>, String>>,
     },
     /// Staff confirm a resident by hand, with a reason. Needs the operator PIN.
     Staff {

@@ -121,6 +121,10 @@ fn answer(cmd: Command, log: &Mutex<Vec<String>>) {
             };
             let _ = reply.send(Ok(answer));
         }
+        Command::Order { order, reply } => {
+            log.push(format!("order {order:?}"));
+            let _ = reply.send(Ok(order));
+        }
         Command::Staff {
             pin,
             resident_id,
@@ -211,6 +215,8 @@ fn zhang_guiying() -> CheckinView {
         rejection: None,
         rejection_zh: None,
         proxy_carer: None,
+        delivery_fee: Fen::ZERO,
+        delivery_subsidy: Fen::ZERO,
     }
 }
 
@@ -230,6 +236,8 @@ fn li_xiulan() -> CheckinView {
         rejection: None,
         rejection_zh: None,
         proxy_carer: None,
+        delivery_fee: Fen::ZERO,
+        delivery_subsidy: Fen::ZERO,
     }
 }
 

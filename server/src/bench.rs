@@ -81,6 +81,7 @@ pub fn setup(
         db::towns::insert(
             tx,
             &TownDto {
+                district: None,
                 code: "choucheng".into(),
                 name: "稠城街道".into(),
             },
@@ -104,12 +105,16 @@ pub fn setup(
                     operator_kind: OperatorKind::VillageRun,
                     slots: vec![
                         SlotDto {
+                            price_min: None,
+                            price_max: None,
                             slot: Slot::Lunch,
                             start: t(10, 30),
                             end: t(13, 0),
                             price: Fen(1200),
                         },
                         SlotDto {
+                            price_min: None,
+                            price_max: None,
                             slot: Slot::Dinner,
                             start: t(16, 30),
                             end: t(18, 30),
@@ -282,6 +287,7 @@ pub async fn ingest_over_http(
                 .earliest()
                 .ok_or("bad local time")?;
             batch.push(SettlementItem {
+                counter_price: None,
                 id: uuid_v7(&mut rng, served.timestamp_millis() as u64),
                 resident_id: *rid,
                 canteen_id: cid,
@@ -406,6 +412,12 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
                     .ok_or_else(|| db::Error::other("time"))?;
                 let subsidy = Fen(if k % 20 == 0 { 800 } else { 300 });
                 let decision = Decision::Accepted(Accepted {
+                    delivery_fee: Fen::ZERO,
+                    delivery_subsidy: Fen::ZERO,
+                    stacked: Vec::new(),
+                    stacked_subsidy: Fen::ZERO,
+                    operating: Fen::ZERO,
+                    operating_source: None,
                     date: day,
                     slot,
                     price,
@@ -413,6 +425,8 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
                     self_pay: price - subsidy,
                     payment: Payment::Cash,
                     funding: Funding {
+                        county: Fen::ZERO,
+                        canteen: Fen::ZERO,
                         city: Fen(subsidy.0 / 2),
                         town: Fen(subsidy.0 - subsidy.0 / 2),
                         other: Fen::ZERO,
@@ -437,6 +451,7 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
                     .with_timezone(&Utc)
                     .to_rfc3339_opts(SecondsFormat::Millis, true);
                 let mut item = SettlementItem {
+                    counter_price: None,
                     id,
                     resident_id: rid,
                     canteen_id: cid,
@@ -477,6 +492,7 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
                 db::settlements::insert(
                     tx,
                     &db::settlements::SettlementRow {
+                        counter_price: None,
                         id,
                         kiosk_id: Some(kiosks[ci]),
                         canteen_id: cid,

@@ -116,6 +116,11 @@ fn void_unaudited(
         funding_town: t.funding_town.clone(),
         reason: reason.to_owned(),
         amounts: Amounts {
+            county: -a.county,
+            canteen: -a.canteen,
+            delivery_fee: -a.delivery_fee,
+            delivery_subsidy: -a.delivery_subsidy,
+            operating: -a.operating,
             meals: -a.meals,
             subsidised_meals: -a.subsidised_meals,
             price: -a.price,
@@ -126,7 +131,8 @@ fn void_unaudited(
             other: -a.other,
         },
     };
-    line.id = db::settlements::insert_adjustment(tx, &line, &at, by)?;
+    let source = t.operating_source.as_deref();
+    line.id = db::settlements::insert_adjustment(tx, &line, source, &at, by)?;
     db::push::enqueue(tx, &id.to_string(), "void", &at)?;
     if t.payment == Some(Payment::Prepaid) && a.self_pay != Fen::ZERO {
         db::settlements::refund_prepaid(tx, t.resident_id, a.self_pay, &at)?;

@@ -162,6 +162,8 @@ fn canteens(rng: &mut StdRng) -> Vec<NewCanteen> {
             let mut slots = Vec::new();
             if rng.random_bool(0.2) {
                 slots.push(SlotDto {
+                    price_min: None,
+                    price_max: None,
                     slot: Slot::Breakfast,
                     start: t(6, 30),
                     end: t(8, 30),
@@ -169,6 +171,8 @@ fn canteens(rng: &mut StdRng) -> Vec<NewCanteen> {
                 });
             }
             slots.push(SlotDto {
+                price_min: None,
+                price_max: None,
                 slot: Slot::Lunch,
                 start: t(10, 30),
                 end: t(13, 0),
@@ -176,6 +180,8 @@ fn canteens(rng: &mut StdRng) -> Vec<NewCanteen> {
             });
             if kind != CanteenKind::Station && rng.random_bool(0.45) {
                 slots.push(SlotDto {
+                    price_min: None,
+                    price_max: None,
                     slot: Slot::Dinner,
                     start: t(16, 30),
                     end: t(18, 30),
@@ -375,6 +381,7 @@ pub fn populate(
             db::towns::insert(
                 tx,
                 &TownDto {
+                    district: None,
                     code: code.into(),
                     name: name.into(),
                 },
@@ -692,6 +699,7 @@ fn meal(
         Method::Staff
     };
     SettlementItem {
+        counter_price: None,
         id: uuid_v7(rng, millis),
         resident_id: resident,
         canteen_id: canteen,

@@ -638,8 +638,10 @@ fn decide_and_store(
         method: item.method,
         delivered: item.delivered,
         proxy: item.proxy_carer_id.is_some(),
+        counter_price: item.counter_price,
     };
-    let decision = settle::decide(policy, &resident.diner(), &canteen, &attempt, &history);
+    let diner = db::residents::diner(tx, &resident)?;
+    let decision = settle::decide(policy, &diner, &canteen, &attempt, &history);
     let result = match &decision {
         Decision::Accepted(a) => ItemResult {
             id: item.id,
@@ -664,6 +666,7 @@ fn decide_and_store(
     db::settlements::insert(
         tx,
         &db::settlements::SettlementRow {
+            counter_price: item.counter_price,
             id: item.id,
             kiosk_id: b.caller.kiosk_id(),
             canteen_id: canteen.id,

@@ -33,6 +33,7 @@ pub fn window(slot: Slot, start: NaiveTime, end: NaiveTime, price: i64) -> SlotW
         start,
         end,
         price: Fen(price),
+        price_range: None,
     }
 }
 
@@ -52,6 +53,7 @@ pub fn canteen_in(id: i64, town: &str) -> Canteen {
             window(Slot::Dinner, t(16, 30), t(18, 30), 1800),
         ],
         delivery_surcharge: Some(Fen(300)),
+        district: None,
     }
 }
 
@@ -119,6 +121,7 @@ pub fn card_at(served_at: NaiveDateTime) -> Attempt {
         method: Method::Card,
         delivered: false,
         proxy: false,
+        counter_price: None,
     }
 }
 

@@ -516,7 +516,7 @@ impl Store {
                 item.resident_id.0,
                 accepted.date.to_string(),
                 accepted.slot.as_str(),
-                accepted.subsidy.0
+                accepted.tier_subsidy().0
             ],
         )?;
         if accepted.payment == zhucan_domain::Payment::Prepaid {

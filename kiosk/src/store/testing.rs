@@ -102,6 +102,7 @@ pub fn accepted(s: &Store, at: DateTime<Utc>) -> (SettlementItem, Accepted) {
         &s.policies().expect("p"),
         &[],
         &crate::checkin::How::Card,
+        crate::screen::Order::default(),
         at,
         Uuid::now_v7(),
     );

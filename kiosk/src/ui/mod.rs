@@ -12,6 +12,8 @@
 //! - `GET /api/state` — the current [`ScreenState`] as JSON.
 //! - `GET /api/events` — SSE, one `state` event with the whole state on connect and on every change.
 //! - `GET /api/preview.jpg` — the latest camera frame (204 when there is none).
+//! - `POST /api/counter/order {price, delivered}` — the counter's order (price in fen of what
+//!   was taken, delivery) for the next check-in; `{}` clears it.
 //! - `POST /api/checkin/card {code}`, `POST /api/checkin/staff {pin, resident_id, reason}`,
 //!   `POST /api/operator/search {pin, query}`,
 //!   `POST /api/operator/enrol {pin, resident_id, consent_face, consent_sharing}`,
@@ -40,9 +42,9 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot, watch};
-use zhucan_domain::ResidentId;
+use zhucan_domain::{Fen, ResidentId};
 
-use crate::screen::{Command, EnrolError, Preview, ScreenState};
+use crate::screen::{Command, EnrolError, Order, Preview, ScreenState};
 
 const INDEX_HTML: &str = include_str!("index.html");
 const KIOSK_CSS: &str = include_str!("kiosk.css");
@@ -83,6 +85,7 @@ pub fn router(
         .route("/api/events", get(events))
         .route("/api/preview.jpg", get(preview_jpg))
         .route("/api/checkin/card", post(checkin_card))
+        .route("/api/counter/order", post(counter_order))
         .route("/api/checkin/staff", post(checkin_staff))
         .route("/api/operator/search", post(operator_search))
         .route("/api/operator/enrol", post(operator_enrol))
@@ -286,6 +289,40 @@ struct ConfirmDuplicateRequest {
 struct UnenrolRequest {
     pin: String,
     resident_id: ResidentId,
+}
+
+/// `POST /api/counter/order {price, delivered}`: what the counter rang up for the next
+/// check-in (price in fen; absent: the slot's set price). `{}` with neither clears it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderRequest {
+    #[serde(default)]
+    price: Option<i64>,
+    #[serde(default)]
+    delivered: bool,
+}
+
+async fn counter_order(
+    State(app): State<AppState>,
+    AppJson(req): AppJson<OrderRequest>,
+) -> Result<Response, Error> {
+    if req.price.is_some_and(|p| p < 0) {
+        return Err(Error {
+            status: StatusCode::BAD_REQUEST,
+            field: Some("price".into()),
+            message: "餐费不能为负 / the price must not be negative".into(),
+        });
+    }
+    let order = (req.price.is_some() || req.delivered).then_some(Order {
+        price: req.price.map(Fen),
+        delivered: req.delivered,
+    });
+    let set = ask(&app, REPLY_TIMEOUT, "price", |reply| Command::Order {
+        order,
+        reply,
+    })
+    .await?;
+    Ok(Json(set).into_response())
 }
 
 async fn checkin_card(

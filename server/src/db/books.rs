@@ -35,7 +35,19 @@ pub const SETTLEMENT_COLUMNS: &str = "id, kiosk_id, canteen_id, resident_id, ser
 /// value is NULL adds nothing. So the MAC of every row where they are NULL (every row written
 /// before they existed) is exactly what it was, and a value set or cleared in the database file
 /// changes the MAC. (`proxy_carer_id`: the carer of a 代取 meal, migration 0013.)
-pub const SETTLEMENT_OPTIONAL_COLUMNS: &[&str] = &["proxy_carer_id"];
+/// (Migration 0015: the lines of a meal beyond price, subsidy and self-pay.)
+pub const SETTLEMENT_OPTIONAL_COLUMNS: &[&str] = &[
+    "proxy_carer_id",
+    "counter_price",
+    "delivery_fee",
+    "delivery_subsidy",
+    "stacked",
+    "stacked_fen",
+    "county_fen",
+    "canteen_fen",
+    "operating_fen",
+    "operating_source",
+];
 
 /// The arguments of `books_mac('settlement', ...)` after the kind: the columns, then the
 /// optional columns as name/value pairs.
@@ -55,6 +67,7 @@ where
 {
     let fixed = match args.first() {
         Some(ValueRef::Text(b"settlement")) => 1 + *SETTLEMENT_FIXED,
+        Some(ValueRef::Text(b"adjustment")) => 1 + *ADJUSTMENT_FIXED,
         _ => args.len(),
     };
     let fixed = fixed.min(args.len());
@@ -64,6 +77,30 @@ where
         .flatten()
         .copied();
     args[..fixed].iter().copied().chain(optional)
+}
+
+/// How many columns [`ADJUSTMENT_COLUMNS`] lists.
+static ADJUSTMENT_FIXED: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| ADJUSTMENT_COLUMNS.split(',').count());
+
+/// Adjustment columns added after the books MAC existed, under the MAC like
+/// [`SETTLEMENT_OPTIONAL_COLUMNS`]: as (name, value) pairs, only when set (migration 0015).
+pub const ADJUSTMENT_OPTIONAL_COLUMNS: &[&str] = &[
+    "delivery_fee",
+    "delivery_subsidy",
+    "county_fen",
+    "canteen_fen",
+    "operating_fen",
+    "operating_source",
+];
+
+/// The arguments of `books_mac('adjustment', ...)` after the kind.
+pub fn adjustment_mac_args() -> String {
+    let mut args = ADJUSTMENT_COLUMNS.to_owned();
+    for c in ADJUSTMENT_OPTIONAL_COLUMNS {
+        args.push_str(&format!(", '{c}', {c}"));
+    }
+    args
 }
 
 /// How many columns [`SETTLEMENT_COLUMNS`] lists (counted once, not per row).
@@ -132,7 +169,8 @@ pub fn seal_settlement(conn: &Connection, id: &str) -> Result<()> {
 /// Sets the MAC of adjustment `id` from its columns (after its insert).
 pub fn seal_adjustment(conn: &Connection, id: i64) -> Result<()> {
     conn.prepare_cached(&format!(
-        "UPDATE adjustments SET mac = books_mac('adjustment', {ADJUSTMENT_COLUMNS}) WHERE id = ?1"
+        "UPDATE adjustments SET mac = books_mac('adjustment', {}) WHERE id = ?1",
+        adjustment_mac_args()
     ))?
     .execute([id])?;
     Ok(())
@@ -159,8 +197,9 @@ pub fn seal_legacy(tx: &super::Tx<'_>, at: &str) -> Result<()> {
     )?;
     let adjustments = tx.execute(
         &format!(
-            "UPDATE adjustments SET mac = books_mac('adjustment', {ADJUSTMENT_COLUMNS})
-             WHERE mac IS NULL"
+            "UPDATE adjustments SET mac = books_mac('adjustment', {})
+             WHERE mac IS NULL",
+            adjustment_mac_args()
         ),
         [],
     )?;
@@ -196,11 +235,7 @@ pub fn check(conn: &Connection, period: &str) -> Result<BooksCheck> {
     let mut altered = Vec::new();
     for (table, columns, id) in [
         ("settlements", settlement_mac_args(), "'settlement:' || id"),
-        (
-            "adjustments",
-            ADJUSTMENT_COLUMNS.to_owned(),
-            "'adjustment:' || id",
-        ),
+        ("adjustments", adjustment_mac_args(), "'adjustment:' || id"),
         (
             "withholdings",
             super::flags::WITHHOLDING_COLUMNS.to_owned(),

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, params};
 use zhucan_domain::api::{CanteenDto, NewCanteen, SlotDto};
 use zhucan_domain::canteen::{CanteenKind, OperatorKind};
-use zhucan_domain::{Canteen, CanteenId, Fen, Slot, SlotWindow, TownCode};
+use zhucan_domain::{
+    Canteen, CanteenId, DistrictCode, Fen, PriceRange, Slot, SlotWindow, TownCode,
+};
 
 use super::changes::{self, Kind, Subject};
 use super::{Error, Result, Tx};
@@ -52,8 +54,9 @@ pub fn insert(tx: &Tx<'_>, c: &NewCanteen, at: &str) -> Result<CanteenId> {
     ])?;
     let id = tx.last_insert_rowid();
     let mut st = tx.prepare_cached(
-        "INSERT INTO canteen_slots (canteen_id, slot, start_time, end_time, price)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO canteen_slots (canteen_id, slot, start_time, end_time, price, price_min,
+            price_max)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     for s in &c.slots {
         st.execute(params![
@@ -61,31 +64,43 @@ pub fn insert(tx: &Tx<'_>, c: &NewCanteen, at: &str) -> Result<CanteenId> {
             s.slot.as_str(),
             s.start.format("%H:%M:%S").to_string(),
             s.end.format("%H:%M:%S").to_string(),
-            s.price.0
+            s.price.0,
+            s.price_min.map(|f| f.0),
+            s.price_max.map(|f| f.0),
         ])?;
     }
     changes::record(tx, Kind::Canteen, Subject::Id(id), at)?;
     Ok(CanteenId(id))
 }
 
+const SLOT_COLS: &str = "canteen_id, slot, start_time, end_time, price, price_min, price_max";
+
+fn slot_row(r: &rusqlite::Row<'_>) -> Result<(i64, SlotWindow)> {
+    let slot: String = r.get(1)?;
+    let start: String = r.get(2)?;
+    let end: String = r.get(3)?;
+    let (min, max): (Option<i64>, Option<i64>) = (r.get(5)?, r.get(6)?);
+    let w = SlotWindow {
+        slot: Slot::parse(&slot).ok_or_else(|| Error::other("bad slot in database"))?,
+        start: start.parse().map_err(Error::other)?,
+        end: end.parse().map_err(Error::other)?,
+        price: Fen(r.get(4)?),
+        price_range: min.zip(max).map(|(min, max)| PriceRange {
+            min: Fen(min),
+            max: Fen(max),
+        }),
+    };
+    Ok((r.get(0)?, w))
+}
+
 fn load_slots(conn: &Connection) -> Result<HashMap<i64, Vec<SlotWindow>>> {
-    let mut st = conn.prepare_cached(
-        "SELECT canteen_id, slot, start_time, end_time, price FROM canteen_slots
-         ORDER BY canteen_id, start_time",
-    )?;
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {SLOT_COLS} FROM canteen_slots ORDER BY canteen_id, start_time"
+    ))?;
     let mut out: HashMap<i64, Vec<SlotWindow>> = HashMap::new();
     let mut rows = st.query([])?;
     while let Some(r) = rows.next()? {
-        let id: i64 = r.get(0)?;
-        let slot: String = r.get(1)?;
-        let start: String = r.get(2)?;
-        let end: String = r.get(3)?;
-        let w = SlotWindow {
-            slot: Slot::parse(&slot).ok_or_else(|| Error::other("bad slot in database"))?,
-            start: start.parse().map_err(Error::other)?,
-            end: end.parse().map_err(Error::other)?,
-            price: Fen(r.get(4)?),
-        };
+        let (id, w) = slot_row(r)?;
         out.entry(id).or_default().push(w);
     }
     Ok(out)
@@ -107,15 +122,18 @@ fn row_to_canteen(r: &rusqlite::Row<'_>, slots: Vec<SlotWindow>) -> rusqlite::Re
         },
         slots,
         delivery_surcharge: r.get::<_, Option<i64>>(6)?.map(Fen),
+        district: r.get::<_, Option<String>>(7)?.map(DistrictCode),
     })
 }
 
-const COLS: &str = "id, name, kind, town, operator, operator_kind, delivery_surcharge";
+const COLS: &str = "c.id, c.name, c.kind, c.town, c.operator, c.operator_kind, \
+    c.delivery_surcharge, t.district";
+const FROM: &str = "canteens c LEFT JOIN towns t ON t.code = c.town";
 
 /// All canteens, keyed by id.
 pub fn all(conn: &Connection) -> Result<Vec<Canteen>> {
     let mut slots = load_slots(conn)?;
-    let mut st = conn.prepare_cached(&format!("SELECT {COLS} FROM canteens ORDER BY id"))?;
+    let mut st = conn.prepare_cached(&format!("SELECT {COLS} FROM {FROM} ORDER BY c.id"))?;
     let mut rows = st.query([])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
@@ -126,28 +144,15 @@ pub fn all(conn: &Connection) -> Result<Vec<Canteen>> {
 }
 
 pub fn get(conn: &Connection, id: CanteenId) -> Result<Canteen> {
-    let mut st = conn.prepare_cached(
-        "SELECT slot, start_time, end_time, price FROM canteen_slots WHERE canteen_id = ?1
-         ORDER BY start_time",
-    )?;
-    let slots = st
-        .query_map([id.0], |r| {
-            let slot: String = r.get(0)?;
-            let start: String = r.get(1)?;
-            let end: String = r.get(2)?;
-            Ok((slot, start, end, r.get::<_, i64>(3)?))
-        })?
-        .map(|x| {
-            let (slot, start, end, price) = x?;
-            Ok(SlotWindow {
-                slot: Slot::parse(&slot).ok_or_else(|| Error::other("bad slot in database"))?,
-                start: start.parse().map_err(Error::other)?,
-                end: end.parse().map_err(Error::other)?,
-                price: Fen(price),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    conn.prepare_cached(&format!("SELECT {COLS} FROM canteens WHERE id = ?1"))?
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {SLOT_COLS} FROM canteen_slots WHERE canteen_id = ?1 ORDER BY start_time"
+    ))?;
+    let mut rows = st.query([id.0])?;
+    let mut slots = Vec::new();
+    while let Some(r) = rows.next()? {
+        slots.push(slot_row(r)?.1);
+    }
+    conn.prepare_cached(&format!("SELECT {COLS} FROM {FROM} WHERE c.id = ?1"))?
         .query_row([id.0], |r| row_to_canteen(r, slots))
         .optional()?
         .ok_or(Error::NotFound)
@@ -162,16 +167,8 @@ pub fn to_dto(c: &Canteen) -> CanteenDto {
         town: c.town.0.clone(),
         operator: c.operator.clone(),
         operator_kind: c.operator_kind,
-        slots: c
-            .slots
-            .iter()
-            .map(|w| SlotDto {
-                slot: w.slot,
-                start: w.start,
-                end: w.end,
-                price: w.price,
-            })
-            .collect(),
+        slots: c.slots.iter().map(SlotDto::from_window).collect(),
         delivery_surcharge: c.delivery_surcharge,
+        district: c.district.as_ref().map(|d| d.0.clone()),
     }
 }

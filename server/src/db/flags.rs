@@ -468,6 +468,9 @@ pub struct Withheld {
     pub other: Fen,
     pub by: String,
     pub at: String,
+    /// Of `subsidy`, the county's and the canteen's parts.
+    pub canteen: Fen,
+    pub county: Fen,
 }
 
 /// The withholdings of `period`, optionally of one canteen or the canteens of one town.
@@ -479,7 +482,9 @@ pub fn withheld(
 ) -> Result<Vec<Withheld>> {
     let mut st = conn.prepare_cached(
         "SELECT w.settlement_id, w.flag_key, w.canteen_id, w.resident_id, w.funding_town,
-            w.subsidy, w.city_fen, w.town_fen, w.other_fen, w.created_by, w.created_at
+            w.subsidy, w.city_fen, w.town_fen, w.other_fen, w.created_by, w.created_at,
+            IFNULL((SELECT s.canteen_fen FROM settlements s WHERE s.id = w.settlement_id), 0),
+            IFNULL((SELECT s.county_fen FROM settlements s WHERE s.id = w.settlement_id), 0)
          FROM withholdings w JOIN canteens c ON c.id = w.canteen_id
          WHERE w.period = ?1 AND (?2 IS NULL OR w.canteen_id = ?2)
            AND (?3 IS NULL OR c.town = ?3)
@@ -495,9 +500,12 @@ pub fn withheld(
             subsidy: Fen(r.get(5)?),
             city: Fen(r.get(6)?),
             town: Fen(r.get(7)?),
-            other: Fen(r.get(8)?),
+            // the stored other_fen counts the county's and canteen's parts (migration 0015)
+            other: Fen(r.get::<_, i64>(8)? - r.get::<_, i64>(11)? - r.get::<_, i64>(12)?),
             by: r.get(9)?,
             at: r.get(10)?,
+            canteen: Fen(r.get(11)?),
+            county: Fen(r.get(12)?),
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -64,6 +64,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0014_flags",
         include_str!("../../../migrations/server/0014_flags.sql"),
     ),
+    (
+        "0015_city_rules",
+        include_str!("../../../migrations/server/0015_city_rules.sql"),
+    ),
 ];
 
 /// The schema version this code writes and understands.

@@ -36,6 +36,14 @@ pub struct SettlementRow<'a> {
     pub late_by_seconds: Option<i64>,
     /// 代取: the registered carer who collected the meal (linked to the resident).
     pub proxy_carer_id: Option<i64>,
+    /// The price the counter gave, as signed.
+    pub counter_price: Option<Fen>,
+}
+
+/// A line that does not apply is stored as NULL, not 0 (migration 0015: the books MAC of a row
+/// takes these columns only when set).
+fn set(f: Fen) -> Option<i64> {
+    (f != Fen::ZERO).then_some(f.0)
 }
 
 /// The stored request hash and answer of a settlement id, if it was seen before.
@@ -56,7 +64,8 @@ pub fn month_history(
     period: &str,
 ) -> Result<Vec<PriorMeal>> {
     let mut st = conn.prepare_cached(
-        "SELECT local_date, slot, subsidy FROM settlements
+        "SELECT local_date, slot,
+            subsidy - IFNULL(delivery_subsidy, 0) - IFNULL(stacked_fen, 0) FROM settlements
          WHERE resident_id = ?1 AND period = ?2 AND outcome = 'accepted' AND voided_at IS NULL",
     )?;
     let mut rows = st.query(params![resident.0, period])?;
@@ -94,9 +103,11 @@ pub fn insert(tx: &Tx<'_>, s: &SettlementRow<'_>) -> Result<()> {
             slot, method, match_score, liveness_score, delivered, staff_reason, outcome, rejection,
             price, subsidy, self_pay, payment, city_fen, town_fen, other_fen, funding_town, tier,
             eligibility, policy_id, policy_version, received_at, request_hash, period,
-            late_by_seconds, proxy_carer_id)
+            late_by_seconds, proxy_carer_id, counter_price, delivery_fee, delivery_subsidy,
+            stacked, stacked_fen, county_fen, canteen_fen, operating_fen, operating_source)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35,
+            ?36, ?37, ?38, ?39, ?40)",
     )?
     .execute(params![
         s.id.to_string(),
@@ -119,7 +130,11 @@ pub fn insert(tx: &Tx<'_>, s: &SettlementRow<'_>) -> Result<()> {
         a.map(|a| a.payment.as_str()),
         a.map_or(0, |a| a.funding.city.0),
         a.map_or(0, |a| a.funding.town.0),
-        a.map_or(0, |a| a.funding.other.0),
+        // county and canteen shares are counted inside other_fen (migration 0015)
+        a.map_or(0, |a| (a.funding.other
+            + a.funding.county
+            + a.funding.canteen)
+            .0),
         a.map(|a| a.funding_town.0.as_str()),
         tier,
         eligibility,
@@ -130,6 +145,16 @@ pub fn insert(tx: &Tx<'_>, s: &SettlementRow<'_>) -> Result<()> {
         s.period,
         s.late_by_seconds,
         s.proxy_carer_id,
+        s.counter_price.map(|f| f.0),
+        a.and_then(|a| set(a.delivery_fee)),
+        a.and_then(|a| set(a.delivery_subsidy)),
+        a.filter(|a| !a.stacked.is_empty())
+            .map(|a| a.stacked.join(",")),
+        a.and_then(|a| set(a.stacked_subsidy)),
+        a.and_then(|a| set(a.funding.county)),
+        a.and_then(|a| set(a.funding.canteen)),
+        a.and_then(|a| set(a.operating)),
+        a.and_then(|a| a.operating_source.map(|s| s.as_str())),
     ])?;
     super::books::seal_settlement(tx, &s.id.to_string())?;
     tx.prepare_cached("INSERT INTO settlement_answers (settlement_id, answer) VALUES (?1, ?2)")?
@@ -157,17 +182,21 @@ pub struct VoidTarget {
     pub funding_town: Option<String>,
     pub payment: Option<Payment>,
     pub amounts: Amounts,
+    pub operating_source: Option<String>,
 }
 
 pub fn void_target(conn: &Connection, id: Uuid) -> Result<VoidTarget> {
     conn.prepare_cached(
         "SELECT outcome, voided_at IS NOT NULL, period, canteen_id, resident_id, funding_town,
-            payment, price, subsidy, self_pay, city_fen, town_fen, other_fen
+            payment, price, subsidy, self_pay, city_fen, town_fen, other_fen,
+            IFNULL(county_fen, 0), IFNULL(canteen_fen, 0), IFNULL(delivery_fee, 0),
+            IFNULL(delivery_subsidy, 0), IFNULL(operating_fen, 0), operating_source
          FROM settlements WHERE id = ?1",
     )?
     .query_row([id.to_string()], |r| {
         let subsidy: i64 = r.get(8)?;
         let payment: Option<String> = r.get(6)?;
+        let (county, canteen): (i64, i64) = (r.get(13)?, r.get(14)?);
         Ok(VoidTarget {
             id,
             outcome: r.get(0)?,
@@ -191,8 +220,14 @@ pub fn void_target(conn: &Connection, id: Uuid) -> Result<VoidTarget> {
                 self_pay: Fen(r.get(9)?),
                 city: Fen(r.get(10)?),
                 town: Fen(r.get(11)?),
-                other: Fen(r.get(12)?),
+                other: Fen(r.get::<_, i64>(12)? - county - canteen),
+                county: Fen(county),
+                canteen: Fen(canteen),
+                delivery_fee: Fen(r.get(15)?),
+                delivery_subsidy: Fen(r.get(16)?),
+                operating: Fen(r.get(17)?),
             },
+            operating_source: r.get(18)?,
         })
     })
     .optional()?
@@ -238,13 +273,21 @@ pub fn has_adjustment(conn: &Connection, id: Uuid) -> Result<bool> {
 }
 
 /// Records an adjustment line (amounts already negated) in `period`.
-pub fn insert_adjustment(tx: &Tx<'_>, line: &AdjustmentLine, at: &str, by: &str) -> Result<i64> {
+pub fn insert_adjustment(
+    tx: &Tx<'_>,
+    line: &AdjustmentLine,
+    operating_source: Option<&str>,
+    at: &str,
+    by: &str,
+) -> Result<i64> {
     let a = &line.amounts;
     tx.prepare_cached(
         "INSERT INTO adjustments (settlement_id, period, original_period, canteen_id, resident_id,
             funding_town, meals, subsidised_meals, price, subsidy, self_pay, city_fen, town_fen,
-            other_fen, reason, created_at, created_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            other_fen, reason, created_at, created_by, delivery_fee, delivery_subsidy, county_fen,
+            canteen_fen, operating_fen, operating_source)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19, ?20, ?21, ?22, ?23)",
     )?
     .execute(params![
         line.settlement_id.to_string(),
@@ -260,10 +303,16 @@ pub fn insert_adjustment(tx: &Tx<'_>, line: &AdjustmentLine, at: &str, by: &str)
         a.self_pay.0,
         a.city.0,
         a.town.0,
-        a.other.0,
+        (a.other + a.county + a.canteen).0,
         line.reason,
         at,
-        by
+        by,
+        set(a.delivery_fee),
+        set(a.delivery_subsidy),
+        set(a.county),
+        set(a.canteen),
+        set(a.operating),
+        operating_source,
     ])?;
     let id = tx.last_insert_rowid();
     super::books::seal_adjustment(tx, id)?;
@@ -280,7 +329,10 @@ pub fn insert_adjustment(tx: &Tx<'_>, line: &AdjustmentLine, at: &str, by: &str)
 pub fn day(conn: &Connection, canteen: CanteenId, date: NaiveDate) -> Result<Vec<TallyMeal>> {
     let mut st = conn.prepare_cached(
         "SELECT s.id, s.served_at, s.slot, s.resident_id, r.name, s.method, s.price, s.subsidy,
-            s.self_pay, s.payment, s.tier, s.voided_at IS NOT NULL, s.city_fen, s.town_fen, s.other_fen
+            s.self_pay, s.payment, s.tier, s.voided_at IS NOT NULL, s.city_fen, s.town_fen,
+            s.other_fen - IFNULL(s.county_fen, 0) - IFNULL(s.canteen_fen, 0),
+            IFNULL(s.county_fen, 0), IFNULL(s.canteen_fen, 0), IFNULL(s.delivery_fee, 0),
+            IFNULL(s.delivery_subsidy, 0), IFNULL(s.operating_fen, 0)
          FROM settlements s JOIN residents r ON r.id = s.resident_id
          WHERE s.canteen_id = ?1 AND s.local_date = ?2 AND s.outcome = 'accepted'
          ORDER BY s.served_at, s.id",
@@ -312,7 +364,12 @@ pub fn day(conn: &Connection, canteen: CanteenId, date: NaiveDate) -> Result<Vec
                 city: Fen(r.get(12)?),
                 town: Fen(r.get(13)?),
                 other: Fen(r.get(14)?),
+                county: Fen(r.get(15)?),
+                canteen: Fen(r.get(16)?),
             },
+            delivery_fee: Fen(r.get(17)?),
+            delivery_subsidy: Fen(r.get(18)?),
+            operating: Fen(r.get(19)?),
             tier: r.get(10)?,
             voided: r.get(11)?,
         });
@@ -336,10 +393,13 @@ pub fn history_for_sync(
     period: &str,
     since: Option<i64>,
 ) -> Result<Vec<zhucan_domain::api::HistoryMeal>> {
-    let sql_all = "SELECT id, resident_id, local_date, slot, subsidy FROM settlements
+    // the subsidy under the tier alone, as the decision counts it (`PriorMeal::subsidy`)
+    let sql_all = "SELECT id, resident_id, local_date, slot,
+            subsidy - IFNULL(delivery_subsidy, 0) - IFNULL(stacked_fen, 0) FROM settlements
          WHERE period = ?1 AND outcome = 'accepted' AND voided_at IS NULL AND ?2 IS NULL
          ORDER BY served_at, id";
-    let sql_since = "SELECT s.id, s.resident_id, s.local_date, s.slot, s.subsidy
+    let sql_since = "SELECT s.id, s.resident_id, s.local_date, s.slot,
+            s.subsidy - IFNULL(s.delivery_subsidy, 0) - IFNULL(s.stacked_fen, 0)
          FROM changes c JOIN settlements s ON s.id = c.subject_key
          WHERE c.kind = 'meal' AND c.seq > ?2 AND s.period = ?1 AND s.outcome = 'accepted'
            AND s.voided_at IS NULL

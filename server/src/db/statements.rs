@@ -15,6 +15,50 @@ pub struct Filter {
     pub town: Option<String>,
 }
 
+/// `total()` of a column that is NULL where it does not apply: a float in SQLite, exact for
+/// any sum of fen below 2^53.
+fn fen_total(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Fen> {
+    Ok(Fen(r.get::<_, f64>(i)? as i64))
+}
+
+/// The stored `other_fen` counts the county's and the canteen's parts too (migration 0015);
+/// the API's `other` is the other sources' part alone.
+trait OtherOnly {
+    fn other_without_county_and_canteen(self) -> Self;
+}
+
+impl OtherOnly for Amounts {
+    fn other_without_county_and_canteen(mut self) -> Amounts {
+        self.other = self.other - self.county - self.canteen;
+        self
+    }
+}
+
+/// The operating subsidy of the period per canteen and funder, meals and adjustments taken
+/// together (so the lines add up to the statement's `total.operating`): (canteen, source,
+/// meals, fen).
+pub fn operating(
+    conn: &Connection,
+    period: &str,
+    f: &Filter,
+) -> Result<Vec<(CanteenId, String, i64, Fen)>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT canteen_id, operating_source, sum(meals), sum(fen) FROM (
+            SELECT canteen_id, operating_source, 1 AS meals, operating_fen AS fen
+            FROM settlements
+            WHERE period = ?1 AND outcome = 'accepted' AND voided_at IS NULL
+              AND operating_fen IS NOT NULL AND {FILTER}
+            UNION ALL
+            SELECT canteen_id, operating_source, meals, operating_fen FROM adjustments
+            WHERE period = ?1 AND operating_fen IS NOT NULL AND {FILTER})
+         GROUP BY canteen_id, operating_source ORDER BY canteen_id, operating_source"
+    ))?;
+    let rows = st.query_map(params![period, f.canteen.map(|c| c.0), f.town], |r| {
+        Ok((CanteenId(r.get(0)?), r.get(1)?, r.get(2)?, Fen(r.get(3)?)))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// One group of accepted, not voided meals of the period.
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -30,7 +74,9 @@ const FILTER: &str = "(?2 IS NULL OR canteen_id = ?2)
 pub fn groups(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<Group>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT canteen_id, resident_id, funding_town, count(*), sum(subsidy > 0), sum(price),
-            sum(subsidy), sum(self_pay), sum(city_fen), sum(town_fen), sum(other_fen)
+            sum(subsidy), sum(self_pay), sum(city_fen), sum(town_fen), sum(other_fen),
+            total(county_fen), total(canteen_fen), total(delivery_fee), total(delivery_subsidy),
+            total(operating_fen)
          FROM settlements
          WHERE period = ?1 AND outcome = 'accepted' AND voided_at IS NULL AND {FILTER}
          GROUP BY canteen_id, resident_id, funding_town"
@@ -51,7 +97,13 @@ pub fn groups(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<Group>>
                 city: Fen(r.get(8)?),
                 town: Fen(r.get(9)?),
                 other: Fen(r.get(10)?),
-            },
+                county: fen_total(r, 11)?,
+                canteen: fen_total(r, 12)?,
+                delivery_fee: fen_total(r, 13)?,
+                delivery_subsidy: fen_total(r, 14)?,
+                operating: fen_total(r, 15)?,
+            }
+            .other_without_county_and_canteen(),
         });
     }
     Ok(out)
@@ -74,7 +126,9 @@ pub fn proxy_meals(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<(C
 pub fn adjustments(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<AdjustmentLine>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT id, settlement_id, period, original_period, canteen_id, resident_id, funding_town,
-            reason, meals, subsidised_meals, price, subsidy, self_pay, city_fen, town_fen, other_fen
+            reason, meals, subsidised_meals, price, subsidy, self_pay, city_fen, town_fen, other_fen,
+            IFNULL(county_fen, 0), IFNULL(canteen_fen, 0), IFNULL(delivery_fee, 0),
+            IFNULL(delivery_subsidy, 0), IFNULL(operating_fen, 0)
          FROM adjustments WHERE period = ?1 AND {FILTER} ORDER BY id"
     ))?;
     let mut rows = st.query(params![period, f.canteen.map(|c| c.0), f.town])?;
@@ -99,7 +153,13 @@ pub fn adjustments(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<Ad
                 city: Fen(r.get(13)?),
                 town: Fen(r.get(14)?),
                 other: Fen(r.get(15)?),
-            },
+                county: Fen(r.get(16)?),
+                canteen: Fen(r.get(17)?),
+                delivery_fee: Fen(r.get(18)?),
+                delivery_subsidy: Fen(r.get(19)?),
+                operating: Fen(r.get(20)?),
+            }
+            .other_without_county_and_canteen(),
         });
     }
     Ok(out)

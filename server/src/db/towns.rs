@@ -1,13 +1,21 @@
 //! Towns and streets (镇/街道).
 
-use rusqlite::{Connection, params};
-use zhucan_domain::api::TownDto;
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use zhucan_domain::DistrictCode;
+use zhucan_domain::api::{DistrictDto, TownDto};
 
 use super::{Error, Result, Tx};
 
 pub fn insert(tx: &Tx<'_>, town: &TownDto) -> Result<()> {
-    tx.prepare_cached("INSERT INTO towns (code, name) VALUES (?1, ?2)")?
-        .execute(params![town.code, town.name])
+    if let Some(d) = &town.district
+        && !district_exists(tx, d)?
+    {
+        return Err(Error::invalid("district", format!("no district '{d}'")));
+    }
+    tx.prepare_cached("INSERT INTO towns (code, name, district) VALUES (?1, ?2, ?3)")?
+        .execute(params![town.code, town.name, town.district])
         .map_err(|e| match Error::from(e) {
             Error::Conflict(_) => Error::Conflict(format!("town '{}' already exists", town.code)),
             other => other,
@@ -16,14 +24,62 @@ pub fn insert(tx: &Tx<'_>, town: &TownDto) -> Result<()> {
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<TownDto>> {
-    let mut st = conn.prepare_cached("SELECT code, name FROM towns ORDER BY code")?;
+    let mut st = conn.prepare_cached("SELECT code, name, district FROM towns ORDER BY code")?;
     let rows = st.query_map([], |r| {
         Ok(TownDto {
+            code: r.get(0)?,
+            name: r.get(1)?,
+            district: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Each town's district, where the geography names one.
+pub fn districts_of_towns(conn: &Connection) -> Result<HashMap<String, String>> {
+    let mut st =
+        conn.prepare_cached("SELECT code, district FROM towns WHERE district IS NOT NULL")?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The district of one town, if any.
+pub fn district_of(conn: &Connection, town: &str) -> Result<Option<DistrictCode>> {
+    Ok(conn
+        .prepare_cached("SELECT district FROM towns WHERE code = ?1")?
+        .query_row([town], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten()
+        .map(DistrictCode))
+}
+
+pub fn insert_district(tx: &Tx<'_>, d: &DistrictDto) -> Result<()> {
+    tx.prepare_cached("INSERT INTO districts (code, name) VALUES (?1, ?2)")?
+        .execute(params![d.code, d.name])
+        .map_err(|e| match Error::from(e) {
+            Error::Conflict(_) => Error::Conflict(format!("district '{}' already exists", d.code)),
+            other => other,
+        })?;
+    Ok(())
+}
+
+pub fn list_districts(conn: &Connection) -> Result<Vec<DistrictDto>> {
+    let mut st = conn.prepare_cached("SELECT code, name FROM districts ORDER BY code")?;
+    let rows = st.query_map([], |r| {
+        Ok(DistrictDto {
             code: r.get(0)?,
             name: r.get(1)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn district_exists(conn: &Connection, code: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM districts WHERE code = ?1")?
+        .query_row([code], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 pub fn exists(conn: &Connection, code: &str) -> Result<bool> {

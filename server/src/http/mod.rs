@@ -50,6 +50,10 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::show))
         .route("/towns", get(api::towns::list).post(api::towns::create))
         .route(
+            "/districts",
+            get(api::towns::list_districts).post(api::towns::create_district),
+        )
+        .route(
             "/canteens",
             get(api::canteens::list).post(api::canteens::create),
         )

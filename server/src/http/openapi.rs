@@ -141,10 +141,17 @@ fn schemas() -> Value {
             "status": { "type": "string" }, "schema_version": int() })),
         "Town": { "type": "object", "additionalProperties": false, "required": ["code", "name"],
             "properties": { "code": { "type": "string", "pattern": "^[a-z0-9_]{1,32}$" },
+                            "name": { "type": "string", "minLength": 1, "maxLength": 64 },
+                            "district": { "type": "string", "pattern": "^[a-z0-9_]{1,32}$",
+                                "description": "the district or county (区/县) above the town: a code from POST /districts" } } },
+        "District": { "type": "object", "additionalProperties": false, "required": ["code", "name"],
+            "properties": { "code": { "type": "string", "pattern": "^[a-z0-9_]{1,32}$" },
                             "name": { "type": "string", "minLength": 1, "maxLength": 64 } } },
         "SlotWindow": { "type": "object", "additionalProperties": false,
             "required": ["slot", "start", "end", "price"],
-            "properties": { "slot": slot, "start": time, "end": time, "price": fen_in() } },
+            "properties": { "slot": slot, "start": time, "end": time, "price": fen_in(),
+                "price_min": fen_in(), "price_max": fen_in() },
+            "description": "price_min and price_max (both or neither, around price): the counter may settle a meal at the price of what was taken within them" },
         "NewCanteen": { "type": "object", "additionalProperties": false,
             "required": ["name", "kind", "town", "operator", "operator_kind", "slots"],
             "properties": { "name": text(64), "kind": kind, "town": text(32),
@@ -156,7 +163,7 @@ fn schemas() -> Value {
             "kind_zh": { "type": "string" }, "town": { "type": "string" },
             "operator": { "type": "string" }, "operator_kind": op_kind,
             "slots": { "type": "array", "items": r("SlotWindow") },
-            "delivery_surcharge": opt(fen()) })),
+            "delivery_surcharge": opt(fen()), "district": { "type": "string" } })),
         "NewResident": { "type": "object", "additionalProperties": false,
             "required": ["name", "national_id", "local_registration", "registered_town", "residence_town", "card_code"],
             "properties": {
@@ -369,18 +376,50 @@ fn schemas() -> Value {
                 "area_towns": { "type": "array", "items": { "type": "string" } },
                 "proxy_subsidised": { "type": "boolean", "default": true,
                     "description": "whether a meal a registered carer collects (代取) is subsidised; false: full price, reason proxy_not_subsidised" },
-                "tiers": { "type": "array", "minItems": 1, "items": r("Tier") } } },
+                "tiers": { "type": "array", "minItems": 1, "items": r("Tier") },
+                "calendar": { "type": "object", "additionalProperties": false,
+                    "description": "public holidays and 调休 make-up working days (weekend dates), for working_days_only",
+                    "properties": { "holidays": { "type": "array", "items": date.clone() },
+                        "workdays": { "type": "array", "items": date.clone() } } },
+                "windows": { "type": "array", "description": "subsidy windows; outside them the meal is sold at full price",
+                    "items": { "type": "object", "additionalProperties": false, "required": ["start", "end"],
+                        "properties": { "slot": slot.clone(), "start": time.clone(), "end": time.clone() } } },
+                "min_price": { "type": "integer", "minimum": 1, "maximum": i64::MAX,
+                    "description": "a meal priced below this (delivery fee not counted) gets no subsidy" },
+                "delivery": { "type": "object", "additionalProperties": false,
+                    "description": "present: the delivery fee is its own line, paid by the elder less the best delivery subsidy met",
+                    "properties": { "subsidies": { "type": "array", "items": { "type": "object", "additionalProperties": false,
+                        "required": ["code", "name", "fen", "funding"], "properties": {
+                            "code": { "type": "string", "pattern": "\\S" }, "name": { "type": "string" },
+                            "conditions": r("Conditions"), "fen": { "type": "integer", "minimum": 1, "maximum": i64::MAX },
+                            "funding": r("Funding") } } } } },
+                "stacked": { "type": "array", "items": r("Tier"),
+                    "description": "subsidies added on top of the best tier, in order, each with its own funder and caps" },
+                "operating": { "type": "object", "additionalProperties": false, "required": ["fen", "per", "source"],
+                    "description": "operating subsidy (运营补贴) paid to the canteen for subsidised meals",
+                    "properties": { "fen": { "type": "integer", "minimum": 1, "maximum": i64::MAX },
+                        "per": { "type": "string", "enum": ["meal", "diner_day"] },
+                        "source": r("FundingSource") } } } },
+        "FundingSource": { "type": "string", "enum": ["city", "county", "town", "other", "canteen"] },
+        "Conditions": { "type": "object", "additionalProperties": false, "properties": {
+            "min_age": opt(json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX })),
+            "max_age": opt(json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX })),
+            "any_categories": { "type": "array", "items": { "type": "string", "pattern": "^[a-z0-9_]{1,32}$" } },
+            "local_registration": { "type": "boolean" },
+            "towns": { "type": "array", "items": { "type": "string" } },
+            "canteens": { "type": "array", "items": int() },
+            "own_district": { "type": "boolean", "description": "the canteen must be in the district of the subsidy town (or on canteens)" },
+            "working_days_only": { "type": "boolean", "description": "working days only, by the policy's calendar" } } },
+        "Funding": { "type": "array", "minItems": 1, "items": { "type": "object", "additionalProperties": false,
+            "required": ["source"], "properties": {
+                "source": r("FundingSource"),
+                "percent": opt(json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX })),
+                "fen": opt(json!({ "type": "integer", "minimum": 1, "maximum": i64::MAX })) } } },
         "Tier": { "type": "object", "additionalProperties": false,
             "required": ["code", "name", "benefit", "funding"],
             "properties": {
                 "code": { "type": "string", "pattern": "\\S" }, "name": { "type": "string" },
-                "conditions": { "type": "object", "additionalProperties": false, "properties": {
-                    "min_age": opt(json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX })),
-                    "max_age": opt(json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX })),
-                    "any_categories": { "type": "array", "items": { "type": "string", "pattern": "^[a-z0-9_]{1,32}$" } },
-                    "local_registration": { "type": "boolean" },
-                    "towns": { "type": "array", "items": { "type": "string" } },
-                    "canteens": { "type": "array", "items": int() } } },
+                "conditions": r("Conditions"),
                 "benefit": { "oneOf": [
                     { "type": "object", "additionalProperties": false, "required": ["per_meal"], "properties": {
                         "per_meal": { "type": "object", "minProperties": 1, "additionalProperties": false, "properties": {
@@ -390,12 +429,14 @@ fn schemas() -> Value {
                     { "type": "object", "additionalProperties": false, "required": ["per_day"], "properties": {
                         "per_day": { "type": "object", "additionalProperties": false, "required": ["fen", "slots"], "properties": {
                             "fen": { "type": "integer", "minimum": 1, "maximum": i64::MAX },
-                            "slots": { "type": "array", "minItems": 1, "items": slot.clone() } } } } } ] },
-                "funding": { "type": "array", "minItems": 1, "items": { "type": "object", "additionalProperties": false,
-                    "required": ["source"], "properties": {
-                        "source": { "type": "string", "enum": ["city", "town", "other"] },
-                        "percent": opt(json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX })),
-                        "fen": opt(json!({ "type": "integer", "minimum": 1, "maximum": i64::MAX })) } } },
+                            "slots": { "type": "array", "minItems": 1, "items": slot.clone() } } } } },
+                    { "type": "object", "additionalProperties": false, "required": ["percent"], "properties": {
+                        "percent": { "type": "object", "additionalProperties": false, "required": ["percent", "slots"], "properties": {
+                            "percent": { "type": "integer", "minimum": 1, "maximum": 100 },
+                            "slots": { "type": "array", "minItems": 1, "items": slot.clone() },
+                            "of": { "type": "string", "enum": ["price", "remainder"], "default": "price" },
+                            "max": { "type": "integer", "minimum": 1, "maximum": i64::MAX } } } } } ] },
+                "funding": r("Funding"),
                 "caps": { "type": "object", "additionalProperties": false, "properties": {
                     "per_slot_per_day": { "type": "integer", "minimum": 1, "maximum": u32::MAX },
                     "per_day": opt(json!({ "type": "integer", "minimum": 1, "maximum": u32::MAX })),
@@ -418,6 +459,8 @@ fn schemas() -> Value {
                 "staff_reason": opt(json!({ "type": "string", "maxLength": 500, "description": "required for staff" })),
                 "proxy_carer_id": opt(json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX,
                     "description": "代取: the registered carer who collected the meal with their own card (card or staff only; signed)" })),
+                "counter_price": opt(json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX,
+                    "description": "the price of what was taken (fen), within the slot's price_min..price_max (signed); absent: the set price. Out of bounds: rejected price_out_of_range" })),
                 "signed": opt(r("Signed")) },
             "allOf": [
                 { "if": { "required": ["method"], "properties": { "method": { "const": "face" } } },
@@ -445,7 +488,7 @@ fn schemas() -> Value {
             "tier": opt(json!({ "type": "string" })), "tier_name": opt(json!({ "type": "string" })),
             "policy_id": { "type": "string" }, "policy_version": int() })),
         "RejectionBody": obj(&["reason", "label_zh"], json!({
-            "reason": { "type": "string", "enum": ["duplicate", "outside_slot_window", "suspended", "deceased", "not_enrolled"] },
+            "reason": { "type": "string", "enum": ["duplicate", "outside_slot_window", "suspended", "deceased", "not_enrolled", "price_out_of_range"] },
             "label_zh": { "type": "string" }, "slot": slot, "deceased_on": date })),
         "ItemResult": obj(&["id", "status"], json!({
             "id": uuid, "status": { "type": "string", "enum": ["accepted", "rejected", "error"] },
@@ -456,7 +499,11 @@ fn schemas() -> Value {
         "BatchResult": obj(&["results"], json!({ "results": { "type": "array", "items": r("ItemResult") } })),
         "Amounts": obj(&["meals", "subsidised_meals", "price", "subsidy", "self_pay", "city", "town", "other"], json!({
             "meals": int(), "subsidised_meals": int(),
-            "price": fen(), "subsidy": fen(), "self_pay": fen(), "city": fen(), "town": fen(), "other": fen() })),
+            "price": fen(), "subsidy": fen(), "self_pay": fen(), "city": fen(), "town": fen(), "other": fen(),
+            "county": fen(), "canteen": fen(),
+            "delivery_fee": { "type": "integer", "description": "of price: the delivery fee as its own line" },
+            "delivery_subsidy": { "type": "integer", "description": "of subsidy: the part of the delivery fee a funder pays" },
+            "operating": { "type": "integer", "description": "operating subsidy paid to the canteen beside the price" } })),
         "TallySlot": amounts_with(&["slot"], json!({ "slot": slot })),
         "TallyMeal": obj(&["id", "served_at", "slot", "resident_id", "resident_name", "method", "price",
             "subsidy", "self_pay", "payment", "funding", "voided"], json!({
@@ -550,8 +597,14 @@ fn schemas() -> Value {
         "ResidentLine": amounts_with(&["resident_id", "name", "national_id_masked"], json!({
             "resident_id": int(), "name": { "type": "string" }, "national_id_masked": { "type": "string" } })),
         "FundingLine": obj(&["source", "source_zh", "fen"], json!({
-            "source": { "type": "string", "enum": ["city", "town", "other"] }, "source_zh": { "type": "string" },
-            "town": opt(json!({ "type": "string" })), "fen": fen() })),
+            "source": r("FundingSource"), "source_zh": { "type": "string" },
+            "town": opt(json!({ "type": "string", "description": "the paying town (town) or district (county)" })), "fen": fen() })),
+        "OperatingLine": obj(&["canteen_id", "source", "source_zh", "meals", "fen"], json!({
+            "canteen_id": int(), "source": r("FundingSource"), "source_zh": { "type": "string" },
+            "meals": int(), "fen": fen() })),
+        "ClearingLine": obj(&["paying_town", "serving_town", "meals", "subsidy", "town"], json!({
+            "paying_town": { "type": "string" }, "serving_town": { "type": "string" },
+            "meals": int(), "subsidy": fen(), "town": fen() })),
         "VoidedLine": obj(&["settlement_id", "canteen_id", "resident_id", "local_date", "price", "subsidy", "reason"], json!({
             "settlement_id": uuid, "canteen_id": int(), "resident_id": int(),
             "local_date": date, "price": fen(), "subsidy": fen(), "reason": { "type": "string" } })),
@@ -576,7 +629,12 @@ fn schemas() -> Value {
             "withheld": { "type": "array", "items": r("WithheldLine"),
                 "description": "meals behind confirmed red flags whose subsidy is withheld" },
             "withheld_total": fen(),
-            "payable": { "type": "integer", "description": "total.subsidy - withheld_total, fen" },
+            "payable": { "type": "integer", "description": "what finance pays for the meals: total.subsidy less the canteens' own discounts (total.canteen) and less the withheld subsidy, fen" },
+            "operating": { "type": "array", "items": r("OperatingLine"),
+                "description": "operating subsidies (运营补贴) per canteen and funder, paid beside the meals" },
+            "operating_total": fen(),
+            "clearing": { "type": "array", "items": r("ClearingLine"),
+                "description": "人户分离 clearing: subsidy of meals served in one town and paid by another, per pair of towns" },
             "chains": { "type": "array", "items": r("ChainLine") },
             "books": r("BooksCheck"), "heads": r("Heads"), "total": r("Amounts"),
             "proxy_meals": { "type": "integer", "minimum": 0, "description": "meals in the total that a registered carer collected (代取)" } })),
@@ -638,6 +696,10 @@ pub fn document() -> Value {
                 "get": op("list towns", "listTowns", json!([]), None, std_errors(vec![ok("200", "towns", list("Town"))])),
                 "post": op("add a town", "createTown", json!([]), Some(body("Town")),
                     std_errors(vec![ok("201", "created", r("Town")), e409()])) },
+            "/api/v1/districts": {
+                "get": op("list districts and counties", "listDistricts", json!([]), None, std_errors(vec![ok("200", "districts", list("District"))])),
+                "post": op("add a district or county (区/县), the level above towns", "createDistrict", json!([]), Some(body("District")),
+                    std_errors(vec![ok("201", "created", r("District")), e409()])) },
             "/api/v1/canteens": {
                 "get": op("list canteens", "listCanteens", json!([]), None, std_errors(vec![ok("200", "canteens", list("Canteen"))])),
                 "post": op("add a canteen", "createCanteen", json!([]), Some(body("NewCanteen")),

@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDate;
 use rusqlite::Connection;
 use zhucan_domain::api::{
-    Amounts, BooksCheck, CanteenLine, FundingLine, ResidentLine, Statement, Tally, TallyMeal,
-    TallySlot, WithheldLine,
+    Amounts, BooksCheck, CanteenLine, ClearingLine, FundingLine, OperatingLine, ResidentLine,
+    Statement, Tally, TallyMeal, TallySlot, WithheldLine,
 };
 use zhucan_domain::{Canteen, Fen, FundingSource, ResidentId, Slot};
 
@@ -53,6 +53,11 @@ pub fn tally(canteen: &Canteen, date: NaiveDate, mut meals: Vec<TallyMeal>) -> T
             city: m.funding.city,
             town: m.funding.town,
             other: m.funding.other,
+            county: m.funding.county,
+            canteen: m.funding.canteen,
+            delivery_fee: m.delivery_fee,
+            delivery_subsidy: m.delivery_subsidy,
+            operating: m.operating,
         };
         by_slot.entry(m.slot).or_default().add(&a);
         totals.add(&a);
@@ -113,9 +118,11 @@ fn statement_parts(conn: &Connection, month: &str, filter: &Filter) -> db::Resul
                 town: w.town,
                 other: w.other,
                 by: w.by,
+                canteen: w.canteen,
             })
             .collect();
     let withheld_total: Fen = withheld.iter().map(|w| w.subsidy).sum();
+    let withheld_canteen: Fen = withheld.iter().map(|w| w.canteen).sum();
     let canteens: HashMap<i64, Canteen> = db::canteens::all(conn)?
         .into_iter()
         .map(|c| (c.id.0, c))
@@ -131,7 +138,10 @@ fn statement_parts(conn: &Connection, month: &str, filter: &Filter) -> db::Resul
     let mut by_canteen: BTreeMap<i64, Amounts> = BTreeMap::new();
     let mut by_resident: BTreeMap<i64, Amounts> = BTreeMap::new();
     let mut town_share: BTreeMap<String, Fen> = BTreeMap::new();
-    let (mut city, mut other) = (Fen::ZERO, Fen::ZERO);
+    let mut county_share: BTreeMap<String, Fen> = BTreeMap::new();
+    let (mut city, mut other, mut own) = (Fen::ZERO, Fen::ZERO, Fen::ZERO);
+    let districts = db::towns::districts_of_towns(conn)?;
+    let mut clearing: BTreeMap<(String, String), ClearingLine> = BTreeMap::new();
     let entries = groups
         .iter()
         .map(|g| (g.canteen_id, g.resident_id, &g.funding_town, &g.amounts))
@@ -145,6 +155,32 @@ fn statement_parts(conn: &Connection, month: &str, filter: &Filter) -> db::Resul
         by_resident.entry(resident.0).or_default().add(a);
         city += a.city;
         other += a.other;
+        own += a.canteen;
+        if a.county != Fen::ZERO {
+            // the county share is paid by the district of the paying town
+            let district = town.as_ref().and_then(|t| districts.get(t)).cloned();
+            *county_share
+                .entry(district.unwrap_or_default())
+                .or_default() += a.county;
+        }
+        let serving = canteens.get(&canteen.0).map(|c| &c.town.0);
+        if let (Some(paying), Some(serving)) = (town, serving)
+            && paying != serving
+            && a.subsidy != Fen::ZERO
+        {
+            let line = clearing
+                .entry((paying.clone(), serving.clone()))
+                .or_insert_with(|| ClearingLine {
+                    paying_town: paying.clone(),
+                    serving_town: serving.clone(),
+                    meals: 0,
+                    subsidy: Fen::ZERO,
+                    town: Fen::ZERO,
+                });
+            line.meals += a.subsidised_meals;
+            line.subsidy += a.subsidy;
+            line.town += a.town;
+        }
         if a.town != Fen::ZERO || town.is_some() {
             *town_share
                 .entry(town.clone().unwrap_or_default())
@@ -195,12 +231,41 @@ fn statement_parts(conn: &Connection, month: &str, filter: &Filter) -> db::Resul
             fen,
         });
     }
+    for (district, fen) in county_share {
+        funding.push(FundingLine {
+            source: FundingSource::County.as_str().into(),
+            source_zh: FundingSource::County.label_zh().into(),
+            town: (!district.is_empty()).then_some(district),
+            fen,
+        });
+    }
     funding.push(FundingLine {
         source: FundingSource::Other.as_str().into(),
         source_zh: FundingSource::Other.label_zh().into(),
         town: None,
         fen: other,
     });
+    if own != Fen::ZERO {
+        funding.push(FundingLine {
+            source: FundingSource::Canteen.as_str().into(),
+            source_zh: FundingSource::Canteen.label_zh().into(),
+            town: None,
+            fen: own,
+        });
+    }
+    let operating: Vec<OperatingLine> = db::statements::operating(conn, month, filter)?
+        .into_iter()
+        .map(|(canteen_id, source, meals, fen)| {
+            let zh = FundingSource::parse(&source).map_or("", |s| s.label_zh());
+            OperatingLine {
+                canteen_id,
+                source_zh: zh.to_owned(),
+                source,
+                meals,
+                fen,
+            }
+        })
+        .collect();
 
     let sum = |it: &mut dyn Iterator<Item = &Amounts>| {
         let mut t = Amounts::default();
@@ -233,7 +298,10 @@ fn statement_parts(conn: &Connection, month: &str, filter: &Filter) -> db::Resul
         adjustments_total,
         voided,
         late,
-        payable: total.subsidy - withheld_total,
+        payable: total.finance_pays() - (withheld_total - withheld_canteen),
+        operating_total: operating.iter().map(|o| o.fen).sum(),
+        operating,
+        clearing: clearing.into_values().collect(),
         withheld,
         withheld_total,
         total,

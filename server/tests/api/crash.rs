@@ -85,6 +85,7 @@ async fn killing_the_server_mid_write_loses_and_doubles_nothing() {
                     .expect("time");
                 let served = tz.from_local_datetime(&local).single().expect("local");
                 SettlementItem {
+                    counter_price: None,
                     id: uuid::Uuid::now_v7(),
                     resident_id: *r,
                     canteen_id: canteens[0],

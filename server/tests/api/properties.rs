@@ -34,6 +34,7 @@ fn fixture() -> Fixture {
                 db::towns::insert(
                     tx,
                     &TownDto {
+                        district: None,
                         code: code.into(),
                         name: name.into(),
                     },
@@ -58,18 +59,24 @@ fn fixture() -> Fixture {
                         operator_kind: OperatorKind::VillageRun,
                         slots: vec![
                             SlotDto {
+                                price_min: None,
+                                price_max: None,
                                 slot: Slot::Breakfast,
                                 start: t(6, 30),
                                 end: t(8, 30),
                                 price: Fen(400),
                             },
                             SlotDto {
+                                price_min: None,
+                                price_max: None,
                                 slot: Slot::Lunch,
                                 start: t(10, 30),
                                 end: t(13, 0),
                                 price: Fen(1200 + 100 * i as i64),
                             },
                             SlotDto {
+                                price_min: None,
+                                price_max: None,
                                 slot: Slot::Dinner,
                                 start: t(16, 30),
                                 end: t(18, 30),
@@ -162,6 +169,7 @@ fn to_item(
     bytes[..2].copy_from_slice(&salt.to_be_bytes());
     bytes[2..10].copy_from_slice(&(n as u64).to_be_bytes());
     SettlementItem {
+        counter_price: None,
         id: uuid::Builder::from_unix_timestamp_millis(served.timestamp_millis() as u64, &bytes)
             .into_uuid(),
         resident_id: f.residents[r],

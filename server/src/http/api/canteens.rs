@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use zhucan_domain::api::{CanteenDto, NewCanteen, Tally};
-use zhucan_domain::{Canteen, CanteenId, SlotWindow, TownCode};
+use zhucan_domain::{Canteen, CanteenId, SlotWindow};
 
 use super::{parse_id, required};
 use crate::db;
@@ -33,13 +33,12 @@ pub async fn create(
     let windows: Vec<SlotWindow> = c
         .slots
         .iter()
-        .map(|s| SlotWindow {
-            slot: s.slot,
-            start: s.start,
-            end: s.end,
-            price: s.price,
+        .enumerate()
+        .map(|(i, s)| {
+            s.window()
+                .map_err(|(field, why)| Error::bad("invalid", format!("slots[{i}].{field}"), why))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     Canteen::validate_slots(&windows).map_err(|m| {
         let field = m
             .split_once(':')
@@ -58,20 +57,13 @@ pub async fn create(
         .clock
         .now()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let id = st
+    let canteen = st
         .db
-        .write(move |tx| db::canteens::insert(tx, &new, &now))
+        .write(move |tx| {
+            let id = db::canteens::insert(tx, &new, &now)?;
+            db::canteens::get(tx, id)
+        })
         .await?;
-    let canteen = Canteen {
-        id,
-        name: c.name,
-        kind: c.kind,
-        town: TownCode(c.town),
-        operator: c.operator,
-        operator_kind: c.operator_kind,
-        slots: windows,
-        delivery_surcharge: c.delivery_surcharge,
-    };
     Ok((StatusCode::CREATED, AppJson(db::canteens::to_dto(&canteen))))
 }
 

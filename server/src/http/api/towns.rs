@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use zhucan_domain::api::TownDto;
+use zhucan_domain::api::{DistrictDto, TownDto};
 
 use super::required;
 use crate::db;
@@ -11,25 +11,35 @@ use crate::http::auth::Admin;
 use crate::http::error::{Error, Result};
 use crate::http::extract::AppJson;
 
-pub async fn create(
-    State(st): State<AppState>,
-    _: Admin,
-    AppJson(t): AppJson<TownDto>,
-) -> Result<(StatusCode, AppJson<TownDto>)> {
-    let code = required(&t.code, "code", 32)?;
+/// A town or district code: lower-case letters, digits and `_`.
+fn code(s: &str, field: &str) -> Result<String> {
+    let code = required(s, field, 32)?;
     if !code
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     {
         return Err(Error::bad(
             "invalid",
-            "code",
+            field,
             "lower-case letters, digits and _ only",
         ));
     }
+    Ok(code)
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    _: Admin,
+    AppJson(t): AppJson<TownDto>,
+) -> Result<(StatusCode, AppJson<TownDto>)> {
     let town = TownDto {
-        code,
+        code: code(&t.code, "code")?,
         name: required(&t.name, "name", 64)?,
+        district: t
+            .district
+            .as_deref()
+            .map(|d| code(d, "district"))
+            .transpose()?,
     };
     let out = town.clone();
     st.db.write(move |tx| db::towns::insert(tx, &town)).await?;
@@ -38,4 +48,28 @@ pub async fn create(
 
 pub async fn list(State(st): State<AppState>, _: Admin) -> Result<AppJson<Vec<TownDto>>> {
     Ok(AppJson(st.db.read(db::towns::list).await?))
+}
+
+/// `POST /api/v1/districts`: a district or county (区/县), the level above towns.
+pub async fn create_district(
+    State(st): State<AppState>,
+    _: Admin,
+    AppJson(d): AppJson<DistrictDto>,
+) -> Result<(StatusCode, AppJson<DistrictDto>)> {
+    let district = DistrictDto {
+        code: code(&d.code, "code")?,
+        name: required(&d.name, "name", 64)?,
+    };
+    let out = district.clone();
+    st.db
+        .write(move |tx| db::towns::insert_district(tx, &district))
+        .await?;
+    Ok((StatusCode::CREATED, AppJson(out)))
+}
+
+pub async fn list_districts(
+    State(st): State<AppState>,
+    _: Admin,
+) -> Result<AppJson<Vec<DistrictDto>>> {
+    Ok(AppJson(st.db.read(db::towns::list_districts).await?))
 }

@@ -438,6 +438,7 @@ pub async fn checkin(State(st): State<AppState>, p: Posted<CheckinForm>) -> Page
     let id = uuid::Builder::from_unix_timestamp_millis(now.timestamp_millis().max(0) as u64, &rand)
         .into_uuid();
     let item = SettlementItem {
+        counter_price: None,
         id,
         resident_id: ResidentId(f.resident),
         canteen_id: canteen,
