@@ -6,7 +6,7 @@
 use zhucan_domain::api::{Amounts, ChainLine, Statement};
 
 /// The CSV header, in the order of the columns.
-pub const HEADER: [&str; 14] = [
+pub const HEADER: [&str; 19] = [
     "分区",
     "类型",
     "编号",
@@ -20,10 +20,18 @@ pub const HEADER: [&str; 14] = [
     "市级财政(元)",
     "镇街财政(元)",
     "其他资金(元)",
+    "县区财政(元)",
+    "食堂让利(元)",
+    "其中送餐费(元)",
+    "其中送餐补助(元)",
+    "运营补贴(元)",
     "备注",
 ];
 
-fn amount_cols(a: &Amounts) -> [String; 8] {
+/// The amount columns of [`HEADER`], from 就餐人次 to 运营补贴.
+const AMOUNT_COLS: usize = 13;
+
+fn amount_cols(a: &Amounts) -> [String; AMOUNT_COLS] {
     [
         a.meals.to_string(),
         a.subsidised_meals.to_string(),
@@ -33,6 +41,11 @@ fn amount_cols(a: &Amounts) -> [String; 8] {
         a.city.to_string(),
         a.town.to_string(),
         a.other.to_string(),
+        a.county.to_string(),
+        a.canteen.to_string(),
+        a.delivery_fee.to_string(),
+        a.delivery_subsidy.to_string(),
+        a.operating.to_string(),
     ]
 }
 
@@ -42,7 +55,7 @@ fn row(
     key: String,
     name: &str,
     town: &str,
-    a: &[String; 8],
+    a: &[String; AMOUNT_COLS],
     note: &str,
 ) -> Vec<String> {
     let mut r = vec![
@@ -311,6 +324,64 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
                 &format!("应付补贴 {} 元", s.payable),
             ),
         )?;
+        // operating subsidies to the canteens, beside the meals' prices
+        for l in &s.operating {
+            let a = Amounts {
+                meals: l.meals,
+                operating: l.fen,
+                ..Amounts::default()
+            };
+            put(
+                &mut w,
+                row(
+                    "运营补贴",
+                    "明细",
+                    l.canteen_id.0.to_string(),
+                    &l.source_zh,
+                    &l.source,
+                    &amount_cols(&a),
+                    "",
+                ),
+            )?;
+        }
+        let ot = Amounts {
+            operating: s.operating_total,
+            ..Amounts::default()
+        };
+        put(
+            &mut w,
+            row(
+                "运营补贴",
+                "合计",
+                String::new(),
+                "",
+                "",
+                &amount_cols(&ot),
+                "",
+            ),
+        )?;
+        // 人户分离: what each paying town owes the canteens of each serving town
+        for l in &s.clearing {
+            let a = Amounts {
+                meals: l.meals,
+                subsidised_meals: l.meals,
+                subsidy: l.subsidy,
+                town: l.town,
+                ..Amounts::default()
+            };
+            put(
+                &mut w,
+                row(
+                    "人户分离清算",
+                    "明细",
+                    l.paying_town.clone(),
+                    &l.serving_town,
+                    &l.paying_town,
+                    &amount_cols(&a),
+                    &format!("{} 应付 {} 的食堂", l.paying_town, l.serving_town),
+                ),
+            )?;
+        }
         for l in &s.chains {
             let mut r = vec![
                 "终端签名链".to_owned(),
@@ -320,7 +391,7 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
                 l.status_zh.clone(),
                 l.meals.to_string(),
             ];
-            r.extend(std::iter::repeat_n(String::new(), 7));
+            r.extend(std::iter::repeat_n(String::new(), AMOUNT_COLS - 1));
             r.push(chain_note(l));
             put(&mut w, r)?;
         }
@@ -348,7 +419,7 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
                 status,
                 value,
             ];
-            r.extend(std::iter::repeat_n(String::new(), 7));
+            r.extend(std::iter::repeat_n(String::new(), AMOUNT_COLS - 1));
             r.push(note);
             put(&mut w, r)?;
         }

@@ -7,7 +7,7 @@ use zhucan_domain::api::{Amounts, Statement};
 
 use super::yuan;
 
-const AMOUNT_HEADERS: [&str; 8] = [
+const AMOUNT_HEADERS: [&str; 13] = [
     "就餐人次",
     "补助人次",
     "餐费(元)",
@@ -16,6 +16,11 @@ const AMOUNT_HEADERS: [&str; 8] = [
     "市级财政(元)",
     "镇街财政(元)",
     "其他资金(元)",
+    "县区财政(元)",
+    "食堂让利(元)",
+    "其中送餐费(元)",
+    "其中送餐补助(元)",
+    "运营补贴(元)",
 ];
 
 struct Fmt {
@@ -51,10 +56,20 @@ fn amounts(
     let money = if total { &f.total_money } else { &f.money };
     ws.write_number(row, col, a.meals as f64)?;
     ws.write_number(row, col + 1, a.subsidised_meals as f64)?;
-    for (i, v) in [a.price, a.subsidy, a.self_pay, a.city, a.town, a.other]
-        .into_iter()
-        .enumerate()
-    {
+    let money_cols = [
+        a.price,
+        a.subsidy,
+        a.self_pay,
+        a.city,
+        a.town,
+        a.other,
+        a.county,
+        a.canteen,
+        a.delivery_fee,
+        a.delivery_subsidy,
+        a.operating,
+    ];
+    for (i, v) in money_cols.into_iter().enumerate() {
         ws.write_number_with_format(row, col + 2 + i as u16, yuan(v), money)?;
     }
     Ok(())
@@ -112,6 +127,50 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, XlsxError> {
     }
     ws.write_string_with_format(r, 0, "合计", &f.bold)?;
     ws.write_number_with_format(r, 3, yuan(s.funding_total), &f.total_money)?;
+
+    // operating subsidies (运营补贴) to the canteens, beside the meals' prices
+    let ws = wb.add_worksheet().set_name("运营补贴")?;
+    headers(
+        ws,
+        &f,
+        &["食堂编号", "资金来源", "代码", "人次", "运营补贴(元)"],
+        false,
+    )?;
+    let mut r = 1u32;
+    for l in &s.operating {
+        ws.write_number(r, 0, l.canteen_id.0 as f64)?;
+        ws.write_string(r, 1, &l.source_zh)?;
+        ws.write_string(r, 2, &l.source)?;
+        ws.write_number(r, 3, l.meals as f64)?;
+        ws.write_number_with_format(r, 4, yuan(l.fen), &f.money)?;
+        r += 1;
+    }
+    ws.write_string_with_format(r, 0, "合计", &f.bold)?;
+    ws.write_number_with_format(r, 4, yuan(s.operating_total), &f.total_money)?;
+
+    // 人户分离: what each paying town owes the canteens of each serving town
+    let ws = wb.add_worksheet().set_name("人户分离清算")?;
+    headers(
+        ws,
+        &f,
+        &[
+            "付款镇街(补助所属地)",
+            "就餐镇街(食堂所在地)",
+            "补助人次",
+            "补助(元)",
+            "其中镇街财政(元)",
+        ],
+        false,
+    )?;
+    let mut r = 1u32;
+    for l in &s.clearing {
+        ws.write_string(r, 0, &l.paying_town)?;
+        ws.write_string(r, 1, &l.serving_town)?;
+        ws.write_number(r, 2, l.meals as f64)?;
+        ws.write_number_with_format(r, 3, yuan(l.subsidy), &f.money)?;
+        ws.write_number_with_format(r, 4, yuan(l.town), &f.money)?;
+        r += 1;
+    }
 
     let ws = wb.add_worksheet().set_name("调整")?;
     headers(

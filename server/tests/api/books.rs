@@ -113,7 +113,9 @@ async fn rows_edited_inserted_or_deleted_in_the_database_file_are_named_on_the_s
                 staff_reason, outcome, rejection, price, subsidy, self_pay, payment, city_fen,
                 town_fen, other_fen, funding_town, tier, eligibility, policy_id, policy_version,
                 received_at, request_hash, voided_at, void_reason, voided_by, period,
-                late_by_seconds, mac, proxy_carer_id
+                late_by_seconds, mac, proxy_carer_id, counter_price, delivery_fee,
+                delivery_subsidy, stacked, stacked_fen, county_fen, canteen_fen, operating_fen,
+                operating_source
              FROM settlements WHERE id = ?1",
             [&ids[1]],
         )

@@ -336,7 +336,7 @@ async fn a_dropped_record_is_a_gap_until_it_arrives() {
         .find(|r| &r[0] == "终端签名链" && r[2] == *kiosk_id)
         .expect("chain row");
     assert_eq!((&row[4], &row[5]), ("链有缺口或分叉", "3"));
-    assert!(row[13].contains("gap"), "{row:?}");
+    assert!(row[row.len() - 1].contains("gap"), "{row:?}");
     // The late record arrives: the chain verifies.
     let res = results(app.settle_raw(0, vec![signed[2].0.clone()]).await).await;
     assert_eq!(res[0]["status"], "accepted");

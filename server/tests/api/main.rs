@@ -3,6 +3,7 @@
 
 mod books;
 mod carers;
+mod city_rules;
 mod cli;
 mod corrections;
 mod crash;

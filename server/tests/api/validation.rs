@@ -220,6 +220,8 @@ async fn malformed_bodies_and_queries_get_the_error_shape() {
         ("POST", "/api/v1/carers"),
         ("POST", "/api/v1/residents/{id}/carers"),
         ("DELETE", "/api/v1/residents/{id}/carers/{carer_id}"),
+        ("GET", "/api/v1/districts"),
+        ("POST", "/api/v1/districts"),
     ];
     assert_eq!(documented.len(), routes.len(), "{documented:?}");
     for (m, p) in routes {

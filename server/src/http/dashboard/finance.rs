@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use chrono::{Datelike, NaiveDate, SecondsFormat};
 use serde::Deserialize;
 use zhucan_domain::api::{Amounts, ChainLine};
-use zhucan_domain::{CanteenId, ResidentId};
+use zhucan_domain::{CanteenId, FundingSource, ResidentId};
 
 use super::{
     Chrome, HasCsrf, PageError, PageResult, Posted, Viewer, local_time, method_label, qs,
@@ -35,6 +35,12 @@ pub struct Line {
     pub city: String,
     pub town: String,
     pub other: String,
+    pub county: String,
+    /// The canteens' own discount (食堂让利).
+    pub own: String,
+    pub delivery_fee: String,
+    pub delivery_subsidy: String,
+    pub operating: String,
     /// Of `meals`, those a registered carer collected (代取).
     pub proxy: i64,
 }
@@ -52,8 +58,30 @@ fn line(href: String, name: String, sub: String, a: &Amounts) -> Line {
         city: yuan(a.city),
         town: yuan(a.town),
         other: yuan(a.other),
+        county: yuan(a.county),
+        own: yuan(a.canteen),
+        delivery_fee: yuan(a.delivery_fee),
+        delivery_subsidy: yuan(a.delivery_subsidy),
+        operating: yuan(a.operating),
         proxy: 0,
     }
+}
+
+/// An operating-subsidy line of the statement page: canteen, funder, meals, amount.
+pub struct Operating {
+    pub canteen: String,
+    pub source: String,
+    pub meals: i64,
+    pub fen: String,
+}
+
+/// A 人户分离 clearing line: paying town, serving town, meals, subsidy, the town share.
+pub struct Clearing {
+    pub paying: String,
+    pub serving: String,
+    pub meals: i64,
+    pub subsidy: String,
+    pub town: String,
 }
 
 /// A kiosk's chain on the statement page.
@@ -230,6 +258,9 @@ struct FinancePage {
     towns: Vec<Line>,
     funding: Vec<(String, String)>,
     funding_total: String,
+    operating: Vec<Operating>,
+    operating_total: String,
+    clearing: Vec<Clearing>,
     chains: Vec<Chain>,
     adjustments: usize,
     adjustments_total: String,
@@ -349,6 +380,15 @@ pub async fn show(
             let label = match (f.source.as_str(), en) {
                 ("city", true) => "city budget".to_owned(),
                 ("other", true) => "other funds".to_owned(),
+                ("canteen", true) => "canteens' own discount".to_owned(),
+                ("county", true) => match f.town.as_deref() {
+                    Some(d) => format!("county/district: {d}"),
+                    None => "county/district budget".to_owned(),
+                },
+                ("county", false) => match f.town.as_deref() {
+                    Some(d) => format!("{}（{d}）", f.source_zh),
+                    None => f.source_zh.clone(),
+                },
                 ("town", true) => format!("town: {}", tn(f.town.as_deref().unwrap_or(""))),
                 ("town", false) => {
                     format!("{}（{}）", f.source_zh, tn(f.town.as_deref().unwrap_or("")))
@@ -415,6 +455,31 @@ pub async fn show(
             .collect(),
         funding,
         funding_total: yuan(statement.funding_total),
+        operating: statement
+            .operating
+            .iter()
+            .map(|o| Operating {
+                canteen: names.get(&o.canteen_id.0).cloned().unwrap_or_default(),
+                source: match FundingSource::parse(&o.source) {
+                    Some(s) if !en => s.label_zh().to_owned(),
+                    _ => o.source.clone(),
+                },
+                meals: o.meals,
+                fen: yuan(o.fen),
+            })
+            .collect(),
+        operating_total: yuan(statement.operating_total),
+        clearing: statement
+            .clearing
+            .iter()
+            .map(|c| Clearing {
+                paying: tn(&c.paying_town),
+                serving: tn(&c.serving_town),
+                meals: c.meals,
+                subsidy: yuan(c.subsidy),
+                town: yuan(c.town),
+            })
+            .collect(),
         chains: statement
             .chains
             .iter()
