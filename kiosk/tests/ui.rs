@@ -87,9 +87,20 @@ fn answer(cmd: Command, log: &Mutex<Vec<String>>) {
     let mut log = log.lock().unwrap();
     match cmd {
         Command::Card { code, reply } => {
+            // a delivered order waiting: the meal carries the ¥2 delivery line
+            let delivered = log
+                .iter()
+                .any(|l| l.starts_with("order") && l.contains("delivered: true"));
             log.push(format!("card {code}"));
             let answer = if code == "404404" {
                 Err("没有这张卡 / no such card".to_string())
+            } else if delivered {
+                Ok(CheckinView {
+                    price: Fen(1500),
+                    self_pay: Fen(600),
+                    delivery_fee: Fen(200),
+                    ..li_xiulan()
+                })
             } else {
                 Ok(li_xiulan())
             };
@@ -480,6 +491,68 @@ async fn a_carers_card_chooses_the_elder_and_the_screen_names_the_proxy_pickup()
     b.close().await.unwrap();
 }
 
+/// Waits until the stand-in runtime has seen `want`, with a deadline.
+async fn wait_seen(app: &App, want: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !app.seen().iter().any(|l| l == want) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the runtime never saw {want:?}: {:?}",
+            app.seen()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn staff_set_the_counter_price_and_delivery_for_the_next_meal() {
+    let _turn = BROWSER.lock().await;
+    let app = spawn_app(false).await;
+    let b = open(&app, "").await;
+    b.wait_for_text("请看摄像头", WAIT).await.unwrap();
+    let find = |css: &'static str| b.client.find(Locator::Css(css));
+    // a price that is not one is refused on the page, the runtime never sees it
+    find("#order-price")
+        .await
+        .unwrap()
+        .send_keys("十三")
+        .await
+        .unwrap();
+    find("#order-set").await.unwrap().click().await.unwrap();
+    let text = b.wait_for_text("本单未设定", WAIT).await.unwrap();
+    assert!(text.contains("13 或 12.50"), "{text}");
+    assert!(app.seen().is_empty(), "{:?}", app.seen());
+    // ¥12.50, delivered
+    let price = find("#order-price").await.unwrap();
+    price.clear().await.unwrap();
+    price.send_keys("12.5").await.unwrap();
+    find("#order-delivered")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    find("#order-set").await.unwrap().click().await.unwrap();
+    wait_seen(
+        &app,
+        "order Some(Order { price: Some(Fen(1250)), delivered: true })",
+    )
+    .await;
+    // the fields are cleared for the next order, and the card input has the focus again
+    wait_js(
+        &b,
+        "return document.getElementById('order-price').value === '' \
+            && !document.getElementById('order-delivered').checked \
+            && document.activeElement.id === 'card';",
+    )
+    .await;
+    let input = b.client.active_element().await.unwrap();
+    input.send_keys(&format!("12345678{ENTER}")).await.unwrap();
+    let text = b.wait_for_text("含送餐费 ¥2.00", WAIT).await.unwrap();
+    assert!(text.contains("自付 ¥6.00"), "{text}");
+    b.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn operator_enrols_a_face_only_with_consent() {
     let _turn = BROWSER.lock().await;
@@ -678,6 +751,15 @@ async fn api_names_the_bad_field_and_serves_state_and_preview() {
     .unwrap();
     assert_eq!(r.status(), 422);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "reason");
+    // a negative counter price is refused naming the field
+    let r = post(
+        "/api/counter/order",
+        json!({"price": -1, "delivered": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "price");
     // none of the refused requests reached the runtime except the wrong-PIN search
     assert_eq!(app.seen(), vec!["search 李"]);
 

@@ -615,3 +615,134 @@ async fn a_carers_card_at_the_kiosk_settles_the_elders_meal_as_proxy_on_the_serv
     assert_eq!(st["books"]["altered_count"], 0);
     k.kiosk.stop().await;
 }
+
+/// A Jurong-shaped policy from March 2026: 60+ get ¥5 on lunch, the delivery fee is its own
+/// line the elder always pays, and the canteen gets ¥3 per diner per day (Beijing's operating
+/// subsidy).
+const COUNTER_POLICY: &str = r#"{
+  "id": "counter-e2e", "version": 1, "name": "套餐价与送餐费（测试）",
+  "effective_from": "2026-03-01", "subsidy_town": "registration",
+  "tiers": [ { "code": "age_60", "name": "60岁以上", "conditions": { "min_age": 60 },
+    "benefit": { "per_meal": { "lunch": 500 } }, "funding": [ { "source": "city", "percent": 100 } ] } ],
+  "delivery": { "subsidies": [] },
+  "operating": { "fen": 300, "per": "diner_day", "source": "city" }
+}"#;
+
+#[tokio::test]
+async fn a_counter_priced_delivered_meal_settles_on_the_kiosk_arrives_signed_and_shows_on_the_statement()
+ {
+    let mut s = server().await;
+    let resp = s
+        .client
+        .post(s.api("/policies"))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body(COUNTER_POLICY)
+        .send()
+        .await
+        .expect("policy");
+    assert!(resp.status().is_success());
+    // set meals at ¥9, ¥11, ¥13; delivery ¥2
+    let c = s
+        .post(
+            "/canteens",
+            &json!({
+                "name": "句容套餐食堂", "kind": "care_centre", "town": "choucheng",
+                "operator": "社区", "operator_kind": "village_run",
+                "slots": [{ "slot": "lunch", "start": "10:30:00", "end": "13:00:00", "price": 1100,
+                            "price_min": 900, "price_max": 1300 }],
+                "delivery_surcharge": 200
+            }),
+        )
+        .await;
+    s.canteen = c["id"].as_i64().expect("id");
+    let data = tempfile::tempdir().expect("tempdir");
+    let k = kiosk(&s, data.path()).await;
+    let order = |price: i64, delivered: bool| {
+        let commands = k.kiosk.commands.clone();
+        async move {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            commands
+                .send(zhucan_kiosk::screen::Command::Order {
+                    order: Some(zhucan_kiosk::screen::Order {
+                        price: Some(zhucan_domain::Fen(price)),
+                        delivered,
+                    }),
+                    reply: tx,
+                })
+                .await
+                .expect("order");
+            rx.await.expect("reply")
+        }
+    };
+    // A ¥14 meal is above the canteen's bounds: refused at the counter, nothing waits.
+    let refused = order(1400, true).await.expect_err("above the bounds");
+    assert!(
+        refused.contains("9.00") && refused.contains("13.00"),
+        "{refused}"
+    );
+    // The ¥13 set meal, delivered.
+    order(1300, true).await.expect("order set");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    k.kiosk
+        .commands
+        .send(zhucan_kiosk::screen::Command::Card {
+            code: "CARD-juanes".into(),
+            reply: tx,
+        })
+        .await
+        .expect("card");
+    let v = rx.await.expect("reply").expect("decided");
+    assert_eq!(v.rejection, None, "{v:?}");
+    assert_eq!(
+        (v.price.0, v.subsidy.0, v.self_pay.0, v.delivery_fee.0),
+        (1500, 500, 1000, 200),
+        "{v:?}"
+    );
+    // The order was used: the next elder's meal is at the set price, eaten in.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    k.kiosk
+        .commands
+        .send(zhucan_kiosk::screen::Command::Card {
+            code: "CARD-okeefe".into(),
+            reply: tx,
+        })
+        .await
+        .expect("card");
+    let v = rx.await.expect("reply").expect("decided");
+    assert_eq!((v.price.0, v.delivery_fee.0), (1100, 0), "{v:?}");
+    k.settle_down(true).await;
+    // The server decided both meals exactly as the kiosk did, from the signed price.
+    let counts = k.kiosk.store.outbox_counts().expect("counts");
+    assert_eq!((counts.total, counts.acked, counts.differs), (2, 2, 0));
+    let st = s.get("/statements?month=2026-03").await;
+    let line = st["canteens"]
+        .as_array()
+        .expect("canteens")
+        .iter()
+        .find(|l| l["canteen_id"] == s.canteen)
+        .expect("line")
+        .clone();
+    assert_eq!(
+        (
+            line["price"].as_i64(),
+            line["subsidy"].as_i64(),
+            line["delivery_fee"].as_i64(),
+            line["delivery_subsidy"].as_i64(),
+            line["operating"].as_i64()
+        ),
+        (Some(2600), Some(1000), Some(200), Some(0), Some(600)),
+        "{line}"
+    );
+    assert_eq!(st["operating_total"], 600);
+    assert_eq!(st["books"]["altered_count"], 0);
+    assert!(
+        st["chains"]
+            .as_array()
+            .expect("chains")
+            .iter()
+            .all(|c| c["status"] == "verified"),
+        "{st}"
+    );
+    k.kiosk.stop().await;
+}

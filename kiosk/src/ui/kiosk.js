@@ -33,6 +33,9 @@
       dupTitle: '疑似重复登记', dupFace: (name) => `疑似与已登记的居民（${name}）为同一人`,
       dupExplain: '未登记。如确认不是同一人（例如双胞胎），请写明原因后确认登记；确认会被记录。',
       dupReason: '为何不是同一人（必填）', dupConfirm: '确认不是同一人，登记',
+      orderPh: '本单(元)', delivered: '送餐', orderSet: '本单', delivery: '含送餐费',
+      orderBad: '金额请写成 13 或 12.50', orderFailed: '本单未设定',
+      order: (price, delivered) => `本单 ${price === null ? '定价' : money(price)}${delivered ? ' · 送餐' : ''}`,
     },
     en: {
       idle: 'Look at the camera, or scan your card', checking: 'Checking, please wait',
@@ -59,6 +62,9 @@
       dupTitle: 'Possible duplicate enrolment', dupFace: (name) => `Possibly the same person as enrolled resident ${name}`,
       dupExplain: 'Not enrolled. If they are two people (twins, for example), say why and confirm; the confirmation is recorded.',
       dupReason: 'Why they are two people (required)', dupConfirm: 'Two people: enrol',
+      orderPh: 'Price ¥', delivered: 'Deliver', orderSet: 'Set', delivery: 'incl. delivery',
+      orderBad: 'Write the price as 13 or 12.50', orderFailed: 'Order not set',
+      order: (price, delivered) => `Next meal ${price === null ? 'set price' : money(price)}${delivered ? ' · delivery' : ''}`,
     },
   };
   const params = new URLSearchParams(location.search);
@@ -267,6 +273,7 @@
         const prepaid = c.payment === 'prepaid' && c.prepaid_balance !== null && c.prepaid_balance !== undefined;
         line(`${prepaid ? t('fromPrepaid') : t('selfPay')} ${money(c.self_pay)}`, 'pay num');
         if (prepaid) line(`${t('balance')} ${money(c.prepaid_balance)}`, 'small num');
+        if (c.delivery_fee > 0) line(`${t('delivery')} ${money(c.delivery_fee)}`, 'small num delivery');
       }
     } else {
       title.removeAttribute('lang');
@@ -295,6 +302,9 @@
     const synced = d && !isNaN(d) ? t('lastSync', hhmm(d)) : t('neverSynced');
     $('backlog').textContent = `${t('backlog', state.outbox_backlog)} · ${synced}`;
     $('backlog').classList.toggle('warn', state.outbox_backlog > 0);
+    const o = state.order;
+    $('order').hidden = !o;
+    $('order').textContent = o ? t('order', o.price === undefined ? null : o.price, o.delivered) : '';
   }
   function tick() {
     const now = new Date();
@@ -450,9 +460,35 @@
   });
   $('cardgo').addEventListener('click', () => { const code = card.value; card.value = ''; submitCard(code); });
   $('cardpad').addEventListener('click', () => openPad(t('cardPad'), false, (code) => submitCard(code)));
+
+  // ---------------------------------------------------------------- counter order
+  // "13", "12.5", "12.50" yuan -> fen; anything else is not a price
+  function yuanToFen(s) {
+    const m = /^\s*(\d{1,5})(?:\.(\d{1,2}))?\s*$/.exec(s);
+    if (!m) return null;
+    return parseInt(m[1], 10) * 100 + (m[2] ? parseInt(m[2].padEnd(2, '0'), 10) : 0);
+  }
+  async function setOrder() {
+    const raw = $('order-price').value;
+    const delivered = $('order-delivered').checked;
+    let price = null;
+    if (raw.trim()) {
+      price = yuanToFen(raw);
+      if (price === null) { showError(t('orderFailed'), t('orderBad')); return; }
+    }
+    const r = await post('/api/counter/order', price === null ? { delivered } : { price, delivered });
+    if (!r.ok) { showError(t('orderFailed'), r.message); return; }
+    $('order-price').value = '';
+    $('order-delivered').checked = false;
+    setTimeout(keepFocus, 0);
+  }
+  $('order-set').addEventListener('click', setOrder);
+  $('order-price').addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); setOrder(); } });
   function overlayOpen() { return !$('pad').hidden || !$('op').hidden || !$('carer').hidden; }
   function keepFocus() {
-    if (!overlayOpen() && document.activeElement !== card) card.focus({ preventScroll: true });
+    // staff typing the order's price keep their field
+    const typing = document.activeElement && document.activeElement.id === 'order-price';
+    if (!overlayOpen() && !typing && document.activeElement !== card) card.focus({ preventScroll: true });
   }
   card.addEventListener('blur', () => setTimeout(keepFocus, 0));
   document.addEventListener('click', () => setTimeout(keepFocus, 0));
