@@ -170,9 +170,12 @@ fn canteens(rng: &mut StdRng) -> Vec<NewCanteen> {
                     price: Fen(*pick(rng, &[300i64, 400, 500])),
                 });
             }
+            // a demonstration centre sells set meals at three prices: the counter gives the
+            // price of the one taken
+            let demo_centre = kind == CanteenKind::DemonstrationCentre;
             slots.push(SlotDto {
-                price_min: None,
-                price_max: None,
+                price_min: demo_centre.then(|| Fen(lunch - 200)),
+                price_max: demo_centre.then(|| Fen(lunch + 300)),
                 slot: Slot::Lunch,
                 start: t(10, 30),
                 end: t(13, 0),
@@ -387,13 +390,15 @@ pub fn populate(
                 },
             )?;
         }
-        let policy = Policy::example_yiwu();
-        db::policies::insert(
-            tx,
-            &policy,
+        // the Yiwu-style policy, and its second version from November 2026 (delivery fee as
+        // its own line, an operating subsidy to the canteens)
+        for doc in [
             include_str!("../../domain/policies/yiwu.json"),
-            &at,
-        )?;
+            include_str!("../../domain/policies/yiwu-2026.json"),
+        ] {
+            let policy = Policy::parse(doc).map_err(db::Error::other)?;
+            db::policies::insert(tx, &policy, doc, &at)?;
+        }
         let mut ids = Vec::new();
         for c in &cs {
             ids.push((db::canteens::insert(tx, c, &at)?, c.clone()));
@@ -698,9 +703,16 @@ fn meal(
     } else {
         Method::Staff
     };
+    let id = uuid_v7(rng, millis);
+    // set meals: the counter prices a demonstration centre's lunch by the one taken (picked from
+    // the id, so the demo's random sequence is the same as without counter prices)
+    let counter_price = (s.price_max.is_some() && s.slot == Slot::Lunch).then(|| {
+        let choices = [s.price.0 - 200, s.price.0, s.price.0 + 300];
+        Fen(choices[(id.as_u128() % 3) as usize])
+    });
     SettlementItem {
-        counter_price: None,
-        id: uuid_v7(rng, millis),
+        counter_price,
+        id,
         resident_id: resident,
         canteen_id: canteen,
         served_at: served.fixed_offset(),
