@@ -70,6 +70,9 @@ pub struct PriorMeal {
     pub subsidy: Fen,
 }
 
+// One decision per meal, moved once into the store: boxing `Accepted` would add an allocation to
+// every decision to save a few hundred bytes on the rare rejection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Decision {

@@ -162,14 +162,12 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, XlsxError> {
         ],
         false,
     )?;
-    let mut r = 1u32;
-    for l in &s.clearing {
+    for (r, l) in (1u32..).zip(&s.clearing) {
         ws.write_string(r, 0, &l.paying_town)?;
         ws.write_string(r, 1, &l.serving_town)?;
         ws.write_number(r, 2, l.meals as f64)?;
         ws.write_number_with_format(r, 3, yuan(l.subsidy), &f.money)?;
         ws.write_number_with_format(r, 4, yuan(l.town), &f.money)?;
-        r += 1;
     }
 
     let ws = wb.add_worksheet().set_name("调整")?;

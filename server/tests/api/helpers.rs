@@ -416,3 +416,137 @@ pub async fn patch(app: &TestApp, resident: i64, body: Value) -> Value {
     assert_eq!(status, StatusCode::OK, "{v}");
     v
 }
+
+// --- policy for real cities (issue 13): a district level, counter prices, delivery lines ---
+
+/// A Zhuhai-shaped policy in force from March 2026 (it replaces the fixtures' Yiwu policy then):
+/// city ¥3 per lunch, a district top-up of ¥3 at a canteen of the elder's own district
+/// (county-funded), a ¥2 delivery subsidy for 60+, a minimum meal price of ¥10, and ¥2 per
+/// subsidised meal to the canteen.
+pub const CITY_POLICY: &str = r#"{
+  "id": "city-rules", "version": 1, "name": "市区两级助餐补贴（测试）",
+  "effective_from": "2026-03-01", "subsidy_town": "registration",
+  "tiers": [
+    { "code": "city", "name": "市级补贴", "conditions": { "min_age": 60 },
+      "benefit": { "per_meal": { "lunch": 300 } },
+      "funding": [ { "source": "city", "percent": 100 } ], "caps": { "per_day": 1 } }
+  ],
+  "stacked": [
+    { "code": "district", "name": "区级补贴", "conditions": { "min_age": 60, "own_district": true },
+      "benefit": { "per_meal": { "lunch": 300 } },
+      "funding": [ { "source": "county", "percent": 100 } ], "caps": { "per_day": 1 } }
+  ],
+  "min_price": 1000,
+  "delivery": { "subsidies": [
+    { "code": "elder", "name": "60岁以上送餐补助", "conditions": { "min_age": 60 }, "fen": 200,
+      "funding": [ { "source": "city", "percent": 100 } ] } ] },
+  "operating": { "fen": 200, "per": "meal", "source": "city" }
+}"#;
+
+pub struct City {
+    /// The canteen in 拱北 (香洲区), its kiosk's index in the app.
+    pub canteen: i64,
+    pub kiosk: usize,
+    /// Registered in 吉大 (香洲区): eats in her own district, another town.
+    pub same_district: i64,
+    /// Registered in 三灶 (金湾区): eats in another district.
+    pub other_district: i64,
+}
+
+pub async fn city(app: &mut TestApp) -> City {
+    for (code, name) in [("xiangzhou", "香洲区"), ("jinwan", "金湾区")] {
+        created(
+            app.post("/districts", &json!({ "code": code, "name": name }))
+                .await,
+        )
+        .await;
+    }
+    for (code, name, district) in [
+        ("gongbei", "拱北街道", "xiangzhou"),
+        ("jida", "吉大街道", "xiangzhou"),
+        ("sanzao", "三灶镇", "jinwan"),
+    ] {
+        let town = json!({ "code": code, "name": name, "district": district });
+        assert_eq!(created(app.post("/towns", &town).await).await, town);
+    }
+    let towns = app.json("/towns").await;
+    assert!(
+        towns
+            .as_array()
+            .expect("towns")
+            .iter()
+            .any(|t| t["code"] == "jida" && t["district"] == "xiangzhou"),
+        "{towns}"
+    );
+    let resp = app
+        .client
+        .post(app.url("/policies"))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body(CITY_POLICY)
+        .send()
+        .await
+        .expect("policy");
+    created(resp).await;
+    let canteen = created(
+        app.post(
+            "/canteens",
+            &json!({
+                "name": "拱北长者饭堂", "kind": "care_centre", "town": "gongbei",
+                "operator": "拱北社区", "operator_kind": "village_run",
+                "slots": [{ "slot": "lunch", "start": "10:30:00", "end": "13:00:00",
+                            "price": 2000, "price_min": 1000, "price_max": 3000 }],
+                "delivery_surcharge": 300
+            }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(canteen["district"], "xiangzhou");
+    assert_eq!(canteen["slots"][0]["price_max"], 3000);
+    let canteen = canteen["id"].as_i64().expect("id");
+    let mut residents = Vec::new();
+    for (i, town) in ["jida", "sanzao"].into_iter().enumerate() {
+        let birth = date(1950, 1, 1);
+        let body = json!({
+            "name": format!("珠海老人{i}"),
+            "national_id": national_id(birth, 50 + i as u32, true),
+            "local_registration": true,
+            "registered_town": town, "residence_town": town,
+            "card_code": format!("ZH{i}"),
+            "consent": { "face_enrolment": false, "template_sharing": false }
+        });
+        residents.push(
+            created(app.post("/residents", &body).await).await["id"]
+                .as_i64()
+                .expect("id"),
+        );
+    }
+    let key = new_key();
+    let k = created(
+        app.post(
+            "/kiosks",
+            &json!({ "canteen_id": canteen, "name": "拱北", "public_key": public_key(&key) }),
+        )
+        .await,
+    )
+    .await;
+    app.kiosks
+        .push(k["token"].as_str().expect("token").to_owned());
+    app.kiosk_ids.push(k["id"].as_i64().expect("id"));
+    app.chains.push(std::sync::Mutex::new(Chain::new(key)));
+    City {
+        canteen,
+        kiosk: app.kiosks.len() - 1,
+        same_district: residents[0],
+        other_district: residents[1],
+    }
+}
+
+pub fn meal(resident: i64, canteen: i64, local: &str, extra: Value) -> Value {
+    let mut item = item(v7(), resident, canteen, local);
+    for (k, v) in extra.as_object().expect("object") {
+        item[k] = v.clone();
+    }
+    item
+}

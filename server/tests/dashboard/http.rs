@@ -864,3 +864,52 @@ async fn finance_confirms_a_red_flag_on_its_page_and_the_statement_withholds_it(
         .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
+
+/// The finance page shows a meal's lines (delivery, county, operating) and the 人户分离
+/// clearing table, to the fen of the API's statement.
+#[tokio::test]
+async fn the_finance_page_shows_delivery_operating_subsidies_and_the_clearing_table() {
+    let mut app = spawn_app().await;
+    add_cast(&app).await;
+    let c = crate::helpers::city(&mut app).await;
+    let own = crate::helpers::meal(
+        c.same_district,
+        c.canteen,
+        "2026-03-13T11:30:00",
+        json!({ "counter_price": 2200, "delivered": true }),
+    );
+    let other = crate::helpers::meal(
+        c.other_district,
+        c.canteen,
+        "2026-03-13T11:40:00",
+        json!({}),
+    );
+    app.settle_on_the_day(c.kiosk, "2026-03-13", vec![own, other])
+        .await;
+    let fin = login(&app, "fin").await;
+    let (st, html) = fin.page("/finance?month=2026-03").await;
+    assert_eq!(st, StatusCode::OK);
+    // ¥3 delivery fee of which ¥2 subsidised; ¥2 operating subsidy for each of the two meals
+    assert_eq!(fen_of_page(&html, "total-delivery"), 300);
+    assert_eq!(fen_of_page(&html, "total-delivery-subsidy"), 200);
+    assert_eq!(fen_of_page(&html, "total-operating"), 400);
+    let table = |id: &str| {
+        let start = html.find(&format!("id=\"{id}\"")).expect(id);
+        let end = start + html[start..].find("</table>").expect("table end");
+        html[start..end].to_owned()
+    };
+    let operating = table("operating");
+    assert!(
+        operating.contains("拱北长者饭堂")
+            && operating.contains("市级财政")
+            && operating.contains("4.00"),
+        "{operating}"
+    );
+    let clearing = table("clearing");
+    for want in ["吉大街道", "三灶镇", "拱北街道", "8.00", "3.00"] {
+        assert!(clearing.contains(want), "{want} in {clearing}");
+    }
+    // the funding table names the district paying the county share
+    let funding = table("by-funding");
+    assert!(funding.contains("县区财政（香洲区）"), "{funding}");
+}

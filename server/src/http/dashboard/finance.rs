@@ -347,7 +347,15 @@ pub async fn show(
                 .count();
             let hc = earlier.map(|h| db::books::check_heads(c, &h)).transpose()?;
             let s = reports::statement(c, &m2, &Filter::default())?;
-            let towns = db::towns::list(c)?;
+            let mut towns = db::towns::list(c)?;
+            // district names too: the county share is paid by a district
+            towns.extend(db::towns::list_districts(c)?.into_iter().map(|d| {
+                zhucan_domain::api::TownDto {
+                    code: d.code,
+                    name: d.name,
+                    district: None,
+                }
+            }));
             let counts = db::dashboard::daily_counts(c, &m2)?;
             let fc = db::dashboard::flag_counts(c, &m2, None)?;
             let flags = db::dashboard::flags(c, &m2, None, 30)?;
@@ -382,11 +390,11 @@ pub async fn show(
                 ("other", true) => "other funds".to_owned(),
                 ("canteen", true) => "canteens' own discount".to_owned(),
                 ("county", true) => match f.town.as_deref() {
-                    Some(d) => format!("county/district: {d}"),
+                    Some(d) => format!("county/district: {}", tn(d)),
                     None => "county/district budget".to_owned(),
                 },
                 ("county", false) => match f.town.as_deref() {
-                    Some(d) => format!("{}（{d}）", f.source_zh),
+                    Some(d) => format!("{}（{}）", f.source_zh, tn(d)),
                     None => f.source_zh.clone(),
                 },
                 ("town", true) => format!("town: {}", tn(f.town.as_deref().unwrap_or(""))),
