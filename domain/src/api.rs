@@ -262,6 +262,13 @@ pub struct TownDto {
     pub district: Option<String>,
 }
 
+/// `PUT /api/v1/towns/{code}/district`: the district a town belongs to (`null`: none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TownDistrict {
+    pub district: Option<String>,
+}
+
 /// `POST /api/v1/districts`: a district or county (区/县), the level above towns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -664,6 +671,10 @@ pub struct Statement {
     pub operating: Vec<OperatingLine>,
     #[serde(default)]
     pub operating_total: Fen,
+    /// What finance pays the canteens in operating subsidies: `operating_total` less that of
+    /// the meals whose subsidy is withheld.
+    #[serde(default)]
+    pub operating_payable: Fen,
     /// 人户分离 clearing: meals whose subsidy town (paying) is not the canteen's town (serving),
     /// per pair of towns, for the towns to settle between them.
     #[serde(default)]
@@ -719,6 +730,12 @@ pub struct WithheldLine {
     /// Of `subsidy`, the canteen's own discount (no finance pays it, so none is withheld).
     #[serde(default)]
     pub canteen: Fen,
+    /// Of `subsidy`, the county's (县区) part.
+    #[serde(default)]
+    pub county: Fen,
+    /// The meal's operating subsidy, withheld with it.
+    #[serde(default)]
+    pub operating: Fen,
 }
 
 /// The books check of one month: each settlement and adjustment row against the keyed MAC the

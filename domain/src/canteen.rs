@@ -184,12 +184,12 @@ impl Canteen {
             if let Some(r) = w.price_range {
                 if r.min.is_negative() || r.max < r.min {
                     return Err(format!(
-                        "slots[{i}].price_range: min must be 0 or more and max at least min"
+                        "slots[{i}].price_min: must be 0 or more and at most price_max"
                     ));
                 }
                 if w.price < r.min || r.max < w.price {
                     return Err(format!(
-                        "slots[{i}].price_range: the set price must lie within it"
+                        "slots[{i}].price: the set price must lie within price_min..price_max"
                     ));
                 }
             }

@@ -123,8 +123,9 @@ impl SubsidyWindow {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Delivery {
-    /// Delivery subsidies: the elder gets the largest one whose conditions they meet, never
-    /// more than the fee. Empty: the elder always pays the fee (Jurong).
+    /// Delivery subsidies, for a meal the tiers subsidise: the elder gets the largest one whose
+    /// conditions they meet, never more than the fee. Empty: the elder always pays the fee
+    /// (Jurong).
     #[serde(default)]
     pub subsidies: Vec<DeliverySubsidy>,
 }

@@ -475,10 +475,10 @@ pub fn decide(
             (*fen, eligibility)
         }
     };
-    // The delivery subsidy: the largest the resident meets, never more than the fee.
-    let in_force = policy.is_some_and(|p| p.in_force_on(date));
+    // The delivery subsidy comes with a subsidised meal (the tier's gates, caps, windows and
+    // minimum price all passed): the largest the resident meets, never more than the fee.
     let delivery_best = delivery
-        .filter(|_| in_force && delivery_fee > Fen::ZERO)
+        .filter(|_| tier_fen > Fen::ZERO && delivery_fee > Fen::ZERO)
         .and_then(|d| {
             d.subsidies
                 .iter()

@@ -870,6 +870,17 @@ fn shenzhen_once_a_day_and_lunch_only() {
         Full(SlotNotCovered),
     );
     sz_operating(&got, Full(SlotNotCovered));
+    // A delivered dinner: the service is lunch only, so the ¥2 delivery subsidy is not paid
+    // either (it comes with a subsidised meal).
+    let got = check(
+        &decide(&p, &r, &c, &delivered(dinner_on(meal())), &[]),
+        1800 + 200,
+        Full(SlotNotCovered),
+    );
+    assert_eq!(
+        (got.delivery_fee, got.delivery_subsidy),
+        (Fen(200), Fen::ZERO)
+    );
     // A holiday: no meal subsidy, so no operating subsidy; the elder pays fee and meal.
     let holiday = d(2026, 2, 16);
     let r = sz_elder(100, holiday, &[]);

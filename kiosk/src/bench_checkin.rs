@@ -16,18 +16,19 @@ use zhucan_domain::settle::Decision;
 use zhucan_domain::{Policy, ResidentId};
 
 use crate::checkin::{self, Frame, How, Rule, Step, Tracker};
-use crate::face::matcher::Gallery;
-use crate::face::{FacePipeline, Outcome, PipelineConfig};
 use crate::run::{self, observe};
+use crate::store;
 use crate::store::Store;
 use crate::store::secret::TemplateKey;
-use crate::{image_io, store};
+use zhucan_face::image_io;
+use zhucan_face::matcher::Gallery;
+use zhucan_face::{FacePipeline, Outcome, PipelineConfig};
 
 /// Errors of the benchmark.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Face(#[from] crate::face::Error),
+    Face(#[from] zhucan_face::Error),
     #[error(transparent)]
     Image(#[from] image_io::Error),
     #[error(transparent)]

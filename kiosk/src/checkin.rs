@@ -20,8 +20,8 @@ use zhucan_domain::api::SettlementItem;
 use zhucan_domain::settle::{self, Accepted, Attempt, Decision, Eligibility};
 use zhucan_domain::{Canteen, Method, Policy, PriorMeal, ResidentId};
 
-use crate::face::quality::Reason;
 use crate::screen::{CheckinView, Order};
+use zhucan_face::quality::Reason;
 
 /// The confirmation rule.
 #[derive(Debug, Clone, Copy, PartialEq)]

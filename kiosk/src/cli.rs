@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
-use crate::face::detect::{Detection, Select};
-use crate::face::manifest::{self, FetchSource};
-use crate::face::{self, FacePipeline, PipelineConfig};
-use crate::{bench, eval, image_io, locate};
+use zhucan_face::detect::{Detection, Select};
+use zhucan_face::manifest::{self, FetchSource};
+use zhucan_face::{self as face, FacePipeline, PipelineConfig};
+use zhucan_face::{bench, eval, image_io, locate};
 
 /// Prints a line to stdout; a closed pipe (`| head`) ends output quietly instead of panicking.
 macro_rules! out {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use image::RgbImage;
 
-use crate::image_io;
+use zhucan_face::image_io;
 
 /// Errors of the frame sources.
 #[derive(Debug, thiserror::Error)]

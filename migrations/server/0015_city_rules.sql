@@ -31,7 +31,8 @@ ALTER TABLE canteen_slots ADD COLUMN price_max INTEGER
 ALTER TABLE settlements ADD COLUMN counter_price INTEGER CHECK (counter_price IS NULL OR counter_price >= 0);
 ALTER TABLE settlements ADD COLUMN delivery_fee INTEGER CHECK (delivery_fee IS NULL OR delivery_fee > 0);
 ALTER TABLE settlements ADD COLUMN delivery_subsidy INTEGER
-    CHECK (delivery_subsidy IS NULL OR (delivery_subsidy > 0 AND delivery_subsidy <= delivery_fee));
+    CHECK (delivery_subsidy IS NULL
+        OR (delivery_fee IS NOT NULL AND delivery_subsidy > 0 AND delivery_subsidy <= delivery_fee));
 ALTER TABLE settlements ADD COLUMN stacked TEXT;
 ALTER TABLE settlements ADD COLUMN stacked_fen INTEGER CHECK (stacked_fen IS NULL OR stacked_fen > 0);
 ALTER TABLE settlements ADD COLUMN county_fen INTEGER CHECK (county_fen IS NULL OR county_fen > 0);
@@ -40,7 +41,8 @@ ALTER TABLE settlements ADD COLUMN operating_fen INTEGER CHECK (operating_fen IS
 ALTER TABLE settlements ADD COLUMN operating_source TEXT
     CHECK (operating_source IS NULL OR operating_source IN ('city', 'county', 'town', 'other', 'canteen'));
 
--- What a CHECK added by ALTER TABLE cannot say across columns.
+-- What a CHECK added by ALTER TABLE cannot say across columns (on insert; an edit of the file
+-- afterwards is what the books MAC names).
 CREATE TRIGGER settlements_lines_fit BEFORE INSERT ON settlements
     WHEN IFNULL(NEW.county_fen, 0) + IFNULL(NEW.canteen_fen, 0) > NEW.other_fen
       OR IFNULL(NEW.delivery_subsidy, 0) + IFNULL(NEW.stacked_fen, 0) > NEW.subsidy
@@ -59,10 +61,11 @@ ALTER TABLE adjustments ADD COLUMN operating_fen INTEGER;
 ALTER TABLE adjustments ADD COLUMN operating_source TEXT;
 
 -- The month statement's covering index, now with the new lines (the old one lacks them, so
--- the statement would read the table for every row).
+-- the statement would read the table for every row), in the statement's group order (canteen,
+-- resident, paying town, operating funder: no sort).
 DROP INDEX settlements_statement;
 CREATE INDEX settlements_statement ON settlements
-    (period, canteen_id, resident_id, funding_town, price, subsidy, self_pay, city_fen, town_fen,
-     other_fen, county_fen, canteen_fen, delivery_fee, delivery_subsidy, operating_fen,
-     operating_source, outcome, voided_at)
+    (period, canteen_id, resident_id, funding_town, operating_source, price, subsidy, self_pay,
+     city_fen, town_fen, other_fen, county_fen, canteen_fen, delivery_fee, delivery_subsidy,
+     operating_fen, outcome, voided_at)
     WHERE outcome = 'accepted' AND voided_at IS NULL;

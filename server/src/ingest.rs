@@ -149,6 +149,24 @@ pub fn validate(batch: &SettlementBatch) -> Result<(), FieldError> {
             }
             Method::Card => {}
         }
+        // A delivered meal (送餐) is eaten at home: the elder's face at the counter cannot
+        // settle it. The deliverer's card or staff confirm it (or a carer collects it).
+        if it.delivered && it.method == Method::Face {
+            return Err(bad(
+                "delivered",
+                "delivered_face",
+                "a delivered meal is not eaten at the counter: settle it by card or staff, \
+                 not by the elder's face"
+                    .into(),
+            ));
+        }
+        if it.counter_price.is_some_and(|p| p.is_negative()) {
+            return Err(bad(
+                "counter_price",
+                "out_of_range",
+                "must be 0 or more fen".into(),
+            ));
+        }
         if let Some(s) = &it.signed
             && i64::try_from(s.seq).is_err()
         {

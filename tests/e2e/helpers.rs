@@ -44,19 +44,14 @@ pub fn faces() -> PathBuf {
     p
 }
 
-/// Models and ONNX Runtime are found as `kiosk/tests/face.rs` finds them; fail clearly otherwise.
+/// Models and ONNX Runtime are found as `face/tests/face.rs` finds them; fail clearly otherwise.
 pub fn models() -> PathBuf {
     let dir = repo().join("models");
-    if let Err(e) = zhucan_kiosk::face::manifest::Manifest::load_verified(&dir) {
-        zhucan_kiosk::face::manifest::fetch(
-            &dir,
-            &zhucan_kiosk::face::manifest::FetchSource::Dir(repo().join("../shared/models")),
-        )
-        .unwrap_or_else(|f| {
-            panic!("models are not usable ({e}) and fetching them failed: {f}; run `zhucan-kiosk models fetch`")
-        });
+    let from = zhucan_face::manifest::FetchSource::Dir(repo().join("../shared/models"));
+    if let Err(e) = zhucan_face::manifest::verified_or_fetched(&dir, &from) {
+        panic!("{e}");
     }
-    if let Err(e) = zhucan_kiosk::face::runtime::init(None) {
+    if let Err(e) = zhucan_face::runtime::init(None) {
         panic!("ONNX Runtime is not available ({e}); run scripts/install-onnxruntime.sh");
     }
     dir
@@ -435,7 +430,7 @@ async fn server_with(https: bool) -> TestServer {
 
 /// Loads a test photo.
 pub fn photo(rel: &str) -> image::RgbImage {
-    zhucan_kiosk::image_io::load_rgb(&faces().join(rel)).expect("photo")
+    zhucan_face::image_io::load_rgb(&faces().join(rel)).expect("photo")
 }
 
 pub fn kiosk_config(data: &Path) -> KioskConfig {

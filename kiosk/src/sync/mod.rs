@@ -23,10 +23,10 @@ use tokio::sync::{Notify, watch};
 use zhucan_domain::api::{Heartbeat, ItemStatus};
 
 use crate::clock::Clock;
-use crate::face::matcher::Gallery;
 use crate::screen::ScreenState;
 use crate::store::{self, Retry, Store};
 pub use client::Client;
+use zhucan_face::matcher::Gallery;
 
 /// Items per `POST /settlements`.
 pub const BATCH: usize = 100;
@@ -97,7 +97,7 @@ pub struct Deps {
     /// Evidence photos older than this are deleted.
     pub evidence_retention: chrono::Duration,
     /// The accept rule of the face loop, reported in every heartbeat.
-    pub matching: crate::face::matcher::MatchConfig,
+    pub matching: zhucan_face::matcher::MatchConfig,
     pub liveness_threshold: f32,
 }
 
@@ -378,7 +378,7 @@ mod tests {
                 backoff_cap: Duration::from_secs(1),
             },
             evidence_retention: chrono::Duration::days(30),
-            matching: crate::face::matcher::MatchConfig::default(),
+            matching: zhucan_face::matcher::MatchConfig::default(),
             liveness_threshold: 0.5,
         };
         let (stop_tx, stop_rx) = watch::channel(false);

@@ -471,6 +471,8 @@ pub struct Withheld {
     /// Of `subsidy`, the county's and the canteen's parts.
     pub canteen: Fen,
     pub county: Fen,
+    /// The meal's operating subsidy, withheld with it.
+    pub operating: Fen,
 }
 
 /// The withholdings of `period`, optionally of one canteen or the canteens of one town.
@@ -484,7 +486,8 @@ pub fn withheld(
         "SELECT w.settlement_id, w.flag_key, w.canteen_id, w.resident_id, w.funding_town,
             w.subsidy, w.city_fen, w.town_fen, w.other_fen, w.created_by, w.created_at,
             IFNULL((SELECT s.canteen_fen FROM settlements s WHERE s.id = w.settlement_id), 0),
-            IFNULL((SELECT s.county_fen FROM settlements s WHERE s.id = w.settlement_id), 0)
+            IFNULL((SELECT s.county_fen FROM settlements s WHERE s.id = w.settlement_id), 0),
+            IFNULL((SELECT s.operating_fen FROM settlements s WHERE s.id = w.settlement_id), 0)
          FROM withholdings w JOIN canteens c ON c.id = w.canteen_id
          WHERE w.period = ?1 AND (?2 IS NULL OR w.canteen_id = ?2)
            AND (?3 IS NULL OR c.town = ?3)
@@ -506,6 +509,7 @@ pub fn withheld(
             at: r.get(10)?,
             canteen: Fen(r.get(11)?),
             county: Fen(r.get(12)?),
+            operating: Fen(r.get(13)?),
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

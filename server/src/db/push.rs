@@ -15,7 +15,13 @@ pub fn enqueue(tx: &Tx<'_>, id: &str, kind: &str, at: &str) -> Result<()> {
              'id', id, 'kind', ?2, 'canteen_id', canteen_id, 'resident_id', resident_id,
              'kiosk_id', kiosk_id, 'served_at', served_at, 'local_date', local_date, 'slot', slot,
              'method', method, 'price_fen', price, 'subsidy_fen', subsidy, 'self_pay_fen', self_pay,
-             'payment', payment, 'city_fen', city_fen, 'town_fen', town_fen, 'other_fen', other_fen,
+             'payment', payment, 'city_fen', city_fen, 'town_fen', town_fen,
+             'other_fen', other_fen - IFNULL(county_fen, 0) - IFNULL(canteen_fen, 0),
+             'county_fen', IFNULL(county_fen, 0), 'canteen_fen', IFNULL(canteen_fen, 0),
+             'delivery_fee_fen', IFNULL(delivery_fee, 0),
+             'delivery_subsidy_fen', IFNULL(delivery_subsidy, 0),
+             'operating_fen', IFNULL(operating_fen, 0), 'operating_source', operating_source,
+             'counter_price_fen', counter_price, 'stacked', stacked,
              'funding_town', funding_town, 'period', period, 'policy_id', policy_id,
              'policy_version', policy_version, 'void_reason', CASE WHEN ?2 = 'void'
                  THEN coalesce(void_reason, (SELECT reason FROM adjustments WHERE settlement_id = ?1))

@@ -34,24 +34,17 @@ impl OtherOnly for Amounts {
     }
 }
 
-/// The operating subsidy of the period per canteen and funder, meals and adjustments taken
-/// together (so the lines add up to the statement's `total.operating`): (canteen, source,
-/// meals, fen).
-pub fn operating(
+/// The operating subsidy of the period's adjustments per canteen and funder: (canteen, source,
+/// meals, fen). The meals' own come with their [`groups`].
+pub fn adjusted_operating(
     conn: &Connection,
     period: &str,
     f: &Filter,
 ) -> Result<Vec<(CanteenId, String, i64, Fen)>> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT canteen_id, operating_source, sum(meals), sum(fen) FROM (
-            SELECT canteen_id, operating_source, 1 AS meals, operating_fen AS fen
-            FROM settlements
-            WHERE period = ?1 AND outcome = 'accepted' AND voided_at IS NULL
-              AND operating_fen IS NOT NULL AND {FILTER}
-            UNION ALL
-            SELECT canteen_id, operating_source, meals, operating_fen FROM adjustments
-            WHERE period = ?1 AND operating_fen IS NOT NULL AND {FILTER})
-         GROUP BY canteen_id, operating_source ORDER BY canteen_id, operating_source"
+        "SELECT canteen_id, operating_source, sum(meals), sum(operating_fen) FROM adjustments
+         WHERE period = ?1 AND operating_fen IS NOT NULL AND {FILTER}
+         GROUP BY canteen_id, operating_source"
     ))?;
     let rows = st.query_map(params![period, f.canteen.map(|c| c.0), f.town], |r| {
         Ok((CanteenId(r.get(0)?), r.get(1)?, r.get(2)?, Fen(r.get(3)?)))
@@ -65,6 +58,8 @@ pub struct Group {
     pub canteen_id: CanteenId,
     pub resident_id: ResidentId,
     pub funding_town: Option<String>,
+    /// Who pays the group's operating subsidy (none when it has none).
+    pub operating_source: Option<String>,
     pub amounts: Amounts,
 }
 
@@ -73,13 +68,14 @@ const FILTER: &str = "(?2 IS NULL OR canteen_id = ?2)
 
 pub fn groups(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<Group>> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT canteen_id, resident_id, funding_town, count(*), sum(subsidy > 0), sum(price),
+        "SELECT canteen_id, resident_id, funding_town, operating_source, count(*),
+            sum(subsidy > 0), sum(price),
             sum(subsidy), sum(self_pay), sum(city_fen), sum(town_fen), sum(other_fen),
             total(county_fen), total(canteen_fen), total(delivery_fee), total(delivery_subsidy),
             total(operating_fen)
          FROM settlements
          WHERE period = ?1 AND outcome = 'accepted' AND voided_at IS NULL AND {FILTER}
-         GROUP BY canteen_id, resident_id, funding_town"
+         GROUP BY canteen_id, resident_id, funding_town, operating_source"
     ))?;
     let mut rows = st.query(params![period, f.canteen.map(|c| c.0), f.town])?;
     let mut out = Vec::new();
@@ -88,20 +84,21 @@ pub fn groups(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<Group>>
             canteen_id: CanteenId(r.get(0)?),
             resident_id: ResidentId(r.get(1)?),
             funding_town: r.get(2)?,
+            operating_source: r.get(3)?,
             amounts: Amounts {
-                meals: r.get(3)?,
-                subsidised_meals: r.get(4)?,
-                price: Fen(r.get(5)?),
-                subsidy: Fen(r.get(6)?),
-                self_pay: Fen(r.get(7)?),
-                city: Fen(r.get(8)?),
-                town: Fen(r.get(9)?),
-                other: Fen(r.get(10)?),
-                county: fen_total(r, 11)?,
-                canteen: fen_total(r, 12)?,
-                delivery_fee: fen_total(r, 13)?,
-                delivery_subsidy: fen_total(r, 14)?,
-                operating: fen_total(r, 15)?,
+                meals: r.get(4)?,
+                subsidised_meals: r.get(5)?,
+                price: Fen(r.get(6)?),
+                subsidy: Fen(r.get(7)?),
+                self_pay: Fen(r.get(8)?),
+                city: Fen(r.get(9)?),
+                town: Fen(r.get(10)?),
+                other: Fen(r.get(11)?),
+                county: fen_total(r, 12)?,
+                canteen: fen_total(r, 13)?,
+                delivery_fee: fen_total(r, 14)?,
+                delivery_subsidy: fen_total(r, 15)?,
+                operating: fen_total(r, 16)?,
             }
             .other_without_county_and_canteen(),
         });

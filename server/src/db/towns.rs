@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use zhucan_domain::DistrictCode;
 use zhucan_domain::api::{DistrictDto, TownDto};
 
+use super::changes::{self, Kind, Subject};
 use super::{Error, Result, Tx};
 
 pub fn insert(tx: &Tx<'_>, town: &TownDto) -> Result<()> {
@@ -87,4 +88,38 @@ pub fn exists(conn: &Connection, code: &str) -> Result<bool> {
         .prepare_cached("SELECT count(*) FROM towns WHERE code = ?1")?
         .query_row([code], |r| r.get(0))?;
     Ok(n > 0)
+}
+
+/// Puts town `code` in `district` (or in none): the decisions of its residents and canteens
+/// change with it (policies with `own_district`), so each is recorded as a change for the
+/// kiosks. `Ok(false)`: no such town.
+pub fn set_district(tx: &Tx<'_>, code: &str, district: Option<&str>, at: &str) -> Result<bool> {
+    if let Some(d) = district
+        && !district_exists(tx, d)?
+    {
+        return Err(Error::invalid("district", format!("no district '{d}'")));
+    }
+    let n = tx
+        .prepare_cached("UPDATE towns SET district = ?2 WHERE code = ?1")?
+        .execute(params![code, district])?;
+    if n == 0 {
+        return Ok(false);
+    }
+    let residents: Vec<i64> = tx
+        .prepare_cached(
+            "SELECT id FROM residents WHERE registered_town = ?1 OR residence_town = ?1",
+        )?
+        .query_map([code], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in residents {
+        changes::record(tx, Kind::Resident, Subject::Id(id), at)?;
+    }
+    let canteens: Vec<i64> = tx
+        .prepare_cached("SELECT id FROM canteens WHERE town = ?1")?
+        .query_map([code], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in canteens {
+        changes::record(tx, Kind::Canteen, Subject::Id(id), at)?;
+    }
+    Ok(true)
 }

@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(api::health::show))
         .route("/openapi.json", get(openapi::show))
         .route("/towns", get(api::towns::list).post(api::towns::create))
+        .route("/towns/{code}/district", put(api::towns::set_district))
         .route(
             "/districts",
             get(api::towns::list_districts).post(api::towns::create_district),

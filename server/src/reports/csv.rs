@@ -292,6 +292,9 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
                 city: l.city,
                 town: l.town,
                 other: l.other,
+                county: l.county,
+                canteen: l.canteen,
+                operating: l.operating,
                 ..Amounts::default()
             };
             let note = format!("预警核实，暂扣补贴（{}，{}）", l.flag_key, l.by);
@@ -357,7 +360,7 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, csv::Error> {
                 "",
                 "",
                 &amount_cols(&ot),
-                "",
+                &format!("应付运营补贴 {} 元（暂扣的除外）", s.operating_payable),
             ),
         )?;
         // 人户分离: what each paying town owes the canteens of each serving town

@@ -119,6 +119,8 @@ fn statement_parts(conn: &Connection, month: &str, filter: &Filter) -> db::Resul
                 other: w.other,
                 by: w.by,
                 canteen: w.canteen,
+                county: w.county,
+                operating: w.operating,
             })
             .collect();
     let withheld_total: Fen = withheld.iter().map(|w| w.subsidy).sum();
@@ -253,9 +255,24 @@ fn statement_parts(conn: &Connection, month: &str, filter: &Filter) -> db::Resul
             fen: own,
         });
     }
-    let operating: Vec<OperatingLine> = db::statements::operating(conn, month, filter)?
+    // operating subsidies per canteen and funder: the meals' from their groups, and the
+    // adjustments' (meals taken back in a closed month)
+    let mut by_funder: BTreeMap<(i64, String), (i64, Fen)> = BTreeMap::new();
+    let meals = groups.iter().filter_map(|g| {
+        let source = g.operating_source.clone()?;
+        Some((g.canteen_id, source, g.amounts.meals, g.amounts.operating))
+    });
+    for (canteen, source, n, fen) in
+        meals.chain(db::statements::adjusted_operating(conn, month, filter)?)
+    {
+        let line = by_funder.entry((canteen.0, source)).or_default();
+        line.0 += n;
+        line.1 += fen;
+    }
+    let operating: Vec<OperatingLine> = by_funder
         .into_iter()
-        .map(|(canteen_id, source, meals, fen)| {
+        .map(|((canteen, source), (meals, fen))| {
+            let canteen_id = zhucan_domain::CanteenId(canteen);
             let zh = FundingSource::parse(&source).map_or("", |s| s.label_zh());
             OperatingLine {
                 canteen_id,
@@ -299,6 +316,8 @@ fn statement_parts(conn: &Connection, month: &str, filter: &Filter) -> db::Resul
         voided,
         late,
         payable: total.finance_pays() - (withheld_total - withheld_canteen),
+        operating_payable: operating.iter().map(|o| o.fen).sum::<Fen>()
+            - withheld.iter().map(|w| w.operating).sum(),
         operating_total: operating.iter().map(|o| o.fen).sum(),
         operating,
         clearing: clearing.into_values().collect(),

@@ -271,6 +271,9 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, XlsxError> {
             "镇街(元)",
             "其他(元)",
             "核实人",
+            "县区(元)",
+            "食堂让利(元)",
+            "暂扣运营补贴(元)",
         ],
         false,
     )?;
@@ -286,12 +289,25 @@ pub fn render(s: &Statement) -> Result<Vec<u8>, XlsxError> {
         ws.write_number_with_format(r, 7, yuan(l.town), &f.money)?;
         ws.write_number_with_format(r, 8, yuan(l.other), &f.money)?;
         ws.write_string(r, 9, &l.by)?;
+        ws.write_number_with_format(r, 10, yuan(l.county), &f.money)?;
+        ws.write_number_with_format(r, 11, yuan(l.canteen), &f.money)?;
+        ws.write_number_with_format(r, 12, yuan(l.operating), &f.money)?;
     }
     let r = s.withheld.len() as u32 + 1;
     ws.write_string(r, 0, "合计 / 应付补贴")?;
     ws.write_number_with_format(r, 5, yuan(s.withheld_total), &f.money)?;
     ws.write_number_with_format(r, 6, yuan(s.payable), &f.money)?;
-    ws.write_string(r, 7, "← 应付 = 补助合计 − 暂扣")?;
+    ws.write_string(
+        r,
+        7,
+        "← 应付 = 补助合计 − 食堂让利 − 暂扣（暂扣中的食堂让利除外）",
+    )?;
+    ws.write_number_with_format(
+        r,
+        12,
+        yuan(s.operating_total - s.operating_payable),
+        &f.money,
+    )?;
 
     let ws = wb.add_worksheet().set_name("终端签名链")?;
     headers(

@@ -212,6 +212,21 @@ async fn a_counter_price_out_of_bounds_is_refused_and_one_changed_after_signing_
         body["results"][0]["error"]["code"], "signature_invalid",
         "{body}"
     );
+    // A negative price, and a delivered meal settled by the elder's face (a delivered meal is
+    // eaten at home), are refused naming the field.
+    for (extra, field) in [
+        (json!({ "counter_price": -1 }), "items[0].counter_price"),
+        (
+            json!({ "method": "face", "match_score": 0.9, "liveness_score": 0.99, "delivered": true }),
+            "items[0].delivered",
+        ),
+    ] {
+        let item = meal(c.same_district, c.canteen, "2026-03-13T11:36:00", extra);
+        let resp = app.settle(c.kiosk, vec![item]).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
     // Without a range the set price is the only price (the fixtures' canteen: ¥12).
     let fixed = meal(
         app.residents[0],
@@ -276,4 +291,80 @@ async fn the_lines_of_a_meal_are_under_the_books_mac() {
         json!([format!("settlement:{id}")]),
         "{books}"
     );
+}
+
+#[tokio::test]
+async fn a_town_put_in_a_district_later_changes_its_residents_decisions_on_the_kiosks() {
+    let mut app = spawn_app().await;
+    let c = city(&mut app).await;
+    // the fixtures' town 稠城 has no district; a kiosk's cursor from now on
+    let sync = |since: i64| {
+        let app = &app;
+        async move {
+            let resp = app
+                .client
+                .get(app.url(&format!("/kiosk/sync?since={since}")))
+                .bearer_auth(&app.kiosks[0])
+                .send()
+                .await
+                .expect("sync");
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.json::<Value>().await.expect("json")
+        }
+    };
+    let cursor = sync(0).await["cursor"].as_i64().expect("cursor");
+    let resp = app
+        .client
+        .put(app.url("/towns/choucheng/district"))
+        .bearer_auth(crate::helpers::ADMIN)
+        .json(&json!({ "district": "xiangzhou" }))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let town: Value = resp.json().await.expect("json");
+    assert_eq!(town["district"], "xiangzhou");
+    // the town's residents and canteen go to the kiosks again, with their district
+    let changed = sync(cursor).await;
+    let residents = changed["residents"].as_array().expect("residents");
+    assert_eq!(residents.len(), app.residents.len(), "{changed}");
+    assert!(
+        residents
+            .iter()
+            .all(|r| r["diner"]["registered_district"] == "xiangzhou"),
+        "{residents:?}"
+    );
+    assert_eq!(changed["canteen"]["district"], "xiangzhou", "{changed}");
+    let _ = c;
+    // no such district, no such town: refused naming the field, 404
+    let resp = app
+        .client
+        .put(app.url("/towns/choucheng/district"))
+        .bearer_auth(crate::helpers::ADMIN)
+        .json(&json!({ "district": "nowhere" }))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["field"], "district", "{body}");
+    let resp = app
+        .client
+        .put(app.url("/towns/atlantis/district"))
+        .bearer_auth(crate::helpers::ADMIN)
+        .json(&json!({ "district": null }))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    // audited
+    let audit = app.json("/audit").await;
+    let entry = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["action"] == "town.district")
+        .expect("audited")
+        .clone();
+    assert_eq!(entry["target"], "town:choucheng", "{entry}");
 }

@@ -221,6 +221,7 @@ async fn malformed_bodies_and_queries_get_the_error_shape() {
         ("POST", "/api/v1/residents/{id}/carers"),
         ("DELETE", "/api/v1/residents/{id}/carers/{carer_id}"),
         ("GET", "/api/v1/districts"),
+        ("PUT", "/api/v1/towns/{code}/district"),
         ("POST", "/api/v1/districts"),
     ];
     assert_eq!(documented.len(), routes.len(), "{documented:?}");

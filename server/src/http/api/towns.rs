@@ -1,8 +1,12 @@
 //! Towns and streets (镇/街道).
 
+use axum::extract::Path;
 use axum::extract::State;
 use axum::http::StatusCode;
-use zhucan_domain::api::{DistrictDto, TownDto};
+use serde_json::json;
+use zhucan_domain::api::{DistrictDto, TownDistrict, TownDto};
+
+use crate::db::audit;
 
 use super::required;
 use crate::db;
@@ -72,4 +76,42 @@ pub async fn list_districts(
     _: Admin,
 ) -> Result<AppJson<Vec<DistrictDto>>> {
     Ok(AppJson(st.db.read(db::towns::list_districts).await?))
+}
+
+/// `PUT /api/v1/towns/{code}/district`: puts an existing town in a district (or in none),
+/// audited; its residents and canteens go to the kiosks again with their new district.
+pub async fn set_district(
+    State(st): State<AppState>,
+    Admin(access): Admin,
+    Path(town): Path<String>,
+    AppJson(d): AppJson<TownDistrict>,
+) -> Result<AppJson<TownDto>> {
+    let district = d
+        .district
+        .as_deref()
+        .map(|c| code(c, "district"))
+        .transpose()?;
+    let now = st
+        .clock
+        .now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let actor = access.actor();
+    let out = st
+        .db
+        .write(move |tx| {
+            if !db::towns::set_district(tx, &town, district.as_deref(), &now)? {
+                return Err(db::Error::NotFound);
+            }
+            audit::append(
+                tx,
+                &now,
+                &actor,
+                "town.district",
+                &format!("town:{town}"),
+                &json!({ "district": district }),
+            )?;
+            db::towns::list(tx).map(|ts| ts.into_iter().find(|t| t.code == town))
+        })
+        .await?;
+    out.map(AppJson).ok_or(Error::NotFound)
 }

@@ -260,6 +260,7 @@ struct FinancePage {
     funding_total: String,
     operating: Vec<Operating>,
     operating_total: String,
+    operating_payable: String,
     clearing: Vec<Clearing>,
     chains: Vec<Chain>,
     adjustments: usize,
@@ -477,6 +478,7 @@ pub async fn show(
             })
             .collect(),
         operating_total: yuan(statement.operating_total),
+        operating_payable: yuan(statement.operating_payable),
         clearing: statement
             .clearing
             .iter()

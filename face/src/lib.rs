@@ -1,4 +1,6 @@
-//! The kiosk face pipeline — the only module that imports `ort`.
+//! `zhucan-face`: the kiosk's face pipeline, its evaluation and benchmark, and loading images from
+//! files — the only crate that depends on `ort` and `ndarray` (Cargo enforces it: nothing else
+//! lists them).
 //!
 //! [`FacePipeline`] owns the ONNX Runtime sessions (detector, liveness models, embedder) and
 //! preallocated buffers; a frame goes detect (largest face) → quality gate → liveness → align →
@@ -6,13 +8,17 @@
 //! post-processing (letterbox, decode, NMS, Umeyama, warp, resize, L2, cosine, matching) are plain
 //! functions in the submodules with unit tests; the models, their tensors and preprocessing come
 //! from the manifest ([`manifest`]), and the ONNX Runtime library is found by [`runtime`].
-//! Defaults and how they were calibrated: `kiosk/src/face/README.md`.
+//! Defaults and how they were calibrated: `face/README.md`.
 
 pub mod align;
+pub mod bench;
 pub mod detect;
 pub mod embed;
+pub mod eval;
+pub mod image_io;
 pub mod imgproc;
 pub mod liveness;
+pub mod locate;
 pub mod manifest;
 pub mod matcher;
 pub mod quality;

@@ -333,6 +333,25 @@ pub enum FetchOutcome {
 /// Copies or downloads every model in the manifest at `dest` into `dest`, verifying sha256 and
 /// size; files already present and correct are left alone. A file that fails verification is not
 /// left behind.
+/// The models in `dir`, verified; when they are missing or do not verify, fetched from `source`
+/// first (as `zhucan-kiosk models fetch --from` does). The error says both what was wrong and
+/// what the fetch said.
+pub fn verified_or_fetched(dir: &Path, source: &FetchSource) -> Result<Manifest, String> {
+    match Manifest::load_verified(dir) {
+        Ok(m) => Ok(m),
+        Err(first) => {
+            fetch(dir, source).map_err(|e| {
+                format!(
+                    "models in {} are not usable ({first}) and fetching them failed: {e}; run \
+                     `zhucan-kiosk models fetch --from DIR`",
+                    dir.display()
+                )
+            })?;
+            Manifest::load_verified(dir).map_err(|e| e.to_string())
+        }
+    }
+}
+
 pub fn fetch(dest: &Path, source: &FetchSource) -> Result<Vec<(String, FetchOutcome)>, Error> {
     let manifest = Manifest::read(dest)?;
     let mut done = Vec::new();
@@ -423,7 +442,7 @@ fn download(url: &str, to: &Path) -> Result<(), Error> {
 mod tests {
     use super::*;
 
-    const MANIFEST: &str = include_str!("../../../models/manifest.tsv");
+    const MANIFEST: &str = include_str!("../../models/manifest.tsv");
 
     #[test]
     fn repo_manifest_parses_and_has_the_pipeline_roles() {

@@ -11,18 +11,18 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
-use crate::face::detect::Select;
-use crate::face::matcher::{Gallery, Identification, MatchConfig, decide};
-use crate::face::{self, FacePipeline};
+use crate::FacePipeline;
+use crate::detect::Select;
 use crate::image_io;
+use crate::matcher::{Gallery, Identification, MatchConfig, decide};
 
-pub use crate::face::matcher;
+pub use crate::matcher;
 
 /// Errors of the evaluation layer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Face(#[from] face::Error),
+    Face(#[from] crate::Error),
     #[error(transparent)]
     Image(#[from] image_io::Error),
     #[error("{}: line {line}: {message}", path.display())]
@@ -338,7 +338,7 @@ pub fn verify(
             );
         }
         let s = match (emb.get(a)?, emb.get(b)?) {
-            (Some(x), Some(y)) => face::embed::cosine(&x, &y),
+            (Some(x), Some(y)) => crate::embed::cosine(&x, &y),
             _ => -1.0,
         };
         scores.push((a.to_string(), b.to_string(), same, s));
@@ -675,7 +675,7 @@ pub fn liveness(
 #[derive(Clone, Debug)]
 pub struct QualityEval {
     /// Path and report (`None`: no face).
-    pub rows: Vec<(String, Option<face::quality::QualityReport>)>,
+    pub rows: Vec<(String, Option<crate::quality::QualityReport>)>,
 }
 
 impl fmt::Display for QualityEval {

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use image::RgbImage;
 
 use crate::eval::Error;
-use crate::face::imgproc::{Roi, resize_bilinear};
-use crate::face::matcher::Gallery;
-use crate::face::runtime::SessionOptions;
-use crate::face::{FacePipeline, Outcome, PipelineConfig};
 use crate::image_io;
+use crate::imgproc::{Roi, resize_bilinear};
+use crate::matcher::Gallery;
+use crate::runtime::SessionOptions;
+use crate::{FacePipeline, Outcome, PipelineConfig};
 
 /// Builds a 640x480 camera-like frame: the image scaled to 480 px high, centred on mid grey.
 pub fn frame_640x480(src: &RgbImage) -> RgbImage {
@@ -65,8 +65,8 @@ pub fn bench_stages(
     cfg.session = opts;
     let mut p = FacePipeline::load(cfg)?;
     let face = p
-        .detect_one(frame, crate::face::detect::Select::Largest)?
-        .ok_or_else(|| crate::face::Error::Invalid("no face in the bench frame".into()))?;
+        .detect_one(frame, crate::detect::Select::Largest)?
+        .ok_or_else(|| crate::Error::Invalid("no face in the bench frame".into()))?;
     // warm-up
     for _ in 0..5 {
         p.process(frame)?;
@@ -267,7 +267,7 @@ pub fn run_search(search_sizes: &[usize], dim: usize) -> Result<String, Error> {
     let _ = writeln!(
         out,
         "1:N search, {dim}-d unit templates (4 per resident), 12-bit (i16) scan + f32 re-score of top {}",
-        crate::face::matcher::SHORTLIST
+        crate::matcher::SHORTLIST
     );
     let _ = writeln!(
         out,

@@ -7,21 +7,20 @@
 //! found as the kiosk finds it (run `scripts/install-onnxruntime.sh` once).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 use image::RgbImage;
 use serde_json::Value;
-use zhucan_kiosk::eval;
-use zhucan_kiosk::face::align::{ARCFACE_112, umeyama, warp_affine};
-use zhucan_kiosk::face::detect::{Detector, Select};
-use zhucan_kiosk::face::embed::cosine;
-use zhucan_kiosk::face::liveness::{crop_box, int_box};
-use zhucan_kiosk::face::manifest::{FetchSource, Manifest, fetch};
-use zhucan_kiosk::face::matcher::MatchConfig;
-use zhucan_kiosk::face::runtime::{self, SessionOptions};
-use zhucan_kiosk::face::{Error, FacePipeline, Outcome, PipelineConfig};
-use zhucan_kiosk::image_io::load_rgb;
+use zhucan_face::align::{ARCFACE_112, umeyama, warp_affine};
+use zhucan_face::detect::{Detector, Select};
+use zhucan_face::embed::cosine;
+use zhucan_face::eval;
+use zhucan_face::image_io::load_rgb;
+use zhucan_face::liveness::{crop_box, int_box};
+use zhucan_face::manifest::{FetchSource, Manifest, fetch, verified_or_fetched};
+use zhucan_face::matcher::MatchConfig;
+use zhucan_face::runtime::{self, SessionOptions};
+use zhucan_face::{Error, FacePipeline, Outcome, PipelineConfig};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -49,18 +48,7 @@ fn ready() -> PathBuf {
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
     let r = READY.get_or_init(|| {
         runtime::init(None).map_err(|e| e.to_string())?;
-        let dir = models_dir();
-        if let Err(first) = Manifest::load_verified(&dir) {
-            let src = shared().join("models");
-            fetch(&dir, &FetchSource::Dir(src.clone())).map_err(|e| {
-                format!(
-                    "models are not usable ({first}) and fetching them from {} failed: {e}; \
-                     run `zhucan-kiosk models fetch --from DIR`",
-                    src.display()
-                )
-            })?;
-            Manifest::load_verified(&dir).map_err(|e| e.to_string())?;
-        }
+        verified_or_fetched(&models_dir(), &FetchSource::Dir(shared().join("models")))?;
         Ok(())
     });
     if let Err(msg) = r {
@@ -299,7 +287,7 @@ fn fixture_liveness_probabilities_and_crops() {
 #[test]
 fn whole_pipeline_on_a_camera_frame() {
     let src = load_rgb(&reference("astronaut.png")).unwrap();
-    let frame = zhucan_kiosk::bench::frame_640x480(&src);
+    let frame = zhucan_face::bench::frame_640x480(&src);
     let want =
         f32s(&expected()["face_recognition_mobilefacenet_192d.onnx"]["embedding_l2_normalized"]);
     let mut p = pipeline();
@@ -484,44 +472,4 @@ fn missing_or_altered_model_is_a_clear_error() {
     let done = fetch(tmp.path(), &FetchSource::Dir(shared().join("models"))).unwrap();
     assert_eq!(done.len(), m.models.len());
     Manifest::load_verified(tmp.path()).unwrap();
-}
-
-#[test]
-fn cli_detect_json_and_missing_runtime_message() {
-    let models = ready();
-    let bin = env!("CARGO_BIN_EXE_zhucan-kiosk");
-    let out = Command::new(bin)
-        .args(["--models"])
-        .arg(&models)
-        .args(["detect", "--select", "largest"])
-        .arg(reference("astronaut.png"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["faces"].as_array().unwrap().len(), 1);
-    assert!(v["faces"][0]["score"].as_f64().unwrap() > 0.9);
-
-    let out = Command::new(bin)
-        .args(["--models"])
-        .arg(&models)
-        .args([
-            "--ort-lib",
-            "/nonexistent/libonnxruntime.so.1.31.1",
-            "detect",
-        ])
-        .arg(reference("astronaut.png"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("/nonexistent/libonnxruntime.so.1.31.1")
-            && err.contains("scripts/install-onnxruntime.sh"),
-        "{err}"
-    );
 }
