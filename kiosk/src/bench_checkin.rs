@@ -165,6 +165,7 @@ pub fn run(
                     &hist,
                     &how,
                     crate::screen::Order::default(),
+                    chrono_tz::Asia::Shanghai,
                     now,
                     Uuid::now_v7(),
                 );

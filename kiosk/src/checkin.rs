@@ -4,7 +4,7 @@
 //! window; then a per-resident cooldown keeps an elder standing at the counter from being charged
 //! twice. Unknown faces and spoofs never settle anything; they only change what the screen says.
 //!
-//! [`prepare`] turns a confirmed resident into the settlement: the attempt in Asia/Shanghai local
+//! [`prepare`] turns a confirmed resident into the settlement: the attempt in the configured local
 //! time, the policy in force ([`Policy::select`]), [`settle::decide`] with the local history (the
 //! same rules as the server), and the [`CheckinView`] for the screen. Refused attempts (duplicate,
 //! outside serving hours, suspended...) are shown but NOT sent as settlements: the server would
@@ -13,7 +13,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, SubsecRound as _, Utc};
-use chrono_tz::Asia::Shanghai;
+use chrono_tz::Tz;
 use uuid::Uuid;
 use zhucan_domain::api::KioskResident;
 use zhucan_domain::api::SettlementItem;
@@ -220,7 +220,8 @@ pub fn wire_score(x: f32) -> f64 {
 }
 
 /// Decides a check-in with the local data, exactly as the server will. `order` is what the
-/// counter rang up (price of what was taken, delivery); its price is signed with the meal.
+/// counter rang up (price of what was taken, delivery); its price is signed with the meal. `tz`:
+/// the canteen's time zone (the kiosk's configuration).
 #[allow(clippy::too_many_arguments)]
 pub fn prepare(
     resident: &KioskResident,
@@ -229,11 +230,12 @@ pub fn prepare(
     history: &[PriorMeal],
     how: &How,
     order: Order,
+    tz: Tz,
     now: DateTime<Utc>,
     id: Uuid,
 ) -> Prepared {
     // whole milliseconds: the signed record survives any store that keeps milliseconds
-    let served_at = now.trunc_subsecs(3).with_timezone(&Shanghai).fixed_offset();
+    let served_at = now.trunc_subsecs(3).with_timezone(&tz).fixed_offset();
     let method = match how {
         How::Face { .. } => Method::Face,
         How::Card | How::Proxy { .. } => Method::Card,
@@ -353,6 +355,7 @@ fn accepted_view(resident: &KioskResident, method: Method, a: &Accepted) -> Chec
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use chrono_tz::Asia::Shanghai;
 
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 15, 4, 0, 0)
@@ -550,7 +553,17 @@ mod tests {
             score: 0.8,
             liveness: 0.99,
         };
-        let p = prepare(&r, &c, &policies, &[], &how, Order::default(), t0(), id);
+        let p = prepare(
+            &r,
+            &c,
+            &policies,
+            &[],
+            &how,
+            Order::default(),
+            Shanghai,
+            t0(),
+            id,
+        );
         let item = p.item.expect("accepted");
         assert_eq!(item.id, id);
         assert_eq!(item.served_at.to_rfc3339(), "2026-03-15T12:00:00+08:00");
@@ -578,6 +591,7 @@ mod tests {
             &hist,
             &How::Card,
             Order::default(),
+            Shanghai,
             t0(),
             Uuid::now_v7(),
         );
@@ -592,6 +606,7 @@ mod tests {
             &[],
             &How::Card,
             Order::default(),
+            Shanghai,
             late,
             Uuid::now_v7(),
         );
@@ -607,6 +622,7 @@ mod tests {
             &[],
             &how,
             Order::default(),
+            Shanghai,
             t0(),
             Uuid::now_v7(),
         );
@@ -650,6 +666,7 @@ mod tests {
             &[],
             &how,
             Order::default(),
+            Shanghai,
             at,
             Uuid::now_v7(),
         );

@@ -423,7 +423,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             let rt = tokio::runtime::Runtime::new()
                 .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
             rt.block_on(crate::run::run(config, async {
-                shutdown_signal().await;
+                zhucan_platform::shutdown::signal().await;
             }))?;
         }
         Command::EnrolKiosk {
@@ -604,28 +604,6 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
 }
 
 fn default_bench_image() -> Result<PathBuf, Error> {

@@ -172,6 +172,14 @@ pub struct Config {
     /// Keep an encrypted photo of each face check-in (off by default).
     #[serde(default)]
     pub evidence_photos: EvidencePhotos,
+    /// The time zone the canteen's slots and meal dates are in (an IANA name, like the
+    /// server's `--timezone`). Default `Asia/Shanghai`.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+}
+
+fn default_timezone() -> String {
+    "Asia/Shanghai".into()
 }
 
 impl std::fmt::Debug for Config {
@@ -187,6 +195,7 @@ impl std::fmt::Debug for Config {
             .field("n", &self.n)
             .field("cooldown_s", &self.cooldown_s)
             .field("evidence_photos", &self.evidence_photos)
+            .field("timezone", &self.timezone)
             .finish_non_exhaustive()
     }
 }
@@ -212,7 +221,18 @@ impl Config {
             backoff_cap_ms: default_cap(),
             clock_start: None,
             evidence_photos: EvidencePhotos::default(),
+            timezone: default_timezone(),
         }
+    }
+
+    /// The configured time zone ([`Config::validate`] refuses a name it does not know).
+    pub fn tz(&self) -> Result<chrono_tz::Tz, Error> {
+        self.timezone.parse().map_err(|_| {
+            Error::Invalid(format!(
+                "timezone: '{}' is not an IANA time zone name (e.g. Asia/Shanghai)",
+                self.timezone
+            ))
+        })
     }
 
     /// Reads and validates a JSON file; relative paths are resolved against its folder.
@@ -269,6 +289,7 @@ impl Config {
         if !matches!(self.language.as_str(), "zh" | "en") {
             return Err(Error::Invalid("language must be zh or en".into()));
         }
+        self.tz()?;
         let days = self.evidence_photos.retention_days;
         if !(1..=365).contains(&days) {
             return Err(Error::Invalid(format!(
@@ -380,5 +401,21 @@ mod tests {
         )
         .expect("write");
         assert!(Config::load(&p).is_err());
+    }
+
+    #[test]
+    fn the_time_zone_comes_from_the_configuration_and_a_wrong_name_is_refused() {
+        let source = SourceConfig::Camera {
+            device: 0,
+            width: 640,
+            height: 480,
+        };
+        let mut c = Config::new("data", source, "2468");
+        assert_eq!(c.tz().expect("default"), chrono_tz::Asia::Shanghai);
+        c.timezone = "Asia/Urumqi".into();
+        assert_eq!(c.tz().expect("urumqi"), chrono_tz::Asia::Urumqi);
+        c.timezone = "Mars/Olympus".into();
+        let e = c.validate().expect_err("unknown zone");
+        assert!(e.to_string().contains("timezone"), "{e}");
     }
 }

@@ -4,7 +4,6 @@
 pub mod bench_checkin;
 pub mod checkin;
 pub mod cli;
-pub mod clock;
 pub mod config;
 pub mod run;
 pub mod screen;

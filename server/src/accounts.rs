@@ -7,7 +7,7 @@
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use zhucan_domain::CanteenId;
 
@@ -24,7 +24,7 @@ pub const LOCK_MINUTES: i64 = 15;
 pub const SESSION_HOURS: i64 = 12;
 
 fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    zhucan_platform::stamp(t)
 }
 
 /// The argon2id PHC string of a password.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -74,9 +74,7 @@ pub fn setup(
 ) -> db::Result<(Vec<CanteenId>, Vec<ResidentId>)> {
     // the residents' made-up face templates
     let mut faces = StdRng::seed_from_u64(8);
-    let at = SystemClock
-        .now()
-        .to_rfc3339_opts(SecondsFormat::Millis, true);
+    let at = zhucan_platform::stamp(SystemClock.now());
     db.write_blocking(|tx| {
         db::towns::insert(
             tx,
@@ -214,9 +212,7 @@ pub async fn ingest_over_http(
     let mut rng = StdRng::seed_from_u64(11);
     let mut signers: Vec<Signer> = (0..workers).map(|_| Signer::new(&mut rng)).collect();
     let tokens: Vec<String> = (0..workers).map(|_| new_token()).collect();
-    let at = SystemClock
-        .now()
-        .to_rfc3339_opts(SecondsFormat::Millis, true);
+    let at = zhucan_platform::stamp(SystemClock.now());
     let db = Db::open_keyed(&db_path, BENCH_KEY, SystemClock.now())?;
     let cid = cids[0];
     let kiosks = db.write_blocking(|tx| {
@@ -363,9 +359,7 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
     let tz: Tz = chrono_tz::Asia::Shanghai;
     let start = Instant::now();
     let day0 = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or_default();
-    let received = SystemClock
-        .now()
-        .to_rfc3339_opts(SecondsFormat::Millis, true);
+    let received = zhucan_platform::stamp(SystemClock.now());
     // One kiosk per canteen; every meal is a signed record in its kiosk's chain.
     let mut signers: Vec<Signer> = cids.iter().map(|_| Signer::new(&mut rng)).collect();
     let kiosks: Vec<i64> = db.write_blocking(|tx| {
@@ -447,9 +441,7 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
                     error: None,
                 })
                 .map_err(db::Error::other)?;
-                let served_at = served
-                    .with_timezone(&Utc)
-                    .to_rfc3339_opts(SecondsFormat::Millis, true);
+                let served_at = zhucan_platform::stamp(served.with_timezone(&Utc));
                 let mut item = SettlementItem {
                     counter_price: None,
                     id,

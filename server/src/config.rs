@@ -3,9 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 /// Server settings as given on the command line or in the environment.
@@ -424,44 +422,9 @@ pub fn load_or_create_key(path: &Path) -> Result<IndexKey, ConfigError> {
     }
 }
 
-/// Where the server reads the time. Never call `Utc::now()` deep in logic: take a clock.
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The real clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// A clock that says what it is told, for tests.
-#[derive(Debug)]
-pub struct FixedClock(Mutex<DateTime<Utc>>);
-
-impl FixedClock {
-    pub fn new(at: DateTime<Utc>) -> FixedClock {
-        FixedClock(Mutex::new(at))
-    }
-    pub fn set(&self, at: DateTime<Utc>) {
-        if let Ok(mut g) = self.0.lock() {
-            *g = at;
-        }
-    }
-}
-
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-            .lock()
-            .map(|g| *g)
-            .unwrap_or_else(|p| *p.into_inner())
-    }
-}
+/// Where the server reads the time (the one clock the kiosk uses too). Never call `Utc::now()`
+/// deep in logic: take a clock.
+pub use zhucan_platform::clock::{Clock, FixedClock, SystemClock};
 
 #[cfg(test)]
 mod tests {

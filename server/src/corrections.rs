@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde_json::json;
 use uuid::Uuid;
@@ -59,7 +59,7 @@ pub fn void(
     now: DateTime<Utc>,
 ) -> db::Result<VoidResult> {
     let out = void_unaudited(tx, id, reason, by, now)?;
-    let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let at = zhucan_platform::stamp(now);
     let (action, detail) = match &out.adjustment {
         None => (
             "settlement.void",
@@ -89,7 +89,7 @@ fn void_unaudited(
     now: DateTime<Utc>,
 ) -> db::Result<VoidResult> {
     let t = voidable(tx, id)?;
-    let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let at = zhucan_platform::stamp(now);
     let closed = db::months::closed(tx)?;
     if !closed.contains(&t.period) {
         db::settlements::mark_voided(tx, id, &at, reason, by)?;
@@ -292,7 +292,7 @@ pub fn request_void(
     } else {
         "void"
     };
-    let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let at = zhucan_platform::stamp(now);
     let cid = db::corrections::insert(tx, id, kind, reason, who.identity, &at)?;
     audit::append(
         tx,
@@ -367,7 +367,7 @@ fn decide(
     if c.requested_by == who.identity {
         return Err(db::Error::Forbidden(SAME_PERSON.into()));
     }
-    let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let at = zhucan_platform::stamp(now);
     if !db::corrections::decide(tx, cid, state, who.identity, &at, note)? {
         return Err(db::Error::Conflict(format!(
             "correction {cid} is no longer pending"

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{Duration, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Utc};
+use chrono::{Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -377,7 +377,7 @@ pub fn populate(
 ) -> db::Result<Summary> {
     let mut rng = StdRng::seed_from_u64(seed);
     let today = now.with_timezone(&tz).date_naive();
-    let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let at = zhucan_platform::stamp(now);
     let cs = canteens(&mut rng);
     let (canteen_ids, people, kiosk_id, token, mut history) = db.write_blocking(|tx| {
         for (code, name) in TOWNS {
@@ -658,7 +658,7 @@ fn seed_fraud(
         .filter(|(p, _)| alive(p) && p.home != PADDING_CANTEEN && p.home != MANUAL_CANTEEN)
         .max_by(|a, b| a.0.appetite.total_cmp(&b.0.appetite));
     if let Some((_, rid)) = regular {
-        let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let at = zhucan_platform::stamp(now);
         let died = today - Duration::days(10);
         db.write_blocking(|tx| {
             db::residents::update(

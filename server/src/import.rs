@@ -16,7 +16,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Read;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use zhucan_domain::resident::Consent;
 use zhucan_domain::{CanteenId, Category, Fen, NationalId, ResidentStatus, Sex};
 
@@ -369,7 +369,7 @@ pub fn residents_as(
         errors.sort_by_key(|e| e.line);
         return Err(Error::Rows(errors));
     }
-    let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let at = zhucan_platform::stamp(now);
     let imported = db.write_blocking(|tx| {
         let mut ids = Vec::with_capacity(rows.len());
         for (_, r) in &rows {

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
@@ -231,7 +231,7 @@ pub fn ingest(
         caller,
         policies: db::policies::all(tx)?,
         closed: db::months::closed(tx)?,
-        received_at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        received_at: zhucan_platform::stamp(now),
         canteens: HashMap::new(),
         residents: HashMap::new(),
         keys: match kiosk_id {
@@ -677,10 +677,7 @@ fn decide_and_store(
         },
     };
     let answer = serde_json::to_string(&result).map_err(db::Error::other)?;
-    let served_at = item
-        .served_at
-        .with_timezone(&Utc)
-        .to_rfc3339_opts(SecondsFormat::Millis, true);
+    let served_at = zhucan_platform::stamp(item.served_at.with_timezone(&Utc));
     db::settlements::insert(
         tx,
         &db::settlements::SettlementRow {

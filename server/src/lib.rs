@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod lookalikes;
 pub mod push;
 pub mod reports;
+pub mod residents;
 pub mod spot_checks;
 pub mod sync;
 pub mod templates;

@@ -110,10 +110,6 @@ enum UserCmd {
     },
 }
 
-async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -138,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
                 config,
                 Arc::new(SystemClock),
                 listener,
-                shutdown_signal(),
+                zhucan_platform::shutdown::signal(),
                 tls,
             )
             .await?;
@@ -246,7 +242,7 @@ async fn main() -> anyhow::Result<()> {
                     config,
                     Arc::new(SystemClock),
                     listener,
-                    shutdown_signal(),
+                    zhucan_platform::shutdown::signal(),
                     tls,
                 )
                 .await?;

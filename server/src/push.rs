@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::config::{Clock, PushConfig};
 use crate::crypto::hmac_sha256;
@@ -42,7 +42,7 @@ pub fn next_attempt(now: DateTime<Utc>, attempts: i64) -> DateTime<Utc> {
 }
 
 fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    zhucan_platform::stamp(t)
 }
 
 /// Delivers due messages forever (until the task is aborted).

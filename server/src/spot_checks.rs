@@ -6,7 +6,7 @@
 //! [`record`] validates, checks the caller's town scope inside the write transaction, stores the
 //! check and appends `spot_check.recorded` to the audit log, all in one transaction.
 
-use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde_json::json;
 use zhucan_domain::api::{Flag, NewSpotCheck, Severity, SpotCheck};
@@ -31,9 +31,7 @@ fn instant(tz: Tz, date: NaiveDate, time: NaiveTime, field: &str) -> Result<Stri
         .from_local_datetime(&date.and_time(time))
         .earliest()
         .ok_or_else(|| Error::invalid(field, "this local time does not exist on that date"))?;
-    Ok(local
-        .with_timezone(&Utc)
-        .to_rfc3339_opts(SecondsFormat::Millis, true))
+    Ok(zhucan_platform::stamp(local.with_timezone(&Utc)))
 }
 
 /// Records a spot check by `actor` at `now`. `town` limits the canteen to one town (a community
@@ -99,7 +97,7 @@ pub fn record(
     }
     let local_date = new.date.to_string();
     let (ws, we) = (hms(new.window_start), hms(new.window_end));
-    let created_at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let created_at = zhucan_platform::stamp(now);
     let id = store::insert(
         tx,
         &NewRow {

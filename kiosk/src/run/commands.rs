@@ -183,7 +183,7 @@ impl Commands {
                             .counter
                             .clock
                             .now()
-                            .with_timezone(&chrono_tz::Asia::Shanghai)
+                            .with_timezone(&c.counter.tz)
                             .date_naive();
                         c.counter
                             .store

@@ -11,13 +11,13 @@ use zhucan_domain::signing::SigningKey;
 use zhucan_domain::{Fen, ResidentId};
 
 use crate::checkin::{self, How};
-use crate::clock::Clock;
 use crate::config::EvidencePhotos;
 use crate::screen::{
     CarerChoice, CarerReply, CheckinView, FaceBox, Mode, ORDER_TTL_SECS, Order, ScreenState,
 };
 use crate::store::{self, Store};
 use crate::sync::publish;
+use zhucan_platform::clock::Clock;
 
 /// How long a result stays on screen before the face loop may replace it.
 const HOLD: Duration = Duration::from_secs(3);
@@ -74,6 +74,8 @@ pub const NO_SIGNING_KEY: &str = "本机尚未注册，没有签名密钥，不�
 pub struct Counter {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
+    /// The time zone of the canteen's slots and meal dates (from the configuration).
+    pub tz: chrono_tz::Tz,
     pub screen: Arc<watch::Sender<ScreenState>>,
     pub notify: Arc<Notify>,
     /// The kiosk's signing key; `None` before `enrol-kiosk` (then nothing is settled).
@@ -88,6 +90,7 @@ impl Counter {
     pub fn new(
         store: Store,
         clock: Arc<dyn Clock>,
+        tz: chrono_tz::Tz,
         screen: Arc<watch::Sender<ScreenState>>,
         notify: Arc<Notify>,
         signer: Option<SigningKey>,
@@ -96,6 +99,7 @@ impl Counter {
         Counter {
             store,
             clock,
+            tz,
             screen,
             notify,
             signer: signer.map(Arc::new),
@@ -114,7 +118,7 @@ impl Counter {
         }) = order
         {
             let canteen = self.store.canteen()?.ok_or(CheckinError::NotSynced)?;
-            let local = self.clock.now().with_timezone(&chrono_tz::Asia::Shanghai);
+            let local = self.clock.now().with_timezone(&self.tz);
             let window = canteen
                 .slot_at(local.time())
                 .ok_or(CheckinError::NotServing)?;
@@ -242,6 +246,7 @@ impl Counter {
             &history,
             &how,
             order,
+            self.tz,
             now,
             Uuid::now_v7(),
         );

@@ -49,7 +49,6 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::checkin::Rule;
-use crate::clock::{Clock, ShiftedClock, SystemClock};
 use crate::config::{self, Config, SourceConfig};
 use crate::screen::{Command, Preview, ScreenState};
 use crate::source::{self, FrameSource, ReplaySource};
@@ -60,6 +59,7 @@ use crate::ui;
 use zhucan_face::locate;
 use zhucan_face::manifest::Role;
 use zhucan_face::{self as face, FacePipeline, PipelineConfig};
+use zhucan_platform::clock::{Clock, ShiftedClock, SystemClock};
 
 /// Errors starting or running the kiosk.
 #[derive(Debug, thiserror::Error)]
@@ -244,6 +244,7 @@ pub async fn start(
     let counter = Counter::new(
         store.clone(),
         clock.clone(),
+        config.tz()?,
         screen.clone(),
         notify.clone(),
         signer,

@@ -21,7 +21,6 @@ use zhucan_domain::api::{DuplicateConfirmed, TemplateUpload};
 use zhucan_domain::signing::SigningKey;
 
 use crate::checkin::How;
-use crate::clock::Clock;
 use crate::config::{Config, EvidencePhotos, SourceConfig};
 use crate::screen::{CarerReply, EnrolError, ScreenState};
 use crate::store::Store;
@@ -29,9 +28,10 @@ use crate::store::lock::DataLock;
 use crate::store::secret::{self, Secrets};
 use crate::sync::client::Pinned;
 use crate::sync::{Client, GallerySlot};
+use zhucan_platform::clock::Clock;
 
-use crate::clock::FixedClock;
 use crate::store::testing::{CARD_KEY, accepted, now, open, signer, sync, synced};
+use zhucan_platform::clock::FixedClock;
 
 #[test]
 fn five_wrong_pins_lock_the_pin_even_the_right_one_for_five_minutes() {
@@ -65,6 +65,7 @@ fn counter(store: &Store, key: Option<SigningKey>, evidence: bool) -> (Counter, 
     let c = Counter::new(
         store.clone(),
         clock.clone(),
+        chrono_tz::Asia::Shanghai,
         Arc::new(screen),
         Arc::new(Notify::new()),
         key,

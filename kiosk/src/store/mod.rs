@@ -43,6 +43,10 @@ pub enum Error {
     Crypto,
     #[error("{0}")]
     Schema(String),
+    /// A stored row that does not parse: an error, never skipped (a skipped meal would weaken
+    /// the caps the decision counts).
+    #[error("kiosk database: a row of {table} does not parse: {why}")]
+    Corrupt { table: &'static str, why: String },
     /// The data folder is locked by another process ([`lock::DataLock`]).
     #[error("{0}")]
     Busy(String),
@@ -55,7 +59,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub const REFUSED: i64 = i64::MAX;
 
 /// The migrations of `migrations/kiosk/`, in order; index `i` brings the schema to `i + 1`.
-pub const MIGRATIONS: &[(&str, &str)] = &[
+pub const MIGRATIONS: &[zhucan_platform::migrate::Migration] = &[
     (
         "0001_init",
         include_str!("../../../migrations/kiosk/0001_init.sql"),
@@ -78,27 +82,13 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Applies missing migrations in one transaction; refuses a schema newer than this code.
+/// Applies missing migrations (the one migrator the server uses too): in one transaction, a
+/// schema newer than this code refused.
 pub fn migrate(conn: &mut Connection) -> Result<(i64, i64)> {
-    let latest = MIGRATIONS.len() as i64;
-    let before: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if before > latest {
-        return Err(Error::Schema(format!(
-            "the kiosk database schema is version {before}, newer than this code's {latest}; \
-             run a newer zhucan-kiosk"
-        )));
-    }
-    if before == latest {
-        return Ok((before, before));
-    }
-    let tx = conn.transaction()?;
-    for (name, sql) in &MIGRATIONS[before as usize..] {
-        tx.execute_batch(sql)
-            .map_err(|e| Error::Schema(format!("migration {name}: {e}")))?;
-    }
-    tx.pragma_update(None, "user_version", latest)?;
-    tx.commit()?;
-    Ok((before, latest))
+    zhucan_platform::migrate::apply(conn, MIGRATIONS, "kiosk").map_err(|e| match e {
+        zhucan_platform::migrate::Error::Sqlite(e) => Error::Sql(e),
+        other => Error::Schema(other.to_string()),
+    })
 }
 
 /// One outbox row to send.
@@ -144,7 +134,7 @@ impl std::fmt::Debug for Store {
 }
 
 fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    zhucan_platform::stamp(t)
 }
 
 impl Store {

@@ -27,9 +27,14 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (d, s, fen) = row?;
-            let (Ok(date), Some(slot)) = (d.parse::<NaiveDate>(), Slot::parse(&s)) else {
-                continue;
+            let corrupt = |why: String| Error::Corrupt {
+                table: "meals",
+                why,
             };
+            let date = d
+                .parse::<NaiveDate>()
+                .map_err(|e| corrupt(format!("date '{d}': {e}")))?;
+            let slot = Slot::parse(&s).ok_or_else(|| corrupt(format!("slot '{s}'")))?;
             out.push(PriorMeal {
                 date,
                 slot,
@@ -143,7 +148,10 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (id, item, attempts) = row?;
-            let Ok(id) = id.parse::<Uuid>() else { continue };
+            let id = id.parse::<Uuid>().map_err(|e| Error::Corrupt {
+                table: "outbox",
+                why: format!("id '{id}': {e}"),
+            })?;
             out.push(Pending {
                 id,
                 item: serde_json::from_str(&item)?,
@@ -489,5 +497,34 @@ pub(crate) mod tests {
         assert_eq!(all.len(), 30);
         assert_chain(&all, &signer());
         assert_eq!(s.chain_head().expect("head").0, 30);
+    }
+
+    #[test]
+    fn a_meal_or_outbox_row_that_does_not_parse_is_an_error_not_skipped() {
+        let (_d, s) = synced();
+        s.conn()
+            .execute(
+                "INSERT INTO meals (id, resident_id, date, slot, subsidy)
+                 VALUES ('m1', 7, '2026-03-15', 'brunch', 300)",
+                [],
+            )
+            .expect("insert");
+        let e = s.history(ResidentId(7)).expect_err("a bad slot");
+        assert!(
+            e.to_string().contains("meals") && e.to_string().contains("brunch"),
+            "{e}"
+        );
+        s.conn().execute("DELETE FROM meals", []).expect("delete");
+        assert!(s.history(ResidentId(7)).expect("empty").is_empty());
+        s.conn()
+            .execute(
+                "INSERT INTO outbox (id, item, local_decision, created_at, next_attempt_at, seq)
+                 VALUES ('not-a-uuid', '{}', '{}', '2026-03-15T00:00:00.000Z',
+                         '2026-03-15T00:00:00.000Z', 1)",
+                [],
+            )
+            .expect("insert");
+        let e = s.due(now(), 10).expect_err("a bad id");
+        assert!(e.to_string().contains("outbox"), "{e}");
     }
 }

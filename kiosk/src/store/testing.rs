@@ -103,6 +103,7 @@ pub fn accepted(s: &Store, at: DateTime<Utc>) -> (SettlementItem, Accepted) {
         &[],
         &crate::checkin::How::Card,
         crate::screen::Order::default(),
+        chrono_tz::Asia::Shanghai,
         at,
         Uuid::now_v7(),
     );

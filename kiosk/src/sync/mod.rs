@@ -22,11 +22,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 use zhucan_domain::api::{Heartbeat, ItemStatus};
 
-use crate::clock::Clock;
 use crate::screen::ScreenState;
 use crate::store::{self, Retry, Store};
 pub use client::Client;
 use zhucan_face::matcher::Gallery;
+use zhucan_platform::clock::Clock;
 
 /// Items per `POST /settlements`.
 pub const BATCH: usize = 100;
@@ -348,8 +348,8 @@ pub async fn worker(d: Deps, mut stop: watch::Receiver<bool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::FixedClock;
     use crate::store::testing::{accepted, now, signer, synced};
+    use zhucan_platform::clock::FixedClock;
 
     #[tokio::test]
     async fn the_worker_sweeps_evidence_past_retention_on_the_injected_clock() {

@@ -1,13 +1,13 @@
-//! A small `PRAGMA user_version` migrator: the numbered files of `migrations/server/` are embedded
-//! in the binary and applied in order, all in one transaction. A database whose version is newer
-//! than the newest migration known to this code is refused.
+//! The server's migrations: the numbered files of `migrations/server/`, embedded in the binary and
+//! applied by the one migrator ([`zhucan_platform::migrate`]): in order, all in one transaction,
+//! a newer schema refused.
 
 use rusqlite::Connection;
 
-use super::{Error, Result};
+use super::Result;
 
 /// The migrations, in order. Index `i` brings the schema to version `i + 1`.
-pub const MIGRATIONS: &[(&str, &str)] = &[
+pub const MIGRATIONS: &[zhucan_platform::migrate::Migration] = &[
     (
         "0001_init",
         include_str!("../../../migrations/server/0001_init.sql"),
@@ -76,29 +76,11 @@ pub fn latest() -> i64 {
 }
 
 pub fn current(conn: &Connection) -> Result<i64> {
-    Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    Ok(zhucan_platform::migrate::current(conn)?)
 }
 
-/// Applies the missing migrations. Returns the version before and after.
+/// Applies the missing migrations (the one migrator the kiosk uses too). Returns the version
+/// before and after.
 pub fn apply(conn: &mut Connection) -> Result<(i64, i64)> {
-    let before = current(conn)?;
-    if before > latest() {
-        return Err(Error::Conflict(format!(
-            "the database schema is version {before}, newer than this code's {}; \
-             run a newer zhucan-server",
-            latest()
-        )));
-    }
-    if before == latest() {
-        return Ok((before, before));
-    }
-    let tx = conn.transaction()?;
-    for (name, sql) in &MIGRATIONS[before as usize..] {
-        tx.execute_batch(sql)
-            .map_err(|e| Error::other(format!("migration {name}: {e}")))?;
-        tracing::info!(migration = name, "applied");
-    }
-    tx.pragma_update(None, "user_version", latest())?;
-    tx.commit()?;
-    Ok((before, latest()))
+    Ok(zhucan_platform::migrate::apply(conn, MIGRATIONS, "server")?)
 }

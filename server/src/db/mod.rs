@@ -54,14 +54,16 @@ pub enum Error {
     Forbidden(String),
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
-    /// SQLite, I/O or a panicked task. Logged, never sent to the client.
+    /// SQLite, I/O or a panicked task, with its cause (logged with its chain, never sent to
+    /// the client).
     #[error("internal: {0}")]
-    Other(String),
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {
-    pub fn other(e: impl std::fmt::Display) -> Error {
-        Error::Other(e.to_string())
+    /// An internal error from its cause: an error (kept as the source) or a message.
+    pub fn other(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+        Error::Other(e.into())
     }
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
         Error::Invalid {
@@ -69,6 +71,19 @@ impl Error {
             reason: reason.into(),
         }
     }
+}
+
+/// An error and every cause under it, `outer: inner: innermost`: what the log shows of an
+/// internal error.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 impl From<rusqlite::Error> for Error {
@@ -79,6 +94,17 @@ impl From<rusqlite::Error> for Error {
                 if f.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
                 Error::Conflict(msg.clone().unwrap_or_else(|| "constraint violated".into()))
+            }
+            other => Error::other(other),
+        }
+    }
+}
+
+impl From<zhucan_platform::migrate::Error> for Error {
+    fn from(e: zhucan_platform::migrate::Error) -> Error {
+        match e {
+            newer @ zhucan_platform::migrate::Error::Newer { .. } => {
+                Error::Conflict(newer.to_string())
             }
             other => Error::other(other),
         }
@@ -221,7 +247,7 @@ impl Db {
     pub fn open_keyed(path: &Path, key: &[u8], now: chrono::DateTime<chrono::Utc>) -> Result<Db> {
         let db = Db::open_with(path, Some(Arc::new(key.to_vec())))?;
         db.write_blocking(|tx| residents::seal_legacy(tx, key))?;
-        let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let at = zhucan_platform::stamp(now);
         db.write_blocking(|tx| books::seal_legacy(tx, &at))?;
         Ok(db)
     }

@@ -58,7 +58,7 @@ impl From<db::Error> for Error {
             db::Error::Conflict(m) => Error::Conflict(m),
             db::Error::Forbidden(m) => Error::Forbidden(m),
             db::Error::Invalid { field, reason } => Error::bad("invalid", field, reason),
-            db::Error::Other(m) => Error::Internal(m),
+            db::Error::Other(m) => Error::Internal(db::chain(&*m)),
         }
     }
 }

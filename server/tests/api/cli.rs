@@ -195,3 +195,55 @@ fn the_demo_city_is_plausible_and_deterministic() {
     assert_eq!(dead.len(), 1, "one diner recorded dead late: {dead:?}");
     assert_eq!(twice.len(), 1, "one person enrolled twice: {twice:?}");
 }
+
+/// systemd, Docker and `kill` stop a service with SIGTERM: the server stops taking requests,
+/// drains the ones in flight and exits cleanly (it used to ignore SIGTERM until SIGKILL).
+#[tokio::test]
+async fn serve_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = zhucan_testkit::reserved_port();
+    let log = dir.path().join("server.log");
+    let mut child = bin()
+        .arg("serve")
+        .arg("--db")
+        .arg(dir.path().join("z.sqlite"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--admin-token", "sigterm-test-admin-token-0123456789"])
+        .stdout(std::fs::File::create(&log).expect("log"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn server");
+    let url = format!("http://127.0.0.1:{port}/api/v1/health");
+    let deadline = std::time::Instant::now() + zhucan_testkit::WAIT;
+    loop {
+        if let Ok(r) = reqwest::get(&url).await
+            && r.status().is_success()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never answered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + zhucan_testkit::WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running after SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let log = std::fs::read_to_string(&log).expect("log");
+    assert!(log.contains("SIGTERM: shutting down"), "{log}");
+}

@@ -53,10 +53,7 @@ pub async fn create(
         ));
     }
     let new = c.clone();
-    let now = st
-        .clock
-        .now()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let now = zhucan_platform::stamp(st.clock.now());
     let canteen = st
         .db
         .write(move |tx| {

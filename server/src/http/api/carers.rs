@@ -3,7 +3,6 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use chrono::SecondsFormat;
 use serde_json::json;
 use zhucan_domain::ResidentId;
 use zhucan_domain::api::{CarerDto, CarerLink, NewCarer};
@@ -30,7 +29,7 @@ pub async fn create(
         }
         Some(n) => Some(n.to_owned()),
     };
-    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let now = zhucan_platform::stamp(st.clock.now());
     let actor = access.actor();
     let dto = st
         .db
@@ -61,7 +60,7 @@ pub async fn link(
     AppJson(l): AppJson<CarerLink>,
 ) -> Result<(StatusCode, AppJson<CarerDto>)> {
     let resident = ResidentId(parse_id(&id, "id")?);
-    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let now = zhucan_platform::stamp(st.clock.now());
     let actor = access.actor();
     let by = actor.name.clone();
     let dto = st
@@ -89,7 +88,7 @@ pub async fn unlink(
 ) -> Result<AppJson<CarerDto>> {
     let resident = ResidentId(parse_id(&id, "id")?);
     let carer = parse_id(&carer, "carer_id")?;
-    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let now = zhucan_platform::stamp(st.clock.now());
     let actor = access.actor();
     let dto = st
         .db

@@ -3,7 +3,7 @@
 //! with the provincial regulator; and what was withdrawn or purged this (local) month.
 
 use axum::extract::State;
-use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use zhucan_domain::api::{FaceDataCanteen, FaceDataSummary};
 
@@ -27,7 +27,7 @@ fn local_midnight(d: NaiveDate, tz: Tz) -> String {
             || d.and_time(chrono::NaiveTime::MIN).and_utc(),
             |t| t.with_timezone(&Utc),
         );
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    zhucan_platform::stamp(t)
 }
 
 /// The summary at `now`, with this local month's withdrawals and purges.

@@ -4,7 +4,6 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use chrono::SecondsFormat;
 use serde::Deserialize;
 use serde_json::json;
 use zhucan_domain::api::{
@@ -84,7 +83,7 @@ pub async fn review(
     }
     let note = required(&d.note, "note", 500)?;
     let rules = st.config.security.flags;
-    let at = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let at = zhucan_platform::stamp(st.clock.now());
     let actor = access.actor();
     let decision = flags::Decision {
         month: d.month.clone(),
@@ -121,7 +120,7 @@ pub async fn put_closed_days(
     if b.dates.is_empty() || b.dates.len() > 366 {
         return Err(Error::bad("invalid", "dates", "1 to 366 dates"));
     }
-    let at = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let at = zhucan_platform::stamp(st.clock.now());
     let actor = access.actor();
     st.db
         .write(move |tx| {
@@ -164,7 +163,7 @@ pub async fn add_absence(
         return Err(Error::bad("invalid", "to", "must not be before from"));
     }
     let reason = required(&b.reason, "reason", 200)?;
-    let at = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let at = zhucan_platform::stamp(st.clock.now());
     let actor = access.actor();
     let town = match &access {
         Access::User(u) if u.role == Role::Community => u.town.clone(),

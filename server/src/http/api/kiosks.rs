@@ -6,7 +6,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use chrono::{Duration, SecondsFormat};
+use chrono::Duration;
 use zhucan_domain::CanteenId;
 use zhucan_domain::api::{
     ChainLine, EnrolmentCode, KeyRotated, KeyRotation, KioskCreated, KioskEnrol, KioskStatus,
@@ -43,7 +43,7 @@ pub async fn create(
     let key = public_key(&k.public_key)?;
     let token = new_token();
     let hash = sha256_hex(token.as_bytes());
-    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let now = zhucan_platform::stamp(st.clock.now());
     let canteen = k.canteen_id;
     let n = name.clone();
     let id = st
@@ -97,10 +97,7 @@ pub async fn issue_code(
     let hash = sha256_hex(normalise_code(&code).as_bytes());
     let now = st.clock.now();
     let expires = now + CODE_VALIDITY;
-    let (created_at, expires_at) = (
-        now.to_rfc3339_opts(SecondsFormat::Millis, true),
-        expires.to_rfc3339_opts(SecondsFormat::Millis, true),
-    );
+    let (created_at, expires_at) = (zhucan_platform::stamp(now), zhucan_platform::stamp(expires));
     st.db
         .write(move |tx| {
             db::kiosks::insert_code(
@@ -145,7 +142,7 @@ pub async fn enrol(
     let code_hash = sha256_hex(code.as_bytes());
     let token = new_token();
     let token_hash = sha256_hex(token.as_bytes());
-    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let now = zhucan_platform::stamp(st.clock.now());
     let outcome = st
         .db
         .write(move |tx| {
@@ -218,7 +215,7 @@ pub async fn revoke_kiosk(
     id: i64,
     reason: Option<String>,
 ) -> db::Result<KioskStatus> {
-    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let now = zhucan_platform::stamp(st.clock.now());
     st.db
         .write(move |tx| {
             db::kiosks::revoke(tx, id, &now)?;
@@ -257,7 +254,7 @@ pub async fn rotate(
     }
     let token = new_token();
     let token_hash = sha256_hex(token.as_bytes());
-    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let now = zhucan_platform::stamp(st.clock.now());
     let from_seq = r.from_seq;
     let outcome = st
         .db

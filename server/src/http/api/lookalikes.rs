@@ -7,7 +7,6 @@
 use std::collections::HashSet;
 
 use axum::extract::State;
-use chrono::SecondsFormat;
 use serde_json::json;
 use zhucan_domain::api::Lookalike;
 
@@ -72,7 +71,7 @@ pub async fn scan(
     let found = tokio::task::spawn_blocking(move || lookalikes::scan(&key, &stored, threshold))
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
-    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let now = zhucan_platform::stamp(st.clock.now());
     let actor = access.actor();
     let pairs = st
         .db

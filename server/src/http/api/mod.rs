@@ -35,10 +35,7 @@ pub(crate) async fn audit_read(
     detail: Value,
 ) -> Result<(), Error> {
     let actor = access.actor();
-    let at = st
-        .clock
-        .now()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let at = zhucan_platform::stamp(st.clock.now());
     st.db
         .write(move |tx| crate::db::audit::append(tx, &at, &actor, "api.read", &target, &detail))
         .await?;

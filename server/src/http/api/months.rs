@@ -3,7 +3,6 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use chrono::SecondsFormat;
 use zhucan_domain::api::{CloseMonth, MonthClosed};
 
 use crate::corrections::parse_month;
@@ -43,7 +42,7 @@ pub async fn close(
         other => other.who(),
     };
     let now = st.clock.now();
-    let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let at = zhucan_platform::stamp(now);
     let (m, b) = (month.clone(), by.clone());
     let actor = access.actor();
     let reason = req

@@ -4,7 +4,6 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::SecondsFormat;
 use serde_json::json;
 use zhucan_domain::Policy;
 use zhucan_domain::api::PolicySummary;
@@ -31,7 +30,7 @@ pub async fn create(
         .to_owned();
     let policy =
         Policy::parse(&text).map_err(|e| Error::bad("invalid_policy", e.field, e.reason))?;
-    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let now = zhucan_platform::stamp(st.clock.now());
     let p = policy.clone();
     let actor = access.actor();
     st.db

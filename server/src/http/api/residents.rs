@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use chrono::SecondsFormat;
 use serde::Deserialize;
 use serde_json::json;
 use zhucan_domain::api::{NationalIdReveal, NewResident, ResidentDto, ResidentUpdate, StatusDto};
@@ -14,10 +13,10 @@ use zhucan_domain::resident::Consent;
 use zhucan_domain::{Category, NationalId, ResidentId, ResidentStatus};
 
 use super::{parse_id, required};
-use crate::crypto::{open_national_id, seal_national_id};
+use crate::crypto::seal_national_id;
 use crate::db;
-use crate::db::audit::{self, Actor};
-use crate::db::residents::{NewResidentRow, Updated};
+use crate::db::audit::{self};
+use crate::db::residents::NewResidentRow;
 use crate::db::templates::Sealed;
 use crate::http::AppState;
 use crate::http::auth::Admin;
@@ -80,7 +79,7 @@ pub async fn create(
     AppJson(r): AppJson<NewResident>,
 ) -> Result<(StatusCode, AppJson<ResidentDto>)> {
     let row = to_row(&r, &st.config.index_key.0)?;
-    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let now = zhucan_platform::stamp(st.clock.now());
     let actor = access.actor();
     let dto = st
         .db
@@ -192,76 +191,8 @@ pub async fn update(
         u.by.clone()
             .filter(|b| !b.trim().is_empty())
             .unwrap_or_else(|| "admin".into());
-    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
-    let actor = access.actor();
-    let dto = st
-        .db
-        .write(move |tx| {
-            let done = db::residents::update(tx, id, &update, &now, &by)?;
-            audit_update(tx, &now, &actor, id, &update, &done)?;
-            db::residents::get_dto(tx, id)
-        })
-        .await?;
+    let dto = crate::residents::update(&st.db, &*st.clock, access.actor(), id, update, by).await?;
     Ok(AppJson(dto))
-}
-
-/// The audit entries of a resident update: the update itself, a consent change, a purge of
-/// face data. Shared with the dashboard's edit form.
-pub fn audit_update(
-    tx: &db::Tx<'_>,
-    at: &str,
-    actor: &Actor,
-    id: ResidentId,
-    u: &db::residents::Update,
-    done: &Updated,
-) -> db::Result<()> {
-    let target = format!("resident:{}", id.0);
-    audit::append(
-        tx,
-        at,
-        actor,
-        "resident.update",
-        &target,
-        &json!({
-            "status": u.status,
-            "categories": u.categories.as_ref().map(|c| c.iter().map(|c| c.0.as_str()).collect::<Vec<_>>()),
-            "consent": u.consent,
-            "face_enrolled": u.face_enrolled,
-        }),
-    )?;
-    audit_consent(tx, at, actor, id, done)
-}
-
-/// `consent.change` when consent changed, and `templates.purge` when face data was deleted.
-pub fn audit_consent(
-    tx: &db::Tx<'_>,
-    at: &str,
-    actor: &Actor,
-    id: ResidentId,
-    done: &Updated,
-) -> db::Result<()> {
-    let target = format!("resident:{}", id.0);
-    if done.consent_changed() {
-        audit::append(
-            tx,
-            at,
-            actor,
-            "consent.change",
-            &target,
-            &json!({ "before": done.consent_before, "after": done.consent_after }),
-        )?;
-    }
-    if let Some(reason) = done.purge_reason {
-        audit::append(
-            tx,
-            at,
-            actor,
-            "templates.purge",
-            &target,
-            &json!({ "reason": reason, "templates": done.purged_templates }),
-        )?;
-    }
-    Ok(())
 }
 
 /// `GET /residents/{id}/national-id` (administrators only): the full number, opened from its
@@ -276,33 +207,11 @@ pub async fn national_id(
 )> {
     let id = ResidentId(parse_id(&id, "id")?);
     let key = st.config.index_key.0.clone();
-    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
-    let actor = access.actor();
-    let out = st
-        .db
-        .write(move |tx| {
-            let dto = db::residents::get_dto(tx, id)?;
-            let (index, sealed) = db::residents::sealed_national_id(tx, id)?;
-            let Some(sealed) = sealed else {
-                return Ok(Err(dto));
-            };
-            let number = open_national_id(&key, &index, &sealed.nonce, &sealed.ciphertext)
-                .map_err(db::Error::other)?;
-            audit::append(
-                tx,
-                &now,
-                &actor,
-                "national_id.reveal",
-                &format!("resident:{}", id.0),
-                &json!({ "via": "api" }),
-            )?;
-            Ok(Ok(NationalIdReveal {
-                resident_id: id,
-                national_id: number,
-                national_id_masked: dto.national_id_masked,
-            }))
-        })
-        .await?;
+    let out =
+        crate::residents::reveal_national_id(&st.db, &*st.clock, key, access.actor(), id, "api")
+            .await?
+            .map(|(_, reveal)| reveal)
+            .ok_or(());
     match out {
         Ok(reveal) => Ok((
             [(axum::http::header::CACHE_CONTROL, "no-store")],

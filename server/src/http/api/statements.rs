@@ -53,10 +53,7 @@ pub async fn show(
     let statement = reports::statement_in_parallel(&st.db, &month, &filter).await?;
     {
         let actor = access.actor();
-        let at = st
-            .clock
-            .now()
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let at = zhucan_platform::stamp(st.clock.now());
         let detail = json!({
             "format": format,
             "canteen": q.canteen,

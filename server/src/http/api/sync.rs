@@ -3,7 +3,6 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::SecondsFormat;
 use serde::Deserialize;
 use zhucan_domain::api::{Heartbeat, SyncResponse};
 
@@ -73,7 +72,7 @@ pub async fn heartbeat(
             ));
         }
     }
-    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let now = zhucan_platform::stamp(st.clock.now());
     st.db
         .write(move |tx| {
             db::kiosks::heartbeat(

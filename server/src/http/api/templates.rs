@@ -11,7 +11,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use chrono::SecondsFormat;
 use serde::Deserialize;
 use serde_json::json;
 use zhucan_domain::api::{DuplicateFace, TemplateUpload, TemplatesDeleted};
@@ -105,7 +104,7 @@ pub async fn put(
     };
     let key = template_key(&st.config.index_key.0);
     let sealed = templates::seal_all(&key, resident, &valid.embeddings)?;
-    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let now = zhucan_platform::stamp(st.clock.now());
     let actor = caller.actor();
     let kiosk = matches!(caller, Caller::Kiosk(_));
     let threshold = st.config.security.duplicate_face_threshold;
@@ -169,7 +168,7 @@ pub async fn put(
                     }),
                 )?;
             }
-            super::residents::audit_consent(tx, &now, &actor, resident, &done)?;
+            crate::residents::audit_consent(tx, &now, &actor, resident, &done)?;
             Ok(None)
         })
         .await?;
@@ -208,7 +207,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Json<TemplatesDeleted>> {
     let resident = ResidentId(parse_id(&id, "id")?);
-    let now = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let now = zhucan_platform::stamp(st.clock.now());
     let actor = caller.actor();
     let kiosk_canteen = match &caller {
         Caller::Kiosk(k) => Some(k.canteen_id),

@@ -91,10 +91,7 @@ pub async fn set_district(
         .as_deref()
         .map(|c| code(c, "district"))
         .transpose()?;
-    let now = st
-        .clock
-        .now()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let now = zhucan_platform::stamp(st.clock.now());
     let actor = access.actor();
     let out = st
         .db

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use chrono::{Datelike, NaiveDate, SecondsFormat};
+use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 use zhucan_domain::api::{Amounts, ChainLine};
 use zhucan_domain::{CanteenId, FundingSource, ResidentId};
@@ -703,7 +703,7 @@ pub async fn close(State(st): State<AppState>, p: Posted<CloseForm>) -> PageResu
     if parse_month(&f.month).is_none() {
         return Err(PageError::Bad("month must be YYYY-MM".into()));
     }
-    let at = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let at = zhucan_platform::stamp(st.clock.now());
     let by = format!("user:{}", v.user.name);
     let m = f.month.clone();
     let actor = v.actor();

@@ -4,7 +4,6 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
-use chrono::SecondsFormat;
 use serde::Deserialize;
 
 use super::{Chrome, HasCsrf, PageError, PageResult, Posted, Viewer, qs, see_other, yuan};
@@ -145,7 +144,7 @@ pub async fn review(State(st): State<AppState>, p: Posted<ReviewForm>) -> PageRe
         return Err(PageError::Bad("note: 1 to 500 characters".into()));
     }
     let rules = st.config.security.flags;
-    let at = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let at = zhucan_platform::stamp(st.clock.now());
     let actor = v.actor();
     let d = flags::Decision {
         month: f.month.clone(),

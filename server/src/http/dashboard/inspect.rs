@@ -69,12 +69,7 @@ fn view(c: SpotCheck, tz: chrono_tz::Tz) -> CheckView {
         subsidy: yuan(c.subsidy),
         inspector: c.inspector,
         note: c.note,
-        created: local_time(
-            &c.created_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            tz,
-            true,
-        ),
+        created: local_time(&zhucan_platform::stamp(c.created_at), tz, true),
         meal_ids: c.settlement_ids.iter().map(|u| u.to_string()).collect(),
     }
 }

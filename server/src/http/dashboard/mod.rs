@@ -99,7 +99,7 @@ impl From<db::Error> for PageError {
             db::Error::Conflict(m) => PageError::Bad(m),
             db::Error::Forbidden(m) => PageError::Forbidden(m),
             db::Error::Invalid { field, reason } => PageError::Bad(format!("{field}: {reason}")),
-            db::Error::Other(m) => PageError::Internal(m),
+            db::Error::Other(m) => PageError::Internal(db::chain(&*m)),
         }
     }
 }

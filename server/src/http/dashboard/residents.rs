@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use chrono::{NaiveDate, SecondsFormat};
+use chrono::NaiveDate;
 use serde::Deserialize;
 use zhucan_domain::api::ResidentDto;
 use zhucan_domain::{Category, Fen, ResidentId, ResidentStatus};
@@ -206,15 +206,8 @@ pub async fn edit(
         consent: None,
         face_enrolled: None,
     };
-    let at = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let by = format!("user:{}", v.user.name);
-    let actor = v.actor();
-    st.db
-        .write(move |tx| {
-            let done = db::residents::update(tx, ResidentId(id), &u, &at, &by)?;
-            crate::http::api::residents::audit_update(tx, &at, &actor, ResidentId(id), &u, &done)
-        })
-        .await?;
+    crate::residents::update(&st.db, &*st.clock, v.actor(), ResidentId(id), u, by).await?;
     Ok(see_other(&format!(
         "/residents/{id}?msg=%E5%B7%B2%E4%BF%9D%E5%AD%98"
     )))
@@ -260,7 +253,7 @@ pub async fn topup(
         .ok_or_else(|| {
             PageError::Bad("金额应为 0.01–10000 元 / amount 0.01 to 10000 yuan".into())
         })?;
-    let at = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let at = zhucan_platform::stamp(st.clock.now());
     let by = format!("user:{}", v.user.name);
     let actor = v.actor();
     let tid = st
@@ -397,32 +390,22 @@ pub async fn national_id(
 ) -> PageResult {
     let Posted { viewer: v, form: _ } = p;
     v.require(&[Role::Admin])?;
-    let (key, actor) = (st.config.index_key.0.clone(), v.actor());
-    let at = st.clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
-    let (r, number) = st
-        .db
-        .write(move |tx| {
-            let r = db::residents::get_dto(tx, ResidentId(id))?;
-            let (index, sealed) = db::residents::sealed_national_id(tx, ResidentId(id))?;
-            let sealed = sealed.ok_or_else(|| {
-                db::Error::Conflict(
-                    "只存有脱敏号码 / only the masked number is on file for this resident".into(),
-                )
-            })?;
-            let number =
-                crate::crypto::open_national_id(&key, &index, &sealed.nonce, &sealed.ciphertext)
-                    .map_err(db::Error::other)?;
-            db::audit::append(
-                tx,
-                &at,
-                &actor,
-                "national_id.reveal",
-                &format!("resident:{id}"),
-                &serde_json::json!({ "via": "dashboard" }),
-            )?;
-            Ok((r, number))
-        })
-        .await?;
+    let key = st.config.index_key.0.clone();
+    let (r, reveal) = crate::residents::reveal_national_id(
+        &st.db,
+        &*st.clock,
+        key,
+        v.actor(),
+        ResidentId(id),
+        "dashboard",
+    )
+    .await?
+    .ok_or_else(|| {
+        db::Error::Conflict(
+            "只存有脱敏号码 / only the masked number is on file for this resident".into(),
+        )
+    })?;
+    let number = reveal.national_id;
     let mut resp = super::render(&NationalIdPage {
         page: v.chrome("完整身份证号", "Full national ID number", "/residents"),
         r,

@@ -1,12 +1,12 @@
-//! The injected clock: logic never calls `now()` itself.
+//! The injected clock: logic never calls `Utc::now()` itself, it takes a [`Clock`].
 
 use std::sync::Mutex;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-/// Where the kiosk reads the time.
-pub trait Clock: Send + Sync + 'static {
+/// Where the server and the kiosk read the time.
+pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
     fn now(&self) -> DateTime<Utc>;
 }
 
@@ -20,8 +20,8 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that starts at a given instant and runs in real time (demo and end-to-end tests at a
-/// chosen meal time).
+/// A clock that starts at a given instant and runs in real time (the demo and end-to-end tests
+/// at a chosen meal time).
 #[derive(Debug)]
 pub struct ShiftedClock {
     start: DateTime<Utc>,
@@ -43,7 +43,7 @@ impl Clock for ShiftedClock {
     }
 }
 
-/// A clock that only moves when told to (unit tests).
+/// A clock that only moves when told to (tests).
 #[derive(Debug)]
 pub struct FixedClock(Mutex<DateTime<Utc>>);
 
@@ -55,8 +55,7 @@ impl FixedClock {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = at;
     }
     pub fn advance(&self, d: chrono::Duration) {
-        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *t += d;
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) += d;
     }
 }
 
