@@ -44,7 +44,7 @@ pub struct SettlementItem {
     #[serde(default)]
     pub staff_reason: Option<String>,
     /// 代取: the registered carer who collected this resident's meal with their own card
-    /// (method `card` or `staff`, never `face`). Signed ([`crate::signing::payload`]); left out
+    /// (method `card` or `staff`, never `face`). Signed (`signing::payload`); left out
     /// of the JSON when absent, so items without it keep their exact wire form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_carer_id: Option<i64>,
@@ -53,10 +53,22 @@ pub struct SettlementItem {
     /// Signed like `proxy_carer_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counter_price: Option<Fen>,
-    /// The kiosk's signature and chain link ([`crate::signing`]). Required from kiosks; absent
+    /// The kiosk's signature and chain link (`signing`). Required from kiosks; absent
     /// only for meals the server itself enters (a staff check-in on the dashboard, demo history).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signed: Option<crate::signing::Signed>,
+    pub signed: Option<Signed>,
+}
+
+/// The signature block of a settlement item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signed {
+    /// Position in the kiosk's chain: 1, 2, 3, ... with no gaps.
+    pub seq: u64,
+    /// `signing::record_hash` of the record with `seq - 1` (lower-case hex), or `signing::GENESIS`.
+    pub prev_hash: String,
+    /// Ed25519 signature over `signing::payload`, base64 (64 bytes).
+    pub signature: String,
 }
 
 /// The answer to a batch: one result per item, in the order posted.
@@ -1012,7 +1024,7 @@ pub struct KioskEnrol {
 
 /// `POST /api/v1/kiosk/rotate` (kiosk token): hand over to a new key pair and get a new token.
 /// Records with `seq >= from_seq` must be signed by the new key; `signature` is the CURRENT key's
-/// signature over [`crate::signing::rotation_payload`]`(kiosk_id, from_seq, public_key)`.
+/// signature over `signing::rotation_payload``(kiosk_id, from_seq, public_key)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRotation {

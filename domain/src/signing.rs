@@ -14,7 +14,6 @@
 
 use chrono::SecondsFormat;
 use ed25519_dalek::{Signer as _, Verifier as _};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::api::SettlementItem;
@@ -24,17 +23,7 @@ pub use ed25519_dalek::{SigningKey, VerifyingKey};
 /// `prev_hash` of the first record of a chain: 64 zeros.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The signature block of a settlement item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Signed {
-    /// Position in the kiosk's chain: 1, 2, 3, ... with no gaps.
-    pub seq: u64,
-    /// [`record_hash`] of the record with `seq - 1` (lower-case hex), or [`GENESIS`].
-    pub prev_hash: String,
-    /// Ed25519 signature over [`payload`], base64 (64 bytes).
-    pub signature: String,
-}
+pub use crate::api::Signed;
 
 /// Why a signature block does not verify. `field` names the offending part for error bodies.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

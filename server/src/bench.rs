@@ -30,7 +30,7 @@ use crate::config::{Clock, Config, IndexKey, Secret, SystemClock};
 use crate::crypto::{new_token, sha256_hex};
 use crate::db::{self, Db, residents::NewResidentRow, statements::Filter};
 use crate::demo::{Signer, uuid_v7};
-use crate::{ingest, reports};
+use crate::reports;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -147,7 +147,7 @@ pub fn setup(
                 sex,
                 birth_date: birth,
                 national_id_index: index,
-                national_id_sealed: Some(db::templates::Sealed { nonce, ciphertext }),
+                national_id_sealed: Some(db::Sealed { nonce, ciphertext }),
                 local_registration: true,
                 registered_town: "choucheng".into(),
                 residence_town: "choucheng".into(),
@@ -500,7 +500,7 @@ pub fn statement_over(dir: &Path, rows: usize) -> Result<(f64, f64, StatementFig
                         received_at: &received,
                         request_hash: "bench",
                         answer: &answer,
-                        period: &ingest::month_of(day),
+                        period: &crate::period::month_of(day),
                         late_by_seconds: None,
                         proxy_carer_id: None,
                     },

@@ -19,17 +19,7 @@ use zhucan_domain::{Fen, Payment};
 
 use crate::db::audit::{self, Actor};
 use crate::db::{self, Tx};
-
-/// Parses `YYYY-MM` (a real month between 2000 and 2999).
-pub fn parse_month(s: &str) -> Option<(i32, u32)> {
-    let (y, m) = s.split_once('-')?;
-    if y.len() != 4 || m.len() != 2 {
-        return None;
-    }
-    let y: i32 = y.parse().ok()?;
-    let m: u32 = m.parse().ok()?;
-    ((2000..3000).contains(&y) && (1..=12).contains(&m)).then_some((y, m))
-}
+use crate::period::parse_month;
 
 fn next_month(s: &str) -> Option<String> {
     let (y, m) = parse_month(s)?;

@@ -306,7 +306,7 @@ fn residents(
                 sex,
                 birth_date: birth,
                 national_id_index: index,
-                national_id_sealed: Some(db::templates::Sealed { nonce, ciphertext }),
+                national_id_sealed: Some(db::Sealed { nonce, ciphertext }),
                 local_registration: local,
                 registered_town,
                 residence_town: town,

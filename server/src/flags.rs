@@ -118,7 +118,7 @@ impl FlagArgs {
 
 /// The first and last day of `month` (`YYYY-MM`).
 pub fn month_days(month: &str) -> Option<(NaiveDate, NaiveDate)> {
-    let (y, m) = crate::corrections::parse_month(month)?;
+    let (y, m) = crate::period::parse_month(month)?;
     let first = NaiveDate::from_ymd_opt(y, m, 1)?;
     let next = if m == 12 {
         NaiveDate::from_ymd_opt(y + 1, 1, 1)?

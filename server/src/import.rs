@@ -351,7 +351,7 @@ pub fn residents_as(
                 sex: nid.sex(),
                 birth_date,
                 national_id_index: index,
-                national_id_sealed: Some(db::templates::Sealed { nonce, ciphertext }),
+                national_id_sealed: Some(db::Sealed { nonce, ciphertext }),
                 local_registration: local,
                 registered_town: registered,
                 residence_town: residence,

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
@@ -88,10 +88,7 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// `YYYY-MM` of a date: the period a meal's amounts count in.
-pub fn month_of(date: NaiveDate) -> String {
-    format!("{:04}-{:02}", date.year(), date.month())
-}
+pub use crate::period::month_of;
 
 /// Checks what the types cannot: batch size, UUID version, scores, the staff reason.
 /// Any problem refuses the whole batch before anything is written.

@@ -20,6 +20,7 @@ pub mod http;
 pub mod import;
 pub mod ingest;
 pub mod lookalikes;
+pub mod period;
 pub mod push;
 pub mod reports;
 pub mod residents;

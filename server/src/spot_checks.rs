@@ -12,10 +12,10 @@ use serde_json::json;
 use zhucan_domain::api::{Flag, NewSpotCheck, Severity, SpotCheck};
 use zhucan_domain::{CanteenId, Fen};
 
-use crate::corrections::parse_month;
 use crate::db::audit::{self, Actor};
 use crate::db::spot_checks::{self as store, NewRow};
 use crate::db::{self, Conn, Error, Result, Tx};
+use crate::period::parse_month;
 
 /// The most heads one check may count.
 pub const MAX_HEADCOUNT: i64 = 100_000;

@@ -13,7 +13,7 @@ use tracing::instrument;
 use zhucan_domain::api::{self, KioskResident, SyncResponse};
 
 use crate::db::{self, Conn, changes::Kind, kiosks::Kiosk};
-use crate::ingest::month_of;
+use crate::period::month_of;
 use crate::templates::{self, Error};
 
 /// Builds the answer to `GET /api/v1/kiosk/sync?since=` for `kiosk`.

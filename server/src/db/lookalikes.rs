@@ -8,7 +8,7 @@
 use rusqlite::{Connection, params};
 use zhucan_domain::ResidentId;
 
-use super::templates::Sealed;
+use super::Sealed;
 use super::{Result, Tx};
 
 /// One pair as stored, with both residents' names.

@@ -73,6 +73,13 @@ impl Error {
     }
 }
 
+/// One embedding sealed with XChaCha20-Poly1305.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
 /// An error and every cause under it, `outer: inner: innermost`: what the log shows of an
 /// internal error.
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {

@@ -15,8 +15,8 @@ use zhucan_domain::{
     CanteenId, Category, Fen, Resident, ResidentId, ResidentStatus, Sex, TownCode,
 };
 
+use super::Sealed;
 use super::changes::{self, Kind, Subject};
-use super::templates::Sealed;
 use super::{Error, Result, Tx, flag};
 
 /// A resident ready to be stored: validated, with the national ID already reduced to its blind
@@ -242,11 +242,8 @@ pub fn update(tx: &Tx<'_>, id: ResidentId, u: &Update, at: &str, by: &str) -> Re
             .execute(params![id.0, f])?;
     }
     if let Some(reason) = purge {
-        let n = super::templates::count(tx, id)?;
-        super::templates::purge(tx, id, at)?;
-        set_face_enrolled(tx, id, false)?;
+        let n = super::templates::purge_face_data(tx, id, reason, at, by)?;
         if n > 0 {
-            super::face_data::record_purge(tx, id, reason, n, at, by)?;
             out.purged_templates = n;
             out.purge_reason = Some(reason);
         }
@@ -325,13 +322,6 @@ pub fn sealed_national_id(conn: &Connection, id: ResidentId) -> Result<(String, 
     })
     .optional()?
     .ok_or(Error::NotFound)
-}
-
-/// Sets the `face_enrolled` flag (no change record: callers record their own).
-pub(crate) fn set_face_enrolled(tx: &Tx<'_>, id: ResidentId, enrolled: bool) -> Result<()> {
-    tx.prepare_cached("UPDATE residents SET face_enrolled = ?2 WHERE id = ?1")?
-        .execute(params![id.0, enrolled])?;
-    Ok(())
 }
 
 /// Takes `amount` from the prepaid balance (used when a meal is paid from it); the new balance

@@ -9,12 +9,7 @@ use zhucan_domain::{CanteenId, ResidentId};
 use super::changes::{self, Kind, Subject};
 use super::{Error, Result, Tx};
 
-/// One embedding sealed with XChaCha20-Poly1305.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sealed {
-    pub nonce: Vec<u8>,
-    pub ciphertext: Vec<u8>,
-}
+pub use super::Sealed;
 
 /// A resident's stored templates, still sealed.
 #[derive(Debug, Clone)]
@@ -68,28 +63,39 @@ pub fn replace(tx: &Tx<'_>, set: &NewSet<'_>, at: &str) -> Result<()> {
     Ok(())
 }
 
-/// Deletes the resident's templates without recording a change (the caller records one).
-/// Returns whether there were any.
-pub(crate) fn purge(tx: &Tx<'_>, resident: ResidentId, _at: &str) -> Result<bool> {
-    let n = tx
-        .prepare_cached("DELETE FROM face_templates WHERE resident_id = ?1")?
+/// The one purge of a resident's face data: deletes their templates, clears `face_enrolled` and,
+/// when there were any, records the purge (`face_data_purges`, with `reason`: `withdrawal`,
+/// `death`, `deletion`). Records no change for the kiosks (the caller does, once). Returns how
+/// many templates were deleted.
+pub(crate) fn purge_face_data(
+    tx: &Tx<'_>,
+    resident: ResidentId,
+    reason: &str,
+    at: &str,
+    by: &str,
+) -> Result<i64> {
+    let n = count(tx, resident)?;
+    tx.prepare_cached("DELETE FROM face_templates WHERE resident_id = ?1")?
         .execute([resident.0])?;
-    Ok(n > 0)
+    tx.prepare_cached("UPDATE residents SET face_enrolled = 0 WHERE id = ?1")?
+        .execute([resident.0])?;
+    if n > 0 {
+        super::face_data::record_purge(tx, resident, reason, n, at, by)?;
+    }
+    Ok(n)
 }
 
-/// Deletes the resident's templates on request (re-enrolment or deletion at a kiosk): clears
-/// `face_enrolled`, records roster and template changes and, when there were any, the purge
-/// (`face_data_purges`, reason `deletion`). Consent is left as it is. Returns how many templates
-/// were deleted.
-/// Deletes the resident's templates; returns how many, and the change-log `seq` that records it.
+/// Deletes the resident's templates on request (re-enrolment or deletion at a kiosk): the purge
+/// ([`purge_face_data`], reason `deletion`) and the roster and template changes. Consent is left
+/// as it is. Returns how many templates were deleted, and the change-log `seq` that records it.
 pub fn delete(tx: &Tx<'_>, resident: ResidentId, at: &str, by: &str) -> Result<(i64, i64)> {
-    super::residents::get(tx, resident)?;
-    let n = count(tx, resident)?;
-    purge(tx, resident, at)?;
-    super::residents::set_face_enrolled(tx, resident, false)?;
-    if n > 0 {
-        super::face_data::record_purge(tx, resident, "deletion", n, at, by)?;
+    let exists: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM residents WHERE id = ?1)")?
+        .query_row([resident.0], |r| r.get(0))?;
+    if !exists {
+        return Err(super::Error::NotFound);
     }
+    let n = purge_face_data(tx, resident, "deletion", at, by)?;
     changes::record(tx, Kind::Resident, Subject::Id(resident.0), at)?;
     let seq = changes::record(tx, Kind::Templates, Subject::Id(resident.0), at)?;
     Ok((n, seq))

@@ -17,12 +17,11 @@
 //! caller shares one bucket per route class rather than failing.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{Extensions, HeaderValue, Method, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -120,10 +119,7 @@ impl Limiters {
     }
 }
 
-/// The TCP peer of the request, when the server was started with connect info.
-pub fn client_addr(ext: &Extensions) -> Option<SocketAddr> {
-    ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
-}
+pub use super::client::addr as client_addr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod dashboard;
 pub mod error;
 pub mod extract;

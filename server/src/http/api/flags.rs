@@ -11,7 +11,6 @@ use zhucan_domain::api::{
 };
 use zhucan_domain::{CanteenId, ResidentId};
 
-use crate::corrections::parse_month;
 use crate::db::{self, audit, users::Role};
 use crate::flags;
 use crate::http::AppState;
@@ -19,6 +18,7 @@ use crate::http::api::{parse_id, required};
 use crate::http::auth::Access;
 use crate::http::error::{Error, Result};
 use crate::http::extract::{AppJson, AppQuery};
+use crate::period::parse_month;
 
 /// Finance and administrators review flags and keep the calendars.
 fn finance_or_admin(access: &Access) -> Result<()> {

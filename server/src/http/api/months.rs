@@ -5,12 +5,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use zhucan_domain::api::{CloseMonth, MonthClosed};
 
-use crate::corrections::parse_month;
 use crate::db::users::Role;
 use crate::http::AppState;
 use crate::http::auth::Access;
 use crate::http::error::{Error, Result};
 use crate::http::extract::{AppJson, parse_json};
+use crate::period::parse_month;
 
 pub async fn close(
     State(st): State<AppState>,

@@ -68,7 +68,7 @@ pub async fn list(
     AppQuery(q): AppQuery<ListQuery>,
 ) -> Result<AppJson<Vec<SpotCheck>>> {
     let town = scope(&access)?;
-    if crate::corrections::parse_month(&q.month).is_none() {
+    if crate::period::parse_month(&q.month).is_none() {
         return Err(Error::bad("invalid", "month", "must be YYYY-MM"));
     }
     let canteen = q.canteen.map(CanteenId);

@@ -9,7 +9,6 @@ use serde::Deserialize;
 use serde_json::json;
 use zhucan_domain::CanteenId;
 
-use crate::corrections::parse_month;
 use crate::db::audit;
 use crate::db::statements::Filter;
 use crate::db::users::Role;
@@ -17,6 +16,7 @@ use crate::http::AppState;
 use crate::http::auth::Access;
 use crate::http::error::{Error, Result};
 use crate::http::extract::{AppJson, AppQuery};
+use crate::period::parse_month;
 use crate::reports;
 
 #[derive(Debug, Deserialize)]

@@ -16,10 +16,10 @@ use super::{
     Chrome, HasCsrf, PageError, PageResult, Posted, Viewer, local_time, method_label, qs,
     see_other, slot_label, today, yuan,
 };
-use crate::corrections::parse_month;
 use crate::db::statements::Filter;
 use crate::db::users::Role;
 use crate::http::AppState;
+use crate::period::parse_month;
 use crate::{db, reports};
 
 /// A statement line, display-ready.

@@ -7,10 +7,10 @@ use axum::extract::{Query, State};
 use serde::Deserialize;
 
 use super::{Chrome, HasCsrf, PageError, PageResult, Posted, Viewer, qs, see_other, yuan};
-use crate::corrections::parse_month;
 use crate::db::users::Role;
 use crate::flags;
 use crate::http::AppState;
+use crate::period::parse_month;
 
 /// A flag, display-ready.
 pub struct Row {

@@ -123,7 +123,7 @@ pub async fn show(
     };
     let month = match (&q.month, &shown) {
         (Some(m), _) => {
-            if crate::corrections::parse_month(m).is_none() {
+            if crate::period::parse_month(m).is_none() {
                 return Err(PageError::Bad(
                     "month: 应为 YYYY-MM / must be YYYY-MM".into(),
                 ));

@@ -178,7 +178,7 @@ pub async fn show(State(st): State<AppState>, v: Viewer, Query(q): Query<DayQuer
             } else {
                 db::dashboard::search_at_canteen(c, &s2, id_index.as_deref(), id, 20)?
             };
-            let closed = db::months::is_closed(c, &ingest::month_of(date))?;
+            let closed = db::months::is_closed(c, &crate::period::month_of(date))?;
             let kiosks = db::dashboard::kiosks(c, id)?;
             let pending = db::corrections::pending_on_day(c, id, &date.to_string())?;
             Ok((tally, rows, hits, closed, kiosks, pending))

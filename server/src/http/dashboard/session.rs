@@ -62,7 +62,7 @@ pub async fn login(
     let en = super::english(&parts);
     let now = st.clock.now();
     let name = f.name.trim().to_owned();
-    let client = crate::http::guard::client_addr(&parts.extensions).map(|a| a.ip().to_string());
+    let client = crate::http::client::addr(&parts.extensions).map(|a| a.ip().to_string());
     let outcome = accounts::login(&st.db, name.clone(), f.password, client, now).await?;
     let (status, error) = match outcome {
         Login::Ok { token, .. } => {
