@@ -29,6 +29,26 @@ impl Fen {
         self.0 < 0
     }
 
+    /// Yuan as a number, for spreadsheet cells formatted `0.00` (display only: money is fen).
+    pub fn as_yuan_f64(self) -> f64 {
+        self.0 as f64 / 100.0
+    }
+
+    /// `¥1,234.50`: yuan with two decimals and thousands separators (the dashboard's form).
+    pub fn grouped(self) -> String {
+        let a = self.0.unsigned_abs();
+        let int = (a / 100).to_string();
+        let mut grouped = String::new();
+        for (i, ch) in int.chars().enumerate() {
+            if i > 0 && (int.len() - i).is_multiple_of(3) {
+                grouped.push(',');
+            }
+            grouped.push(ch);
+        }
+        let sign = if self.0 < 0 { "-" } else { "" };
+        format!("{sign}¥{grouped}.{:02}", a % 100)
+    }
+
     /// Parse "12.50", "12.5", "12" (yuan) into fen. More than two decimals is an error.
     pub fn parse_yuan(s: &str) -> Result<Fen, String> {
         let s = s.trim();
@@ -133,6 +153,14 @@ mod tests {
         assert!(Fen::parse_yuan("1.234").is_err());
         assert!(Fen::parse_yuan("abc").is_err());
         assert!(Fen::parse_yuan("").is_err());
+    }
+
+    #[test]
+    fn yuan_for_people_and_for_spreadsheets() {
+        assert_eq!(Fen(123_456_789).grouped(), "¥1,234,567.89");
+        assert_eq!(Fen(-305).grouped(), "-¥3.05");
+        assert_eq!(Fen(7).grouped(), "¥0.07");
+        assert_eq!(Fen(1250).as_yuan_f64(), 12.5);
     }
 
     #[test]

@@ -9,15 +9,18 @@
 #![recursion_limit = "512"]
 
 pub mod accounts;
+pub mod audit;
 pub mod bench;
 pub mod config;
 pub mod corrections;
 pub mod crypto;
 pub mod db;
 pub mod demo;
+pub mod face_data;
 pub mod flags;
 pub mod http;
 pub mod import;
+pub mod kiosks;
 pub mod ingest;
 pub mod lookalikes;
 pub mod period;

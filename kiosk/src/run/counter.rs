@@ -22,9 +22,6 @@ use zhucan_platform::clock::Clock;
 /// How long a result stays on screen before the face loop may replace it.
 const HOLD: Duration = Duration::from_secs(3);
 
-fn yuan(f: Fen) -> String {
-    f.to_string()
-}
 
 /// Why a check-in (or a counter order) could not be decided or committed. A refused meal is not
 /// an error: it is a decision, shown as such. The text is for the operator's screen, in Chinese
@@ -268,21 +265,21 @@ impl Counter {
             let (delivery_zh, delivery_en) = match v.delivery_fee {
                 Fen::ZERO => (String::new(), String::new()),
                 fee => (
-                    format!("（含送餐费{}元）", yuan(fee)),
-                    format!(" (incl. delivery {} yuan)", yuan(fee)),
+                    format!("（含送餐费{}元）", fee),
+                    format!(" (incl. delivery {} yuan)", fee),
                 ),
             };
             let zh = format!(
                 "{who_zh}，{}，补助{}元，自付{}元{delivery_zh}",
                 v.slot_zh,
-                yuan(v.subsidy),
-                yuan(v.self_pay)
+                v.subsidy,
+                v.self_pay
             );
             let en = format!(
                 "{who_en}: {}, subsidy {} yuan, you pay {} yuan{delivery_en}",
                 v.slot_en,
-                yuan(v.subsidy),
-                yuan(v.self_pay)
+                v.subsidy,
+                v.self_pay
             );
             self.show_result(Mode::Confirmed, &zh, &en, Some(p.view.clone()));
             publish(&self.screen, |s| s.outbox_backlog += 1);

@@ -19,6 +19,16 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post, put};
 use tower_http::trace::TraceLayer;
 
+/// The span of one request: its method and the route it matched (the template, such as
+/// `/api/v1/residents/{id}`: no id, no query, nothing personal in the logs).
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("(no route)", axum::extract::MatchedPath::as_str);
+    tracing::info_span!("request", method = %req.method(), route)
+}
+
 use crate::config::{Clock, Config};
 use crate::db::Db;
 
@@ -125,6 +135,6 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(api::health::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(from_fn_with_state(state.clone(), guard::guard))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

@@ -350,7 +350,7 @@ pub fn books_note(b: &BooksCheck) -> String {
 }
 
 pub fn yuan(f: Fen) -> f64 {
-    f.0 as f64 / 100.0
+    f.as_yuan_f64()
 }
 
 #[cfg(test)]

@@ -3,9 +3,8 @@
 
 use axum::extract::State;
 use serde::Deserialize;
-use zhucan_domain::api::{AuditEntry, AuditPage};
+use zhucan_domain::api::AuditPage;
 
-use crate::db;
 use crate::http::AppState;
 use crate::http::auth::Admin;
 use crate::http::error::{Error, Result};
@@ -18,45 +17,6 @@ pub const MAX_LIMIT: i64 = 500;
 pub struct AuditQuery {
     limit: Option<i64>,
     before: Option<i64>,
-}
-
-/// A stored row as the wire shows it (a detail that is not JSON any more is shown as text).
-pub fn to_entry(r: db::audit::Row) -> AuditEntry {
-    let detail = serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::String(r.detail));
-    AuditEntry {
-        seq: r.seq,
-        at: r.at,
-        actor: r.actor,
-        role: r.role,
-        action: r.action,
-        target: r.target,
-        detail,
-        prev_hash: r.prev_hash,
-        hash: r.hash,
-    }
-}
-
-/// Reads a page and verifies the chain in one snapshot.
-pub async fn load(st: &AppState, before: Option<i64>, limit: i64) -> db::Result<AuditPage> {
-    st.db
-        .read(move |c| {
-            db::snapshot(c, |c| {
-                let verdict = db::audit::verify(c)?;
-                let rows = db::audit::page(c, before, limit)?;
-                let next_before = match rows.last() {
-                    Some(last) if rows.len() as i64 == limit && last.seq > 1 => Some(last.seq),
-                    _ => None,
-                };
-                Ok(AuditPage {
-                    verified: verdict.verified(),
-                    broken_at: verdict.broken_at,
-                    total: verdict.entries,
-                    entries: rows.into_iter().map(to_entry).collect(),
-                    next_before,
-                })
-            })
-        })
-        .await
 }
 
 pub async fn list(
@@ -79,5 +39,5 @@ pub async fn list(
             "must be a seq of 1 or more",
         ));
     }
-    Ok(AppJson(load(&st, q.before, limit).await?))
+    Ok(AppJson(crate::audit::load(&st.db, q.before, limit).await?))
 }

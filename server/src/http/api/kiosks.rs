@@ -6,8 +6,6 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use chrono::Duration;
-use zhucan_domain::CanteenId;
 use zhucan_domain::api::{
     ChainLine, EnrolmentCode, KeyRotated, KeyRotation, KioskCreated, KioskEnrol, KioskStatus,
     NewEnrolmentCode, NewKiosk,
@@ -15,7 +13,7 @@ use zhucan_domain::api::{
 use zhucan_domain::signing;
 
 use super::{parse_id, required};
-use crate::crypto::{new_enrolment_code, new_token, normalise_code, sha256_hex};
+use crate::crypto::{new_token, normalise_code, sha256_hex};
 use crate::db;
 use crate::db::audit::Actor;
 use crate::db::kiosks::{CodeProblem, RotateProblem};
@@ -24,9 +22,6 @@ use crate::http::AppState;
 use crate::http::auth::{Access, Admin, KioskCaller};
 use crate::http::error::{Error, Result};
 use crate::http::extract::AppJson;
-
-/// How long an enrolment code stays valid.
-pub const CODE_VALIDITY: Duration = Duration::hours(24);
 
 /// A public key as sent: must decode to an Ed25519 key. Answers the trimmed text to store.
 fn public_key(raw: &str) -> Result<String> {
@@ -80,53 +75,10 @@ pub async fn create_code(
     AppJson(c): AppJson<NewEnrolmentCode>,
 ) -> Result<(StatusCode, AppJson<EnrolmentCode>)> {
     let name = required(&c.name, "name", 64)?;
-    let code = issue_code(&st, access.actor(), c.canteen_id, name).await?;
+    let code = crate::kiosks::issue_code(&st.db, &*st.clock, access.actor(), c.canteen_id, name).await?;
     Ok((StatusCode::CREATED, AppJson(code)))
 }
 
-/// Issues a one-time enrolment code for a kiosk `name` (already checked) at `canteen`, valid
-/// for [`CODE_VALIDITY`]: stores its hash and audits `kiosk.enrolment_code` in one transaction.
-/// The API and the dashboard's 终端 page both issue codes through here.
-pub async fn issue_code(
-    st: &AppState,
-    actor: Actor,
-    canteen: CanteenId,
-    name: String,
-) -> db::Result<EnrolmentCode> {
-    let code = new_enrolment_code();
-    let hash = sha256_hex(normalise_code(&code).as_bytes());
-    let now = st.clock.now();
-    let expires = now + CODE_VALIDITY;
-    let (created_at, expires_at) = (zhucan_platform::stamp(now), zhucan_platform::stamp(expires));
-    st.db
-        .write(move |tx| {
-            db::kiosks::insert_code(
-                tx,
-                &db::kiosks::NewCode {
-                    code_hash: &hash,
-                    canteen_id: canteen,
-                    name: &name,
-                    created_at: &created_at,
-                    expires_at: &expires_at,
-                },
-            )?;
-            // Audited without the code itself (only its hash is kept anywhere).
-            db::audit::append(
-                tx,
-                &created_at,
-                &actor,
-                "kiosk.enrolment_code",
-                &format!("canteen:{}", canteen.0),
-                &serde_json::json!({ "name": name, "expires_at": expires_at }),
-            )
-        })
-        .await?;
-    Ok(EnrolmentCode {
-        code,
-        canteen_id: canteen,
-        expires_at: expires.fixed_offset(),
-    })
-}
 
 /// `POST /kiosks/enrol` (no token: the code is the credential): registers the device and its
 /// public key for the code's canteen and consumes the code.
@@ -203,38 +155,9 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<AppJson<KioskStatus>> {
     let id = parse_id(&id, "id")?;
-    Ok(AppJson(revoke_kiosk(&st, access.actor(), id, None).await?))
+    Ok(AppJson(crate::kiosks::revoke(&st.db, &*st.clock, access.actor(), id, None).await?))
 }
 
-/// Revokes kiosk `id` (its token stops working at once; revoking again keeps the first time)
-/// and audits `kiosk.revoke`, with the reason when one is given, in one transaction. The API
-/// and the dashboard's 终端 page both revoke through here. `NotFound` if there is no such kiosk.
-pub async fn revoke_kiosk(
-    st: &AppState,
-    actor: Actor,
-    id: i64,
-    reason: Option<String>,
-) -> db::Result<KioskStatus> {
-    let now = zhucan_platform::stamp(st.clock.now());
-    st.db
-        .write(move |tx| {
-            db::kiosks::revoke(tx, id, &now)?;
-            let detail = match reason {
-                Some(reason) => serde_json::json!({ "reason": reason }),
-                None => serde_json::json!({}),
-            };
-            db::audit::append(
-                tx,
-                &now,
-                &actor,
-                "kiosk.revoke",
-                &format!("kiosk:{id}"),
-                &detail,
-            )?;
-            db::kiosks::status(tx, id)
-        })
-        .await
-}
 
 /// `POST /kiosk/rotate` (kiosk token): records from `from_seq` on are signed by the new key; the
 /// handover is signed by the current key; the answer carries a new token and the old one stops

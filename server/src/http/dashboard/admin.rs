@@ -13,7 +13,6 @@ use crate::db;
 use crate::db::push::LogRow;
 use crate::db::users::{Role, User};
 use crate::http::AppState;
-use crate::http::api;
 
 #[derive(Template)]
 #[template(path = "users.html")]
@@ -184,7 +183,7 @@ pub async fn audit(
     Query(q): Query<AuditQuery>,
 ) -> PageResult {
     v.require(&[Role::Admin])?;
-    let p = api::audit::load(&st, q.before.filter(|b| *b > 0), 100).await?;
+    let p = crate::audit::load(&st.db, q.before.filter(|b| *b > 0), 100).await?;
     let tz = st.config.timezone;
     let lines = p
         .entries
@@ -227,7 +226,7 @@ struct FaceDataPage {
 /// How many people's face data the system holds, against the 100,000 filing threshold.
 pub async fn face_data(State(st): State<AppState>, v: Viewer) -> PageResult {
     v.require(&[Role::Admin])?;
-    let f = api::face_data::summary(&st, st.clock.now()).await?;
+    let f = crate::face_data::summary(&st.db, st.config.timezone, st.clock.now()).await?;
     super::render(&FaceDataPage {
         page: v.chrome("人脸数据", "Face data", "/admin/face-data"),
         percent: format!("{:.2}", f.percent_of_threshold),

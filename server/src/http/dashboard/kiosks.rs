@@ -2,7 +2,7 @@
 //! versions, status and the verdict of the statement's chain check; issuing a one-time
 //! registration code (shown once, with the command to run on the device); revoking a kiosk with
 //! a reason. Issuing and revoking go through the same functions as the JSON API
-//! ([`api::kiosks::issue_code`], [`api::kiosks::revoke_kiosk`]), which audit them.
+//! ([`crate::kiosks::issue_code`], [`crate::kiosks::revoke`]), which audit them.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +20,6 @@ use super::{Chrome, HasCsrf, PageError, PageResult, Posted, Viewer, qs, see_othe
 use crate::db;
 use crate::db::users::Role;
 use crate::http::AppState;
-use crate::http::api;
 
 /// Where the page and its forms live.
 pub const PATH: &str = "/admin/kiosks";
@@ -225,7 +224,7 @@ pub async fn issue_code(
             e => e.into(),
         })?
         .name;
-    let issued = api::kiosks::issue_code(&st, v.actor(), canteen, name.clone()).await?;
+    let issued = crate::kiosks::issue_code(&st.db, &*st.clock, v.actor(), canteen, name.clone()).await?;
     let (url, https) = server_url(&st, &headers);
     let ca = if https { " --server-ca ca.pem" } else { "" };
     let command = format!(
@@ -277,7 +276,7 @@ pub async fn revoke(
                 .into(),
         ));
     }
-    let k = api::kiosks::revoke_kiosk(&st, v.actor(), id, Some(reason)).await?;
+    let k = crate::kiosks::revoke(&st.db, &*st.clock, v.actor(), id, Some(reason)).await?;
     Ok(see_other(&format!(
         "{PATH}?msg={}",
         qs(&format!(

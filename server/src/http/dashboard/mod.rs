@@ -415,19 +415,9 @@ where
     }
 }
 
-/// `¥1,234.50`: yuan with two decimals and thousands separators, from integer fen.
+/// `¥1,234.50` ([`Fen::grouped`]): how every page shows money.
 pub fn yuan(f: Fen) -> String {
-    let a = f.0.unsigned_abs();
-    let int = (a / 100).to_string();
-    let mut grouped = String::new();
-    for (i, ch) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    let sign = if f.0 < 0 { "-" } else { "" };
-    format!("{sign}¥{grouped}.{:02}", a % 100)
+    f.grouped()
 }
 
 /// A stored UTC RFC 3339 time as local `MM-DD HH:MM`.

@@ -213,19 +213,12 @@ pub async fn edit(
     )))
 }
 
-/// Parses a yuan amount with at most two decimals ("50", "12.5", "12.50") into fen.
+/// Parses a yuan amount with at most two decimals ("50", "12.5", "¥12.50") into fen; no negative
+/// amounts ([`Fen::parse_yuan`]).
 pub fn parse_yuan(s: &str) -> Option<Fen> {
-    let s = s.trim().trim_start_matches('¥');
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 2 {
-        return None;
-    }
-    if !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let i: i64 = int.parse().ok()?;
-    let f: i64 = format!("{frac:0<2}").parse().ok()?;
-    i.checked_mul(100)?.checked_add(f).map(Fen)
+    Fen::parse_yuan(s.trim().trim_start_matches('¥'))
+        .ok()
+        .filter(|f| !f.is_negative())
 }
 
 #[derive(Debug, Deserialize)]
