@@ -4,6 +4,8 @@
 //! `chromium-driver` packages; `.ci/run` installs them) and hands out a fantoccini WebDriver
 //! client. Screenshots go to `target/screenshots/` so people can look at them after a run.
 
+pub mod kiosk;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -228,4 +230,13 @@ mod tests {
         assert_eq!(&bytes[1..4], b"PNG");
         b.close().await.unwrap();
     }
+}
+
+/// A valid 18-character national ID number (GB 11643 check digit) for a birth date: the `seq`-th
+/// of that day, a man's or a woman's (the 17th digit's parity), in Yiwu's area code.
+pub fn national_id(birth: chrono::NaiveDate, seq: u32, male: bool) -> String {
+    let seq = seq * 2 + u32::from(male);
+    let body = format!("330782{}{:03}", birth.format("%Y%m%d"), seq % 1000);
+    let check = zhucan_domain::NationalId::check_digit(&body).expect("17 digits");
+    format!("{body}{check}")
 }

@@ -301,26 +301,13 @@ async fn a_town_put_in_a_district_later_changes_its_residents_decisions_on_the_k
     let sync = |since: i64| {
         let app = &app;
         async move {
-            let resp = app
-                .client
-                .get(app.url(&format!("/kiosk/sync?since={since}")))
-                .bearer_auth(&app.kiosks[0])
-                .send()
-                .await
-                .expect("sync");
+            let resp = app.get_as(&&app.kiosks[0], &format!("/kiosk/sync?since={since}")).await;
             assert_eq!(resp.status(), StatusCode::OK);
             resp.json::<Value>().await.expect("json")
         }
     };
     let cursor = sync(0).await["cursor"].as_i64().expect("cursor");
-    let resp = app
-        .client
-        .put(app.url("/towns/choucheng/district"))
-        .bearer_auth(crate::helpers::ADMIN)
-        .json(&json!({ "district": "xiangzhou" }))
-        .send()
-        .await
-        .expect("put");
+    let resp = app.put("/towns/choucheng/district", &json!({ "district": "xiangzhou" })).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let town: Value = resp.json().await.expect("json");
     assert_eq!(town["district"], "xiangzhou");
@@ -337,25 +324,11 @@ async fn a_town_put_in_a_district_later_changes_its_residents_decisions_on_the_k
     assert_eq!(changed["canteen"]["district"], "xiangzhou", "{changed}");
     let _ = c;
     // no such district, no such town: refused naming the field, 404
-    let resp = app
-        .client
-        .put(app.url("/towns/choucheng/district"))
-        .bearer_auth(crate::helpers::ADMIN)
-        .json(&json!({ "district": "nowhere" }))
-        .send()
-        .await
-        .expect("put");
+    let resp = app.put("/towns/choucheng/district", &json!({ "district": "nowhere" })).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["error"]["field"], "district", "{body}");
-    let resp = app
-        .client
-        .put(app.url("/towns/atlantis/district"))
-        .bearer_auth(crate::helpers::ADMIN)
-        .json(&json!({ "district": null }))
-        .send()
-        .await
-        .expect("put");
+    let resp = app.put("/towns/atlantis/district", &json!({ "district": null })).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     // audited
     let audit = app.json("/audit").await;

@@ -2,15 +2,13 @@
 //! policy, a few residents of known ages and categories, and a kiosk per canteen with its own
 //! Ed25519 key pair. Posting as a kiosk signs every item in chain order, as a real kiosk does.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
-use zhucan_domain::api::{SettlementItem, encode_embedding};
-use zhucan_domain::signing::{self, GENESIS, SigningKey};
+use zhucan_domain::api::encode_embedding;
 use zhucan_server::config::{Clock, Config, FixedClock, IndexKey, Secret};
 use zhucan_server::{Spawned, spawn};
 
@@ -36,63 +34,8 @@ pub struct TestApp {
     pub chains: Vec<Mutex<Chain>>,
 }
 
-/// A fresh Ed25519 key pair, as a kiosk makes one.
-pub fn new_key() -> SigningKey {
-    SigningKey::from_bytes(&rand::random::<[u8; 32]>())
-}
-
-/// The public half as registration sends it.
-pub fn public_key(key: &SigningKey) -> String {
-    signing::encode_public_key(&key.verifying_key())
-}
-
-/// Signs the item JSON as record `seq` after `prev_hash`: the JSON to post and its record hash.
-pub fn sign_item(item: &Value, seq: u64, prev_hash: &str, key: &SigningKey) -> (Value, String) {
-    let mut it: SettlementItem = serde_json::from_value(item.clone()).expect("a settlement item");
-    signing::sign(&mut it, seq, prev_hash, key);
-    let hash = signing::record_hash(&it);
-    (serde_json::to_value(&it).expect("json"), hash)
-}
-
-/// A kiosk's signing state: its key, the next seq, the last record's hash, and the records it
-/// already made (a retry of the same item sends the same signed record, like the outbox).
-#[derive(Clone)]
-pub struct Chain {
-    pub key: SigningKey,
-    pub next_seq: u64,
-    pub prev_hash: String,
-    made: HashMap<String, Value>,
-}
-
-impl Chain {
-    pub fn new(key: SigningKey) -> Chain {
-        Chain {
-            key,
-            next_seq: 1,
-            prev_hash: GENESIS.to_owned(),
-            made: HashMap::new(),
-        }
-    }
-
-    /// The signed record for `item`: made before, or signed now as the next record. Items that
-    /// already carry `signed`, or are not valid items at all, go out as they are.
-    pub fn sign(&mut self, item: &Value) -> Value {
-        if item.get("signed").is_some()
-            || serde_json::from_value::<SettlementItem>(item.clone()).is_err()
-        {
-            return item.clone();
-        }
-        let key = item.to_string();
-        if let Some(v) = self.made.get(&key) {
-            return v.clone();
-        }
-        let (signed, hash) = sign_item(item, self.next_seq, &self.prev_hash, &self.key);
-        self.next_seq += 1;
-        self.prev_hash = hash;
-        self.made.insert(key, signed.clone());
-        signed
-    }
-}
+pub use zhucan_testkit::kiosk::{Chain, new_key, public_key, sign_item};
+pub use zhucan_testkit::national_id;
 
 /// "Now" for the tests: 2026-03-15 12:00 in Shanghai.
 pub fn now() -> DateTime<Utc> {
@@ -121,14 +64,6 @@ pub fn config(dir: &std::path::Path) -> Config {
             ..Default::default()
         },
     }
-}
-
-/// A valid 18-character national ID number (GB 11643 check digit) for a birth date.
-pub fn national_id(birth: NaiveDate, seq: u32, male: bool) -> String {
-    let seq = seq * 2 + u32::from(male);
-    let body = format!("330782{}{:03}", birth.format("%Y%m%d"), seq % 1000);
-    let check = zhucan_domain::NationalId::check_digit(&body).expect("17 digits");
-    format!("{body}{check}")
 }
 
 pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -170,6 +105,49 @@ impl TestApp {
             .send()
             .await
             .expect("POST")
+    }
+
+    /// GET `path` with `token` (a kiosk's, or any other credential).
+    pub async fn get_as(&self, token: &str, path: &str) -> Response {
+        self.send_as(token, self.client.get(self.url(path)), None).await
+    }
+
+    /// POST `body` to `path` with `token`.
+    pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> Response {
+        self.send_as(token, self.client.post(self.url(path)), Some(body))
+            .await
+    }
+
+    /// PUT `body` to `path` as the administrator.
+    pub async fn put(&self, path: &str, body: &Value) -> Response {
+        self.send_as(ADMIN, self.client.put(self.url(path)), Some(body))
+            .await
+    }
+
+    /// POST a JSON document as text (a policy, kept byte for byte) as the administrator.
+    pub async fn post_text(&self, path: &str, body: &str) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(ADMIN)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    async fn send_as(
+        &self,
+        token: &str,
+        req: reqwest::RequestBuilder,
+        body: Option<&Value>,
+    ) -> Response {
+        let req = req.bearer_auth(token);
+        let req = match body {
+            Some(b) => req.json(b),
+            None => req,
+        };
+        req.send().await.expect("request")
     }
 
     /// Posts a batch as kiosk `k` (its canteen is `canteens[k]`), each item signed in chain
@@ -249,6 +227,15 @@ pub async fn created(resp: Response) -> Value {
     body
 }
 
+/// The server's log goes to the test's captured output (shown when a test fails: a 500 shows its
+/// logged cause, inside the span of the request's route). Once per test binary.
+pub fn capture_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("zhucan_server=info,tower_http=info")
+        .with_test_writer()
+        .try_init();
+}
+
 /// Starts the server with the fixtures in place.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -256,6 +243,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// [`spawn_app`] with a changed configuration.
 pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
+    capture_logs();
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = Arc::new(FixedClock::new(now()));
     let mut cfg = config(dir.path());
@@ -280,15 +268,7 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
         .await;
     }
     let policy = include_str!("../../../domain/policies/yiwu.json");
-    let resp = app
-        .client
-        .post(app.url("/policies"))
-        .bearer_auth(ADMIN)
-        .header("content-type", "application/json")
-        .body(policy)
-        .send()
-        .await
-        .expect("policy");
+    let resp = app.post_text("/policies", policy).await;
     created(resp).await;
     let c1 = created(
         app.post(
@@ -478,15 +458,7 @@ pub async fn city(app: &mut TestApp) -> City {
             .any(|t| t["code"] == "jida" && t["district"] == "xiangzhou"),
         "{towns}"
     );
-    let resp = app
-        .client
-        .post(app.url("/policies"))
-        .bearer_auth(ADMIN)
-        .header("content-type", "application/json")
-        .body(CITY_POLICY)
-        .send()
-        .await
-        .expect("policy");
+    let resp = app.post_text("/policies", CITY_POLICY).await;
     created(resp).await;
     let canteen = created(
         app.post(

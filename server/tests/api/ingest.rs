@@ -185,21 +185,9 @@ async fn a_kiosk_may_not_settle_or_read_another_canteen() {
     // No token, a wrong token, and a kiosk on an admin route.
     let resp = app.client.get(app.url("/towns")).send().await.expect("GET");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let resp = app
-        .client
-        .get(app.url("/towns"))
-        .bearer_auth("nope")
-        .send()
-        .await
-        .expect("GET");
+    let resp = app.get_as("nope", "/towns").await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let resp = app
-        .client
-        .get(app.url("/towns"))
-        .bearer_auth(&app.kiosks[0])
-        .send()
-        .await
-        .expect("GET");
+    let resp = app.get_as(&&app.kiosks[0], "/towns").await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
 

@@ -267,22 +267,9 @@ async fn a_revoked_kiosk_is_locked_out_and_its_signed_meals_stay_verified() {
         app.settle(0, vec![m[2].clone()]).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let sync = app
-        .client
-        .get(app.url("/kiosk/sync?since=0"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("sync");
+    let sync = app.get_as(&token, "/kiosk/sync?since=0").await;
     assert_eq!(sync.status(), StatusCode::UNAUTHORIZED);
-    let beat = app
-        .client
-        .post(app.url("/kiosk/heartbeat"))
-        .bearer_auth(token)
-        .json(&json!({ "outbox_backlog": 0, "software_version": "x", "model_version": "y" }))
-        .send()
-        .await
-        .expect("heartbeat");
+    let beat = app.post_as(&token, "/kiosk/heartbeat", &json!({ "outbox_backlog": 0, "software_version": "x", "model_version": "y" })).await;
     assert_eq!(beat.status(), StatusCode::UNAUTHORIZED);
     let new = new_key();
     let pk = public_key(&new);
@@ -290,14 +277,7 @@ async fn a_revoked_kiosk_is_locked_out_and_its_signed_meals_stay_verified() {
         &signing::rotation_payload(app.kiosk_ids[0], 3, &pk),
         &key0(&app),
     );
-    let rotate = app
-        .client
-        .post(app.url("/kiosk/rotate"))
-        .bearer_auth(token)
-        .json(&json!({ "public_key": pk, "from_seq": 3, "signature": sig }))
-        .send()
-        .await
-        .expect("rotate");
+    let rotate = app.post_as(&token, "/kiosk/rotate", &json!({ "public_key": pk, "from_seq": 3, "signature": sig })).await;
     assert_eq!(rotate.status(), StatusCode::UNAUTHORIZED);
     // What it signed before the revocation stays verified, staff-confirmed meals labelled.
     let line = chain_line(&app, 0).await;
@@ -442,13 +422,7 @@ async fn rotation_hands_over_to_a_new_key_and_token() {
     let rotate = |token: String, body: Value| {
         let app = &app;
         async move {
-            app.client
-                .post(app.url("/kiosk/rotate"))
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .expect("rotate")
+            app.post_as(&token, "/kiosk/rotate", &body).await
         }
     };
     let sign = |from: u64, key: &SigningKey| {
@@ -520,25 +494,13 @@ async fn rotation_hands_over_to_a_new_key_and_token() {
     );
     assert!(acts.contains(&("kiosk.rotate".into(), target)), "{acts:?}");
     assert_eq!(audit["verified"], json!(true));
-    let old_token = app
-        .client
-        .get(app.url("/kiosk/sync?since=0"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("sync");
+    let old_token = app.get_as(&token, "/kiosk/sync?since=0").await;
     assert_eq!(old_token.status(), StatusCode::UNAUTHORIZED);
     let post = |items: Vec<Value>| {
         let (app, fresh) = (&app, fresh.clone());
         async move {
             results(
-                app.client
-                    .post(app.url("/settlements"))
-                    .bearer_auth(fresh)
-                    .json(&json!({ "items": items }))
-                    .send()
-                    .await
-                    .expect("POST"),
+                app.post_as(&fresh, "/settlements", &json!({ "items": items })).await,
             )
             .await
         }
@@ -636,14 +598,7 @@ async fn registration_requires_a_valid_public_key() {
     let k: Value = resp.json().await.expect("json");
     // The enrolled kiosk signs with its own key from seq 1.
     let (signed, _) = sign_item(&meals(&app)[0], 1, GENESIS, &key);
-    let resp = app
-        .client
-        .post(app.url("/settlements"))
-        .bearer_auth(k["token"].as_str().expect("token"))
-        .json(&json!({ "items": [signed] }))
-        .send()
-        .await
-        .expect("POST");
+    let resp = app.post_as(k["token"].as_str().expect("token"), "/settlements", &json!({ "items": [signed] })).await;
     assert_eq!(results(resp).await[0]["status"], "accepted");
 }
 
@@ -661,13 +616,7 @@ async fn only_administrators_and_finance_read_a_kiosk_chain() {
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let resp = app.client.get(&url).send().await.expect("GET");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let resp = app
-        .client
-        .get(app.url("/kiosks/99999/chain"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("GET");
+    let resp = app.get_as(ADMIN, "/kiosks/99999/chain").await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     // A kiosk that has not sent anything yet has no signed records.
     let line = full_check(&app, 1).await;

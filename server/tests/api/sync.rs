@@ -11,12 +11,7 @@ use crate::helpers::{
 };
 
 async fn sync_raw(app: &TestApp, token: &str, since: i64) -> Response {
-    app.client
-        .get(app.url(&format!("/kiosk/sync?since={since}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("GET sync")
+    app.get_as(&token, &format!("/kiosk/sync?since={since}")).await
 }
 
 async fn sync(app: &TestApp, token: &str, since: i64) -> Value {
@@ -103,14 +98,7 @@ async fn enrolment_code_registers_one_kiosk_once() {
     );
 
     // Only the administrator issues codes.
-    let resp = app
-        .client
-        .post(app.url("/kiosks/enrolment-codes"))
-        .bearer_auth(&app.kiosks[0])
-        .json(&json!({ "canteen_id": app.canteens[0], "name": "x" }))
-        .send()
-        .await
-        .expect("POST");
+    let resp = app.post_as(&&app.kiosks[0], "/kiosks/enrolment-codes", &json!({ "canteen_id": app.canteens[0], "name": "x" })).await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
 

@@ -781,13 +781,7 @@ async fn no_role_can_assemble_a_full_id_number_from_any_page_export_or_endpoint(
         &xlsx_text(x.bytes().await.expect("xlsx").to_vec()),
     );
     // A kiosk decides by age, so it holds the birth date: then it holds no digit of the number.
-    let sync = app
-        .client
-        .get(app.url("/kiosk/sync?since=0"))
-        .bearer_auth(&app.kiosks[0])
-        .send()
-        .await
-        .expect("sync")
+    let sync = app.get_as(&&app.kiosks[0], "/kiosk/sync?since=0").await
         .text()
         .await
         .expect("text");

@@ -34,13 +34,7 @@ fn text_of(html: &str, id: &str) -> String {
 }
 
 async fn heartbeat(app: &TestApp, token: &str) -> StatusCode {
-    app.client
-        .post(app.url("/kiosk/heartbeat"))
-        .bearer_auth(token)
-        .json(&json!({ "outbox_backlog": 7, "software_version": "0.9.1", "model_version": "ms1m-r50" }))
-        .send()
-        .await
-        .expect("heartbeat")
+    app.post_as(&token, "/kiosk/heartbeat", &json!({ "outbox_backlog": 7, "software_version": "0.9.1", "model_version": "ms1m-r50" })).await
         .status()
 }
 
@@ -204,14 +198,7 @@ async fn a_code_issued_on_the_page_is_shown_once_and_registers_a_kiosk() {
         GENESIS,
         &key,
     );
-    let resp = app
-        .client
-        .post(app.url("/settlements"))
-        .bearer_auth(k["token"].as_str().expect("token"))
-        .json(&json!({ "items": [signed] }))
-        .send()
-        .await
-        .expect("settle");
+    let resp = app.post_as(k["token"].as_str().expect("token"), "/settlements", &json!({ "items": [signed] })).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let (_, list) = admin.page("/admin/kiosks").await;
     let row = kiosk_row(&list, id);
@@ -269,13 +256,7 @@ async fn revoking_on_the_page_needs_csrf_and_a_reason_and_stops_the_token() {
         .to_owned();
     assert!(to.starts_with("/admin/kiosks?msg="), "{to}");
     assert_eq!(heartbeat(&app, &token).await, StatusCode::UNAUTHORIZED);
-    let resp = app
-        .client
-        .get(app.url("/kiosk/sync?since=0"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("sync");
+    let resp = app.get_as(&token, "/kiosk/sync?since=0").await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 
     let (_, html) = admin.page(&to).await;
