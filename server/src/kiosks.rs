@@ -29,27 +29,27 @@ pub async fn issue_code(
     let expires = now + CODE_VALIDITY;
     let (created_at, expires_at) = (zhucan_platform::stamp(now), zhucan_platform::stamp(expires));
     db.write(move |tx| {
-            db::kiosks::insert_code(
-                tx,
-                &db::kiosks::NewCode {
-                    code_hash: &hash,
-                    canteen_id: canteen,
-                    name: &name,
-                    created_at: &created_at,
-                    expires_at: &expires_at,
-                },
-            )?;
-            // Audited without the code itself (only its hash is kept anywhere).
-            db::audit::append(
-                tx,
-                &created_at,
-                &actor,
-                "kiosk.enrolment_code",
-                &format!("canteen:{}", canteen.0),
-                &serde_json::json!({ "name": name, "expires_at": expires_at }),
-            )
-        })
-        .await?;
+        db::kiosks::insert_code(
+            tx,
+            &db::kiosks::NewCode {
+                code_hash: &hash,
+                canteen_id: canteen,
+                name: &name,
+                created_at: &created_at,
+                expires_at: &expires_at,
+            },
+        )?;
+        // Audited without the code itself (only its hash is kept anywhere).
+        db::audit::append(
+            tx,
+            &created_at,
+            &actor,
+            "kiosk.enrolment_code",
+            &format!("canteen:{}", canteen.0),
+            &serde_json::json!({ "name": name, "expires_at": expires_at }),
+        )
+    })
+    .await?;
     Ok(EnrolmentCode {
         code,
         canteen_id: canteen,
@@ -70,20 +70,20 @@ pub async fn revoke(
 ) -> db::Result<KioskStatus> {
     let now = zhucan_platform::stamp(clock.now());
     db.write(move |tx| {
-            db::kiosks::revoke(tx, id, &now)?;
-            let detail = match reason {
-                Some(reason) => serde_json::json!({ "reason": reason }),
-                None => serde_json::json!({}),
-            };
-            db::audit::append(
-                tx,
-                &now,
-                &actor,
-                "kiosk.revoke",
-                &format!("kiosk:{id}"),
-                &detail,
-            )?;
-            db::kiosks::status(tx, id)
-        })
-        .await
+        db::kiosks::revoke(tx, id, &now)?;
+        let detail = match reason {
+            Some(reason) => serde_json::json!({ "reason": reason }),
+            None => serde_json::json!({}),
+        };
+        db::audit::append(
+            tx,
+            &now,
+            &actor,
+            "kiosk.revoke",
+            &format!("kiosk:{id}"),
+            &detail,
+        )?;
+        db::kiosks::status(tx, id)
+    })
+    .await
 }

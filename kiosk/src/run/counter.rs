@@ -22,7 +22,6 @@ use zhucan_platform::clock::Clock;
 /// How long a result stays on screen before the face loop may replace it.
 const HOLD: Duration = Duration::from_secs(3);
 
-
 /// Why a check-in (or a counter order) could not be decided or committed. A refused meal is not
 /// an error: it is a decision, shown as such. The text is for the operator's screen, in Chinese
 /// and English.
@@ -271,15 +270,11 @@ impl Counter {
             };
             let zh = format!(
                 "{who_zh}，{}，补助{}元，自付{}元{delivery_zh}",
-                v.slot_zh,
-                v.subsidy,
-                v.self_pay
+                v.slot_zh, v.subsidy, v.self_pay
             );
             let en = format!(
                 "{who_en}: {}, subsidy {} yuan, you pay {} yuan{delivery_en}",
-                v.slot_en,
-                v.subsidy,
-                v.self_pay
+                v.slot_en, v.subsidy, v.self_pay
             );
             self.show_result(Mode::Confirmed, &zh, &en, Some(p.view.clone()));
             publish(&self.screen, |s| s.outbox_backlog += 1);

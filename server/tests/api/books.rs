@@ -52,7 +52,13 @@ async fn books_of_march(app: &TestApp) -> (Vec<String>, String) {
     staff["method"] = json!("staff");
     staff["staff_reason"] = json!("老人忘带卡");
     let staff_id = staff["id"].as_str().expect("id").to_owned();
-    let resp = app.post_as(crate::helpers::ADMIN, "/settlements", &json!({ "items": [staff] })).await;
+    let resp = app
+        .post_as(
+            crate::helpers::ADMIN,
+            "/settlements",
+            &json!({ "items": [staff] }),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["results"][0]["status"], "accepted", "{body}");

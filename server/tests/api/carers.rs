@@ -148,7 +148,7 @@ async fn the_registry_names_the_field_of_every_problem() {
         (StatusCode::BAD_REQUEST, Some("card_code"))
     );
     // Kiosks may not use the registry.
-    let resp = app.get_as(&&app.kiosks[0], "/carers").await;
+    let resp = app.get_as(&app.kiosks[0], "/carers").await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
 
@@ -314,7 +314,7 @@ async fn kiosks_hear_of_linked_carers_by_name_card_hash_and_residents() {
     let carer = add_carer(&app, "王小红", "CARER-1").await;
     add_carer(&app, "未关联", "CARER-2").await;
     link(&app, r, carer).await;
-    let resp = app.get_as(&&app.kiosks[0], "/kiosk/sync?since=0").await;
+    let resp = app.get_as(&app.kiosks[0], "/kiosk/sync?since=0").await;
     assert_eq!(resp.status(), StatusCode::OK);
     let s: zhucan_domain::api::SyncResponse = resp.json().await.expect("sync answer");
     let key = zhucan_domain::api::decode_key(&s.card_key).expect("key");

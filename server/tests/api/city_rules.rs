@@ -301,13 +301,20 @@ async fn a_town_put_in_a_district_later_changes_its_residents_decisions_on_the_k
     let sync = |since: i64| {
         let app = &app;
         async move {
-            let resp = app.get_as(&&app.kiosks[0], &format!("/kiosk/sync?since={since}")).await;
+            let resp = app
+                .get_as(&app.kiosks[0], &format!("/kiosk/sync?since={since}"))
+                .await;
             assert_eq!(resp.status(), StatusCode::OK);
             resp.json::<Value>().await.expect("json")
         }
     };
     let cursor = sync(0).await["cursor"].as_i64().expect("cursor");
-    let resp = app.put("/towns/choucheng/district", &json!({ "district": "xiangzhou" })).await;
+    let resp = app
+        .put(
+            "/towns/choucheng/district",
+            &json!({ "district": "xiangzhou" }),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let town: Value = resp.json().await.expect("json");
     assert_eq!(town["district"], "xiangzhou");
@@ -324,11 +331,18 @@ async fn a_town_put_in_a_district_later_changes_its_residents_decisions_on_the_k
     assert_eq!(changed["canteen"]["district"], "xiangzhou", "{changed}");
     let _ = c;
     // no such district, no such town: refused naming the field, 404
-    let resp = app.put("/towns/choucheng/district", &json!({ "district": "nowhere" })).await;
+    let resp = app
+        .put(
+            "/towns/choucheng/district",
+            &json!({ "district": "nowhere" }),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["error"]["field"], "district", "{body}");
-    let resp = app.put("/towns/atlantis/district", &json!({ "district": null })).await;
+    let resp = app
+        .put("/towns/atlantis/district", &json!({ "district": null }))
+        .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     // audited
     let audit = app.json("/audit").await;

@@ -162,7 +162,12 @@ async fn meals_on_a_closed_day_after_a_death_or_while_away_are_flagged() {
     let r = &app.residents;
     // canteen 0 is closed on 03-09 and still records lunches; canteen 1 closed that day is quiet
     for k in 0..2 {
-        let resp = app.put(&format!("/canteens/{}/closed-days", app.canteens[k]), &json!({ "dates": ["2026-03-09"], "reason": "设备检修" })).await;
+        let resp = app
+            .put(
+                &format!("/canteens/{}/closed-days", app.canteens[k]),
+                &json!({ "dates": ["2026-03-09"], "reason": "设备检修" }),
+            )
+            .await;
         assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     }
     let closed = lunches(&app, 0, "2026-03-09", &[r[0], r[3]]).await;
@@ -213,7 +218,12 @@ async fn meals_on_a_closed_day_after_a_death_or_while_away_are_flagged() {
     assert_eq!(flag_ids(away_f[0]), ids_of(&away[..1]));
 
     // bad input names the field
-    let resp = app.put(&format!("/canteens/{}/closed-days", app.canteens[0]), &json!({ "dates": ["2026-03-09"], "reason": " " })).await;
+    let resp = app
+        .put(
+            &format!("/canteens/{}/closed-days", app.canteens[0]),
+            &json!({ "dates": ["2026-03-09"], "reason": " " }),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let e: Value = resp.json().await.expect("json");
     assert_eq!(e["error"]["field"], "reason");

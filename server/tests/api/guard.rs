@@ -226,7 +226,7 @@ async fn api_acts_are_audited_with_who_and_what() {
         (StatusCode::BAD_REQUEST, Some("limit"))
     );
     // Kiosks cannot read it.
-    let resp = app.get_as(&&app.kiosks[0], "/audit").await;
+    let resp = app.get_as(&app.kiosks[0], "/audit").await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
 
@@ -298,7 +298,9 @@ async fn full_national_ids_are_revealed_only_to_administrators_and_audited() {
     let shown = app.json(&format!("/residents/{r0}")).await;
     assert!(!shown.to_string().contains(&number));
     // A kiosk gets 403; nobody gets 401; an unknown resident 404.
-    let resp = app.get_as(&&app.kiosks[0], &format!("/residents/{r0}/national-id")).await;
+    let resp = app
+        .get_as(&app.kiosks[0], &format!("/residents/{r0}/national-id"))
+        .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let resp = app
         .client
@@ -425,7 +427,7 @@ async fn face_data_counts_follow_enrolment_withdrawal_and_death() {
         (json!(0), json!(0))
     );
     // Only administrators.
-    let resp = app.get_as(&&k[0], "/face-data").await;
+    let resp = app.get_as(&k[0], "/face-data").await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
 
@@ -608,7 +610,9 @@ async fn the_database_files_hold_no_national_id_number_and_no_embedding() {
     let resp = upload(&app, ADMIN, id, &upload_body(true, &known)).await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     // And a kiosk at the other canteen receives it (sharing), so it really is stored.
-    let sync: Value = app.get_as(&&app.kiosks[1], "/kiosk/sync?since=0").await
+    let sync: Value = app
+        .get_as(&app.kiosks[1], "/kiosk/sync?since=0")
+        .await
         .json()
         .await
         .expect("json");

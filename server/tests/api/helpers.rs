@@ -109,7 +109,8 @@ impl TestApp {
 
     /// GET `path` with `token` (a kiosk's, or any other credential).
     pub async fn get_as(&self, token: &str, path: &str) -> Response {
-        self.send_as(token, self.client.get(self.url(path)), None).await
+        self.send_as(token, self.client.get(self.url(path)), None)
+            .await
     }
 
     /// POST `body` to `path` with `token`.

@@ -187,7 +187,7 @@ async fn a_kiosk_may_not_settle_or_read_another_canteen() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     let resp = app.get_as("nope", "/towns").await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let resp = app.get_as(&&app.kiosks[0], "/towns").await;
+    let resp = app.get_as(&app.kiosks[0], "/towns").await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
 

@@ -267,9 +267,15 @@ async fn a_revoked_kiosk_is_locked_out_and_its_signed_meals_stay_verified() {
         app.settle(0, vec![m[2].clone()]).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let sync = app.get_as(&token, "/kiosk/sync?since=0").await;
+    let sync = app.get_as(token, "/kiosk/sync?since=0").await;
     assert_eq!(sync.status(), StatusCode::UNAUTHORIZED);
-    let beat = app.post_as(&token, "/kiosk/heartbeat", &json!({ "outbox_backlog": 0, "software_version": "x", "model_version": "y" })).await;
+    let beat = app
+        .post_as(
+            token,
+            "/kiosk/heartbeat",
+            &json!({ "outbox_backlog": 0, "software_version": "x", "model_version": "y" }),
+        )
+        .await;
     assert_eq!(beat.status(), StatusCode::UNAUTHORIZED);
     let new = new_key();
     let pk = public_key(&new);
@@ -277,7 +283,13 @@ async fn a_revoked_kiosk_is_locked_out_and_its_signed_meals_stay_verified() {
         &signing::rotation_payload(app.kiosk_ids[0], 3, &pk),
         &key0(&app),
     );
-    let rotate = app.post_as(&token, "/kiosk/rotate", &json!({ "public_key": pk, "from_seq": 3, "signature": sig })).await;
+    let rotate = app
+        .post_as(
+            token,
+            "/kiosk/rotate",
+            &json!({ "public_key": pk, "from_seq": 3, "signature": sig }),
+        )
+        .await;
     assert_eq!(rotate.status(), StatusCode::UNAUTHORIZED);
     // What it signed before the revocation stays verified, staff-confirmed meals labelled.
     let line = chain_line(&app, 0).await;
@@ -421,9 +433,7 @@ async fn rotation_hands_over_to_a_new_key_and_token() {
     let pk = public_key(&new);
     let rotate = |token: String, body: Value| {
         let app = &app;
-        async move {
-            app.post_as(&token, "/kiosk/rotate", &body).await
-        }
+        async move { app.post_as(&token, "/kiosk/rotate", &body).await }
     };
     let sign = |from: u64, key: &SigningKey| {
         signing::sign_bytes(&signing::rotation_payload(id, from, &pk), key)
@@ -500,7 +510,8 @@ async fn rotation_hands_over_to_a_new_key_and_token() {
         let (app, fresh) = (&app, fresh.clone());
         async move {
             results(
-                app.post_as(&fresh, "/settlements", &json!({ "items": items })).await,
+                app.post_as(&fresh, "/settlements", &json!({ "items": items }))
+                    .await,
             )
             .await
         }
@@ -598,7 +609,13 @@ async fn registration_requires_a_valid_public_key() {
     let k: Value = resp.json().await.expect("json");
     // The enrolled kiosk signs with its own key from seq 1.
     let (signed, _) = sign_item(&meals(&app)[0], 1, GENESIS, &key);
-    let resp = app.post_as(k["token"].as_str().expect("token"), "/settlements", &json!({ "items": [signed] })).await;
+    let resp = app
+        .post_as(
+            k["token"].as_str().expect("token"),
+            "/settlements",
+            &json!({ "items": [signed] }),
+        )
+        .await;
     assert_eq!(results(resp).await[0]["status"], "accepted");
 }
 

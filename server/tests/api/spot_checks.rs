@@ -252,6 +252,8 @@ async fn a_spot_check_names_the_field_it_refuses() {
     let c = check(&app, ok).await;
     assert_eq!((&c["recorded"], &c["difference"]), (&json!(0), &json!(-5)));
     // A kiosk, the inspected side, may neither record nor read checks.
-    let resp = app.get_as(&&app.kiosks[0], "/spot-checks?month=2026-03").await;
+    let resp = app
+        .get_as(&app.kiosks[0], "/spot-checks?month=2026-03")
+        .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }

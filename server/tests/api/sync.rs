@@ -11,7 +11,8 @@ use crate::helpers::{
 };
 
 async fn sync_raw(app: &TestApp, token: &str, since: i64) -> Response {
-    app.get_as(&token, &format!("/kiosk/sync?since={since}")).await
+    app.get_as(token, &format!("/kiosk/sync?since={since}"))
+        .await
 }
 
 async fn sync(app: &TestApp, token: &str, since: i64) -> Value {
@@ -98,7 +99,13 @@ async fn enrolment_code_registers_one_kiosk_once() {
     );
 
     // Only the administrator issues codes.
-    let resp = app.post_as(&&app.kiosks[0], "/kiosks/enrolment-codes", &json!({ "canteen_id": app.canteens[0], "name": "x" })).await;
+    let resp = app
+        .post_as(
+            &app.kiosks[0],
+            "/kiosks/enrolment-codes",
+            &json!({ "canteen_id": app.canteens[0], "name": "x" }),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
 

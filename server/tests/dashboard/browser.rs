@@ -90,7 +90,7 @@ async fn roles_in_the_browser_void_a_meal_then_close_the_month() {
     .await;
     app.settle_ok(1, vec![item(v7(), r[2], c1, "2026-03-15T11:00:00")])
         .await;
-    let beat = app.post_as(&&app.kiosks[0], "/kiosk/heartbeat", &json!({ "outbox_backlog": 3, "software_version": "kiosk-9.9.9", "model_version": "arcface-r100" })).await;
+    let beat = app.post_as(&app.kiosks[0], "/kiosk/heartbeat", &json!({ "outbox_backlog": 3, "software_version": "kiosk-9.9.9", "model_version": "arcface-r100" })).await;
     assert!(beat.status().is_success(), "heartbeat {}", beat.status());
     let base = app.server.url();
     crypto();

@@ -781,7 +781,9 @@ async fn no_role_can_assemble_a_full_id_number_from_any_page_export_or_endpoint(
         &xlsx_text(x.bytes().await.expect("xlsx").to_vec()),
     );
     // A kiosk decides by age, so it holds the birth date: then it holds no digit of the number.
-    let sync = app.get_as(&&app.kiosks[0], "/kiosk/sync?since=0").await
+    let sync = app
+        .get_as(&app.kiosks[0], "/kiosk/sync?since=0")
+        .await
         .text()
         .await
         .expect("text");

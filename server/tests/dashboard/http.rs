@@ -791,7 +791,12 @@ async fn finance_confirms_a_red_flag_on_its_page_and_the_statement_withholds_it(
     let app = spawn_app().await;
     add_cast(&app).await;
     let c0 = app.canteens[0];
-    let resp = app.put(&format!("/canteens/{c0}/closed-days"), &json!({ "dates": ["2026-03-09"], "reason": "消防检查" })).await;
+    let resp = app
+        .put(
+            &format!("/canteens/{c0}/closed-days"),
+            &json!({ "dates": ["2026-03-09"], "reason": "消防检查" }),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let res = app
         .settle_on_the_day(

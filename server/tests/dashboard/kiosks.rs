@@ -34,8 +34,13 @@ fn text_of(html: &str, id: &str) -> String {
 }
 
 async fn heartbeat(app: &TestApp, token: &str) -> StatusCode {
-    app.post_as(&token, "/kiosk/heartbeat", &json!({ "outbox_backlog": 7, "software_version": "0.9.1", "model_version": "ms1m-r50" })).await
-        .status()
+    app.post_as(
+        token,
+        "/kiosk/heartbeat",
+        &json!({ "outbox_backlog": 7, "software_version": "0.9.1", "model_version": "ms1m-r50" }),
+    )
+    .await
+    .status()
 }
 
 #[tokio::test]
@@ -198,7 +203,13 @@ async fn a_code_issued_on_the_page_is_shown_once_and_registers_a_kiosk() {
         GENESIS,
         &key,
     );
-    let resp = app.post_as(k["token"].as_str().expect("token"), "/settlements", &json!({ "items": [signed] })).await;
+    let resp = app
+        .post_as(
+            k["token"].as_str().expect("token"),
+            "/settlements",
+            &json!({ "items": [signed] }),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let (_, list) = admin.page("/admin/kiosks").await;
     let row = kiosk_row(&list, id);

@@ -12,5 +12,7 @@ use crate::http::extract::AppJson;
 
 pub async fn show(State(st): State<AppState>, _: Admin) -> Result<AppJson<FaceDataSummary>> {
     let now = st.clock.now();
-    Ok(AppJson(crate::face_data::summary(&st.db, st.config.timezone, now).await?))
+    Ok(AppJson(
+        crate::face_data::summary(&st.db, st.config.timezone, now).await?,
+    ))
 }

@@ -75,10 +75,10 @@ pub async fn create_code(
     AppJson(c): AppJson<NewEnrolmentCode>,
 ) -> Result<(StatusCode, AppJson<EnrolmentCode>)> {
     let name = required(&c.name, "name", 64)?;
-    let code = crate::kiosks::issue_code(&st.db, &*st.clock, access.actor(), c.canteen_id, name).await?;
+    let code =
+        crate::kiosks::issue_code(&st.db, &*st.clock, access.actor(), c.canteen_id, name).await?;
     Ok((StatusCode::CREATED, AppJson(code)))
 }
-
 
 /// `POST /kiosks/enrol` (no token: the code is the credential): registers the device and its
 /// public key for the code's canteen and consumes the code.
@@ -155,9 +155,10 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<AppJson<KioskStatus>> {
     let id = parse_id(&id, "id")?;
-    Ok(AppJson(crate::kiosks::revoke(&st.db, &*st.clock, access.actor(), id, None).await?))
+    Ok(AppJson(
+        crate::kiosks::revoke(&st.db, &*st.clock, access.actor(), id, None).await?,
+    ))
 }
-
 
 /// `POST /kiosk/rotate` (kiosk token): records from `from_seq` on are signed by the new key; the
 /// handover is signed by the current key; the answer carries a new token and the old one stops

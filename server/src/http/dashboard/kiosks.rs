@@ -224,7 +224,8 @@ pub async fn issue_code(
             e => e.into(),
         })?
         .name;
-    let issued = crate::kiosks::issue_code(&st.db, &*st.clock, v.actor(), canteen, name.clone()).await?;
+    let issued =
+        crate::kiosks::issue_code(&st.db, &*st.clock, v.actor(), canteen, name.clone()).await?;
     let (url, https) = server_url(&st, &headers);
     let ca = if https { " --server-ca ca.pem" } else { "" };
     let command = format!(
