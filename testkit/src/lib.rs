@@ -214,6 +214,15 @@ pub fn screenshots_dir() -> PathBuf {
     target.join("screenshots")
 }
 
+/// A valid 18-character national ID number (GB 11643 check digit) for a birth date: the `seq`-th
+/// of that day, a man's or a woman's (the 17th digit's parity), in Yiwu's area code.
+pub fn national_id(birth: chrono::NaiveDate, seq: u32, male: bool) -> String {
+    let seq = seq * 2 + u32::from(male);
+    let body = format!("330782{}{:03}", birth.format("%Y%m%d"), seq % 1000);
+    let check = zhucan_domain::NationalId::check_digit(&body).expect("17 digits");
+    format!("{body}{check}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,13 +239,4 @@ mod tests {
         assert_eq!(&bytes[1..4], b"PNG");
         b.close().await.unwrap();
     }
-}
-
-/// A valid 18-character national ID number (GB 11643 check digit) for a birth date: the `seq`-th
-/// of that day, a man's or a woman's (the 17th digit's parity), in Yiwu's area code.
-pub fn national_id(birth: chrono::NaiveDate, seq: u32, male: bool) -> String {
-    let seq = seq * 2 + u32::from(male);
-    let body = format!("330782{}{:03}", birth.format("%Y%m%d"), seq % 1000);
-    let check = zhucan_domain::NationalId::check_digit(&body).expect("17 digits");
-    format!("{body}{check}")
 }
