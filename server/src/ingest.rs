@@ -196,6 +196,8 @@ struct Batch {
     received_at: String,
     canteens: HashMap<CanteenId, Option<Canteen>>,
     residents: HashMap<ResidentId, Option<Resident>>,
+    /// Each town's district (read once per batch: the decision's `own_district`).
+    districts: HashMap<String, String>,
     /// The calling kiosk's public keys (empty for the server itself).
     keys: Vec<db::chain::Key>,
     /// The (match, liveness) thresholds the calling kiosk last reported.
@@ -231,6 +233,7 @@ pub fn ingest(
         received_at: zhucan_platform::stamp(now),
         canteens: HashMap::new(),
         residents: HashMap::new(),
+        districts: db::towns::districts_of_towns(tx)?,
         keys: match kiosk_id {
             Some(k) => db::chain::keys(tx, k)?,
             None => Vec::new(),
@@ -655,7 +658,7 @@ fn decide_and_store(
         proxy: item.proxy_carer_id.is_some(),
         counter_price: item.counter_price,
     };
-    let diner = db::residents::diner(tx, &resident)?;
+    let diner = crate::residents::diner(&resident, &b.districts);
     let decision = settle::decide(policy, &diner, &canteen, &attempt, &history);
     let result = match &decision {
         Decision::Accepted(a) => ItemResult {

@@ -11,6 +11,25 @@ use crate::db::audit::{self, Actor};
 use crate::db::residents::Updated;
 use crate::db::{self, Db};
 
+/// The resident as the meal decision sees them, with the districts of their towns
+/// (`districts`: [`db::towns::districts_of_towns`], read once per batch or sync answer).
+pub fn diner(
+    r: &zhucan_domain::Resident,
+    districts: &std::collections::HashMap<String, String>,
+) -> zhucan_domain::Diner {
+    let district = |t: &zhucan_domain::TownCode| {
+        districts
+            .get(&t.0)
+            .cloned()
+            .map(zhucan_domain::DistrictCode)
+    };
+    zhucan_domain::Diner {
+        registered_district: district(&r.registered_town),
+        residence_district: district(&r.residence_town),
+        ..r.diner()
+    }
+}
+
 /// Applies `update` to resident `id` and writes its audit entries, in one transaction.
 #[tracing::instrument(skip_all, fields(resident = id.0))]
 pub async fn update(

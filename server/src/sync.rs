@@ -34,20 +34,10 @@ pub fn build(
         let after = (!full).then_some(since);
         let period = month_of(now.with_timezone(&tz).date_naive());
         let districts = db::towns::districts_of_towns(c)?;
-        let district = |t: &zhucan_domain::TownCode| {
-            districts
-                .get(&t.0)
-                .cloned()
-                .map(zhucan_domain::DistrictCode)
-        };
         let residents = db::residents::for_sync(c, after)?
             .into_iter()
             .map(|r| KioskResident {
-                diner: zhucan_domain::Diner {
-                    registered_district: district(&r.registered_town),
-                    residence_district: district(&r.residence_town),
-                    ..r.diner()
-                },
+                diner: crate::residents::diner(&r, &districts),
                 card: (!r.card_code.is_empty()).then(|| api::card_index(&card_key, &r.card_code)),
                 name: r.name,
             })

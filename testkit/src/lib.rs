@@ -4,6 +4,7 @@
 //! `chromium-driver` packages; `.ci/run` installs them) and hands out a fantoccini WebDriver
 //! client. Screenshots go to `target/screenshots/` so people can look at them after a run.
 
+pub mod city;
 pub mod kiosk;
 
 use std::net::TcpListener;

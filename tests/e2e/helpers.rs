@@ -357,34 +357,20 @@ async fn server_with(https: bool) -> TestServer {
         canteen: 0,
         residents: vec![],
     };
-    t.post(
-        "/towns",
-        &json!({ "code": "choucheng", "name": "稠城街道" }),
-    )
-    .await;
-    let policy = include_str!("../../domain/policies/yiwu.json");
+    let [choucheng, _] = zhucan_testkit::city::towns();
+    t.post("/towns", &choucheng).await;
     let resp = t
         .client
         .post(t.api("/policies"))
         .bearer_auth(ADMIN)
         .header("content-type", "application/json")
-        .body(policy)
+        .body(zhucan_testkit::city::POLICY)
         .send()
         .await
         .expect("policy");
     assert!(resp.status().is_success());
     let c = t
-        .post(
-            "/canteens",
-            &json!({
-                "name": "宾王社区老年食堂", "kind": "care_centre", "town": "choucheng",
-                "operator": "义乌市乐龄养老服务有限公司", "operator_kind": "contracted",
-                "slots": [
-                    { "slot": "lunch", "start": "10:30:00", "end": "13:00:00", "price": 1200 },
-                    { "slot": "dinner", "start": "16:30:00", "end": "18:30:00", "price": 1000 }
-                ]
-            }),
-        )
+        .post("/canteens", &zhucan_testkit::city::care_centre())
         .await;
     t.canteen = c["id"].as_i64().expect("id");
     let mut all = people();
@@ -402,21 +388,17 @@ async fn server_with(https: bool) -> TestServer {
         let (y, m, d) = p.birth;
         let (key, cats, local, prepaid) = (p.key, p.categories, p.local, p.prepaid);
         let birth = NaiveDate::from_ymd_opt(y, m, d).expect("date");
-        let r = t
-            .post(
-                "/residents",
-                &json!({
-                    "name": format!("测试{key}"),
-                    "national_id": national_id(birth, i as u32),
-                    "local_registration": local,
-                    "registered_town": "choucheng",
-                    "residence_town": "choucheng",
-                    "categories": cats,
-                    "card_code": format!("CARD-{key}"),
-                    "prepaid_balance": prepaid,
-                }),
-            )
-            .await;
+        let body = zhucan_testkit::city::Resident {
+            name: format!("测试{key}"),
+            national_id: national_id(birth, i as u32),
+            local,
+            categories: cats,
+            card: format!("CARD-{key}"),
+            prepaid,
+            face: false,
+        }
+        .body();
+        let r = t.post("/residents", &body).await;
         t.residents.push(r["id"].as_i64().expect("id"));
     }
     t

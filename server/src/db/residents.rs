@@ -411,14 +411,6 @@ fn categories(conn: &Connection, id: ResidentId) -> Result<BTreeSet<Category>> {
 }
 
 /// The resident as the decision sees them (no national ID).
-/// The resident as the meal decision sees them, with the districts of their towns.
-pub fn diner(conn: &Connection, r: &Resident) -> Result<zhucan_domain::Diner> {
-    let mut d = r.diner();
-    d.registered_district = super::towns::district_of(conn, &r.registered_town.0)?;
-    d.residence_district = super::towns::district_of(conn, &r.residence_town.0)?;
-    Ok(d)
-}
-
 pub fn get(conn: &Connection, id: ResidentId) -> Result<Resident> {
     Ok(get_with_mask(conn, id)?.0)
 }

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use zhucan_domain::DistrictCode;
 use zhucan_domain::api::{DistrictDto, TownDto};
 
 use super::changes::{self, Kind, Subject};
@@ -42,16 +41,6 @@ pub fn districts_of_towns(conn: &Connection) -> Result<HashMap<String, String>> 
         conn.prepare_cached("SELECT code, district FROM towns WHERE district IS NOT NULL")?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// The district of one town, if any.
-pub fn district_of(conn: &Connection, town: &str) -> Result<Option<DistrictCode>> {
-    Ok(conn
-        .prepare_cached("SELECT district FROM towns WHERE code = ?1")?
-        .query_row([town], |r| r.get::<_, Option<String>>(0))
-        .optional()?
-        .flatten()
-        .map(DistrictCode))
 }
 
 pub fn insert_district(tx: &Tx<'_>, d: &DistrictDto) -> Result<()> {

@@ -34,6 +34,7 @@ pub struct TestApp {
     pub chains: Vec<Mutex<Chain>>,
 }
 
+use zhucan_testkit::city;
 pub use zhucan_testkit::kiosk::{Chain, new_key, public_key, sign_item};
 pub use zhucan_testkit::national_id;
 
@@ -261,44 +262,12 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
         kiosk_ids: vec![],
         chains: vec![],
     };
-    for (code, name) in [("choucheng", "稠城街道"), ("fotang", "佛堂镇")] {
-        created(
-            app.post("/towns", &json!({ "code": code, "name": name }))
-                .await,
-        )
-        .await;
+    for town in city::towns() {
+        created(app.post("/towns", &town).await).await;
     }
-    let policy = include_str!("../../../domain/policies/yiwu.json");
-    let resp = app.post_text("/policies", policy).await;
-    created(resp).await;
-    let c1 = created(
-        app.post(
-            "/canteens",
-            &json!({
-                "name": "宾王社区居家养老照料中心老年食堂", "kind": "care_centre", "town": "choucheng",
-                "operator": "义乌市乐龄养老服务有限公司", "operator_kind": "contracted",
-                "slots": [
-                    { "slot": "lunch", "start": "10:30:00", "end": "13:00:00", "price": 1200 },
-                    { "slot": "dinner", "start": "16:30:00", "end": "18:30:00", "price": 1000 }
-                ]
-            }),
-        )
-        .await,
-    )
-    .await;
-    let c2 = created(
-        app.post(
-            "/canteens",
-            &json!({
-                "name": "塔下洲助餐服务站", "kind": "station", "town": "fotang",
-                "operator": "塔下洲村股份经济合作社", "operator_kind": "village_run",
-                "slots": [{ "slot": "lunch", "start": "10:30:00", "end": "13:00:00", "price": 1000 }],
-                "delivery_surcharge": 300
-            }),
-        )
-        .await,
-    )
-    .await;
+    created(app.post_text("/policies", city::POLICY).await).await;
+    let c1 = created(app.post("/canteens", &city::care_centre()).await).await;
+    let c2 = created(app.post("/canteens", &city::station()).await).await;
     app.canteens = vec![
         c1["id"].as_i64().expect("id"),
         c2["id"].as_i64().expect("id"),
@@ -314,18 +283,16 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
         (date(1956, 6, 6), true, vec![], true, None, true),
     ];
     for (i, (birth, male, cats, local, prepaid, face)) in people.into_iter().enumerate() {
-        let body = json!({
-            "name": format!("测试老人{i}"),
-            "national_id": national_id(birth, i as u32, male),
-            "local_registration": local,
-            "registered_town": "choucheng",
-            "residence_town": "choucheng",
-            "categories": cats,
-            "card_code": format!("CARD{i}"),
-            "prepaid_balance": prepaid,
-            "consent": { "face_enrolment": face, "template_sharing": false },
-            "face_enrolled": face
-        });
+        let body = city::Resident {
+            name: format!("测试老人{i}"),
+            national_id: national_id(birth, i as u32, male),
+            local,
+            categories: &cats,
+            card: format!("CARD{i}"),
+            prepaid,
+            face,
+        }
+        .body();
         let r = created(app.post("/residents", &body).await).await;
         app.residents.push(r["id"].as_i64().expect("id"));
     }
