@@ -150,6 +150,13 @@ pub struct MealDecision {
     pub operating: Fen,
 }
 
+impl MealDecision {
+    /// The subsidy under the tier alone ([`Accepted::tier_subsidy`]).
+    pub fn tier_subsidy(&self) -> Fen {
+        self.subsidy - self.stacked_subsidy - self.delivery_subsidy
+    }
+}
+
 impl From<&Accepted> for MealDecision {
     fn from(a: &Accepted) -> Self {
         let (eligibility, eligibility_zh, tier, tier_name) = match &a.eligibility {

@@ -622,37 +622,42 @@ fn best_tier<'p>(
             best = Some(t);
         }
     }
-    let met_if = |relax: Relax| {
-        policy
-            .tiers
-            .iter()
-            .any(|t| meets(&t.conditions, who, relax))
-    };
+    // No tier met: the reason is the first condition that, left out, would let one be met.
+    let because = [
+        (
+            Relax {
+                local: true,
+                ..Relax::NONE
+            },
+            NotEligible::NotLocal,
+        ),
+        (
+            Relax {
+                working_day: true,
+                ..Relax::NONE
+            },
+            NotEligible::NotWorkingDay,
+        ),
+        (
+            Relax {
+                district: true,
+                ..Relax::NONE
+            },
+            NotEligible::OutsideOwnDistrict,
+        ),
+    ];
     match best {
         Some(t) if t.benefit.nominal(slot, price).is_some() => Ok(t),
         Some(_) => Err(NotEligible::SlotNotCovered),
-        None if met_if(Relax {
-            local: true,
-            ..Relax::NONE
-        }) =>
-        {
-            Err(NotEligible::NotLocal)
-        }
-        None if met_if(Relax {
-            working_day: true,
-            ..Relax::NONE
-        }) =>
-        {
-            Err(NotEligible::NotWorkingDay)
-        }
-        None if met_if(Relax {
-            district: true,
-            ..Relax::NONE
-        }) =>
-        {
-            Err(NotEligible::OutsideOwnDistrict)
-        }
-        None => Err(NotEligible::NoTier),
+        None => Err(because
+            .into_iter()
+            .find(|(relax, _)| {
+                policy
+                    .tiers
+                    .iter()
+                    .any(|t| meets(&t.conditions, who, *relax))
+            })
+            .map_or(NotEligible::NoTier, |(_, reason)| reason)),
     }
 }
 

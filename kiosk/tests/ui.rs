@@ -491,19 +491,6 @@ async fn a_carers_card_chooses_the_elder_and_the_screen_names_the_proxy_pickup()
     b.close().await.unwrap();
 }
 
-/// Waits until the stand-in runtime has seen `want`, with a deadline.
-async fn wait_seen(app: &App, want: &str) {
-    let deadline = std::time::Instant::now() + WAIT;
-    while !app.seen().iter().any(|l| l == want) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the runtime never saw {want:?}: {:?}",
-            app.seen()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn staff_set_the_counter_price_and_delivery_for_the_next_meal() {
     let _turn = BROWSER.lock().await;
@@ -533,12 +520,8 @@ async fn staff_set_the_counter_price_and_delivery_for_the_next_meal() {
         .await
         .unwrap();
     find("#order-set").await.unwrap().click().await.unwrap();
-    wait_seen(
-        &app,
-        "order Some(Order { price: Some(Fen(1250)), delivered: true })",
-    )
-    .await;
-    // the fields are cleared for the next order, and the card input has the focus again
+    // the page clears the fields only once the runtime answered, and gives the card input the
+    // focus again
     wait_js(
         &b,
         "return document.getElementById('order-price').value === '' \
@@ -546,6 +529,10 @@ async fn staff_set_the_counter_price_and_delivery_for_the_next_meal() {
             && document.activeElement.id === 'card';",
     )
     .await;
+    assert_eq!(
+        app.seen(),
+        vec!["order Some(Order { price: Some(Fen(1250)), delivered: true })"]
+    );
     let input = b.client.active_element().await.unwrap();
     input.send_keys(&format!("12345678{ENTER}")).await.unwrap();
     let text = b.wait_for_text("含送餐费 ¥2.00", WAIT).await.unwrap();

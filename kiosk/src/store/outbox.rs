@@ -213,12 +213,7 @@ impl Store {
                     tx.execute(
                         "UPDATE meals SET subsidy = ?2, slot = ?3, date = ?4 WHERE id = ?1",
                         // the tier's part, as the decision counts it (`PriorMeal::subsidy`)
-                        params![
-                            id,
-                            (m.subsidy - m.stacked_subsidy - m.delivery_subsidy).0,
-                            m.slot.as_str(),
-                            m.date.to_string()
-                        ],
+                        params![id, m.tier_subsidy().0, m.slot.as_str(), m.date.to_string()],
                     )?;
                 }
                 if differs {

@@ -40,6 +40,10 @@ pub struct SettlementRow<'a> {
     pub counter_price: Option<Fen>,
 }
 
+/// A meal's subsidy under its tier, in SQL: without the delivery and stacked subsidies
+/// (`Accepted::tier_subsidy`; the history the decision counts).
+const TIER_SUBSIDY: &str = "subsidy - IFNULL(delivery_subsidy, 0) - IFNULL(stacked_fen, 0)";
+
 /// A line that does not apply is stored as NULL, not 0 (migration 0015: the books MAC of a row
 /// takes these columns only when set).
 fn set(f: Fen) -> Option<i64> {
@@ -63,11 +67,10 @@ pub fn month_history(
     resident: ResidentId,
     period: &str,
 ) -> Result<Vec<PriorMeal>> {
-    let mut st = conn.prepare_cached(
-        "SELECT local_date, slot,
-            subsidy - IFNULL(delivery_subsidy, 0) - IFNULL(stacked_fen, 0) FROM settlements
-         WHERE resident_id = ?1 AND period = ?2 AND outcome = 'accepted' AND voided_at IS NULL",
-    )?;
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT local_date, slot, {TIER_SUBSIDY} FROM settlements
+         WHERE resident_id = ?1 AND period = ?2 AND outcome = 'accepted' AND voided_at IS NULL"
+    ))?;
     let mut rows = st.query(params![resident.0, period])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
@@ -394,17 +397,23 @@ pub fn history_for_sync(
     since: Option<i64>,
 ) -> Result<Vec<zhucan_domain::api::HistoryMeal>> {
     // the subsidy under the tier alone, as the decision counts it (`PriorMeal::subsidy`)
-    let sql_all = "SELECT id, resident_id, local_date, slot,
-            subsidy - IFNULL(delivery_subsidy, 0) - IFNULL(stacked_fen, 0) FROM settlements
+    let sql_all = format!(
+        "SELECT id, resident_id, local_date, slot, {TIER_SUBSIDY} FROM settlements
          WHERE period = ?1 AND outcome = 'accepted' AND voided_at IS NULL AND ?2 IS NULL
-         ORDER BY served_at, id";
-    let sql_since = "SELECT s.id, s.resident_id, s.local_date, s.slot,
-            s.subsidy - IFNULL(s.delivery_subsidy, 0) - IFNULL(s.stacked_fen, 0)
+         ORDER BY served_at, id"
+    );
+    let sql_since = format!(
+        "SELECT s.id, s.resident_id, s.local_date, s.slot, {TIER_SUBSIDY}
          FROM changes c JOIN settlements s ON s.id = c.subject_key
          WHERE c.kind = 'meal' AND c.seq > ?2 AND s.period = ?1 AND s.outcome = 'accepted'
            AND s.voided_at IS NULL
-         ORDER BY c.seq";
-    let mut st = conn.prepare_cached(if since.is_some() { sql_since } else { sql_all })?;
+         ORDER BY c.seq"
+    );
+    let mut st = conn.prepare_cached(if since.is_some() {
+        &sql_since
+    } else {
+        &sql_all
+    })?;
     let mut rows = st.query(params![period, since])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {

@@ -15,23 +15,11 @@ pub struct Filter {
     pub town: Option<String>,
 }
 
-/// `total()` of a column that is NULL where it does not apply: a float in SQLite, exact for
-/// any sum of fen below 2^53.
-fn fen_total(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Fen> {
-    Ok(Fen(r.get::<_, f64>(i)? as i64))
-}
-
 /// The stored `other_fen` counts the county's and the canteen's parts too (migration 0015);
 /// the API's `other` is the other sources' part alone.
-trait OtherOnly {
-    fn other_without_county_and_canteen(self) -> Self;
-}
-
-impl OtherOnly for Amounts {
-    fn other_without_county_and_canteen(mut self) -> Amounts {
-        self.other = self.other - self.county - self.canteen;
-        self
-    }
+fn other_only(mut a: Amounts) -> Amounts {
+    a.other = a.other - a.county - a.canteen;
+    a
 }
 
 /// The operating subsidy of the period's adjustments per canteen and funder: (canteen, source,
@@ -71,8 +59,8 @@ pub fn groups(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<Group>>
         "SELECT canteen_id, resident_id, funding_town, operating_source, count(*),
             sum(subsidy > 0), sum(price),
             sum(subsidy), sum(self_pay), sum(city_fen), sum(town_fen), sum(other_fen),
-            total(county_fen), total(canteen_fen), total(delivery_fee), total(delivery_subsidy),
-            total(operating_fen)
+            IFNULL(sum(county_fen), 0), IFNULL(sum(canteen_fen), 0), IFNULL(sum(delivery_fee), 0),
+            IFNULL(sum(delivery_subsidy), 0), IFNULL(sum(operating_fen), 0)
          FROM settlements
          WHERE period = ?1 AND outcome = 'accepted' AND voided_at IS NULL AND {FILTER}
          GROUP BY canteen_id, resident_id, funding_town, operating_source"
@@ -85,7 +73,7 @@ pub fn groups(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<Group>>
             resident_id: ResidentId(r.get(1)?),
             funding_town: r.get(2)?,
             operating_source: r.get(3)?,
-            amounts: Amounts {
+            amounts: other_only(Amounts {
                 meals: r.get(4)?,
                 subsidised_meals: r.get(5)?,
                 price: Fen(r.get(6)?),
@@ -94,13 +82,12 @@ pub fn groups(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<Group>>
                 city: Fen(r.get(9)?),
                 town: Fen(r.get(10)?),
                 other: Fen(r.get(11)?),
-                county: fen_total(r, 12)?,
-                canteen: fen_total(r, 13)?,
-                delivery_fee: fen_total(r, 14)?,
-                delivery_subsidy: fen_total(r, 15)?,
-                operating: fen_total(r, 16)?,
-            }
-            .other_without_county_and_canteen(),
+                county: Fen(r.get(12)?),
+                canteen: Fen(r.get(13)?),
+                delivery_fee: Fen(r.get(14)?),
+                delivery_subsidy: Fen(r.get(15)?),
+                operating: Fen(r.get(16)?),
+            }),
         });
     }
     Ok(out)
@@ -141,7 +128,7 @@ pub fn adjustments(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<Ad
             resident_id: ResidentId(r.get(5)?),
             funding_town: r.get(6)?,
             reason: r.get(7)?,
-            amounts: Amounts {
+            amounts: other_only(Amounts {
                 meals: r.get(8)?,
                 subsidised_meals: r.get(9)?,
                 price: Fen(r.get(10)?),
@@ -155,8 +142,7 @@ pub fn adjustments(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<Ad
                 delivery_fee: Fen(r.get(18)?),
                 delivery_subsidy: Fen(r.get(19)?),
                 operating: Fen(r.get(20)?),
-            }
-            .other_without_county_and_canteen(),
+            }),
         });
     }
     Ok(out)

@@ -9,10 +9,21 @@ use calamine::{Data, DataType, Reader, Xlsx, open_workbook_from_rs};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{city, meal, spawn_app};
+use crate::helpers::{City, city, meal, spawn_app};
 
 fn fen(v: &Value) -> i64 {
     v.as_i64().unwrap_or_else(|| panic!("fen: {v}"))
+}
+
+/// Friday 13 March 2026, lunch: a ¥22 set meal delivered to the elder of the canteen's own
+/// district.
+fn set_meal_delivered(c: &City) -> Value {
+    meal(
+        c.same_district,
+        c.canteen,
+        "2026-03-13T11:30:00",
+        json!({ "counter_price": 2200, "delivered": true }),
+    )
 }
 
 #[tokio::test]
@@ -21,12 +32,7 @@ async fn a_counter_priced_delivered_meal_settles_with_its_lines_and_the_statemen
     let c = city(&mut app).await;
     // Friday 13 March 2026, lunch. A ¥22 set meal, delivered (¥3 fee), for the elder of the
     // canteen's own district: city ¥3 + district ¥3 on the meal, ¥2 of the fee.
-    let own = meal(
-        c.same_district,
-        c.canteen,
-        "2026-03-13T11:30:00",
-        json!({ "counter_price": 2200, "delivered": true }),
-    );
+    let own = set_meal_delivered(&c);
     // The elder from another district, at the set price (¥20), eaten in: city ¥3 only.
     let other = meal(
         c.other_district,
@@ -261,12 +267,7 @@ async fn a_counter_price_out_of_bounds_is_refused_and_one_changed_after_signing_
 async fn the_lines_of_a_meal_are_under_the_books_mac() {
     let mut app = spawn_app().await;
     let c = city(&mut app).await;
-    let own = meal(
-        c.same_district,
-        c.canteen,
-        "2026-03-13T11:30:00",
-        json!({ "counter_price": 2200, "delivered": true }),
-    );
+    let own = set_meal_delivered(&c);
     let id = own["id"].as_str().expect("id").to_owned();
     app.settle_on_the_day(c.kiosk, "2026-03-13", vec![own])
         .await;

@@ -202,48 +202,56 @@ fn the_demo_city_is_plausible_and_deterministic() {
 async fn serve_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = zhucan_testkit::reserved_port();
-    let log = dir.path().join("server.log");
     let mut child = bin()
         .arg("serve")
         .arg("--db")
         .arg(dir.path().join("z.sqlite"))
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--admin-token", "sigterm-test-admin-token-0123456789"])
-        .stdout(std::fs::File::create(&log).expect("log"))
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn server");
-    let url = format!("http://127.0.0.1:{port}/api/v1/health");
-    let deadline = std::time::Instant::now() + zhucan_testkit::WAIT;
-    loop {
-        if let Ok(r) = reqwest::get(&url).await
-            && r.status().is_success()
+    // The log, read to its end (the process's exit); `listening` says when it serves.
+    let stdout = child.stdout.take().expect("stdout");
+    let (listening, serving) = tokio::sync::oneshot::channel();
+    let log = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead as _;
+        let mut listening = Some(listening);
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
         {
-            break;
+            if line.contains("listening")
+                && let Some(tx) = listening.take()
+            {
+                let _ = tx.send(());
+            }
+            lines.push(line);
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the server never answered"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        lines.join("\n")
+    });
+    let wait = zhucan_testkit::WAIT;
+    tokio::time::timeout(wait, serving)
+        .await
+        .expect("the server never said it was listening")
+        .expect("its log ended before it listened");
+    let health = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/health"))
+        .await
+        .expect("health");
+    assert!(health.status().is_success());
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(killed.success());
-    let deadline = std::time::Instant::now() + zhucan_testkit::WAIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still running after SIGTERM"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let status = tokio::time::timeout(wait, tokio::task::spawn_blocking(move || child.wait()))
+        .await
+        .expect("still running after SIGTERM")
+        .expect("join")
+        .expect("wait");
     assert!(status.success(), "exit status after SIGTERM: {status}");
-    let log = std::fs::read_to_string(&log).expect("log");
+    let log = log.await.expect("log");
     assert!(log.contains("SIGTERM: shutting down"), "{log}");
 }

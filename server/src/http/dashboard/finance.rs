@@ -348,26 +348,29 @@ pub async fn show(
                 .count();
             let hc = earlier.map(|h| db::books::check_heads(c, &h)).transpose()?;
             let s = reports::statement(c, &m2, &Filter::default())?;
-            let mut towns = db::towns::list(c)?;
-            // district names too: the county share is paid by a district
-            towns.extend(db::towns::list_districts(c)?.into_iter().map(|d| {
-                zhucan_domain::api::TownDto {
-                    code: d.code,
-                    name: d.name,
-                    district: None,
-                }
-            }));
+            let towns = db::towns::list(c)?;
+            // the county share is paid by a district
+            let districts = db::towns::list_districts(c)?;
             let counts = db::dashboard::daily_counts(c, &m2)?;
             let fc = db::dashboard::flag_counts(c, &m2, None)?;
             let flags = db::dashboard::flags(c, &m2, None, 30)?;
             let canteens = db::canteens::all(c)?;
-            Ok((s, towns, counts, fc, flags, canteens, hc, open))
+            Ok((s, (towns, districts), counts, fc, flags, canteens, hc, open))
         })
         .await?;
     let en = v.en;
     let tz = st.config.timezone;
+    let (towns, districts) = towns;
     let town_names: BTreeMap<String, String> =
         towns.into_iter().map(|t| (t.code, t.name)).collect();
+    let district_names: BTreeMap<String, String> =
+        districts.into_iter().map(|d| (d.code, d.name)).collect();
+    let dn = |code: &str| {
+        district_names
+            .get(code)
+            .cloned()
+            .unwrap_or_else(|| code.to_owned())
+    };
     let tn = |code: &str| {
         town_names
             .get(code)
@@ -391,11 +394,11 @@ pub async fn show(
                 ("other", true) => "other funds".to_owned(),
                 ("canteen", true) => "canteens' own discount".to_owned(),
                 ("county", true) => match f.town.as_deref() {
-                    Some(d) => format!("county/district: {}", tn(d)),
+                    Some(d) => format!("county/district: {}", dn(d)),
                     None => "county/district budget".to_owned(),
                 },
                 ("county", false) => match f.town.as_deref() {
-                    Some(d) => format!("{}（{}）", f.source_zh, tn(d)),
+                    Some(d) => format!("{}（{}）", f.source_zh, dn(d)),
                     None => f.source_zh.clone(),
                 },
                 ("town", true) => format!("town: {}", tn(f.town.as_deref().unwrap_or(""))),
