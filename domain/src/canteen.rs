@@ -7,6 +7,7 @@ use crate::Fen;
 
 /// A town or street (镇/街道), named by a stable code such as `choucheng`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct TownCode(pub String);
 
@@ -19,8 +20,10 @@ impl TownCode {
     }
 }
 
-/// A district or county (区/县), above towns: the geography is city → district → town.
+/// A district or county (区/县), above towns, named by a stable code: the geography is
+/// city → district → town.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct DistrictCode(pub String);
 
@@ -33,12 +36,17 @@ impl DistrictCode {
     }
 }
 
+/// A canteen's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct CanteenId(pub i64);
 
-/// What kind of site serves the meal.
+/// What kind of site serves the meal: `demonstration_centre` (示范型中心, with its own kitchen),
+/// `care_centre` (照料中心, a community care centre with a canteen) or `station` (服务站, hands
+/// out delivered meals).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CanteenKind {
     /// 示范型中心: a demonstration centre with its own kitchen.
@@ -59,8 +67,9 @@ impl CanteenKind {
     }
 }
 
-/// Who runs the canteen.
+/// Who runs the canteen: `village_run` (村（社区）自办) or `contracted` (委托社会组织运营).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OperatorKind {
     /// 村（社区）自办
@@ -71,6 +80,7 @@ pub enum OperatorKind {
 
 /// A meal of the day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Slot {
     Breakfast,
@@ -107,22 +117,37 @@ impl Slot {
     }
 }
 
-/// One slot a canteen serves: its local time window `[start, end)` and the meal price.
+/// One slot a canteen serves: its local time window `[start, end)` and the meal price. On the
+/// wire (the kiosk sync) times are `HH:MM:SS`, and the counter-price bounds are `price_range`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = SyncSlotWindow))]
 pub struct SlotWindow {
     pub slot: Slot,
+    /// Local time the window opens (inclusive).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[0-2][0-9]:[0-5][0-9](:[0-5][0-9])?$")
+    )]
     pub start: NaiveTime,
+    /// Local time the window closes (exclusive).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[0-2][0-9]:[0-5][0-9](:[0-5][0-9])?$")
+    )]
     pub end: NaiveTime,
     /// The set price; the price of a meal settled without a counter price.
     pub price: Fen,
     /// Set meals at several prices, weighed dishes, "actual spend": the counter may settle a
-    /// meal at the price of what was taken, within these bounds (inclusive). `None`: every
+    /// meal at the price of what was taken, within these bounds (inclusive). Absent: every
     /// meal is at `price`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_range: Option<PriceRange>,
 }
 
+/// The bounds (inclusive) within which the counter may price a meal of the slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PriceRange {
     pub min: Fen,
@@ -146,7 +171,11 @@ impl SlotWindow {
     }
 }
 
+/// A canteen as the decision sees it: the kiosk's own canteen in the sync answer (times as
+/// `HH:MM:SS`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = SyncCanteen))]
 pub struct Canteen {
     pub id: CanteenId,
     pub name: String,

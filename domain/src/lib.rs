@@ -8,6 +8,8 @@
 pub mod api;
 pub mod canteen;
 pub mod money;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod policy;
 pub mod resident;
 pub mod settle;

@@ -6,10 +6,12 @@ use std::ops::{Add, AddAssign, Neg, Sub, SubAssign};
 
 use serde::{Deserialize, Serialize};
 
-/// An amount of money in fen. Signed so that adjustments and refunds can be negative.
+/// An amount of money in fen (1 yuan = 100 fen): an integer, never a float. Signed so that
+/// adjustments and refunds can be negative.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct Fen(pub i64);
 

@@ -18,9 +18,11 @@ pub struct PolicyRef {
     pub version: u32,
 }
 
-/// Which of the resident's towns the subsidy follows (cities differ): it decides whose town
-/// finance pays, and which town the area and tier conditions look at.
+/// Which of the resident's towns the subsidy follows (cities differ): `registration` (户籍地,
+/// the town of household registration) or `residence` (居住地, where the resident lives). It
+/// decides whose town finance pays, and which town the area and tier conditions look at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SubsidyTown {
     /// 户籍地: the town of household registration.
@@ -29,14 +31,21 @@ pub enum SubsidyTown {
     Residence,
 }
 
+/// A subsidy policy document (see `domain/policies/*.json`). Cross-field rules (funding
+/// percentages add up to 100, unique tier codes, ...) are checked by the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
+    /// The policy's id, shared by its versions.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"\S"))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub version: u32,
     pub name: String,
+    /// First day in force.
     pub effective_from: NaiveDate,
-    /// Last day in force, inclusive. `None`: until replaced.
+    /// Last day in force, inclusive. Absent or null: until replaced.
     #[serde(default)]
     pub effective_to: Option<NaiveDate>,
     pub subsidy_town: SubsidyTown,
@@ -44,12 +53,15 @@ pub struct Policy {
     /// Empty: the whole city.
     #[serde(default)]
     pub area_towns: Vec<TownCode>,
+    /// A resident gets the single best tier they qualify for (就高不重复).
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub tiers: Vec<Tier>,
     /// Whether a meal a registered carer collects for the resident (代取) is subsidised like
     /// the resident's own. Default `true` (and left out of the document when true), so every
     /// policy written before this field decides exactly as before. When `false`, a proxy meal
     /// that would be subsidised is sold at full price with the reason `proxy_not_subsidised`.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
+    #[cfg_attr(feature = "openapi", schema(default = true))]
     pub proxy_subsidised: bool,
     // Fields below were added for the rules real cities publish (issue 13). Each is optional
     // and left out of the document when unused, so a document written before them parses,
@@ -62,8 +74,10 @@ pub struct Policy {
     /// (`outside_subsidy_window`), not refused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub windows: Vec<SubsidyWindow>,
-    /// A meal priced below this (delivery fee not counted) gets no subsidy (Zhuhai: ¥10).
+    /// A meal priced below this many fen (delivery fee not counted) gets no subsidy (Zhuhai:
+    /// ¥10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, minimum = 1))]
     pub min_price: Option<Fen>,
     /// When present, the delivery fee is its own line: never subsidised by a tier, paid by the
     /// elder less the best delivery subsidy they meet. When absent, the canteen's surcharge is
@@ -83,8 +97,10 @@ pub struct Policy {
 /// Public holidays and make-up working days (调休) as the State Council publishes them each
 /// year. A working day is a Monday to Friday that is not a holiday, or a listed make-up day.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Calendar {
+    /// Public holidays.
     #[serde(default)]
     pub holidays: Vec<NaiveDate>,
     /// Saturdays and Sundays that are working days (调休上班).
@@ -104,11 +120,23 @@ impl Calendar {
 /// A time window in which meals are subsidised, for one slot or (no slot) any. Both ends
 /// belong to it, the end to the whole minute: "11:00–13:30" takes 13:30:59 and not 13:31.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SubsidyWindow {
+    /// The slot the window is for; absent: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot: Option<Slot>,
+    /// Local time, `HH:MM` or `HH:MM:SS`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[0-2][0-9]:[0-5][0-9](:[0-5][0-9])?$")
+    )]
     pub start: NaiveTime,
+    /// Local time, `HH:MM` or `HH:MM:SS`; the whole of its minute belongs to the window.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[0-2][0-9]:[0-5][0-9](:[0-5][0-9])?$")
+    )]
     pub end: NaiveTime,
 }
 
@@ -121,6 +149,7 @@ impl SubsidyWindow {
 
 /// The delivery fee as its own line (送餐费), and who may have it paid.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Delivery {
     /// Delivery subsidies, for a meal the tiers subsidise: the elder gets the largest one whose
@@ -130,27 +159,43 @@ pub struct Delivery {
     pub subsidies: Vec<DeliverySubsidy>,
 }
 
+/// A delivery subsidy: a fixed amount towards the delivery fee, for elders who meet its
+/// conditions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DeliverySubsidy {
+    /// Unique among the policy's delivery subsidies.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"\S"))]
     pub code: String,
     pub name: String,
     #[serde(default)]
     pub conditions: Conditions,
+    /// The amount, in fen (more than 0).
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, minimum = 1))]
     pub fen: Fen,
+    /// Who pays it.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub funding: Vec<FundingShare>,
 }
 
 /// An operating subsidy (运营补贴) paid to the canteen by one funder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Operating {
+    /// The amount, in fen (more than 0), per `per`.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, minimum = 1))]
     pub fen: Fen,
     pub per: OperatingBasis,
+    /// Who pays it.
     pub source: FundingSource,
 }
 
+/// What an operating subsidy is paid for: `meal` (every subsidised meal) or `diner_day` (each
+/// diner's first subsidised meal of the day).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OperatingBasis {
     /// For every subsidised meal (Shenzhen: ¥2 per meal).
@@ -167,14 +212,21 @@ fn is_true(b: &bool) -> bool {
     *b
 }
 
+/// A subsidy tier: who qualifies (`conditions`), what they get (`benefit`), who pays
+/// (`funding`) and how often (`caps`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
+    /// Unique among the policy's tiers and stacked subsidies.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"\S"))]
     pub code: String,
     pub name: String,
     #[serde(default)]
     pub conditions: Conditions,
     pub benefit: Benefit,
+    /// Who pays the subsidy: fixed amounts first, then percentages of the rest (adding up to 100).
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub funding: Vec<FundingShare>,
     #[serde(default)]
     pub caps: Caps,
@@ -182,6 +234,7 @@ pub struct Tier {
 
 /// All conditions must hold. Empty lists mean "any".
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Conditions {
     /// Minimum age on the meal date (the birthday counts).
@@ -216,26 +269,43 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// What a tier is worth: exactly one of `per_meal`, `per_day` or `percent`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Benefit {
     /// A fixed subsidy per meal, per slot. Slots not listed are not subsidised.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::PerMealBenefit))]
     PerMeal(BTreeMap<Slot, Fen>),
     /// A daily amount shared by the day's meals in these slots, in the order they are eaten.
-    PerDay { fen: Fen, slots: Vec<Slot> },
+    PerDay {
+        /// The daily amount, in fen (more than 0).
+        #[cfg_attr(feature = "openapi", schema(value_type = i64, minimum = 1))]
+        fen: Fen,
+        #[cfg_attr(feature = "openapi", schema(min_items = 1))]
+        slots: Vec<Slot>,
+    },
     /// A percentage of the meal price, or (`of: remainder`, for a stacked subsidy) of what is
     /// left after the subsidies before it; rounded down to the fen, at most `max`.
     Percent {
+        #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
         percent: u32,
+        #[cfg_attr(feature = "openapi", schema(min_items = 1))]
         slots: Vec<Slot>,
         #[serde(default)]
+        #[cfg_attr(feature = "openapi", schema(default = "price"))]
         of: PercentOf,
+        /// At most this many fen (more than 0).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, minimum = 1))]
         max: Option<Fen>,
     },
 }
 
+/// What a `percent` benefit is a percentage of: `price` (the meal price) or `remainder` (what is
+/// left after the subsidies before it; stacked subsidies only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PercentOf {
     #[default]
@@ -266,7 +336,11 @@ fn cap(fen: Fen, max: Option<Fen>) -> Fen {
     max.map_or(fen, |m| fen.min(m))
 }
 
+/// Who pays a part of a subsidy: `city` (市级财政), `county` (县（区）级财政, a county or a city
+/// district), `town` (镇（街道）财政), `other` (其他: welfare lottery funds, charity, ...) or
+/// `canteen` (食堂让利: the canteen's own discount, which no finance pays).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FundingSource {
     /// 市级财政
@@ -320,24 +394,35 @@ impl FundingSource {
 /// One source's part of a tier's subsidy: a fixed amount (taken first) or a percentage of what
 /// remains after the fixed amounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FundingShare {
     pub source: FundingSource,
+    /// A percentage of what remains after the fixed amounts (give this or `fen`).
     #[serde(default)]
     pub percent: Option<u32>,
+    /// A fixed amount in fen, more than 0 (give this or `percent`).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, minimum = 1))]
     pub fen: Option<Fen>,
 }
 
+/// How often a tier subsidises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Caps {
     /// Subsidised meals per slot per day. Default 1.
     #[serde(default = "one")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, default = 1))]
     pub per_slot_per_day: u32,
+    /// Subsidised meals per day, all slots together.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub per_day: Option<u32>,
+    /// Subsidised meals per calendar month.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub per_month: Option<u32>,
 }
 

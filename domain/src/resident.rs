@@ -8,20 +8,27 @@ use serde::{Deserialize, Serialize};
 
 use crate::{CanteenId, DistrictCode, Fen, TownCode};
 
+/// A resident's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct ResidentId(pub i64);
 
+/// Read from the national ID number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Sex {
     Male,
     Female,
 }
 
-/// A category code from the open set the civil-affairs roster uses. The well-known ones have
-/// constants; a city may add its own codes in its roster and policy without code changes.
+/// A category code from the open set the civil-affairs roster uses (`dibao`, `tekun`,
+/// `disabled_2`, ...): lower-case letters, digits and `_`. The well-known ones have constants; a
+/// city may add its own codes in its roster and policy without code changes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(pattern = "^[a-z0-9_]{1,32}$"))]
 #[serde(transparent)]
 pub struct Category(pub String);
 
@@ -88,7 +95,10 @@ impl Category {
     }
 }
 
+/// A resident's status, tagged by `status`; `deceased` carries the date of death.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = DinerStatus))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum ResidentStatus {
     Active,
@@ -242,24 +252,34 @@ impl Resident {
 /// canteen, no sharing consent, no national ID. The birth date stays because tiers change on
 /// the birthday itself; without the ID number beside it, it completes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "A resident as the kiosk's offline meal decision sees them: exactly the \
+        facts it reads, and no sex, card code, designated canteen, sharing consent or national ID."
+    )
+)]
 #[serde(deny_unknown_fields)]
 pub struct Diner {
     pub id: ResidentId,
+    /// Tiers change on the birthday itself.
     pub birth_date: NaiveDate,
-    /// 本地户籍
+    /// Local household registration (本地户籍).
     pub local_registration: bool,
     pub registered_town: TownCode,
     pub residence_town: TownCode,
     pub categories: BTreeSet<Category>,
     pub status: ResidentStatus,
-    /// `Some` for a prepaid account: whether self-pay can be taken from it.
+    /// The balance of a prepaid account, from which self-pay is taken; null without one.
     pub prepaid_balance: Option<Fen>,
     /// Face templates enrolled with separate consent: face check-ins are possible.
     pub face_ready: bool,
-    /// The districts (区/县) of the registration and residence towns, where the geography
-    /// names them (policies with `own_district`).
+    /// The district (区/县) of the registration town, where the geography names one (for
+    /// policies with `own_district`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_district: Option<DistrictCode>,
+    /// The district (区/县) of the residence town, where the geography names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub residence_district: Option<DistrictCode>,
 }

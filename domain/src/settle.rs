@@ -14,8 +14,11 @@ use crate::{Canteen, DistrictCode, Fen, Policy, PolicyRef, ResidentStatus, Slot,
 
 pub use crate::policy::FundingSource;
 
-/// How the resident was identified at the counter.
+/// How the resident was identified at the counter: `face` (刷脸, matched by the kiosk's face
+/// pipeline), `card` (resident card or QR code, typed or scanned) or `staff` (confirmed by staff,
+/// with a reason).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     /// 刷脸: matched by the kiosk's face pipeline.
@@ -133,8 +136,10 @@ impl Accepted {
     }
 }
 
-/// Where the self-paid part comes from.
+/// Where the self-paid part comes from: `prepaid` (taken from the resident's prepaid balance) or
+/// `cash` (paid at the counter, in cash or the canteen's own means).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Payment {
     /// Taken from the resident's prepaid balance.
