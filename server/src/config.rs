@@ -38,6 +38,10 @@ pub struct ServerArgs {
     /// File holding the HMAC-SHA256 secret shared with the city platform.
     #[arg(long, env = "ZHUCAN_PUSH_SECRET_FILE")]
     pub push_secret_file: Option<PathBuf>,
+    /// Check every API answer against the OpenAPI document; an answer that differs becomes a
+    /// 500 with the difference in the log (tests, staging; it costs a re-parse per answer).
+    #[arg(long, env = "ZHUCAN_CHECK_RESPONSES")]
+    pub check_responses: bool,
     #[command(flatten)]
     pub security: SecurityArgs,
 }
@@ -265,6 +269,8 @@ pub struct Config {
     pub push: Option<PushConfig>,
     /// Rate and size limits, cookie flags.
     pub security: SecurityConfig,
+    /// Check every API answer against the OpenAPI document (`http::conformance`).
+    pub check_responses: bool,
 }
 
 /// Where and how to push settlements to the city platform.
@@ -351,6 +357,7 @@ impl ServerArgs {
             body_limit: self.body_limit,
             push,
             security: self.security.config(),
+            check_responses: self.check_responses,
         })
     }
 }

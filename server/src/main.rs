@@ -66,6 +66,9 @@ enum Cmd {
         /// (ca.pem is what kiosks pin).
         #[arg(long)]
         tls_dir: Option<PathBuf>,
+        /// Check every API answer against the OpenAPI document (as `serve --check-responses`).
+        #[arg(long)]
+        check_responses: bool,
     },
     /// Import the civil-affairs roster (CSV). All rows or none.
     ImportResidents {
@@ -162,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
             seed,
             no_serve,
             tls_dir,
+            check_responses,
         } => {
             for suffix in ["", "-wal", "-shm", ".key"] {
                 let mut p = db.as_os_str().to_owned();
@@ -186,6 +190,7 @@ async fn main() -> anyhow::Result<()> {
                 body_limit: 2 * 1024 * 1024,
                 push_url: None,
                 push_secret_file: None,
+                check_responses,
                 security: Default::default(),
             };
             let mut config = args.validate()?;

@@ -176,6 +176,8 @@ fn server_config(dir: &Path, listen: SocketAddr) -> Config {
             kiosk_per_minute: 0,
             ..Default::default()
         },
+        // Every answer the kiosk gets is checked against the OpenAPI document.
+        check_responses: true,
     }
 }
 

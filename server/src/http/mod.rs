@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod client;
+pub mod conformance;
 pub mod dashboard;
 pub mod error;
 pub mod extract;
@@ -15,9 +16,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post, put};
+use axum::middleware::{from_fn, from_fn_with_state};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The span of one request: its method and the route it matched (the template, such as
 /// `/api/v1/residents/{id}`: no id, no query, nothing personal in the logs).
@@ -54,82 +57,66 @@ impl AppState {
     }
 }
 
+/// Every route of `/api/v1`, each registered with its `#[utoipa::path]` document: the one list
+/// the router and [`openapi`] are both built from.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    use api::*;
+    let v1 = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::show))
+        .routes(routes!(openapi::show))
+        .routes(routes!(towns::list, towns::create))
+        .routes(routes!(towns::set_district))
+        .routes(routes!(towns::list_districts, towns::create_district))
+        .routes(routes!(canteens::list, canteens::create))
+        .routes(routes!(canteens::show))
+        .routes(routes!(canteens::tally))
+        .routes(routes!(flags::put_closed_days))
+        .routes(routes!(residents::list, residents::create))
+        .routes(routes!(residents::show, residents::update))
+        .routes(routes!(residents::national_id))
+        .routes(routes!(templates::put, templates::delete))
+        .routes(routes!(flags::add_absence))
+        .routes(routes!(carers::link))
+        .routes(routes!(carers::unlink))
+        .routes(routes!(kiosks::list, kiosks::create))
+        .routes(routes!(kiosks::create_code))
+        .routes(routes!(kiosks::enrol))
+        .routes(routes!(kiosks::revoke))
+        .routes(routes!(kiosks::chain))
+        .routes(routes!(kiosks::rotate))
+        .routes(routes!(sync::show))
+        .routes(routes!(sync::heartbeat))
+        .routes(routes!(policies::list, policies::create))
+        .routes(routes!(settlements::create))
+        .routes(routes!(settlements::void))
+        .routes(routes!(months::close))
+        .routes(routes!(statements::show))
+        .routes(routes!(statements::check_heads))
+        .routes(routes!(flags::list))
+        .routes(routes!(flags::review))
+        .routes(routes!(audit::list))
+        .routes(routes!(face_data::show))
+        .routes(routes!(lookalikes::list))
+        .routes(routes!(lookalikes::scan))
+        .routes(routes!(corrections::list))
+        .routes(routes!(corrections::approve))
+        .routes(routes!(corrections::reject))
+        .routes(routes!(spot_checks::list, spot_checks::create))
+        .routes(routes!(carers::list, carers::create));
+    OpenApiRouter::new().nest("/api/v1", v1)
+}
+
 pub fn router(state: AppState) -> Router {
     let limit = state.config.body_limit;
-    let v1 = Router::new()
-        .route("/health", get(api::health::show))
-        .route("/openapi.json", get(openapi::show))
-        .route("/towns", get(api::towns::list).post(api::towns::create))
-        .route("/towns/{code}/district", put(api::towns::set_district))
-        .route(
-            "/districts",
-            get(api::towns::list_districts).post(api::towns::create_district),
-        )
-        .route(
-            "/canteens",
-            get(api::canteens::list).post(api::canteens::create),
-        )
-        .route("/canteens/{id}", get(api::canteens::show))
-        .route("/canteens/{id}/tally", get(api::canteens::tally))
-        .route(
-            "/residents",
-            get(api::residents::list).post(api::residents::create),
-        )
-        .route(
-            "/residents/{id}",
-            get(api::residents::show).patch(api::residents::update),
-        )
-        .route(
-            "/residents/{id}/national-id",
-            get(api::residents::national_id),
-        )
-        .route(
-            "/residents/{id}/templates",
-            put(api::templates::put).delete(api::templates::delete),
-        )
-        .route("/kiosks", get(api::kiosks::list).post(api::kiosks::create))
-        .route("/kiosks/enrolment-codes", post(api::kiosks::create_code))
-        .route("/kiosks/enrol", post(api::kiosks::enrol))
-        .route("/kiosks/{id}/revoke", post(api::kiosks::revoke))
-        .route("/kiosks/{id}/chain", get(api::kiosks::chain))
-        .route("/kiosk/rotate", post(api::kiosks::rotate))
-        .route("/kiosk/sync", get(api::sync::show))
-        .route("/kiosk/heartbeat", post(api::sync::heartbeat))
-        .route(
-            "/policies",
-            get(api::policies::list).post(api::policies::create),
-        )
-        .route("/settlements", post(api::settlements::create))
-        .route("/settlements/{id}/void", post(api::settlements::void))
-        .route("/months/{month}/close", post(api::months::close))
-        .route("/statements", get(api::statements::show))
-        .route("/flags", get(api::flags::list))
-        .route("/flags/review", post(api::flags::review))
-        .route(
-            "/canteens/{id}/closed-days",
-            axum::routing::put(api::flags::put_closed_days),
-        )
-        .route("/residents/{id}/absences", post(api::flags::add_absence))
-        .route("/integrity/heads", get(api::statements::check_heads))
-        .route("/audit", get(api::audit::list))
-        .route("/face-data", get(api::face_data::show))
-        .route("/lookalikes", get(api::lookalikes::list))
-        .route("/lookalikes/scan", post(api::lookalikes::scan))
-        .route("/corrections", get(api::corrections::list))
-        .route("/corrections/{id}/approve", post(api::corrections::approve))
-        .route("/corrections/{id}/reject", post(api::corrections::reject))
-        .route(
-            "/spot-checks",
-            get(api::spot_checks::list).post(api::spot_checks::create),
-        )
-        .route("/carers", get(api::carers::list).post(api::carers::create))
-        .route("/residents/{id}/carers", post(api::carers::link))
-        .route(
-            "/residents/{id}/carers/{carer_id}",
-            axum::routing::delete(api::carers::unlink),
-        );
+    let check = state.config.check_responses;
+    let (api, _) = api_routes().split_for_parts();
+    let api = if check {
+        api.layer(from_fn(conformance::check))
+    } else {
+        api
+    };
     Router::new()
-        .nest("/api/v1", v1)
+        .merge(api)
         .merge(dashboard::routes())
         .fallback(api::health::not_found)
         .method_not_allowed_fallback(api::health::method_not_allowed)

@@ -64,6 +64,8 @@ pub fn config(dir: &std::path::Path) -> Config {
             },
             ..Default::default()
         },
+        // Every answer of every API test is checked against the OpenAPI document.
+        check_responses: true,
     }
 }
 

@@ -13,6 +13,7 @@ mod helpers;
 mod ingest;
 mod integrity;
 mod lookalikes;
+mod openapi;
 mod properties;
 mod reports;
 mod roster;

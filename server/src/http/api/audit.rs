@@ -13,12 +13,19 @@ use crate::http::extract::{AppJson, AppQuery};
 /// The most entries one page may hold.
 pub const MAX_LIMIT: i64 = 500;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// Entries per page (default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// Only entries with a smaller seq (the previous page's `next_before`).
     before: Option<i64>,
 }
 
+#[utoipa::path(
+    get, path = "/audit", operation_id = "getAudit", summary = "the audit log, newest first, with the verdict of walking its hash chain (administrator)", params(AuditQuery), responses((status = 200, description = "a page of entries", body = zhucan_domain::api::AuditPage))
+)]
 pub async fn list(
     State(st): State<AppState>,
     _: Admin,

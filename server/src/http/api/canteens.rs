@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::NaiveDate;
 use serde::Deserialize;
+use zhucan_domain::api::ErrorBody;
 use zhucan_domain::api::{CanteenDto, NewCanteen, Tally};
 use zhucan_domain::{Canteen, CanteenId, SlotWindow};
 
@@ -15,6 +16,9 @@ use crate::http::error::{Error, Result};
 use crate::http::extract::{AppJson, AppQuery};
 use crate::reports;
 
+#[utoipa::path(
+    post, path = "/canteens", operation_id = "createCanteen", summary = "add a canteen", request_body = zhucan_domain::api::NewCanteen, responses((status = 201, description = "created", body = zhucan_domain::api::CanteenDto), (status = 409, description = "conflict with the current state", body = ErrorBody))
+)]
 pub async fn create(
     State(st): State<AppState>,
     _: Admin,
@@ -64,11 +68,17 @@ pub async fn create(
     Ok((StatusCode::CREATED, AppJson(db::canteens::to_dto(&canteen))))
 }
 
+#[utoipa::path(
+    get, path = "/canteens", operation_id = "listCanteens", summary = "list canteens", responses((status = 200, description = "canteens", body = Vec<zhucan_domain::api::CanteenDto>))
+)]
 pub async fn list(State(st): State<AppState>, _: Admin) -> Result<AppJson<Vec<CanteenDto>>> {
     let all = st.db.read(db::canteens::all).await?;
     Ok(AppJson(all.iter().map(db::canteens::to_dto).collect()))
 }
 
+#[utoipa::path(
+    get, path = "/canteens/{id}", operation_id = "getCanteen", summary = "a canteen", params(("id" = i64, Path, description = "the id")), responses((status = 200, description = "the canteen", body = zhucan_domain::api::CanteenDto), (status = 404, description = "no such resource", body = ErrorBody))
+)]
 pub async fn show(
     State(st): State<AppState>,
     _: Admin,
@@ -79,11 +89,17 @@ pub async fn show(
     Ok(AppJson(db::canteens::to_dto(&c)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TallyQuery {
+    /// The local day (`YYYY-MM-DD`).
+    #[param(format = Date)]
     date: String,
 }
 
+#[utoipa::path(
+    get, path = "/canteens/{id}/tally", operation_id = "getTally", summary = "the canteen's day (admin, finance, the canteen's operators or its kiosk)", params(("id" = i64, Path, description = "the id"), TallyQuery), responses((status = 200, description = "tally", body = zhucan_domain::api::Tally), (status = 404, description = "no such resource", body = ErrorBody))
+)]
 /// The operator's day: for the administrator, finance, the canteen's operators and its own kiosk.
 #[tracing::instrument(skip_all, fields(canteen = %id))]
 pub async fn tally(

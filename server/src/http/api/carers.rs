@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::json;
 use zhucan_domain::ResidentId;
+use zhucan_domain::api::ErrorBody;
 use zhucan_domain::api::{CarerDto, CarerLink, NewCarer};
 
 use super::{parse_id, required};
@@ -15,6 +16,9 @@ use crate::http::auth::Admin;
 use crate::http::error::{Error, Result};
 use crate::http::extract::AppJson;
 
+#[utoipa::path(
+    post, path = "/carers", operation_id = "createCarer", summary = "register a carer with their own card (administrator; audited)", request_body = zhucan_domain::api::NewCarer, responses((status = 201, description = "created", body = zhucan_domain::api::CarerDto), (status = 409, description = "conflict with the current state", body = ErrorBody))
+)]
 pub async fn create(
     State(st): State<AppState>,
     Admin(access): Admin,
@@ -49,10 +53,16 @@ pub async fn create(
     Ok((StatusCode::CREATED, AppJson(dto)))
 }
 
+#[utoipa::path(
+    get, path = "/carers", operation_id = "listCarers", summary = "list carers (代取人) with the residents each may collect for (administrator)", responses((status = 200, description = "carers", body = Vec<zhucan_domain::api::CarerDto>))
+)]
 pub async fn list(State(st): State<AppState>, _: Admin) -> Result<AppJson<Vec<CarerDto>>> {
     Ok(AppJson(st.db.read(db::carers::all).await?))
 }
 
+#[utoipa::path(
+    post, path = "/residents/{id}/carers", operation_id = "linkCarer", summary = "let a carer collect this resident's meals (代取; administrator; audited)", params(("id" = i64, Path, description = "the id")), request_body = zhucan_domain::api::CarerLink, responses((status = 201, description = "linked; the carer", body = zhucan_domain::api::CarerDto), (status = 404, description = "no such resource", body = ErrorBody), (status = 409, description = "conflict with the current state", body = ErrorBody))
+)]
 pub async fn link(
     State(st): State<AppState>,
     Admin(access): Admin,
@@ -81,6 +91,9 @@ pub async fn link(
     Ok((StatusCode::CREATED, AppJson(dto)))
 }
 
+#[utoipa::path(
+    delete, path = "/residents/{id}/carers/{carer_id}", operation_id = "unlinkCarer", summary = "remove a carer's link to this resident (administrator; audited)", params(("id" = i64, Path, description = "the id"), ("carer_id" = i64, Path, description = "the carer")), responses((status = 200, description = "unlinked; the carer", body = zhucan_domain::api::CarerDto), (status = 404, description = "no such resource", body = ErrorBody))
+)]
 pub async fn unlink(
     State(st): State<AppState>,
     Admin(access): Admin,

@@ -5,6 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use serde::Deserialize;
+use zhucan_domain::api::ErrorBody;
 use zhucan_domain::api::{Correction, CorrectionDecided, CorrectionDecision};
 
 use super::{parse_id, required};
@@ -41,11 +42,17 @@ pub(crate) fn decision_error(e: db::Error) -> Error {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only corrections in this state.
+    #[param(pattern = "^(pending|approved|rejected)$")]
     state: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/corrections", operation_id = "listCorrections", summary = "corrections that wait for (or had) a second person's decision (finance or administrator)", params(ListQuery), responses((status = 200, description = "oldest first", body = Vec<zhucan_domain::api::Correction>))
+)]
 pub async fn list(
     State(st): State<AppState>,
     access: Access,
@@ -78,6 +85,9 @@ fn decision(body: &Bytes) -> Result<CorrectionDecision> {
     }
 }
 
+#[utoipa::path(
+    post, path = "/corrections/{id}/approve", operation_id = "approveCorrection", summary = "approve a pending correction and apply it (finance or administrator, not the requester: 403 same_person)", params(("id" = i64, Path, description = "the id")), request_body(content = Option<zhucan_domain::api::CorrectionDecision>, description = "an optional note"), responses((status = 200, description = "approved and applied", body = zhucan_domain::api::CorrectionDecided), (status = 404, description = "no such resource", body = ErrorBody), (status = 409, description = "conflict with the current state", body = ErrorBody))
+)]
 pub async fn approve(
     State(st): State<AppState>,
     access: Access,
@@ -105,6 +115,9 @@ pub async fn approve(
     Ok(AppJson(out))
 }
 
+#[utoipa::path(
+    post, path = "/corrections/{id}/reject", operation_id = "rejectCorrection", summary = "reject a pending correction with a note: the meal stands (finance or administrator, not the requester)", params(("id" = i64, Path, description = "the id")), request_body(content = zhucan_domain::openapi::CorrectionRejection, description = "`note` is required"), responses((status = 200, description = "rejected", body = zhucan_domain::api::CorrectionDecided), (status = 404, description = "no such resource", body = ErrorBody), (status = 409, description = "conflict with the current state", body = ErrorBody))
+)]
 pub async fn reject(
     State(st): State<AppState>,
     access: Access,

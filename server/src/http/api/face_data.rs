@@ -10,6 +10,9 @@ use crate::http::auth::Admin;
 use crate::http::error::Result;
 use crate::http::extract::AppJson;
 
+#[utoipa::path(
+    get, path = "/face-data", operation_id = "getFaceData", summary = "how many people's face data the system holds, against the 100,000 filing threshold (administrator)", responses((status = 200, description = "the counts", body = zhucan_domain::api::FaceDataSummary))
+)]
 pub async fn show(State(st): State<AppState>, _: Admin) -> Result<AppJson<FaceDataSummary>> {
     let now = st.clock.now();
     Ok(AppJson(

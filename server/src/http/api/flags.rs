@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
+use zhucan_domain::api::ErrorBody;
 use zhucan_domain::api::{
     AbsenceCreated, ClosedDays, Flag, FlagDecision, FlagReviewed, NewAbsence,
 };
@@ -43,12 +44,19 @@ fn valid_month(month: &str) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FlagsQuery {
+    /// `YYYY-MM`.
+    #[param(pattern = "^2[0-9]{3}-(0[1-9]|1[0-2])$")]
     month: String,
+    /// Only this canteen's flags.
     canteen: Option<i64>,
 }
 
+#[utoipa::path(
+    get, path = "/flags", operation_id = "listFlags", summary = "the month's audit red flags, most severe first, with the evidence and any review (finance, admin)", params(FlagsQuery), responses((status = 200, description = "flags", body = Vec<zhucan_domain::api::Flag>))
+)]
 #[tracing::instrument(skip_all, fields(month = %q.month))]
 pub async fn list(
     State(st): State<AppState>,
@@ -66,6 +74,9 @@ pub async fn list(
     Ok(AppJson(flags))
 }
 
+#[utoipa::path(
+    post, path = "/flags/review", operation_id = "reviewFlag", summary = "explain a flag, or confirm it and withhold its meals' subsidy (finance, admin; open months)", request_body = zhucan_domain::api::FlagDecision, responses((status = 200, description = "reviewed", body = zhucan_domain::api::FlagReviewed), (status = 409, description = "conflict with the current state", body = ErrorBody))
+)]
 /// Decides one flag: `confirmed` withholds its meals' subsidy, `explained` lets them stand.
 pub async fn review(
     State(st): State<AppState>,
@@ -107,6 +118,9 @@ pub async fn review(
     Ok(AppJson(out))
 }
 
+#[utoipa::path(
+    put, path = "/canteens/{id}/closed-days", operation_id = "putClosedDays", summary = "record days the canteen does not open (finance, admin)", params(("id" = i64, Path, description = "the id")), request_body = zhucan_domain::api::ClosedDays, responses((status = 204, description = "recorded"), (status = 404, description = "no such resource", body = ErrorBody))
+)]
 /// Records days a canteen does not open; meals on them are flagged.
 pub async fn put_closed_days(
     State(st): State<AppState>,
@@ -141,6 +155,9 @@ pub async fn put_closed_days(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post, path = "/residents/{id}/absences", operation_id = "addAbsence", summary = "record that a resident is away (community, finance, admin)", params(("id" = i64, Path, description = "the id")), request_body = zhucan_domain::api::NewAbsence, responses((status = 201, description = "recorded", body = zhucan_domain::api::AbsenceCreated), (status = 404, description = "no such resource", body = ErrorBody))
+)]
 /// Records that a resident is away; their meals in the period are flagged.
 pub async fn add_absence(
     State(st): State<AppState>,

@@ -6,6 +6,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use zhucan_domain::api::ErrorBody;
 use zhucan_domain::api::{
     ChainLine, EnrolmentCode, KeyRotated, KeyRotation, KioskCreated, KioskEnrol, KioskStatus,
     NewEnrolmentCode, NewKiosk,
@@ -29,6 +30,9 @@ fn public_key(raw: &str) -> Result<String> {
     Ok(raw.trim().to_owned())
 }
 
+#[utoipa::path(
+    post, path = "/kiosks", operation_id = "createKiosk", summary = "register a kiosk", request_body = zhucan_domain::api::NewKiosk, responses((status = 201, description = "created; the token is shown once", body = zhucan_domain::api::KioskCreated))
+)]
 pub async fn create(
     State(st): State<AppState>,
     Admin(access): Admin,
@@ -67,6 +71,9 @@ pub async fn create(
     ))
 }
 
+#[utoipa::path(
+    post, path = "/kiosks/enrolment-codes", operation_id = "createEnrolmentCode", summary = "issue a one-time kiosk enrolment code (valid 24 h)", request_body = zhucan_domain::api::NewEnrolmentCode, responses((status = 201, description = "created; the code is shown once", body = zhucan_domain::api::EnrolmentCode))
+)]
 /// `POST /kiosks/enrolment-codes`: a one-time code for a new kiosk of a canteen, valid 24 h.
 /// Only its hash is stored; the code is shown this once.
 pub async fn create_code(
@@ -80,6 +87,9 @@ pub async fn create_code(
     Ok((StatusCode::CREATED, AppJson(code)))
 }
 
+#[utoipa::path(
+    post, path = "/kiosks/enrol", operation_id = "enrolKiosk", summary = "register this device with an enrolment code (the code is the credential)", request_body = zhucan_domain::api::KioskEnrol, responses((status = 201, description = "registered; the token is shown once", body = zhucan_domain::api::KioskCreated), (status = 400, description = "unknown, used or expired code (`error.field` is `code`), or a bad `public_key`", body = ErrorBody))
+)]
 /// `POST /kiosks/enrol` (no token: the code is the credential): registers the device and its
 /// public key for the code's canteen and consumes the code.
 pub async fn enrol(
@@ -143,11 +153,17 @@ pub async fn enrol(
     }
 }
 
+#[utoipa::path(
+    get, path = "/kiosks", operation_id = "listKiosks", summary = "list kiosks with their last heartbeat", responses((status = 200, description = "kiosks", body = Vec<zhucan_domain::api::KioskStatus>))
+)]
 /// `GET /kiosks`: every kiosk with what its last heartbeat reported.
 pub async fn list(State(st): State<AppState>, _: Admin) -> Result<AppJson<Vec<KioskStatus>>> {
     Ok(AppJson(st.db.read(db::kiosks::list).await?))
 }
 
+#[utoipa::path(
+    post, path = "/kiosks/{id}/revoke", operation_id = "revokeKiosk", summary = "revoke a kiosk (its token stops working)", params(("id" = i64, Path, description = "the id")), responses((status = 200, description = "the kiosk", body = zhucan_domain::api::KioskStatus), (status = 404, description = "no such resource", body = ErrorBody))
+)]
 /// `POST /kiosks/{id}/revoke`: the kiosk's token stops working at once.
 pub async fn revoke(
     State(st): State<AppState>,
@@ -160,6 +176,9 @@ pub async fn revoke(
     ))
 }
 
+#[utoipa::path(
+    post, path = "/kiosk/rotate", operation_id = "rotateKioskKey", summary = "hand the kiosk over to a new key pair and token (kiosk token)", request_body = zhucan_domain::api::KeyRotation, responses((status = 200, description = "rotated; the new token is shown once", body = zhucan_domain::api::KeyRotated))
+)]
 /// `POST /kiosk/rotate` (kiosk token): records from `from_seq` on are signed by the new key; the
 /// handover is signed by the current key; the answer carries a new token and the old one stops
 /// working. One transaction.
@@ -233,6 +252,9 @@ pub async fn rotate(
     }
 }
 
+#[utoipa::path(
+    get, path = "/kiosks/{id}/chain", operation_id = "getKioskChain", summary = "re-verify a kiosk's whole signed chain: gaps, forks, refused records, and every stored record against its hash, signature and settlement (administrator or finance)", params(("id" = i64, Path, description = "the id")), responses((status = 200, description = "the kiosk's chain, all time", body = zhucan_domain::api::ChainLine), (status = 404, description = "no such resource", body = ErrorBody))
+)]
 /// `GET /kiosks/{id}/chain` (administrator or finance): the kiosk's chain problems and a full
 /// re-verification of every stored record against its hash, its signature and its settlement.
 pub async fn chain(

@@ -34,6 +34,9 @@ fn wire(p: LookalikePair) -> Lookalike {
     }
 }
 
+#[utoipa::path(
+    get, path = "/lookalikes", operation_id = "listLookalikes", summary = "pairs of residents whose faces look like one person's: confirmed by staff at enrolment or found by a scan (administrator, finance)", responses((status = 200, description = "the pairs, confirmed first", body = Vec<zhucan_domain::api::Lookalike>))
+)]
 pub async fn list(State(st): State<AppState>, access: Access) -> Result<AppJson<Vec<Lookalike>>> {
     let allowed = match &access {
         Access::Admin => true,
@@ -56,6 +59,9 @@ pub async fn list(State(st): State<AppState>, access: Access) -> Result<AppJson<
     Ok(AppJson(pairs.into_iter().map(wire).collect()))
 }
 
+#[utoipa::path(
+    post, path = "/lookalikes/scan", operation_id = "scanLookalikes", summary = "compare every resident's face templates with every other's and record the pairs at or above the duplicate threshold as found (administrator; audited)", responses((status = 200, description = "the pairs the scan found, as they now stand", body = Vec<zhucan_domain::api::Lookalike>))
+)]
 #[tracing::instrument(skip_all)]
 pub async fn scan(
     State(st): State<AppState>,

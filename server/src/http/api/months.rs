@@ -3,6 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use zhucan_domain::api::ErrorBody;
 use zhucan_domain::api::{CloseMonth, MonthClosed};
 
 use crate::db::users::Role;
@@ -12,6 +13,9 @@ use crate::http::error::{Error, Result};
 use crate::http::extract::{AppJson, parse_json};
 use crate::period::parse_month;
 
+#[utoipa::path(
+    post, path = "/months/{month}/close", operation_id = "closeMonth", summary = "close a month", params(("month" = String, Path, pattern = "^2[0-9]{3}-(0[1-9]|1[0-2])$", description = "YYYY-MM")), request_body(content = Option<zhucan_domain::api::CloseMonth>), responses((status = 200, description = "closed", body = zhucan_domain::api::MonthClosed), (status = 409, description = "conflict with the current state", body = ErrorBody))
+)]
 pub async fn close(
     State(st): State<AppState>,
     access: Access,

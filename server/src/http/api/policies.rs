@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
 use zhucan_domain::Policy;
+use zhucan_domain::api::ErrorBody;
 use zhucan_domain::api::PolicySummary;
 
 use crate::db;
@@ -15,10 +16,16 @@ use crate::http::auth::Admin;
 use crate::http::error::{Error, Result};
 use crate::http::extract::{AppJson, check_depth};
 
+#[utoipa::path(
+    get, path = "/policies", operation_id = "listPolicies", summary = "list policies", responses((status = 200, description = "policies", body = Vec<zhucan_domain::api::PolicySummary>))
+)]
 pub async fn list(State(st): State<AppState>, _: Admin) -> Result<AppJson<Vec<PolicySummary>>> {
     Ok(AppJson(st.db.read(db::policies::summaries).await?))
 }
 
+#[utoipa::path(
+    post, path = "/policies", operation_id = "createPolicy", summary = "add a policy version", request_body = zhucan_domain::Policy, responses((status = 201, description = "created", body = zhucan_domain::api::PolicySummary), (status = 409, description = "conflict with the current state", body = ErrorBody))
+)]
 pub async fn create(
     State(st): State<AppState>,
     Admin(access): Admin,

@@ -3,6 +3,7 @@
 //! the full national ID number. Every change is written to the audit log in its transaction.
 
 use std::collections::BTreeSet;
+use zhucan_domain::api::ErrorBody;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -73,6 +74,9 @@ pub fn to_row(r: &NewResident, key: &[u8]) -> Result<NewResidentRow> {
     })
 }
 
+#[utoipa::path(
+    post, path = "/residents", operation_id = "createResident", summary = "add a resident", request_body = zhucan_domain::api::NewResident, responses((status = 201, description = "created", body = zhucan_domain::api::ResidentDto), (status = 409, description = "conflict with the current state", body = ErrorBody))
+)]
 pub async fn create(
     State(st): State<AppState>,
     Admin(access): Admin,
@@ -101,13 +105,22 @@ pub async fn create(
     Ok((StatusCode::CREATED, AppJson(dto)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only residents registered in or living in this town (its code).
     town: Option<String>,
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// Skip this many.
+    #[param(minimum = 0, maximum = 1_000_000_000)]
     offset: Option<i64>,
 }
 
+#[utoipa::path(
+    get, path = "/residents", operation_id = "listResidents", summary = "list residents", params(ListQuery), responses((status = 200, description = "residents", body = Vec<zhucan_domain::api::ResidentDto>))
+)]
 pub async fn list(
     State(st): State<AppState>,
     Admin(access): Admin,
@@ -136,6 +149,9 @@ pub async fn list(
     Ok(AppJson(out))
 }
 
+#[utoipa::path(
+    get, path = "/residents/{id}", operation_id = "getResident", summary = "a resident", params(("id" = i64, Path, description = "the id")), responses((status = 200, description = "the resident", body = zhucan_domain::api::ResidentDto), (status = 404, description = "no such resource", body = ErrorBody))
+)]
 pub async fn show(
     State(st): State<AppState>,
     Admin(access): Admin,
@@ -147,6 +163,9 @@ pub async fn show(
     Ok(AppJson(dto))
 }
 
+#[utoipa::path(
+    patch, path = "/residents/{id}", operation_id = "updateResident", summary = "change status, categories or consent", params(("id" = i64, Path, description = "the id")), request_body = zhucan_domain::api::ResidentUpdate, responses((status = 200, description = "the resident", body = zhucan_domain::api::ResidentDto), (status = 404, description = "no such resource", body = ErrorBody))
+)]
 pub async fn update(
     State(st): State<AppState>,
     Admin(access): Admin,
@@ -195,6 +214,9 @@ pub async fn update(
     Ok(AppJson(dto))
 }
 
+#[utoipa::path(
+    get, path = "/residents/{id}/national-id", operation_id = "revealNationalId", summary = "the resident's full national ID number (administrator; audited)", params(("id" = i64, Path, description = "the id")), responses((status = 200, description = "the number", body = zhucan_domain::api::NationalIdReveal), (status = 404, description = "no such resource", body = ErrorBody), (status = 409, description = "stored before ID numbers were kept encrypted: not available", body = ErrorBody))
+)]
 /// `GET /residents/{id}/national-id` (administrators only): the full number, opened from its
 /// sealed copy. Every reveal is written to the audit log before the number is sent.
 pub async fn national_id(

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tracing::instrument;
 use uuid::Uuid;
+use zhucan_domain::api::ErrorBody;
 use zhucan_domain::api::{BatchResult, SettlementBatch, VoidRequest};
 
 use super::required;
@@ -18,6 +19,9 @@ use crate::http::error::{Error, Result};
 use crate::http::extract::AppJson;
 use crate::ingest;
 
+#[utoipa::path(
+    post, path = "/settlements", operation_id = "createSettlements", summary = "settle a batch of meals (kiosk or admin)", request_body = zhucan_domain::api::SettlementBatch, responses((status = 200, description = "one result per item, in order", body = zhucan_domain::api::BatchResult), (status = 413, description = "body too large", body = ErrorBody))
+)]
 #[instrument(skip_all, fields(items = batch.items.len()))]
 pub async fn create(
     State(st): State<AppState>,
@@ -49,6 +53,9 @@ pub async fn create(
     Ok(AppJson(out))
 }
 
+#[utoipa::path(
+    post, path = "/settlements/{id}/void", operation_id = "voidSettlement", summary = "void a meal (never deletes)", params(("id" = uuid::Uuid, Path, description = "the meal's id")), request_body = zhucan_domain::api::VoidRequest, responses((status = 200, description = "voided or adjusted", body = zhucan_domain::api::VoidResult), (status = 202, description = "above the four-eyes amount or older than its days: waits for a second person (finance or admin)", body = zhucan_domain::api::Correction), (status = 404, description = "no such resource", body = ErrorBody), (status = 409, description = "conflict with the current state", body = ErrorBody))
+)]
 #[instrument(skip_all, fields(settlement = %id))]
 pub async fn void(
     State(st): State<AppState>,

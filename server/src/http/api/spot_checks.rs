@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use zhucan_domain::CanteenId;
+use zhucan_domain::api::ErrorBody;
 use zhucan_domain::api::{NewSpotCheck, SpotCheck};
 
 use crate::db;
@@ -38,6 +39,9 @@ pub(crate) fn scope(access: &Access) -> Result<Option<String>> {
     }
 }
 
+#[utoipa::path(
+    post, path = "/spot-checks", operation_id = "createSpotCheck", summary = "record a spot check: heads counted at a canteen during a window (finance, administrator; community workers: their town; audited)", request_body = zhucan_domain::api::NewSpotCheck, responses((status = 201, description = "recorded, with the meals recorded in its window", body = zhucan_domain::api::SpotCheck))
+)]
 #[tracing::instrument(skip_all, fields(canteen = new.canteen_id.0))]
 pub async fn create(
     State(st): State<AppState>,
@@ -55,12 +59,19 @@ pub async fn create(
     Ok((StatusCode::CREATED, AppJson(check)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// `YYYY-MM`.
+    #[param(pattern = "^2[0-9]{3}-(0[1-9]|1[0-2])$")]
     month: String,
+    /// Only this canteen's checks.
     canteen: Option<i64>,
 }
 
+#[utoipa::path(
+    get, path = "/spot-checks", operation_id = "listSpotChecks", summary = "the month's spot checks (抽查), each with the meals recorded in its window (finance, administrator; community workers: their town)", params(ListQuery), responses((status = 200, description = "the checks, newest visit first", body = Vec<zhucan_domain::api::SpotCheck>), (status = 404, description = "no such resource", body = ErrorBody))
+)]
 #[tracing::instrument(skip_all, fields(month = %q.month))]
 pub async fn list(
     State(st): State<AppState>,

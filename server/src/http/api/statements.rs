@@ -19,14 +19,24 @@ use crate::http::extract::{AppJson, AppQuery};
 use crate::period::parse_month;
 use crate::reports;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatementQuery {
+    /// `YYYY-MM`.
+    #[param(pattern = "^2[0-9]{3}-(0[1-9]|1[0-2])$")]
     month: String,
+    /// Only this canteen.
     canteen: Option<i64>,
+    /// Only meals whose subsidy this town pays (its code).
     town: Option<String>,
+    /// `json` (default), `csv` (UTF-8 with BOM) or `xlsx`.
+    #[param(pattern = "^(json|csv|xlsx)$")]
     format: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/statements", operation_id = "getStatement", summary = "the monthly finance statement", params(StatementQuery), responses((status = 200, description = "the statement", content((zhucan_domain::api::Statement = "application/json"), (String = "text/csv"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))))
+)]
 #[tracing::instrument(skip_all, fields(month = %q.month))]
 pub async fn show(
     State(st): State<AppState>,
@@ -116,11 +126,16 @@ fn finance_or_admin(access: &Access) -> bool {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HeadsQuery {
+    /// The heads line printed on the statement (`zhucan-heads:v1;…`).
     heads: String,
 }
 
+#[utoipa::path(
+    get, path = "/integrity/heads", operation_id = "checkHeads", summary = "check the heads printed on an earlier statement: was anything after them removed or rewritten?", params(HeadsQuery), responses((status = 200, description = "a verdict per head", body = zhucan_domain::api::HeadsCheck))
+)]
 /// `GET /integrity/heads?heads=zhucan-heads:v1;…`: whether the books still hold the heads
 /// printed on an earlier statement or export (nothing after them removed, nothing rewritten).
 #[tracing::instrument(skip_all)]

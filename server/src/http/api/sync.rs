@@ -12,11 +12,17 @@ use crate::http::auth::KioskCaller;
 use crate::http::error::{Error, Result};
 use crate::http::extract::{AppJson, AppQuery};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SyncQuery {
+    /// The cursor of the previous answer; 0 or absent: a full snapshot.
+    #[param(minimum = 0)]
     since: Option<i64>,
 }
 
+#[utoipa::path(
+    get, path = "/kiosk/sync", operation_id = "syncKiosk", summary = "roster, policy, gallery and this month's meals since a cursor (kiosk token)", params(SyncQuery), responses((status = 200, description = "changes since the cursor", body = zhucan_domain::api::SyncResponse))
+)]
 pub async fn show(
     State(st): State<AppState>,
     KioskCaller(kiosk): KioskCaller,
@@ -41,6 +47,9 @@ pub async fn show(
     Ok(AppJson(out))
 }
 
+#[utoipa::path(
+    post, path = "/kiosk/heartbeat", operation_id = "kioskHeartbeat", summary = "report the kiosk's status (kiosk token)", request_body = zhucan_domain::api::Heartbeat, responses((status = 204, description = "stored"))
+)]
 pub async fn heartbeat(
     State(st): State<AppState>,
     KioskCaller(kiosk): KioskCaller,

@@ -13,6 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
+use zhucan_domain::api::ErrorBody;
 use zhucan_domain::api::{DuplicateFace, TemplateUpload, TemplatesDeleted};
 use zhucan_domain::{CanteenId, ResidentId};
 
@@ -30,12 +31,16 @@ use crate::templates::{self, Uploader};
 /// The longest reason staff may give for enrolling a face that matches another resident's.
 pub const MAX_DUPLICATE_REASON: usize = 200;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PutQuery {
     /// Admin only: the enrolling canteen (default: the resident's designated canteen).
     canteen: Option<i64>,
 }
 
+#[utoipa::path(
+    put, path = "/residents/{id}/templates", operation_id = "putTemplates", summary = "replace the resident's face templates, recording consent (kiosk or admin)", params(("id" = i64, Path, description = "the id"), PutQuery), request_body = zhucan_domain::api::TemplateUpload, responses((status = 204, description = "stored (encrypted)"), (status = 404, description = "no such resource", body = ErrorBody), (status = 409, description = "conflict; code duplicate_face: the face matches another resident's (error.duplicate_of); nothing stored", body = ErrorBody))
+)]
 pub async fn put(
     State(st): State<AppState>,
     caller: Caller,
@@ -201,6 +206,9 @@ pub async fn put(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete, path = "/residents/{id}/templates", operation_id = "deleteTemplates", summary = "delete the resident's face templates (kiosk or admin)", params(("id" = i64, Path, description = "the id")), responses((status = 200, description = "deleted; the cursor at which kiosks hear of it", body = zhucan_domain::api::TemplatesDeleted), (status = 404, description = "no such resource", body = ErrorBody))
+)]
 pub async fn delete(
     State(st): State<AppState>,
     caller: Caller,

@@ -4,6 +4,7 @@ use axum::extract::Path;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
+use zhucan_domain::api::ErrorBody;
 use zhucan_domain::api::{DistrictDto, TownDistrict, TownDto};
 
 use crate::db::audit;
@@ -31,6 +32,9 @@ fn code(s: &str, field: &str) -> Result<String> {
     Ok(code)
 }
 
+#[utoipa::path(
+    post, path = "/towns", operation_id = "createTown", summary = "add a town", request_body = zhucan_domain::api::TownDto, responses((status = 201, description = "created", body = zhucan_domain::api::TownDto), (status = 409, description = "conflict with the current state", body = ErrorBody))
+)]
 pub async fn create(
     State(st): State<AppState>,
     _: Admin,
@@ -50,10 +54,16 @@ pub async fn create(
     Ok((StatusCode::CREATED, AppJson(out)))
 }
 
+#[utoipa::path(
+    get, path = "/towns", operation_id = "listTowns", summary = "list towns", responses((status = 200, description = "towns", body = Vec<zhucan_domain::api::TownDto>))
+)]
 pub async fn list(State(st): State<AppState>, _: Admin) -> Result<AppJson<Vec<TownDto>>> {
     Ok(AppJson(st.db.read(db::towns::list).await?))
 }
 
+#[utoipa::path(
+    post, path = "/districts", operation_id = "createDistrict", summary = "add a district or county (区/县), the level above towns", request_body = zhucan_domain::api::DistrictDto, responses((status = 201, description = "created", body = zhucan_domain::api::DistrictDto), (status = 409, description = "conflict with the current state", body = ErrorBody))
+)]
 /// `POST /api/v1/districts`: a district or county (区/县), the level above towns.
 pub async fn create_district(
     State(st): State<AppState>,
@@ -71,6 +81,9 @@ pub async fn create_district(
     Ok((StatusCode::CREATED, AppJson(out)))
 }
 
+#[utoipa::path(
+    get, path = "/districts", operation_id = "listDistricts", summary = "list districts and counties", responses((status = 200, description = "districts", body = Vec<zhucan_domain::api::DistrictDto>))
+)]
 pub async fn list_districts(
     State(st): State<AppState>,
     _: Admin,
@@ -78,6 +91,9 @@ pub async fn list_districts(
     Ok(AppJson(st.db.read(db::towns::list_districts).await?))
 }
 
+#[utoipa::path(
+    put, path = "/towns/{code}/district", operation_id = "setTownDistrict", summary = "put an existing town in a district or county (null: none); audited, and its residents and canteens go to the kiosks again", params(("code" = String, Path, pattern = "^[a-z0-9_]{1,32}$", description = "the town's code")), request_body = zhucan_domain::api::TownDistrict, responses((status = 200, description = "the town", body = zhucan_domain::api::TownDto), (status = 404, description = "no such resource", body = ErrorBody))
+)]
 /// `PUT /api/v1/towns/{code}/district`: puts an existing town in a district (or in none),
 /// audited; its residents and canteens go to the kiosks again with their new district.
 pub async fn set_district(
