@@ -6,6 +6,7 @@
 
 pub mod city;
 pub mod kiosk;
+pub mod postgres;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -21,6 +21,7 @@ pub mod lookalikes;
 pub mod migrate;
 pub mod months;
 pub mod policies;
+pub mod postgres;
 pub mod push;
 pub mod residents;
 pub mod settlements;

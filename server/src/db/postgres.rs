@@ -1,0 +1,147 @@
+//! PostgreSQL: the connection pool and the migrator, for a province that outgrows one SQLite file
+//! (ARCHITECTURE.md, "PostgreSQL"). The driver is `tokio-postgres` with the `deadpool-postgres`
+//! pool. The schema is `migrations/postgres/`: it starts at version 15, the SQLite schema's
+//! version when PostgreSQL was added, and every later migration has the same number in both
+//! folders, so one version number means one schema on either database.
+//!
+//! Migrations run as on SQLite: all that are missing in ONE transaction, a newer schema refused.
+//! Several server processes may start against one database at once: the migrating transaction
+//! first takes an advisory lock, so the second waits and then finds nothing to do.
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use super::{Error, Result};
+
+/// The migrations: (version, name, SQL). The first is the whole schema at version 15.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    15,
+    "0015_schema",
+    include_str!("../../../migrations/postgres/0015_schema.sql"),
+)];
+
+/// The advisory lock the migrator holds (any constant no other lock uses: "zhucan-m").
+const MIGRATE_LOCK: i64 = 0x7a68_7563_616e_2d6d;
+
+/// The schema version this code writes and understands.
+pub fn latest() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
+}
+
+/// A pool of connections to the database at `url` (`postgres://user@host:port/db`).
+pub fn pool(url: &str, size: usize) -> Result<Pool> {
+    let config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| Error::invalid("db", format!("not a PostgreSQL URL: {e}")))?;
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .build()
+        .map_err(Error::other)
+}
+
+/// A connection from the pool.
+pub async fn client(pool: &Pool) -> Result<deadpool_postgres::Object> {
+    pool.get().await.map_err(Error::other)
+}
+
+/// The version the database's schema is at (0: empty).
+pub async fn current(client: &tokio_postgres::Client) -> Result<i64> {
+    let row = client
+        .query_one(
+            "SELECT to_regclass('zhucan_schema_version') IS NOT NULL",
+            &[],
+        )
+        .await?;
+    if !row.get::<_, bool>(0) {
+        return Ok(0);
+    }
+    let row = client
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM zhucan_schema_version",
+            &[],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Applies the server's migrations; see [`apply`].
+pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(i64, i64)> {
+    apply(client, MIGRATIONS).await
+}
+
+/// Applies the migrations the database lacks, in one transaction; returns the version before and
+/// after. A schema newer than the newest migration is refused; so is an empty database whose
+/// first migration is not the baseline.
+pub async fn apply(
+    client: &mut tokio_postgres::Client,
+    migrations: &[(i64, &'static str, &'static str)],
+) -> Result<(i64, i64)> {
+    let latest = migrations.last().map_or(0, |m| m.0);
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS zhucan_schema_version (
+             version    BIGINT PRIMARY KEY,
+             name       TEXT NOT NULL,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )
+    .await?;
+    let before: i64 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM zhucan_schema_version",
+            &[],
+        )
+        .await?
+        .get(0);
+    if before > latest {
+        return Err(Error::Conflict(
+            zhucan_platform::migrate::Error::Newer {
+                what: "server",
+                found: before,
+                latest,
+            }
+            .to_string(),
+        ));
+    }
+    for (version, name, sql) in migrations.iter().filter(|m| m.0 > before) {
+        tx.batch_execute(sql)
+            .await
+            .map_err(|e| Error::other(format!("migration {name}: {}", describe(&e))))?;
+        tx.execute(
+            "INSERT INTO zhucan_schema_version (version, name) VALUES ($1, $2)",
+            &[version, name],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok((before, latest.max(before)))
+}
+
+/// The server's message of a database error (tokio-postgres' `Display` says only "db error").
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}
+
+impl From<tokio_postgres::Error> for Error {
+    /// A broken integrity rule (SQLSTATE class 23: a CHECK, a unique key, a foreign key, the
+    /// append-only and card triggers) is a conflict, as SQLite's constraint violation is.
+    fn from(e: tokio_postgres::Error) -> Error {
+        match e.as_db_error() {
+            Some(db) if db.code().code().starts_with("23") => {
+                Error::Conflict(db.message().to_owned())
+            }
+            _ => Error::Other(Box::new(e)),
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! The server's PostgreSQL schema on a real, throwaway PostgreSQL cluster (Debian's `postgresql`,
+//! started in a temporary directory by `zhucan_testkit::postgres::Cluster`): the migrator, the
+//! same tables and columns as the SQLite schema, and the invariants SQLite enforces with triggers
+//! and CHECKs, also with two writers at once.
+
+use std::time::Instant;
+
+use tokio_postgres::{Client, NoTls};
+use zhucan_server::db::{self, postgres};
+use zhucan_testkit::postgres::Cluster;
+
+/// A fresh cluster and a migrated connection to it.
+async fn migrated() -> (Cluster, Client) {
+    let cluster = tokio::task::spawn_blocking(Cluster::start)
+        .await
+        .expect("join")
+        .expect("start a PostgreSQL cluster");
+    let mut client = connect(&cluster).await;
+    postgres::migrate(&mut client).await.expect("migrate");
+    (cluster, client)
+}
+
+async fn connect(cluster: &Cluster) -> Client {
+    let (client, connection) = tokio_postgres::connect(&cluster.url(), NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+}
+
+fn conflict(e: &db::Error) -> &str {
+    match e {
+        db::Error::Conflict(m) => m,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn migrations_run_once_in_one_transaction_and_a_newer_schema_is_refused() {
+    let cluster = tokio::task::spawn_blocking(Cluster::start)
+        .await
+        .expect("join")
+        .expect("cluster");
+    let mut client = connect(&cluster).await;
+    assert_eq!(postgres::current(&client).await.expect("current"), 0);
+
+    // A failing migration leaves nothing behind: not the baseline before it, not the version.
+    let broken: &[(i64, &str, &str)] = &[
+        postgres::MIGRATIONS[0],
+        (
+            16,
+            "0016_broken",
+            "ALTER TABLE no_such_table ADD COLUMN x BIGINT;",
+        ),
+    ];
+    let err = postgres::apply(&mut client, broken)
+        .await
+        .expect_err("broken");
+    assert!(err.to_string().contains("0016_broken"), "{err}");
+    assert_eq!(postgres::current(&client).await.expect("current"), 0);
+    let towns = client
+        .query_one("SELECT to_regclass('towns') IS NULL", &[])
+        .await
+        .expect("query");
+    assert!(towns.get::<_, bool>(0), "the baseline was rolled back too");
+
+    assert_eq!(
+        postgres::migrate(&mut client).await.expect("migrate"),
+        (0, 15)
+    );
+    assert_eq!(
+        postgres::migrate(&mut client).await.expect("again"),
+        (15, 15)
+    );
+    // Several server processes starting at once: one migrates, the others wait and find it done.
+    let mut a = connect(&cluster).await;
+    let mut b = connect(&cluster).await;
+    let (ra, rb) = tokio::join!(postgres::migrate(&mut a), postgres::migrate(&mut b));
+    assert_eq!((ra.expect("a"), rb.expect("b")), ((15, 15), (15, 15)));
+
+    client
+        .execute(
+            "INSERT INTO zhucan_schema_version (version, name) VALUES (99, 'from the future')",
+            &[],
+        )
+        .await
+        .expect("insert");
+    let err = postgres::migrate(&mut client).await.expect_err("newer");
+    assert!(conflict(&err).contains("newer"), "{err}");
+}
+
+#[test]
+fn every_sqlite_migration_has_its_postgres_twin() {
+    assert_eq!(
+        postgres::latest(),
+        db::migrate::latest(),
+        "a new migrations/server/NNNN_*.sql needs migrations/postgres/NNNN_*.sql"
+    );
+}
+
+/// Every table and column of the SQLite schema, and no other, with the same nullability.
+#[tokio::test]
+async fn the_schema_has_the_same_tables_and_columns_as_on_sqlite() {
+    let (_cluster, client) = migrated().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = db::Db::open(&dir.path().join("z.sqlite")).expect("open");
+    let on_sqlite: Vec<(String, String, bool)> = sqlite
+        .read_sync(|c| {
+            let mut tables = c.prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table'
+                   AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            )?;
+            let names: Vec<String> = tables
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut out = Vec::new();
+            for t in names {
+                let mut cols = c.prepare(&format!("PRAGMA table_info(\"{t}\")"))?;
+                let rows = cols.query_map([], |r| {
+                    // a PRIMARY KEY column is NOT NULL on PostgreSQL whatever it says
+                    let notnull: i64 = r.get(3)?;
+                    let pk: i64 = r.get(5)?;
+                    Ok((r.get::<_, String>(1)?, notnull != 0 || pk != 0))
+                })?;
+                for row in rows {
+                    let (col, not_null) = row?;
+                    out.push((t.clone(), col, not_null));
+                }
+            }
+            Ok(out)
+        })
+        .expect("sqlite schema");
+    let mut on_sqlite = on_sqlite;
+    on_sqlite.sort();
+    let mut on_postgres: Vec<(String, String, bool)> = client
+        .query(
+            "SELECT table_name::text, column_name::text, is_nullable = 'NO'
+               FROM information_schema.columns
+              WHERE table_schema = 'public' AND table_name <> 'zhucan_schema_version'",
+            &[],
+        )
+        .await
+        .expect("columns")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    on_postgres.sort();
+    let only_sqlite: Vec<_> = on_sqlite
+        .iter()
+        .filter(|c| !on_postgres.contains(c))
+        .collect();
+    let only_postgres: Vec<_> = on_postgres
+        .iter()
+        .filter(|c| !on_sqlite.contains(c))
+        .collect();
+    assert!(
+        only_sqlite.is_empty() && only_postgres.is_empty(),
+        "only on SQLite: {only_sqlite:?}\nonly on PostgreSQL: {only_postgres:?}"
+    );
+    assert!(on_postgres.len() > 250, "{}", on_postgres.len());
+}
+
+#[tokio::test]
+async fn the_audit_log_and_spot_checks_are_append_only() {
+    let (_cluster, client) = migrated().await;
+    client
+        .execute(
+            "INSERT INTO audit_log (at, actor, role, action, target, detail, prev_hash, hash)
+             VALUES ('2026-03-01T00:00:00.000Z', 'admin-token', 'admin', 'x', 'y', '{}', $1, 'h1')",
+            &[&"0".repeat(64)],
+        )
+        .await
+        .expect("append");
+    for sql in [
+        "UPDATE audit_log SET actor = 'someone else'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+        "TRUNCATE spot_checks",
+    ] {
+        let err = db::Error::from(client.execute(sql, &[]).await.expect_err(sql));
+        assert!(conflict(&err).contains("append-only"), "{sql}: {err}");
+    }
+    let n: i64 = client
+        .query_one(
+            "SELECT count(*) FROM audit_log WHERE actor = 'admin-token'",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(n, 1);
+}
+
+/// A town, a canteen and a resident to hang settlements on.
+async fn seed(client: &Client) {
+    client
+        .batch_execute(
+            "INSERT INTO towns (code, name) VALUES ('choucheng', '稠城');
+             INSERT INTO canteens (id, name, kind, town, operator, operator_kind)
+                  VALUES (1, '稠城一食堂', 'care_centre', 'choucheng', '某', 'contracted');
+             INSERT INTO residents (id, name, sex, birth_date, national_id_index,
+                  national_id_masked, local_registration, registered_town, residence_town,
+                  status, card_code, created_at)
+                  VALUES (1, '某', 'female', '1940-01-01', 'i1', '3307**', 1, 'choucheng',
+                          'choucheng', 'active', 'C1', '2026-03-01T00:00:00.000Z');",
+        )
+        .await
+        .expect("seed");
+}
+
+/// Inserts an accepted lunch of 15 yuan (5 subsidy: 3 city, 2 town) with the extra `columns`
+/// (each starting with a comma) set to `values`.
+async fn settle(client: &Client, id: &str, columns: &str, values: &str) -> Result<u64, db::Error> {
+    let sql = format!(
+        "INSERT INTO settlements (id, canteen_id, resident_id, served_at, local_date, slot,
+             method, delivered, outcome, price, subsidy, self_pay, city_fen, town_fen, other_fen,
+             received_at, request_hash, period {columns})
+         VALUES ('{id}', 1, 1, '2026-03-01T04:00:00.000Z', '2026-03-01', 'lunch', 'card', 0,
+             'accepted', 1500, 500, 1000, 300, 200, 0, '2026-03-01T04:00:01.000Z', 'h', '2026-03'
+             {values})"
+    );
+    client.execute(&sql, &[]).await.map_err(db::Error::from)
+}
+
+#[tokio::test]
+async fn the_fen_of_a_settlement_add_up_and_its_lines_fit_inside_it() {
+    let (_cluster, client) = migrated().await;
+    seed(&client).await;
+    settle(&client, "s1", "", "")
+        .await
+        .expect("a meal that adds up");
+    // subsidy + self_pay = price, city + town + other = subsidy
+    let err = client
+        .execute("UPDATE settlements SET self_pay = 999 WHERE id = 's1'", &[])
+        .await
+        .expect_err("price");
+    assert!(conflict(&db::Error::from(err)).contains("check"), "sums");
+    let err = client
+        .execute("UPDATE settlements SET city_fen = 301 WHERE id = 's1'", &[])
+        .await
+        .expect_err("funding");
+    assert!(conflict(&db::Error::from(err)).contains("check"));
+    // the lines (delivery, county, operating) fit inside the meal
+    for (name, columns, values) in [
+        ("delivery fee above the price", ", delivery_fee", ", 1600"),
+        ("county above other", ", county_fen", ", 1"),
+        ("operating without its source", ", operating_fen", ", 100"),
+    ] {
+        let err = settle(&client, "s2", columns, values)
+            .await
+            .expect_err(name);
+        assert!(
+            conflict(&err).contains("settlements_lines_fit"),
+            "{name}: {err}"
+        );
+    }
+    settle(
+        &client,
+        "s3",
+        ", delivery_fee, operating_fen, operating_source",
+        ", 300, 100, 'city'",
+    )
+    .await
+    .expect("lines that fit");
+}
+
+/// Waits until `n` sessions wait for a lock (`pg_locks`), or fails after the deadline.
+async fn until_waiting(client: &Client, n: i64) {
+    let deadline = Instant::now() + zhucan_testkit::WAIT;
+    loop {
+        let waiting: i64 = client
+            .query_one("SELECT count(*) FROM pg_locks WHERE NOT granted", &[])
+            .await
+            .expect("pg_locks")
+            .get(0);
+        if waiting >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no session came to wait for the lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A card is a resident's or a carer's. Two writers adding one card to both tables at once: the
+/// second waits for the first to commit, then is refused.
+#[tokio::test]
+async fn a_card_stays_one_persons_when_two_writers_race() {
+    let (cluster, watcher) = migrated().await;
+    seed(&watcher).await;
+    let mut first = connect(&cluster).await;
+    let mut second = connect(&cluster).await;
+    let t1 = first.transaction().await.expect("t1");
+    t1.execute(
+        "INSERT INTO carers (name, card_code, created_at) VALUES ('代取人', 'C9', 'now')",
+        &[],
+    )
+    .await
+    .expect("carer");
+    let racing = tokio::spawn(async move {
+        let t2 = second.transaction().await.expect("t2");
+        let out = t2
+            .execute(
+                "INSERT INTO residents (name, sex, birth_date, national_id_index,
+                     national_id_masked, local_registration, registered_town, residence_town,
+                     status, card_code, created_at)
+                 VALUES ('某', 'male', '1940-01-01', 'i2', '3307**', 1, 'choucheng', 'choucheng',
+                     'active', 'C9', 'now')",
+                &[],
+            )
+            .await;
+        let out = match out {
+            Ok(_) => t2.commit().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        out.map_err(db::Error::from)
+    });
+    until_waiting(&watcher, 1).await;
+    t1.commit().await.expect("commit the carer");
+    let err = racing
+        .await
+        .expect("join")
+        .expect_err("the resident with a carer's card");
+    assert!(conflict(&err).contains("carer's card"), "{err}");
+}
+
+/// Two appends that read the same last row of the audit log: the second one cannot commit a
+/// fork of the hash chain.
+#[tokio::test]
+async fn two_audit_appends_from_the_same_head_cannot_fork_the_chain() {
+    let (cluster, watcher) = migrated().await;
+    let genesis = "0".repeat(64);
+    let mut first = connect(&cluster).await;
+    let mut second = connect(&cluster).await;
+    let append = "INSERT INTO audit_log (at, actor, role, action, target, detail, prev_hash, hash)
+                  VALUES ('2026-03-01T00:00:00.000Z', 'a', 'admin', 'x', 'y', '{}', $1, $2)";
+    let t1 = first.transaction().await.expect("t1");
+    t1.execute(append, &[&genesis, &"h1"]).await.expect("first");
+    let g = genesis.clone();
+    let racing = tokio::spawn(async move {
+        let t2 = second.transaction().await.expect("t2");
+        let out = t2.execute(append, &[&g, &"h2"]).await;
+        let out = match out {
+            Ok(_) => t2.commit().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        out.map_err(db::Error::from)
+    });
+    until_waiting(&watcher, 1).await;
+    t1.commit().await.expect("commit");
+    let err = racing.await.expect("join").expect_err("a fork");
+    assert!(conflict(&err).contains("audit_log_one_successor"), "{err}");
+}
