@@ -272,6 +272,7 @@ pub struct Diner {
     pub categories: BTreeSet<Category>,
     pub status: ResidentStatus,
     /// The balance of a prepaid account, from which self-pay is taken; null without one.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub prepaid_balance: Option<Fen>,
     /// Face templates enrolled with separate consent: face check-ins are possible.
     pub face_ready: bool,

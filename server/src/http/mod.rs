@@ -61,7 +61,7 @@ impl AppState {
 /// the router and [`openapi`] are both built from.
 pub fn api_routes() -> OpenApiRouter<AppState> {
     use api::*;
-    let v1 = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let v1 = OpenApiRouter::new()
         .routes(routes!(health::show))
         .routes(routes!(openapi::show))
         .routes(routes!(towns::list, towns::create))
@@ -103,7 +103,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(corrections::reject))
         .routes(routes!(spot_checks::list, spot_checks::create))
         .routes(routes!(carers::list, carers::create));
-    OpenApiRouter::new().nest("/api/v1", v1)
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).nest("/api/v1", v1)
 }
 
 pub fn router(state: AppState) -> Router {

@@ -9,7 +9,7 @@
 //!   answers the guard and the extractors give) and the two cross-field rules JSON Schema can
 //!   say but a derive cannot (`if`/`then` on `ResidentUpdate` and `SettlementItem`).
 //!
-//! Drift tests: `docs/openapi.json` is the committed document, compared with this one by
+//! Drift tests: `server/openapi.json` is the committed document, compared with this one by
 //! `openapi::the_committed_document_is_current`; with `--check-responses` (on in every API and
 //! end-to-end test, and under schemathesis) the server checks each JSON answer against it
 //! ([`super::conformance`]).
@@ -131,8 +131,97 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
             }
         }
     }
+    optional_bodies(&mut v["paths"]);
+    integer_bounds(&mut v);
+    closed_benefit(&mut v["components"]["schemas"]["Benefit"]);
     cross_field_rules(&mut v["components"]["schemas"]);
     v
+}
+
+/// An `Option<T>` request body means the body may be left out, not that it may be `null`
+/// (the extractor refuses a `null` body): `T`, not required.
+fn optional_bodies(paths: &mut Value) {
+    let bodies = paths
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|p| p.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("requestBody"));
+    for body in bodies {
+        let schema = &mut body["content"]["application/json"]["schema"];
+        let Some(alternatives) = schema.get("oneOf").and_then(Value::as_array) else {
+            continue;
+        };
+        let not_null: Vec<&Value> = alternatives
+            .iter()
+            .filter(|a| a.get("type") != Some(&json!("null")))
+            .collect();
+        if let [only] = not_null[..]
+            && not_null.len() < alternatives.len()
+        {
+            *schema = only.clone();
+            body["required"] = json!(false);
+        }
+    }
+}
+
+/// Integer formats JSON Schema does not define (`uint32`, `int16`, ...) as explicit bounds, which
+/// validators and schemathesis honour; `uint64` and `int64` within the databases' 64-bit integer.
+/// A tighter bound the type already states is kept.
+fn integer_bounds(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            // (utoipa spells the unsigned formats `u-int32` and so on)
+            let range = match o.get("format").and_then(Value::as_str) {
+                Some("int8") => Some((i64::from(i8::MIN), i64::from(i8::MAX), false)),
+                Some("int16") => Some((i64::from(i16::MIN), i64::from(i16::MAX), false)),
+                Some("int32") => Some((i64::from(i32::MIN), i64::from(i32::MAX), true)),
+                Some("int64") => Some((i64::MIN, i64::MAX, true)),
+                Some("uint8" | "u-int8") => Some((0, i64::from(u8::MAX), false)),
+                Some("uint16" | "u-int16") => Some((0, i64::from(u16::MAX), false)),
+                Some("uint32" | "u-int32") => Some((0, i64::from(u32::MAX), false)),
+                Some("uint64" | "u-int64") => Some((0, i64::MAX, false)),
+                _ => None,
+            };
+            if let Some((lo, hi, standard)) = range {
+                let lo = o
+                    .get("minimum")
+                    .and_then(Value::as_i64)
+                    .map_or(lo, |m| m.max(lo));
+                let hi = o
+                    .get("maximum")
+                    .and_then(Value::as_i64)
+                    .map_or(hi, |m| m.min(hi));
+                o.insert("minimum".into(), json!(lo));
+                o.insert("maximum".into(), json!(hi));
+                if !standard {
+                    o.remove("format");
+                }
+            }
+            o.values_mut().for_each(integer_bounds);
+        }
+        Value::Array(a) => a.iter_mut().for_each(integer_bounds),
+        _ => {}
+    }
+}
+
+/// `Benefit` is an externally tagged enum under `deny_unknown_fields`: each alternative is an
+/// object with one key, whose object takes no other keys either (utoipa does not carry
+/// `deny_unknown_fields` into enum variants).
+fn closed_benefit(benefit: &mut Value) {
+    for alternative in benefit["oneOf"].as_array_mut().into_iter().flatten() {
+        alternative["additionalProperties"] = json!(false);
+        for inner in alternative["properties"]
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|p| p.values_mut())
+        {
+            if inner.get("type") == Some(&json!("object")) {
+                inner["additionalProperties"] = json!(false);
+            }
+        }
+    }
 }
 
 /// Rules between fields of one body, which the server checks and a derive cannot state.
@@ -179,5 +268,27 @@ mod tests {
             }
         }
         assert!(ids.len() >= 50, "{}", ids.len());
+        assert_eq!(doc["info"]["title"], "Zhucan server API");
+        assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn integers_carry_their_bounds_and_optional_bodies_may_be_left_out() {
+        let doc = document();
+        let s = &doc["components"]["schemas"];
+        let version = &s["Policy"]["properties"]["version"];
+        assert_eq!(version["maximum"], u32::MAX, "{version}");
+        assert_eq!(version["minimum"], 1, "{version}");
+        let seq = &s["Signed"]["properties"]["seq"];
+        assert_eq!(seq["maximum"], i64::MAX, "{seq}");
+        let close = &doc["paths"]["/api/v1/months/{month}/close"]["post"]["requestBody"];
+        assert_eq!(close["required"], false, "{close}");
+        assert!(
+            close["content"]["application/json"]["schema"]["$ref"].is_string(),
+            "{close}"
+        );
+        for alternative in s["Benefit"]["oneOf"].as_array().expect("oneOf") {
+            assert_eq!(alternative["additionalProperties"], false, "{alternative}");
+        }
     }
 }

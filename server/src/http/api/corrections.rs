@@ -46,7 +46,7 @@ pub(crate) fn decision_error(e: db::Error) -> Error {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only corrections in this state.
-    #[param(pattern = "^(pending|approved|rejected)$")]
+    #[param(value_type = Option<zhucan_domain::openapi::CorrectionState>, inline)]
     state: Option<String>,
 }
 

@@ -30,12 +30,22 @@ pub struct StatementQuery {
     /// Only meals whose subsidy this town pays (its code).
     town: Option<String>,
     /// `json` (default), `csv` (UTF-8 with BOM) or `xlsx`.
-    #[param(pattern = "^(json|csv|xlsx)$")]
+    #[param(value_type = Option<StatementFormat>, inline)]
     format: Option<String>,
 }
 
+/// The formats of the statement (the document's enum; the handler matches the same three).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // a schema only
+enum StatementFormat {
+    Json,
+    Csv,
+    Xlsx,
+}
+
 #[utoipa::path(
-    get, path = "/statements", operation_id = "getStatement", summary = "the monthly finance statement", params(StatementQuery), responses((status = 200, description = "the statement", content((zhucan_domain::api::Statement = "application/json"), (String = "text/csv"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))))
+    get, path = "/statements", operation_id = "getStatement", summary = "the monthly finance statement", params(StatementQuery), responses((status = 200, description = "the statement", content((zhucan_domain::api::Statement = "application/json"), (String = "text/csv"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))))
 )]
 #[tracing::instrument(skip_all, fields(month = %q.month))]
 pub async fn show(
