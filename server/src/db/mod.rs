@@ -26,6 +26,7 @@ pub mod push;
 pub mod residents;
 pub mod settlements;
 pub mod spot_checks;
+pub mod sql;
 pub mod statements;
 pub mod templates;
 pub mod topups;

@@ -125,11 +125,13 @@ pub async fn apply(
     Ok((before, latest.max(before)))
 }
 
-/// The server's message of a database error (tokio-postgres' `Display` says only "db error").
+/// What went wrong, in words: the server's SQLSTATE and message of a database error
+/// (tokio-postgres' `Display` says only "db error"), or the error and its causes (a parameter
+/// that could not be bound names why).
 fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => e.to_string(),
+        None => super::chain(e),
     }
 }
 
@@ -141,7 +143,58 @@ impl From<tokio_postgres::Error> for Error {
             Some(db) if db.code().code().starts_with("23") => {
                 Error::Conflict(db.message().to_owned())
             }
-            _ => Error::Other(Box::new(e)),
+            _ => Error::other(describe(&e)),
         }
     }
+}
+
+/// The advisory lock every write transaction holds to its commit: one writer at a time across
+/// all server processes, as SQLite has one writer (ARCHITECTURE.md, "PostgreSQL"). "zhucan-w".
+pub const WRITE_LOCK: i64 = 0x7a68_7563_616e_2d77;
+
+/// Whether a transaction writes (and so waits for [`WRITE_LOCK`]) or only reads (a read-only
+/// snapshot: every query of it sees the same data, as `db::snapshot` gives on SQLite).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Write,
+    Read,
+}
+
+/// Runs `f` on one transaction of a connection from `pool`, on the blocking pool, and commits
+/// if it returns `Ok` (rolls back otherwise). `f` is the same synchronous code that runs on
+/// SQLite: each of its queries blocks this thread on the async driver.
+pub async fn transaction<T, F>(pool: &Pool, mode: Mode, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&super::sql::Conn<'_>) -> Result<T> + Send + 'static,
+{
+    use tokio_postgres::IsolationLevel;
+    let pool = pool.clone();
+    let rt = tokio::runtime::Handle::current();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || {
+        let _g = span.enter();
+        let mut client = rt.block_on(pool.get()).map_err(Error::other)?;
+        let tx = rt.block_on(
+            client
+                .build_transaction()
+                .isolation_level(match mode {
+                    Mode::Write => IsolationLevel::ReadCommitted,
+                    Mode::Read => IsolationLevel::RepeatableRead,
+                })
+                .read_only(mode == Mode::Read)
+                .start(),
+        )?;
+        if mode == Mode::Write {
+            rt.block_on(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]))?;
+        }
+        let out = f(&super::sql::Conn::Postgres(super::sql::Pg {
+            tx: &tx,
+            rt: rt.clone(),
+        }))?;
+        rt.block_on(tx.commit())?;
+        Ok(out)
+    })
+    .await
+    .map_err(Error::other)?
 }
