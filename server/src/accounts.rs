@@ -99,7 +99,7 @@ pub fn create_user_as(db: &Db, u: &NewUser, actor: &Actor, now: DateTime<Utc>) -
     let at = ts(now);
     db.write_blocking(move |tx| {
         if let Some(t) = &town
-            && !db::towns::exists(tx, t)?
+            && !db::towns::exists(&db::sql::Conn::Sqlite(tx), t)?
         {
             return Err(db::Error::invalid("town", format!("no town '{t}'")));
         }

@@ -77,7 +77,7 @@ pub fn setup(
     let at = zhucan_platform::stamp(SystemClock.now());
     db.write_blocking(|tx| {
         db::towns::insert(
-            tx,
+            &db::sql::Conn::Sqlite(tx),
             &TownDto {
                 district: None,
                 code: "choucheng".into(),

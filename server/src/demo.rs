@@ -382,7 +382,7 @@ pub fn populate(
     let (canteen_ids, people, kiosk_id, token, mut history) = db.write_blocking(|tx| {
         for (code, name) in TOWNS {
             db::towns::insert(
-                tx,
+                &db::sql::Conn::Sqlite(tx),
                 &TownDto {
                     district: None,
                     code: code.into(),

@@ -233,7 +233,7 @@ pub fn ingest(
         received_at: zhucan_platform::stamp(now),
         canteens: HashMap::new(),
         residents: HashMap::new(),
-        districts: db::towns::districts_of_towns(tx)?,
+        districts: db::towns::districts_of_towns(&db::sql::Conn::Sqlite(tx))?,
         keys: match kiosk_id {
             Some(k) => db::chain::keys(tx, k)?,
             None => Vec::new(),

@@ -10,6 +10,7 @@ use zhucan_domain::{
 };
 
 use super::changes::{self, Kind, Subject};
+use super::sql::Conn;
 use super::{Error, Result, Tx};
 
 pub fn kind_str(k: CanteenKind) -> &'static str {
@@ -37,7 +38,7 @@ fn op_str(k: OperatorKind) -> &'static str {
 
 /// Inserts a canteen (already validated) and returns its id. `at` stamps the change record.
 pub fn insert(tx: &Tx<'_>, c: &NewCanteen, at: &str) -> Result<CanteenId> {
-    if !super::towns::exists(tx, &c.town)? {
+    if !super::towns::exists(&Conn::Sqlite(tx), &c.town)? {
         return Err(Error::invalid("town", format!("no town '{}'", c.town)));
     }
     tx.prepare_cached(
@@ -69,7 +70,7 @@ pub fn insert(tx: &Tx<'_>, c: &NewCanteen, at: &str) -> Result<CanteenId> {
             s.price_max.map(|f| f.0),
         ])?;
     }
-    changes::record(tx, Kind::Canteen, Subject::Id(id), at)?;
+    changes::record(&Conn::Sqlite(tx), Kind::Canteen, Subject::Id(id), at)?;
     Ok(CanteenId(id))
 }
 

@@ -1,12 +1,12 @@
 //! The change log behind incremental kiosk sync. Every write that changes what a kiosk holds
 //! (roster, templates, policy, canteen, this month's meals, voids) calls [`record`] inside its
 //! own transaction, so a change and its log row commit or roll back together. `seq` is
-//! `INTEGER PRIMARY KEY AUTOINCREMENT`: it only grows and is never reused, which makes it the
-//! cursor a kiosk passes back as `since`.
+//! `INTEGER PRIMARY KEY AUTOINCREMENT` (an identity column on PostgreSQL, where the one write lock
+//! makes seq order commit order): it only grows and is never reused, which makes it the cursor a
+//! kiosk passes back as `since`. Runs on both databases (`db::sql`).
 
-use rusqlite::{Connection, params};
-
-use super::{Result, Tx};
+use super::Result;
+use super::sql::{Conn, params};
 
 /// What changed. Stored as its `as_str` in `changes.kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,31 +45,32 @@ pub enum Subject<'a> {
 }
 
 /// Appends one change in the caller's transaction; returns its sequence number.
-pub fn record(tx: &Tx<'_>, kind: Kind, subject: Subject<'_>, at: &str) -> Result<i64> {
+pub fn record(tx: &Conn<'_>, kind: Kind, subject: Subject<'_>, at: &str) -> Result<i64> {
     let (id, key) = match subject {
         Subject::Id(i) => (Some(i), None),
         Subject::Key(k) => (None, Some(k)),
     };
-    tx.prepare_cached(
-        "INSERT INTO changes (kind, subject_id, subject_key, at) VALUES (?1,?2,?3,?4)",
-    )?
-    .execute(params![kind.as_str(), id, key, at])?;
-    Ok(tx.last_insert_rowid())
+    tx.query_row(
+        "INSERT INTO changes (kind, subject_id, subject_key, at) VALUES (?1,?2,?3,?4)
+         RETURNING seq",
+        params![kind.as_str(), id, key, at],
+        |r| r.get(0),
+    )
 }
 
 /// The newest sequence number (0 when nothing was ever recorded).
-pub fn latest(conn: &Connection) -> Result<i64> {
-    Ok(conn
-        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM changes")?
-        .query_row([], |r| r.get(0))?)
+pub fn latest(conn: &Conn<'_>) -> Result<i64> {
+    conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", (), |r| {
+        r.get(0)
+    })
 }
 
 /// The text keys of changes of `kind` after `since`, oldest first, without repeats.
-pub fn keys_since(conn: &Connection, kind: Kind, since: i64) -> Result<Vec<String>> {
-    let mut st = conn.prepare_cached(
+pub fn keys_since(conn: &Conn<'_>, kind: Kind, since: i64) -> Result<Vec<String>> {
+    conn.query_map(
         "SELECT subject_key FROM changes WHERE kind = ?1 AND seq > ?2 AND subject_key IS NOT NULL
          GROUP BY subject_key ORDER BY MIN(seq)",
-    )?;
-    let rows = st.query_map(params![kind.as_str(), since], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        params![kind.as_str(), since],
+        |r| r.get(0),
+    )
 }

@@ -127,20 +127,39 @@ const READERS: usize = 4;
 /// The database handle the server shares between requests. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
-    path: PathBuf,
-    writer: Arc<Mutex<Connection>>,
-    readers: Arc<Mutex<Vec<Connection>>>,
+    backend: Backend,
     /// The server's secret key, when opened with one: the `id_masked()` SQL function needs it
     /// to show a national ID number's masked form (see [`residents::MASKED_ID`]).
     key: Option<Arc<Vec<u8>>>,
 }
 
+/// Where the data is: an SQLite file (one writer connection, a few readers) or a PostgreSQL
+/// database (a pool; ARCHITECTURE.md, "PostgreSQL").
+#[derive(Clone)]
+enum Backend {
+    Sqlite {
+        path: PathBuf,
+        writer: Arc<Mutex<Connection>>,
+        readers: Arc<Mutex<Vec<Connection>>>,
+    },
+    Postgres(deadpool_postgres::Pool),
+}
+
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("Db");
+        match &self.backend {
+            Backend::Sqlite { path, .. } => d.field("path", path),
+            Backend::Postgres(_) => d.field("backend", &"postgres"),
+        };
+        d.finish_non_exhaustive()
     }
+}
+
+/// What the SQLite-only calls answer on PostgreSQL while the db modules are being ported
+/// ([`Db::read_conn`], [`Db::write_conn`] run on both).
+fn sqlite_only() -> Error {
+    Error::other("this part of the server does not run on PostgreSQL yet")
 }
 
 /// Makes sure the database file exists with mode 0600 (owner only) before SQLite opens it;
@@ -265,15 +284,70 @@ impl Db {
         let mut writer = connect_with(path, key.as_ref())?;
         migrate::apply(&mut writer)?;
         Ok(Db {
-            path: path.to_owned(),
-            writer: Arc::new(Mutex::new(writer)),
-            readers: Arc::new(Mutex::new(Vec::new())),
+            backend: Backend::Sqlite {
+                path: path.to_owned(),
+                writer: Arc::new(Mutex::new(writer)),
+                readers: Arc::new(Mutex::new(Vec::new())),
+            },
             key,
         })
     }
 
+    /// Connects to the PostgreSQL database at `url` with a pool of `pool_size` connections and
+    /// brings its schema up to date (refusing a newer one).
+    pub async fn open_postgres(url: &str, key: &[u8], pool_size: usize) -> Result<Db> {
+        let pool = postgres::pool(url, pool_size)?;
+        let mut client = postgres::client(&pool).await?;
+        postgres::migrate(&mut client).await?;
+        Ok(Db {
+            backend: Backend::Postgres(pool),
+            key: Some(Arc::new(key.to_vec())),
+        })
+    }
+
+    /// The SQLite file (tests that play an attacker with the file itself); `None` on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Sqlite { path, .. } => Some(path),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// The SQLite file: see [`Db::sqlite_path`].
+    ///
+    /// # Panics
+    /// On PostgreSQL.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.sqlite_path()
+            .expect("Db::path is the SQLite file; this database is PostgreSQL")
+    }
+
+    /// Runs `f` inside one write transaction, on either database; commits if it returns `Ok`,
+    /// rolls back otherwise. On PostgreSQL it waits for the one write lock first.
+    pub async fn write_conn<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&sql::Conn<'_>) -> Result<T> + Send + 'static,
+    {
+        match &self.backend {
+            Backend::Sqlite { .. } => self.write(move |tx| f(&sql::Conn::Sqlite(tx))).await,
+            Backend::Postgres(pool) => postgres::transaction(pool, postgres::Mode::Write, f).await,
+        }
+    }
+
+    /// Runs `f` on a read snapshot, on either database.
+    pub async fn read_conn<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&sql::Conn<'_>) -> Result<T> + Send + 'static,
+    {
+        match &self.backend {
+            Backend::Sqlite { .. } => {
+                self.read(move |c| snapshot(c, |c| f(&sql::Conn::Sqlite(c))))
+                    .await
+            }
+            Backend::Postgres(pool) => postgres::transaction(pool, postgres::Mode::Read, f).await,
+        }
     }
 
     /// Runs `f` inside one write transaction on the blocking pool; commits if it returns `Ok`,
@@ -283,7 +357,10 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
     {
-        let writer = self.writer.clone();
+        let Backend::Sqlite { writer, .. } = &self.backend else {
+            return Err(sqlite_only());
+        };
+        let writer = writer.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _g = span.enter();
@@ -314,19 +391,19 @@ impl Db {
 
     /// The synchronous form of [`Db::read`], for the CLI and the blocking pool.
     pub fn read_sync<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let Backend::Sqlite { path, readers, .. } = &self.backend else {
+            return Err(sqlite_only());
+        };
         let conn = {
-            let mut pool = self
-                .readers
-                .lock()
-                .map_err(|_| Error::other("pool poisoned"))?;
+            let mut pool = readers.lock().map_err(|_| Error::other("pool poisoned"))?;
             pool.pop()
         };
         let conn = match conn {
             Some(c) => c,
-            None => connect_with(&self.path, self.key.as_ref())?,
+            None => connect_with(path, self.key.as_ref())?,
         };
         let out = f(&conn);
-        if let Ok(mut pool) = self.readers.lock()
+        if let Ok(mut pool) = readers.lock()
             && pool.len() < READERS
         {
             pool.push(conn);
@@ -336,8 +413,10 @@ impl Db {
 
     /// The synchronous form of [`Db::write`].
     pub fn write_blocking<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self
-            .writer
+        let Backend::Sqlite { writer, .. } = &self.backend else {
+            return Err(sqlite_only());
+        };
+        let mut conn = writer
             .lock()
             .map_err(|_| Error::other("writer mutex poisoned"))?;
         write_sync(&mut conn, f)

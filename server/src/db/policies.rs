@@ -5,6 +5,7 @@ use zhucan_domain::Policy;
 use zhucan_domain::api::PolicySummary;
 
 use super::changes::{self, Kind, Subject};
+use super::sql::Conn;
 use super::{Error, Result, Tx};
 
 pub fn insert(tx: &Tx<'_>, p: &Policy, json: &str, now: &str) -> Result<()> {
@@ -29,7 +30,7 @@ pub fn insert(tx: &Tx<'_>, p: &Policy, json: &str, now: &str) -> Result<()> {
         other => other,
     })?;
     changes::record(
-        tx,
+        &Conn::Sqlite(tx),
         Kind::Policy,
         Subject::Key(&format!("{}:{}", p.id, p.version)),
         now,

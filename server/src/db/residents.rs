@@ -17,6 +17,7 @@ use zhucan_domain::{
 
 use super::Sealed;
 use super::changes::{self, Kind, Subject};
+use super::sql::Conn;
 use super::{Error, Result, Tx, flag};
 
 /// A resident ready to be stored: validated, with the national ID already reduced to its blind
@@ -112,7 +113,7 @@ pub fn insert(tx: &Tx<'_>, r: &NewResidentRow, at: &str, by: &str) -> Result<Res
         other => other,
     })?;
     let id = tx.last_insert_rowid();
-    changes::record(tx, Kind::Resident, Subject::Id(id), at)?;
+    changes::record(&Conn::Sqlite(tx), Kind::Resident, Subject::Id(id), at)?;
     set_categories(tx, ResidentId(id), &r.categories)?;
     if r.consent.face_enrolment {
         record_consent(tx, ResidentId(id), "face_enrolment", true, at, by)?;
@@ -248,9 +249,9 @@ pub fn update(tx: &Tx<'_>, id: ResidentId, u: &Update, at: &str, by: &str) -> Re
             out.purge_reason = Some(reason);
         }
     }
-    changes::record(tx, Kind::Resident, Subject::Id(id.0), at)?;
+    changes::record(&Conn::Sqlite(tx), Kind::Resident, Subject::Id(id.0), at)?;
     if templates_changed {
-        changes::record(tx, Kind::Templates, Subject::Id(id.0), at)?;
+        changes::record(&Conn::Sqlite(tx), Kind::Templates, Subject::Id(id.0), at)?;
     }
     Ok(out)
 }
@@ -334,7 +335,7 @@ pub fn debit_prepaid(tx: &Tx<'_>, id: ResidentId, amount: Fen, at: &str) -> Resu
         )?
         .execute(params![id.0, amount.0])?;
     if n > 0 {
-        changes::record(tx, Kind::Resident, Subject::Id(id.0), at)?;
+        changes::record(&Conn::Sqlite(tx), Kind::Resident, Subject::Id(id.0), at)?;
     }
     Ok(())
 }

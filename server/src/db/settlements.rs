@@ -9,6 +9,7 @@ use zhucan_domain::settle::{Decision, Eligibility};
 use zhucan_domain::{CanteenId, Fen, Method, Payment, PriorMeal, ResidentId, Slot};
 
 use super::changes::{self, Kind, Subject};
+use super::sql::Conn;
 use super::{Error, Result, Tx};
 
 /// Everything stored about one decided item.
@@ -164,7 +165,7 @@ pub fn insert(tx: &Tx<'_>, s: &SettlementRow<'_>) -> Result<()> {
         .execute(params![s.id.to_string(), s.answer])?;
     if outcome == "accepted" {
         changes::record(
-            tx,
+            &Conn::Sqlite(tx),
             Kind::Meal,
             Subject::Key(&s.id.to_string()),
             s.received_at,
@@ -247,7 +248,12 @@ pub fn mark_voided(tx: &Tx<'_>, id: Uuid, at: &str, reason: &str, by: &str) -> R
         .execute(params![id.to_string(), at, reason, by])?;
     if n == 1 {
         super::books::seal_settlement(tx, &id.to_string())?;
-        changes::record(tx, Kind::Void, Subject::Key(&id.to_string()), at)?;
+        changes::record(
+            &Conn::Sqlite(tx),
+            Kind::Void,
+            Subject::Key(&id.to_string()),
+            at,
+        )?;
     }
     Ok(n == 1)
 }
@@ -261,7 +267,12 @@ pub fn refund_prepaid(tx: &Tx<'_>, resident: ResidentId, amount: Fen, at: &str) 
         )?
         .execute(params![resident.0, amount.0])?;
     if n > 0 {
-        changes::record(tx, Kind::Resident, Subject::Id(resident.0), at)?;
+        changes::record(
+            &Conn::Sqlite(tx),
+            Kind::Resident,
+            Subject::Id(resident.0),
+            at,
+        )?;
     }
     Ok(())
 }
@@ -320,7 +331,7 @@ pub fn insert_adjustment(
     let id = tx.last_insert_rowid();
     super::books::seal_adjustment(tx, id)?;
     changes::record(
-        tx,
+        &Conn::Sqlite(tx),
         Kind::Void,
         Subject::Key(&line.settlement_id.to_string()),
         at,

@@ -7,6 +7,7 @@ use rusqlite::{Connection, params};
 use zhucan_domain::{CanteenId, ResidentId};
 
 use super::changes::{self, Kind, Subject};
+use super::sql::Conn;
 use super::{Error, Result, Tx};
 
 pub use super::Sealed;
@@ -59,7 +60,12 @@ pub fn replace(tx: &Tx<'_>, set: &NewSet<'_>, at: &str) -> Result<()> {
             other => other,
         })?;
     }
-    changes::record(tx, Kind::Templates, Subject::Id(set.resident_id.0), at)?;
+    changes::record(
+        &Conn::Sqlite(tx),
+        Kind::Templates,
+        Subject::Id(set.resident_id.0),
+        at,
+    )?;
     Ok(())
 }
 
@@ -96,8 +102,18 @@ pub fn delete(tx: &Tx<'_>, resident: ResidentId, at: &str, by: &str) -> Result<(
         return Err(super::Error::NotFound);
     }
     let n = purge_face_data(tx, resident, "deletion", at, by)?;
-    changes::record(tx, Kind::Resident, Subject::Id(resident.0), at)?;
-    let seq = changes::record(tx, Kind::Templates, Subject::Id(resident.0), at)?;
+    changes::record(
+        &Conn::Sqlite(tx),
+        Kind::Resident,
+        Subject::Id(resident.0),
+        at,
+    )?;
+    let seq = changes::record(
+        &Conn::Sqlite(tx),
+        Kind::Templates,
+        Subject::Id(resident.0),
+        at,
+    )?;
     Ok((n, seq))
 }
 

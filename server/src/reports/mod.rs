@@ -142,7 +142,7 @@ fn statement_parts(conn: &Connection, month: &str, filter: &Filter) -> db::Resul
     let mut town_share: BTreeMap<String, Fen> = BTreeMap::new();
     let mut county_share: BTreeMap<String, Fen> = BTreeMap::new();
     let (mut city, mut other, mut own) = (Fen::ZERO, Fen::ZERO, Fen::ZERO);
-    let districts = db::towns::districts_of_towns(conn)?;
+    let districts = db::towns::districts_of_towns(&db::sql::Conn::Sqlite(conn))?;
     let mut clearing: BTreeMap<(String, String), ClearingLine> = BTreeMap::new();
     let entries = groups
         .iter()

@@ -530,3 +530,117 @@ mod sql {
         assert_eq!(second.await.expect("join").expect("second"), 1);
     }
 }
+
+mod ported {
+    //! The db modules ported to `db::sql` run the same on both databases: one scenario, run
+    //! through `Db::write_conn`/`read_conn` on an SQLite file and on PostgreSQL, gives the same
+    //! answers.
+
+    use super::*;
+    use zhucan_domain::api::{DistrictDto, TownDto};
+    use zhucan_server::db::changes::{self, Kind};
+    use zhucan_server::db::{Db, towns};
+
+    type Seen = (
+        Vec<TownDto>,
+        Vec<DistrictDto>,
+        String,
+        String,
+        std::collections::HashMap<String, String>,
+        Vec<String>,
+        i64,
+    );
+
+    async fn scenario(db: &Db) -> Seen {
+        let town = |code: &str, district: Option<&str>| TownDto {
+            code: code.into(),
+            name: format!("{code} 镇"),
+            district: district.map(Into::into),
+        };
+        let (a, b) = (town("choucheng", None), town("fotang", None));
+        db.write_conn(move |c| {
+            towns::insert_district(
+                c,
+                &DistrictDto {
+                    code: "yiwu".into(),
+                    name: "义乌市".into(),
+                },
+            )?;
+            towns::insert(c, &a)?;
+            towns::insert(c, &b)
+        })
+        .await
+        .expect("towns");
+        let again = town("choucheng", None);
+        let duplicate = db
+            .write_conn(move |c| towns::insert(c, &again))
+            .await
+            .expect_err("a town twice")
+            .to_string();
+        let nowhere = town("x", Some("nowhere"));
+        let unknown = db
+            .write_conn(move |c| towns::insert(c, &nowhere))
+            .await
+            .expect_err("an unknown district")
+            .to_string();
+        db.write_conn(|c| {
+            assert!(towns::set_district(
+                c,
+                "fotang",
+                Some("yiwu"),
+                "2026-03-01T00:00:00.000Z"
+            )?);
+            assert!(!towns::set_district(
+                c,
+                "nowhere",
+                None,
+                "2026-03-01T00:00:00.000Z"
+            )?);
+            changes::record(
+                c,
+                Kind::Void,
+                changes::Subject::Key("s-1"),
+                "2026-03-01T00:00:00.000Z",
+            )
+        })
+        .await
+        .expect("set district");
+        db.read_conn(|c| {
+            Ok((
+                towns::list(c)?,
+                towns::list_districts(c)?,
+                duplicate,
+                unknown,
+                towns::districts_of_towns(c)?,
+                changes::keys_since(c, Kind::Void, 0)?,
+                changes::latest(c)?,
+            ))
+        })
+        .await
+        .expect("read")
+    }
+
+    #[tokio::test]
+    async fn towns_districts_and_the_change_log_answer_the_same_on_both() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sqlite = Db::open(&dir.path().join("z.sqlite")).expect("sqlite");
+        let on_sqlite = scenario(&sqlite).await;
+
+        let cluster = tokio::task::spawn_blocking(Cluster::start)
+            .await
+            .expect("join")
+            .expect("cluster");
+        let pg = Db::open_postgres(&cluster.url(), &[7; 32], 4)
+            .await
+            .expect("PostgreSQL");
+        let on_postgres = scenario(&pg).await;
+        assert_eq!(on_sqlite, on_postgres);
+        assert_eq!(on_postgres.2, "conflict: town 'choucheng' already exists");
+        assert_eq!(on_postgres.3, "district: no district 'nowhere'");
+        assert_eq!(on_postgres.4["fotang"], "yiwu");
+        assert_eq!(on_postgres.5, vec!["s-1".to_owned()]);
+        // SQLite-only parts say so on PostgreSQL instead of misbehaving
+        let err = pg.read(|_| Ok(())).await.expect_err("not ported");
+        assert!(err.to_string().contains("PostgreSQL yet"), "{err}");
+    }
+}

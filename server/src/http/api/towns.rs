@@ -50,7 +50,9 @@ pub async fn create(
             .transpose()?,
     };
     let out = town.clone();
-    st.db.write(move |tx| db::towns::insert(tx, &town)).await?;
+    st.db
+        .write_conn(move |tx| db::towns::insert(tx, &town))
+        .await?;
     Ok((StatusCode::CREATED, AppJson(out)))
 }
 
@@ -58,7 +60,7 @@ pub async fn create(
     get, path = "/towns", operation_id = "listTowns", summary = "list towns", responses((status = 200, description = "towns", body = Vec<zhucan_domain::api::TownDto>))
 )]
 pub async fn list(State(st): State<AppState>, _: Admin) -> Result<AppJson<Vec<TownDto>>> {
-    Ok(AppJson(st.db.read(db::towns::list).await?))
+    Ok(AppJson(st.db.read_conn(db::towns::list).await?))
 }
 
 #[utoipa::path(
@@ -76,7 +78,7 @@ pub async fn create_district(
     };
     let out = district.clone();
     st.db
-        .write(move |tx| db::towns::insert_district(tx, &district))
+        .write_conn(move |tx| db::towns::insert_district(tx, &district))
         .await?;
     Ok((StatusCode::CREATED, AppJson(out)))
 }
@@ -88,7 +90,9 @@ pub async fn list_districts(
     State(st): State<AppState>,
     _: Admin,
 ) -> Result<AppJson<Vec<DistrictDto>>> {
-    Ok(AppJson(st.db.read(db::towns::list_districts).await?))
+    Ok(AppJson(
+        st.db.read_conn(db::towns::list_districts).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -112,7 +116,8 @@ pub async fn set_district(
     let out = st
         .db
         .write(move |tx| {
-            if !db::towns::set_district(tx, &town, district.as_deref(), &now)? {
+            let c = &db::sql::Conn::Sqlite(tx);
+            if !db::towns::set_district(c, &town, district.as_deref(), &now)? {
                 return Err(db::Error::NotFound);
             }
             audit::append(
@@ -123,7 +128,7 @@ pub async fn set_district(
                 &format!("town:{town}"),
                 &json!({ "district": district }),
             )?;
-            db::towns::list(tx).map(|ts| ts.into_iter().find(|t| t.code == town))
+            db::towns::list(c).map(|ts| ts.into_iter().find(|t| t.code == town))
         })
         .await?;
     out.map(AppJson).ok_or(Error::NotFound)
