@@ -192,13 +192,12 @@ async fn heads_from_an_earlier_export_show_a_cut_or_rewritten_audit_log_and_kios
         let app = &app;
         async move {
             let resp = app
-                .client
-                .get(app.url("/integrity/heads"))
-                .query(&[("heads", token)])
-                .bearer_auth(crate::helpers::ADMIN)
-                .send()
-                .await
-                .expect("GET");
+                .get_query_as(
+                    crate::helpers::ADMIN,
+                    "/integrity/heads",
+                    &[("heads", &token)],
+                )
+                .await;
             assert_eq!(resp.status(), StatusCode::OK);
             resp.json::<Value>().await.expect("json")
         }
@@ -248,25 +247,19 @@ async fn heads_from_an_earlier_export_show_a_cut_or_rewritten_audit_log_and_kios
 
     // A malformed token names the field.
     let resp = app
-        .client
-        .get(app.url("/integrity/heads"))
-        .query(&[("heads", "zhucan-heads:v1;audit=x:y")])
-        .bearer_auth(crate::helpers::ADMIN)
-        .send()
-        .await
-        .expect("GET");
+        .get_query_as(
+            crate::helpers::ADMIN,
+            "/integrity/heads",
+            &[("heads", "zhucan-heads:v1;audit=x:y")],
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["error"]["field"], "heads");
     // A kiosk may not ask.
     let resp = app
-        .client
-        .get(app.url("/integrity/heads"))
-        .query(&[("heads", token)])
-        .bearer_auth(&app.kiosks[0])
-        .send()
-        .await
-        .expect("GET");
+        .get_query_as(&app.kiosks[0], "/integrity/heads", &[("heads", &token)])
+        .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
 

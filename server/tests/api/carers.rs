@@ -60,15 +60,14 @@ async fn carers_are_registered_linked_and_unlinked_with_an_audit_entry_each() {
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT);
+    let app = &app;
     let unlink = |res: i64| {
-        app.client
-            .delete(app.url(&format!("/residents/{res}/carers/{carer}")))
-            .bearer_auth(ADMIN)
-            .send()
+        let path = format!("/residents/{res}/carers/{carer}");
+        async move { app.delete_as(ADMIN, &path).await }
     };
-    let resp = unlink(app.residents[2]).await.expect("DELETE");
+    let resp = unlink(app.residents[2]).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    let resp = unlink(r).await.expect("DELETE");
+    let resp = unlink(r).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["residents"], json!([]));
@@ -232,12 +231,11 @@ async fn unlinked_carers_and_proxy_face_meals_are_refused_naming_the_field() {
     assert_eq!(app.counts().await.0, 0, "nothing was stored");
     // Unlinked now: a carer whose link was removed can no longer collect.
     let resp = app
-        .client
-        .delete(app.url(&format!("/residents/{}/carers/{carer}", app.residents[2])))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("DELETE");
+        .delete_as(
+            ADMIN,
+            &format!("/residents/{}/carers/{carer}", app.residents[2]),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let results = app
         .settle_ok(

@@ -150,12 +150,8 @@ async fn api_acts_are_audited_with_who_and_what() {
     );
     assert_eq!(entries(&app, "resident.update").await.len(), 1);
     let resp = app
-        .client
-        .delete(app.url(&format!("/residents/{}/templates", r[4])))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("DELETE");
+        .delete_as(ADMIN, &format!("/residents/{}/templates", r[4]))
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(entries(&app, "templates.delete").await.len(), 1);
 
@@ -391,12 +387,8 @@ async fn face_data_counts_follow_enrolment_withdrawal_and_death() {
     )
     .await;
     let resp = app
-        .client
-        .delete(app.url(&format!("/residents/{}/templates", r[3])))
-        .bearer_auth(&k[0])
-        .send()
-        .await
-        .expect("DELETE");
+        .delete_as(&k[0], &format!("/residents/{}/templates", r[3]))
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let fd = app.json("/face-data").await;
     assert_eq!(
@@ -504,12 +496,8 @@ async fn purged_template_ciphertext_does_not_stay_in_the_database_files() {
         "the search finds it while stored"
     );
     let resp = app
-        .client
-        .delete(app.url(&format!("/residents/{r}/templates")))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("DELETE");
+        .delete_as(ADMIN, &format!("/residents/{r}/templates"))
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     // once the deletion reached the main file, no page holds the old bytes
     conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
@@ -833,16 +821,11 @@ async fn kiosk_enrolment_is_rate_limited_per_address_on_the_clock() {
 #[tokio::test]
 async fn kiosk_routes_are_rate_limited_per_kiosk_token() {
     let app = spawn_app_with(|c| c.security.kiosk_per_minute = 3).await;
-    let sync = |k: usize| {
-        app.client
-            .get(app.url("/kiosk/sync?since=0"))
-            .bearer_auth(&app.kiosks[k])
-            .send()
-    };
+    let sync = |k: usize| app.get_as(&app.kiosks[k], "/kiosk/sync?since=0");
     for _ in 0..3 {
-        assert_eq!(sync(0).await.expect("sync").status(), StatusCode::OK);
+        assert_eq!(sync(0).await.status(), StatusCode::OK);
     }
-    let resp = sync(0).await.expect("sync");
+    let resp = sync(0).await;
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(resp.headers()["retry-after"], "20");
     // Settlements share the kiosk's bucket; the other kiosk has its own.
@@ -850,9 +833,9 @@ async fn kiosk_routes_are_rate_limited_per_kiosk_token() {
         app.settle(0, vec![]).await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
-    assert_eq!(sync(1).await.expect("sync").status(), StatusCode::OK);
+    assert_eq!(sync(1).await.status(), StatusCode::OK);
     app.clock.set(now() + Duration::seconds(20));
-    assert_eq!(sync(0).await.expect("sync").status(), StatusCode::OK);
+    assert_eq!(sync(0).await.status(), StatusCode::OK);
     // Once the bucket has refilled, settling works as ever.
     app.clock.set(now() + Duration::minutes(5));
     let res = app

@@ -91,23 +91,20 @@ impl TestApp {
         format!("{}/api/v1{path}", self.server.url())
     }
 
+    /// GET `path` as the administrator.
     pub async fn get(&self, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .expect("GET")
+        self.get_as(ADMIN, path).await
     }
 
+    /// POST `body` to `path` as the administrator.
     pub async fn post(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(ADMIN)
-            .json(body)
-            .send()
+        self.post_as(ADMIN, path, body).await
+    }
+
+    /// PATCH `path` with `body` as the administrator.
+    pub async fn patch_admin(&self, path: &str, body: &Value) -> Response {
+        self.send_as(ADMIN, self.client.patch(self.url(path)), Some(body))
             .await
-            .expect("POST")
     }
 
     /// GET `path` with `token` (a kiosk's, or any other credential).
@@ -125,6 +122,31 @@ impl TestApp {
     /// PUT `body` to `path` as the administrator.
     pub async fn put(&self, path: &str, body: &Value) -> Response {
         self.send_as(ADMIN, self.client.put(self.url(path)), Some(body))
+            .await
+    }
+
+    /// PUT `body` to `path` with `token`.
+    pub async fn put_as(&self, token: &str, path: &str, body: &Value) -> Response {
+        self.send_as(token, self.client.put(self.url(path)), Some(body))
+            .await
+    }
+
+    /// DELETE `path` with `token`.
+    pub async fn delete_as(&self, token: &str, path: &str) -> Response {
+        self.send_as(token, self.client.delete(self.url(path)), None)
+            .await
+    }
+
+    /// `method` `path` with `token`, no body.
+    pub async fn request_as(&self, token: &str, method: &str, path: &str) -> Response {
+        let method = method.parse().expect("an HTTP method");
+        self.send_as(token, self.client.request(method, self.url(path)), None)
+            .await
+    }
+
+    /// GET `path` with `token` and the `query` pairs (encoded).
+    pub async fn get_query_as(&self, token: &str, path: &str, query: &[(&str, &str)]) -> Response {
+        self.send_as(token, self.client.get(self.url(path)).query(query), None)
             .await
     }
 
@@ -354,13 +376,8 @@ pub async fn upload(app: &TestApp, token: &str, resident: i64, body: &Value) -> 
 /// `PATCH /residents/{resident}` as the administrator; the change must succeed.
 pub async fn patch(app: &TestApp, resident: i64, body: Value) -> Value {
     let resp = app
-        .client
-        .patch(app.url(&format!("/residents/{resident}")))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .expect("PATCH");
+        .patch_admin(&format!("/residents/{resident}"), &body)
+        .await;
     let status = resp.status();
     let v: Value = resp.json().await.expect("json");
     assert_eq!(status, StatusCode::OK, "{v}");

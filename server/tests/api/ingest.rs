@@ -160,27 +160,19 @@ async fn a_kiosk_may_not_settle_or_read_another_canteen() {
     assert_eq!(results[0]["error"]["code"], "canteen_not_allowed");
     assert_eq!(app.counts().await, (0, 0));
     let resp = app
-        .client
-        .get(app.url(&format!(
-            "/canteens/{}/tally?date=2026-03-10",
-            app.canteens[1]
-        )))
-        .bearer_auth(&app.kiosks[0])
-        .send()
-        .await
-        .expect("GET");
+        .get_as(
+            &app.kiosks[0],
+            &format!("/canteens/{}/tally?date=2026-03-10", app.canteens[1]),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     // Its own canteen's tally is allowed.
     let resp = app
-        .client
-        .get(app.url(&format!(
-            "/canteens/{}/tally?date=2026-03-10",
-            app.canteens[0]
-        )))
-        .bearer_auth(&app.kiosks[0])
-        .send()
-        .await
-        .expect("GET");
+        .get_as(
+            &app.kiosks[0],
+            &format!("/canteens/{}/tally?date=2026-03-10", app.canteens[0]),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     // No token, a wrong token, and a kiosk on an admin route.
     let resp = app.client.get(app.url("/towns")).send().await.expect("GET");

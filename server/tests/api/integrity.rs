@@ -622,14 +622,9 @@ async fn registration_requires_a_valid_public_key() {
 #[tokio::test]
 async fn only_administrators_and_finance_read_a_kiosk_chain() {
     let app = spawn_app().await;
-    let url = app.url(&format!("/kiosks/{}/chain", app.kiosk_ids[0]));
-    let resp = app
-        .client
-        .get(&url)
-        .bearer_auth(&app.kiosks[0])
-        .send()
-        .await
-        .expect("GET");
+    let path = format!("/kiosks/{}/chain", app.kiosk_ids[0]);
+    let url = app.url(&path);
+    let resp = app.get_as(&app.kiosks[0], &path).await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let resp = app.client.get(&url).send().await.expect("GET");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
@@ -722,16 +717,13 @@ async fn a_face_meal_below_the_kiosks_own_reported_threshold_is_flagged_on_its_c
     let app = spawn_app().await;
     enrol_face(&app, 4, 0).await;
     let beat = app
-        .client
-        .post(app.url("/kiosk/heartbeat"))
-        .bearer_auth(&app.kiosks[0])
-        .json(
+        .post_as(
+            &app.kiosks[0],
+            "/kiosk/heartbeat",
             &json!({ "outbox_backlog": 0, "software_version": "t", "model_version": "m",
             "match_threshold": 0.62, "liveness_threshold": 0.8 }),
         )
-        .send()
-        .await
-        .expect("heartbeat");
+        .await;
     assert_eq!(beat.status(), StatusCode::NO_CONTENT);
     let got = results(
         app.settle(

@@ -133,16 +133,12 @@ async fn a_second_resident_with_the_first_ones_face_is_refused_naming_the_first(
 
     // the administrator is held to it too
     let (st, err) = error_of(
-        app.client
-            .put(app.url(&format!(
-                "/residents/{r1}/templates?canteen={}",
-                app.canteens[0]
-            )))
-            .bearer_auth(crate::helpers::ADMIN)
-            .json(&body)
-            .send()
-            .await
-            .expect("PUT"),
+        app.put_as(
+            crate::helpers::ADMIN,
+            &format!("/residents/{r1}/templates?canteen={}", app.canteens[0]),
+            &body,
+        )
+        .await,
     )
     .await;
     assert_eq!(
@@ -408,13 +404,7 @@ async fn the_scan_finds_an_existing_pair_and_leaves_confirmed_pairs_alone() {
 async fn kiosks_may_not_read_or_scan_lookalikes() {
     let app = spawn_app().await;
     for (method, path) in [("GET", "/lookalikes"), ("POST", "/lookalikes/scan")] {
-        let resp = app
-            .client
-            .request(method.parse().expect("method"), app.url(path))
-            .bearer_auth(&app.kiosks[0])
-            .send()
-            .await
-            .expect("request");
+        let resp = app.request_as(&app.kiosks[0], method, path).await;
         assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{method} {path}");
         let resp = app
             .client

@@ -369,12 +369,8 @@ async fn deleting_templates_purges_them_from_kiosks() {
         .as_i64()
         .expect("c");
     let resp = app
-        .client
-        .delete(app.url(&format!("/residents/{r}/templates")))
-        .bearer_auth(&app.kiosks[0])
-        .send()
-        .await
-        .expect("DELETE");
+        .delete_as(&app.kiosks[0], &format!("/residents/{r}/templates"))
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let done: serde_json::Value = resp.json().await.expect("json");
     let s = sync(&app, &app.kiosks[0], cur).await;
@@ -541,16 +537,15 @@ async fn template_upload_errors_name_the_field() {
         (StatusCode::BAD_REQUEST, Some("canteen"))
     );
     let resp = app
-        .client
-        .put(app.url(&format!(
-            "/residents/{}/templates?canteen={}",
-            app.residents[3], app.canteens[1]
-        )))
-        .bearer_auth(ADMIN)
-        .json(&good)
-        .send()
-        .await
-        .expect("PUT");
+        .put_as(
+            ADMIN,
+            &format!(
+                "/residents/{}/templates?canteen={}",
+                app.residents[3], app.canteens[1]
+            ),
+            &good,
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
 }
 
@@ -597,15 +592,14 @@ async fn heartbeat_is_stored_and_listed() {
     let app = spawn_app().await;
     app.clock.set(now() + Duration::minutes(5));
     let resp = app
-        .client
-        .post(app.url("/kiosk/heartbeat"))
-        .bearer_auth(&app.kiosks[1])
-        .json(&json!({ "outbox_backlog": 17, "software_version": "0.1.0",
-            "model_version": "w600k_mbf.onnx", "last_sync_cursor": 12,
-            "match_threshold": 0.62, "liveness_threshold": 0.8 }))
-        .send()
-        .await
-        .expect("heartbeat");
+        .post_as(
+            &app.kiosks[1],
+            "/kiosk/heartbeat",
+            &json!({ "outbox_backlog": 17, "software_version": "0.1.0",
+                "model_version": "w600k_mbf.onnx", "last_sync_cursor": 12,
+                "match_threshold": 0.62, "liveness_threshold": 0.8 }),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let list = app.json("/kiosks").await;
     let list = list.as_array().expect("kiosks");
@@ -627,14 +621,13 @@ async fn heartbeat_is_stored_and_listed() {
     );
     // A threshold is a score: out of 0..=1 it is refused, naming the field.
     let resp = app
-        .client
-        .post(app.url("/kiosk/heartbeat"))
-        .bearer_auth(&app.kiosks[1])
-        .json(&json!({ "outbox_backlog": 0, "software_version": "0.1.0",
-            "model_version": "m", "liveness_threshold": 1.5 }))
-        .send()
-        .await
-        .expect("heartbeat");
+        .post_as(
+            &app.kiosks[1],
+            "/kiosk/heartbeat",
+            &json!({ "outbox_backlog": 0, "software_version": "0.1.0",
+                "model_version": "m", "liveness_threshold": 1.5 }),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let e: Value = resp.json().await.expect("json");
     assert_eq!(e["error"]["field"], "liveness_threshold", "{e}");
@@ -698,12 +691,8 @@ async fn revoked_kiosk_gets_401() {
 
 /// DELETE /residents/{r}/templates with `token`.
 async fn delete_templates(app: &TestApp, token: &str, r: i64) -> Response {
-    app.client
-        .delete(app.url(&format!("/residents/{r}/templates")))
-        .bearer_auth(token)
-        .send()
+    app.delete_as(token, &format!("/residents/{r}/templates"))
         .await
-        .expect("DELETE")
 }
 
 /// The number of templates the server holds for `r`, as the face-data count sees it.

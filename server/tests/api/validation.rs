@@ -256,13 +256,11 @@ async fn resident_updates_change_decisions() {
     let app = spawn_app().await;
     let (c, r) = (app.canteens[0], app.residents[1]);
     let resp = app
-        .client
-        .patch(app.url(&format!("/residents/{r}")))
-        .bearer_auth(crate::helpers::ADMIN)
-        .json(&json!({ "status": "suspended", "categories": ["tekun"], "by": "clerk" }))
-        .send()
-        .await
-        .expect("PATCH");
+        .patch_admin(
+            &format!("/residents/{r}"),
+            &json!({ "status": "suspended", "categories": ["tekun"], "by": "clerk" }),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["status"], "suspended");
@@ -272,13 +270,8 @@ async fn resident_updates_change_decisions() {
         .await;
     assert_eq!(results[0]["rejection"]["reason"], "suspended");
     let resp = app
-        .client
-        .patch(app.url(&format!("/residents/{r}")))
-        .bearer_auth(crate::helpers::ADMIN)
-        .json(&json!({ "status": "deceased" }))
-        .send()
-        .await
-        .expect("PATCH");
+        .patch_admin(&format!("/residents/{r}"), &json!({ "status": "deceased" }))
+        .await;
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["error"]["field"], "deceased_on");
 }

@@ -540,20 +540,15 @@ async fn enrol_face(app: &TestApp, who: i64, seed: f32) {
     e[0] = seed.signum();
     e[1] = 0.0;
     let resp = app
-        .client
-        .put(app.url(&format!(
-            "/residents/{who}/templates?canteen={}",
-            app.canteens[0]
-        )))
-        .bearer_auth(ADMIN)
-        .json(&json!({
-            "consent_face_enrolment": true, "consent_template_sharing": false,
-            "by": "王芳", "model": "m",
-            "embeddings": [zhucan_domain::api::encode_embedding(&e)]
-        }))
-        .send()
-        .await
-        .expect("PUT");
+        .put(
+            &format!("/residents/{who}/templates?canteen={}", app.canteens[0]),
+            &json!({
+                "consent_face_enrolment": true, "consent_template_sharing": false,
+                "by": "王芳", "model": "m",
+                "embeddings": [zhucan_domain::api::encode_embedding(&e)]
+            }),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
 }
 

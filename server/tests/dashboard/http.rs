@@ -373,13 +373,11 @@ async fn alerts_show_a_meal_after_death_and_two_canteens_within_two_hours() {
     app.settle_ok(1, vec![item(v7(), r[1], c1, "2026-03-14T12:10:00")])
         .await;
     let resp = app
-        .client
-        .patch(app.url(&format!("/residents/{}", r[2])))
-        .bearer_auth(crate::helpers::ADMIN)
-        .json(&json!({ "status": "deceased", "deceased_on": "2026-03-10" }))
-        .send()
-        .await
-        .expect("patch");
+        .patch_admin(
+            &format!("/residents/{}", r[2]),
+            &json!({ "status": "deceased", "deceased_on": "2026-03-10" }),
+        )
+        .await;
     assert!(
         resp.status().is_success(),
         "{}",

@@ -90,9 +90,7 @@ pub async fn list_districts(
     State(st): State<AppState>,
     _: Admin,
 ) -> Result<AppJson<Vec<DistrictDto>>> {
-    Ok(AppJson(
-        st.db.read_conn(db::towns::list_districts).await?,
-    ))
+    Ok(AppJson(st.db.read_conn(db::towns::list_districts).await?))
 }
 
 #[utoipa::path(
