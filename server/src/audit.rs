@@ -24,21 +24,19 @@ pub fn to_entry(r: db::audit::Row) -> AuditEntry {
 /// Reads a page and verifies the chain in one snapshot.
 #[tracing::instrument(skip(db))]
 pub async fn load(db: &Db, before: Option<i64>, limit: i64) -> db::Result<AuditPage> {
-    db.read(move |c| {
-        db::snapshot(c, |c| {
-            let verdict = db::audit::verify(c)?;
-            let rows = db::audit::page(c, before, limit)?;
-            let next_before = match rows.last() {
-                Some(last) if rows.len() as i64 == limit && last.seq > 1 => Some(last.seq),
-                _ => None,
-            };
-            Ok(AuditPage {
-                verified: verdict.verified(),
-                broken_at: verdict.broken_at,
-                total: verdict.entries,
-                entries: rows.into_iter().map(to_entry).collect(),
-                next_before,
-            })
+    db.read_conn(move |c| {
+        let verdict = db::audit::verify(c)?;
+        let rows = db::audit::page(c, before, limit)?;
+        let next_before = match rows.last() {
+            Some(last) if rows.len() as i64 == limit && last.seq > 1 => Some(last.seq),
+            _ => None,
+        };
+        Ok(AuditPage {
+            verified: verdict.verified(),
+            broken_at: verdict.broken_at,
+            total: verdict.entries,
+            entries: rows.into_iter().map(to_entry).collect(),
+            next_before,
         })
     })
     .await

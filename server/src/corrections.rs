@@ -67,7 +67,14 @@ pub fn void(
             }),
         ),
     };
-    audit::append(tx, &at, actor, action, &format!("settlement:{id}"), &detail)?;
+    audit::append(
+        &crate::db::sql::Conn::Sqlite(tx),
+        &at,
+        actor,
+        action,
+        &format!("settlement:{id}"),
+        &detail,
+    )?;
     Ok(out)
 }
 
@@ -170,7 +177,7 @@ pub fn close_month(
     }
     db::months::close(tx, month, at, by)?;
     audit::append(
-        tx,
+        &crate::db::sql::Conn::Sqlite(tx),
         at,
         actor,
         "month.close",
@@ -285,7 +292,7 @@ pub fn request_void(
     let at = zhucan_platform::stamp(now);
     let cid = db::corrections::insert(tx, id, kind, reason, who.identity, &at)?;
     audit::append(
-        tx,
+        &crate::db::sql::Conn::Sqlite(tx),
         &at,
         who.actor,
         "correction.requested",
@@ -364,7 +371,7 @@ fn decide(
         )));
     }
     audit::append(
-        tx,
+        &crate::db::sql::Conn::Sqlite(tx),
         &at,
         who.actor,
         &format!("correction.{state}"),

@@ -840,7 +840,7 @@ pub fn review(
         out.released = db::flags::release(tx, &d.month, &flag.key)?;
     }
     db::audit::append(
-        tx,
+        &crate::db::sql::Conn::Sqlite(tx),
         at,
         actor,
         &format!("flag.{}", d.state),

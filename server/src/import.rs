@@ -376,7 +376,7 @@ pub fn residents_as(
             ids.push(db::residents::insert(tx, r, &at, "import")?.0);
         }
         audit::append(
-            tx,
+            &crate::db::sql::Conn::Sqlite(tx),
             &at,
             actor,
             "resident.import",

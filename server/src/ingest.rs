@@ -330,7 +330,7 @@ fn enter_by_staff(
     let (result, stored) = decide_and_store(tx, b, item, hash)?;
     if stored {
         db::audit::append(
-            tx,
+            &crate::db::sql::Conn::Sqlite(tx),
             &b.received_at,
             &actor,
             "settlement.staff_entry",

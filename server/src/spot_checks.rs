@@ -116,7 +116,7 @@ pub fn record(
     )?;
     let check = with_meals(tx, store::get(tx, id)?)?;
     audit::append(
-        tx,
+        &crate::db::sql::Conn::Sqlite(tx),
         &created_at,
         actor,
         "spot_check.recorded",

@@ -5,11 +5,11 @@
 //! [`append`] takes the caller's write transaction: the entry commits with the act it records,
 //! or neither does.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{Error, Result, Tx};
+use super::sql::{Conn, OptionalExtension, params};
+use super::{Error, Result};
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -96,7 +96,7 @@ fn row_hash(r: &Row) -> String {
 
 /// Appends an entry in `tx`; returns its `seq`. `detail` should be a JSON object.
 pub fn append(
-    tx: &Tx<'_>,
+    tx: &Conn<'_>,
     at: &str,
     actor: &Actor,
     action: &str,
@@ -104,8 +104,11 @@ pub fn append(
     detail: &Value,
 ) -> Result<i64> {
     let last: Option<(i64, String)> = tx
-        .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            (),
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     let (seq, prev) = match last {
         Some((s, h)) => (s + 1, h),
@@ -116,19 +119,19 @@ pub fn append(
         &prev,
         &canonical(seq, at, &actor.name, &actor.role, action, target, &detail),
     );
-    tx.prepare_cached(
+    tx.execute(
         "INSERT INTO audit_log (seq, at, actor, role, action, target, detail, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        seq, at, actor.name, actor.role, action, target, detail, prev, hash
-    ])?;
+        params![
+            seq, at, actor.name, actor.role, action, target, detail, prev, hash
+        ],
+    )?;
     Ok(seq)
 }
 
 const COLS: &str = "seq, at, actor, role, action, target, detail, prev_hash, hash";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+fn from_row(r: &super::sql::Row<'_>) -> Result<Row> {
     Ok(Row {
         seq: r.get(0)?,
         at: r.get(1)?,
@@ -143,21 +146,24 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 }
 
 /// Up to `limit` entries, newest first, with `seq < before` when given.
-pub fn page(conn: &Connection, before: Option<i64>, limit: i64) -> Result<Vec<Row>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLS} FROM audit_log WHERE (?1 IS NULL OR seq < ?1) ORDER BY seq DESC LIMIT ?2"
-    ))?;
-    let rows = st.query_map(params![before, limit], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn page(conn: &Conn<'_>, before: Option<i64>, limit: i64) -> Result<Vec<Row>> {
+    conn.query_map(
+        &format!(
+            "SELECT {COLS} FROM audit_log WHERE (CAST(?1 AS BIGINT) IS NULL OR seq < ?1)
+             ORDER BY seq DESC LIMIT ?2"
+        ),
+        params![before, limit],
+        from_row,
+    )
 }
 
 /// Entries of one action, oldest first.
-pub fn of_action(conn: &Connection, action: &str) -> Result<Vec<Row>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLS} FROM audit_log WHERE action = ?1 ORDER BY seq"
-    ))?;
-    let rows = st.query_map([action], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn of_action(conn: &Conn<'_>, action: &str) -> Result<Vec<Row>> {
+    conn.query_map(
+        &format!("SELECT {COLS} FROM audit_log WHERE action = ?1 ORDER BY seq"),
+        [action],
+        from_row,
+    )
 }
 
 /// What [`verify`] found.
@@ -177,12 +183,14 @@ impl Verdict {
 }
 
 /// Walks the whole chain from the first entry and reports the first entry that breaks it.
-pub fn verify(conn: &Connection) -> Result<Verdict> {
-    let mut st = conn.prepare_cached(&format!("SELECT {COLS} FROM audit_log ORDER BY seq"))?;
-    let mut rows = st.query([])?;
+pub fn verify(conn: &Conn<'_>) -> Result<Verdict> {
+    let rows = conn.query_map(
+        &format!("SELECT {COLS} FROM audit_log ORDER BY seq"),
+        (),
+        from_row,
+    )?;
     let (mut prev, mut expect, mut entries) = (GENESIS.to_owned(), 1i64, 0i64);
-    while let Some(r) = rows.next()? {
-        let row = from_row(r)?;
+    for row in rows {
         entries += 1;
         if row.seq != expect || row.prev_hash != prev || row_hash(&row) != row.hash {
             return Ok(Verdict {

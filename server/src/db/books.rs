@@ -208,7 +208,7 @@ pub fn seal_legacy(tx: &super::Tx<'_>, at: &str) -> Result<()> {
         params![settlements as i64, adjustments as i64],
     )?;
     super::audit::append(
-        tx,
+        &crate::db::sql::Conn::Sqlite(tx),
         at,
         &super::audit::Actor::system("server"),
         "books.seal",

@@ -271,7 +271,12 @@ async fn rows_from_before_the_books_mac_are_sealed_once_and_the_seal_is_audited(
     let seals = app
         .server
         .db
-        .read_sync(|c| zhucan_server::db::audit::of_action(c, "books.seal"))
+        .read_sync(|c| {
+            zhucan_server::db::audit::of_action(
+                &zhucan_server::db::sql::Conn::Sqlite(c),
+                "books.seal",
+            )
+        })
         .expect("audit");
     assert_eq!(seals.len(), 1, "{seals:?}");
     // A NULL MAC (as rows from before migration 0008 had) is a finding, not sealed again by a

@@ -25,7 +25,7 @@ async fn error_of(resp: Response) -> (StatusCode, Value) {
 async fn entries(app: &TestApp, action: &'static str) -> Vec<db::audit::Row> {
     app.server
         .db
-        .read(move |c| db::audit::of_action(c, action))
+        .read_conn(move |c| db::audit::of_action(c, action))
         .await
         .expect("audit")
 }
@@ -251,7 +251,12 @@ async fn the_audit_log_refuses_changes_and_verify_names_a_tampered_row() {
     let page = audit_page(&app, "").await;
     assert_eq!(page["verified"], false);
     assert_eq!(page["broken_at"], 3);
-    let verdict = app.server.db.read(db::audit::verify).await.expect("verify");
+    let verdict = app
+        .server
+        .db
+        .read_conn(db::audit::verify)
+        .await
+        .expect("verify");
     assert_eq!(verdict.broken_at, Some(3));
 
     // On another server: a dropped row breaks the chain at the row after it.

@@ -179,7 +179,7 @@ async fn an_unsigned_item_from_a_kiosk_is_refused() {
 async fn staff_entries(app: &crate::helpers::TestApp) -> Vec<zhucan_server::db::audit::Row> {
     app.server
         .db
-        .read(|c| zhucan_server::db::audit::of_action(c, "settlement.staff_entry"))
+        .read_conn(|c| zhucan_server::db::audit::of_action(c, "settlement.staff_entry"))
         .await
         .expect("audit")
 }

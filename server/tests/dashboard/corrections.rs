@@ -77,7 +77,7 @@ async fn meal_of(app: &TestApp, id: &str) -> Value {
 async fn audit(app: &TestApp, action: &'static str) -> Vec<db::audit::Row> {
     app.server
         .db
-        .read(move |c| db::audit::of_action(c, action))
+        .read_conn(move |c| db::audit::of_action(c, action))
         .await
         .expect("audit")
 }

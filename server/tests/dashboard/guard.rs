@@ -208,7 +208,7 @@ async fn only_the_right_role_gets_past_each_finance_and_admin_door() {
     let audit_before = app
         .server
         .db
-        .read(db::audit::verify)
+        .read_conn(db::audit::verify)
         .await
         .expect("verify")
         .entries;
@@ -238,7 +238,12 @@ async fn only_the_right_role_gets_past_each_finance_and_admin_door() {
         );
     }
     // Nothing happened behind the refusals: no new user, resident, kiosk code, close or reveal.
-    let after = app.server.db.read(db::audit::verify).await.expect("verify");
+    let after = app
+        .server
+        .db
+        .read_conn(db::audit::verify)
+        .await
+        .expect("verify");
     assert_eq!(after.entries, audit_before + 3, "only the three logins");
     assert!(after.verified());
     let st = app.json("/statements?month=2026-03").await;
@@ -284,7 +289,7 @@ async fn only_the_right_role_gets_past_each_finance_and_admin_door() {
     let e = app
         .server
         .db
-        .read(|c| db::audit::of_action(c, "kiosk.enrolment_code"))
+        .read_conn(|c| db::audit::of_action(c, "kiosk.enrolment_code"))
         .await
         .expect("audit");
     assert_eq!(
@@ -346,7 +351,7 @@ async fn the_eleventh_login_in_a_minute_is_refused_until_the_clock_refills() {
 async fn actions(app: &TestApp) -> Vec<(String, String, String)> {
     app.server
         .db
-        .read(|c| db::audit::page(c, None, 1000))
+        .read_conn(|c| db::audit::page(c, None, 1000))
         .await
         .expect("audit")
         .into_iter()
@@ -501,7 +506,7 @@ async fn the_dashboards_acts_are_audited_and_the_audit_and_face_data_pages_show_
     let fail = app
         .server
         .db
-        .read(|c| db::audit::of_action(c, "login.failure"))
+        .read_conn(|c| db::audit::of_action(c, "login.failure"))
         .await
         .expect("audit");
     assert!(fail[0].detail.contains("127.0.0.1"), "{}", fail[0].detail);

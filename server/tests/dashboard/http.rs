@@ -135,7 +135,7 @@ async fn parallel_guesses_are_counted_before_the_password_is_checked() {
     let of = |action: &'static str| {
         let db = app.server.db.clone();
         async move {
-            db.read(move |c| zhucan_server::db::audit::of_action(c, action))
+            db.read_conn(move |c| zhucan_server::db::audit::of_action(c, action))
                 .await
                 .expect("audit")
                 .len()

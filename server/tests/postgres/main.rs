@@ -644,3 +644,75 @@ mod ported {
         assert!(err.to_string().contains("PostgreSQL yet"), "{err}");
     }
 }
+
+mod ported_audit {
+    //! The audit log through `db::sql`: the same chain on both databases, and on PostgreSQL a
+    //! row rewritten behind the triggers' back (a superuser who disabled them) is found.
+
+    use serde_json::json;
+    use zhucan_server::db::audit::{self, Actor};
+    use zhucan_server::db::{Db, sql::Conn};
+
+    use super::*;
+
+    async fn scenario(db: &Db) -> (Vec<audit::Row>, audit::Verdict, Vec<audit::Row>) {
+        db.write_conn(|c: &Conn<'_>| {
+            for i in 0..5 {
+                audit::append(
+                    c,
+                    &format!("2026-03-01T00:00:0{i}.000Z"),
+                    &Actor::new("王芳", "admin"),
+                    if i % 2 == 0 {
+                        "town.created"
+                    } else {
+                        "login.failure"
+                    },
+                    &format!("town:t{i}"),
+                    &json!({ "i": i, "名": "稠城" }),
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("append");
+        db.read_conn(|c| {
+            Ok((
+                audit::page(c, Some(5), 2)?,
+                audit::verify(c)?,
+                audit::of_action(c, "login.failure")?,
+            ))
+        })
+        .await
+        .expect("read")
+    }
+
+    #[tokio::test]
+    async fn the_audit_chain_is_the_same_on_both_and_a_rewrite_is_found_on_postgres() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sqlite = Db::open(&dir.path().join("z.sqlite")).expect("sqlite");
+        let on_sqlite = scenario(&sqlite).await;
+        let (cluster, client) = migrated().await;
+        let pg = Db::open_postgres(&cluster.url(), &[7; 32], 4)
+            .await
+            .expect("PostgreSQL");
+        let on_postgres = scenario(&pg).await;
+        assert_eq!(on_sqlite, on_postgres);
+        assert_eq!(
+            on_postgres.0.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![4, 3]
+        );
+        assert!(on_postgres.1.verified() && on_postgres.1.entries == 5);
+        assert_eq!(on_postgres.2.len(), 2);
+
+        client
+            .batch_execute(
+                "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only;
+                 UPDATE audit_log SET actor = '别人' WHERE seq = 3;
+                 ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only;",
+            )
+            .await
+            .expect("a superuser's rewrite");
+        let verdict = pg.read_conn(audit::verify).await.expect("verify");
+        assert_eq!(verdict.broken_at, Some(3));
+    }
+}

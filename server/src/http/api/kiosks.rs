@@ -50,7 +50,7 @@ pub async fn create(
         .write(move |tx| {
             let id = db::kiosks::insert(tx, canteen, &n, &hash, &key, &now)?;
             db::audit::append(
-                tx,
+                &crate::db::sql::Conn::Sqlite(tx),
                 &now,
                 &access.actor(),
                 "kiosk.create",
@@ -111,7 +111,7 @@ pub async fn enrol(
             let out = db::kiosks::enrol(tx, &code_hash, &token_hash, &key, &now)?;
             if let Ok((id, canteen, name)) = &out {
                 db::audit::append(
-                    tx,
+                    &crate::db::sql::Conn::Sqlite(tx),
                     &now,
                     &Actor::new(format!("kiosk:{id}"), "kiosk"),
                     "kiosk.enrol",
@@ -216,7 +216,7 @@ pub async fn rotate(
             )?;
             if out.is_ok() {
                 db::audit::append(
-                    tx,
+                    &crate::db::sql::Conn::Sqlite(tx),
                     &now,
                     &Actor::new(format!("kiosk:{}", kiosk.id), "kiosk"),
                     "kiosk.rotate",

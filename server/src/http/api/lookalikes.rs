@@ -90,7 +90,7 @@ pub async fn scan(
                 }
             }
             audit::append(
-                tx,
+                &crate::db::sql::Conn::Sqlite(tx),
                 &now,
                 &actor,
                 "lookalikes.scan",

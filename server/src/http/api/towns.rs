@@ -113,13 +113,12 @@ pub async fn set_district(
     let actor = access.actor();
     let out = st
         .db
-        .write(move |tx| {
-            let c = &db::sql::Conn::Sqlite(tx);
+        .write_conn(move |c| {
             if !db::towns::set_district(c, &town, district.as_deref(), &now)? {
                 return Err(db::Error::NotFound);
             }
             audit::append(
-                tx,
+                c,
                 &now,
                 &actor,
                 "town.district",
