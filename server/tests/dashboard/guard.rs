@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use zhucan_server::db;
 
-use crate::helpers::{ADMIN, TestApp, item, now, spawn_app, spawn_app_with, v7};
+use crate::helpers::{TestApp, item, now, spawn_app, spawn_app_with, v7};
 use crate::{PASSWORD, Session, add_cast, form_body, login, post_login};
 
 /// What a session asks for.
