@@ -3,7 +3,7 @@
 //! on a local port, and stop it and delete it when dropped. As root (CI), the server runs as the
 //! `postgres` user, since PostgreSQL refuses to run as root.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -162,34 +162,9 @@ impl Cluster {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// The `zhucan` database of this cluster.
     pub fn url(&self) -> String {
         format!("postgres://zhucan@127.0.0.1:{}/zhucan", self.port)
-    }
-
-    /// A new, empty database in this cluster, for one test: its URL.
-    pub fn database(&self, name: &str) -> anyhow::Result<String> {
-        self.run(
-            "createdb",
-            &[
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "zhucan",
-                name,
-            ],
-        )?;
-        Ok(format!("postgres://zhucan@127.0.0.1:{}/{name}", self.port))
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 }
 

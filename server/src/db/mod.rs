@@ -305,21 +305,17 @@ impl Db {
         })
     }
 
-    /// The SQLite file (tests that play an attacker with the file itself); `None` on PostgreSQL.
-    pub fn sqlite_path(&self) -> Option<&Path> {
-        match &self.backend {
-            Backend::Sqlite { path, .. } => Some(path),
-            Backend::Postgres(_) => None,
-        }
-    }
-
-    /// The SQLite file: see [`Db::sqlite_path`].
+    /// The SQLite file (tests that play an attacker with the file itself).
     ///
     /// # Panics
     /// On PostgreSQL.
     pub fn path(&self) -> &Path {
-        self.sqlite_path()
-            .expect("Db::path is the SQLite file; this database is PostgreSQL")
+        match &self.backend {
+            Backend::Sqlite { path, .. } => path,
+            Backend::Postgres(_) => {
+                panic!("Db::path is the SQLite file; this database is PostgreSQL")
+            }
+        }
     }
 
     /// Runs `f` inside one write transaction, on either database; commits if it returns `Ok`,

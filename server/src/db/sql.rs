@@ -112,24 +112,6 @@ macro_rules! integer {
 }
 integer!(i64, i32, u32, u16, u8);
 
-impl FromSql for u64 {
-    fn from_sql(v: ValueRef<'_>) -> std::result::Result<Self, String> {
-        match v {
-            ValueRef::Integer(i) => u64::try_from(i).map_err(|_| format!("{i} is negative")),
-            other => Err(format!("expected an integer, found {}", other.kind())),
-        }
-    }
-}
-
-impl FromSql for usize {
-    fn from_sql(v: ValueRef<'_>) -> std::result::Result<Self, String> {
-        match v {
-            ValueRef::Integer(i) => usize::try_from(i).map_err(|_| format!("{i} is negative")),
-            other => Err(format!("expected an integer, found {}", other.kind())),
-        }
-    }
-}
-
 /// Booleans are 0/1 integers on both databases (a PostgreSQL `boolean`, as from a comparison in
 /// a select list, reads too).
 impl ToSql for bool {
@@ -226,12 +208,6 @@ impl<T: ToSql + ?Sized> ToSql for &T {
     }
 }
 
-impl ToSql for Value {
-    fn to_value(&self) -> Value {
-        self.clone()
-    }
-}
-
 /// The values bound to a statement's placeholders, in order.
 pub trait Params {
     fn values(&self) -> Vec<Value>;
@@ -246,18 +222,6 @@ impl Params for () {
 impl<T: ToSql, const N: usize> Params for [T; N] {
     fn values(&self) -> Vec<Value> {
         self.iter().map(ToSql::to_value).collect()
-    }
-}
-
-impl Params for &[&dyn ToSql] {
-    fn values(&self) -> Vec<Value> {
-        self.iter().map(|v| v.to_value()).collect()
-    }
-}
-
-impl Params for Vec<Value> {
-    fn values(&self) -> Vec<Value> {
-        self.clone()
     }
 }
 
@@ -367,17 +331,6 @@ impl<'a> Conn<'a> {
         match self {
             Conn::Sqlite(_) => Dialect::Sqlite,
             Conn::Postgres(_) => Dialect::Postgres,
-        }
-    }
-
-    /// The SQLite connection, for code not yet written for both databases; on PostgreSQL an
-    /// error naming what is missing.
-    pub fn sqlite(&self, what: &str) -> Result<&'a rusqlite::Connection> {
-        match self {
-            Conn::Sqlite(c) => Ok(c),
-            Conn::Postgres(_) => Err(Error::other(format!(
-                "{what} is not available on PostgreSQL yet"
-            ))),
         }
     }
 

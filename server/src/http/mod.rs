@@ -106,10 +106,19 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).nest("/api/v1", v1)
 }
 
+/// The `/api/v1` router and its document, built once per process from [`api_routes`].
+static API: std::sync::LazyLock<(Router<AppState>, utoipa::openapi::OpenApi)> =
+    std::sync::LazyLock::new(|| api_routes().split_for_parts());
+
+/// The generated document, before [`openapi::finish`].
+pub(crate) fn api_document() -> utoipa::openapi::OpenApi {
+    API.1.clone()
+}
+
 pub fn router(state: AppState) -> Router {
     let limit = state.config.body_limit;
     let check = state.config.check_responses;
-    let (api, _) = api_routes().split_for_parts();
+    let api = API.0.clone();
     let api = if check {
         api.layer(from_fn(conformance::check))
     } else {

@@ -41,8 +41,7 @@ pub fn document() -> Value {
     DOCUMENT.clone()
 }
 
-static DOCUMENT: LazyLock<Value> =
-    LazyLock::new(|| finish(super::api_routes().split_for_parts().1));
+static DOCUMENT: LazyLock<Value> = LazyLock::new(|| finish(super::api_document()));
 static DOCUMENT_TEXT: LazyLock<String> =
     LazyLock::new(|| serde_json::to_string(&*DOCUMENT).expect("the OpenAPI document serialises"));
 

@@ -264,24 +264,39 @@ async fn the_fen_of_a_settlement_add_up_and_its_lines_fit_inside_it() {
     .expect("lines that fit");
 }
 
-/// Waits until `n` sessions wait for a lock (`pg_locks`), or fails after the deadline.
-async fn until_waiting(client: &Client, n: i64) {
+/// Waits until `count` (a `SELECT count(*)` on `pg_locks`) answers at least `n`; fails after the
+/// deadline, naming `what` it waited for. Lock waits have no notification to await, so this
+/// polls the condition.
+async fn until_locks(client: &Client, count: &str, n: i64, what: &str) {
     let deadline = Instant::now() + zhucan_testkit::WAIT;
     loop {
-        let waiting: i64 = client
-            .query_one("SELECT count(*) FROM pg_locks WHERE NOT granted", &[])
-            .await
-            .expect("pg_locks")
-            .get(0);
-        if waiting >= n {
+        let seen: i64 = client.query_one(count, &[]).await.expect("pg_locks").get(0);
+        if seen >= n {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "no session came to wait for the lock"
-        );
+        assert!(Instant::now() < deadline, "never saw {what}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// Waits until `n` sessions wait for a lock.
+async fn until_waiting(client: &Client, n: i64) {
+    let count = "SELECT count(*) FROM pg_locks WHERE NOT granted";
+    until_locks(client, count, n, "a session waiting for a lock").await;
+}
+
+/// In a session of its own: runs `sql` with text `params` and commits. The error of either.
+async fn insert_and_commit(
+    mut client: Client,
+    sql: &'static str,
+    params: Vec<String>,
+) -> Result<(), db::Error> {
+    let tx = client.transaction().await?;
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+        params.iter().map(|p| p as _).collect();
+    tx.execute(sql, &params).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A card is a resident's or a carer's. Two writers adding one card to both tables at once: the
@@ -291,7 +306,7 @@ async fn a_card_stays_one_persons_when_two_writers_race() {
     let (cluster, watcher) = migrated().await;
     seed(&watcher).await;
     let mut first = connect(&cluster).await;
-    let mut second = connect(&cluster).await;
+    let second = connect(&cluster).await;
     let t1 = first.transaction().await.expect("t1");
     t1.execute(
         "INSERT INTO carers (name, card_code, created_at) VALUES ('代取人', 'C9', 'now')",
@@ -299,24 +314,14 @@ async fn a_card_stays_one_persons_when_two_writers_race() {
     )
     .await
     .expect("carer");
-    let racing = tokio::spawn(async move {
-        let t2 = second.transaction().await.expect("t2");
-        let out = t2
-            .execute(
-                "INSERT INTO residents (name, sex, birth_date, national_id_index,
-                     national_id_masked, local_registration, registered_town, residence_town,
-                     status, card_code, created_at)
-                 VALUES ('某', 'male', '1940-01-01', 'i2', '3307**', 1, 'choucheng', 'choucheng',
-                     'active', 'C9', 'now')",
-                &[],
-            )
-            .await;
-        let out = match out {
-            Ok(_) => t2.commit().await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        out.map_err(db::Error::from)
-    });
+    let racing = tokio::spawn(insert_and_commit(
+        second,
+        "INSERT INTO residents (name, sex, birth_date, national_id_index, national_id_masked,
+             local_registration, registered_town, residence_town, status, card_code, created_at)
+         VALUES ('某', 'male', '1940-01-01', 'i2', '3307**', 1, 'choucheng', 'choucheng',
+             'active', 'C9', 'now')",
+        Vec::new(),
+    ));
     until_waiting(&watcher, 1).await;
     t1.commit().await.expect("commit the carer");
     let err = racing
@@ -333,21 +338,16 @@ async fn two_audit_appends_from_the_same_head_cannot_fork_the_chain() {
     let (cluster, watcher) = migrated().await;
     let genesis = "0".repeat(64);
     let mut first = connect(&cluster).await;
-    let mut second = connect(&cluster).await;
+    let second = connect(&cluster).await;
     let append = "INSERT INTO audit_log (at, actor, role, action, target, detail, prev_hash, hash)
                   VALUES ('2026-03-01T00:00:00.000Z', 'a', 'admin', 'x', 'y', '{}', $1, $2)";
     let t1 = first.transaction().await.expect("t1");
     t1.execute(append, &[&genesis, &"h1"]).await.expect("first");
-    let g = genesis.clone();
-    let racing = tokio::spawn(async move {
-        let t2 = second.transaction().await.expect("t2");
-        let out = t2.execute(append, &[&g, &"h2"]).await;
-        let out = match out {
-            Ok(_) => t2.commit().await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        out.map_err(db::Error::from)
-    });
+    let racing = tokio::spawn(insert_and_commit(
+        second,
+        append,
+        vec![genesis.clone(), "h2".into()],
+    ));
     until_waiting(&watcher, 1).await;
     t1.commit().await.expect("commit");
     let err = racing.await.expect("join").expect_err("a fork");
@@ -485,25 +485,13 @@ mod sql {
             }
         });
         // the first holds the write lock: wait until it does
-        let deadline = Instant::now() + zhucan_testkit::WAIT;
-        loop {
-            let held: i64 = watcher
-                .query_one(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
-                    &[],
-                )
-                .await
-                .expect("pg_locks")
-                .get(0);
-            if held == 1 {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the first writer never took the lock"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        until_locks(
+            &watcher,
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+            1,
+            "the first writer holding the write lock",
+        )
+        .await;
         let second = tokio::spawn({
             let pool = pool.clone();
             async move {
