@@ -99,7 +99,7 @@ pub fn create_user_as(db: &Db, u: &NewUser, actor: &Actor, now: DateTime<Utc>) -
     let at = ts(now);
     db.write_blocking(move |tx| {
         if let Some(t) = &town
-            && !db::towns::exists(&db::sql::Conn::Sqlite(tx), t)?
+            && !db::towns::exists(tx, t)?
         {
             return Err(db::Error::invalid("town", format!("no town '{t}'")));
         }
@@ -109,7 +109,7 @@ pub fn create_user_as(db: &Db, u: &NewUser, actor: &Actor, now: DateTime<Utc>) -
         }
         let id = db::users::insert(tx, &name, &hash, u.role, &canteens, town.as_deref(), &at)?;
         audit::append(
-            &crate::db::sql::Conn::Sqlite(tx),
+            tx,
             &at,
             actor,
             "user.create",
@@ -158,7 +158,7 @@ pub async fn login(
         let _ = tokio::task::spawn_blocking(move || hash_password(&password)).await;
         db.write(move |tx| {
             audit::append(
-                &crate::db::sql::Conn::Sqlite(tx),
+                tx,
                 &at,
                 &Actor::new(shown, "unknown"),
                 "login.failure",
@@ -188,7 +188,7 @@ pub async fn login(
             let a = db::users::reserve_attempt(tx, id, &at, MAX_FAILURES, &lock)?;
             if let db::users::Attempt::Locked(until) = &a {
                 audit::append(
-                    &crate::db::sql::Conn::Sqlite(tx),
+                    tx,
                     &at,
                     &actor,
                     "login.locked",
@@ -220,7 +220,7 @@ pub async fn login(
         let l = locked.clone();
         db.write(move |tx| {
             audit::append(
-                &crate::db::sql::Conn::Sqlite(tx),
+                tx,
                 &at,
                 &actor,
                 "login.failure",
@@ -243,7 +243,7 @@ pub async fn login(
             db::users::set_failures(tx, id, 0, None)?;
             db::users::create_session(tx, &hash, id, &csrf, &at, &exp)?;
             audit::append(
-                &crate::db::sql::Conn::Sqlite(tx),
+                tx,
                 &at,
                 &actor,
                 "login.success",
@@ -274,7 +274,7 @@ pub async fn logout(db: &Db, token: &str, actor: Actor, now: DateTime<Utc>) -> d
     db.write(move |tx| {
         db::users::delete_session(tx, &hash, &now)?;
         audit::append(
-            &crate::db::sql::Conn::Sqlite(tx),
+            tx,
             &now,
             &actor,
             "logout",

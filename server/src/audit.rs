@@ -24,7 +24,7 @@ pub fn to_entry(r: db::audit::Row) -> AuditEntry {
 /// Reads a page and verifies the chain in one snapshot.
 #[tracing::instrument(skip(db))]
 pub async fn load(db: &Db, before: Option<i64>, limit: i64) -> db::Result<AuditPage> {
-    db.read_conn(move |c| {
+    db.read(move |c| {
         let verdict = db::audit::verify(c)?;
         let rows = db::audit::page(c, before, limit)?;
         let next_before = match rows.last() {

@@ -9,9 +9,10 @@ use chrono_tz::Tz;
 /// Server settings as given on the command line or in the environment.
 #[derive(clap::Args, Clone)]
 pub struct ServerArgs {
-    /// The SQLite database file.
+    /// The database: an SQLite file, or a PostgreSQL URL (`postgres://user@host:port/db`; then
+    /// `--secret-key-file` is required).
     #[arg(long, env = "ZHUCAN_DB", default_value = "data/zhucan.sqlite")]
-    pub db: PathBuf,
+    pub db: crate::db::Location,
     /// Address to listen on.
     #[arg(long, env = "ZHUCAN_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -259,7 +260,7 @@ impl std::fmt::Debug for IndexKey {
 /// Validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub db: PathBuf,
+    pub db: crate::db::Location,
     pub listen: SocketAddr,
     pub admin_token: Secret,
     pub timezone: Tz,
@@ -293,6 +294,8 @@ pub enum ConfigError {
     AdminToken,
     #[error("--push-url: {0}")]
     Push(String),
+    #[error("--secret-key-file (ZHUCAN_SECRET_KEY_FILE) is required with a PostgreSQL --db")]
+    KeyFileRequired,
     #[error("secret key file {path}: {reason}")]
     Key { path: PathBuf, reason: String },
     #[error("admin token file {path}: {reason}")]
@@ -319,10 +322,11 @@ impl ServerArgs {
             Some(t) if t.len() >= 16 => Secret::new(t.clone()),
             _ => return Err(ConfigError::AdminToken),
         };
-        let key_path = self
-            .secret_key_file
-            .clone()
-            .unwrap_or_else(|| default_key_path(&self.db));
+        let key_path = match (&self.secret_key_file, &self.db) {
+            (Some(p), _) => p.clone(),
+            (None, crate::db::Location::Sqlite(db)) => default_key_path(db),
+            (None, crate::db::Location::Postgres(_)) => return Err(ConfigError::KeyFileRequired),
+        };
         let index_key = load_or_create_key(&key_path)?;
         let push = match (&self.push_url, &self.push_secret_file) {
             (None, _) => None,

@@ -67,14 +67,7 @@ pub fn void(
             }),
         ),
     };
-    audit::append(
-        &crate::db::sql::Conn::Sqlite(tx),
-        &at,
-        actor,
-        action,
-        &format!("settlement:{id}"),
-        &detail,
-    )?;
+    audit::append(tx, &at, actor, action, &format!("settlement:{id}"), &detail)?;
     Ok(out)
 }
 
@@ -177,7 +170,7 @@ pub fn close_month(
     }
     db::months::close(tx, month, at, by)?;
     audit::append(
-        &crate::db::sql::Conn::Sqlite(tx),
+        tx,
         at,
         actor,
         "month.close",
@@ -292,7 +285,7 @@ pub fn request_void(
     let at = zhucan_platform::stamp(now);
     let cid = db::corrections::insert(tx, id, kind, reason, who.identity, &at)?;
     audit::append(
-        &crate::db::sql::Conn::Sqlite(tx),
+        tx,
         &at,
         who.actor,
         "correction.requested",
@@ -371,7 +364,7 @@ fn decide(
         )));
     }
     audit::append(
-        &crate::db::sql::Conn::Sqlite(tx),
+        tx,
         &at,
         who.actor,
         &format!("correction.{state}"),

@@ -382,7 +382,7 @@ pub fn populate(
     let (canteen_ids, people, kiosk_id, token, mut history) = db.write_blocking(|tx| {
         for (code, name) in TOWNS {
             db::towns::insert(
-                &db::sql::Conn::Sqlite(tx),
+                tx,
                 &TownDto {
                     district: None,
                     code: code.into(),
@@ -595,13 +595,10 @@ fn seed_fraud(
     for back in 1..=4i64 {
         let day = today - Duration::days(back);
         let date = day.to_string();
-        let ate: std::collections::HashSet<i64> = db.read_sync(|c| {
-            let mut st = c.prepare(
-                "SELECT resident_id FROM settlements WHERE local_date = ?1 AND slot = 'lunch'",
-            )?;
-            let rows = st.query_map([&date], |r| r.get::<_, i64>(0))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })?;
+        let ate: std::collections::HashSet<i64> = db
+            .read_sync(|c| db::settlements::residents_served(c, &date, Slot::Lunch))?
+            .into_iter()
+            .collect();
         let (mut own, mut others): (Vec<_>, Vec<_>) = people
             .iter()
             .filter(|(p, r)| alive(p) && !ate.contains(&r.0))

@@ -138,7 +138,7 @@ fn month_before(first: NaiveDate, n: u32) -> String {
 
 /// Everything a flag needs besides what its kind computes.
 struct Builder<'a> {
-    conn: &'a Conn,
+    conn: &'a Conn<'a>,
     month: &'a str,
     canteens: BTreeMap<i64, String>,
     out: Vec<Flag>,
@@ -158,7 +158,7 @@ struct Finding<'a> {
     seen: String,
     /// SQL over `settlements s` selecting the meals behind it (`?1` is the period).
     meals: &'a str,
-    args: Vec<Box<dyn rusqlite::ToSql>>,
+    args: Vec<Box<dyn db::sql::ToSql>>,
     link: String,
 }
 
@@ -171,7 +171,7 @@ impl Builder<'_> {
     }
 
     fn push(&mut self, f: Finding<'_>) -> db::Result<()> {
-        let args: Vec<&dyn rusqlite::ToSql> = f.args.iter().map(|a| a.as_ref()).collect();
+        let args: Vec<&dyn db::sql::ToSql> = f.args.iter().map(|a| a.as_ref()).collect();
         let (ids, meals, subsidy) =
             db::flags::meals_where(self.conn, self.month, f.meals, &args, IDS)?;
         self.out.push(Flag {
@@ -289,7 +289,7 @@ fn roster_and_rhythm(
             .map(|_| "(s.local_date = ? AND s.slot = ?)")
             .collect::<Vec<_>>()
             .join(" OR ");
-        let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(c)];
+        let mut args: Vec<Box<dyn db::sql::ToSql>> = vec![Box::new(c)];
         for d in &days {
             args.push(Box::new(d.0.clone()));
             args.push(Box::new(d.1.clone()));
@@ -354,7 +354,7 @@ fn roster_and_rhythm(
                 .collect();
             let placeholders = vec!["?"; jumps.len()].join(", ");
             let meals = format!("s.canteen_id = ? AND s.local_date IN ({placeholders})");
-            let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(c)];
+            let mut args: Vec<Box<dyn db::sql::ToSql>> = vec![Box::new(c)];
             for (d, _, _) in &jumps {
                 args.push(Box::new(d.to_string()));
             }
@@ -731,7 +731,7 @@ fn scores(
 fn lookalikes(b: &mut Builder<'_>, canteen: Option<CanteenId>) -> db::Result<()> {
     for p in db::lookalikes::list(b.conn)? {
         let (ra, rb) = (p.resident_a.0, p.resident_b.0);
-        let (meals, args): (&str, Vec<Box<dyn rusqlite::ToSql>>) = match canteen {
+        let (meals, args): (&str, Vec<Box<dyn db::sql::ToSql>>) = match canteen {
             Some(c) => (
                 "s.resident_id IN (?, ?) AND s.canteen_id = ?",
                 vec![Box::new(ra), Box::new(rb), Box::new(c.0)],
@@ -840,7 +840,7 @@ pub fn review(
         out.released = db::flags::release(tx, &d.month, &flag.key)?;
     }
     db::audit::append(
-        &crate::db::sql::Conn::Sqlite(tx),
+        tx,
         at,
         actor,
         &format!("flag.{}", d.state),

@@ -169,7 +169,7 @@ pub fn residents_as(
     }
 
     let (towns, canteens, known_cards) = db.read_sync(|c| {
-        let towns: HashMap<String, String> = db::towns::list(&db::sql::Conn::Sqlite(c))?
+        let towns: HashMap<String, String> = db::towns::list(c)?
             .into_iter()
             .flat_map(|t| [(t.code.clone(), t.code.clone()), (t.name, t.code)])
             .collect();
@@ -376,7 +376,7 @@ pub fn residents_as(
             ids.push(db::residents::insert(tx, r, &at, "import")?.0);
         }
         audit::append(
-            &crate::db::sql::Conn::Sqlite(tx),
+            tx,
             &at,
             actor,
             "resident.import",

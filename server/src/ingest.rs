@@ -233,7 +233,7 @@ pub fn ingest(
         received_at: zhucan_platform::stamp(now),
         canteens: HashMap::new(),
         residents: HashMap::new(),
-        districts: db::towns::districts_of_towns(&db::sql::Conn::Sqlite(tx))?,
+        districts: db::towns::districts_of_towns(tx)?,
         keys: match kiosk_id {
             Some(k) => db::chain::keys(tx, k)?,
             None => Vec::new(),
@@ -330,7 +330,7 @@ fn enter_by_staff(
     let (result, stored) = decide_and_store(tx, b, item, hash)?;
     if stored {
         db::audit::append(
-            &crate::db::sql::Conn::Sqlite(tx),
+            tx,
             &b.received_at,
             &actor,
             "settlement.staff_entry",

@@ -41,7 +41,7 @@ pub async fn issue_code(
         )?;
         // Audited without the code itself (only its hash is kept anywhere).
         db::audit::append(
-            &crate::db::sql::Conn::Sqlite(tx),
+            tx,
             &created_at,
             &actor,
             "kiosk.enrolment_code",
@@ -76,7 +76,7 @@ pub async fn revoke(
             None => serde_json::json!({}),
         };
         db::audit::append(
-            &crate::db::sql::Conn::Sqlite(tx),
+            tx,
             &now,
             &actor,
             "kiosk.revoke",

@@ -23,6 +23,7 @@ pub mod import;
 pub mod ingest;
 pub mod kiosks;
 pub mod lookalikes;
+pub mod migrate_db;
 pub mod period;
 pub mod push;
 pub mod reports;
@@ -49,7 +50,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let db = Db::open_keyed(&config.db, &config.index_key.0, clock.now())
+    let db = Db::open_at(&config.db, &config.index_key.0, clock.now())
+        .await
         .map_err(std::io::Error::other)?;
     serve(db, config, clock, listener, shutdown).await
 }
@@ -153,7 +155,8 @@ async fn spawn_with(
     clock: Arc<dyn Clock>,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> std::io::Result<Spawned> {
-    let db = Db::open_keyed(&config.db, &config.index_key.0, clock.now())
+    let db = Db::open_at(&config.db, &config.index_key.0, clock.now())
+        .await
         .map_err(std::io::Error::other)?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;

@@ -61,7 +61,7 @@ pub fn audit_update(
 ) -> db::Result<()> {
     let target = format!("resident:{}", id.0);
     audit::append(
-        &crate::db::sql::Conn::Sqlite(tx),
+        tx,
         at,
         actor,
         "resident.update",
@@ -87,7 +87,7 @@ pub fn audit_consent(
     let target = format!("resident:{}", id.0);
     if done.consent_changed() {
         audit::append(
-            &crate::db::sql::Conn::Sqlite(tx),
+            tx,
             at,
             actor,
             "consent.change",
@@ -97,7 +97,7 @@ pub fn audit_consent(
     }
     if let Some(reason) = done.purge_reason {
         audit::append(
-            &crate::db::sql::Conn::Sqlite(tx),
+            tx,
             at,
             actor,
             "templates.purge",
@@ -131,7 +131,7 @@ pub async fn reveal_national_id(
             crate::crypto::open_national_id(&key, &index, &sealed.nonce, &sealed.ciphertext)
                 .map_err(db::Error::other)?;
         audit::append(
-            &crate::db::sql::Conn::Sqlite(tx),
+            tx,
             &now,
             &actor,
             "national_id.reveal",

@@ -116,7 +116,7 @@ pub fn record(
     )?;
     let check = with_meals(tx, store::get(tx, id)?)?;
     audit::append(
-        &crate::db::sql::Conn::Sqlite(tx),
+        tx,
         &created_at,
         actor,
         "spot_check.recorded",
@@ -193,12 +193,9 @@ pub fn list(
             .map(|r| with_meals(c, r))
             .collect()
     };
-    // one snapshot for the checks and their meals, unless the caller already holds one
-    if conn.is_autocommit() {
-        db::snapshot(conn, read)
-    } else {
-        read(conn)
-    }
+    // `conn` is one snapshot (`Db::read`) or the caller's transaction: the checks and their
+    // meals are of the same moment
+    read(conn)
 }
 
 /// The spot-check red flags of local month `month` (`YYYY-MM`), for the month's flags

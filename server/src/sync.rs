@@ -28,12 +28,14 @@ pub fn build(
 ) -> Result<SyncResponse, Error> {
     let template_key = crate::crypto::template_key(master_key);
     let card_key = crate::crypto::kiosk_card_key(master_key, kiosk.id);
-    db::snapshot(conn, |c| {
-        let cursor = db::changes::latest(&db::sql::Conn::Sqlite(c))?;
+    // `conn` is one snapshot (`Db::read`): every list below is of the same moment
+    let c = conn;
+    {
+        let cursor = db::changes::latest(c)?;
         let full = since <= 0 || since > cursor;
         let after = (!full).then_some(since);
         let period = month_of(now.with_timezone(&tz).date_naive());
-        let districts = db::towns::districts_of_towns(&db::sql::Conn::Sqlite(c))?;
+        let districts = db::towns::districts_of_towns(c)?;
         let residents = db::residents::for_sync(c, after)?
             .into_iter()
             .map(|r| KioskResident {
@@ -52,7 +54,7 @@ pub fn build(
         };
         let meals = db::settlements::history_for_sync(c, &period, after)?;
         let voided = match after {
-            Some(s) => db::changes::keys_since(&db::sql::Conn::Sqlite(c), Kind::Void, s)?
+            Some(s) => db::changes::keys_since(c, Kind::Void, s)?
                 .iter()
                 .map(|k| k.parse().map_err(db::Error::other))
                 .collect::<Result<Vec<_>, _>>()?,
@@ -82,5 +84,5 @@ pub fn build(
             voided,
             carers,
         })
-    })
+    }
 }

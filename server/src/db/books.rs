@@ -1,12 +1,13 @@
-//! The books MAC and heads: what makes an edit of the database file, or a cut of its newest
-//! rows, visible on the statement.
+//! The books MAC and heads: what makes an edit of the database, or a cut of its newest rows,
+//! visible on the statement.
 //!
-//! - Every settlement and adjustment row carries `mac`, a keyed MAC (HMAC-SHA256 under
-//!   [`crate::crypto::books_key`], a subkey of the server's secret key file, which is never in
-//!   the database) over every column the statement sums or shows. The server computes it in SQL
-//!   (`books_mac(...)`, registered by `db::connect_with`) when it writes the row and again when
-//!   it voids it. Whoever edits `subsidy`, clears `voided_at` or inserts a row with the
-//!   database file alone cannot make a matching MAC: [`check`] names each such row.
+//! - Every settlement, adjustment and withholding row carries `mac`, a keyed MAC (HMAC-SHA256
+//!   under [`crate::crypto::books_key`], a subkey of the server's secret key file, which is never
+//!   in the database) over every column the statement sums or shows. The server computes it in
+//!   Rust from the row as read back ([`seal`]) when it writes the row and again when it voids it,
+//!   the same on SQLite and PostgreSQL, so a row copied from one to the other keeps its MAC.
+//!   Whoever edits `subsidy`, clears `voided_at` or inserts a row with the database alone
+//!   cannot make a matching MAC: [`check`] names each such row ([`altered`]).
 //! - A staff meal's row is gone while its `settlement.staff_entry` audit entry says it was
 //!   accepted: [`check`] names it too (kiosk meals are covered by the kiosk's signed chain).
 //! - [`heads`] are the newest audit entry and each kiosk's newest chain record, printed on every
@@ -15,11 +16,10 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OptionalExtension, params};
 use zhucan_domain::api::{BooksCheck, HeadVerdict, Heads, HeadsCheck, KioskHead};
 
-use super::{Error, Result};
+use super::sql::{Conn, OptionalExtension, Params, Row, ValueRef, params};
+use super::{Error, Result, Tx};
 
 /// The settlement columns the MAC covers, in order (`settlements.mac`). Every column but
 /// `mac` itself: a new column the statement uses must be added here (the test
@@ -30,10 +30,10 @@ pub const SETTLEMENT_COLUMNS: &str = "id, kiosk_id, canteen_id, resident_id, ser
     tier, eligibility, policy_id, policy_version, received_at, request_hash, period, \
     late_by_seconds, voided_at, void_reason, voided_by";
 
-/// Settlement columns added after the books MAC existed, under the MAC only when set: each is
-/// passed to `books_mac` after [`SETTLEMENT_COLUMNS`] as a (name, value) pair, and a pair whose
+/// Settlement columns added after the books MAC existed, under the MAC only when set: each
+/// goes into the MAC after [`SETTLEMENT_COLUMNS`] as a (name, value) pair, and a pair whose
 /// value is NULL adds nothing. So the MAC of every row where they are NULL (every row written
-/// before they existed) is exactly what it was, and a value set or cleared in the database file
+/// before they existed) is exactly what it was, and a value set or cleared in the database
 /// changes the MAC. (`proxy_carer_id`: the carer of a 代取 meal, migration 0013.)
 /// (Migration 0015: the lines of a meal beyond price, subsidy and self-pay.)
 pub const SETTLEMENT_OPTIONAL_COLUMNS: &[&str] = &[
@@ -49,39 +49,10 @@ pub const SETTLEMENT_OPTIONAL_COLUMNS: &[&str] = &[
     "operating_source",
 ];
 
-/// The arguments of `books_mac('settlement', ...)` after the kind: the columns, then the
-/// optional columns as name/value pairs.
-pub fn settlement_mac_args() -> String {
-    let mut args = SETTLEMENT_COLUMNS.to_owned();
-    for c in SETTLEMENT_OPTIONAL_COLUMNS {
-        args.push_str(&format!(", '{c}', {c}"));
-    }
-    args
-}
-
-/// The values `books_mac(kind, ...)` is computed over: all of them, except that for a settlement
-/// the (name, value) pairs after [`SETTLEMENT_COLUMNS`] whose value is NULL are left out.
-pub fn mac_values<'a, 's>(args: &'s [ValueRef<'a>]) -> impl Iterator<Item = ValueRef<'a>> + 's
-where
-    'a: 's,
-{
-    let fixed = match args.first() {
-        Some(ValueRef::Text(b"settlement")) => 1 + *SETTLEMENT_FIXED,
-        Some(ValueRef::Text(b"adjustment")) => 1 + *ADJUSTMENT_FIXED,
-        _ => args.len(),
-    };
-    let fixed = fixed.min(args.len());
-    let optional = args[fixed..]
-        .chunks(2)
-        .filter(|pair| matches!(pair, [_, value] if *value != ValueRef::Null))
-        .flatten()
-        .copied();
-    args[..fixed].iter().copied().chain(optional)
-}
-
-/// How many columns [`ADJUSTMENT_COLUMNS`] lists.
-static ADJUSTMENT_FIXED: std::sync::LazyLock<usize> =
-    std::sync::LazyLock::new(|| ADJUSTMENT_COLUMNS.split(',').count());
+/// The adjustment columns the MAC covers, in order (`adjustments.mac`).
+pub const ADJUSTMENT_COLUMNS: &str = "id, settlement_id, period, original_period, canteen_id, \
+    resident_id, funding_town, meals, subsidised_meals, price, subsidy, self_pay, city_fen, \
+    town_fen, other_fen, reason, created_at, created_by";
 
 /// Adjustment columns added after the books MAC existed, under the MAC like
 /// [`SETTLEMENT_OPTIONAL_COLUMNS`]: as (name, value) pairs, only when set (migration 0015).
@@ -94,35 +65,124 @@ pub const ADJUSTMENT_OPTIONAL_COLUMNS: &[&str] = &[
     "operating_source",
 ];
 
-/// The arguments of `books_mac('adjustment', ...)` after the kind.
-pub fn adjustment_mac_args() -> String {
-    let mut args = ADJUSTMENT_COLUMNS.to_owned();
-    for c in ADJUSTMENT_OPTIONAL_COLUMNS {
-        args.push_str(&format!(", '{c}', {c}"));
-    }
-    args
+/// The withholding columns the MAC covers, in order (`withholdings.mac`).
+pub const WITHHOLDING_COLUMNS: &str = "settlement_id, period, flag_key, canteen_id, \
+    resident_id, subsidy, city_fen, town_fen, other_fen, funding_town, created_at, created_by";
+
+/// A kind of row under the books MAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Settlement,
+    Adjustment,
+    Withholding,
 }
 
-/// How many columns [`SETTLEMENT_COLUMNS`] lists (counted once, not per row).
-static SETTLEMENT_FIXED: std::sync::LazyLock<usize> =
-    std::sync::LazyLock::new(|| SETTLEMENT_COLUMNS.split(',').count());
+impl Kind {
+    /// The name the MAC starts with, and the row's label in a check's list.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Settlement => "settlement",
+            Kind::Adjustment => "adjustment",
+            Kind::Withholding => "withholding",
+        }
+    }
 
-/// The books key as a keyed HMAC state, made once per connection: each row's MAC clones it
-/// instead of hashing the key again.
+    fn table(self) -> &'static str {
+        match self {
+            Kind::Settlement => "settlements",
+            Kind::Adjustment => "adjustments",
+            Kind::Withholding => "withholdings",
+        }
+    }
+
+    /// The column that names a row (text in a check's list).
+    fn key(self) -> &'static str {
+        match self {
+            Kind::Settlement | Kind::Adjustment => "id",
+            Kind::Withholding => "settlement_id",
+        }
+    }
+
+    fn columns(self) -> &'static str {
+        match self {
+            Kind::Settlement => SETTLEMENT_COLUMNS,
+            Kind::Adjustment => ADJUSTMENT_COLUMNS,
+            Kind::Withholding => WITHHOLDING_COLUMNS,
+        }
+    }
+
+    fn optional(self) -> &'static [&'static str] {
+        match self {
+            Kind::Settlement => SETTLEMENT_OPTIONAL_COLUMNS,
+            Kind::Adjustment => ADJUSTMENT_OPTIONAL_COLUMNS,
+            Kind::Withholding => &[],
+        }
+    }
+
+    /// `SELECT <key> AS text, mac, <columns>, <optional columns> FROM <table>`.
+    fn select(self) -> String {
+        let mut sql = format!(
+            "SELECT CAST({} AS TEXT) AS books_key, mac, {}",
+            self.key(),
+            self.columns()
+        );
+        for c in self.optional() {
+            sql.push_str(", ");
+            sql.push_str(c);
+        }
+        sql.push_str(" FROM ");
+        sql.push_str(self.table());
+        sql
+    }
+}
+
+/// The books key as a keyed HMAC state, made once per process ([`super::Keys`]): each row's
+/// MAC clones it instead of hashing the key again.
 pub type MacKey = hmac::Hmac<sha2::Sha256>;
 
 pub fn mac_key(key: &[u8; 32]) -> MacKey {
     <MacKey as hmac::Mac>::new_from_slice(key).expect("HMAC takes a key of any length")
 }
 
-/// The adjustment columns the MAC covers, in order (`adjustments.mac`).
-pub const ADJUSTMENT_COLUMNS: &str = "id, settlement_id, period, original_period, canteen_id, \
-    resident_id, funding_town, meals, subsidised_meals, price, subsidy, self_pay, city_fen, \
-    town_fen, other_fen, reason, created_at, created_by";
+/// The values the MAC of a row of `kind` is computed over: the kind's name, the columns, then
+/// each optional column that is set as a (name, value) pair.
+fn row_values<'r>(
+    kind: Kind,
+    fixed: &[ValueRef<'r>],
+    optional: &[ValueRef<'r>],
+) -> Vec<ValueRef<'r>> {
+    let mut out = Vec::with_capacity(1 + fixed.len() + 2 * optional.len());
+    out.push(ValueRef::Text(kind.as_str()));
+    out.extend_from_slice(fixed);
+    for (name, v) in kind.optional().iter().zip(optional) {
+        if *v != ValueRef::Null {
+            out.push(ValueRef::Text(name));
+            out.push(*v);
+        }
+    }
+    out
+}
 
-/// The MAC of one row's values under `key`, hex. Each value is encoded with its SQLite type and,
+/// The MAC a row read by [`Kind::select`] should carry (None without the server's keys: the
+/// row is then stored without one, and a check without keys finds every sealed row altered).
+fn expected(conn: &Conn<'_>, kind: Kind, r: &Row<'_>) -> Result<Option<String>> {
+    let Some(keys) = conn.keys() else {
+        return Ok(None);
+    };
+    let fixed = kind.columns().split(',').count();
+    let values = (2..r.len())
+        .map(|i| r.get_ref(i))
+        .collect::<Result<Vec<_>>>()?;
+    let (fixed, optional) = values.split_at(fixed.min(values.len()));
+    Ok(Some(mac_keyed(
+        &keys.books,
+        row_values(kind, fixed, optional).into_iter(),
+    )))
+}
+
+/// The MAC of one row's values under `key`, hex. Each value is encoded with its SQL type and,
 /// for text and blobs, its length, so two different rows never encode alike. (Written out here:
-/// no crate gives a canonical byte encoding of SQLite values.)
+/// no crate gives a canonical byte encoding of SQL values.)
 pub fn mac<'a>(key: &[u8; 32], values: impl Iterator<Item = ValueRef<'a>>) -> String {
     mac_keyed(&mac_key(key), values)
 }
@@ -142,73 +202,106 @@ pub fn mac_keyed<'a>(keyed: &MacKey, values: impl Iterator<Item = ValueRef<'a>>)
                 m.update(b"r");
                 m.update(&f.to_bits().to_be_bytes());
             }
-            ValueRef::Text(t) | ValueRef::Blob(t) => {
-                m.update(if matches!(v, ValueRef::Text(_)) {
-                    b"t"
-                } else {
-                    b"b"
-                });
+            ValueRef::Text(t) => {
+                m.update(b"t");
                 m.update(&(t.len() as u64).to_be_bytes());
-                m.update(t);
+                m.update(t.as_bytes());
+            }
+            ValueRef::Blob(b) => {
+                m.update(b"b");
+                m.update(&(b.len() as u64).to_be_bytes());
+                m.update(b);
             }
         }
     }
     hex::encode(m.finalize().into_bytes())
 }
 
+/// Sets the MAC of the rows of `kind` that `filter` (an SQL condition with `params`) selects,
+/// from their current columns; returns how many.
+pub fn seal(tx: &Tx<'_>, kind: Kind, filter: &str, params: impl Params) -> Result<usize> {
+    let mut sealed = Vec::new();
+    tx.for_each(&format!("{} WHERE {filter}", kind.select()), params, |r| {
+        sealed.push((r.get::<_, String>(0)?, expected(tx, kind, r)?));
+        Ok(())
+    })?;
+    let update = format!(
+        "UPDATE {} SET mac = ?2 WHERE CAST({} AS TEXT) = ?1",
+        kind.table(),
+        kind.key()
+    );
+    for (key, mac) in &sealed {
+        tx.execute(&update, params![key, mac])?;
+    }
+    Ok(sealed.len())
+}
+
 /// Sets the MAC of settlement `id` from its current columns (after its insert or its void).
-pub fn seal_settlement(conn: &Connection, id: &str) -> Result<()> {
-    conn.prepare_cached(&format!(
-        "UPDATE settlements SET mac = books_mac('settlement', {}) WHERE id = ?1",
-        settlement_mac_args()
-    ))?
-    .execute([id])?;
-    Ok(())
+pub fn seal_settlement(tx: &Tx<'_>, id: &str) -> Result<()> {
+    seal(tx, Kind::Settlement, "id = ?1", [id]).map(drop)
 }
 
 /// Sets the MAC of adjustment `id` from its columns (after its insert).
-pub fn seal_adjustment(conn: &Connection, id: i64) -> Result<()> {
-    conn.prepare_cached(&format!(
-        "UPDATE adjustments SET mac = books_mac('adjustment', {}) WHERE id = ?1",
-        adjustment_mac_args()
-    ))?
-    .execute([id])?;
-    Ok(())
+pub fn seal_adjustment(tx: &Tx<'_>, id: i64) -> Result<()> {
+    seal(tx, Kind::Adjustment, "id = ?1", [id]).map(drop)
+}
+
+/// Sets the MAC of the withholding of settlement `settlement_id` (after its insert).
+pub fn seal_withholding(tx: &Tx<'_>, settlement_id: &str) -> Result<()> {
+    seal(tx, Kind::Withholding, "settlement_id = ?1", [settlement_id]).map(drop)
+}
+
+/// Rows whose stored MAC differs from their columns'.
+#[derive(Debug, Default)]
+pub struct Altered {
+    /// How many rows were checked.
+    pub checked: i64,
+    /// The key of each altered row, as text, in table order.
+    pub ids: Vec<String>,
+}
+
+/// Checks each row of `kind` that `filter` (an SQL condition with `params`) selects against its
+/// MAC, one row at a time.
+pub fn altered(conn: &Conn<'_>, kind: Kind, filter: &str, params: impl Params) -> Result<Altered> {
+    let mut out = Altered::default();
+    conn.for_each(
+        &format!(
+            "{} WHERE {filter} ORDER BY {}.{}",
+            kind.select(),
+            kind.table(),
+            kind.key()
+        ),
+        params,
+        |r| {
+            out.checked += 1;
+            if r.get::<_, Option<String>>(1)? != expected(conn, kind, r)? {
+                out.ids.push(r.get(0)?);
+            }
+            Ok(())
+        },
+    )?;
+    Ok(out)
 }
 
 /// Seals the rows written before the books MAC existed (migration 0008), once: run by
 /// `Db::open_keyed` until the `books_sealed` marker exists, audited as `books.seal`. A row whose
 /// MAC is missing afterwards is a finding of [`check`]. (Whoever deletes the marker to have
 /// edited rows sealed again leaves a second `books.seal` entry in the audit log.)
-pub fn seal_legacy(tx: &super::Tx<'_>, at: &str) -> Result<()> {
-    let done: bool = tx
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM books_sealed)")?
-        .query_row([], |r| r.get(0))?;
+pub fn seal_legacy(tx: &Tx<'_>, at: &str) -> Result<()> {
+    let done: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM books_sealed)", (), |r| {
+        r.get(0)
+    })?;
     if done {
         return Ok(());
     }
-    let settlements = tx.execute(
-        &format!(
-            "UPDATE settlements SET mac = books_mac('settlement', {})
-             WHERE mac IS NULL",
-            settlement_mac_args()
-        ),
-        [],
-    )?;
-    let adjustments = tx.execute(
-        &format!(
-            "UPDATE adjustments SET mac = books_mac('adjustment', {})
-             WHERE mac IS NULL",
-            adjustment_mac_args()
-        ),
-        [],
-    )?;
+    let settlements = seal(tx, Kind::Settlement, "mac IS NULL", ())?;
+    let adjustments = seal(tx, Kind::Adjustment, "mac IS NULL", ())?;
     tx.execute(
         "INSERT INTO books_sealed (settlements, adjustments) VALUES (?1, ?2)",
         params![settlements as i64, adjustments as i64],
     )?;
     super::audit::append(
-        &crate::db::sql::Conn::Sqlite(tx),
+        tx,
         at,
         &super::audit::Actor::system("server"),
         "books.seal",
@@ -228,82 +321,84 @@ pub fn seal_legacy(tx: &super::Tx<'_>, at: &str) -> Result<()> {
 /// How many altered rows a check lists by id (all are counted).
 const LISTED: usize = 100;
 
-/// The books check of `period`: every settlement and adjustment row of the month against its
-/// MAC, and every accepted staff entry in the audit log against its row.
-pub fn check(conn: &Connection, period: &str) -> Result<BooksCheck> {
+/// The books check of `period`: every settlement, adjustment and withholding row of the month
+/// against its MAC, and every accepted staff entry in the audit log against its row.
+pub fn check(conn: &Conn<'_>, period: &str) -> Result<BooksCheck> {
     let mut out = BooksCheck::default();
-    let mut altered = Vec::new();
-    for (table, columns, id) in [
-        ("settlements", settlement_mac_args(), "'settlement:' || id"),
-        ("adjustments", adjustment_mac_args(), "'adjustment:' || id"),
-        (
-            "withholdings",
-            super::flags::WITHHOLDING_COLUMNS.to_owned(),
-            "'withholding:' || settlement_id",
-        ),
-    ] {
-        let kind = &table[..table.len() - 1];
-        let mut st = conn.prepare_cached(&format!(
-            "SELECT {id}, mac IS NOT books_mac('{kind}', {columns}) FROM {table}
-             WHERE period = ?1"
-        ))?;
-        let mut rows = st.query([period])?;
-        while let Some(r) = rows.next()? {
-            out.checked += 1;
-            if r.get::<_, bool>(1)? {
-                altered.push(r.get::<_, String>(0)?);
-            }
-        }
+    let mut listed = Vec::new();
+    for kind in [Kind::Settlement, Kind::Adjustment, Kind::Withholding] {
+        let found = altered(conn, kind, "period = ?1", [period])?;
+        out.checked += found.checked;
+        listed.extend(
+            found
+                .ids
+                .into_iter()
+                .map(|id| format!("{}:{id}", kind.as_str())),
+        );
     }
-    out.altered_count = altered.len() as i64;
-    altered.truncate(LISTED);
-    out.altered = altered;
-    // Accepted staff entries of the month whose row is gone. The month is the entry's local
-    // month, which the row no longer tells: served_at's month in UTC or the day after is
-    // enough to narrow, then the answer decides.
-    let mut st = conn.prepare_cached(
-        "SELECT a.target FROM audit_log a
-         WHERE a.action = 'settlement.staff_entry'
-           AND json_extract(a.detail, '$.status') = 'accepted'
-           AND json_extract(a.detail, '$.period') = ?1
-           AND NOT EXISTS (SELECT 1 FROM settlements s
-                           WHERE 'settlement:' || s.id = a.target)
-         ORDER BY a.seq",
+    out.altered_count = listed.len() as i64;
+    listed.truncate(LISTED);
+    out.altered = listed;
+    // Accepted staff entries of the month whose row is gone.
+    let detail = |key: &str| {
+        conn.pick(
+            format!("json_extract(a.detail, '$.{key}')"),
+            format!("(a.detail::jsonb ->> '{key}')"),
+        )
+    };
+    out.missing = conn.query_map(
+        &format!(
+            "SELECT a.target FROM audit_log a
+             WHERE a.action = 'settlement.staff_entry'
+               AND {} = 'accepted'
+               AND {} = ?1
+               AND NOT EXISTS (SELECT 1 FROM settlements s
+                               WHERE 'settlement:' || s.id = a.target)
+             ORDER BY a.seq",
+            detail("status"),
+            detail("period")
+        ),
+        [period],
+        |r| r.get(0),
     )?;
-    let rows = st.query_map([period], |r| r.get::<_, String>(0))?;
-    out.missing = rows.collect::<rusqlite::Result<_>>()?;
     Ok(out)
 }
 
 /// The books as they end now: the newest audit entry and each kiosk's newest chain record.
-pub fn heads(conn: &Connection) -> Result<Heads> {
+pub fn heads(conn: &Conn<'_>) -> Result<Heads> {
     let (audit_seq, audit_hash) = conn
-        .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
-        .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .query_row(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            (),
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )
         .optional()?
         .unwrap_or((0, super::audit::GENESIS.to_owned()));
-    let mut st = conn.prepare_cached(
+    let kiosks = conn.query_map(
         "SELECT l.kiosk_id, l.seq, l.record_hash FROM chain_links l
          WHERE l.seq = (SELECT max(seq) FROM chain_links m WHERE m.kiosk_id = l.kiosk_id)
          ORDER BY l.kiosk_id",
+        (),
+        |r| {
+            Ok(KioskHead {
+                kiosk_id: r.get(0)?,
+                seq: r.get::<_, i64>(1)? as u64,
+                hash: hex::encode(r.get::<_, Vec<u8>>(2)?),
+            })
+        },
     )?;
-    let rows = st.query_map([], |r| {
-        Ok(KioskHead {
-            kiosk_id: r.get(0)?,
-            seq: r.get::<_, i64>(1)? as u64,
-            hash: hex::encode(r.get::<_, Vec<u8>>(2)?),
-        })
-    })?;
-    let kiosks = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Heads::new(audit_seq, audit_hash, kiosks))
 }
 
 /// Whether the books still hold each head of `earlier` (from an earlier statement or export).
-pub fn check_heads(conn: &Connection, earlier: &Heads) -> Result<HeadsCheck> {
+pub fn check_heads(conn: &Conn<'_>, earlier: &Heads) -> Result<HeadsCheck> {
     let now = heads(conn)?;
     let audit_hash: Option<String> = conn
-        .prepare_cached("SELECT hash FROM audit_log WHERE seq = ?1")?
-        .query_row([earlier.audit_seq], |r| r.get(0))
+        .query_row(
+            "SELECT hash FROM audit_log WHERE seq = ?1",
+            [earlier.audit_seq],
+            |r| r.get(0),
+        )
         .optional()?;
     let audit = if earlier.audit_seq == 0 {
         HeadVerdict::present("audit", None, 0)
@@ -320,8 +415,8 @@ pub fn check_heads(conn: &Connection, earlier: &Heads) -> Result<HeadsCheck> {
     let mut kiosks = Vec::new();
     for k in &earlier.kiosks {
         let hash: Option<Vec<u8>> = conn
-            .prepare_cached("SELECT record_hash FROM chain_links WHERE kiosk_id = ?1 AND seq = ?2")?
             .query_row(
+                "SELECT record_hash FROM chain_links WHERE kiosk_id = ?1 AND seq = ?2",
                 params![k.kiosk_id, i64::try_from(k.seq).map_err(Error::other)?],
                 |r| r.get(0),
             )
@@ -382,27 +477,42 @@ mod tests {
     #[test]
     fn an_unset_optional_column_leaves_the_mac_of_a_row_as_it_was() {
         let key = [7u8; 32];
-        let n = SETTLEMENT_COLUMNS.split(',').count();
-        let mut row: Vec<ValueRef<'_>> = vec![ValueRef::Text(b"settlement")];
-        row.extend((0..n as i64).map(ValueRef::Integer));
+        let n = SETTLEMENT_COLUMNS.split(',').count() as i64;
+        let fixed: Vec<ValueRef<'_>> = (0..n).map(ValueRef::Integer).collect();
         // the MAC as the server made it before the optional columns existed
-        let before = mac(&key, row.clone().into_iter());
-        let mut unset = row.clone();
-        unset.extend([ValueRef::Text(b"proxy_carer_id"), ValueRef::Null]);
-        assert_eq!(mac(&key, mac_values(&unset)), before);
-        let mut set = row.clone();
-        set.extend([ValueRef::Text(b"proxy_carer_id"), ValueRef::Integer(3)]);
-        let with_carer = mac(&key, mac_values(&set));
+        let mut before = vec![ValueRef::Text("settlement")];
+        before.extend(fixed.iter().copied());
+        let before = mac(&key, before.into_iter());
+        let mut unset = vec![ValueRef::Null; SETTLEMENT_OPTIONAL_COLUMNS.len()];
+        assert_eq!(
+            mac(
+                &key,
+                row_values(Kind::Settlement, &fixed, &unset).into_iter()
+            ),
+            before
+        );
+        unset[0] = ValueRef::Integer(3);
+        let with_carer = mac(
+            &key,
+            row_values(Kind::Settlement, &fixed, &unset).into_iter(),
+        );
         assert_ne!(with_carer, before);
-        set[n + 2] = ValueRef::Integer(4);
-        assert_ne!(mac(&key, mac_values(&set)), with_carer);
-        // adjustments have no optional columns: every value counts
-        let adj = [
-            ValueRef::Text(b"adjustment"),
-            ValueRef::Null,
-            ValueRef::Null,
-        ];
-        assert_eq!(mac_values(&adj).count(), 3);
+        unset[0] = ValueRef::Integer(4);
+        assert_ne!(
+            mac(
+                &key,
+                row_values(Kind::Settlement, &fixed, &unset).into_iter()
+            ),
+            with_carer
+        );
+        // a set optional column goes in as its name and value
+        assert_eq!(
+            row_values(Kind::Settlement, &fixed, &unset)[1 + n as usize..],
+            [ValueRef::Text("proxy_carer_id"), ValueRef::Integer(4)]
+        );
+        // withholdings have no optional columns: every value counts
+        let w = [ValueRef::Null, ValueRef::Null];
+        assert_eq!(row_values(Kind::Withholding, &w, &[]).len(), 3);
     }
 
     /// The keyed state fed value by value gives the HMAC of the whole encoding at once: rows
@@ -411,7 +521,7 @@ mod tests {
     fn the_keyed_mac_is_the_hmac_of_the_whole_encoding() {
         let key = [9u8; 32];
         let values = [
-            ValueRef::Text(b"settlement"),
+            ValueRef::Text("settlement"),
             ValueRef::Integer(-7),
             ValueRef::Real(0.5),
             ValueRef::Null,

@@ -1,8 +1,7 @@
-//! Canteens and their meal slots.
+//! Canteens and their meal slots. Runs on both databases (`db::sql`).
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use zhucan_domain::api::{CanteenDto, NewCanteen, SlotDto};
 use zhucan_domain::canteen::{CanteenKind, OperatorKind};
 use zhucan_domain::{
@@ -10,7 +9,7 @@ use zhucan_domain::{
 };
 
 use super::changes::{self, Kind, Subject};
-use super::sql::Conn;
+use super::sql::{self, Conn, params};
 use super::{Error, Result, Tx};
 
 pub fn kind_str(k: CanteenKind) -> &'static str {
@@ -38,45 +37,46 @@ fn op_str(k: OperatorKind) -> &'static str {
 
 /// Inserts a canteen (already validated) and returns its id. `at` stamps the change record.
 pub fn insert(tx: &Tx<'_>, c: &NewCanteen, at: &str) -> Result<CanteenId> {
-    if !super::towns::exists(&Conn::Sqlite(tx), &c.town)? {
+    if !super::towns::exists(tx, &c.town)? {
         return Err(Error::invalid("town", format!("no town '{}'", c.town)));
     }
-    tx.prepare_cached(
+    let id: i64 = tx.query_row(
         "INSERT INTO canteens (name, kind, town, operator, operator_kind, delivery_surcharge)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        c.name,
-        kind_str(c.kind),
-        c.town,
-        c.operator,
-        op_str(c.operator_kind),
-        c.delivery_surcharge.map(|f| f.0)
-    ])?;
-    let id = tx.last_insert_rowid();
-    let mut st = tx.prepare_cached(
-        "INSERT INTO canteen_slots (canteen_id, slot, start_time, end_time, price, price_min,
-            price_max)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         RETURNING id",
+        params![
+            c.name,
+            kind_str(c.kind),
+            c.town,
+            c.operator,
+            op_str(c.operator_kind),
+            c.delivery_surcharge.map(|f| f.0)
+        ],
+        |r| r.get(0),
     )?;
     for s in &c.slots {
-        st.execute(params![
-            id,
-            s.slot.as_str(),
-            s.start.format("%H:%M:%S").to_string(),
-            s.end.format("%H:%M:%S").to_string(),
-            s.price.0,
-            s.price_min.map(|f| f.0),
-            s.price_max.map(|f| f.0),
-        ])?;
+        tx.execute(
+            "INSERT INTO canteen_slots (canteen_id, slot, start_time, end_time, price, price_min,
+                price_max)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                id,
+                s.slot.as_str(),
+                s.start.format("%H:%M:%S").to_string(),
+                s.end.format("%H:%M:%S").to_string(),
+                s.price.0,
+                s.price_min.map(|f| f.0),
+                s.price_max.map(|f| f.0),
+            ],
+        )?;
     }
-    changes::record(&Conn::Sqlite(tx), Kind::Canteen, Subject::Id(id), at)?;
+    changes::record(tx, Kind::Canteen, Subject::Id(id), at)?;
     Ok(CanteenId(id))
 }
 
 const SLOT_COLS: &str = "canteen_id, slot, start_time, end_time, price, price_min, price_max";
 
-fn slot_row(r: &rusqlite::Row<'_>) -> Result<(i64, SlotWindow)> {
+fn slot_row(r: &sql::Row<'_>) -> Result<(i64, SlotWindow)> {
     let slot: String = r.get(1)?;
     let start: String = r.get(2)?;
     let end: String = r.get(3)?;
@@ -94,20 +94,21 @@ fn slot_row(r: &rusqlite::Row<'_>) -> Result<(i64, SlotWindow)> {
     Ok((r.get(0)?, w))
 }
 
-fn load_slots(conn: &Connection) -> Result<HashMap<i64, Vec<SlotWindow>>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {SLOT_COLS} FROM canteen_slots ORDER BY canteen_id, start_time"
-    ))?;
+fn load_slots(conn: &Conn<'_>) -> Result<HashMap<i64, Vec<SlotWindow>>> {
     let mut out: HashMap<i64, Vec<SlotWindow>> = HashMap::new();
-    let mut rows = st.query([])?;
-    while let Some(r) = rows.next()? {
-        let (id, w) = slot_row(r)?;
-        out.entry(id).or_default().push(w);
-    }
+    conn.for_each(
+        &format!("SELECT {SLOT_COLS} FROM canteen_slots ORDER BY canteen_id, start_time"),
+        (),
+        |r| {
+            let (id, w) = slot_row(r)?;
+            out.entry(id).or_default().push(w);
+            Ok(())
+        },
+    )?;
     Ok(out)
 }
 
-fn row_to_canteen(r: &rusqlite::Row<'_>, slots: Vec<SlotWindow>) -> rusqlite::Result<Canteen> {
+fn row_to_canteen(r: &sql::Row<'_>, slots: Vec<SlotWindow>) -> Result<Canteen> {
     let kind: String = r.get(2)?;
     let op: String = r.get(5)?;
     Ok(Canteen {
@@ -132,31 +133,29 @@ const COLS: &str = "c.id, c.name, c.kind, c.town, c.operator, c.operator_kind, \
 const FROM: &str = "canteens c LEFT JOIN towns t ON t.code = c.town";
 
 /// All canteens, keyed by id.
-pub fn all(conn: &Connection) -> Result<Vec<Canteen>> {
+pub fn all(conn: &Conn<'_>) -> Result<Vec<Canteen>> {
     let mut slots = load_slots(conn)?;
-    let mut st = conn.prepare_cached(&format!("SELECT {COLS} FROM {FROM} ORDER BY c.id"))?;
-    let mut rows = st.query([])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        let id: i64 = r.get(0)?;
-        out.push(row_to_canteen(r, slots.remove(&id).unwrap_or_default())?);
-    }
-    Ok(out)
+    conn.query_map(
+        &format!("SELECT {COLS} FROM {FROM} ORDER BY c.id"),
+        (),
+        |r| {
+            let id: i64 = r.get(0)?;
+            row_to_canteen(r, slots.remove(&id).unwrap_or_default())
+        },
+    )
 }
 
-pub fn get(conn: &Connection, id: CanteenId) -> Result<Canteen> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {SLOT_COLS} FROM canteen_slots WHERE canteen_id = ?1 ORDER BY start_time"
-    ))?;
-    let mut rows = st.query([id.0])?;
-    let mut slots = Vec::new();
-    while let Some(r) = rows.next()? {
-        slots.push(slot_row(r)?.1);
-    }
-    conn.prepare_cached(&format!("SELECT {COLS} FROM {FROM} WHERE c.id = ?1"))?
-        .query_row([id.0], |r| row_to_canteen(r, slots))
-        .optional()?
-        .ok_or(Error::NotFound)
+pub fn get(conn: &Conn<'_>, id: CanteenId) -> Result<Canteen> {
+    let slots = conn.query_map(
+        &format!("SELECT {SLOT_COLS} FROM canteen_slots WHERE canteen_id = ?1 ORDER BY start_time"),
+        [id.0],
+        |r| Ok(slot_row(r)?.1),
+    )?;
+    conn.query_row(
+        &format!("SELECT {COLS} FROM {FROM} WHERE c.id = ?1"),
+        [id.0],
+        |r| row_to_canteen(r, slots),
+    )
 }
 
 pub fn to_dto(c: &Canteen) -> CanteenDto {

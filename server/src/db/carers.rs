@@ -2,10 +2,10 @@
 //! A carer identifies at the counter with their own card: its code is unique among carers and is
 //! never a resident's card code, so a card names exactly one person.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use zhucan_domain::ResidentId;
 use zhucan_domain::api::CarerDto;
 
+use super::sql::{Conn, OptionalExtension, params};
 use super::{Error, Result, Tx};
 
 /// Inserts a carer (name and code already trimmed and checked for length); returns its id.
@@ -17,13 +17,14 @@ pub fn insert(
     at: &str,
 ) -> Result<i64> {
     let taken: Option<&str> = tx
-        .prepare_cached(
+        .query_row(
             "SELECT CASE WHEN EXISTS (SELECT 1 FROM residents WHERE card_code = ?1)
                         THEN 'resident'
                         WHEN EXISTS (SELECT 1 FROM carers WHERE card_code = ?1)
                         THEN 'carer' END",
+            [card_code],
+            |r| r.get::<_, Option<String>>(0),
         )?
-        .query_row([card_code], |r| r.get::<_, Option<String>>(0))?
         .map(|who| {
             if who == "resident" {
                 "a resident's card"
@@ -34,11 +35,12 @@ pub fn insert(
     if let Some(whose) = taken {
         return Err(Error::invalid("card_code", format!("already {whose}")));
     }
-    tx.prepare_cached(
-        "INSERT INTO carers (name, card_code, note, created_at) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![name, card_code, note, at])?;
-    Ok(tx.last_insert_rowid())
+    tx.query_row(
+        "INSERT INTO carers (name, card_code, note, created_at) VALUES (?1, ?2, ?3, ?4)
+         RETURNING id",
+        params![name, card_code, note, at],
+        |r| r.get(0),
+    )
 }
 
 /// Links carer `carer` to resident `resident`. Both must exist; linking twice is a conflict.
@@ -46,18 +48,19 @@ pub fn link(tx: &Tx<'_>, carer: i64, resident: ResidentId, at: &str, by: &str) -
     if !exists(tx, carer)? {
         return Err(Error::invalid("carer_id", format!("no carer {carer}")));
     }
-    let resident_exists: bool = tx
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM residents WHERE id = ?1)")?
-        .query_row([resident.0], |r| r.get(0))?;
+    let resident_exists: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM residents WHERE id = ?1)",
+        [resident.0],
+        |r| r.get(0),
+    )?;
     if !resident_exists {
         return Err(Error::NotFound);
     }
-    let n = tx
-        .prepare_cached(
-            "INSERT INTO carer_links (carer_id, resident_id, created_at, created_by)
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![carer, resident.0, at, by])?;
+    let n = tx.execute(
+        "INSERT INTO carer_links (carer_id, resident_id, created_at, created_by)
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        params![carer, resident.0, at, by],
+    )?;
     if n == 0 {
         return Err(Error::Conflict(format!(
             "carer {carer} is already linked to resident {}",
@@ -69,40 +72,43 @@ pub fn link(tx: &Tx<'_>, carer: i64, resident: ResidentId, at: &str, by: &str) -
 
 /// Removes the link; `NotFound` when there is none.
 pub fn unlink(tx: &Tx<'_>, carer: i64, resident: ResidentId) -> Result<()> {
-    let n = tx
-        .prepare_cached("DELETE FROM carer_links WHERE carer_id = ?1 AND resident_id = ?2")?
-        .execute(params![carer, resident.0])?;
+    let n = tx.execute(
+        "DELETE FROM carer_links WHERE carer_id = ?1 AND resident_id = ?2",
+        [carer, resident.0],
+    )?;
     if n == 0 {
         return Err(Error::NotFound);
     }
     Ok(())
 }
 
-pub fn exists(conn: &Connection, carer: i64) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM carers WHERE id = ?1)")?
-        .query_row([carer], |r| r.get(0))?)
+pub fn exists(conn: &Conn<'_>, carer: i64) -> Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM carers WHERE id = ?1)",
+        [carer],
+        |r| r.get(0),
+    )
 }
 
 /// Whether carer `carer` may collect meals for `resident` now.
-pub fn is_linked(conn: &Connection, carer: i64, resident: ResidentId) -> Result<bool> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM carer_links WHERE carer_id = ?1 AND resident_id = ?2)",
-        )?
-        .query_row(params![carer, resident.0], |r| r.get(0))?)
+pub fn is_linked(conn: &Conn<'_>, carer: i64, resident: ResidentId) -> Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM carer_links WHERE carer_id = ?1 AND resident_id = ?2)",
+        [carer, resident.0],
+        |r| r.get(0),
+    )
 }
 
 /// The carer's name, if there is such a carer.
-pub fn name(conn: &Connection, carer: i64) -> Result<Option<String>> {
-    Ok(conn
-        .prepare_cached("SELECT name FROM carers WHERE id = ?1")?
-        .query_row([carer], |r| r.get(0))
-        .optional()?)
+pub fn name(conn: &Conn<'_>, carer: i64) -> Result<Option<String>> {
+    conn.query_row("SELECT name FROM carers WHERE id = ?1", [carer], |r| {
+        r.get(0)
+    })
+    .optional()
 }
 
 /// One carer with the residents linked to them.
-pub fn get(conn: &Connection, carer: i64) -> Result<CarerDto> {
+pub fn get(conn: &Conn<'_>, carer: i64) -> Result<CarerDto> {
     all(conn)?
         .into_iter()
         .find(|c| c.id == carer)
@@ -110,11 +116,11 @@ pub fn get(conn: &Connection, carer: i64) -> Result<CarerDto> {
 }
 
 /// Every carer, by id, each with the residents linked to them (by id).
-pub fn all(conn: &Connection) -> Result<Vec<CarerDto>> {
-    let mut st = conn
-        .prepare_cached("SELECT id, name, card_code, note, created_at FROM carers ORDER BY id")?;
-    let mut out: Vec<CarerDto> = st
-        .query_map([], |r| {
+pub fn all(conn: &Conn<'_>) -> Result<Vec<CarerDto>> {
+    let mut out: Vec<CarerDto> = conn.query_map(
+        "SELECT id, name, card_code, note, created_at FROM carers ORDER BY id",
+        (),
+        |r| {
             Ok(CarerDto {
                 id: r.get(0)?,
                 name: r.get(1)?,
@@ -123,17 +129,18 @@ pub fn all(conn: &Connection) -> Result<Vec<CarerDto>> {
                 created_at: r.get(4)?,
                 residents: Vec::new(),
             })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut st = conn.prepare_cached(
-        "SELECT carer_id, resident_id FROM carer_links ORDER BY carer_id, resident_id",
+        },
     )?;
-    let mut rows = st.query([])?;
-    while let Some(r) = rows.next()? {
-        let (carer, resident): (i64, i64) = (r.get(0)?, r.get(1)?);
-        if let Ok(i) = out.binary_search_by_key(&carer, |c| c.id) {
-            out[i].residents.push(ResidentId(resident));
-        }
-    }
+    conn.for_each(
+        "SELECT carer_id, resident_id FROM carer_links ORDER BY carer_id, resident_id",
+        (),
+        |r| {
+            let (carer, resident): (i64, i64) = (r.get(0)?, r.get(1)?);
+            if let Ok(i) = out.binary_search_by_key(&carer, |c| c.id) {
+                out[i].residents.push(ResidentId(resident));
+            }
+            Ok(())
+        },
+    )?;
     Ok(out)
 }

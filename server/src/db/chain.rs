@@ -2,17 +2,18 @@
 //! received, the refused attempts (integrity events), and the checks over them: the SQL chain
 //! check the statement shows (gaps, forks, refused signatures) and the full re-verification of
 //! one kiosk (every stored payload re-hashed, every signature re-checked, every settlement row
-//! compared with the record it came from).
+//! compared with the record it came from). Runs on both databases (`db::sql`).
 
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
 use zhucan_domain::CanteenId;
 use zhucan_domain::api::{ChainLine, ChainProblem};
 use zhucan_domain::signing::{self, VerifyingKey};
 
+use super::books;
+use super::sql::{Conn, params};
 use super::statements::Filter;
 use super::{Error, Result, Tx};
 
@@ -59,48 +60,43 @@ fn to_i64(v: u64, field: &str) -> Result<i64> {
 }
 
 /// The kiosk's keys, oldest first.
-pub fn keys(conn: &Connection, kiosk: i64) -> Result<Vec<Key>> {
-    let mut st = conn.prepare_cached(
+pub fn keys(conn: &Conn<'_>, kiosk: i64) -> Result<Vec<Key>> {
+    conn.query_map(
         "SELECT from_seq, public_key FROM kiosk_keys WHERE kiosk_id = ?1 ORDER BY from_seq",
-    )?;
-    let mut rows = st.query([kiosk])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        let from: i64 = r.get(0)?;
-        let text: String = r.get(1)?;
-        out.push(Key {
-            from_seq: from as u64,
-            key: signing::decode_public_key(&text)
-                .map_err(|e| Error::other(format!("kiosk {kiosk} key: {e}")))?,
-        });
-    }
-    Ok(out)
+        [kiosk],
+        |r| {
+            let from: i64 = r.get(0)?;
+            let text: String = r.get(1)?;
+            Ok(Key {
+                from_seq: from as u64,
+                key: signing::decode_public_key(&text)
+                    .map_err(|e| Error::other(format!("kiosk {kiosk} key: {e}")))?,
+            })
+        },
+    )
 }
 
 /// Stores `public_key` (already checked with `signing::decode_public_key`) as the key for
 /// records from `from_seq` on. A key with the same `from_seq` is replaced: callers only allow
 /// that when no record at or after `from_seq` was received yet.
 pub fn add_key(tx: &Tx<'_>, kiosk: i64, from_seq: u64, public_key: &str, now: &str) -> Result<()> {
-    tx.prepare_cached(
+    tx.execute(
         "INSERT INTO kiosk_keys (kiosk_id, from_seq, public_key, created_at)
          VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (kiosk_id, from_seq)
          DO UPDATE SET public_key = excluded.public_key, created_at = excluded.created_at",
-    )?
-    .execute(params![
-        kiosk,
-        to_i64(from_seq, "from_seq")?,
-        public_key,
-        now
-    ])?;
+        params![kiosk, to_i64(from_seq, "from_seq")?, public_key, now],
+    )?;
     Ok(())
 }
 
 /// The largest `seq` received from the kiosk (0 if none).
-pub fn max_seq(conn: &Connection, kiosk: i64) -> Result<u64> {
-    let v: Option<i64> = conn
-        .prepare_cached("SELECT max(seq) FROM chain_links WHERE kiosk_id = ?1")?
-        .query_row([kiosk], |r| r.get(0))?;
+pub fn max_seq(conn: &Conn<'_>, kiosk: i64) -> Result<u64> {
+    let v: Option<i64> = conn.query_row(
+        "SELECT max(seq) FROM chain_links WHERE kiosk_id = ?1",
+        [kiosk],
+        |r| r.get(0),
+    )?;
     Ok(v.unwrap_or(0) as u64)
 }
 
@@ -128,46 +124,48 @@ pub struct Neighbour {
 }
 
 /// The stored links at `seq - 1`, `seq` and `seq + 1` of a kiosk's chain (those that exist).
-pub fn around(conn: &Connection, kiosk: i64, seq: u64) -> Result<Vec<Neighbour>> {
+pub fn around(conn: &Conn<'_>, kiosk: i64, seq: u64) -> Result<Vec<Neighbour>> {
     let seq = to_i64(seq, "signed.seq")?;
-    let mut st = conn.prepare_cached(
+    conn.query_map(
         "SELECT seq, record_hash, prev_hash FROM chain_links
-         WHERE kiosk_id = ?1 AND seq BETWEEN ?2 - 1 AND ?2 + 1",
-    )?;
-    let rows = st.query_map(params![kiosk, seq], |r| {
-        Ok(Neighbour {
-            seq: r.get::<_, i64>(0)? as u64,
-            record_hash: r.get(1)?,
-            prev_hash: r.get(2)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+         WHERE kiosk_id = ?1 AND seq BETWEEN CAST(?2 AS BIGINT) - 1 AND CAST(?2 AS BIGINT) + 1",
+        params![kiosk, seq],
+        |r| {
+            Ok(Neighbour {
+                seq: r.get::<_, i64>(0)? as u64,
+                record_hash: r.get(1)?,
+                prev_hash: r.get(2)?,
+            })
+        },
+    )
 }
 
 pub fn insert_link(tx: &Tx<'_>, l: &Link<'_>) -> Result<()> {
-    tx.prepare_cached(
+    tx.execute(
         "INSERT INTO chain_links (kiosk_id, seq, record_hash, prev_hash, settlement_id, settled,
             signature, payload, received_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        l.kiosk_id,
-        to_i64(l.seq, "signed.seq")?,
-        &l.record_hash[..],
-        &l.prev_hash[..],
-        l.settlement_id,
-        l.settled,
-        l.signature,
-        l.payload,
-        l.received_at
-    ])?;
+        params![
+            l.kiosk_id,
+            to_i64(l.seq, "signed.seq")?,
+            &l.record_hash[..],
+            &l.prev_hash[..],
+            l.settlement_id,
+            l.settled,
+            l.signature,
+            l.payload,
+            l.received_at
+        ],
+    )?;
     Ok(())
 }
 
 /// Marks a link whose record now created its settlement (a retry after an item error).
 pub fn mark_settled(tx: &Tx<'_>, kiosk: i64, seq: u64) -> Result<()> {
-    tx.prepare_cached("UPDATE chain_links SET settled = 1 WHERE kiosk_id = ?1 AND seq = ?2")?
-        .execute(params![kiosk, to_i64(seq, "signed.seq")?])?;
+    tx.execute(
+        "UPDATE chain_links SET settled = 1 WHERE kiosk_id = ?1 AND seq = ?2",
+        params![kiosk, to_i64(seq, "signed.seq")?],
+    )?;
     Ok(())
 }
 
@@ -216,20 +214,21 @@ pub struct Event<'a> {
 }
 
 pub fn record_event(tx: &Tx<'_>, e: &Event<'_>) -> Result<()> {
-    // A seq too large for SQLite is kept out of the column (it is in the detail).
+    // A seq too large for the column (a signed 64-bit integer) is kept out of it (it is in
+    // the detail).
     let seq = e.seq.and_then(|s| i64::try_from(s).ok());
-    tx.prepare_cached(
+    tx.execute(
         "INSERT INTO integrity_events (kiosk_id, kind, seq, settlement_id, detail, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        e.kiosk_id,
-        e.kind.as_str(),
-        seq,
-        e.settlement_id,
-        e.detail,
-        e.at
-    ])?;
+        params![
+            e.kiosk_id,
+            e.kind.as_str(),
+            seq,
+            e.settlement_id,
+            e.detail,
+            e.at
+        ],
+    )?;
     Ok(())
 }
 
@@ -245,27 +244,28 @@ fn problem(kind: &str, from: u64, to: u64, detail: String) -> ChainProblem {
 /// The SQL chain check of one kiosk (all time): every gap in its seqs (from 1 to the largest
 /// received), every link whose `prev_hash` is not the `record_hash` of its predecessor (or not
 /// GENESIS for seq 1), and the records refused for a bad signature or as a fork. In seq order.
-pub fn problems(conn: &Connection, kiosk: i64) -> Result<Vec<ChainProblem>> {
+pub fn problems(conn: &Conn<'_>, kiosk: i64) -> Result<Vec<ChainProblem>> {
     let mut out = Vec::new();
     // One pass over the kiosk's links in seq order, each joined to its predecessor through the
     // covering index: a row comes out only where the predecessor is missing (the end of a gap;
     // its start is the largest seq below, plus one) or does not hash to this link's prev_hash.
-    let mut st = conn.prepare_cached(
+    let sql = format!(
         "SELECT l.seq,
             CASE WHEN l.seq > 1 AND p.seq IS NULL THEN
                 (SELECT coalesce(max(q.seq), 0) FROM chain_links q
                  WHERE q.kiosk_id = ?1 AND q.seq < l.seq)
             END AS below
          FROM chain_links l
-         LEFT JOIN chain_links p INDEXED BY chain_links_check
+         LEFT JOIN chain_links p {}
             ON p.kiosk_id = l.kiosk_id AND p.seq = l.seq - 1
          WHERE l.kiosk_id = ?1
-           AND CASE WHEN l.seq = 1 THEN l.prev_hash IS NOT ?2
-                    ELSE p.record_hash IS NOT l.prev_hash END
+           AND CASE WHEN l.seq = 1 THEN l.prev_hash IS DISTINCT FROM ?2
+                    ELSE p.record_hash IS DISTINCT FROM l.prev_hash END
          ORDER BY l.seq",
-    )?;
-    let mut rows = st.query(params![kiosk, &GENESIS_BYTES[..]])?;
-    while let Some(r) = rows.next()? {
+        // (SQLite's planner is told the covering index; PostgreSQL has no index hints)
+        conn.pick("INDEXED BY chain_links_check", "")
+    );
+    conn.for_each(&sql, params![kiosk, &GENESIS_BYTES[..]], |r| {
         let seq = r.get::<_, i64>(0)? as u64;
         match r.get::<_, Option<i64>>(1)? {
             Some(below) => {
@@ -288,61 +288,67 @@ pub fn problems(conn: &Connection, kiosk: i64) -> Result<Vec<ChainProblem>> {
                 ),
             )),
         }
-    }
-    let mut st = conn.prepare_cached(
+        Ok(())
+    })?;
+    conn.for_each(
         "SELECT kind, seq, count(*), max(detail) FROM integrity_events WHERE kiosk_id = ?1
          GROUP BY kind, seq",
+        [kiosk],
+        |r| {
+            let kind: String = r.get(0)?;
+            let seq = r.get::<_, Option<i64>>(1)?.unwrap_or(0) as u64;
+            let n: i64 = r.get(2)?;
+            let detail: String = r.get(3)?;
+            let (kind, zh) = match kind.as_str() {
+                "chain_fork" => ("fork", "与已收到记录冲突的记录已拒绝"),
+                "below_kiosk_threshold" => (
+                    "below_threshold",
+                    "人脸分数低于该终端自报的阈值，已结算，待核查",
+                ),
+                _ => ("bad_signature", "签名无效的记录已拒绝"),
+            };
+            let at = if seq == 0 {
+                String::new()
+            } else {
+                format!("第{seq}条：")
+            };
+            out.push(problem(
+                kind,
+                seq,
+                seq,
+                format!("{at}{zh}（{n}次） / refused {n}×: {detail}"),
+            ));
+            Ok(())
+        },
     )?;
-    let mut rows = st.query([kiosk])?;
-    while let Some(r) = rows.next()? {
-        let kind: String = r.get(0)?;
-        let seq = r.get::<_, Option<i64>>(1)?.unwrap_or(0) as u64;
-        let n: i64 = r.get(2)?;
-        let detail: String = r.get(3)?;
-        let (kind, zh) = match kind.as_str() {
-            "chain_fork" => ("fork", "与已收到记录冲突的记录已拒绝"),
-            "below_kiosk_threshold" => (
-                "below_threshold",
-                "人脸分数低于该终端自报的阈值，已结算，待核查",
-            ),
-            _ => ("bad_signature", "签名无效的记录已拒绝"),
-        };
-        let at = if seq == 0 {
-            String::new()
-        } else {
-            format!("第{seq}条：")
-        };
-        out.push(problem(
-            kind,
-            seq,
-            seq,
-            format!("{at}{zh}（{n}次） / refused {n}×: {detail}"),
-        ));
-    }
     out.sort_by(|a, b| (a.seq_from, &a.kind).cmp(&(b.seq_from, &b.kind)));
     Ok(out)
 }
 
 /// (first, last) seq received from the kiosk.
-pub fn seq_range(conn: &Connection, kiosk: i64) -> Result<(Option<u64>, Option<u64>)> {
-    Ok(conn
-        .prepare_cached("SELECT min(seq), max(seq) FROM chain_links WHERE kiosk_id = ?1")?
-        .query_row([kiosk], |r| {
+pub fn seq_range(conn: &Conn<'_>, kiosk: i64) -> Result<(Option<u64>, Option<u64>)> {
+    conn.query_row(
+        "SELECT min(seq), max(seq) FROM chain_links WHERE kiosk_id = ?1",
+        [kiosk],
+        |r| {
             Ok((
                 r.get::<_, Option<i64>>(0)?.map(|v| v as u64),
                 r.get::<_, Option<i64>>(1)?.map(|v| v as u64),
             ))
-        })?)
+        },
+    )
 }
 
-fn kiosk_info(conn: &Connection, kiosk: i64) -> Result<(String, CanteenId)> {
-    Ok(conn
-        .prepare_cached("SELECT name, canteen_id FROM kiosks WHERE id = ?1")?
-        .query_row([kiosk], |r| Ok((r.get(0)?, CanteenId(r.get(1)?))))?)
+fn kiosk_info(conn: &Conn<'_>, kiosk: i64) -> Result<(String, CanteenId)> {
+    conn.query_row(
+        "SELECT name, canteen_id FROM kiosks WHERE id = ?1",
+        [kiosk],
+        |r| Ok((r.get(0)?, CanteenId(r.get(1)?))),
+    )
 }
 
 /// A kiosk's chain line: all-time problems and seq range, with the given meal counts.
-pub fn line(conn: &Connection, kiosk: i64, meals: i64, staff_meals: i64) -> Result<ChainLine> {
+pub fn line(conn: &Conn<'_>, kiosk: i64, meals: i64, staff_meals: i64) -> Result<ChainLine> {
     let (name, canteen) = kiosk_info(conn, kiosk)?;
     let (first_seq, last_seq) = seq_range(conn, kiosk)?;
     let problems = problems(conn, kiosk)?;
@@ -377,31 +383,32 @@ pub fn line(conn: &Connection, kiosk: i64, meals: i64, staff_meals: i64) -> Resu
 
 /// A kiosk's chain line over all time: the statement's SQL chain check, with every meal it
 /// settled (accepted, not voided) and how many of those staff confirmed.
-pub fn kiosk_line(conn: &Connection, kiosk: i64) -> Result<ChainLine> {
-    let (meals, staff): (i64, i64) = conn
-        .prepare_cached(
-            "SELECT count(*), coalesce(sum(method = 'staff'), 0) FROM settlements
-             WHERE kiosk_id = ?1 AND outcome = 'accepted' AND voided_at IS NULL",
-        )?
-        .query_row([kiosk], |r| Ok((r.get(0)?, r.get(1)?)))?;
+pub fn kiosk_line(conn: &Conn<'_>, kiosk: i64) -> Result<ChainLine> {
+    let (meals, staff): (i64, i64) = conn.query_row(
+        "SELECT count(*),
+            COALESCE(CAST(SUM(CASE WHEN method = 'staff' THEN 1 ELSE 0 END) AS BIGINT), 0)
+         FROM settlements
+         WHERE kiosk_id = ?1 AND outcome = 'accepted' AND voided_at IS NULL",
+        [kiosk],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     line(conn, kiosk, meals, staff)
 }
 
 /// The statement's chain section: one line per kiosk with counted meals in the period and
 /// scope, then one line for the meals entered on the server itself (if any).
-pub fn statement_lines(conn: &Connection, period: &str, f: &Filter) -> Result<Vec<ChainLine>> {
-    let mut st = conn.prepare_cached(
-        "SELECT kiosk_id, count(*), sum(method = 'staff') FROM settlements
+pub fn statement_lines(conn: &Conn<'_>, period: &str, f: &Filter) -> Result<Vec<ChainLine>> {
+    let counts: Vec<(Option<i64>, i64, i64)> = conn.query_map(
+        "SELECT kiosk_id, count(*),
+            CAST(SUM(CASE WHEN method = 'staff' THEN 1 ELSE 0 END) AS BIGINT)
+         FROM settlements
          WHERE period = ?1 AND outcome = 'accepted' AND voided_at IS NULL
-           AND (?2 IS NULL OR canteen_id = ?2)
-           AND (?3 IS NULL OR canteen_id IN (SELECT id FROM canteens WHERE town = ?3))
+           AND (CAST(?2 AS BIGINT) IS NULL OR canteen_id = ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR canteen_id IN (SELECT id FROM canteens WHERE town = ?3))
          GROUP BY kiosk_id ORDER BY kiosk_id IS NULL, kiosk_id",
+        params![period, f.canteen.map(|c| c.0), f.town],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    let counts: Vec<(Option<i64>, i64, i64)> = st
-        .query_map(params![period, f.canteen.map(|c| c.0), f.town], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?
-        .collect::<Result<_, _>>()?;
     let mut out = Vec::with_capacity(counts.len());
     for (kiosk, meals, staff) in counts {
         out.push(match kiosk {
@@ -484,126 +491,130 @@ fn tampered(seq: u64, zh: &str, en: &str) -> ChainProblem {
 /// Finally every settlement row attributed to the kiosk must come from one of its records.
 /// New problems have kind `tampered` (a stored record or row was changed) or `unsigned` (a row
 /// with no signed record).
-pub fn reverify(conn: &Connection, kiosk: i64) -> Result<ChainLine> {
+pub fn reverify(conn: &Conn<'_>, kiosk: i64) -> Result<ChainLine> {
     let mut out = kiosk_line(conn, kiosk)?;
     let keys = keys(conn, kiosk)?;
     let mut found = Vec::new();
     let mut settled_ids: HashSet<String> = HashSet::new();
-    let mut st = conn.prepare_cached(
+    conn.for_each(
         "SELECT l.seq, l.record_hash, l.prev_hash, l.settlement_id, l.settled, l.signature,
             l.payload, s.resident_id, s.canteen_id, s.served_at, s.method, s.kiosk_id,
             s.proxy_carer_id
          FROM chain_links l LEFT JOIN settlements s ON s.id = l.settlement_id
          WHERE l.kiosk_id = ?1 ORDER BY l.seq",
-    )?;
-    let mut rows = st.query([kiosk])?;
-    while let Some(r) = rows.next()? {
-        let seq = r.get::<_, i64>(0)? as u64;
-        let record_hash: Vec<u8> = r.get(1)?;
-        let prev_hash: Vec<u8> = r.get(2)?;
-        let settlement_id: String = r.get(3)?;
-        let settled: bool = r.get(4)?;
-        let signature: String = r.get(5)?;
-        let payload: String = r.get(6)?;
-        let row = match r.get::<_, Option<i64>>(7)? {
-            Some(resident_id) => Some((
-                Row {
-                    resident_id,
-                    canteen_id: r.get(8)?,
-                    served_at: r.get(9)?,
-                    method: r.get(10)?,
-                    proxy_carer_id: r.get(12)?,
-                },
-                r.get::<_, Option<i64>>(11)?,
-            )),
-            None => None,
-        };
-        if Sha256::digest(payload.as_bytes()).as_slice() != record_hash.as_slice() {
-            found.push(tampered(
-                seq,
-                "存储的记录内容与其哈希不符",
-                "the stored payload does not hash to its record_hash",
-            ));
-        }
-        let sig_ok = key_for(&keys, seq)
-            .is_some_and(|k| signing::verify_bytes(payload.as_bytes(), &signature, k));
-        if !sig_ok {
-            found.push(tampered(
-                seq,
-                "存储的签名无法用终端公钥验证",
-                "the stored signature does not verify with the kiosk's key",
-            ));
-        }
-        let signed = parse_payload(&payload);
-        let header_ok = serde_json::from_str::<serde_json::Value>(&payload)
-            .ok()
-            .and_then(|v| {
-                let a = v.as_array()?.clone();
-                Some(
-                    a.get(1)?.as_u64()? == seq
-                        && a.get(2)?.as_str()? == hex::encode(&prev_hash)
-                        && a.get(3)?.as_str()? == settlement_id,
-                )
-            })
-            .unwrap_or(false);
-        if !header_ok {
-            found.push(tampered(
-                seq,
-                "链接的序号、前序哈希或结算编号与签名记录不符",
-                "the link's seq, prev_hash or settlement id differ from the signed record",
-            ));
-        }
-        if settled {
-            settled_ids.insert(settlement_id.clone());
-            match (row, signed) {
-                (None, _) => found.push(tampered(
-                    seq,
-                    "签名记录对应的结算记录已不存在",
-                    "its settlement row is gone",
+        [kiosk],
+        |r| {
+            let seq = r.get::<_, i64>(0)? as u64;
+            let record_hash: Vec<u8> = r.get(1)?;
+            let prev_hash: Vec<u8> = r.get(2)?;
+            let settlement_id: String = r.get(3)?;
+            let settled: bool = r.get(4)?;
+            let signature: String = r.get(5)?;
+            let payload: String = r.get(6)?;
+            let row = match r.get::<_, Option<i64>>(7)? {
+                Some(resident_id) => Some((
+                    Row {
+                        resident_id,
+                        canteen_id: r.get(8)?,
+                        served_at: r.get(9)?,
+                        method: r.get(10)?,
+                        proxy_carer_id: r.get(12)?,
+                    },
+                    r.get::<_, Option<i64>>(11)?,
                 )),
-                (Some((row, row_kiosk)), Some(s)) => {
-                    let served =
-                        DateTime::parse_from_rfc3339(&row.served_at).map(|d| d.with_timezone(&Utc));
-                    let same_time = served
-                        .is_ok_and(|d| d.timestamp_millis() == s.served_at.timestamp_millis());
-                    if s.id != settlement_id
-                        || row.resident_id != s.resident_id
-                        || row.canteen_id != s.canteen_id
-                        || !same_time
-                        || row.method != s.method
-                        || row.proxy_carer_id != s.proxy_carer_id
-                        || row_kiosk != Some(kiosk)
-                    {
-                        found.push(tampered(
-                            seq,
-                            "结算记录（老人、食堂、时间或方式）与签名记录不符",
-                            "the settlement row (resident, canteen, time or method) differs from the signed record",
-                        ));
-                    }
-                }
-                (Some(_), None) => {} // unreadable payload: reported above
-            }
-        }
-    }
-    let mut st = conn.prepare_cached("SELECT id FROM settlements WHERE kiosk_id = ?1")?;
-    let mut rows = st.query([kiosk])?;
-    let mut unsigned = 0u64;
-    while let Some(r) = rows.next()? {
-        let id: String = r.get(0)?;
-        if !settled_ids.contains(&id) {
-            unsigned += 1;
-            if unsigned <= 20 {
-                found.push(problem(
-                    "unsigned",
-                    0,
-                    0,
-                    format!(
-                        "结算记录 {id} 没有对应的签名记录 / settlement {id} has no signed record"
-                    ),
+                None => None,
+            };
+            if Sha256::digest(payload.as_bytes()).as_slice() != record_hash.as_slice() {
+                found.push(tampered(
+                    seq,
+                    "存储的记录内容与其哈希不符",
+                    "the stored payload does not hash to its record_hash",
                 ));
             }
-        }
-    }
+            let sig_ok = key_for(&keys, seq)
+                .is_some_and(|k| signing::verify_bytes(payload.as_bytes(), &signature, k));
+            if !sig_ok {
+                found.push(tampered(
+                    seq,
+                    "存储的签名无法用终端公钥验证",
+                    "the stored signature does not verify with the kiosk's key",
+                ));
+            }
+            let signed = parse_payload(&payload);
+            let header_ok = serde_json::from_str::<serde_json::Value>(&payload)
+                .ok()
+                .and_then(|v| {
+                    let a = v.as_array()?.clone();
+                    Some(
+                        a.get(1)?.as_u64()? == seq
+                            && a.get(2)?.as_str()? == hex::encode(&prev_hash)
+                            && a.get(3)?.as_str()? == settlement_id,
+                    )
+                })
+                .unwrap_or(false);
+            if !header_ok {
+                found.push(tampered(
+                    seq,
+                    "链接的序号、前序哈希或结算编号与签名记录不符",
+                    "the link's seq, prev_hash or settlement id differ from the signed record",
+                ));
+            }
+            if settled {
+                settled_ids.insert(settlement_id.clone());
+                match (row, signed) {
+                    (None, _) => found.push(tampered(
+                        seq,
+                        "签名记录对应的结算记录已不存在",
+                        "its settlement row is gone",
+                    )),
+                    (Some((row, row_kiosk)), Some(s)) => {
+                        let served =
+                            DateTime::parse_from_rfc3339(&row.served_at).map(|d| d.with_timezone(&Utc));
+                        let same_time = served
+                            .is_ok_and(|d| d.timestamp_millis() == s.served_at.timestamp_millis());
+                        if s.id != settlement_id
+                            || row.resident_id != s.resident_id
+                            || row.canteen_id != s.canteen_id
+                            || !same_time
+                            || row.method != s.method
+                            || row.proxy_carer_id != s.proxy_carer_id
+                            || row_kiosk != Some(kiosk)
+                        {
+                            found.push(tampered(
+                                seq,
+                                "结算记录（老人、食堂、时间或方式）与签名记录不符",
+                                "the settlement row (resident, canteen, time or method) differs from the signed record",
+                            ));
+                        }
+                    }
+                    (Some(_), None) => {} // unreadable payload: reported above
+                }
+            }
+            Ok(())
+        },
+    )?;
+    let mut unsigned = 0u64;
+    conn.for_each(
+        "SELECT id FROM settlements WHERE kiosk_id = ?1",
+        [kiosk],
+        |r| {
+            let id: String = r.get(0)?;
+            if !settled_ids.contains(&id) {
+                unsigned += 1;
+                if unsigned <= 20 {
+                    found.push(problem(
+                        "unsigned",
+                        0,
+                        0,
+                        format!(
+                            "结算记录 {id} 没有对应的签名记录 / settlement {id} has no signed record"
+                        ),
+                    ));
+                }
+            }
+            Ok(())
+        },
+    )?;
     if unsigned > 20 {
         found.push(problem(
             "unsigned",
@@ -618,14 +629,8 @@ pub fn reverify(conn: &Connection, kiosk: i64) -> Result<ChainLine> {
     }
     // The server's decision and any void, against the books MAC (the signature covers only what
     // the kiosk sent).
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT id FROM settlements WHERE kiosk_id = ?1
-           AND mac IS NOT books_mac('settlement', {})",
-        super::books::settlement_mac_args()
-    ))?;
-    let altered = st.query_map([kiosk], |r| r.get::<_, String>(0))?;
-    for id in altered {
-        let id = id?;
+    let altered = books::altered(conn, books::Kind::Settlement, "kiosk_id = ?1", [kiosk])?;
+    for id in altered.ids {
         found.push(problem(
             "altered",
             0,
@@ -645,20 +650,24 @@ pub fn reverify(conn: &Connection, kiosk: i64) -> Result<ChainLine> {
 }
 
 /// Counts of stored links and events per kiosk (tests, the bench).
-pub fn counts(conn: &Connection) -> Result<BTreeMap<i64, (i64, i64)>> {
+pub fn counts(conn: &Conn<'_>) -> Result<BTreeMap<i64, (i64, i64)>> {
     let mut out: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-    let mut st =
-        conn.prepare_cached("SELECT kiosk_id, count(*) FROM chain_links GROUP BY kiosk_id")?;
-    for r in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
-        let (k, n) = r?;
-        out.entry(k).or_default().0 = n;
-    }
-    let mut st =
-        conn.prepare_cached("SELECT kiosk_id, count(*) FROM integrity_events GROUP BY kiosk_id")?;
-    for r in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
-        let (k, n) = r?;
-        out.entry(k).or_default().1 = n;
-    }
+    conn.for_each(
+        "SELECT kiosk_id, count(*) FROM chain_links GROUP BY kiosk_id",
+        (),
+        |r| {
+            out.entry(r.get(0)?).or_default().0 = r.get(1)?;
+            Ok(())
+        },
+    )?;
+    conn.for_each(
+        "SELECT kiosk_id, count(*) FROM integrity_events GROUP BY kiosk_id",
+        (),
+        |r| {
+            out.entry(r.get(0)?).or_default().1 = r.get(1)?;
+            Ok(())
+        },
+    )?;
     Ok(out)
 }
 

@@ -1,12 +1,13 @@
 //! `pending_corrections` (migration 0011): voids and adjustments that wait for a second person
 //! (four-eyes). A request is a row in state `pending`; a decision sets `approved` or `rejected`
 //! with who, when and a note. Rows are never deleted; at most one is pending per settlement.
+//! Runs on both databases (`db::sql`).
 
-use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 use zhucan_domain::api::Correction;
 use zhucan_domain::{CanteenId, Fen, ResidentId};
 
+use super::sql::{self, Conn, OptionalExtension, params};
 use super::{Error, Result, Tx};
 
 /// A correction with what the approvals page shows beside it.
@@ -24,16 +25,17 @@ pub struct MealFacts {
     pub local_date: String,
 }
 
-pub fn meal_facts(conn: &Connection, settlement: Uuid) -> Result<MealFacts> {
-    conn.prepare_cached("SELECT subsidy, local_date FROM settlements WHERE id = ?1")?
-        .query_row([settlement.to_string()], |r| {
+pub fn meal_facts(conn: &Conn<'_>, settlement: Uuid) -> Result<MealFacts> {
+    conn.query_row(
+        "SELECT subsidy, local_date FROM settlements WHERE id = ?1",
+        [settlement.to_string()],
+        |r| {
             Ok(MealFacts {
                 subsidy: Fen(r.get(0)?),
                 local_date: r.get(1)?,
             })
-        })
-        .optional()?
-        .ok_or(Error::NotFound)
+        },
+    )
 }
 
 const COLS: &str = "p.id, p.settlement_id, p.kind, p.reason, p.requested_by, p.requested_at,
@@ -42,18 +44,14 @@ const COLS: &str = "p.id, p.settlement_id, p.kind, p.reason, p.requested_by, p.r
 const FROM: &str = "FROM pending_corrections p JOIN settlements s ON s.id = p.settlement_id
     JOIN residents r ON r.id = s.resident_id JOIN canteens c ON c.id = s.canteen_id";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+fn row(r: &sql::Row<'_>) -> Result<Row> {
     let sid: String = r.get(1)?;
     Ok(Row {
         correction: Correction {
             id: r.get(0)?,
-            settlement_id: sid.parse().map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    1,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            })?,
+            settlement_id: sid
+                .parse()
+                .map_err(|e| Error::other(format!("column 1 (settlement_id): {e}")))?,
             kind: r.get(2)?,
             reason: r.get(3)?,
             requested_by: r.get(4)?,
@@ -73,44 +71,44 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     })
 }
 
-pub fn get(conn: &Connection, id: i64) -> Result<Row> {
-    conn.prepare_cached(&format!("SELECT {COLS} {FROM} WHERE p.id = ?1"))?
-        .query_row([id], row)
-        .optional()?
-        .ok_or(Error::NotFound)
+pub fn get(conn: &Conn<'_>, id: i64) -> Result<Row> {
+    conn.query_row(&format!("SELECT {COLS} {FROM} WHERE p.id = ?1"), [id], row)
 }
 
 /// The corrections in `state` (all when `None`), oldest first, at most `limit`.
-pub fn list(conn: &Connection, state: Option<&str>, limit: i64) -> Result<Vec<Row>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLS} {FROM} WHERE ?1 IS NULL OR p.state = ?1 ORDER BY p.id LIMIT ?2"
-    ))?;
-    let rows = st.query_map(params![state, limit], row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+pub fn list(conn: &Conn<'_>, state: Option<&str>, limit: i64) -> Result<Vec<Row>> {
+    conn.query_map(
+        &format!(
+            "SELECT {COLS} {FROM} WHERE CAST(?1 AS TEXT) IS NULL OR p.state = ?1
+             ORDER BY p.id LIMIT ?2"
+        ),
+        params![state, limit],
+        row,
+    )
 }
 
 /// The pending request for a settlement, if any.
-pub fn pending_for(conn: &Connection, settlement: Uuid) -> Result<Option<i64>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT id FROM pending_corrections WHERE settlement_id = ?1 AND state = 'pending'",
-        )?
-        .query_row([settlement.to_string()], |r| r.get(0))
-        .optional()?)
+pub fn pending_for(conn: &Conn<'_>, settlement: Uuid) -> Result<Option<i64>> {
+    conn.query_row(
+        "SELECT id FROM pending_corrections WHERE settlement_id = ?1 AND state = 'pending'",
+        [settlement.to_string()],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// The settlements of canteen `canteen` on `local_date` with a pending request.
 pub fn pending_on_day(
-    conn: &Connection,
+    conn: &Conn<'_>,
     canteen: CanteenId,
     local_date: &str,
 ) -> Result<Vec<String>> {
-    let mut st = conn.prepare_cached(
+    conn.query_map(
         "SELECT p.settlement_id FROM pending_corrections p JOIN settlements s ON s.id = p.settlement_id
          WHERE p.state = 'pending' AND s.canteen_id = ?1 AND s.local_date = ?2",
-    )?;
-    let rows = st.query_map(params![canteen.0, local_date], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        params![canteen.0, local_date],
+        |r| r.get(0),
+    )
 }
 
 /// Records a pending request. A second pending request for the same settlement is a conflict.
@@ -122,24 +120,19 @@ pub fn insert(
     requested_by: &str,
     at: &str,
 ) -> Result<i64> {
-    tx.prepare_cached(
+    tx.query_row(
         "INSERT INTO pending_corrections (settlement_id, kind, reason, requested_by, requested_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        settlement.to_string(),
-        kind,
-        reason,
-        requested_by,
-        at
-    ])
-    .map_err(|e| match Error::from(e) {
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         RETURNING id",
+        params![settlement.to_string(), kind, reason, requested_by, at],
+        |r| r.get(0),
+    )
+    .map_err(|e| match e {
         Error::Conflict(_) => {
             Error::Conflict("a correction of this meal is already awaiting approval".into())
         }
         other => other,
-    })?;
-    Ok(tx.last_insert_rowid())
+    })
 }
 
 /// Decides a pending request: `approved` or `rejected`. Returns false if it was not pending.
@@ -151,11 +144,10 @@ pub fn decide(
     at: &str,
     note: Option<&str>,
 ) -> Result<bool> {
-    let n = tx
-        .prepare_cached(
-            "UPDATE pending_corrections SET state = ?2, decided_by = ?3, decided_at = ?4,
-                decision_note = ?5 WHERE id = ?1 AND state = 'pending'",
-        )?
-        .execute(params![id, state, by, at, note])?;
+    let n = tx.execute(
+        "UPDATE pending_corrections SET state = ?2, decided_by = ?3, decided_at = ?4,
+            decision_note = ?5 WHERE id = ?1 AND state = 'pending'",
+        params![id, state, by, at, note],
+    )?;
     Ok(n == 1)
 }

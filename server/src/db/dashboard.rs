@@ -1,11 +1,12 @@
 //! The read models of the web dashboard: meal lists with scores and flags, resident look-up,
-//! meals per day for the chart, and the finance flags. Reads only.
+//! meals per day for the chart, and the finance flags. Reads only. Runs on both databases
+//! (`db::sql`).
 
 use chrono::NaiveDate;
-use rusqlite::{Connection, OptionalExtension, params};
 use zhucan_domain::{CanteenId, Fen, ResidentId};
 
-use super::{Error, Result};
+use super::sql::{Conn, Row, params};
+use super::{Result, residents};
 
 /// One settlement as the dashboard lists it.
 #[derive(Debug, Clone)]
@@ -42,7 +43,7 @@ const MEAL_COLS: &str =
     WHERE a.settlement_id = s.id), s.void_reason, s.period,
     EXISTS (SELECT 1 FROM closed_months m WHERE m.month = s.period)";
 
-fn meal(r: &rusqlite::Row<'_>) -> rusqlite::Result<MealRow> {
+fn meal(r: &Row<'_>) -> Result<MealRow> {
     Ok(MealRow {
         id: r.get(0)?,
         served_at: r.get(1)?,
@@ -69,42 +70,48 @@ fn meal(r: &rusqlite::Row<'_>) -> rusqlite::Result<MealRow> {
 }
 
 /// A canteen's settlements of one local date, accepted and rejected, newest first.
-pub fn day_meals(conn: &Connection, canteen: CanteenId, date: NaiveDate) -> Result<Vec<MealRow>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {MEAL_COLS} FROM settlements s JOIN canteens c ON c.id = s.canteen_id
-         JOIN residents r ON r.id = s.resident_id
-         WHERE s.canteen_id = ?1 AND s.local_date = ?2 ORDER BY s.served_at DESC, s.id"
-    ))?;
-    let rows = st.query_map(params![canteen.0, date.to_string()], meal)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn day_meals(conn: &Conn<'_>, canteen: CanteenId, date: NaiveDate) -> Result<Vec<MealRow>> {
+    conn.query_map(
+        &format!(
+            "SELECT {MEAL_COLS} FROM settlements s JOIN canteens c ON c.id = s.canteen_id
+             JOIN residents r ON r.id = s.resident_id
+             WHERE s.canteen_id = ?1 AND s.local_date = ?2 ORDER BY s.served_at DESC, s.id"
+        ),
+        params![canteen.0, date.to_string()],
+        meal,
+    )
 }
 
 /// A resident's settlements counted in `period`, optionally at one canteen.
 pub fn resident_meals(
-    conn: &Connection,
+    conn: &Conn<'_>,
     resident: ResidentId,
     period: &str,
     canteen: Option<CanteenId>,
 ) -> Result<Vec<MealRow>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {MEAL_COLS} FROM settlements s JOIN canteens c ON c.id = s.canteen_id
-         JOIN residents r ON r.id = s.resident_id
-         WHERE s.resident_id = ?1 AND s.period = ?2 AND (?3 IS NULL OR s.canteen_id = ?3)
-         ORDER BY s.served_at"
-    ))?;
-    let rows = st.query_map(params![resident.0, period, canteen.map(|c| c.0)], meal)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    conn.query_map(
+        &format!(
+            "SELECT {MEAL_COLS} FROM settlements s JOIN canteens c ON c.id = s.canteen_id
+             JOIN residents r ON r.id = s.resident_id
+             WHERE s.resident_id = ?1 AND s.period = ?2 AND (CAST(?3 AS BIGINT) IS NULL OR s.canteen_id = ?3)
+             ORDER BY s.served_at"
+        ),
+        params![resident.0, period, canteen.map(|c| c.0)],
+        meal,
+    )
 }
 
-/// One settlement, for scope checks before a void.
-pub fn meal_by_id(conn: &Connection, id: &str) -> Result<MealRow> {
-    conn.prepare_cached(&format!(
-        "SELECT {MEAL_COLS} FROM settlements s JOIN canteens c ON c.id = s.canteen_id
-         JOIN residents r ON r.id = s.resident_id WHERE s.id = ?1"
-    ))?
-    .query_row([id], meal)
-    .optional()?
-    .ok_or(Error::NotFound)
+/// One settlement, for scope checks before a void ([`Error::NotFound`](super::Error::NotFound)
+/// if there is none).
+pub fn meal_by_id(conn: &Conn<'_>, id: &str) -> Result<MealRow> {
+    conn.query_row(
+        &format!(
+            "SELECT {MEAL_COLS} FROM settlements s JOIN canteens c ON c.id = s.canteen_id
+             JOIN residents r ON r.id = s.resident_id WHERE s.id = ?1"
+        ),
+        [id],
+        meal,
+    )
 }
 
 /// A resident as the look-up lists them (masked national ID only).
@@ -132,43 +139,51 @@ fn like_pattern(q: &str) -> String {
     )
 }
 
-/// Residents whose name contains `q` or whose card code is `q` (or whose id is `q`), optionally
-/// of one residence town.
+/// Residents whose name contains `q` (ASCII letters in any case) or whose card code is `q` (or
+/// whose id is `q`), optionally of one residence town.
 pub fn search_residents(
-    conn: &Connection,
+    conn: &Conn<'_>,
     q: &str,
     town: Option<&str>,
     limit: i64,
 ) -> Result<Vec<ResidentHit>> {
     let like = like_pattern(q);
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {HIT_COLUMNS} FROM residents
-         WHERE (name LIKE ?1 ESCAPE '\\' OR card_code = ?2 OR CAST(id AS TEXT) = ?2)
-           AND (?3 IS NULL OR residence_town = ?3)
-         ORDER BY name, id LIMIT ?4"
-    ))?;
-    let rows = st.query_map(params![like, q, town, limit], hit)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    conn.query_map(
+        &format!(
+            "SELECT {HIT_COLUMNS} FROM residents
+             WHERE ({NAME_LIKE} OR card_code = ?2 OR CAST(id AS TEXT) = ?2)
+               AND (CAST(?3 AS TEXT) IS NULL OR residence_town = ?3)
+             ORDER BY name, id LIMIT ?4"
+        ),
+        params![like, q, town, limit],
+        |r| hit(conn, r),
+    )
 }
 
-const HIT_COLUMNS: &str = concat!(
-    "id, name, ",
-    crate::masked_id_sql!(),
-    ", card_code, residence_town, status, deceased_on, face_enrolled, consent_face, prepaid_balance"
-);
+/// `name` contains the pattern `?1` ([`like_pattern`]), ASCII letters in any case: SQLite's
+/// `LIKE` ignores the case of ASCII letters, PostgreSQL's does not, so both sides are lowered.
+const NAME_LIKE: &str = "lower(name) LIKE lower(?1) ESCAPE '\\'";
 
-fn hit(r: &rusqlite::Row<'_>) -> rusqlite::Result<ResidentHit> {
+/// The look-up's columns: the national ID ones (2, 3, 4) are those [`residents::masked`] takes, in
+/// its order.
+const HIT_COLUMNS: &str = "id, name, national_id_index, national_id_nonce, national_id_sealed, \
+    card_code, residence_town, status, deceased_on, face_enrolled, consent_face, prepaid_balance";
+
+fn hit(conn: &Conn<'_>, r: &Row<'_>) -> Result<ResidentHit> {
+    let index: String = r.get(2)?;
+    let nonce: Option<Vec<u8>> = r.get(3)?;
+    let sealed: Option<Vec<u8>> = r.get(4)?;
     Ok(ResidentHit {
         id: ResidentId(r.get(0)?),
         name: r.get(1)?,
-        national_id_masked: r.get(2)?,
-        card_code: r.get(3)?,
-        residence_town: r.get(4)?,
-        status: r.get(5)?,
-        deceased_on: r.get(6)?,
-        face_enrolled: r.get(7)?,
-        consent_face: r.get(8)?,
-        prepaid_balance: r.get::<_, Option<i64>>(9)?.map(Fen),
+        national_id_masked: residents::masked(conn, &index, nonce.as_deref(), sealed.as_deref()),
+        card_code: r.get(5)?,
+        residence_town: r.get(6)?,
+        status: r.get(7)?,
+        deceased_on: r.get(8)?,
+        face_enrolled: r.get(9)?,
+        consent_face: r.get(10)?,
+        prepaid_balance: r.get::<_, Option<i64>>(11)?.map(Fen),
     })
 }
 
@@ -177,41 +192,43 @@ fn hit(r: &rusqlite::Row<'_>) -> rusqlite::Result<ResidentHit> {
 /// another town) only by the exact card code or, through its blind index, the exact national
 /// ID number. An operator cannot browse the city's roster.
 pub fn search_at_canteen(
-    conn: &Connection,
+    conn: &Conn<'_>,
     q: &str,
     id_index: Option<&str>,
     canteen: CanteenId,
     limit: i64,
 ) -> Result<Vec<ResidentHit>> {
     let like = like_pattern(q);
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {HIT_COLUMNS} FROM residents
-         WHERE card_code = ?2 OR national_id_index = ?3
-            OR ((name LIKE ?1 ESCAPE '\\' OR CAST(id AS TEXT) = ?2)
-                AND (designated_canteen = ?4 OR EXISTS
-                     (SELECT 1 FROM settlements s
-                      WHERE s.resident_id = residents.id AND s.canteen_id = ?4)))
-         ORDER BY name, id LIMIT ?5"
-    ))?;
-    let rows = st.query_map(params![like, q, id_index, canteen.0, limit], hit)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    conn.query_map(
+        &format!(
+            "SELECT {HIT_COLUMNS} FROM residents
+             WHERE card_code = ?2 OR national_id_index = ?3
+                OR (({NAME_LIKE} OR CAST(id AS TEXT) = ?2)
+                    AND (designated_canteen = ?4 OR EXISTS
+                         (SELECT 1 FROM settlements s
+                          WHERE s.resident_id = residents.id AND s.canteen_id = ?4)))
+             ORDER BY name, id LIMIT ?5"
+        ),
+        params![like, q, id_index, canteen.0, limit],
+        |r| hit(conn, r),
+    )
 }
 
 /// Accepted, not voided meals per canteen and local date of a month: (canteen, date, meals).
-pub fn daily_counts(conn: &Connection, period: &str) -> Result<Vec<(i64, String, i64)>> {
-    let mut st = conn.prepare_cached(
+pub fn daily_counts(conn: &Conn<'_>, period: &str) -> Result<Vec<(i64, String, i64)>> {
+    conn.query_map(
         "SELECT canteen_id, local_date, count(*) FROM settlements
          WHERE period = ?1 AND outcome = 'accepted' AND voided_at IS NULL
          GROUP BY canteen_id, local_date ORDER BY canteen_id, local_date",
-    )?;
-    let rows = st.query_map([period], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        [period],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
 }
 
 /// The finance flags of a month: full-price (not eligible) meals, refused duplicates, voided
 /// meals and staff overrides, newest first, at most `limit` of each kind.
 pub fn flags(
-    conn: &Connection,
+    conn: &Conn<'_>,
     period: &str,
     canteen: Option<CanteenId>,
     limit: i64,
@@ -230,53 +247,58 @@ pub fn flags(
     ];
     let mut out = Vec::new();
     for (kind, cond) in kinds {
-        let mut st = conn.prepare_cached(&format!(
-            "SELECT {MEAL_COLS} FROM settlements s JOIN canteens c ON c.id = s.canteen_id
-             JOIN residents r ON r.id = s.resident_id
-             WHERE s.period = ?1 AND (?2 IS NULL OR s.canteen_id = ?2) AND {cond}
-             ORDER BY s.served_at DESC LIMIT ?3"
-        ))?;
-        let rows = st.query_map(params![period, canteen.map(|c| c.0), limit], meal)?;
-        for r in rows {
-            out.push((kind.to_owned(), r?));
-        }
+        conn.for_each(
+            &format!(
+                "SELECT {MEAL_COLS} FROM settlements s JOIN canteens c ON c.id = s.canteen_id
+                 JOIN residents r ON r.id = s.resident_id
+                 WHERE s.period = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR s.canteen_id = ?2) AND {cond}
+                 ORDER BY s.served_at DESC LIMIT ?3"
+            ),
+            params![period, canteen.map(|c| c.0), limit],
+            |r| {
+                out.push((kind.to_owned(), meal(r)?));
+                Ok(())
+            },
+        )?;
     }
     Ok(out)
 }
 
 /// How many of each flag a month has: (not eligible, duplicates, voided, staff).
 pub fn flag_counts(
-    conn: &Connection,
+    conn: &Conn<'_>,
     period: &str,
     canteen: Option<CanteenId>,
 ) -> Result<(i64, i64, i64, i64)> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT
-               coalesce(sum(outcome = 'accepted' AND eligibility IS NOT NULL
-                   AND eligibility <> 'subsidised'), 0),
-               coalesce(sum(outcome = 'rejected' AND rejection = 'duplicate'), 0),
-               coalesce(sum(voided_at IS NOT NULL), 0),
-               coalesce(sum(outcome = 'accepted' AND method = 'staff'), 0)
-             FROM settlements WHERE period = ?1 AND (?2 IS NULL OR canteen_id = ?2)",
-        )?
-        .query_row(params![period, canteen.map(|c| c.0)], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?)
+    let count = |cond: &str| {
+        format!("COALESCE(CAST(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) AS BIGINT), 0)")
+    };
+    conn.query_row(
+        &format!(
+            "SELECT {}, {}, {}, {}
+             FROM settlements WHERE period = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR canteen_id = ?2)",
+            count(
+                "outcome = 'accepted' AND eligibility IS NOT NULL AND eligibility <> 'subsidised'"
+            ),
+            count("outcome = 'rejected' AND rejection = 'duplicate'"),
+            count("voided_at IS NOT NULL"),
+            count("outcome = 'accepted' AND method = 'staff'"),
+        ),
+        params![period, canteen.map(|c| c.0)],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )
 }
 
 /// A consent record: (kind, granted, at, by).
 pub fn consent_history(
-    conn: &Connection,
+    conn: &Conn<'_>,
     resident: ResidentId,
 ) -> Result<Vec<(String, bool, String, String)>> {
-    let mut st = conn.prepare_cached(
+    conn.query_map(
         "SELECT kind, granted, at, by FROM consent_records WHERE resident_id = ?1 ORDER BY id DESC",
-    )?;
-    let rows = st.query_map([resident.0], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        [resident.0],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )
 }
 
 /// A kiosk as its last heartbeat described it.
@@ -292,20 +314,20 @@ pub struct KioskStatus {
 }
 
 /// The live (not revoked) kiosks of a canteen.
-pub fn kiosks(conn: &Connection, canteen: CanteenId) -> Result<Vec<KioskStatus>> {
-    let mut st = conn.prepare_cached(
+pub fn kiosks(conn: &Conn<'_>, canteen: CanteenId) -> Result<Vec<KioskStatus>> {
+    conn.query_map(
         "SELECT id, name, last_seen_at, outbox_backlog, software_version, model_version
          FROM kiosks WHERE canteen_id = ?1 AND revoked_at IS NULL ORDER BY name, id",
-    )?;
-    let rows = st.query_map([canteen.0], |r| {
-        Ok(KioskStatus {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            last_seen_at: r.get(2)?,
-            outbox_backlog: r.get(3)?,
-            software_version: r.get(4)?,
-            model_version: r.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        [canteen.0],
+        |r| {
+            Ok(KioskStatus {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                last_seen_at: r.get(2)?,
+                outbox_backlog: r.get(3)?,
+                software_version: r.get(4)?,
+                model_version: r.get(5)?,
+            })
+        },
+    )
 }

@@ -2,11 +2,11 @@
 //! [`super::chain`]), one-time enrolment codes, revocation and the status their heartbeats report.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 use zhucan_domain::CanteenId;
 use zhucan_domain::api::KioskStatus;
 use zhucan_domain::signing;
 
+use super::sql::{Conn, OptionalExtension, Row, params};
 use super::{Error, Result, Tx};
 
 /// A kiosk as authenticated from its token.
@@ -26,37 +26,40 @@ pub fn insert(
     public_key: &str,
     now: &str,
 ) -> Result<i64> {
-    let exists: i64 = tx
-        .prepare_cached("SELECT count(*) FROM canteens WHERE id = ?1")?
-        .query_row([canteen.0], |r| r.get(0))?;
+    let exists: i64 = tx.query_row(
+        "SELECT count(*) FROM canteens WHERE id = ?1",
+        [canteen.0],
+        |r| r.get(0),
+    )?;
     if exists == 0 {
         return Err(Error::invalid(
             "canteen_id",
             format!("no canteen {}", canteen.0),
         ));
     }
-    tx.prepare_cached(
-        "INSERT INTO kiosks (canteen_id, name, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![canteen.0, name, token_hash, now])?;
-    let id = tx.last_insert_rowid();
+    let id: i64 = tx.query_row(
+        "INSERT INTO kiosks (canteen_id, name, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)
+         RETURNING id",
+        params![canteen.0, name, token_hash, now],
+        |r| r.get(0),
+    )?;
     super::chain::add_key(tx, id, 1, public_key, now)?;
     Ok(id)
 }
 
 /// The live (not revoked) kiosk whose token hashes to `token_hash`.
-pub fn by_token_hash(conn: &Connection, token_hash: &str) -> Result<Option<Kiosk>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT id, canteen_id FROM kiosks WHERE token_hash = ?1 AND revoked_at IS NULL",
-        )?
-        .query_row([token_hash], |r| {
+pub fn by_token_hash(conn: &Conn<'_>, token_hash: &str) -> Result<Option<Kiosk>> {
+    conn.query_row(
+        "SELECT id, canteen_id FROM kiosks WHERE token_hash = ?1 AND revoked_at IS NULL",
+        [token_hash],
+        |r| {
             Ok(Kiosk {
                 id: r.get(0)?,
                 canteen_id: CanteenId(r.get(1)?),
             })
-        })
-        .optional()?)
+        },
+    )
+    .optional()
 }
 
 /// A one-time enrolment code, stored as the sha256 of its normalised text.
@@ -70,26 +73,28 @@ pub struct NewCode<'a> {
 }
 
 pub fn insert_code(tx: &Tx<'_>, c: &NewCode<'_>) -> Result<()> {
-    let exists: i64 = tx
-        .prepare_cached("SELECT count(*) FROM canteens WHERE id = ?1")?
-        .query_row([c.canteen_id.0], |r| r.get(0))?;
+    let exists: i64 = tx.query_row(
+        "SELECT count(*) FROM canteens WHERE id = ?1",
+        [c.canteen_id.0],
+        |r| r.get(0),
+    )?;
     if exists == 0 {
         return Err(Error::invalid(
             "canteen_id",
             format!("no canteen {}", c.canteen_id.0),
         ));
     }
-    tx.prepare_cached(
+    tx.execute(
         "INSERT INTO enrolment_codes (code_hash, canteen_id, name, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        c.code_hash,
-        c.canteen_id.0,
-        c.name,
-        c.created_at,
-        c.expires_at
-    ])?;
+        params![
+            c.code_hash,
+            c.canteen_id.0,
+            c.name,
+            c.created_at,
+            c.expires_at
+        ],
+    )?;
     Ok(())
 }
 
@@ -112,13 +117,12 @@ pub fn enrol(
     now: &str,
 ) -> Result<std::result::Result<(i64, CanteenId, String), CodeProblem>> {
     let row: Option<(i64, String, String, Option<String>)> = tx
-        .prepare_cached(
+        .query_row(
             "SELECT canteen_id, name, expires_at, used_at FROM enrolment_codes
              WHERE code_hash = ?1",
-        )?
-        .query_row([code_hash], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
+            [code_hash],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
         .optional()?;
     let Some((canteen, name, expires_at, used_at)) = row else {
         return Ok(Err(CodeProblem::Unknown));
@@ -131,10 +135,10 @@ pub fn enrol(
     }
     let canteen = CanteenId(canteen);
     let id = insert(tx, canteen, &name, token_hash, public_key, now)?;
-    tx.prepare_cached(
+    tx.execute(
         "UPDATE enrolment_codes SET used_at = ?2, kiosk_id = ?3 WHERE code_hash = ?1",
-    )?
-    .execute(params![code_hash, now, id])?;
+        params![code_hash, now, id],
+    )?;
     Ok(Ok((id, canteen, name)))
 }
 
@@ -175,9 +179,10 @@ pub fn rotate(tx: &Tx<'_>, r: &Rotation<'_>) -> Result<std::result::Result<(), R
         return Ok(Err(RotateProblem::FromSeq { at_least }));
     }
     super::chain::add_key(tx, r.kiosk_id, r.from_seq, r.public_key, r.now)?;
-    let n = tx
-        .prepare_cached("UPDATE kiosks SET token_hash = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
-        .execute(params![r.kiosk_id, r.token_hash])?;
+    let n = tx.execute(
+        "UPDATE kiosks SET token_hash = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+        params![r.kiosk_id, r.token_hash],
+    )?;
     if n == 0 {
         return Err(Error::NotFound);
     }
@@ -187,9 +192,10 @@ pub fn rotate(tx: &Tx<'_>, r: &Rotation<'_>) -> Result<std::result::Result<(), R
 /// Marks the kiosk revoked (its token stops working at once). Revoking twice keeps the first
 /// time. `NotFound` if there is no such kiosk.
 pub fn revoke(tx: &Tx<'_>, id: i64, now: &str) -> Result<()> {
-    let n = tx
-        .prepare_cached("UPDATE kiosks SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1")?
-        .execute(params![id, now])?;
+    let n = tx.execute(
+        "UPDATE kiosks SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+        params![id, now],
+    )?;
     if n == 0 {
         return Err(Error::NotFound);
     }
@@ -209,44 +215,40 @@ pub struct Beat<'a> {
 }
 
 /// The thresholds the kiosk last reported: (match, liveness).
-pub fn thresholds(conn: &Connection, id: i64) -> Result<(Option<f64>, Option<f64>)> {
-    Ok(conn
-        .prepare_cached("SELECT match_threshold, liveness_threshold FROM kiosks WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?)
+pub fn thresholds(conn: &Conn<'_>, id: i64) -> Result<(Option<f64>, Option<f64>)> {
+    conn.query_row(
+        "SELECT match_threshold, liveness_threshold FROM kiosks WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 pub fn heartbeat(tx: &Tx<'_>, id: i64, b: &Beat<'_>) -> Result<()> {
-    tx.prepare_cached(
+    tx.execute(
         "UPDATE kiosks SET last_seen_at = ?2, outbox_backlog = ?3, software_version = ?4,
             model_version = ?5, last_sync_cursor = COALESCE(?6, last_sync_cursor),
             match_threshold = COALESCE(?7, match_threshold),
             liveness_threshold = COALESCE(?8, liveness_threshold)
          WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        b.at,
-        b.outbox_backlog,
-        b.software_version,
-        b.model_version,
-        b.last_sync_cursor,
-        b.match_threshold,
-        b.liveness_threshold
-    ])?;
+        params![
+            id,
+            b.at,
+            b.outbox_backlog,
+            b.software_version,
+            b.model_version,
+            b.last_sync_cursor,
+            b.match_threshold,
+            b.liveness_threshold
+        ],
+    )?;
     Ok(())
 }
 
-fn parse_utc(s: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>> {
+fn parse_utc(s: Option<String>) -> Result<Option<DateTime<Utc>>> {
     s.map(|s| {
         DateTime::parse_from_rfc3339(&s)
             .map(|d| d.with_timezone(&Utc))
-            .map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    0,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            })
+            .map_err(|e| Error::other(format!("a stored time '{s}': {e}")))
     })
     .transpose()
 }
@@ -255,7 +257,7 @@ const STATUS_COLS: &str = "id, canteen_id, name, created_at, revoked_at, last_se
     outbox_backlog, software_version, model_version, last_sync_cursor, match_threshold,
     liveness_threshold";
 
-fn status_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KioskStatus> {
+fn status_row(r: &Row<'_>) -> Result<KioskStatus> {
     Ok(KioskStatus {
         id: r.get(0)?,
         canteen_id: CanteenId(r.get(1)?),
@@ -273,15 +275,18 @@ fn status_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KioskStatus> {
 }
 
 /// Every kiosk with its last heartbeat, by id.
-pub fn list(conn: &Connection) -> Result<Vec<KioskStatus>> {
-    let mut st = conn.prepare_cached(&format!("SELECT {STATUS_COLS} FROM kiosks ORDER BY id"))?;
-    let rows = st.query_map([], status_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn list(conn: &Conn<'_>) -> Result<Vec<KioskStatus>> {
+    conn.query_map(
+        &format!("SELECT {STATUS_COLS} FROM kiosks ORDER BY id"),
+        (),
+        status_row,
+    )
 }
 
-pub fn status(conn: &Connection, id: i64) -> Result<KioskStatus> {
-    conn.prepare_cached(&format!("SELECT {STATUS_COLS} FROM kiosks WHERE id = ?1"))?
-        .query_row([id], status_row)
-        .optional()?
-        .ok_or(Error::NotFound)
+pub fn status(conn: &Conn<'_>, id: i64) -> Result<KioskStatus> {
+    conn.query_row(
+        &format!("SELECT {STATUS_COLS} FROM kiosks WHERE id = ?1"),
+        [id],
+        status_row,
+    )
 }

@@ -5,11 +5,11 @@
 //! audit red flags turn these rows into `lookalike` flags. Also the sealed templates the
 //! duplicate search opens (this module returns ciphertext only, like `db::templates`).
 
-use rusqlite::{Connection, params};
 use zhucan_domain::ResidentId;
 
 use super::Sealed;
-use super::{Result, Tx};
+use super::sql::{Conn, params};
+use super::{Error, Result, Tx};
 
 /// One pair as stored, with both residents' names.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,26 +41,30 @@ pub struct SealedTemplate {
 /// Every stored template, optionally only of dimension `dim` and not of resident `except`,
 /// ordered by resident.
 pub fn sealed_templates(
-    conn: &Connection,
+    conn: &Conn<'_>,
     dim: Option<usize>,
     except: Option<ResidentId>,
 ) -> Result<Vec<SealedTemplate>> {
-    let mut st = conn.prepare_cached(
+    let dim = dim
+        .map(|d| i64::try_from(d).map_err(Error::other))
+        .transpose()?;
+    conn.query_map(
         "SELECT resident_id, dim, nonce, ciphertext FROM face_templates
-         WHERE (?1 IS NULL OR dim = ?1) AND (?2 IS NULL OR resident_id <> ?2)
+         WHERE (CAST(?1 AS BIGINT) IS NULL OR dim = ?1)
+           AND (CAST(?2 AS BIGINT) IS NULL OR resident_id <> ?2)
          ORDER BY resident_id, id",
-    )?;
-    let rows = st.query_map(params![dim.map(|d| d as i64), except.map(|r| r.0)], |r| {
-        Ok(SealedTemplate {
-            resident_id: ResidentId(r.get(0)?),
-            dim: r.get::<_, i64>(1)? as usize,
-            sealed: Sealed {
-                nonce: r.get(2)?,
-                ciphertext: r.get(3)?,
-            },
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        [dim, except.map(|r| r.0)],
+        |r| {
+            Ok(SealedTemplate {
+                resident_id: ResidentId(r.get(0)?),
+                dim: r.get::<_, i64>(1)? as usize,
+                sealed: Sealed {
+                    nonce: r.get(2)?,
+                    ciphertext: r.get(3)?,
+                },
+            })
+        },
+    )
 }
 
 /// The pair in stored order (smaller id first).
@@ -79,14 +83,14 @@ pub fn confirm(
     at: &str,
 ) -> Result<()> {
     let (a, b) = ordered(x, y);
-    tx.prepare_cached(
+    tx.execute(
         "INSERT INTO lookalike_pairs (resident_a, resident_b, score, state, reason, confirmed_by, at)
          VALUES (?1, ?2, ?3, 'confirmed', ?4, ?5, ?6)
          ON CONFLICT (resident_a, resident_b) DO UPDATE SET
             score = excluded.score, state = 'confirmed', reason = excluded.reason,
             confirmed_by = excluded.confirmed_by, at = excluded.at",
-    )?
-    .execute(params![a, b, score, reason, by, at])?;
+        params![a, b, score, reason, by, at],
+    )?;
     Ok(())
 }
 
@@ -100,47 +104,48 @@ pub fn record_found(
     at: &str,
 ) -> Result<bool> {
     let (a, b) = ordered(x, y);
-    let n = tx
-        .prepare_cached(
-            "INSERT INTO lookalike_pairs (resident_a, resident_b, score, state, at)
-             VALUES (?1, ?2, ?3, 'found', ?4)
-             ON CONFLICT (resident_a, resident_b) DO UPDATE SET
-                score = excluded.score, at = excluded.at
-             WHERE lookalike_pairs.state = 'found'",
-        )?
-        .execute(params![a, b, score, at])?;
+    let n = tx.execute(
+        "INSERT INTO lookalike_pairs (resident_a, resident_b, score, state, at)
+         VALUES (?1, ?2, ?3, 'found', ?4)
+         ON CONFLICT (resident_a, resident_b) DO UPDATE SET
+            score = excluded.score, at = excluded.at
+         WHERE lookalike_pairs.state = 'found'",
+        params![a, b, score, at],
+    )?;
     Ok(n > 0)
 }
 
 /// Every pair with both names, confirmed first, then by score (highest first).
-pub fn list(conn: &Connection) -> Result<Vec<LookalikePair>> {
-    let mut st = conn.prepare_cached(
+pub fn list(conn: &Conn<'_>) -> Result<Vec<LookalikePair>> {
+    conn.query_map(
         "SELECT p.resident_a, ra.name, p.resident_b, rb.name, p.score, p.state, p.reason,
                 p.confirmed_by, p.at
          FROM lookalike_pairs p
          JOIN residents ra ON ra.id = p.resident_a
          JOIN residents rb ON rb.id = p.resident_b
          ORDER BY p.state = 'confirmed' DESC, p.score DESC, p.resident_a, p.resident_b",
-    )?;
-    let rows = st.query_map([], |r| {
-        Ok(LookalikePair {
-            resident_a: ResidentId(r.get(0)?),
-            name_a: r.get(1)?,
-            resident_b: ResidentId(r.get(2)?),
-            name_b: r.get(3)?,
-            score: r.get(4)?,
-            state: r.get(5)?,
-            reason: r.get(6)?,
-            by: r.get(7)?,
-            at: r.get(8)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        (),
+        |r| {
+            Ok(LookalikePair {
+                resident_a: ResidentId(r.get(0)?),
+                name_a: r.get(1)?,
+                resident_b: ResidentId(r.get(2)?),
+                name_b: r.get(3)?,
+                score: r.get(4)?,
+                state: r.get(5)?,
+                reason: r.get(6)?,
+                by: r.get(7)?,
+                at: r.get(8)?,
+            })
+        },
+    )
 }
 
 /// A resident's name (for the duplicate refusal's message).
-pub fn name_of(conn: &Connection, resident: ResidentId) -> Result<String> {
-    Ok(conn
-        .prepare_cached("SELECT name FROM residents WHERE id = ?1")?
-        .query_row([resident.0], |r| r.get(0))?)
+pub fn name_of(conn: &Conn<'_>, resident: ResidentId) -> Result<String> {
+    conn.query_row(
+        "SELECT name FROM residents WHERE id = ?1",
+        [resident.0],
+        |r| r.get(0),
+    )
 }

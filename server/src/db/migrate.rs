@@ -75,8 +75,22 @@ pub fn latest() -> i64 {
     MIGRATIONS.len() as i64
 }
 
+/// The schema version of an SQLite file.
 pub fn current(conn: &Connection) -> Result<i64> {
     Ok(zhucan_platform::migrate::current(conn)?)
+}
+
+/// The schema version, on either database (SQLite's `user_version`, PostgreSQL's
+/// `zhucan_schema_version`).
+pub fn version(conn: &super::Conn<'_>) -> Result<i64> {
+    conn.query_row(
+        conn.pick(
+            "SELECT user_version FROM pragma_user_version",
+            "SELECT COALESCE(MAX(version), 0) FROM zhucan_schema_version",
+        ),
+        (),
+        |r| r.get(0),
+    )
 }
 
 /// Applies the missing migrations (the one migrator the kiosk uses too). Returns the version

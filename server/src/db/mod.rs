@@ -1,9 +1,12 @@
 //! The storage layer: every SQL statement of the server lives under this module.
 //!
-//! SQLite (bundled) in WAL mode. One writer connection behind a mutex serialises writes; a small
-//! pool of reader connections serves reads concurrently. All blocking work runs on
-//! `tokio::task::spawn_blocking`, keeping the caller's tracing span. Handlers never see SQL: they
-//! call the functions of the submodules, which take a `&Connection` (reads) or a [`Tx`] (writes).
+//! Two databases, one set of db functions: SQLite (bundled) in WAL mode by default, PostgreSQL
+//! for a province (ARCHITECTURE.md, "PostgreSQL"). On SQLite one writer connection behind a
+//! mutex serialises writes and a small pool of reader connections serves reads concurrently; on
+//! PostgreSQL a pool serves both, writes taking one advisory write lock. All blocking work runs
+//! on `tokio::task::spawn_blocking`, keeping the caller's tracing span. Handlers never see SQL:
+//! they call the functions of the submodules, which take a [`Conn`] (reads, a snapshot) or a
+//! [`Tx`] (writes, one transaction): [`sql::Conn`] on either database.
 
 pub mod alerts;
 pub mod audit;
@@ -12,6 +15,7 @@ pub mod canteens;
 pub mod carers;
 pub mod chain;
 pub mod changes;
+pub mod copy;
 pub mod corrections;
 pub mod dashboard;
 pub mod face_data;
@@ -39,10 +43,26 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-pub use rusqlite::Connection as Conn;
+pub use sql::Conn;
 /// A write transaction. Functions that change data take one, so callers group changes atomically.
-pub type Tx<'a> = rusqlite::Transaction<'a>;
+/// (The same type as a read's [`Conn`]; the name says the function writes.)
+pub type Tx<'a> = sql::Conn<'a>;
 
+/// The server's keys as the db functions use them: the secret key (masked national ID numbers)
+/// and the books MAC key derived from it ([`books`]).
+pub struct Keys {
+    pub server: Vec<u8>,
+    pub books: books::MacKey,
+}
+
+impl Keys {
+    pub fn new(server: &[u8]) -> Keys {
+        Keys {
+            server: server.to_vec(),
+            books: books::mac_key(&crate::crypto::books_key(server)),
+        }
+    }
+}
 /// The storage layer's error: what went wrong, in terms the HTTP layer can map to a status.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -124,13 +144,85 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 const READERS: usize = 4;
 
+/// Connections in a PostgreSQL server process's pool. Four processes take 64 of PostgreSQL's
+/// default 100.
+pub const POSTGRES_POOL: usize = 16;
+
+/// Where the data is, as `--db` gives it: an SQLite file, or a PostgreSQL database
+/// (`postgres://user:password@host:port/database`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl std::str::FromStr for Location {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> std::result::Result<Location, Self::Err> {
+        Ok(
+            if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+                Location::Postgres(s.to_owned())
+            } else {
+                Location::Sqlite(PathBuf::from(s))
+            },
+        )
+    }
+}
+
+impl From<PathBuf> for Location {
+    fn from(p: PathBuf) -> Location {
+        Location::Sqlite(p)
+    }
+}
+
+/// The file, or the URL without its password (logs, errors).
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(p) => write!(f, "{}", p.display()),
+            Location::Postgres(url) => f.write_str(&redacted(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Location({self})")
+    }
+}
+
+/// A PostgreSQL URL with any password replaced by `***`.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{name}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Location {
+    /// The SQLite file, if it is one.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            Location::Sqlite(p) => Some(p),
+            Location::Postgres(_) => None,
+        }
+    }
+}
+
 /// The database handle the server shares between requests. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     backend: Backend,
-    /// The server's secret key, when opened with one: the `id_masked()` SQL function needs it
-    /// to show a national ID number's masked form (see [`residents::MASKED_ID`]).
-    key: Option<Arc<Vec<u8>>>,
+    /// The server's keys, when opened with them: masked national ID numbers
+    /// ([`residents::masked`]) and the books MAC ([`books`]) need them.
+    keys: Option<Arc<Keys>>,
 }
 
 /// Where the data is: an SQLite file (one writer connection, a few readers) or a PostgreSQL
@@ -142,7 +234,11 @@ enum Backend {
         writer: Arc<Mutex<Connection>>,
         readers: Arc<Mutex<Vec<Connection>>>,
     },
-    Postgres(deadpool_postgres::Pool),
+    Postgres {
+        pool: deadpool_postgres::Pool,
+        /// The runtime the driver runs on, for the synchronous calls (CLI, blocking pool).
+        rt: tokio::runtime::Handle,
+    },
 }
 
 impl std::fmt::Debug for Db {
@@ -150,16 +246,10 @@ impl std::fmt::Debug for Db {
         let mut d = f.debug_struct("Db");
         match &self.backend {
             Backend::Sqlite { path, .. } => d.field("path", path),
-            Backend::Postgres(_) => d.field("backend", &"postgres"),
+            Backend::Postgres { .. } => d.field("backend", &"postgres"),
         };
         d.finish_non_exhaustive()
     }
-}
-
-/// What the SQLite-only calls answer on PostgreSQL while the db modules are being ported
-/// ([`Db::read_conn`], [`Db::write_conn`] run on both).
-fn sqlite_only() -> Error {
-    Error::other("this part of the server does not run on PostgreSQL yet")
 }
 
 /// Makes sure the database file exists with mode 0600 (owner only) before SQLite opens it;
@@ -198,53 +288,10 @@ fn private_file(path: &Path) -> Result<()> {
 }
 
 /// Opens a connection with the server's pragmas (these are per connection, so never in a
-/// migration) and the `id_masked(index, nonce, sealed)` SQL function. With `key`, it opens the
-/// sealed number and gives its masked form; without, or for a row whose number does not open,
-/// it gives eighteen stars. The database itself holds no digit of any number in clear: its
-/// birth dates would complete them (see [`residents::MASKED_ID`]).
+/// migration).
 pub fn connect(path: &Path) -> Result<Connection> {
-    connect_with(path, None)
-}
-
-fn connect_with(path: &Path, key: Option<&Arc<Vec<u8>>>) -> Result<Connection> {
     private_file(path)?;
     let conn = Connection::open(path)?;
-    let key = key.cloned();
-    let books_keyed = key
-        .as_deref()
-        .map(|k| books::mac_key(&crate::crypto::books_key(k)));
-    conn.create_scalar_function(
-        "id_masked",
-        3,
-        rusqlite::functions::FunctionFlags::SQLITE_UTF8
-            | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
-        move |ctx| {
-            let index: String = ctx.get(0)?;
-            let nonce: Option<Vec<u8>> = ctx.get(1)?;
-            let sealed: Option<Vec<u8>> = ctx.get(2)?;
-            Ok(key
-                .as_deref()
-                .zip(nonce.zip(sealed))
-                .and_then(|(key, (nonce, ct))| {
-                    crate::crypto::open_national_id(key, &index, &nonce, &ct).ok()
-                })
-                .and_then(|n| zhucan_domain::NationalId::parse(&n).ok())
-                .map_or_else(|| "*".repeat(18), |n| n.masked()))
-        },
-    )?;
-    conn.create_scalar_function(
-        "books_mac",
-        -1,
-        rusqlite::functions::FunctionFlags::SQLITE_UTF8
-            | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
-        move |ctx| {
-            let Some(keyed) = &books_keyed else {
-                return Ok(None);
-            };
-            let args: Vec<_> = (0..ctx.len()).map(|i| ctx.get_raw(i)).collect();
-            Ok(Some(books::mac_keyed(keyed, books::mac_values(&args))))
-        },
-    )?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -273,15 +320,15 @@ impl Db {
     /// Rows from before the books MAC are sealed too, once (`books::seal_legacy`, audited at
     /// `now`).
     pub fn open_keyed(path: &Path, key: &[u8], now: chrono::DateTime<chrono::Utc>) -> Result<Db> {
-        let db = Db::open_with(path, Some(Arc::new(key.to_vec())))?;
+        let db = Db::open_with(path, Some(Arc::new(Keys::new(key))))?;
         db.write_blocking(|tx| residents::seal_legacy(tx, key))?;
         let at = zhucan_platform::stamp(now);
         db.write_blocking(|tx| books::seal_legacy(tx, &at))?;
         Ok(db)
     }
 
-    fn open_with(path: &Path, key: Option<Arc<Vec<u8>>>) -> Result<Db> {
-        let mut writer = connect_with(path, key.as_ref())?;
+    fn open_with(path: &Path, keys: Option<Arc<Keys>>) -> Result<Db> {
+        let mut writer = connect(path)?;
         migrate::apply(&mut writer)?;
         Ok(Db {
             backend: Backend::Sqlite {
@@ -289,8 +336,30 @@ impl Db {
                 writer: Arc::new(Mutex::new(writer)),
                 readers: Arc::new(Mutex::new(Vec::new())),
             },
-            key,
+            keys,
         })
+    }
+
+    /// Opens the database at `location` with the server's key (as [`Db::open_keyed`] on
+    /// SQLite, [`Db::open_postgres`] on PostgreSQL).
+    pub async fn open_at(
+        location: &Location,
+        key: &[u8],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Db> {
+        let db = match location {
+            Location::Sqlite(path) => Db::open_keyed(path, key, now)?,
+            Location::Postgres(url) => {
+                let db = Db::open_postgres(url, key, POSTGRES_POOL).await?;
+                // as on SQLite: the first opening records (audited) that the books are sealed
+                // (nothing to seal on a new database; `migrate-db` copies the marker)
+                let at = zhucan_platform::stamp(now);
+                db.write(move |tx| books::seal_legacy(tx, &at)).await?;
+                db
+            }
+        };
+        tracing::info!(db = %location, "database open");
+        Ok(db)
     }
 
     /// Connects to the PostgreSQL database at `url` with a pool of `pool_size` connections and
@@ -299,10 +368,24 @@ impl Db {
         let pool = postgres::pool(url, pool_size)?;
         let mut client = postgres::client(&pool).await?;
         postgres::migrate(&mut client).await?;
+        drop(client);
+        // (Nothing sealed here: `migrate-db` copies into a database opened this way, which must
+        // stay empty; `open_at` records the seal as on SQLite.)
         Ok(Db {
-            backend: Backend::Postgres(pool),
-            key: Some(Arc::new(key.to_vec())),
+            backend: Backend::Postgres {
+                pool,
+                rt: tokio::runtime::Handle::current(),
+            },
+            keys: Some(Arc::new(Keys::new(key))),
         })
+    }
+
+    /// Which database this is.
+    pub fn dialect(&self) -> sql::Dialect {
+        match self.backend {
+            Backend::Sqlite { .. } => sql::Dialect::Sqlite,
+            Backend::Postgres { .. } => sql::Dialect::Postgres,
+        }
     }
 
     /// The SQLite file (tests that play an attacker with the file itself).
@@ -312,68 +395,35 @@ impl Db {
     pub fn path(&self) -> &Path {
         match &self.backend {
             Backend::Sqlite { path, .. } => path,
-            Backend::Postgres(_) => {
+            Backend::Postgres { .. } => {
                 panic!("Db::path is the SQLite file; this database is PostgreSQL")
             }
         }
     }
 
-    /// Runs `f` inside one write transaction, on either database; commits if it returns `Ok`,
-    /// rolls back otherwise. On PostgreSQL it waits for the one write lock first.
-    pub async fn write_conn<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&sql::Conn<'_>) -> Result<T> + Send + 'static,
-    {
-        match &self.backend {
-            Backend::Sqlite { .. } => self.write(move |tx| f(&sql::Conn::Sqlite(tx))).await,
-            Backend::Postgres(pool) => postgres::transaction(pool, postgres::Mode::Write, f).await,
-        }
-    }
-
-    /// Runs `f` on a read snapshot, on either database.
-    pub async fn read_conn<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&sql::Conn<'_>) -> Result<T> + Send + 'static,
-    {
-        match &self.backend {
-            Backend::Sqlite { .. } => {
-                self.read(move |c| snapshot(c, |c| f(&sql::Conn::Sqlite(c))))
-                    .await
-            }
-            Backend::Postgres(pool) => postgres::transaction(pool, postgres::Mode::Read, f).await,
-        }
-    }
-
     /// Runs `f` inside one write transaction on the blocking pool; commits if it returns `Ok`,
-    /// rolls back otherwise. Nothing is ever half-written.
+    /// rolls back otherwise. Nothing is ever half-written. On PostgreSQL it waits for the one
+    /// write lock first.
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
     {
-        let Backend::Sqlite { writer, .. } = &self.backend else {
-            return Err(sqlite_only());
-        };
-        let writer = writer.clone();
+        let this = self.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _g = span.enter();
-            let mut conn = writer
-                .lock()
-                .map_err(|_| Error::other("writer mutex poisoned"))?;
-            write_sync(&mut conn, f)
+            this.write_blocking(f)
         })
         .await
         .map_err(Error::other)?
     }
 
-    /// Runs `f` with a reader connection on the blocking pool.
+    /// Runs `f` on a read snapshot (every query of it sees the same data) on the blocking pool.
     pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> Result<T> + Send + 'static,
     {
         let this = self.clone();
         let span = tracing::Span::current();
@@ -385,41 +435,55 @@ impl Db {
         .map_err(Error::other)?
     }
 
-    /// The synchronous form of [`Db::read`], for the CLI and the blocking pool.
-    pub fn read_sync<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let Backend::Sqlite { path, readers, .. } = &self.backend else {
-            return Err(sqlite_only());
-        };
-        let conn = {
-            let mut pool = readers.lock().map_err(|_| Error::other("pool poisoned"))?;
-            pool.pop()
-        };
-        let conn = match conn {
-            Some(c) => c,
-            None => connect_with(path, self.key.as_ref())?,
-        };
-        let out = f(&conn);
-        if let Ok(mut pool) = readers.lock()
-            && pool.len() < READERS
-        {
-            pool.push(conn);
+    /// The synchronous form of [`Db::read`], for the CLI and the blocking pool (never on a
+    /// runtime worker: on PostgreSQL it blocks on the driver).
+    pub fn read_sync<T>(&self, f: impl FnOnce(&Conn<'_>) -> Result<T>) -> Result<T> {
+        let keys = self.keys.as_deref();
+        match &self.backend {
+            Backend::Sqlite { path, readers, .. } => {
+                let conn = {
+                    let mut pool = readers.lock().map_err(|_| Error::other("pool poisoned"))?;
+                    pool.pop()
+                };
+                let conn = match conn {
+                    Some(c) => c,
+                    None => connect(path)?,
+                };
+                let out = snapshot(&conn, |c| f(&Conn::sqlite(c).with_keys(keys)));
+                if let Ok(mut pool) = readers.lock()
+                    && pool.len() < READERS
+                {
+                    pool.push(conn);
+                }
+                out
+            }
+            Backend::Postgres { pool, rt } => {
+                postgres::transaction_blocking(pool, rt, postgres::Mode::Read, keys, f)
+            }
         }
-        out
     }
 
     /// The synchronous form of [`Db::write`].
     pub fn write_blocking<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let Backend::Sqlite { writer, .. } = &self.backend else {
-            return Err(sqlite_only());
-        };
-        let mut conn = writer
-            .lock()
-            .map_err(|_| Error::other("writer mutex poisoned"))?;
-        write_sync(&mut conn, f)
+        let keys = self.keys.as_deref();
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => {
+                let mut conn = writer
+                    .lock()
+                    .map_err(|_| Error::other("writer mutex poisoned"))?;
+                write_sync(&mut conn, |tx| f(&Conn::sqlite(tx).with_keys(keys)))
+            }
+            Backend::Postgres { pool, rt } => {
+                postgres::transaction_blocking(pool, rt, postgres::Mode::Write, keys, f)
+            }
+        }
     }
 }
 
-fn write_sync<T>(conn: &mut Connection, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+fn write_sync<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+) -> Result<T> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let out = f(&tx)?;
     tx.commit()?;
@@ -427,17 +491,40 @@ fn write_sync<T>(conn: &mut Connection, f: impl FnOnce(&Tx<'_>) -> Result<T>) ->
 }
 
 /// Runs `f` inside one read transaction on `conn`, so every query sees the same snapshot.
-pub fn snapshot<T, E: From<Error>>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> std::result::Result<T, E>,
-) -> std::result::Result<T, E> {
-    let tx = conn.unchecked_transaction().map_err(Error::from)?;
+fn snapshot<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    let tx = conn.unchecked_transaction()?;
     let out = f(&tx)?;
-    tx.commit().map_err(Error::from)?;
+    tx.commit()?;
     Ok(out)
+}
+
+/// Whether a constraint violation's message is a foreign key's: SQLite says `FOREIGN KEY
+/// constraint failed`, PostgreSQL `... violates foreign key constraint ...`.
+pub(crate) fn foreign_key(message: &str) -> bool {
+    message.contains("FOREIGN KEY") || message.contains("foreign key")
 }
 
 /// `true`/`false` from an SQLite integer.
 pub(crate) fn flag(v: i64) -> bool {
     v != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_db_argument_is_a_file_or_a_postgres_url_shown_without_its_password() {
+        let file: Location = "data/zhucan.sqlite".parse().expect("parse");
+        assert_eq!(file, Location::Sqlite("data/zhucan.sqlite".into()));
+        let url: Location = "postgres://zhucan:s3cret@db.example:5432/zhucan"
+            .parse()
+            .expect("parse");
+        assert!(matches!(url, Location::Postgres(_)));
+        assert_eq!(url.to_string(), "postgres://zhucan:***@db.example:5432/zhucan");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        let other: Location = "postgresql://zhucan@127.0.0.1/z".parse().expect("parse");
+        assert_eq!(other.to_string(), "postgresql://zhucan@127.0.0.1/z");
+        assert_eq!(other.sqlite_path(), None);
+    }
 }

@@ -1,28 +1,28 @@
-//! Subsidy policies, stored as their JSON document, versioned.
+//! Subsidy policies, stored as their JSON document, versioned. Runs on both databases
+//! (`db::sql`).
 
-use rusqlite::{Connection, params};
 use zhucan_domain::Policy;
 use zhucan_domain::api::PolicySummary;
 
 use super::changes::{self, Kind, Subject};
-use super::sql::Conn;
+use super::sql::{Conn, params};
 use super::{Error, Result, Tx};
 
 pub fn insert(tx: &Tx<'_>, p: &Policy, json: &str, now: &str) -> Result<()> {
-    tx.prepare_cached(
+    tx.execute(
         "INSERT INTO policies (id, version, name, effective_from, effective_to, json, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        p.id,
-        p.version,
-        p.name,
-        p.effective_from.to_string(),
-        p.effective_to.map(|d| d.to_string()),
-        json,
-        now
-    ])
-    .map_err(|e| match Error::from(e) {
+        params![
+            p.id,
+            p.version,
+            p.name,
+            p.effective_from.to_string(),
+            p.effective_to.map(|d| d.to_string()),
+            json,
+            now
+        ],
+    )
+    .map_err(|e| match e {
         Error::Conflict(_) => Error::Conflict(format!(
             "policy '{}' version {} already exists",
             p.id, p.version
@@ -30,7 +30,7 @@ pub fn insert(tx: &Tx<'_>, p: &Policy, json: &str, now: &str) -> Result<()> {
         other => other,
     })?;
     changes::record(
-        &Conn::Sqlite(tx),
+        tx,
         Kind::Policy,
         Subject::Key(&format!("{}:{}", p.id, p.version)),
         now,
@@ -39,14 +39,13 @@ pub fn insert(tx: &Tx<'_>, p: &Policy, json: &str, now: &str) -> Result<()> {
 }
 
 /// Every stored policy, parsed.
-pub fn all(conn: &Connection) -> Result<Vec<Policy>> {
-    let mut st = conn.prepare_cached("SELECT json FROM policies ORDER BY id, version")?;
-    let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-    rows.map(|j| Policy::parse(&j?).map_err(Error::other))
-        .collect()
+pub fn all(conn: &Conn<'_>) -> Result<Vec<Policy>> {
+    conn.query_map("SELECT json FROM policies ORDER BY id, version", (), |r| {
+        Policy::parse(&r.get::<_, String>(0)?).map_err(Error::other)
+    })
 }
 
-pub fn summaries(conn: &Connection) -> Result<Vec<PolicySummary>> {
+pub fn summaries(conn: &Conn<'_>) -> Result<Vec<PolicySummary>> {
     all(conn)?
         .into_iter()
         .map(|p| {

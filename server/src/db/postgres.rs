@@ -160,40 +160,54 @@ pub enum Mode {
     Read,
 }
 
-/// Runs `f` on one transaction of a connection from `pool`, on the blocking pool, and commits
-/// if it returns `Ok` (rolls back otherwise). `f` is the same synchronous code that runs on
-/// SQLite: each of its queries blocks this thread on the async driver.
+/// Runs `f` on one transaction of a connection from `pool` and commits if it returns `Ok` (rolls
+/// back otherwise). `f` is the same synchronous code that runs on SQLite: each of its queries
+/// blocks this thread on the async driver running on `rt`, so this is called from the blocking
+/// pool or a plain thread, never from a runtime worker ([`super::Db::read`]).
+pub fn transaction_blocking<T>(
+    pool: &Pool,
+    rt: &tokio::runtime::Handle,
+    mode: Mode,
+    keys: Option<&super::Keys>,
+    f: impl FnOnce(&super::sql::Conn<'_>) -> Result<T>,
+) -> Result<T> {
+    use tokio_postgres::IsolationLevel;
+    let mut client = rt.block_on(pool.get()).map_err(Error::other)?;
+    let tx = rt.block_on(
+        client
+            .build_transaction()
+            .isolation_level(match mode {
+                Mode::Write => IsolationLevel::ReadCommitted,
+                Mode::Read => IsolationLevel::RepeatableRead,
+            })
+            .read_only(mode == Mode::Read)
+            .start(),
+    )?;
+    if mode == Mode::Write {
+        rt.block_on(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]))?;
+    }
+    let conn = super::sql::Conn::postgres(super::sql::Pg {
+        tx: &tx,
+        rt: rt.clone(),
+    })
+    .with_keys(keys);
+    let out = f(&conn)?;
+    rt.block_on(tx.commit())?;
+    Ok(out)
+}
+
+/// [`transaction_blocking`] from async code, without keys: on the blocking pool.
 pub async fn transaction<T, F>(pool: &Pool, mode: Mode, f: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce(&super::sql::Conn<'_>) -> Result<T> + Send + 'static,
 {
-    use tokio_postgres::IsolationLevel;
     let pool = pool.clone();
     let rt = tokio::runtime::Handle::current();
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
         let _g = span.enter();
-        let mut client = rt.block_on(pool.get()).map_err(Error::other)?;
-        let tx = rt.block_on(
-            client
-                .build_transaction()
-                .isolation_level(match mode {
-                    Mode::Write => IsolationLevel::ReadCommitted,
-                    Mode::Read => IsolationLevel::RepeatableRead,
-                })
-                .read_only(mode == Mode::Read)
-                .start(),
-        )?;
-        if mode == Mode::Write {
-            rt.block_on(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]))?;
-        }
-        let out = f(&super::sql::Conn::Postgres(super::sql::Pg {
-            tx: &tx,
-            rt: rt.clone(),
-        }))?;
-        rt.block_on(tx.commit())?;
-        Ok(out)
+        transaction_blocking(&pool, &rt, mode, None, f)
     })
     .await
     .map_err(Error::other)?

@@ -8,7 +8,6 @@
 use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
-use rusqlite::{Connection, OptionalExtension, params};
 use zhucan_domain::api::{ConsentDto, ResidentDto, StatusDto};
 use zhucan_domain::resident::Consent;
 use zhucan_domain::{
@@ -17,7 +16,7 @@ use zhucan_domain::{
 
 use super::Sealed;
 use super::changes::{self, Kind, Subject};
-use super::sql::Conn;
+use super::sql::{Conn, OptionalExtension, params};
 use super::{Error, Result, Tx, flag};
 
 /// A resident ready to be stored: validated, with the national ID already reduced to its blind
@@ -62,12 +61,13 @@ fn status_cols(s: ResidentStatus) -> (&'static str, Option<String>) {
 /// A national ID or card code already on file is a conflict naming the field.
 pub fn insert(tx: &Tx<'_>, r: &NewResidentRow, at: &str, by: &str) -> Result<ResidentId> {
     let dup: Option<String> = tx
-        .prepare_cached(
+        .query_row(
             "SELECT CASE WHEN national_id_index = ?1 THEN 'national_id' ELSE 'card_code' END
              FROM residents WHERE national_id_index = ?1 OR card_code = ?2
              UNION ALL SELECT 'card_code' FROM carers WHERE card_code = ?2 LIMIT 1",
-        )?
-        .query_row(params![r.national_id_index, r.card_code], |row| row.get(0))
+            params![r.national_id_index, r.card_code],
+            |row| row.get(0),
+        )
         .optional()?;
     if let Some(field) = dup {
         return Err(Error::Invalid {
@@ -76,44 +76,46 @@ pub fn insert(tx: &Tx<'_>, r: &NewResidentRow, at: &str, by: &str) -> Result<Res
         });
     }
     let (status, deceased_on) = status_cols(r.status);
-    tx.prepare_cached(
-        "INSERT INTO residents (name, sex, birth_date, national_id_index, national_id_masked,
-            local_registration, registered_town, residence_town, status, deceased_on, card_code,
-            designated_canteen, prepaid_balance, consent_face, consent_sharing, face_enrolled,
-            created_at, national_id_nonce, national_id_sealed)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19)",
-    )?
-    .execute(params![
-        r.name,
-        sex_str(r.sex),
-        r.birth_date.to_string(),
-        r.national_id_index,
-        "",
-        r.local_registration,
-        r.registered_town,
-        r.residence_town,
-        status,
-        deceased_on,
-        r.card_code,
-        r.designated_canteen.map(|c| c.0),
-        r.prepaid_balance.map(|f| f.0),
-        r.consent.face_enrolment,
-        r.consent.template_sharing,
-        r.face_enrolled,
-        at,
-        r.national_id_sealed.as_ref().map(|s| &s.nonce),
-        r.national_id_sealed.as_ref().map(|s| &s.ciphertext)
-    ])
-    .map_err(|e| match Error::from(e) {
-        Error::Conflict(m) if m.contains("FOREIGN KEY") => Error::invalid(
-            "registered_town/residence_town/designated_canteen",
-            "names a town or canteen that does not exist",
-        ),
-        other => other,
-    })?;
-    let id = tx.last_insert_rowid();
-    changes::record(&Conn::Sqlite(tx), Kind::Resident, Subject::Id(id), at)?;
+    let id: i64 = tx
+        .query_row(
+            "INSERT INTO residents (name, sex, birth_date, national_id_index, national_id_masked,
+                local_registration, registered_town, residence_town, status, deceased_on,
+                card_code, designated_canteen, prepaid_balance, consent_face, consent_sharing,
+                face_enrolled, created_at, national_id_nonce, national_id_sealed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                ?18, ?19)
+             RETURNING id",
+            params![
+                r.name,
+                sex_str(r.sex),
+                r.birth_date.to_string(),
+                r.national_id_index,
+                "",
+                r.local_registration,
+                r.registered_town,
+                r.residence_town,
+                status,
+                deceased_on,
+                r.card_code,
+                r.designated_canteen.map(|c| c.0),
+                r.prepaid_balance.map(|f| f.0),
+                r.consent.face_enrolment,
+                r.consent.template_sharing,
+                r.face_enrolled,
+                at,
+                r.national_id_sealed.as_ref().map(|s| &s.nonce),
+                r.national_id_sealed.as_ref().map(|s| &s.ciphertext)
+            ],
+            |row| row.get(0),
+        )
+        .map_err(|e| match e {
+            Error::Conflict(m) if super::foreign_key(&m) => Error::invalid(
+                "registered_town/residence_town/designated_canteen",
+                "names a town or canteen that does not exist",
+            ),
+            other => other,
+        })?;
+    changes::record(tx, Kind::Resident, Subject::Id(id), at)?;
     set_categories(tx, ResidentId(id), &r.categories)?;
     if r.consent.face_enrolment {
         record_consent(tx, ResidentId(id), "face_enrolment", true, at, by)?;
@@ -125,13 +127,15 @@ pub fn insert(tx: &Tx<'_>, r: &NewResidentRow, at: &str, by: &str) -> Result<Res
 }
 
 fn set_categories(tx: &Tx<'_>, id: ResidentId, cats: &BTreeSet<Category>) -> Result<()> {
-    tx.prepare_cached("DELETE FROM resident_categories WHERE resident_id = ?1")?
-        .execute([id.0])?;
-    let mut st = tx.prepare_cached(
-        "INSERT INTO resident_categories (resident_id, category) VALUES (?1, ?2)",
+    tx.execute(
+        "DELETE FROM resident_categories WHERE resident_id = ?1",
+        [id.0],
     )?;
     for c in cats {
-        st.execute(params![id.0, c.0])?;
+        tx.execute(
+            "INSERT INTO resident_categories (resident_id, category) VALUES (?1, ?2)",
+            params![id.0, c.0],
+        )?;
     }
     Ok(())
 }
@@ -144,26 +148,26 @@ fn record_consent(
     at: &str,
     by: &str,
 ) -> Result<()> {
-    tx.prepare_cached(
+    tx.execute(
         "INSERT INTO consent_records (resident_id, kind, granted, at, by) VALUES (?1,?2,?3,?4,?5)",
-    )?
-    .execute(params![id.0, kind, granted, at, by])?;
+        params![id.0, kind, granted, at, by],
+    )?;
     Ok(())
 }
 
 /// Whether the resident withdrew face-enrolment consent on the server: the latest consent record
 /// is a refusal that follows a grant. (A kiosk records only grants, with its enrolment.)
-pub fn face_consent_withdrawn(conn: &Connection, id: ResidentId) -> Result<bool> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT COALESCE(
+pub fn face_consent_withdrawn(conn: &Conn<'_>, id: ResidentId) -> Result<bool> {
+    conn.query_row(
+        "SELECT CASE WHEN
                (SELECT granted FROM consent_records WHERE resident_id = ?1 AND kind = 'face_enrolment'
                 ORDER BY id DESC LIMIT 1) = 0
                AND EXISTS (SELECT 1 FROM consent_records
-                           WHERE resident_id = ?1 AND kind = 'face_enrolment' AND granted = 1),
-               0)",
-        )?
-        .query_row([id.0], |r| r.get(0))?)
+                           WHERE resident_id = ?1 AND kind = 'face_enrolment' AND granted = 1)
+             THEN 1 ELSE 0 END",
+        [id.0],
+        |r| r.get(0),
+    )
 }
 
 /// What may change on a resident after creation.
@@ -208,8 +212,10 @@ pub fn update(tx: &Tx<'_>, id: ResidentId, u: &Update, at: &str, by: &str) -> Re
     let mut purge = None;
     if let Some(s) = u.status {
         let (status, deceased_on) = status_cols(s);
-        tx.prepare_cached("UPDATE residents SET status = ?2, deceased_on = ?3 WHERE id = ?1")?
-            .execute(params![id.0, status, deceased_on])?;
+        tx.execute(
+            "UPDATE residents SET status = ?2, deceased_on = ?3 WHERE id = ?1",
+            params![id.0, status, deceased_on],
+        )?;
         if matches!(s, ResidentStatus::Deceased { .. }) {
             purge = Some("death");
         }
@@ -229,18 +235,20 @@ pub fn update(tx: &Tx<'_>, id: ResidentId, u: &Update, at: &str, by: &str) -> Re
             record_consent(tx, id, "template_sharing", c.template_sharing, at, by)?;
             templates_changed = true;
         }
-        tx.prepare_cached(
+        tx.execute(
             "UPDATE residents SET consent_face = ?2, consent_sharing = ?3 WHERE id = ?1",
-        )?
-        .execute(params![id.0, c.face_enrolment, c.template_sharing])?;
+            params![id.0, c.face_enrolment, c.template_sharing],
+        )?;
         out.consent_after = c;
         if !c.face_enrolment && purge.is_none() {
             purge = Some("withdrawal");
         }
     }
     if let Some(f) = u.face_enrolled {
-        tx.prepare_cached("UPDATE residents SET face_enrolled = ?2 WHERE id = ?1")?
-            .execute(params![id.0, f])?;
+        tx.execute(
+            "UPDATE residents SET face_enrolled = ?2 WHERE id = ?1",
+            params![id.0, f],
+        )?;
     }
     if let Some(reason) = purge {
         let n = super::templates::purge_face_data(tx, id, reason, at, by)?;
@@ -249,9 +257,9 @@ pub fn update(tx: &Tx<'_>, id: ResidentId, u: &Update, at: &str, by: &str) -> Re
             out.purge_reason = Some(reason);
         }
     }
-    changes::record(&Conn::Sqlite(tx), Kind::Resident, Subject::Id(id.0), at)?;
+    changes::record(tx, Kind::Resident, Subject::Id(id.0), at)?;
     if templates_changed {
-        changes::record(&Conn::Sqlite(tx), Kind::Templates, Subject::Id(id.0), at)?;
+        changes::record(tx, Kind::Templates, Subject::Id(id.0), at)?;
     }
     Ok(out)
 }
@@ -261,13 +269,12 @@ pub fn update(tx: &Tx<'_>, id: ResidentId, u: &Update, at: &str, by: &str) -> Re
 /// clear masked form. Run by [`super::Db::open_keyed`]; a row whose digits do not make a valid
 /// number under its blind index keeps no digits (its masked form reads as stars).
 pub fn seal_legacy(tx: &Tx<'_>, key: &[u8]) -> Result<usize> {
-    let legacy: Vec<(i64, String, String, String)> = tx
-        .prepare(
-            "SELECT id, national_id_masked, birth_date, national_id_index FROM residents
-             WHERE national_id_masked <> ''",
-        )?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<Result<_, _>>()?;
+    let legacy: Vec<(i64, String, String, String)> = tx.query_map(
+        "SELECT id, national_id_masked, birth_date, national_id_index FROM residents
+         WHERE national_id_masked <> ''",
+        (),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
     let mut sealed = 0;
     for (id, masked, birth, index) in legacy {
         let full = format!(
@@ -306,21 +313,22 @@ pub fn seal_legacy(tx: &Tx<'_>, key: &[u8]) -> Result<usize> {
 
 /// The blind index and the sealed full national ID number of a resident (`None` for rows
 /// written before the number was kept).
-pub fn sealed_national_id(conn: &Connection, id: ResidentId) -> Result<(String, Option<Sealed>)> {
-    conn.prepare_cached(
+pub fn sealed_national_id(conn: &Conn<'_>, id: ResidentId) -> Result<(String, Option<Sealed>)> {
+    conn.query_row(
         "SELECT national_id_index, national_id_nonce, national_id_sealed FROM residents
          WHERE id = ?1",
-    )?
-    .query_row([id.0], |r| {
-        let nonce: Option<Vec<u8>> = r.get(1)?;
-        let ciphertext: Option<Vec<u8>> = r.get(2)?;
-        Ok((
-            r.get(0)?,
-            nonce
-                .zip(ciphertext)
-                .map(|(nonce, ciphertext)| Sealed { nonce, ciphertext }),
-        ))
-    })
+        [id.0],
+        |r| {
+            let nonce: Option<Vec<u8>> = r.get(1)?;
+            let ciphertext: Option<Vec<u8>> = r.get(2)?;
+            Ok((
+                r.get(0)?,
+                nonce
+                    .zip(ciphertext)
+                    .map(|(nonce, ciphertext)| Sealed { nonce, ciphertext }),
+            ))
+        },
+    )
     .optional()?
     .ok_or(Error::NotFound)
 }
@@ -328,47 +336,76 @@ pub fn sealed_national_id(conn: &Connection, id: ResidentId) -> Result<(String, 
 /// Takes `amount` from the prepaid balance (used when a meal is paid from it); the new balance
 /// is a roster change the kiosks pick up.
 pub fn debit_prepaid(tx: &Tx<'_>, id: ResidentId, amount: Fen, at: &str) -> Result<()> {
-    let n = tx
-        .prepare_cached(
-            "UPDATE residents SET prepaid_balance = prepaid_balance - ?2
-             WHERE id = ?1 AND prepaid_balance IS NOT NULL",
-        )?
-        .execute(params![id.0, amount.0])?;
+    let n = tx.execute(
+        "UPDATE residents SET prepaid_balance = prepaid_balance - ?2
+         WHERE id = ?1 AND prepaid_balance IS NOT NULL",
+        params![id.0, amount.0],
+    )?;
     if n > 0 {
-        changes::record(&Conn::Sqlite(tx), Kind::Resident, Subject::Id(id.0), at)?;
+        changes::record(tx, Kind::Resident, Subject::Id(id.0), at)?;
     }
     Ok(())
 }
 
-/// The SQL expression of a resident row's masked national ID number, `330782********1234`
-/// (eighteen stars when the database was opened without the key, or for a row with no sealed
-/// number). Computed from the sealed number by `db::connect`'s `id_masked()` function.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! masked_id_sql {
-    () => {
-        "id_masked(national_id_index, national_id_nonce, national_id_sealed)"
-    };
+/// A resident row's masked national ID number, `330782********1234`, from its blind index and
+/// sealed number (`national_id_index`, `national_id_nonce`, `national_id_sealed`): the number is
+/// opened with the server's key ([`Conn::keys`]) and masked here, in Rust, the same on both
+/// databases. Eighteen stars when the connection has no keys (the database was opened without
+/// the key), for a row with no sealed number, or when it does not open or parse. The database
+/// itself holds no digit of any number in clear: its birth dates would complete them (see the
+/// module documentation), so the masked form can only be computed with the key.
+pub fn masked(conn: &Conn<'_>, index: &str, nonce: Option<&[u8]>, sealed: Option<&[u8]>) -> String {
+    conn.keys()
+        .zip(nonce.zip(sealed))
+        .and_then(|(keys, (nonce, sealed))| {
+            crate::crypto::open_national_id(&keys.server, index, nonce, sealed).ok()
+        })
+        .and_then(|n| zhucan_domain::NationalId::parse(&n).ok())
+        .map_or_else(|| "*".repeat(18), |n| n.masked())
 }
 
-/// [`masked_id_sql!`] as a constant.
-pub const MASKED_ID: &str = masked_id_sql!();
+/// The columns [`masked`] needs, in its order, for a select list.
+pub const MASK_COLS: &str = "national_id_index, national_id_nonce, national_id_sealed";
 
-const COLS: &str = concat!(
-    "id, name, sex, birth_date, local_registration, registered_town, residence_town,
+/// The national ID columns of a row ([`MASK_COLS`]): its masked form is computed only where it
+/// is shown.
+struct IdCols {
+    index: String,
+    nonce: Option<Vec<u8>>,
+    sealed: Option<Vec<u8>>,
+}
+
+impl IdCols {
+    /// Reads [`MASK_COLS`] from columns `at`, `at + 1`, `at + 2`.
+    fn read(r: &super::sql::Row<'_>, at: usize) -> Result<IdCols> {
+        Ok(IdCols {
+            index: r.get(at)?,
+            nonce: r.get(at + 1)?,
+            sealed: r.get(at + 2)?,
+        })
+    }
+
+    fn masked(&self, conn: &Conn<'_>) -> String {
+        masked(
+            conn,
+            &self.index,
+            self.nonce.as_deref(),
+            self.sealed.as_deref(),
+        )
+    }
+}
+
+const COLS: &str = "id, name, sex, birth_date, local_registration, registered_town, residence_town,
     status, deceased_on, card_code, designated_canteen, prepaid_balance, consent_face,
-    consent_sharing, face_enrolled, ",
-    masked_id_sql!()
-);
+    consent_sharing, face_enrolled, national_id_index, national_id_nonce, national_id_sealed";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Resident, String)> {
+fn from_row(r: &super::sql::Row<'_>) -> Result<(Resident, IdCols)> {
     let sex: String = r.get(2)?;
     let birth: String = r.get(3)?;
     let status: String = r.get(7)?;
     let deceased_on: Option<String> = r.get(8)?;
-    let bad = |c: usize, e: chrono::ParseError| {
-        rusqlite::Error::FromSqlConversionFailure(c, rusqlite::types::Type::Text, Box::new(e))
-    };
+    let bad =
+        |c: usize, e: chrono::ParseError| Error::other(format!("column {c} ({}): {e}", r.name(c)));
     let status = match (status.as_str(), deceased_on) {
         ("suspended", _) => ResidentStatus::Suspended,
         ("deceased", Some(d)) => ResidentStatus::Deceased {
@@ -400,63 +437,71 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Resident, String)> {
             },
             face_enrolled: flag(r.get(14)?),
         },
-        r.get(15)?,
+        IdCols::read(r, 15)?,
     ))
 }
 
-fn categories(conn: &Connection, id: ResidentId) -> Result<BTreeSet<Category>> {
-    let mut st =
-        conn.prepare_cached("SELECT category FROM resident_categories WHERE resident_id = ?1")?;
-    let rows = st.query_map([id.0], |r| Ok(Category(r.get(0)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+fn categories(conn: &Conn<'_>, id: ResidentId) -> Result<BTreeSet<Category>> {
+    let rows = conn.query_map(
+        "SELECT category FROM resident_categories WHERE resident_id = ?1",
+        [id.0],
+        |r| Ok(Category(r.get(0)?)),
+    )?;
+    Ok(rows.into_iter().collect())
 }
 
 /// The resident as the decision sees them (no national ID).
-pub fn get(conn: &Connection, id: ResidentId) -> Result<Resident> {
-    Ok(get_with_mask(conn, id)?.0)
+pub fn get(conn: &Conn<'_>, id: ResidentId) -> Result<Resident> {
+    Ok(get_with_id(conn, id)?.0)
 }
 
-fn get_with_mask(conn: &Connection, id: ResidentId) -> Result<(Resident, String)> {
-    let (mut r, masked) = conn
-        .prepare_cached(&format!("SELECT {COLS} FROM residents WHERE id = ?1"))?
-        .query_row([id.0], from_row)
+fn get_with_id(conn: &Conn<'_>, id: ResidentId) -> Result<(Resident, IdCols)> {
+    let (mut r, cols) = conn
+        .query_row(
+            &format!("SELECT {COLS} FROM residents WHERE id = ?1"),
+            [id.0],
+            from_row,
+        )
         .optional()?
         .ok_or(Error::NotFound)?;
     r.categories = categories(conn, id)?;
-    Ok((r, masked))
+    Ok((r, cols))
 }
 
-pub fn get_dto(conn: &Connection, id: ResidentId) -> Result<ResidentDto> {
-    let (r, masked) = get_with_mask(conn, id)?;
-    Ok(to_dto(&r, masked))
+pub fn get_dto(conn: &Conn<'_>, id: ResidentId) -> Result<ResidentDto> {
+    let (r, cols) = get_with_id(conn, id)?;
+    Ok(to_dto(&r, cols.masked(conn)))
 }
 
 /// Finds a resident by the blind index of their national ID number.
-pub fn find_by_index(conn: &Connection, index: &str) -> Result<Option<ResidentId>> {
-    Ok(conn
-        .prepare_cached("SELECT id FROM residents WHERE national_id_index = ?1")?
-        .query_row([index], |r| Ok(ResidentId(r.get(0)?)))
-        .optional()?)
+pub fn find_by_index(conn: &Conn<'_>, index: &str) -> Result<Option<ResidentId>> {
+    conn.query_row(
+        "SELECT id FROM residents WHERE national_id_index = ?1",
+        [index],
+        |r| Ok(ResidentId(r.get(0)?)),
+    )
+    .optional()
 }
 
 /// A page of residents, optionally of one residence town.
 pub fn list(
-    conn: &Connection,
+    conn: &Conn<'_>,
     town: Option<&str>,
     limit: i64,
     offset: i64,
 ) -> Result<Vec<ResidentDto>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLS} FROM residents WHERE (?1 IS NULL OR residence_town = ?1)
-         ORDER BY id LIMIT ?2 OFFSET ?3"
-    ))?;
-    let rows: Vec<(Resident, String)> = st
-        .query_map(params![town, limit, offset], from_row)?
-        .collect::<Result<_, _>>()?;
+    let rows: Vec<(Resident, IdCols)> = conn.query_map(
+        &format!(
+            "SELECT {COLS} FROM residents WHERE (CAST(?1 AS TEXT) IS NULL OR residence_town = ?1)
+             ORDER BY id LIMIT ?2 OFFSET ?3"
+        ),
+        params![town, limit, offset],
+        from_row,
+    )?;
     rows.into_iter()
-        .map(|(mut r, m)| {
+        .map(|(mut r, cols)| {
             r.categories = categories(conn, r.id)?;
-            Ok(to_dto(&r, m))
+            Ok(to_dto(&r, cols.masked(conn)))
         })
         .collect()
 }
@@ -491,50 +536,55 @@ pub fn to_dto(r: &Resident, masked: String) -> ResidentDto {
 }
 
 /// Names and masked IDs of all residents, for reports.
-pub fn names(conn: &Connection) -> Result<std::collections::HashMap<i64, (String, String)>> {
-    let mut st = conn.prepare_cached(&format!("SELECT id, name, {MASKED_ID} FROM residents"))?;
-    let mut rows = st.query([])?;
+pub fn names(conn: &Conn<'_>) -> Result<std::collections::HashMap<i64, (String, String)>> {
     let mut out = std::collections::HashMap::new();
-    while let Some(r) = rows.next()? {
-        out.insert(r.get(0)?, (r.get(1)?, r.get(2)?));
-    }
+    conn.for_each(
+        &format!("SELECT id, name, {MASK_COLS} FROM residents"),
+        (),
+        |r| {
+            let cols = IdCols::read(r, 2)?;
+            out.insert(r.get(0)?, (r.get(1)?, cols.masked(conn)));
+            Ok(())
+        },
+    )?;
     Ok(out)
 }
 
 /// Every card code on file (the roster import checks against them).
-pub fn card_codes(conn: &Connection) -> Result<std::collections::HashSet<String>> {
-    let mut st = conn.prepare_cached("SELECT card_code FROM residents")?;
-    let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn card_codes(conn: &Conn<'_>) -> Result<std::collections::HashSet<String>> {
+    let rows = conn.query_map("SELECT card_code FROM residents", (), |r| {
+        r.get::<_, String>(0)
+    })?;
+    Ok(rows.into_iter().collect())
 }
 
 /// Residents as the decision sees them, for kiosk sync: everyone when `since` is `None`, else
 /// those with a roster change after `since`. Two queries in all, whatever the count.
-pub fn for_sync(conn: &Connection, since: Option<i64>) -> Result<Vec<Resident>> {
-    let filter = "WHERE (?1 IS NULL OR id IN
+pub fn for_sync(conn: &Conn<'_>, since: Option<i64>) -> Result<Vec<Resident>> {
+    let filter = "WHERE (CAST(?1 AS BIGINT) IS NULL OR id IN
         (SELECT subject_id FROM changes WHERE kind = 'resident' AND seq > ?1))";
     let mut cats: std::collections::HashMap<i64, BTreeSet<Category>> =
         std::collections::HashMap::new();
-    {
-        let mut st = conn.prepare_cached(&format!(
+    conn.for_each(
+        &format!(
             "SELECT resident_id, category FROM resident_categories
              WHERE resident_id IN (SELECT id FROM residents {filter})"
-        ))?;
-        let mut rows = st.query([since])?;
-        while let Some(r) = rows.next()? {
+        ),
+        [since],
+        |r| {
             cats.entry(r.get(0)?)
                 .or_default()
                 .insert(Category(r.get(1)?));
-        }
-    }
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLS} FROM residents {filter} ORDER BY id"
-    ))?;
-    let rows = st.query_map([since], from_row)?;
-    rows.map(|row| {
-        let (mut r, _) = row?;
-        r.categories = cats.remove(&r.id.0).unwrap_or_default();
-        Ok(r)
-    })
-    .collect()
+            Ok(())
+        },
+    )?;
+    conn.query_map(
+        &format!("SELECT {COLS} FROM residents {filter} ORDER BY id"),
+        [since],
+        |row| {
+            let (mut r, _) = from_row(row)?;
+            r.categories = cats.remove(&r.id.0).unwrap_or_default();
+            Ok(r)
+        },
+    )
 }

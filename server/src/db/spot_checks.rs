@@ -1,12 +1,12 @@
 //! Spot checks (抽查, migration 0012): the heads an auditor counted at a canteen during a window of
 //! one local day, and the meals the canteen recorded in that window. Rows are append-only (SQL
 //! triggers refuse UPDATE and DELETE); [`insert`] is called by [`crate::spot_checks::record`],
-//! which audits it in the same transaction.
+//! which audits it in the same transaction. Runs on both databases (`db::sql`).
 
-use rusqlite::{Connection, params};
 use uuid::Uuid;
 use zhucan_domain::{CanteenId, Fen};
 
+use super::sql::{self, Conn, params};
 use super::{Error, Result, Tx};
 
 /// A check to store: the window as entered (local) and as UTC instants (`served_at` format).
@@ -57,31 +57,32 @@ pub struct Meal {
 
 /// Stores a check; returns its id.
 pub fn insert(tx: &Tx<'_>, r: &NewRow<'_>) -> Result<i64> {
-    tx.prepare_cached(
+    tx.query_row(
         "INSERT INTO spot_checks (canteen_id, local_date, window_start, window_end, starts_at,
              ends_at, headcount, inspector, inspector_role, note, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
-        r.canteen_id.0,
-        r.local_date,
-        r.window_start,
-        r.window_end,
-        r.starts_at,
-        r.ends_at,
-        r.headcount,
-        r.inspector,
-        r.inspector_role,
-        r.note,
-        r.created_at
-    ])?;
-    Ok(tx.last_insert_rowid())
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         RETURNING id",
+        params![
+            r.canteen_id.0,
+            r.local_date,
+            r.window_start,
+            r.window_end,
+            r.starts_at,
+            r.ends_at,
+            r.headcount,
+            r.inspector,
+            r.inspector_role,
+            r.note,
+            r.created_at
+        ],
+        |row| row.get(0),
+    )
 }
 
 const COLS: &str = "s.id, s.canteen_id, c.name, c.town, s.local_date, s.window_start, s.window_end,
     s.starts_at, s.ends_at, s.headcount, s.inspector, s.note, s.created_at";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+fn from_row(r: &sql::Row<'_>) -> Result<Row> {
     Ok(Row {
         id: r.get(0)?,
         canteen_id: CanteenId(r.get(1)?),
@@ -100,67 +101,61 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 }
 
 /// One check by id.
-pub fn get(conn: &Connection, id: i64) -> Result<Row> {
-    Ok(conn
-        .prepare_cached(&format!(
+pub fn get(conn: &Conn<'_>, id: i64) -> Result<Row> {
+    conn.query_row(
+        &format!(
             "SELECT {COLS} FROM spot_checks s JOIN canteens c ON c.id = s.canteen_id
              WHERE s.id = ?1"
-        ))?
-        .query_row([id], from_row)?)
+        ),
+        [id],
+        from_row,
+    )
 }
 
 /// The checks of local month `month` (`YYYY-MM`), newest visit first; only canteen `canteen`
 /// and only canteens of town `town` when given.
 pub fn of_month(
-    conn: &Connection,
+    conn: &Conn<'_>,
     month: &str,
     canteen: Option<CanteenId>,
     town: Option<&str>,
 ) -> Result<Vec<Row>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLS} FROM spot_checks s JOIN canteens c ON c.id = s.canteen_id
-         WHERE s.local_date >= ?1 || '-01' AND s.local_date <= ?1 || '-31'
-           AND (?2 IS NULL OR s.canteen_id = ?2)
-           AND (?3 IS NULL OR c.town = ?3)
-         ORDER BY s.local_date DESC, s.window_start DESC, s.id DESC"
-    ))?;
-    let rows = st
-        .query_map(params![month, canteen.map(|c| c.0), town], from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+    conn.query_map(
+        &format!(
+            "SELECT {COLS} FROM spot_checks s JOIN canteens c ON c.id = s.canteen_id
+             WHERE s.local_date >= CAST(?1 AS TEXT) || '-01'
+               AND s.local_date <= CAST(?1 AS TEXT) || '-31'
+               AND (CAST(?2 AS BIGINT) IS NULL OR s.canteen_id = ?2)
+               AND (CAST(?3 AS TEXT) IS NULL OR c.town = ?3)
+             ORDER BY s.local_date DESC, s.window_start DESC, s.id DESC"
+        ),
+        params![month, canteen.map(|c| c.0), town],
+        from_row,
+    )
 }
 
 /// The accepted, not voided meals at `canteen` on local day `local_date` served in
 /// `[starts_at, ends_at)` (UTC, `served_at` format), in the order served.
 pub fn meals_in_window(
-    conn: &Connection,
+    conn: &Conn<'_>,
     canteen: CanteenId,
     local_date: &str,
     starts_at: &str,
     ends_at: &str,
 ) -> Result<Vec<Meal>> {
-    let mut st = conn.prepare_cached(
+    conn.query_map(
         "SELECT id, method, subsidy FROM settlements
          WHERE canteen_id = ?1 AND local_date = ?2 AND served_at >= ?3 AND served_at < ?4
            AND outcome = 'accepted' AND voided_at IS NULL
          ORDER BY served_at, id",
-    )?;
-    let rows = st
-        .query_map(params![canteen.0, local_date, starts_at, ends_at], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    rows.into_iter()
-        .map(|(id, method, subsidy)| {
+        params![canteen.0, local_date, starts_at, ends_at],
+        |r| {
+            let id: String = r.get(0)?;
             Ok(Meal {
                 id: id.parse().map_err(Error::other)?,
-                method,
-                subsidy: Fen(subsidy),
+                method: r.get(1)?,
+                subsidy: Fen(r.get(2)?),
             })
-        })
-        .collect()
+        },
+    )
 }

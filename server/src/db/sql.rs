@@ -28,8 +28,15 @@ pub enum Dialect {
     Postgres,
 }
 
-/// A connection the db functions run their SQL on.
-pub enum Conn<'a> {
+/// A connection the db functions run their SQL on, and the server's keys when the database was
+/// opened with them (the books MAC and masked national ID numbers are computed in Rust, the same
+/// on both databases: [`super::books`], [`super::residents`]).
+pub struct Conn<'a> {
+    inner: Inner<'a>,
+    keys: Option<&'a super::Keys>,
+}
+
+enum Inner<'a> {
     Sqlite(&'a rusqlite::Connection),
     Postgres(Pg<'a>),
 }
@@ -42,9 +49,9 @@ pub struct Pg<'a> {
 
 impl std::fmt::Debug for Conn<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Conn::Sqlite(_) => "Conn::Sqlite",
-            Conn::Postgres(_) => "Conn::Postgres",
+        f.write_str(match self.inner {
+            Inner::Sqlite(_) => "Conn::Sqlite",
+            Inner::Postgres(_) => "Conn::Postgres",
         })
     }
 }
@@ -225,6 +232,50 @@ impl<T: ToSql, const N: usize> Params for [T; N] {
     }
 }
 
+impl Params for Vec<Value> {
+    fn values(&self) -> Vec<Value> {
+        self.clone()
+    }
+}
+
+impl Params for &[&dyn ToSql] {
+    fn values(&self) -> Vec<Value> {
+        self.iter().map(|v| v.to_value()).collect()
+    }
+}
+
+impl ToSql for Value {
+    fn to_value(&self) -> Value {
+        self.clone()
+    }
+}
+
+impl ValueRef<'_> {
+    /// The owned value.
+    pub fn to_owned(&self) -> Value {
+        match *self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(i) => Value::Integer(i),
+            ValueRef::Real(f) => Value::Real(f),
+            ValueRef::Text(t) => Value::Text(t.to_owned()),
+            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        }
+    }
+}
+
+impl Value {
+    /// The borrowed value.
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(t) => ValueRef::Text(t),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }
+    }
+}
+
 /// `params![a, b, c]`: values of different types for one statement.
 #[macro_export]
 macro_rules! sql_params {
@@ -240,8 +291,37 @@ pub enum Row<'a> {
 }
 
 impl Row<'_> {
-    /// Column `idx` (from 0) as a `T`; a column of another kind is an error naming it.
-    pub fn get<T: FromSql>(&self, idx: usize) -> Result<T> {
+    /// Column `idx` (from 0) as a `T`; a column of another kind is an error naming it. (The
+    /// index is generic as in rusqlite, so `r.get::<_, T>(i)` reads the same on both.)
+    pub fn get<I: RowIndex, T: FromSql>(&self, idx: I) -> Result<T> {
+        let idx = idx.index();
+        let v = self.get_ref(idx)?;
+        T::from_sql(v).map_err(|e| Error::other(format!("column {idx} ({}): {e}", self.name(idx))))
+    }
+
+    /// The name of column `idx`.
+    pub fn name(&self, idx: usize) -> &str {
+        match self {
+            Row::Sqlite(r) => r.as_ref().column_name(idx).unwrap_or("?"),
+            Row::Postgres(r) => r.columns().get(idx).map_or("?", |c| c.name()),
+        }
+    }
+
+    /// How many columns the row has.
+    pub fn len(&self) -> usize {
+        match self {
+            Row::Sqlite(r) => r.as_ref().column_count(),
+            Row::Postgres(r) => r.len(),
+        }
+    }
+
+    /// Whether the row has no columns.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Column `idx` (from 0) as the value it holds.
+    pub fn get_ref(&self, idx: usize) -> Result<ValueRef<'_>> {
         let wrong =
             |name: &str, reason: String| Error::other(format!("column {idx} ({name}): {reason}"));
         match self {
@@ -256,7 +336,7 @@ impl Row<'_> {
                     ),
                     rusqlite::types::ValueRef::Blob(b) => ValueRef::Blob(b),
                 };
-                T::from_sql(v).map_err(|e| wrong(r.as_ref().column_name(idx).unwrap_or("?"), e))
+                Ok(v)
             }
             Row::Postgres(r) => {
                 let column = r
@@ -305,9 +385,20 @@ impl Row<'_> {
                         format!("type {ty} is not read: CAST it in the SQL (e.g. AS BIGINT)"),
                     ));
                 };
-                T::from_sql(v).map_err(|e| wrong(name, e))
+                Ok(v)
             }
         }
+    }
+}
+
+/// A column index: a position from 0.
+pub trait RowIndex {
+    fn index(self) -> usize;
+}
+
+impl RowIndex for usize {
+    fn index(self) -> usize {
+        self
     }
 }
 
@@ -327,20 +418,55 @@ impl<T> OptionalExtension<T> for Result<T> {
 }
 
 impl<'a> Conn<'a> {
+    /// An SQLite connection (or transaction), without keys.
+    pub fn sqlite(c: &'a rusqlite::Connection) -> Conn<'a> {
+        Conn {
+            inner: Inner::Sqlite(c),
+            keys: None,
+        }
+    }
+
+    /// A PostgreSQL transaction, without keys.
+    pub fn postgres(pg: Pg<'a>) -> Conn<'a> {
+        Conn {
+            inner: Inner::Postgres(pg),
+            keys: None,
+        }
+    }
+
+    /// The same connection with the server's keys (or none).
+    pub fn with_keys(self, keys: Option<&'a super::Keys>) -> Conn<'a> {
+        Conn { keys, ..self }
+    }
+
+    /// The server's keys, when the database was opened with them.
+    pub fn keys(&self) -> Option<&'a super::Keys> {
+        self.keys
+    }
+
     pub fn dialect(&self) -> Dialect {
-        match self {
-            Conn::Sqlite(_) => Dialect::Sqlite,
-            Conn::Postgres(_) => Dialect::Postgres,
+        match self.inner {
+            Inner::Sqlite(_) => Dialect::Sqlite,
+            Inner::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// `pick.0` on SQLite, `pick.1` on PostgreSQL: for the few statements the dialects write
+    /// differently.
+    pub fn pick<T>(&self, sqlite: T, postgres: T) -> T {
+        match self.dialect() {
+            Dialect::Sqlite => sqlite,
+            Dialect::Postgres => postgres,
         }
     }
 
     /// Runs one statement; the number of rows it changed.
     pub fn execute(&self, sql: &str, params: impl Params) -> Result<usize> {
-        match self {
-            Conn::Sqlite(c) => Ok(c
+        match &self.inner {
+            Inner::Sqlite(c) => Ok(c
                 .prepare_cached(sql)?
                 .execute(rusqlite::params_from_iter(params.values()))?),
-            Conn::Postgres(pg) => {
+            Inner::Postgres(pg) => {
                 let statement = pg.prepare(sql)?;
                 let values = params.values();
                 let n = pg
@@ -353,9 +479,9 @@ impl<'a> Conn<'a> {
 
     /// Runs several statements separated by `;`, without parameters.
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
-        match self {
-            Conn::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Conn::Postgres(pg) => Ok(pg.rt.block_on(pg.tx.batch_execute(sql))?),
+        match &self.inner {
+            Inner::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Inner::Postgres(pg) => Ok(pg.rt.block_on(pg.tx.batch_execute(sql))?),
         }
     }
 
@@ -366,8 +492,8 @@ impl<'a> Conn<'a> {
         params: impl Params,
         f: impl FnOnce(&Row<'_>) -> Result<T>,
     ) -> Result<T> {
-        match self {
-            Conn::Sqlite(c) => {
+        match &self.inner {
+            Inner::Sqlite(c) => {
                 let mut st = c.prepare_cached(sql)?;
                 let mut rows = st.query(rusqlite::params_from_iter(params.values()))?;
                 match rows.next()? {
@@ -375,12 +501,14 @@ impl<'a> Conn<'a> {
                     None => Err(Error::NotFound),
                 }
             }
-            Conn::Postgres(pg) => {
+            Inner::Postgres(pg) => {
+                use futures_util::StreamExt;
                 let statement = pg.prepare(sql)?;
                 let values = params.values();
-                let rows = pg.rt.block_on(pg.query(&statement, &values))?;
-                match rows.first() {
-                    Some(r) => f(&Row::Postgres(r)),
+                let stream = pg.rt.block_on(pg.tx.query_raw(&statement, values.iter()))?;
+                let mut stream = std::pin::pin!(stream);
+                match pg.rt.block_on(stream.next()) {
+                    Some(r) => f(&Row::Postgres(&r?)),
                     None => Err(Error::NotFound),
                 }
             }
@@ -394,21 +522,41 @@ impl<'a> Conn<'a> {
         params: impl Params,
         mut f: impl FnMut(&Row<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
-        match self {
-            Conn::Sqlite(c) => {
+        let mut out = Vec::new();
+        self.for_each(sql, params, |r| {
+            out.push(f(r)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Every row of a query, through `f`, in order, one at a time: rows are streamed, never all
+    /// held at once (the books check reads a month of settlements this way).
+    pub fn for_each(
+        &self,
+        sql: &str,
+        params: impl Params,
+        mut f: impl FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        match &self.inner {
+            Inner::Sqlite(c) => {
                 let mut st = c.prepare_cached(sql)?;
                 let mut rows = st.query(rusqlite::params_from_iter(params.values()))?;
-                let mut out = Vec::new();
                 while let Some(r) = rows.next()? {
-                    out.push(f(&Row::Sqlite(r))?);
+                    f(&Row::Sqlite(r))?;
                 }
-                Ok(out)
+                Ok(())
             }
-            Conn::Postgres(pg) => {
+            Inner::Postgres(pg) => {
+                use futures_util::StreamExt;
                 let statement = pg.prepare(sql)?;
                 let values = params.values();
-                let rows = pg.rt.block_on(pg.query(&statement, &values))?;
-                rows.iter().map(|r| f(&Row::Postgres(r))).collect()
+                let stream = pg.rt.block_on(pg.tx.query_raw(&statement, values.iter()))?;
+                let mut stream = std::pin::pin!(stream);
+                while let Some(r) = pg.rt.block_on(stream.next()) {
+                    f(&Row::Postgres(&r?))?;
+                }
+                Ok(())
             }
         }
     }
@@ -418,19 +566,6 @@ impl Pg<'_> {
     fn prepare(&self, sql: &str) -> Result<tokio_postgres::Statement> {
         let sql = postgres_placeholders(sql);
         Ok(self.rt.block_on(self.tx.prepare_cached(&sql))?)
-    }
-
-    async fn query(
-        &self,
-        statement: &tokio_postgres::Statement,
-        values: &[Value],
-    ) -> std::result::Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
-        use futures_util::TryStreamExt;
-        self.tx
-            .query_raw(statement, values.iter())
-            .await?
-            .try_collect()
-            .await
     }
 }
 
@@ -479,14 +614,15 @@ impl tokio_postgres::types::ToSql for Value {
 }
 
 /// SQLite's `?N` (and bare `?`) placeholders as PostgreSQL's `$N`, outside string literals,
-/// quoted identifiers and comments.
+/// quoted identifiers and comments. A bare `?` is numbered as SQLite numbers it: one more than
+/// the largest number given so far.
 pub fn postgres_placeholders(sql: &str) -> Cow<'_, str> {
     if !sql.contains('?') {
         return Cow::Borrowed(sql);
     }
     let mut out = String::with_capacity(sql.len() + 8);
     let mut chars = sql.char_indices().peekable();
-    let mut next_bare = 1;
+    let mut largest: u32 = 0;
     while let Some((_, c)) = chars.next() {
         match c {
             '\'' | '"' => {
@@ -516,13 +652,15 @@ pub fn postgres_placeholders(sql: &str) -> Cow<'_, str> {
                     digits.push(d);
                     chars.next();
                 }
-                out.push('$');
-                if digits.is_empty() {
-                    out.push_str(&next_bare.to_string());
-                    next_bare += 1;
+                // as SQLite numbers them: a bare `?` is one more than the largest so far
+                let n = if digits.is_empty() {
+                    largest + 1
                 } else {
-                    out.push_str(&digits);
-                }
+                    digits.parse().unwrap_or(0)
+                };
+                largest = largest.max(n);
+                out.push('$');
+                out.push_str(&n.to_string());
             }
             _ => out.push(c),
         }
@@ -546,6 +684,10 @@ mod tests {
         );
         assert_eq!(postgres_placeholders("SELECT 1"), "SELECT 1");
         assert_eq!(
+            postgres_placeholders("WHERE p = ?1 AND (c = ? AND d = ?) OR e = ?2 OR f = ?"),
+            "WHERE p = $1 AND (c = $2 AND d = $3) OR e = $2 OR f = $4"
+        );
+        assert_eq!(
             postgres_placeholders("SELECT 'it''s ?1'"),
             "SELECT 'it''s ?1'"
         );
@@ -554,7 +696,7 @@ mod tests {
     #[test]
     fn values_read_back_as_their_rust_types_on_sqlite() {
         let c = rusqlite::Connection::open_in_memory().expect("open");
-        let conn = Conn::Sqlite(&c);
+        let conn = Conn::sqlite(&c);
         conn.execute_batch("CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n INTEGER)")
             .expect("create");
         let n = conn
@@ -567,17 +709,17 @@ mod tests {
         let row = conn
             .query_row("SELECT i, r, s, b, n FROM t", (), |r| {
                 Ok((
-                    r.get::<i64>(0)?,
-                    r.get::<f64>(1)?,
-                    r.get::<String>(2)?,
-                    r.get::<Vec<u8>>(3)?,
-                    r.get::<Option<i64>>(4)?,
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, f64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
                 ))
             })
             .expect("row");
         assert_eq!(row, (42, 0.5, "稠城".to_owned(), vec![1, 2], None));
         let err = conn
-            .query_row("SELECT s FROM t", (), |r| r.get::<i64>(0))
+            .query_row("SELECT s FROM t", (), |r| r.get::<_, i64>(0))
             .expect_err("text is not an integer");
         assert!(
             err.to_string()
@@ -585,12 +727,14 @@ mod tests {
             "{err}"
         );
         let none = conn
-            .query_row("SELECT i FROM t WHERE i = ?1", [7i64], |r| r.get::<i64>(0))
+            .query_row("SELECT i FROM t WHERE i = ?1", [7i64], |r| {
+                r.get::<_, i64>(0)
+            })
             .optional()
             .expect("query");
         assert_eq!(none, None);
         assert_eq!(
-            conn.query_map("SELECT i FROM t", (), |r| r.get::<u32>(0))
+            conn.query_map("SELECT i FROM t", (), |r| r.get::<_, u32>(0))
                 .expect("map"),
             vec![42]
         );

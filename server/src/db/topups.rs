@@ -1,8 +1,9 @@
 //! Prepaid top-ups: a ledger row and the balance change, always together in one transaction.
+//! Runs on both databases (`db::sql`).
 
-use rusqlite::{Connection, OptionalExtension, params};
 use zhucan_domain::{Fen, ResidentId};
 
+use super::sql::{self, Conn, params};
 use super::{Error, Result, Tx};
 
 /// A top-up as the receipt shows it.
@@ -24,28 +25,30 @@ pub fn add(tx: &Tx<'_>, resident: ResidentId, amount: Fen, at: &str, by: &str) -
     if amount.0 <= 0 {
         return Err(Error::invalid("amount", "must be more than zero"));
     }
-    let n = tx
-        .prepare_cached(
-            "UPDATE residents SET prepaid_balance = coalesce(prepaid_balance, 0) + ?2 WHERE id = ?1",
-        )?
-        .execute(params![resident.0, amount.0])?;
+    let n = tx.execute(
+        "UPDATE residents SET prepaid_balance = coalesce(prepaid_balance, 0) + ?2 WHERE id = ?1",
+        [resident.0, amount.0],
+    )?;
     if n == 0 {
         return Err(Error::NotFound);
     }
-    let balance: i64 = tx
-        .prepare_cached("SELECT prepaid_balance FROM residents WHERE id = ?1")?
-        .query_row([resident.0], |r| r.get(0))?;
-    tx.prepare_cached(
-        "INSERT INTO topups (resident_id, amount, balance_after, at, by) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![resident.0, amount.0, balance, at, by])?;
-    Ok(tx.last_insert_rowid())
+    let balance: i64 = tx.query_row(
+        "SELECT prepaid_balance FROM residents WHERE id = ?1",
+        [resident.0],
+        |r| r.get(0),
+    )?;
+    tx.query_row(
+        "INSERT INTO topups (resident_id, amount, balance_after, at, by) VALUES (?1, ?2, ?3, ?4, ?5)
+         RETURNING id",
+        params![resident.0, amount.0, balance, at, by],
+        |r| r.get(0),
+    )
 }
 
 const COLS: &str = "t.id, t.resident_id, r.name, r.card_code, t.amount, t.balance_after, t.at, t.by
     FROM topups t JOIN residents r ON r.id = t.resident_id";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Topup> {
+fn from_row(r: &sql::Row<'_>) -> Result<Topup> {
     Ok(Topup {
         id: r.get(0)?,
         resident_id: ResidentId(r.get(1)?),
@@ -58,17 +61,14 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Topup> {
     })
 }
 
-pub fn get(conn: &Connection, id: i64) -> Result<Topup> {
-    conn.prepare_cached(&format!("SELECT {COLS} WHERE t.id = ?1"))?
-        .query_row([id], from_row)
-        .optional()?
-        .ok_or(Error::NotFound)
+pub fn get(conn: &Conn<'_>, id: i64) -> Result<Topup> {
+    conn.query_row(&format!("SELECT {COLS} WHERE t.id = ?1"), [id], from_row)
 }
 
-pub fn of_resident(conn: &Connection, resident: ResidentId) -> Result<Vec<Topup>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLS} WHERE t.resident_id = ?1 ORDER BY t.id DESC"
-    ))?;
-    let rows = st.query_map([resident.0], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn of_resident(conn: &Conn<'_>, resident: ResidentId) -> Result<Vec<Topup>> {
+    conn.query_map(
+        &format!("SELECT {COLS} WHERE t.resident_id = ?1 ORDER BY t.id DESC"),
+        [resident.0],
+        from_row,
+    )
 }

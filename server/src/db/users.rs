@@ -1,9 +1,9 @@
 //! Dashboard users (role and scope), their failed-login counters, and server-side sessions.
 //! Passwords are stored only as argon2 PHC strings; session cookies only as their sha256.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use zhucan_domain::CanteenId;
 
+use super::sql::{Conn, OptionalExtension, Row, params};
 use super::{Error, Result, Tx};
 
 /// What a user may do. Scope (canteens, town) is on [`User`].
@@ -80,39 +80,41 @@ pub fn insert(
     at: &str,
 ) -> Result<i64> {
     let taken = tx
-        .prepare_cached("SELECT 1 FROM users WHERE name = ?1")?
-        .query_row([name], |_| Ok(()))
+        .query_row("SELECT 1 FROM users WHERE name = ?1", [name], |_| Ok(()))
         .optional()?
         .is_some();
     if taken {
         return Err(Error::Conflict(format!("user name '{name}' is taken")));
     }
-    tx.prepare_cached(
-        "INSERT INTO users (name, password_hash, role, town, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![name, password_hash, role.as_str(), town, at])?;
-    let id = tx.last_insert_rowid();
+    let id: i64 = tx.query_row(
+        "INSERT INTO users (name, password_hash, role, town, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         RETURNING id",
+        params![name, password_hash, role.as_str(), town, at],
+        |r| r.get(0),
+    )?;
     for c in canteens {
-        tx.prepare_cached("INSERT INTO user_canteens (user_id, canteen_id) VALUES (?1, ?2)")?
-            .execute(params![id, c.0])?;
+        tx.execute(
+            "INSERT INTO user_canteens (user_id, canteen_id) VALUES (?1, ?2)",
+            [id, c.0],
+        )?;
     }
     Ok(id)
 }
 
-pub fn credentials(conn: &Connection, name: &str) -> Result<Option<Credentials>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT id, password_hash, failed_logins, locked_until FROM users WHERE name = ?1",
-        )?
-        .query_row([name], |r| {
+pub fn credentials(conn: &Conn<'_>, name: &str) -> Result<Option<Credentials>> {
+    conn.query_row(
+        "SELECT id, password_hash, failed_logins, locked_until FROM users WHERE name = ?1",
+        [name],
+        |r| {
             Ok(Credentials {
                 id: r.get(0)?,
                 password_hash: r.get(1)?,
                 failed_logins: r.get(2)?,
                 locked_until: r.get(3)?,
             })
-        })
-        .optional()?)
+        },
+    )
+    .optional()
 }
 
 /// What [`reserve_attempt`] decided.
@@ -140,24 +142,25 @@ pub fn reserve_attempt(
     lock_until: &str,
 ) -> Result<Attempt> {
     let locked: Option<String> = tx
-        .prepare_cached(
+        .query_row(
             "SELECT locked_until FROM users WHERE id = ?1 AND locked_until IS NOT NULL
                AND locked_until > ?2",
-        )?
-        .query_row(params![id, now], |r| r.get(0))
+            params![id, now],
+            |r| r.get(0),
+        )
         .optional()?;
     if let Some(until) = locked {
         return Ok(Attempt::Locked(until));
     }
-    let (failures, locked_until): (i64, Option<String>) = tx
-        .prepare_cached(
-            "UPDATE users SET
-               failed_logins = CASE WHEN failed_logins + 1 >= ?2 THEN 0 ELSE failed_logins + 1 END,
-               locked_until = CASE WHEN failed_logins + 1 >= ?2 THEN ?3 ELSE NULL END
-             WHERE id = ?1
-             RETURNING CASE WHEN locked_until IS NULL THEN failed_logins ELSE ?2 END, locked_until",
-        )?
-        .query_row(params![id, max, lock_until], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (failures, locked_until): (i64, Option<String>) = tx.query_row(
+        "UPDATE users SET
+           failed_logins = CASE WHEN failed_logins + 1 >= ?2 THEN 0 ELSE failed_logins + 1 END,
+           locked_until = CASE WHEN failed_logins + 1 >= ?2 THEN CAST(?3 AS TEXT) ELSE NULL END
+         WHERE id = ?1
+         RETURNING CASE WHEN locked_until IS NULL THEN failed_logins ELSE ?2 END, locked_until",
+        params![id, max, lock_until],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     Ok(Attempt::Admitted {
         failures,
         locked_until,
@@ -166,24 +169,26 @@ pub fn reserve_attempt(
 
 /// Sets the failure counter and lock of a user.
 pub fn set_failures(tx: &Tx<'_>, id: i64, failed: i64, locked_until: Option<&str>) -> Result<()> {
-    tx.prepare_cached("UPDATE users SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1")?
-        .execute(params![id, failed, locked_until])?;
+    tx.execute(
+        "UPDATE users SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1",
+        params![id, failed, locked_until],
+    )?;
     Ok(())
 }
 
-fn canteens_of(conn: &Connection, id: i64) -> Result<Vec<CanteenId>> {
-    let mut st = conn.prepare_cached(
+fn canteens_of(conn: &Conn<'_>, id: i64) -> Result<Vec<CanteenId>> {
+    conn.query_map(
         "SELECT canteen_id FROM user_canteens WHERE user_id = ?1 ORDER BY canteen_id",
-    )?;
-    let rows = st.query_map([id], |r| Ok(CanteenId(r.get(0)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        [id],
+        |r| Ok(CanteenId(r.get(0)?)),
+    )
 }
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, Option<String>)> {
+fn from_row(r: &Row<'_>) -> Result<(i64, String, String, Option<String>)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
-fn build(conn: &Connection, row: (i64, String, String, Option<String>)) -> Result<User> {
+fn build(conn: &Conn<'_>, row: (i64, String, String, Option<String>)) -> Result<User> {
     let (id, name, role, town) = row;
     Ok(User {
         id,
@@ -194,20 +199,24 @@ fn build(conn: &Connection, row: (i64, String, String, Option<String>)) -> Resul
     })
 }
 
-pub fn get(conn: &Connection, id: i64) -> Result<User> {
+pub fn get(conn: &Conn<'_>, id: i64) -> Result<User> {
     let row = conn
-        .prepare_cached("SELECT id, name, role, town FROM users WHERE id = ?1")?
-        .query_row([id], from_row)
+        .query_row(
+            "SELECT id, name, role, town FROM users WHERE id = ?1",
+            [id],
+            from_row,
+        )
         .optional()?
         .ok_or(Error::NotFound)?;
     build(conn, row)
 }
 
-pub fn list(conn: &Connection) -> Result<Vec<User>> {
-    let rows: Vec<_> = conn
-        .prepare_cached("SELECT id, name, role, town FROM users ORDER BY name")?
-        .query_map([], from_row)?
-        .collect::<Result<_, _>>()?;
+pub fn list(conn: &Conn<'_>) -> Result<Vec<User>> {
+    let rows = conn.query_map(
+        "SELECT id, name, role, town FROM users ORDER BY name",
+        (),
+        from_row,
+    )?;
     rows.into_iter().map(|r| build(conn, r)).collect()
 }
 
@@ -219,21 +228,22 @@ pub fn create_session(
     created_at: &str,
     expires_at: &str,
 ) -> Result<()> {
-    tx.prepare_cached(
+    tx.execute(
         "INSERT INTO sessions (id_hash, user_id, csrf, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![id_hash, user, csrf, created_at, expires_at])?;
+        params![id_hash, user, csrf, created_at, expires_at],
+    )?;
     Ok(())
 }
 
 /// The user and CSRF token of a live session (`expires_at` after `now`).
-pub fn session(conn: &Connection, id_hash: &str, now: &str) -> Result<Option<(User, String)>> {
+pub fn session(conn: &Conn<'_>, id_hash: &str, now: &str) -> Result<Option<(User, String)>> {
     let found: Option<(i64, String)> = conn
-        .prepare_cached(
+        .query_row(
             "SELECT user_id, csrf FROM sessions WHERE id_hash = ?1 AND expires_at > ?2",
-        )?
-        .query_row(params![id_hash, now], |r| Ok((r.get(0)?, r.get(1)?)))
+            [id_hash, now],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     match found {
         Some((uid, csrf)) => Ok(Some((get(conn, uid)?, csrf))),
@@ -243,7 +253,9 @@ pub fn session(conn: &Connection, id_hash: &str, now: &str) -> Result<Option<(Us
 
 /// Ends a session, and drops every expired one.
 pub fn delete_session(tx: &Tx<'_>, id_hash: &str, now: &str) -> Result<()> {
-    tx.prepare_cached("DELETE FROM sessions WHERE id_hash = ?1 OR expires_at <= ?2")?
-        .execute(params![id_hash, now])?;
+    tx.execute(
+        "DELETE FROM sessions WHERE id_hash = ?1 OR expires_at <= ?2",
+        [id_hash, now],
+    )?;
     Ok(())
 }

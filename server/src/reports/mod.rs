@@ -12,14 +12,13 @@ pub mod xlsx;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
-use rusqlite::Connection;
 use zhucan_domain::api::{
     Amounts, BooksCheck, CanteenLine, ClearingLine, FundingLine, OperatingLine, ResidentLine,
     Statement, Tally, TallyMeal, TallySlot, WithheldLine,
 };
 use zhucan_domain::{Canteen, Fen, FundingSource, ResidentId, Slot};
 
-use crate::db::{self, statements::Filter};
+use crate::db::{self, Conn, statements::Filter};
 
 /// A name as the counter screen may show it: `王*华`, `李*` (first and last character only).
 pub fn mask_name(name: &str) -> String {
@@ -76,7 +75,7 @@ pub fn tally(canteen: &Canteen, date: NaiveDate, mut meals: Vec<TallyMeal>) -> T
 }
 
 /// Builds the statement of `month` (`YYYY-MM`) on one connection.
-pub fn statement(conn: &Connection, month: &str, filter: &Filter) -> db::Result<Statement> {
+pub fn statement(conn: &Conn<'_>, month: &str, filter: &Filter) -> db::Result<Statement> {
     let mut s = statement_parts(conn, month, filter)?;
     s.books = db::books::check(conn, month)?;
     Ok(s)
@@ -99,7 +98,7 @@ pub async fn statement_in_parallel(
 }
 
 /// Everything of the statement but the books check (left empty).
-fn statement_parts(conn: &Connection, month: &str, filter: &Filter) -> db::Result<Statement> {
+fn statement_parts(conn: &Conn<'_>, month: &str, filter: &Filter) -> db::Result<Statement> {
     let groups = db::statements::groups(conn, month, filter)?;
     let adjustments = db::statements::adjustments(conn, month, filter)?;
     let voided = db::statements::voided(conn, month, filter)?;
@@ -142,7 +141,7 @@ fn statement_parts(conn: &Connection, month: &str, filter: &Filter) -> db::Resul
     let mut town_share: BTreeMap<String, Fen> = BTreeMap::new();
     let mut county_share: BTreeMap<String, Fen> = BTreeMap::new();
     let (mut city, mut other, mut own) = (Fen::ZERO, Fen::ZERO, Fen::ZERO);
-    let districts = db::towns::districts_of_towns(&db::sql::Conn::Sqlite(conn))?;
+    let districts = db::towns::districts_of_towns(conn)?;
     let mut clearing: BTreeMap<(String, String), ClearingLine> = BTreeMap::new();
     let entries = groups
         .iter()

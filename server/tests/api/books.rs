@@ -7,16 +7,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, item, spawn_app, v7};
 
-/// The database file, opened as an insider with file access would: no server key.
-fn raw(app: &TestApp) -> rusqlite::Connection {
-    let conn = rusqlite::Connection::open(app.server.db.path()).expect("open");
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .expect("busy");
-    conn.pragma_update(None, "foreign_keys", "OFF")
-        .expect("pragma");
-    conn
-}
-
 /// Three kiosk lunches, one voided, and a staff dinner entered by the administrator; returns
 /// (the kiosk meal ids, the staff meal id).
 async fn books_of_march(app: &TestApp) -> (Vec<String>, String) {
@@ -92,22 +82,14 @@ async fn rows_edited_inserted_or_deleted_in_the_database_file_are_named_on_the_s
 
     // An insider with the database file: raises a subsidy, un-voids the voided meal, copies a
     // meal as a new one and deletes the staff meal.
-    {
-        let conn = raw(&app);
-        conn.execute(
+    app.tamper(
+        &[],
+        &format!(
             "UPDATE settlements SET subsidy = subsidy + 500, city_fen = city_fen + 500,
-                price = price + 500 WHERE id = ?1",
-            [&ids[0]],
-        )
-        .expect("raise");
-        conn.execute(
-            "UPDATE settlements SET voided_at = NULL, void_reason = NULL, voided_by = NULL
-             WHERE id = ?1",
-            [&ids[2]],
-        )
-        .expect("unvoid");
-        conn.execute(
-            "INSERT INTO settlements SELECT 'copy-' || id, kiosk_id, canteen_id, resident_id,
+                price = price + 500 WHERE id = '{a}';
+             UPDATE settlements SET voided_at = NULL, void_reason = NULL, voided_by = NULL
+             WHERE id = '{c}';
+             INSERT INTO settlements SELECT 'copy-' || id, kiosk_id, canteen_id, resident_id,
                 served_at, '2026-03-16', slot, method, match_score, liveness_score, delivered,
                 staff_reason, outcome, rejection, price, subsidy, self_pay, payment, city_fen,
                 town_fen, other_fen, funding_town, tier, eligibility, policy_id, policy_version,
@@ -115,18 +97,14 @@ async fn rows_edited_inserted_or_deleted_in_the_database_file_are_named_on_the_s
                 late_by_seconds, mac, proxy_carer_id, counter_price, delivery_fee,
                 delivery_subsidy, stacked, stacked_fen, county_fen, canteen_fen, operating_fen,
                 operating_source
-             FROM settlements WHERE id = ?1",
-            [&ids[1]],
-        )
-        .expect("copy");
-        conn.execute(
-            "DELETE FROM settlement_answers WHERE settlement_id = ?1",
-            [&staff_id],
-        )
-        .expect("answer");
-        conn.execute("DELETE FROM settlements WHERE id = ?1", [&staff_id])
-            .expect("delete");
-    }
+             FROM settlements WHERE id = '{b}';
+             DELETE FROM settlement_answers WHERE settlement_id = '{staff_id}';
+             DELETE FROM settlements WHERE id = '{staff_id}';",
+            a = ids[0],
+            b = ids[1],
+            c = ids[2],
+        ),
+    );
     let after = app.json("/statements?month=2026-03").await;
     let books = &after["books"];
     assert_eq!(books["altered_count"], 3, "{books}");
@@ -219,18 +197,14 @@ async fn heads_from_an_earlier_export_show_a_cut_or_rewritten_audit_log_and_kios
     let kiosk = &earlier.kiosks[0];
     assert_eq!(kiosk.kiosk_id, app.kiosk_ids[0]);
     // The insider cuts the audit log and the kiosk's chain back to before the export.
-    {
-        let conn = raw(&app);
-        conn.execute_batch("DROP TRIGGER audit_log_no_delete; DROP TRIGGER audit_log_no_update;")
-            .expect("drop triggers");
-        conn.execute("DELETE FROM audit_log WHERE seq >= ?1", [earlier.audit_seq])
-            .expect("cut audit");
-        conn.execute(
-            "DELETE FROM chain_links WHERE kiosk_id = ?1 AND seq >= ?2",
-            rusqlite::params![kiosk.kiosk_id, kiosk.seq as i64],
-        )
-        .expect("cut chain");
-    }
+    app.tamper(
+        &["audit_log_no_delete", "audit_log_no_update"],
+        &format!(
+            "DELETE FROM audit_log WHERE seq >= {};
+             DELETE FROM chain_links WHERE kiosk_id = {} AND seq >= {};",
+            earlier.audit_seq, kiosk.kiosk_id, kiosk.seq
+        ),
+    );
     let cut = check(token.clone()).await;
     assert_eq!(cut["ok"], false);
     assert_eq!(cut["audit"]["verdict"], "removed", "{cut}");
@@ -265,25 +239,22 @@ async fn heads_from_an_earlier_export_show_a_cut_or_rewritten_audit_log_and_kios
 
 #[tokio::test]
 async fn rows_from_before_the_books_mac_are_sealed_once_and_the_seal_is_audited() {
-    let app = spawn_app().await;
+    // rows from before the books MAC exist only in SQLite files (PostgreSQL starts after it)
+    let app = crate::helpers::spawn_sqlite_app().await;
     let (ids, _) = books_of_march(&app).await;
     // The server sealed an empty database when it first opened it.
     let seals = app
         .server
         .db
-        .read_sync(|c| {
-            zhucan_server::db::audit::of_action(
-                &zhucan_server::db::sql::Conn::Sqlite(c),
-                "books.seal",
-            )
-        })
+        .read_sync(|c| zhucan_server::db::audit::of_action(c, "books.seal"))
         .expect("audit");
     assert_eq!(seals.len(), 1, "{seals:?}");
     // A NULL MAC (as rows from before migration 0008 had) is a finding, not sealed again by a
     // restart: the marker exists.
-    raw(&app)
-        .execute("UPDATE settlements SET mac = NULL WHERE id = ?1", [&ids[0]])
-        .expect("null mac");
+    app.tamper(
+        &[],
+        &format!("UPDATE settlements SET mac = NULL WHERE id = '{}'", ids[0]),
+    );
     let path = app.server.db.path().to_owned();
     let key = vec![42u8; 32]; // the test server's key (helpers::config)
     let reopened =

@@ -273,34 +273,31 @@ async fn rows_without_a_carer_keep_their_mac_and_a_carer_edited_in_the_file_is_n
         .server
         .db
         .read(move |conn| {
-            Ok(conn.query_row(
-                &format!(
-                    "SELECT mac = books_mac('settlement', {SETTLEMENT_COLUMNS})
-                     FROM settlements WHERE id = ?1"
-                ),
+            let keys = conn.keys().expect("the server's keys");
+            conn.query_row(
+                &format!("SELECT mac, {SETTLEMENT_COLUMNS} FROM settlements WHERE id = ?1"),
                 [own_id.to_string()],
-                |r| r.get::<_, bool>(0),
-            )?)
+                |r| {
+                    let mut values = vec![zhucan_server::db::sql::ValueRef::Text("settlement")];
+                    for i in 1..r.len() {
+                        values.push(r.get_ref(i)?);
+                    }
+                    let mac = zhucan_server::db::books::mac_keyed(&keys.books, values.into_iter());
+                    Ok(r.get::<_, String>(0)? == mac)
+                },
+            )
         })
         .await
         .expect("read");
     assert!(same, "a row without a carer has its pre-0013 MAC");
     // An insider moves the proxy meal to another carer, and marks the own meal as proxy.
-    {
-        let conn = rusqlite::Connection::open(app.server.db.path()).expect("open");
-        conn.pragma_update(None, "foreign_keys", "OFF")
-            .expect("pragma");
-        conn.execute(
-            "UPDATE settlements SET proxy_carer_id = 77 WHERE id = ?1",
-            [&proxy_id],
-        )
-        .expect("edit");
-        conn.execute(
-            "UPDATE settlements SET proxy_carer_id = ?2 WHERE id = ?1",
-            rusqlite::params![own_id.to_string(), carer],
-        )
-        .expect("edit");
-    }
+    app.tamper(
+        &[],
+        &format!(
+            "UPDATE settlements SET proxy_carer_id = 77 WHERE id = '{proxy_id}';
+             UPDATE settlements SET proxy_carer_id = {carer} WHERE id = '{own_id}';"
+        ),
+    );
     let s = app.json("/statements?month=2026-03").await;
     assert_eq!(s["books"]["altered_count"], 2, "{}", s["books"]);
 }

@@ -278,14 +278,10 @@ async fn the_lines_of_a_meal_are_under_the_books_mac() {
             .is_empty()
     );
     // An insider moves ¥1 from the elder's delivery fee to the district's subsidy in the file.
-    {
-        let conn = rusqlite::Connection::open(app.server.db.path()).expect("open");
-        conn.execute(
-            "UPDATE settlements SET delivery_subsidy = 300 WHERE id = ?1",
-            [&id],
-        )
-        .expect("edit");
-    }
+    app.tamper(
+        &[],
+        &format!("UPDATE settlements SET delivery_subsidy = 300 WHERE id = '{id}'"),
+    );
     let books = &app.books_of("2026-03").await["books"];
     assert_eq!(
         books["altered"],

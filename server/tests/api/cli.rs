@@ -202,10 +202,18 @@ fn the_demo_city_is_plausible_and_deterministic() {
 async fn serve_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = zhucan_testkit::reserved_port();
-    let mut child = bin()
-        .arg("serve")
-        .arg("--db")
-        .arg(dir.path().join("z.sqlite"))
+    // `serve --db postgres://…` when the tests run on PostgreSQL (with its key file, required)
+    let pg = zhucan_testkit::postgres::Database::fresh().expect("a PostgreSQL test database");
+    let mut serve = bin();
+    serve.arg("serve").arg("--db");
+    match &pg {
+        Some(pg) => serve
+            .arg(pg.url())
+            .arg("--secret-key-file")
+            .arg(dir.path().join("z.key")),
+        None => serve.arg(dir.path().join("z.sqlite")),
+    };
+    let mut child = serve
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--admin-token", "sigterm-test-admin-token-0123456789"])
         .stdout(std::process::Stdio::piped())
@@ -254,4 +262,7 @@ async fn serve_stops_cleanly_on_sigterm() {
     assert!(status.success(), "exit status after SIGTERM: {status}");
     let log = log.await.expect("log");
     assert!(log.contains("SIGTERM: shutting down"), "{log}");
+    if let Some(pg) = &pg {
+        assert!(log.contains(pg.url()), "the database it served is named: {log}");
+    }
 }

@@ -148,7 +148,7 @@ async fn an_old_meals_void_needs_a_second_person_even_when_small() {
     let rows = app
         .server
         .db
-        .read_conn(|c| zhucan_server::db::audit::of_action(c, "correction.requested"))
+        .read(|c| zhucan_server::db::audit::of_action(c, "correction.requested"))
         .await
         .expect("audit");
     assert_eq!(rows.len(), 1);

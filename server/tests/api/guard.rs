@@ -25,7 +25,7 @@ async fn error_of(resp: Response) -> (StatusCode, Value) {
 async fn entries(app: &TestApp, action: &'static str) -> Vec<db::audit::Row> {
     app.server
         .db
-        .read_conn(move |c| db::audit::of_action(c, action))
+        .read(move |c| db::audit::of_action(c, action))
         .await
         .expect("audit")
 }
@@ -229,44 +229,34 @@ async fn api_acts_are_audited_with_who_and_what() {
 #[tokio::test]
 async fn the_audit_log_refuses_changes_and_verify_names_a_tampered_row() {
     let app = spawn_app().await;
-    let path = app.server.db.path().to_owned();
-    let conn = db::connect(&path).expect("connect");
     // Append-only: the triggers refuse UPDATE and DELETE.
-    let err = conn
-        .execute("UPDATE audit_log SET detail = '{}' WHERE seq = 3", [])
+    let err = app
+        .sql("UPDATE audit_log SET detail = '{}' WHERE seq = 3")
         .expect_err("UPDATE refused");
-    assert!(err.to_string().contains("append-only"), "{err}");
-    let err = conn
-        .execute("DELETE FROM audit_log WHERE seq = 3", [])
+    assert!(err.contains("append-only"), "{err}");
+    let err = app
+        .sql("DELETE FROM audit_log WHERE seq = 3")
         .expect_err("DELETE refused");
-    assert!(err.to_string().contains("append-only"), "{err}");
+    assert!(err.contains("append-only"), "{err}");
     assert_eq!(audit_page(&app, "").await["verified"], true);
 
-    // Someone with the file drops the trigger and rewrites a row: verify names it.
-    conn.execute_batch(
-        "DROP TRIGGER audit_log_no_update;
-         UPDATE audit_log SET detail = '{\"name\":\"someone else\"}' WHERE seq = 3;",
-    )
-    .expect("tamper");
+    // Someone who holds the database turns the guard off and rewrites a row: verify names it.
+    app.tamper(
+        &["audit_log_no_update"],
+        "UPDATE audit_log SET detail = '{\"name\":\"someone else\"}' WHERE seq = 3",
+    );
     let page = audit_page(&app, "").await;
     assert_eq!(page["verified"], false);
     assert_eq!(page["broken_at"], 3);
-    let verdict = app
-        .server
-        .db
-        .read_conn(db::audit::verify)
-        .await
-        .expect("verify");
+    let verdict = app.server.db.read(db::audit::verify).await.expect("verify");
     assert_eq!(verdict.broken_at, Some(3));
 
     // On another server: a dropped row breaks the chain at the row after it.
     let other = spawn_app().await;
-    let conn = db::connect(other.server.db.path()).expect("connect");
-    conn.execute_batch(
-        "DROP TRIGGER audit_log_no_delete;
-         DELETE FROM audit_log WHERE seq = 4;",
-    )
-    .expect("drop a row");
+    other.tamper(
+        &["audit_log_no_delete"],
+        "DELETE FROM audit_log WHERE seq = 4",
+    );
     let page = audit_page(&other, "").await;
     assert_eq!(
         (page["verified"].clone(), page["broken_at"].clone()),
@@ -450,7 +440,8 @@ fn database_bytes(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
 #[tokio::test]
 async fn the_database_files_are_owner_only_and_a_loose_one_is_narrowed() {
     use std::os::unix::fs::PermissionsExt;
-    let app = spawn_app().await;
+    // SQLite's own files (PostgreSQL's data directory is the cluster's, mode 0700 by initdb)
+    let app = crate::helpers::spawn_sqlite_app().await;
     let path = app.server.db.path().to_owned();
     let mode = |suffix: &str| {
         let mut p = path.as_os_str().to_owned();
@@ -472,7 +463,8 @@ async fn the_database_files_are_owner_only_and_a_loose_one_is_narrowed() {
 
 #[tokio::test]
 async fn purged_template_ciphertext_does_not_stay_in_the_database_files() {
-    let app = spawn_app().await;
+    // SQLite's free pages (secure_delete); PostgreSQL's dead rows are its VACUUM's, not ours
+    let app = crate::helpers::spawn_sqlite_app().await;
     let r = app.residents[4];
     let resp = upload(
         &app,
@@ -637,16 +629,16 @@ async fn the_database_files_hold_no_national_id_number_and_no_embedding() {
         assert!(contains(&all, b"1950-07-01"), "birth date present");
         assert!(contains(&all, index.as_bytes()), "blind index present");
     };
-    // As the server left them (WAL and all), then checkpointed into the main file.
-    let path = app.server.db.path().to_owned();
-    check(&database_bytes(&path));
-    let conn = db::connect(&path).expect("connect");
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-        .expect("checkpoint");
-    drop(conn);
-    let files = database_bytes(&path);
-    assert!(files[0].1.len() > 4096, "the main file holds the data");
-    check(&files);
+    // As the server left them (on SQLite WAL and all; on PostgreSQL a dump of the database).
+    check(&app.database_files());
+    if app.pg.is_none() {
+        // then checkpointed into the main file
+        app.sql("PRAGMA wal_checkpoint(TRUNCATE);")
+            .expect("checkpoint");
+        let files = app.database_files();
+        assert!(files[0].1.len() > 4096, "the main file holds the data");
+        check(&files);
+    }
 }
 
 #[tokio::test]

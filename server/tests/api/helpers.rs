@@ -32,6 +32,9 @@ pub struct TestApp {
     pub kiosk_ids: Vec<i64>,
     /// Each kiosk's key pair and chain position.
     pub chains: Vec<Mutex<Chain>>,
+    /// The test's own PostgreSQL database, when the tests run on PostgreSQL
+    /// (`ZHUCAN_TEST_POSTGRES`); dropped after the server (fields drop in order).
+    pub pg: Option<zhucan_testkit::postgres::Database>,
 }
 
 use zhucan_testkit::city;
@@ -47,7 +50,7 @@ pub fn now() -> DateTime<Utc> {
 
 pub fn config(dir: &std::path::Path) -> Config {
     Config {
-        db: dir.join("zhucan.sqlite"),
+        db: dir.join("zhucan.sqlite").into(),
         listen: "127.0.0.1:0".parse().expect("addr"),
         admin_token: Secret::new(ADMIN),
         timezone: chrono_tz::Asia::Shanghai,
@@ -236,6 +239,64 @@ impl TestApp {
         resp.json().await.expect("json")
     }
 
+    /// An insider who holds the database itself (the SQLite file; the PostgreSQL database as its
+    /// superuser) runs `sql` with the database's own guards off: on SQLite the named
+    /// `triggers` are dropped first (and stay dropped) and foreign keys are off; on PostgreSQL
+    /// every trigger and foreign key is off for that session (`session_replication_role`), so
+    /// the names are not needed there.
+    pub fn tamper(&self, triggers: &[&str], sql: &str) {
+        match &self.pg {
+            Some(pg) => {
+                pg.tamper(sql).expect("tamper");
+            }
+            None => {
+                let conn = rusqlite::Connection::open(self.server.db.path()).expect("open");
+                conn.busy_timeout(std::time::Duration::from_secs(5))
+                    .expect("busy");
+                conn.pragma_update(None, "foreign_keys", "OFF")
+                    .expect("pragma");
+                for t in triggers {
+                    conn.execute_batch(&format!("DROP TRIGGER {t}"))
+                        .expect("drop trigger");
+                }
+                conn.execute_batch(sql).expect("tamper");
+            }
+        }
+    }
+
+    /// Runs `sql` as the database's owner with every guard on: the error, if refused.
+    pub fn sql(&self, sql: &str) -> Result<(), String> {
+        match &self.pg {
+            Some(pg) => pg.sql(sql).map(drop).map_err(|e| format!("{e:#}")),
+            None => {
+                let conn = rusqlite::Connection::open(self.server.db.path()).expect("open");
+                conn.busy_timeout(std::time::Duration::from_secs(5))
+                    .expect("busy");
+                conn.execute_batch(sql).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// What a leaked copy of the database holds: each SQLite file (main, WAL, shared memory) as it is, or a
+    /// `pg_dump` of the PostgreSQL database.
+    pub fn database_files(&self) -> Vec<(String, Vec<u8>)> {
+        match &self.pg {
+            Some(pg) => vec![("pg_dump".to_owned(), pg.dump().expect("pg_dump"))],
+            None => {
+                let path = self.server.db.path();
+                ["", "-wal", "-shm"]
+                    .iter()
+                    .filter_map(|suffix| {
+                        let mut p = path.as_os_str().to_owned();
+                        p.push(suffix);
+                        let p = std::path::PathBuf::from(p);
+                        std::fs::read(&p).ok().map(|b| (p.display().to_string(), b))
+                    })
+                    .collect()
+            }
+        }
+    }
+
     /// (settlements, adjustments) row counts.
     pub async fn counts(&self) -> (i64, i64) {
         self.server
@@ -262,17 +323,38 @@ pub fn capture_logs() {
         .try_init();
 }
 
-/// Starts the server with the fixtures in place.
+/// When the tests run on PostgreSQL (`ZHUCAN_TEST_POSTGRES`, set by `scripts/test-postgres`):
+/// a fresh database of the test's own in `cfg`, and its guard.
+pub fn on_postgres(cfg: &mut Config) -> Option<zhucan_testkit::postgres::Database> {
+    let pg = zhucan_testkit::postgres::Database::fresh().expect("a PostgreSQL test database")?;
+    cfg.db = zhucan_server::db::Location::Postgres(pg.url().to_owned());
+    Some(pg)
+}
+
+/// Starts the server with the fixtures in place, on the test run's database (SQLite, or
+/// PostgreSQL under `scripts/test-postgres`).
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// [`spawn_app`] on an SQLite file whatever the run's database: for the tests of what only an
+/// SQLite file has (its file modes, its free pages, its migrations from old versions).
+#[allow(dead_code)]
+pub async fn spawn_sqlite_app() -> TestApp {
+    start(false, |_| {}).await
+}
+
 /// [`spawn_app`] with a changed configuration.
 pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
+    start(true, change).await
+}
+
+async fn start(either: bool, change: impl FnOnce(&mut Config)) -> TestApp {
     capture_logs();
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = Arc::new(FixedClock::new(now()));
     let mut cfg = config(dir.path());
+    let pg = if either { on_postgres(&mut cfg) } else { None };
     change(&mut cfg);
     let server = spawn(cfg, clock.clone()).await.expect("spawn");
     let mut app = TestApp {
@@ -285,6 +367,7 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
         kiosks: vec![],
         kiosk_ids: vec![],
         chains: vec![],
+        pg,
     };
     for town in city::towns() {
         created(app.post("/towns", &town).await).await;

@@ -179,7 +179,7 @@ async fn an_unsigned_item_from_a_kiosk_is_refused() {
 async fn staff_entries(app: &crate::helpers::TestApp) -> Vec<zhucan_server::db::audit::Row> {
     app.server
         .db
-        .read_conn(|c| zhucan_server::db::audit::of_action(c, "settlement.staff_entry"))
+        .read(|c| zhucan_server::db::audit::of_action(c, "settlement.staff_entry"))
         .await
         .expect("audit")
 }
@@ -537,18 +537,13 @@ async fn the_full_check_catches_a_row_edited_in_the_database_file() {
     assert!(res.iter().all(|r| r["status"] == "accepted"));
     assert_eq!(full_check(&app, 0).await["status"], "verified");
     let id = res[1]["id"].as_str().expect("id").to_owned();
-    {
-        let conn = rusqlite::Connection::open(app.server.db.path()).expect("open");
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .expect("busy");
-        let n = conn
-            .execute(
-                "UPDATE settlements SET resident_id = ?1 WHERE id = ?2",
-                rusqlite::params![app.residents[4], id],
-            )
-            .expect("update");
-        assert_eq!(n, 1);
-    }
+    app.tamper(
+        &[],
+        &format!(
+            "UPDATE settlements SET resident_id = {} WHERE id = '{id}'",
+            app.residents[4]
+        ),
+    );
     // The statement's SQL check sees the chain intact; the full check sees the edit.
     assert_eq!(chain_line(&app, 0).await["status"], "verified");
     let full = full_check(&app, 0).await;

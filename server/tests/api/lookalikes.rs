@@ -51,7 +51,7 @@ async fn count(app: &TestApp, r: i64) -> i64 {
 async fn audited(app: &TestApp, action: &'static str) -> Vec<Value> {
     app.server
         .db
-        .read_conn(move |c| db::audit::of_action(c, action))
+        .read(move |c| db::audit::of_action(c, action))
         .await
         .expect("audit")
         .into_iter()

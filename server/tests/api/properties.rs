@@ -32,7 +32,7 @@ fn fixture() -> Fixture {
         .write_blocking(|tx| {
             for (code, name) in [("choucheng", "稠城街道"), ("fotang", "佛堂镇")] {
                 db::towns::insert(
-                    &db::sql::Conn::Sqlite(tx),
+                    tx,
                     &TownDto {
                         district: None,
                         code: code.into(),

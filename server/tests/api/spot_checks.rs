@@ -197,7 +197,7 @@ async fn a_check_that_counted_fewer_heads_than_meals_recorded_is_a_spot_check_fl
 
     // Both are in the audit log, and the rows cannot be changed afterwards.
     let audited = db
-        .read_conn(|c| zhucan_server::db::audit::of_action(c, "spot_check.recorded"))
+        .read(|c| zhucan_server::db::audit::of_action(c, "spot_check.recorded"))
         .await
         .expect("audit");
     assert_eq!(
@@ -211,7 +211,6 @@ async fn a_check_that_counted_fewer_heads_than_meals_recorded_is_a_spot_check_fl
     let changed = db
         .write(move |tx| {
             tx.execute("UPDATE spot_checks SET headcount = 12 WHERE id = ?1", [id])
-                .map_err(zhucan_server::db::Error::from)
         })
         .await;
     assert!(changed.is_err(), "spot checks are append-only");

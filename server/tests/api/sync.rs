@@ -572,11 +572,12 @@ async fn templates_are_encrypted_at_rest() {
     let s = sync(&app, &app.kiosks[0], 0).await;
     let got = decode_embedding(s["templates"][0]["embeddings"][0].as_str().expect("b64"));
     assert_eq!(got, Some(e));
-    let path = app.server.db.path().to_owned();
-    let mut raw = std::fs::read(&path).expect("db file");
-    let mut wal = path.clone().into_os_string();
-    wal.push("-wal");
-    raw.extend(std::fs::read(&wal).unwrap_or_default());
+    // the database files (on PostgreSQL a dump of the database)
+    let raw: Vec<u8> = app
+        .database_files()
+        .into_iter()
+        .flat_map(|(_, b)| b)
+        .collect();
     // Control: the search does see what is stored in the clear.
     assert!(contains(&raw, "测试老人4".as_bytes()), "read the database");
     // Not the whole vector, and not even its first 16 bytes (4 values).

@@ -208,7 +208,7 @@ async fn only_the_right_role_gets_past_each_finance_and_admin_door() {
     let audit_before = app
         .server
         .db
-        .read_conn(db::audit::verify)
+        .read(db::audit::verify)
         .await
         .expect("verify")
         .entries;
@@ -238,12 +238,7 @@ async fn only_the_right_role_gets_past_each_finance_and_admin_door() {
         );
     }
     // Nothing happened behind the refusals: no new user, resident, kiosk code, close or reveal.
-    let after = app
-        .server
-        .db
-        .read_conn(db::audit::verify)
-        .await
-        .expect("verify");
+    let after = app.server.db.read(db::audit::verify).await.expect("verify");
     assert_eq!(after.entries, audit_before + 3, "only the three logins");
     assert!(after.verified());
     let st = app.json("/statements?month=2026-03").await;
@@ -289,7 +284,7 @@ async fn only_the_right_role_gets_past_each_finance_and_admin_door() {
     let e = app
         .server
         .db
-        .read_conn(|c| db::audit::of_action(c, "kiosk.enrolment_code"))
+        .read(|c| db::audit::of_action(c, "kiosk.enrolment_code"))
         .await
         .expect("audit");
     assert_eq!(
@@ -351,7 +346,7 @@ async fn the_eleventh_login_in_a_minute_is_refused_until_the_clock_refills() {
 async fn actions(app: &TestApp) -> Vec<(String, String, String)> {
     app.server
         .db
-        .read_conn(|c| db::audit::page(c, None, 1000))
+        .read(|c| db::audit::page(c, None, 1000))
         .await
         .expect("audit")
         .into_iter()
@@ -506,7 +501,7 @@ async fn the_dashboards_acts_are_audited_and_the_audit_and_face_data_pages_show_
     let fail = app
         .server
         .db
-        .read_conn(|c| db::audit::of_action(c, "login.failure"))
+        .read(|c| db::audit::of_action(c, "login.failure"))
         .await
         .expect("audit");
     assert!(fail[0].detail.contains("127.0.0.1"), "{}", fail[0].detail);
@@ -527,13 +522,11 @@ async fn the_dashboards_acts_are_audited_and_the_audit_and_face_data_pages_show_
     assert!(html.contains("2 / 100000 = 0.00%"), "{html}");
     assert!(!html.contains("id=\"face-warning\""));
 
-    // Tamper with the file: the page says where the chain breaks.
-    let conn = db::connect(app.server.db.path()).expect("connect");
-    conn.execute_batch(
-        "DROP TRIGGER audit_log_no_update;
-         UPDATE audit_log SET actor = 'nobody' WHERE seq = 2;",
-    )
-    .expect("tamper");
+    // Tamper with the database: the page says where the chain breaks.
+    app.tamper(
+        &["audit_log_no_update"],
+        "UPDATE audit_log SET actor = 'nobody' WHERE seq = 2",
+    );
     let (_, html) = admin.page("/admin/audit").await;
     assert!(html.contains("data-verified=\"false\""));
     assert!(html.contains("哈希链校验失败：从第 2 条"), "{html}");
@@ -562,23 +555,27 @@ async fn the_face_data_page_warns_from_eighty_thousand_people() {
     let app = spawn_app().await;
     add_cast(&app).await;
     let c0 = app.canteens[0];
-    // 80,000 enrolled people, written straight into the file (the count is what is tested).
-    let conn = db::connect(app.server.db.path()).expect("connect");
-    conn.execute_batch(&format!(
-        "BEGIN;
-         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 80000)
-         INSERT INTO residents (id, name, sex, birth_date, national_id_index, national_id_masked,
-             local_registration, registered_town, residence_town, status, card_code,
-             consent_face, face_enrolled, created_at)
-         SELECT 1000 + i, 'p' || i, 'male', '1950-01-01', 'idx' || i, 'm', 1, 'choucheng',
-             'choucheng', 'active', 'bulk' || i, 1, 1, '2026-03-01T00:00:00.000Z' FROM n;
-         INSERT INTO face_templates (resident_id, enrolled_canteen, model, dim, nonce,
-             ciphertext, created_at)
-         SELECT id, {c0}, 'm', 128, x'00', x'00', '2026-03-01T00:00:00.000Z'
-         FROM residents WHERE id > 1000;
-         COMMIT;"
-    ))
-    .expect("bulk");
+    // 80,000 enrolled people, written straight into the database (the count is what is tested).
+    let blob = if app.pg.is_some() {
+        "'\\x00'::bytea"
+    } else {
+        "x'00'"
+    };
+    app.tamper(
+        &[],
+        &format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 80000)
+             INSERT INTO residents (id, name, sex, birth_date, national_id_index,
+                 national_id_masked, local_registration, registered_town, residence_town, status,
+                 card_code, consent_face, face_enrolled, created_at)
+             SELECT 1000 + i, 'p' || i, 'male', '1950-01-01', 'idx' || i, 'm', 1, 'choucheng',
+                 'choucheng', 'active', 'bulk' || i, 1, 1, '2026-03-01T00:00:00.000Z' FROM n;
+             INSERT INTO face_templates (resident_id, enrolled_canteen, model, dim, nonce,
+                 ciphertext, created_at)
+             SELECT id, {c0}, 'm', 128, {blob}, {blob}, '2026-03-01T00:00:00.000Z'
+             FROM residents WHERE id > 1000;"
+        ),
+    );
     let admin = login(&app, "admin").await;
     let (_, html) = admin.page("/admin/face-data").await;
     assert!(html.contains("id=\"face-warning\""), "{html}");

@@ -135,7 +135,7 @@ async fn parallel_guesses_are_counted_before_the_password_is_checked() {
     let of = |action: &'static str| {
         let db = app.server.db.clone();
         async move {
-            db.read_conn(move |c| zhucan_server::db::audit::of_action(c, action))
+            db.read(move |c| zhucan_server::db::audit::of_action(c, action))
                 .await
                 .expect("audit")
                 .len()
@@ -767,13 +767,10 @@ async fn the_finance_page_shows_the_books_check_and_checks_earlier_heads() {
         .expect("the verdict");
     assert!(verdict.contains("完整"), "{verdict}");
     // The database file is edited: the page says so and names the row.
-    {
-        let conn = rusqlite::Connection::open(app.server.db.path()).expect("open");
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .expect("busy");
-        conn.execute("UPDATE settlements SET subsidy = subsidy + 100, city_fen = city_fen + 100, price = price + 100", [])
-            .expect("edit");
-    }
+    app.tamper(
+        &[],
+        "UPDATE settlements SET subsidy = subsidy + 100, city_fen = city_fen + 100, price = price + 100",
+    );
     let (_, html) = fin.page("/finance?month=2026-03").await;
     assert!(html.contains("有改动：1 条记录"), "altered shown");
     assert!(html.contains("id=\"books-altered\""), "rows named");

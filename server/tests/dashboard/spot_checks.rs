@@ -198,7 +198,7 @@ async fn finance_records_a_spot_check_on_the_page_and_sees_the_comparison_at_onc
     let rows = app
         .server
         .db
-        .read_conn(|c| zhucan_server::db::audit::of_action(c, "spot_check.recorded"))
+        .read(|c| zhucan_server::db::audit::of_action(c, "spot_check.recorded"))
         .await
         .expect("audit");
     assert_eq!(rows.len(), 1, "only the accepted form was recorded");

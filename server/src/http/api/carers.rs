@@ -40,7 +40,7 @@ pub async fn create(
         .write(move |tx| {
             let id = db::carers::insert(tx, &name, &card_code, note.as_deref(), &now)?;
             audit::append(
-                &crate::db::sql::Conn::Sqlite(tx),
+                tx,
                 &now,
                 &actor,
                 "carer.create",
@@ -78,7 +78,7 @@ pub async fn link(
         .write(move |tx| {
             db::carers::link(tx, l.carer_id, resident, &now, &by)?;
             audit::append(
-                &crate::db::sql::Conn::Sqlite(tx),
+                tx,
                 &now,
                 &actor,
                 "carer.link",
@@ -108,7 +108,7 @@ pub async fn unlink(
         .write(move |tx| {
             db::carers::unlink(tx, carer, resident)?;
             audit::append(
-                &crate::db::sql::Conn::Sqlite(tx),
+                tx,
                 &now,
                 &actor,
                 "carer.unlink",

@@ -142,7 +142,7 @@ pub async fn put_closed_days(
                 db::flags::close_day(tx, CanteenId(id), &d.to_string(), &reason)?;
             }
             audit::append(
-                &crate::db::sql::Conn::Sqlite(tx),
+                tx,
                 &at,
                 &actor,
                 "canteen.closed_days",
@@ -207,7 +207,7 @@ pub async fn add_absence(
                 &actor.name,
             )?;
             audit::append(
-                &crate::db::sql::Conn::Sqlite(tx),
+                tx,
                 &at,
                 &actor,
                 "resident.absence",

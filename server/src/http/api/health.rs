@@ -12,7 +12,7 @@ use crate::http::extract::AppJson;
     get, path = "/health", operation_id = "health", summary = "health", responses((status = 200, description = "ok", body = Health), (status = 500, description = "database unavailable", body = ErrorBody))
 )]
 pub async fn show(State(st): State<AppState>) -> Result<AppJson<Health>> {
-    let schema_version = st.db.read(db::migrate::current).await?;
+    let schema_version = st.db.read(db::migrate::version).await?;
     Ok(AppJson(Health {
         status: "ok",
         schema_version,

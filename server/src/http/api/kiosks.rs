@@ -50,7 +50,7 @@ pub async fn create(
         .write(move |tx| {
             let id = db::kiosks::insert(tx, canteen, &n, &hash, &key, &now)?;
             db::audit::append(
-                &crate::db::sql::Conn::Sqlite(tx),
+                tx,
                 &now,
                 &access.actor(),
                 "kiosk.create",
@@ -111,7 +111,7 @@ pub async fn enrol(
             let out = db::kiosks::enrol(tx, &code_hash, &token_hash, &key, &now)?;
             if let Ok((id, canteen, name)) = &out {
                 db::audit::append(
-                    &crate::db::sql::Conn::Sqlite(tx),
+                    tx,
                     &now,
                     &Actor::new(format!("kiosk:{id}"), "kiosk"),
                     "kiosk.enrol",
@@ -216,7 +216,7 @@ pub async fn rotate(
             )?;
             if out.is_ok() {
                 db::audit::append(
-                    &crate::db::sql::Conn::Sqlite(tx),
+                    tx,
                     &now,
                     &Actor::new(format!("kiosk:{}", kiosk.id), "kiosk"),
                     "kiosk.rotate",
@@ -272,9 +272,6 @@ pub async fn chain(
         }
     }
     let id = parse_id(&id, "id")?;
-    let line = st
-        .db
-        .read(move |c| db::snapshot(c, |c| db::chain::reverify(c, id)))
-        .await?;
+    let line = st.db.read(move |c| db::chain::reverify(c, id)).await?;
     Ok(AppJson(line))
 }

@@ -90,7 +90,7 @@ pub async fn scan(
                 }
             }
             audit::append(
-                &crate::db::sql::Conn::Sqlite(tx),
+                tx,
                 &now,
                 &actor,
                 "lookalikes.scan",

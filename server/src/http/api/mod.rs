@@ -37,16 +37,7 @@ pub(crate) async fn audit_read(
     let actor = access.actor();
     let at = zhucan_platform::stamp(st.clock.now());
     st.db
-        .write(move |tx| {
-            crate::db::audit::append(
-                &crate::db::sql::Conn::Sqlite(tx),
-                &at,
-                &actor,
-                "api.read",
-                &target,
-                &detail,
-            )
-        })
+        .write(move |tx| crate::db::audit::append(tx, &at, &actor, "api.read", &target, &detail))
         .await?;
     Ok(())
 }

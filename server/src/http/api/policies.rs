@@ -44,7 +44,7 @@ pub async fn create(
         .write(move |tx| {
             db::policies::insert(tx, &p, &text, &now)?;
             audit::append(
-                &crate::db::sql::Conn::Sqlite(tx),
+                tx,
                 &now,
                 &actor,
                 "policy.create",

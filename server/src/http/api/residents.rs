@@ -91,7 +91,7 @@ pub async fn create(
             let id = db::residents::insert(tx, &row, &now, "admin")?;
             let dto = db::residents::get_dto(tx, id)?;
             audit::append(
-                &crate::db::sql::Conn::Sqlite(tx),
+                tx,
                 &now,
                 &actor,
                 "resident.create",

@@ -82,16 +82,7 @@ pub async fn show(
         });
         let target = format!("statement:{}", q.month);
         st.db
-            .write(move |tx| {
-                audit::append(
-                    &crate::db::sql::Conn::Sqlite(tx),
-                    &at,
-                    &actor,
-                    "statement.export",
-                    &target,
-                    &detail,
-                )
-            })
+            .write(move |tx| audit::append(tx, &at, &actor, "statement.export", &target, &detail))
             .await?;
     }
     let name = format!("statement-{}", q.month);

@@ -138,7 +138,7 @@ pub async fn put(
             };
             let done = templates::store(tx, resident, who, &valid, &sealed, &now)?;
             audit::append(
-                &crate::db::sql::Conn::Sqlite(tx),
+                tx,
                 &now,
                 &actor,
                 "templates.upload",
@@ -159,7 +159,7 @@ pub async fn put(
                 let score = f64::from(m.score).clamp(-1.0, 1.0);
                 db::lookalikes::confirm(tx, resident, *other, score, reason, &by, &now)?;
                 audit::append(
-                    &crate::db::sql::Conn::Sqlite(tx),
+                    tx,
                     &now,
                     &actor,
                     "templates.duplicate_confirmed",
@@ -230,7 +230,7 @@ pub async fn delete(
             }
             let (n, cursor) = db::templates::delete(tx, resident, &now, &actor.name)?;
             audit::append(
-                &crate::db::sql::Conn::Sqlite(tx),
+                tx,
                 &now,
                 &actor,
                 "templates.delete",

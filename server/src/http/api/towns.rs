@@ -50,9 +50,7 @@ pub async fn create(
             .transpose()?,
     };
     let out = town.clone();
-    st.db
-        .write_conn(move |tx| db::towns::insert(tx, &town))
-        .await?;
+    st.db.write(move |tx| db::towns::insert(tx, &town)).await?;
     Ok((StatusCode::CREATED, AppJson(out)))
 }
 
@@ -60,7 +58,7 @@ pub async fn create(
     get, path = "/towns", operation_id = "listTowns", summary = "list towns", responses((status = 200, description = "towns", body = Vec<zhucan_domain::api::TownDto>))
 )]
 pub async fn list(State(st): State<AppState>, _: Admin) -> Result<AppJson<Vec<TownDto>>> {
-    Ok(AppJson(st.db.read_conn(db::towns::list).await?))
+    Ok(AppJson(st.db.read(db::towns::list).await?))
 }
 
 #[utoipa::path(
@@ -78,7 +76,7 @@ pub async fn create_district(
     };
     let out = district.clone();
     st.db
-        .write_conn(move |tx| db::towns::insert_district(tx, &district))
+        .write(move |tx| db::towns::insert_district(tx, &district))
         .await?;
     Ok((StatusCode::CREATED, AppJson(out)))
 }
@@ -90,7 +88,7 @@ pub async fn list_districts(
     State(st): State<AppState>,
     _: Admin,
 ) -> Result<AppJson<Vec<DistrictDto>>> {
-    Ok(AppJson(st.db.read_conn(db::towns::list_districts).await?))
+    Ok(AppJson(st.db.read(db::towns::list_districts).await?))
 }
 
 #[utoipa::path(
@@ -113,7 +111,7 @@ pub async fn set_district(
     let actor = access.actor();
     let out = st
         .db
-        .write_conn(move |c| {
+        .write(move |c| {
             if !db::towns::set_district(c, &town, district.as_deref(), &now)? {
                 return Err(db::Error::NotFound);
             }

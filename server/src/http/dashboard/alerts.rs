@@ -77,7 +77,7 @@ pub async fn show(
     }
     let towns: std::collections::HashMap<String, String> = st
         .db
-        .read_conn(db::towns::list)
+        .read(db::towns::list)
         .await?
         .into_iter()
         .map(|t| (t.code, t.name))

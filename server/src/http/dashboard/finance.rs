@@ -348,9 +348,9 @@ pub async fn show(
                 .count();
             let hc = earlier.map(|h| db::books::check_heads(c, &h)).transpose()?;
             let s = reports::statement(c, &m2, &Filter::default())?;
-            let towns = db::towns::list(&db::sql::Conn::Sqlite(c))?;
+            let towns = db::towns::list(c)?;
             // the county share is paid by a district
-            let districts = db::towns::list_districts(&db::sql::Conn::Sqlite(c))?;
+            let districts = db::towns::list_districts(c)?;
             let counts = db::dashboard::daily_counts(c, &m2)?;
             let fc = db::dashboard::flag_counts(c, &m2, None)?;
             let flags = db::dashboard::flags(c, &m2, None, 30)?;

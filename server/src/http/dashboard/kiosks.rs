@@ -119,16 +119,14 @@ pub async fn list(State(st): State<AppState>, v: Viewer, Query(q): Query<MsgQuer
     let (kiosks, canteens) = st
         .db
         .read(|c| {
-            db::snapshot(c, |c| {
-                let canteens = db::canteens::all(c)?;
-                let mut kiosks = Vec::new();
-                for k in db::kiosks::list(c)? {
-                    // The statement's chain check, over all time, one kiosk at a time.
-                    let line = db::chain::kiosk_line(c, k.id)?;
-                    kiosks.push((k, line));
-                }
-                Ok((kiosks, canteens))
-            })
+            let canteens = db::canteens::all(c)?;
+            let mut kiosks = Vec::new();
+            for k in db::kiosks::list(c)? {
+                // The statement's chain check, over all time, one kiosk at a time.
+                let line = db::chain::kiosk_line(c, k.id)?;
+                kiosks.push((k, line));
+            }
+            Ok((kiosks, canteens))
         })
         .await?;
     let names: BTreeMap<i64, String> = canteens.iter().map(|c| (c.id.0, c.name.clone())).collect();

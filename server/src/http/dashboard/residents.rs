@@ -254,7 +254,7 @@ pub async fn topup(
         .write(move |tx| {
             let tid = db::topups::add(tx, ResidentId(id), amount, &at, &by)?;
             db::audit::append(
-                &crate::db::sql::Conn::Sqlite(tx),
+                tx,
                 &at,
                 &actor,
                 "prepaid.topup",
