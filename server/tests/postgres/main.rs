@@ -106,24 +106,21 @@ async fn the_schema_has_the_same_tables_and_columns_as_on_sqlite() {
     let sqlite = db::Db::open(&dir.path().join("z.sqlite")).expect("open");
     let on_sqlite: Vec<(String, String, bool)> = sqlite
         .read_sync(|c| {
-            let mut tables = c.prepare(
+            let names: Vec<String> = c.query_map(
                 "SELECT name FROM sqlite_master WHERE type = 'table'
                    AND name NOT LIKE 'sqlite_%' ORDER BY name",
+                (),
+                |r| r.get(0),
             )?;
-            let names: Vec<String> = tables
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
             let mut out = Vec::new();
             for t in names {
-                let mut cols = c.prepare(&format!("PRAGMA table_info(\"{t}\")"))?;
-                let rows = cols.query_map([], |r| {
+                let rows = c.query_map(&format!("PRAGMA table_info(\"{t}\")"), (), |r| {
                     // a PRIMARY KEY column is NOT NULL on PostgreSQL whatever it says
                     let notnull: i64 = r.get(3)?;
                     let pk: i64 = r.get(5)?;
                     Ok((r.get::<_, String>(1)?, notnull != 0 || pk != 0))
                 })?;
-                for row in rows {
-                    let (col, not_null) = row?;
+                for (col, not_null) in rows {
                     out.push((t.clone(), col, not_null));
                 }
             }
@@ -395,7 +392,7 @@ mod sql {
         assert_eq!(changed, 1);
         assert!(
             c.query_row("SELECT id FROM t WHERE s = ?1", ["no one"], |r| r
-                .get::<i64>(0))
+                .get::<_, i64>(0))
                 .optional()?
                 .is_none()
         );
@@ -422,7 +419,7 @@ mod sql {
         let (cluster, _client) = migrated().await;
         let on_sqlite = {
             let c = rusqlite::Connection::open_in_memory().expect("sqlite");
-            round_trip(&Conn::Sqlite(&c)).expect("on SQLite")
+            round_trip(&Conn::sqlite(&c)).expect("on SQLite")
         };
         let pool = postgres::pool(&cluster.url(), 4).expect("pool");
         let on_postgres = transaction(&pool, Mode::Write, round_trip)
@@ -448,7 +445,7 @@ mod sql {
         assert!(err.to_string().to_lowercase().contains("text"), "{err}");
         let err = transaction(&pool, Mode::Read, |c| {
             c.query_row("SELECT SUM(price) FROM canteen_slots", (), |r| {
-                r.get::<Option<i64>>(0)
+                r.get::<_, Option<i64>>(0)
             })
         })
         .await
@@ -511,7 +508,7 @@ mod sql {
         until_waiting(&watcher, 1).await;
         // a reader meanwhile sees the committed state (nothing yet) without waiting
         let read = transaction(&pool, Mode::Read, |c| {
-            c.query_row("SELECT count(*) FROM districts", (), |r| r.get::<i64>(0))
+            c.query_row("SELECT count(*) FROM districts", (), |r| r.get::<_, i64>(0))
         })
         .await
         .expect("read");
@@ -524,7 +521,7 @@ mod sql {
 
 mod ported {
     //! The db modules ported to `db::sql` run the same on both databases: one scenario, run
-    //! through `Db::write_conn`/`read_conn` on an SQLite file and on PostgreSQL, gives the same
+    //! through `Db::write`/`read` on an SQLite file and on PostgreSQL, gives the same
     //! answers.
 
     use super::*;
@@ -549,7 +546,7 @@ mod ported {
             district: district.map(Into::into),
         };
         let (a, b) = (town("choucheng", None), town("fotang", None));
-        db.write_conn(move |c| {
+        db.write(move |c| {
             towns::insert_district(
                 c,
                 &DistrictDto {
@@ -564,17 +561,17 @@ mod ported {
         .expect("towns");
         let again = town("choucheng", None);
         let duplicate = db
-            .write_conn(move |c| towns::insert(c, &again))
+            .write(move |c| towns::insert(c, &again))
             .await
             .expect_err("a town twice")
             .to_string();
         let nowhere = town("x", Some("nowhere"));
         let unknown = db
-            .write_conn(move |c| towns::insert(c, &nowhere))
+            .write(move |c| towns::insert(c, &nowhere))
             .await
             .expect_err("an unknown district")
             .to_string();
-        db.write_conn(|c| {
+        db.write(|c| {
             assert!(towns::set_district(
                 c,
                 "fotang",
@@ -596,7 +593,7 @@ mod ported {
         })
         .await
         .expect("set district");
-        db.read_conn(|c| {
+        db.read(|c| {
             Ok((
                 towns::list(c)?,
                 towns::list_districts(c)?,
@@ -630,9 +627,6 @@ mod ported {
         assert_eq!(on_postgres.3, "district: no district 'nowhere'");
         assert_eq!(on_postgres.4["fotang"], "yiwu");
         assert_eq!(on_postgres.5, vec!["s-1".to_owned()]);
-        // SQLite-only parts say so on PostgreSQL instead of misbehaving
-        let err = pg.read(|_| Ok(())).await.expect_err("not ported");
-        assert!(err.to_string().contains("PostgreSQL yet"), "{err}");
     }
 }
 
@@ -647,7 +641,7 @@ mod ported_audit {
     use super::*;
 
     async fn scenario(db: &Db) -> (Vec<audit::Row>, audit::Verdict, Vec<audit::Row>) {
-        db.write_conn(|c: &Conn<'_>| {
+        db.write(|c: &Conn<'_>| {
             for i in 0..5 {
                 audit::append(
                     c,
@@ -666,7 +660,7 @@ mod ported_audit {
         })
         .await
         .expect("append");
-        db.read_conn(|c| {
+        db.read(|c| {
             Ok((
                 audit::page(c, Some(5), 2)?,
                 audit::verify(c)?,
@@ -703,7 +697,211 @@ mod ported_audit {
             )
             .await
             .expect("a superuser's rewrite");
-        let verdict = pg.read_conn(audit::verify).await.expect("verify");
+        let verdict = pg.read(audit::verify).await.expect("verify");
         assert_eq!(verdict.broken_at, Some(3));
     }
+}
+
+mod migrate_db {
+    //! `zhucan-server migrate-db`: a demo city's SQLite file moved into PostgreSQL holds the same
+    //! books there, a second copy into the same database is refused, and an edit of the copy is
+    //! found by the comparison.
+
+    use chrono::TimeZone;
+    use zhucan_server::db::Db;
+    use zhucan_server::migrate_db;
+
+    use super::*;
+
+    const KEY: &[u8] = &[42; 32];
+
+    #[tokio::test]
+    async fn a_city_moved_to_postgres_has_the_same_statements_chains_and_audit_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("city.sqlite");
+        let now = chrono::Utc
+            .with_ymd_and_hms(2026, 3, 20, 4, 0, 0)
+            .single()
+            .expect("time");
+        let source = Db::open_keyed(&path, KEY, now).expect("sqlite");
+        let s = source.clone();
+        let summary = tokio::task::spawn_blocking(move || {
+            zhucan_server::demo::populate(&s, KEY, chrono_tz::Asia::Shanghai, now, 7)
+        })
+        .await
+        .expect("join")
+        .expect("demo city");
+        assert!(summary.settlements > 1000, "{summary:?}");
+        let cluster = tokio::task::spawn_blocking(Cluster::start)
+            .await
+            .expect("join")
+            .expect("cluster");
+
+        let report = migrate_db::run(&path, &cluster.url(), KEY, now)
+            .await
+            .expect("migrate-db");
+        assert!(report.ok(), "{:#?}", report.lines());
+        let rows = |t: &str| report.tables.iter().find(|r| r.0 == t).map(|r| r.2);
+        let (settlements, _) = source
+            .read(db::settlements::counts)
+            .await
+            .expect("counts");
+        assert!(settlements >= summary.settlements);
+        assert_eq!(rows("settlements"), Some(settlements));
+        assert_eq!(rows("residents"), Some(summary.residents as i64));
+        assert!(rows("audit_log").is_some_and(|n| n > 0));
+        assert!(rows("chain_links").is_some_and(|n| n > 0));
+        assert!(report.months.len() >= 2, "{:?}", report.months);
+        assert!(report.months.iter().all(|m| m.2 > 0), "{:?}", report.months);
+        assert!(
+            report.kiosks.iter().any(|k| k.2 == "verified"),
+            "{:?}",
+            report.kiosks
+        );
+
+        // PostgreSQL serves it: a new meal's row continues the ids, the statement is the same
+        let target = Db::open_postgres(&cluster.url(), KEY, 4)
+            .await
+            .expect("open");
+        let month = report.months[0].0.clone();
+        let m = month.clone();
+        let here = target
+            .read(move |c| zhucan_server::reports::statement(c, &m, &Default::default()))
+            .await
+            .expect("statement");
+        assert!(
+            here.books.verified() && here.books.checked > 0,
+            "{:?}",
+            here.books
+        );
+
+        // a second copy into the same database is refused, naming why
+        let err = migrate_db::run(&path, &cluster.url(), KEY, now)
+            .await
+            .expect_err("not empty");
+        assert!(err.to_string().contains("not empty"), "{err}");
+
+        // an edit of the copy is found: the month's statement differs, and its books MAC names it
+        let client = connect(&cluster).await;
+        client
+            .batch_execute(&format!(
+                "UPDATE settlements SET subsidy = subsidy + 100, city_fen = city_fen + 100,
+                    price = price + 100
+                 WHERE id = (SELECT id FROM settlements WHERE period = '{month}'
+                             AND outcome = 'accepted' AND voided_at IS NULL
+                             ORDER BY id LIMIT 1)"
+            ))
+            .await
+            .expect("edit");
+        let again = migrate_db::compare(&source, &target, Vec::new())
+            .await
+            .expect("compare");
+        assert!(!again.ok());
+        let differs: Vec<_> = again.months.iter().filter(|m| !m.1).collect();
+        assert_eq!(differs.len(), 1, "{:?}", again.months);
+        assert_eq!(differs[0].0, month);
+        let m = month.clone();
+        let books = target
+            .read(move |c| zhucan_server::db::books::check(c, &m))
+            .await
+            .expect("books");
+        assert_eq!(books.altered_count, 1, "{books:?}");
+    }
+}
+
+/// The command line: `migrate-db` moves a city's file (the default key file beside it) into an
+/// empty database and says it verified; the server then serves it with `--db postgres://…`.
+#[tokio::test]
+async fn migrate_db_and_serve_from_the_command_line() {
+    use std::process::Command;
+    let bin = env!("CARGO_BIN_EXE_zhucan-server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("city.sqlite");
+    let csv = dir.path().join("roster.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "姓名,性别,身份证号,户籍,户籍镇街,居住镇街,类别,状态,卡号\n\
+             王阿婆,女,{},本地,稠城街道,稠城街道,,正常,CARD-1\n",
+            zhucan_testkit::national_id(chrono::NaiveDate::from_ymd_opt(1940, 2, 3).expect("date"), 5, false)
+        ),
+    )
+    .expect("csv");
+    let sqlite = db::Db::open(&file).expect("create");
+    sqlite
+        .write(|tx| {
+            db::towns::insert(
+                tx,
+                &zhucan_domain::api::TownDto {
+                    code: "choucheng".into(),
+                    name: "稠城街道".into(),
+                    district: None,
+                },
+            )
+        })
+        .await
+        .expect("town");
+    drop(sqlite);
+    let out = Command::new(bin)
+        .args(["import-residents"])
+        .arg(&csv)
+        .arg("--db")
+        .arg(&file)
+        .output()
+        .expect("import");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cluster = tokio::task::spawn_blocking(Cluster::start)
+        .await
+        .expect("join")
+        .expect("cluster");
+    let out = Command::new(bin)
+        .args(["migrate-db", "--from"])
+        .arg(&file)
+        .args(["--to", &cluster.url()])
+        .output()
+        .expect("migrate-db");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("table residents"), "{stdout}");
+    assert!(stdout.contains("verified:"), "{stdout}");
+    assert!(!stdout.contains("DIFFERS"), "{stdout}");
+    // without a key file there is nothing to open the sealed numbers with: refused, named
+    let out = Command::new(bin)
+        .args(["migrate-db", "--from"])
+        .arg(dir.path().join("nowhere.sqlite"))
+        .args(["--to", &cluster.url()])
+        .output()
+        .expect("migrate-db");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--secret-key-file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the copy serves: the resident is there, under the same key
+    let key = {
+        let mut p = file.as_os_str().to_owned();
+        p.push(".key");
+        std::path::PathBuf::from(p)
+    };
+    let key = zhucan_server::config::load_or_create_key(&key).expect("the city's key");
+    let served = db::Db::open_at(
+        &db::Location::Postgres(cluster.url()),
+        &key.0,
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("open");
+    let residents = served
+        .read(|c| db::residents::list(c, None, 10, 0))
+        .await
+        .expect("list");
+    assert_eq!(residents.len(), 1);
+    assert_eq!(residents[0].name, "王阿婆");
+    assert!(residents[0].national_id_masked.contains('*'));
+    assert_ne!(residents[0].national_id_masked, "*".repeat(18), "opened with the key");
 }
