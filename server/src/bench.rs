@@ -77,7 +77,7 @@ pub fn setup(
     let at = zhucan_platform::stamp(SystemClock.now());
     db.write_blocking(|tx| {
         db::towns::insert(
-            &db::sql::Conn::Sqlite(tx),
+            tx,
             &TownDto {
                 district: None,
                 code: "choucheng".into(),
@@ -198,22 +198,28 @@ fn temp_dir() -> Result<PathBuf, BoxError> {
     Ok(dir)
 }
 
-/// (a) Settlements per second through HTTP, batches of 100, 4 concurrent clients.
-pub async fn ingest_over_http(
-    dir: &Path,
-    residents: usize,
-    days: usize,
-) -> Result<(usize, f64), BoxError> {
+/// The signed batches of (a), ready to post: one queue per kiosk, in chain order.
+pub struct Prepared {
+    pub kiosks: Vec<i64>,
+    queues: Vec<Vec<Vec<u8>>>,
+    tokens: Vec<String>,
+    pub total: usize,
+    /// 20:00 on the last day of meals: the servers' clock.
+    pub evening: chrono::DateTime<Utc>,
+}
+
+/// The kiosks that post in (a), concurrently.
+const KIOSKS: usize = 4;
+
+/// Sets up (a)'s city on `db` (one canteen, `residents` residents, [`KIOSKS`] kiosks) and signs
+/// `days` days of lunches for everyone, in batches of 100.
+pub fn prepare(db: &Db, residents: usize, days: usize) -> Result<Prepared, BoxError> {
     let tz: Tz = chrono_tz::Asia::Shanghai;
-    let db_path = dir.join("ingest.sqlite");
-    let db = Db::open_keyed(&db_path, BENCH_KEY, SystemClock.now())?;
-    let (cids, rids) = tokio::task::spawn_blocking(move || setup(&db, 1, residents)).await??;
-    let workers = 4;
+    let (cids, rids) = setup(db, 1, residents)?;
     let mut rng = StdRng::seed_from_u64(11);
-    let mut signers: Vec<Signer> = (0..workers).map(|_| Signer::new(&mut rng)).collect();
-    let tokens: Vec<String> = (0..workers).map(|_| new_token()).collect();
+    let mut signers: Vec<Signer> = (0..KIOSKS).map(|_| Signer::new(&mut rng)).collect();
+    let tokens: Vec<String> = (0..KIOSKS).map(|_| new_token()).collect();
     let at = zhucan_platform::stamp(SystemClock.now());
-    let db = Db::open_keyed(&db_path, BENCH_KEY, SystemClock.now())?;
     let cid = cids[0];
     let kiosks = db.write_blocking(|tx| {
         let mut ids = Vec::new();
@@ -231,23 +237,7 @@ pub async fn ingest_over_http(
         }
         Ok(ids)
     })?;
-    drop(db);
-    let config = Config {
-        db: db_path,
-        listen: "127.0.0.1:0".parse()?,
-        admin_token: Secret::new(new_token()),
-        timezone: tz,
-        index_key: IndexKey(vec![7; 32]),
-        body_limit: 4 * 1024 * 1024,
-        push: None,
-        // The bench measures ingestion: no per-kiosk rate limit.
-        security: crate::config::SecurityConfig {
-            kiosk_per_minute: 0,
-            ..Default::default()
-        },
-        check_responses: false,
-    };
-    // The server's clock stands at 20:00 on the last day of meals: the kiosks send the days'
+    // The servers' clock stands at 20:00 on the last day of meals: the kiosks send the days'
     // meals within the lateness limits, as they do in a city (with the system clock, March's
     // meals would be refused as backdated).
     let evening = tz
@@ -259,12 +249,11 @@ pub async fn ingest_over_http(
         .earliest()
         .ok_or("bad local time")?
         .with_timezone(&chrono::Utc);
-    let server = crate::spawn(config, Arc::new(crate::config::FixedClock::new(evening))).await?;
-    // Worker w posts as kiosk w: its batches in chain order, every item signed beforehand.
-    let mut queues: Vec<Vec<Vec<u8>>> = (0..workers).map(|_| Vec::new()).collect();
+    // Kiosk w posts its batches in chain order, every item signed beforehand.
+    let mut queues: Vec<Vec<Vec<u8>>> = (0..KIOSKS).map(|_| Vec::new()).collect();
     let mut batches = 0usize;
     let mut push = |items: Vec<SettlementItem>| -> Result<(), BoxError> {
-        let w = batches % workers;
+        let w = batches % KIOSKS;
         let mut items = items;
         for it in &mut items {
             signers[w].sign(it);
@@ -305,13 +294,24 @@ pub async fn ingest_over_http(
     if !batch.is_empty() {
         push(batch)?;
     }
-    let total: usize = residents * days;
+    Ok(Prepared {
+        kiosks,
+        queues,
+        tokens,
+        total: residents * days,
+        evening,
+    })
+}
+
+/// Posts the prepared batches, kiosk w to server `w % servers.len()`, all kiosks at once;
+/// returns the seconds it took. Every meal must be accepted.
+pub async fn post(p: Prepared, servers: &[String]) -> Result<f64, BoxError> {
     let client = reqwest::Client::new();
-    let url = format!("{}/api/v1/settlements", server.url());
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for (q, token) in queues.into_iter().zip(tokens) {
-        let (client, url) = (client.clone(), url.clone());
+    for (w, (q, token)) in p.queues.into_iter().zip(p.tokens).enumerate() {
+        let client = client.clone();
+        let url = format!("{}/api/v1/settlements", servers[w % servers.len()]);
         tasks.push(tokio::spawn(async move {
             let mut accepted = 0usize;
             for body in q {
@@ -338,18 +338,187 @@ pub async fn ingest_over_http(
         accepted += task.await??;
     }
     let secs = start.elapsed().as_secs_f64();
-    let db = server.db.clone();
-    server.stop().await?;
-    if accepted != total {
-        return Err(format!("expected {total} accepted meals, got {accepted}").into());
+    if accepted != p.total {
+        return Err(format!("expected {} accepted meals, got {accepted}", p.total).into());
     }
+    Ok(secs)
+}
+
+/// Every kiosk's chain whole after (a).
+async fn chains_whole(db: &Db, kiosks: Vec<i64>) -> Result<(), BoxError> {
     for k in kiosks {
-        let problems = db.read_sync(|c| db::chain::problems(c, k))?;
+        let problems = db.read(move |c| db::chain::problems(c, k)).await?;
         if !problems.is_empty() {
             return Err(format!("kiosk {k}'s chain is broken: {problems:?}").into());
         }
     }
+    Ok(())
+}
+
+/// The bench servers' configuration.
+pub fn server_config(db: db::Location, listen: std::net::SocketAddr) -> Config {
+    Config {
+        db,
+        listen,
+        admin_token: Secret::new(new_token()),
+        timezone: chrono_tz::Asia::Shanghai,
+        index_key: IndexKey(BENCH_KEY.to_vec()),
+        body_limit: 4 * 1024 * 1024,
+        push: None,
+        // The bench measures ingestion: no per-kiosk rate limit.
+        security: crate::config::SecurityConfig {
+            kiosk_per_minute: 0,
+            ..Default::default()
+        },
+        check_responses: false,
+    }
+}
+
+/// (a) Settlements per second through HTTP, batches of 100, 4 kiosks posting at once, into an
+/// SQLite file served by this process.
+pub async fn ingest_over_http(
+    dir: &Path,
+    residents: usize,
+    days: usize,
+) -> Result<(usize, f64), BoxError> {
+    let db_path = dir.join("ingest.sqlite");
+    let db = Db::open_keyed(&db_path, BENCH_KEY, SystemClock.now())?;
+    let p = tokio::task::spawn_blocking(move || prepare(&db, residents, days)).await??;
+    let config = server_config(db_path.into(), "127.0.0.1:0".parse()?);
+    let server = crate::spawn(config, Arc::new(crate::config::FixedClock::new(p.evening))).await?;
+    let (kiosks, total) = (p.kiosks.clone(), p.total);
+    let secs = post(p, &[server.url()]).await?;
+    let db = server.db.clone();
+    server.stop().await?;
+    chains_whole(&db, kiosks).await?;
     Ok((total, secs))
+}
+
+/// Empties the PostgreSQL database at `url` (its `public` schema) for a fresh run.
+pub async fn reset_postgres(url: &str) -> Result<(), BoxError> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let conn = tokio::spawn(connection);
+    client
+        .batch_execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        .await?;
+    drop(client);
+    let _ = conn.await;
+    Ok(())
+}
+
+/// (a) on PostgreSQL with `processes` server processes (`zhucan-server bench-serve`, this
+/// binary) serving one database: returns the seconds.
+pub async fn ingest_on_postgres(
+    url: &str,
+    processes: usize,
+    residents: usize,
+    days: usize,
+) -> Result<f64, BoxError> {
+    reset_postgres(url).await?;
+    let db = Db::open_postgres(url, BENCH_KEY, 4).await?;
+    let d = db.clone();
+    let p = tokio::task::spawn_blocking(move || prepare(&d, residents, days)).await??;
+    let exe = std::env::current_exe()?;
+    let mut children = Vec::new();
+    let mut urls = Vec::new();
+    for _ in 0..processes {
+        // a free port, given back for the child to take
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let child = tokio::process::Command::new(&exe)
+            .args(["bench-serve", "--db", url, "--listen"])
+            .arg(addr.to_string())
+            .arg("--at")
+            .arg(p.evening.to_rfc3339())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        children.push(child);
+        urls.push(format!("http://{addr}"));
+    }
+    let client = reqwest::Client::new();
+    for u in &urls {
+        let deadline = Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let up = client.get(format!("{u}/api/v1/health")).send().await;
+            if up.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("bench server {u} did not start").into());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    let kiosks = p.kiosks.clone();
+    let secs = post(p, &urls).await?;
+    for mut c in children {
+        let _ = c.kill().await;
+    }
+    chains_whole(&db, kiosks).await?;
+    Ok(secs)
+}
+
+/// The PostgreSQL figures: (a) with 1, 2 and 4 server processes, and (b)'s month of
+/// settlements copied from the SQLite bench database and its statement built there.
+#[derive(Debug, Clone)]
+pub struct PostgresFigures {
+    /// (processes, settlements, seconds).
+    pub ingest: Vec<(usize, usize, f64)>,
+    pub copy_secs: f64,
+    pub statement_secs: f64,
+    pub books_secs: f64,
+    pub statement_total: Fen,
+}
+
+/// Runs the PostgreSQL part against the empty database at `url`, with (b)'s SQLite database
+/// in `dir`.
+pub async fn run_postgres(
+    url: &str,
+    dir: &Path,
+    residents: usize,
+    days: usize,
+    rows: usize,
+) -> Result<PostgresFigures, BoxError> {
+    let mut ingest = Vec::new();
+    for processes in [1, 2, 4] {
+        let secs = ingest_on_postgres(url, processes, residents, days).await?;
+        ingest.push((processes, residents * days, secs));
+    }
+    reset_postgres(url).await?;
+    let db = Db::open_postgres(url, BENCH_KEY, 4).await?;
+    let start = Instant::now();
+    let copied = crate::migrate_db::copy_only(&dir.join("statement.sqlite"), url).await?;
+    let copy_secs = start.elapsed().as_secs_f64();
+    if !copied.iter().all(|(_, a, b)| a == b) {
+        return Err(format!("the copy differs: {copied:?}").into());
+    }
+    let start = Instant::now();
+    let s = reports::statement_in_parallel(&db, "2026-03", &Filter::default()).await?;
+    let statement_secs = start.elapsed().as_secs_f64();
+    if s.total.meals != rows as i64 || !s.books.verified() {
+        return Err(format!(
+            "statement on PostgreSQL: {} meals, books verified {}",
+            s.total.meals,
+            s.books.verified()
+        )
+        .into());
+    }
+    if let Some(bad) = s.chains.iter().find(|c| c.status != "verified") {
+        return Err(format!("chain of {} not verified on PostgreSQL", bad.kiosk_name).into());
+    }
+    let start = Instant::now();
+    let books = db.read(|c| db::books::check(c, "2026-03")).await?;
+    let books_secs = start.elapsed().as_secs_f64();
+    if !books.verified() {
+        return Err("books check failed on PostgreSQL".into());
+    }
+    Ok(PostgresFigures {
+        ingest,
+        copy_secs,
+        statement_secs,
+        books_secs,
+        statement_total: s.total.subsidy,
+    })
 }
 
 /// (b) Bulk-inserts `rows` accepted meals of March 2026 and times the statement.
@@ -579,13 +748,23 @@ pub struct StatementFigures {
     pub books_secs: f64,
 }
 
-/// Runs both parts and returns the figures.
-pub async fn run(residents: usize, days: usize, rows: usize) -> Result<Figures, BoxError> {
+/// Runs both parts and returns the figures; with `postgres` (an empty database's URL), the
+/// PostgreSQL part too.
+pub async fn run(
+    residents: usize,
+    days: usize,
+    rows: usize,
+    postgres: Option<&str>,
+) -> Result<(Figures, Option<PostgresFigures>), BoxError> {
     let dir = temp_dir()?;
     let (ingested, ingest_secs) = ingest_over_http(&dir, residents, days).await?;
     let d = dir.clone();
     let (bulk_secs, statement_secs, s) =
         tokio::task::spawn_blocking(move || statement_over(&d, rows)).await??;
+    let pg = match postgres {
+        Some(url) => Some(run_postgres(url, &dir, residents, days, rows).await?),
+        None => None,
+    };
     let _ = std::fs::remove_dir_all(&dir);
     tracing::info!(
         chains = s.chains,
@@ -593,21 +772,24 @@ pub async fn run(residents: usize, days: usize, rows: usize) -> Result<Figures, 
         secs = format!("{:.3}", s.reverify_secs),
         "statement chain section: every kiosk verified; one kiosk's full re-verification timed"
     );
-    Ok(Figures {
-        ingested,
-        ingest_secs,
-        per_second: ingested as f64 / ingest_secs,
-        bulk_rows: rows,
-        bulk_secs,
-        statement_secs,
-        statement_canteens: s.canteens,
-        statement_residents: s.residents,
-        statement_total: s.total,
-        statement_chains: s.chains,
-        reverify_records: s.reverify_records,
-        reverify_secs: s.reverify_secs,
-        flags_secs: s.flags_secs,
-        flags: s.flags,
-        books_secs: s.books_secs,
-    })
+    Ok((
+        Figures {
+            ingested,
+            ingest_secs,
+            per_second: ingested as f64 / ingest_secs,
+            bulk_rows: rows,
+            bulk_secs,
+            statement_secs,
+            statement_canteens: s.canteens,
+            statement_residents: s.residents,
+            statement_total: s.total,
+            statement_chains: s.chains,
+            reverify_records: s.reverify_records,
+            reverify_secs: s.reverify_secs,
+            flags_secs: s.flags_secs,
+            flags: s.flags,
+            books_secs: s.books_secs,
+        },
+        pg,
+    ))
 }

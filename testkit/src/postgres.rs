@@ -184,3 +184,116 @@ impl Drop for Cluster {
         );
     }
 }
+
+/// The environment variable that names a running cluster for the whole test run (`postgres://`
+/// URL of any database on it): set, the server's API, dashboard and end-to-end tests run on
+/// PostgreSQL, each test in a database of its own ([`Database::fresh`]). `with-postgres` starts a
+/// throwaway cluster and sets it (`scripts/test-postgres`, `.ci/run`).
+pub const ENV: &str = "ZHUCAN_TEST_POSTGRES";
+
+/// The cluster of this test run, if [`ENV`] names one.
+pub fn shared() -> Option<String> {
+    std::env::var(ENV).ok().filter(|s| !s.is_empty())
+}
+
+/// An empty database of its own on the test run's cluster, for one test; dropped (its
+/// connections ended) when this is dropped.
+#[derive(Debug)]
+pub struct Database {
+    url: String,
+    name: String,
+    host: String,
+    port: String,
+}
+
+impl Database {
+    /// A new database on the cluster [`ENV`] names; `None` when the tests run on SQLite.
+    pub fn fresh() -> anyhow::Result<Option<Database>> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let Some(cluster) = shared() else {
+            return Ok(None);
+        };
+        // postgres://user@host:port/db
+        let rest = cluster
+            .split_once("://")
+            .map(|(_, r)| r)
+            .context("ZHUCAN_TEST_POSTGRES: not a URL")?;
+        let (user_host, _) = rest.split_once('/').unwrap_or((rest, ""));
+        let (user, host_port) = user_host
+            .split_once('@')
+            .context("ZHUCAN_TEST_POSTGRES: no user@")?;
+        let (host, port) = host_port
+            .split_once(':')
+            .context("ZHUCAN_TEST_POSTGRES: no :port")?;
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let db = Database {
+            url: format!("postgres://{user}@{host}:{port}/{name}"),
+            name,
+            host: host.to_owned(),
+            port: port.to_owned(),
+        };
+        db.client("createdb", &[])?;
+        Ok(Some(db))
+    }
+
+    /// The database's `postgres://` URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Runs `sql` in this database as its owner, with every guard of the schema on (triggers,
+    /// keys, CHECKs); the error names what refused it.
+    pub fn sql(&self, sql: &str) -> anyhow::Result<String> {
+        self.client("psql", &["-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
+    }
+
+    /// Everything the database holds, as a leaked backup would: `pg_dump`'s plain output.
+    pub fn dump(&self) -> anyhow::Result<Vec<u8>> {
+        Ok(self.client("pg_dump", &[])?.into_bytes())
+    }
+
+    /// Runs `sql` in this database as the cluster's superuser with triggers off
+    /// (`session_replication_role = replica`): an attacker who holds the database itself, as
+    /// one who holds an SQLite file.
+    pub fn tamper(&self, sql: &str) -> anyhow::Result<String> {
+        let script = format!("SET session_replication_role = replica;\n{sql}");
+        self.client("psql", &["-v", "ON_ERROR_STOP=1", "-qAt", "-c", &script])
+    }
+
+    fn client(&self, program: &str, extra: &[&str]) -> anyhow::Result<String> {
+        let path = binaries()?.join(program);
+        let mut cmd = Command::new(&path);
+        cmd.args(["-h", &self.host, "-p", &self.port, "-U", "zhucan"]);
+        if program == "dropdb" {
+            cmd.arg("--force");
+        }
+        if program == "psql" || program == "pg_dump" {
+            cmd.args(["-d", &self.name]).args(extra);
+        } else {
+            cmd.args(extra).arg(&self.name);
+        }
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("run {}", path.display()))?;
+        if !out.status.success() {
+            bail!(
+                "{program} {}: {}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let _ = self.client("dropdb", &[]);
+    }
+}

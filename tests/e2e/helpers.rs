@@ -160,11 +160,21 @@ pub struct TestServer {
     pub canteen: i64,
     /// Resident ids by `Person::key` order, then the NUAA subject last.
     pub residents: Vec<i64>,
+    /// The test's own PostgreSQL database, when the tests run on PostgreSQL
+    /// (`ZHUCAN_TEST_POSTGRES`): a restart finds the same one.
+    pub pg: Option<zhucan_testkit::postgres::Database>,
 }
 
-fn server_config(dir: &Path, listen: SocketAddr) -> Config {
+fn server_config(
+    dir: &Path,
+    listen: SocketAddr,
+    pg: Option<&zhucan_testkit::postgres::Database>,
+) -> Config {
     Config {
-        db: dir.join("zhucan.sqlite"),
+        db: match pg {
+            Some(pg) => zhucan_server::db::Location::Postgres(pg.url().to_owned()),
+            None => dir.join("zhucan.sqlite").into(),
+        },
         listen,
         admin_token: Secret::new(ADMIN),
         timezone: chrono_tz::Asia::Shanghai,
@@ -288,7 +298,7 @@ impl TestServer {
         let mut last = None;
         let deadline = Instant::now() + WAIT;
         while Instant::now() < deadline {
-            let config = server_config(self.dir.path(), self.addr);
+            let config = server_config(self.dir.path(), self.addr, self.pg.as_ref());
             let clock = Arc::new(FixedClock::new(server_now()));
             let spawned = match &self.tls {
                 None => spawn(config, clock).await,
@@ -327,7 +337,8 @@ fn listen_addr() -> SocketAddr {
 
 async fn server_with(https: bool) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = server_config(dir.path(), listen_addr());
+    let pg = zhucan_testkit::postgres::Database::fresh().expect("a PostgreSQL test database");
+    let config = server_config(dir.path(), listen_addr(), pg.as_ref());
     let clock = Arc::new(FixedClock::new(server_now()));
     let (s, tls, client) = if https {
         let g = zhucan_server::tls::generate(&dir.path().join("tls"), &["127.0.0.1".into()], 2)
@@ -358,6 +369,7 @@ async fn server_with(https: bool) -> TestServer {
         client,
         canteen: 0,
         residents: vec![],
+        pg,
     };
     let [choucheng, _] = zhucan_testkit::city::towns();
     t.post("/towns", &choucheng).await;
