@@ -121,12 +121,10 @@ fn copy(rt: &tokio::runtime::Handle, from: &Path, to: &str) -> Result<Vec<(Strin
     // one read snapshot of the file for the whole copy
     let snapshot = source.unchecked_transaction()?;
     let tx = rt.block_on(client.transaction())?;
-    rt.block_on(tx.execute(
-        "SELECT pg_advisory_xact_lock($1)",
-        &[&db::postgres::WRITE_LOCK],
-    ))?;
+    db::copy::hold_write_lock(rt, &tx)?;
     let copied = db::copy::copy_all(rt, &snapshot, &tx, &tables)?;
     rt.block_on(tx.commit())?;
+    db::copy::analyze(rt, &client)?;
     let mut counts = Vec::new();
     for (name, _) in copied {
         let a = db::copy::count_sqlite(&snapshot, &name)?;

@@ -126,6 +126,26 @@ pub fn tables(rt: &tokio::runtime::Handle, client: &tokio_postgres::Client) -> R
     Ok(order)
 }
 
+/// Takes the servers' write lock ([`super::postgres::WRITE_LOCK`]) for the rest of `tx`: no
+/// server process writes meanwhile.
+pub fn hold_write_lock(
+    rt: &tokio::runtime::Handle,
+    tx: &tokio_postgres::Transaction<'_>,
+) -> Result<()> {
+    rt.block_on(tx.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&super::postgres::WRITE_LOCK],
+    ))?;
+    Ok(())
+}
+
+/// Brings the planner's statistics up to date after a bulk copy (autovacuum would, later): the
+/// first statements after `migrate-db` get the plans the data calls for.
+pub fn analyze(rt: &tokio::runtime::Handle, client: &tokio_postgres::Client) -> Result<()> {
+    rt.block_on(client.batch_execute("ANALYZE"))?;
+    Ok(())
+}
+
 /// How many rows `table` has (on PostgreSQL).
 pub fn count_postgres(
     rt: &tokio::runtime::Handle,
