@@ -521,7 +521,10 @@ mod tests {
             .parse()
             .expect("parse");
         assert!(matches!(url, Location::Postgres(_)));
-        assert_eq!(url.to_string(), "postgres://zhucan:***@db.example:5432/zhucan");
+        assert_eq!(
+            url.to_string(),
+            "postgres://zhucan:***@db.example:5432/zhucan"
+        );
         assert!(!format!("{url:?}").contains("s3cret"));
         let other: Location = "postgresql://zhucan@127.0.0.1/z".parse().expect("parse");
         assert_eq!(other.to_string(), "postgresql://zhucan@127.0.0.1/z");

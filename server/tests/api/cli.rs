@@ -263,6 +263,9 @@ async fn serve_stops_cleanly_on_sigterm() {
     let log = log.await.expect("log");
     assert!(log.contains("SIGTERM: shutting down"), "{log}");
     if let Some(pg) = &pg {
-        assert!(log.contains(pg.url()), "the database it served is named: {log}");
+        assert!(
+            log.contains(pg.url()),
+            "the database it served is named: {log}"
+        );
     }
 }

@@ -209,9 +209,7 @@ async fn a_check_that_counted_fewer_heads_than_meals_recorded_is_a_spot_check_fl
     );
     assert!(audited[0].detail.contains("\"headcount\":5"));
     let changed = db
-        .write(move |tx| {
-            tx.execute("UPDATE spot_checks SET headcount = 12 WHERE id = ?1", [id])
-        })
+        .write(move |tx| tx.execute("UPDATE spot_checks SET headcount = 12 WHERE id = ?1", [id]))
         .await;
     assert!(changed.is_err(), "spot checks are append-only");
 }

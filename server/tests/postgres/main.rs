@@ -742,10 +742,7 @@ mod migrate_db {
             .expect("migrate-db");
         assert!(report.ok(), "{:#?}", report.lines());
         let rows = |t: &str| report.tables.iter().find(|r| r.0 == t).map(|r| r.2);
-        let (settlements, _) = source
-            .read(db::settlements::counts)
-            .await
-            .expect("counts");
+        let (settlements, _) = source.read(db::settlements::counts).await.expect("counts");
         assert!(settlements >= summary.settlements);
         assert_eq!(rows("settlements"), Some(settlements));
         assert_eq!(rows("residents"), Some(summary.residents as i64));
@@ -823,7 +820,11 @@ async fn migrate_db_and_serve_from_the_command_line() {
         format!(
             "姓名,性别,身份证号,户籍,户籍镇街,居住镇街,类别,状态,卡号\n\
              王阿婆,女,{},本地,稠城街道,稠城街道,,正常,CARD-1\n",
-            zhucan_testkit::national_id(chrono::NaiveDate::from_ymd_opt(1940, 2, 3).expect("date"), 5, false)
+            zhucan_testkit::national_id(
+                chrono::NaiveDate::from_ymd_opt(1940, 2, 3).expect("date"),
+                5,
+                false
+            )
         ),
     )
     .expect("csv");
@@ -849,7 +850,11 @@ async fn migrate_db_and_serve_from_the_command_line() {
         .arg(&file)
         .output()
         .expect("import");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cluster = tokio::task::spawn_blocking(Cluster::start)
         .await
         .expect("join")
@@ -903,5 +908,9 @@ async fn migrate_db_and_serve_from_the_command_line() {
     assert_eq!(residents.len(), 1);
     assert_eq!(residents[0].name, "王阿婆");
     assert!(residents[0].national_id_masked.contains('*'));
-    assert_ne!(residents[0].national_id_masked, "*".repeat(18), "opened with the key");
+    assert_ne!(
+        residents[0].national_id_masked,
+        "*".repeat(18),
+        "opened with the key"
+    );
 }
