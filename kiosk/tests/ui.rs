@@ -281,8 +281,10 @@ fn sample_jpeg() -> Vec<u8> {
     out
 }
 
+/// The page in a 1280x800 viewport, a landscape touchscreen's.
 async fn open(app: &App, query: &str) -> Browser {
     let browser = Browser::launch(1280, 800).await.expect("headless Chromium");
+    browser.set_viewport(1280, 800).await.unwrap();
     browser
         .client
         .goto(&format!("{}/{query}", app.url))
@@ -402,6 +404,235 @@ async fn shows_each_state_large_and_speaks_results_once() {
             "请本人刷脸，不要使用照片"
         ])
     );
+    b.close().await.unwrap();
+}
+
+/// The screens the page is laid out for: canteen face terminals (10" and 8" portrait) and the
+/// landscape touchscreens.
+const SCREENS: [(&str, u32, u32); 4] = [
+    ("portrait", 1080, 1920),
+    ("portrait", 800, 1280),
+    ("landscape", 1920, 1080),
+    ("landscape", 1280, 800),
+];
+
+/// A long name as the register writes it: a Uyghur woman's name and her father's.
+fn aygul_memet() -> CheckinView {
+    CheckinView {
+        resident_id: ResidentId(7),
+        name: "阿依古丽·买买提".into(),
+        ..zhang_guiying()
+    }
+}
+
+/// The page's layout, measured in the page (CSS px). `ok` is false until the page has laid out
+/// what the test waits for: `arguments[0]` as the name, the camera frame loaded.
+const MEASURE: &str = r#"
+const want = arguments[0];
+const vw = innerWidth, vh = innerHeight;
+const $ = (id) => document.getElementById(id);
+const q = (css) => document.querySelector(css);
+const title = $('title'), frame = q('.frame'), img = $('preview');
+const rect = (e) => e.getBoundingClientRect();
+const range = document.createRange();
+range.selectNodeContents(title);
+const nameLines = new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+const cs = getComputedStyle(title);
+const loaded = !img.hidden && img.complete && img.naturalWidth > 0;
+const k = loaded ? Math.min(img.clientWidth / img.naturalWidth, img.clientHeight / img.naturalHeight) : 0;
+const shown = (e) => e.getClientRects().length > 0;
+const inView = (e) => {
+  const r = rect(e);
+  return r.left >= -0.5 && r.top >= -0.5 && r.right <= vw + 0.5 && r.bottom <= vh + 0.5;
+};
+// in the viewport and not covered: what is drawn at its middle is it
+const seen = (e) => {
+  if (!e || !inView(e)) return false;
+  const r = rect(e);
+  if (r.width < 1 || r.height < 1) return false;
+  const hit = document.elementFromPoint((r.left + r.right) / 2, (r.top + r.bottom) / 2);
+  return !!hit && (hit === e || e.contains(hit));
+};
+const name = (e) => e.id || String(e.className) || e.tagName;
+const lines = [...document.querySelectorAll('#lines .line')];
+const meal = lines.find((e) => e.textContent === '午餐' || e.textContent === 'Lunch');
+const pay = q('#lines .line.pay');
+const fr = rect(frame), rr = rect($('result'));
+return {
+  ok: (want === null || title.textContent === want) && loaded,
+  vw, vh, docW: document.documentElement.scrollWidth, docH: document.documentElement.scrollHeight,
+  name: title.textContent, nameLines, nameH: rect(title).height, lineH: parseFloat(cs.lineHeight),
+  nameFont: parseFloat(cs.fontSize), nameSW: title.scrollWidth, nameCW: title.clientWidth,
+  nameSeen: seen(title),
+  paneW: fr.width, paneH: fr.height, paneInnerH: frame.clientHeight,
+  imgW: img.naturalWidth * k, imgH: img.naturalHeight * k,
+  pane: [fr.left, fr.top, fr.right, fr.bottom], result: [rr.left, rr.top, rr.right, rr.bottom],
+  outside: [...document.querySelectorAll('.status > *, .cardbar *, .camera, .frame, #icon, #title, .line')]
+    .filter(shown).filter((e) => !inView(e)).map(name),
+  // the name and the lines stay inside the result's pane
+  outsidePane: [...document.querySelectorAll('#icon, #title, .line')].filter(shown)
+    .filter((e) => { const r = rect(e); return r.left < rr.left - 0.5 || r.top < rr.top - 0.5 || r.right > rr.right + 0.5 || r.bottom > rr.bottom + 0.5; })
+    .map(name),
+  spill: [document.body, q('.status'), q('.main'), $('result'), q('.cardbar')]
+    .filter((e) => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1)
+    .map((e) => `${name(e)} ${e.scrollWidth}x${e.scrollHeight} in ${e.clientWidth}x${e.clientHeight}`),
+  meal: meal ? meal.textContent : null, mealSeen: seen(meal),
+  pay: pay ? pay.textContent : null, paySeen: seen(pay),
+  payFont: pay ? parseFloat(getComputedStyle(pay).fontSize) : null,
+};
+"#;
+
+/// Measures the page once it shows `name` (or anything, for `None`) with the camera frame,
+/// and has stopped changing (fonts, fitting).
+async fn settled_layout(b: &Browser, name: Option<&str>) -> Value {
+    let start = std::time::Instant::now();
+    let mut last = Value::Null;
+    loop {
+        let now = b.client.execute(MEASURE, vec![json!(name)]).await.unwrap();
+        if now["ok"] == json!(true) && now == last {
+            return now;
+        }
+        assert!(start.elapsed() < WAIT, "the page never settled: {now:#}");
+        last = now;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Nothing spills out of the screen or needs scrolling, and the camera's picture fills its pane,
+/// which is on top at full width in portrait and beside the result in landscape.
+fn assert_fits(m: &Value, shape: &str, w: u32, h: u32) {
+    let f = |k: &str| m[k].as_f64().unwrap_or_else(|| panic!("{k} in {m:#}"));
+    let at = format!("{shape} {w}x{h}: {m:#}");
+    assert_eq!((f("vw"), f("vh")), (f64::from(w), f64::from(h)), "{at}");
+    assert!(
+        f("docW") <= f("vw") && f("docH") <= f("vh"),
+        "the page scrolls: {at}"
+    );
+    assert_eq!(m["outside"], json!([]), "outside the screen: {at}");
+    assert_eq!(m["spill"], json!([]), "content spills out of its box: {at}");
+    assert_eq!(
+        m["outsidePane"],
+        json!([]),
+        "outside the result's pane: {at}"
+    );
+    // the picture fills its pane: no empty band above or below it
+    assert!(f("imgH") >= 0.9 * f("paneInnerH"), "{at}");
+    assert!(f("paneInnerH") - f("imgH") <= 2.0, "{at}");
+    assert!(
+        f("paneH") - f("imgH") <= 14.0,
+        "pane taller than the picture: {at}"
+    );
+    let pane = |i: usize| m["pane"][i].as_f64().unwrap();
+    let result = |i: usize| m["result"][i].as_f64().unwrap();
+    if shape == "portrait" {
+        assert!(
+            f("paneW") >= 0.95 * f("vw"),
+            "camera not at full width: {at}"
+        );
+        assert!(pane(3) <= result(1), "camera not above the result: {at}");
+    } else {
+        assert!(pane(2) <= result(0), "camera not beside the result: {at}");
+    }
+}
+
+/// The name is one line, whole, and as large as its place allows.
+fn assert_name_on_one_line(m: &Value, name: &str, at: &str) {
+    let f = |k: &str| m[k].as_f64().unwrap_or_else(|| panic!("{k} in {m:#}"));
+    assert_eq!(m["name"], json!(name), "{at}: {m:#}");
+    assert_eq!(m["nameLines"], json!(1), "{at}: the name wraps: {m:#}");
+    assert!(f("nameH") < 1.5 * f("lineH"), "{at}: the name wraps: {m:#}");
+    assert!(f("nameSW") <= f("nameCW"), "{at}: the name is cut: {m:#}");
+    assert_eq!(m["nameSeen"], json!(true), "{at}: {m:#}");
+}
+
+#[tokio::test]
+async fn lays_out_for_portrait_and_landscape_screens() {
+    let _turn = BROWSER.lock().await;
+    let app = spawn_app(true).await;
+    let b = open(&app, "").await;
+    for (i, &(shape, w, h)) in SCREENS.iter().enumerate() {
+        let at = format!("{shape} {w}x{h}");
+        b.set_viewport(w, h).await.unwrap();
+        // idle and offline: the status bar's longest text
+        app.publish(|s| *s = ScreenState::idle("幸福里社区长者食堂"));
+        b.client.goto(&app.url).await.unwrap();
+        b.wait_for_text("请看摄像头", WAIT).await.unwrap();
+        let m = settled_layout(&b, None).await;
+        assert_fits(&m, shape, w, h);
+        b.screenshot(&format!("kiosk-{shape}-{w}x{h}-idle"))
+            .await
+            .unwrap();
+
+        // a four-character name keeps the full size of a name
+        let seq = 10 * i as u64;
+        app.publish(|s| {
+            s.mode = Mode::Confirmed;
+            s.message_zh = "就餐成功".into();
+            s.message_en = "Meal confirmed".into();
+            s.face = Some(face_box());
+            s.checkin = Some(CheckinView {
+                name: "欧阳桂英".into(),
+                ..zhang_guiying()
+            });
+            s.event_seq = seq + 1;
+            s.online = true;
+            s.outbox_backlog = 2;
+            s.last_sync_at = Some("2026-11-23T11:42:00+08:00".into());
+        });
+        let m = settled_layout(&b, Some("欧阳桂英")).await;
+        assert_fits(&m, shape, w, h);
+        assert_name_on_one_line(&m, "欧阳桂英", &at);
+        let full = m["nameFont"].as_f64().unwrap();
+        assert!(full >= 80.0, "{at}: the name is small: {m:#}");
+
+        // a long one shrinks to fit its line, and the meal and the price stay in sight
+        app.publish(|s| {
+            s.checkin = Some(aygul_memet());
+            s.event_seq = seq + 2;
+        });
+        let m = settled_layout(&b, Some("阿依古丽·买买提")).await;
+        assert_fits(&m, shape, w, h);
+        assert_name_on_one_line(&m, "阿依古丽·买买提", &at);
+        let long = m["nameFont"].as_f64().unwrap();
+        assert!((72.0..=full).contains(&long), "{at}: {m:#}");
+        assert!(m["payFont"].as_f64().unwrap() >= 56.0, "{at}: {m:#}");
+        assert_eq!(m["meal"], json!("午餐"), "{at}: {m:#}");
+        assert_eq!(m["mealSeen"], json!(true), "{at}: {m:#}");
+        assert_eq!(m["pay"], json!("从预存扣 ¥7.00"), "{at}: {m:#}");
+        assert_eq!(m["paySeen"], json!(true), "{at}: {m:#}");
+        b.screenshot(&format!("kiosk-{shape}-{w}x{h}-confirmed"))
+            .await
+            .unwrap();
+    }
+
+    // the most there is to show, in English, on the smallest screen: a carer collecting a
+    // delivered meal paid from the prepaid balance; it all shrinks together to fit
+    let (w, h) = (800, 1280);
+    b.set_viewport(w, h).await.unwrap();
+    b.client
+        .goto(&format!("{}/?lang=en", app.url))
+        .await
+        .unwrap();
+    app.publish(|s| {
+        s.checkin = Some(CheckinView {
+            proxy_carer: Some("王小红".into()),
+            delivery_fee: Fen(200),
+            ..aygul_memet()
+        });
+        s.event_seq = 100;
+    });
+    let m = settled_layout(&b, Some("阿依古丽·买买提")).await;
+    assert_fits(&m, "portrait", w, h);
+    assert_name_on_one_line(&m, "阿依古丽·买买提", "English");
+    assert_eq!(m["meal"], json!("Lunch"), "{m:#}");
+    assert_eq!(m["mealSeen"], json!(true), "{m:#}");
+    assert_eq!(m["pay"], json!("From prepaid ¥7.00"), "{m:#}");
+    assert_eq!(m["paySeen"], json!(true), "{m:#}");
+    let text = b.body_text().await.unwrap();
+    assert!(text.contains("incl. delivery ¥2.00"), "{text}");
+    b.screenshot("kiosk-portrait-800x1280-confirmed-en")
+        .await
+        .unwrap();
     b.close().await.unwrap();
 }
 

@@ -88,6 +88,54 @@ impl Browser {
         Err(last.unwrap_or_else(|| anyhow::anyhow!("chromedriver did not start")))
     }
 
+    /// Resizes the window so that the page's viewport (`innerWidth` × `innerHeight`, in CSS px) is
+    /// exactly `width` × `height`, as on a screen of that size: the size given to [`launch`] is
+    /// the whole window, of which headless Chromium gives the page less. Needs a page loaded
+    /// (any page will do; the size stays for the pages opened after it).
+    ///
+    /// [`launch`]: Browser::launch
+    pub async fn set_viewport(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        let want = (i64::from(width), i64::from(height));
+        let inner = || async {
+            let v = self
+                .client
+                .execute("return [window.innerWidth, window.innerHeight];", vec![])
+                .await?;
+            let px = |i: usize| v[i].as_i64().context("innerWidth/innerHeight");
+            anyhow::Ok((px(0)?, px(1)?))
+        };
+        let mut seen = inner().await?;
+        for _ in 0..5 {
+            if seen == want {
+                return Ok(());
+            }
+            // the window's frame (outer minus inner) stays the same when the window is resized
+            let (outer_w, outer_h) = self.client.get_window_size().await?;
+            let w = i64::try_from(outer_w)? + want.0 - seen.0;
+            let h = i64::try_from(outer_h)? + want.1 - seen.1;
+            self.client
+                .set_window_size(u32::try_from(w)?, u32::try_from(h)?)
+                .await?;
+            // the page may hear of the new size a moment later
+            let start = Instant::now();
+            loop {
+                seen = inner().await?;
+                if seen == want || start.elapsed() > Duration::from_secs(3) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        if seen == want {
+            return Ok(());
+        }
+        bail!(
+            "the viewport is {}x{}, not {width}x{height}",
+            seen.0,
+            seen.1
+        )
+    }
+
     /// Saves a PNG screenshot as `target/screenshots/<name>.png` and returns its path.
     pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
         let png = self.client.screenshot().await?;

@@ -260,7 +260,7 @@
     const line = (text, cls) => lines.appendChild(el('div', `line ${cls || ''}`, text));
     const c = v.checkin;
     if ((v.mode === 'confirmed' || v.mode === 'refused') && c) {
-      title.className = 'title';
+      title.className = 'title name';
       title.textContent = c.name;
       title.setAttribute('lang', 'zh-CN');
       if (c.proxy_carer) line(t('proxyFor', c.proxy_carer, c.name), 'proxy');
@@ -288,6 +288,43 @@
       if (v.mode === 'unknown') line(t('cardHint'), 'small');
       if (v.mode === 'error' && v.detail) line(v.detail, 'small');
     }
+    fit();
+  }
+
+  // ---------------------------------------------------------------- fit to the screen
+  // A resident's name is never wrapped: a long one (阿依古丽·买买提) shrinks to the width it has.
+  // Then, if the result is taller than its pane (a small screen, a long rejection, English), all
+  // of it shrinks together. After every render, and whenever the pane changes size (the screen is
+  // turned, the browser window resized) or the fonts arrive.
+  function fit() {
+    const result = $('result');
+    const title = $('title');
+    result.style.setProperty('--fit', '1');
+    title.style.removeProperty('--name');
+    if (!result.clientHeight) return; // not laid out
+    const fitName = () => {
+      if (!title.classList.contains('name')) return;
+      let k = parseFloat(title.style.getPropertyValue('--name')) || 1;
+      for (let i = 0; i < 4 && title.scrollWidth > title.clientWidth; i++) {
+        k *= (title.clientWidth / title.scrollWidth) * 0.99;
+        title.style.setProperty('--name', String(k));
+      }
+    };
+    fitName();
+    let k = 1;
+    for (let i = 0; i < 4; i++) {
+      const need = $('lines').getBoundingClientRect().bottom - title.parentElement.getBoundingClientRect().top;
+      if (need <= result.clientHeight) break;
+      k = Math.max(0.3, k * (result.clientHeight / need) * 0.98);
+      result.style.setProperty('--fit', String(k));
+      fitName();
+    }
+  }
+  if (window.ResizeObserver) new ResizeObserver(() => fit()).observe($('result'));
+  else window.addEventListener('resize', () => fit());
+  if (document.fonts) {
+    document.fonts.ready.then(() => fit());
+    document.fonts.addEventListener('loadingdone', () => fit());
   }
 
   // ---------------------------------------------------------------- status bar
@@ -316,6 +353,7 @@
   // ---------------------------------------------------------------- preview and face box
   const img = $('preview');
   let previewUrl = null;
+  let camRatio = null;
   function renderFace(v) {
     const f = state && state.face;
     const box = $('facebox');
@@ -337,6 +375,11 @@
           await new Promise((ok) => { img.onload = ok; img.onerror = ok; img.src = url; });
           if (previewUrl) URL.revokeObjectURL(previewUrl);
           previewUrl = url;
+          // the camera pane takes the picture's shape (kiosk.css)
+          if (img.naturalWidth && img.naturalHeight) {
+            const r = `${img.naturalWidth} / ${img.naturalHeight}`;
+            if (r !== camRatio) { camRatio = r; img.parentElement.style.setProperty('--cam-r', r); }
+          }
           img.hidden = false;
           $('nocam').hidden = true;
         } else {
