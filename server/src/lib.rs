@@ -9,6 +9,7 @@
 #![recursion_limit = "512"]
 
 pub mod accounts;
+pub mod ageing;
 pub mod audit;
 pub mod bench;
 pub mod config;

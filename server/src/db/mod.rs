@@ -8,6 +8,7 @@
 //! they call the functions of the submodules, which take a [`Conn`] (reads, a snapshot) or a
 //! [`Tx`] (writes, one transaction): [`sql::Conn`] on either database.
 
+pub mod ageing;
 pub mod alerts;
 pub mod audit;
 pub mod books;

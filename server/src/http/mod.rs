@@ -70,6 +70,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(canteens::list, canteens::create))
         .routes(routes!(canteens::show))
         .routes(routes!(canteens::tally))
+        .routes(routes!(canteens::re_enrolment))
         .routes(routes!(flags::put_closed_days))
         .routes(routes!(residents::list, residents::create))
         .routes(routes!(residents::show, residents::update))

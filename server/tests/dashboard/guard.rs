@@ -730,6 +730,7 @@ async fn no_role_can_assemble_a_full_id_number_from_any_page_export_or_endpoint(
         "/api/v1/residents".into(),
         "/api/v1/audit".into(),
         format!("/api/v1/canteens/{c0}/tally?date=2026-03-15"),
+        format!("/api/v1/canteens/{c0}/re-enrolment"),
     ];
     let mut seen_masked = false;
     for name in ["admin", "op0", "fin", "cw"] {
@@ -764,6 +765,7 @@ async fn no_role_can_assemble_a_full_id_number_from_any_page_export_or_endpoint(
         "/statements?month=2026-03&format=csv".into(),
         "/audit".into(),
         format!("/canteens/{c0}/tally?date=2026-03-15"),
+        format!("/canteens/{c0}/re-enrolment"),
     ] {
         let resp = app.get(&p).await;
         assert_eq!(resp.status(), StatusCode::OK, "{p}");

@@ -15,6 +15,7 @@ mod http;
 mod kiosks;
 mod lookalikes;
 mod push;
+mod re_enrolment;
 mod spot_checks;
 
 use reqwest::redirect::Policy;

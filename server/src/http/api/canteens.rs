@@ -1,4 +1,5 @@
-//! Canteens: create, list, show, and the operator's daily tally.
+//! Canteens: create, list, show, the operator's daily tally and the residents to invite to enrol
+//! their face again (`crate::ageing`).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,6 +11,7 @@ use zhucan_domain::{Canteen, CanteenId, SlotWindow};
 
 use super::{parse_id, required};
 use crate::db;
+use crate::db::users::Role;
 use crate::http::AppState;
 use crate::http::auth::{Access, Admin};
 use crate::http::error::{Error, Result};
@@ -123,4 +125,128 @@ pub async fn tally(
         })
         .await?;
     Ok(AppJson(tally))
+}
+
+/// The answer of `GET /api/v1/canteens/{id}/re-enrolment`: the residents whose face scores at
+/// the canteen call for enrolling their face again (the operator page's
+/// 建议重新采集人脸 section). A prompt only: nothing is changed.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ReEnrolment {
+    pub canteen_id: i64,
+    /// Today in the server's time zone: the last day of the recent window.
+    #[schema(format = Date)]
+    pub as_of: String,
+    /// The first day of the recent window (28 local days, today included).
+    #[schema(format = Date)]
+    pub recent_from: String,
+    /// By resident id.
+    pub residents: Vec<ReEnrolmentSuggestion>,
+}
+
+/// One resident to invite to enrol again, with the medians behind it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ReEnrolmentSuggestion {
+    pub resident_id: i64,
+    /// Masked, as on the operator's tally (张*丰).
+    pub name: String,
+    /// When the resident's current templates were stored (RFC 3339, UTC).
+    #[schema(format = DateTime)]
+    pub enrolled_at: String,
+    /// Median match score of the face meals here in the first 28 days after the enrolment (or
+    /// of the first 8 when those days hold fewer).
+    pub baseline: f64,
+    /// Median match score of the face meals here in the recent window (baseline meals left out).
+    pub recent: f64,
+    /// `baseline - recent`.
+    pub drop: f64,
+    #[schema(minimum = 8)]
+    pub baseline_meals: i64,
+    #[schema(minimum = 8)]
+    pub recent_meals: i64,
+    /// The highest match threshold last reported by the kiosks that recorded the recent meals;
+    /// null when none reported one.
+    pub threshold: Option<f64>,
+    /// At least one: `score_drop` (recent <= baseline - 0.06), `near_threshold` (recent <=
+    /// threshold + 0.03).
+    #[schema(min_items = 1)]
+    pub reasons: Vec<ReEnrolmentReason>,
+    /// The reasons in Chinese, as the operator page shows them (近四周识别分数下降；接近识别阈值).
+    pub reason_zh: String,
+}
+
+/// Why re-enrolment is suggested.
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReEnrolmentReason {
+    ScoreDrop,
+    NearThreshold,
+}
+
+impl From<crate::ageing::Reason> for ReEnrolmentReason {
+    fn from(r: crate::ageing::Reason) -> Self {
+        match r {
+            crate::ageing::Reason::ScoreDrop => ReEnrolmentReason::ScoreDrop,
+            crate::ageing::Reason::NearThreshold => ReEnrolmentReason::NearThreshold,
+        }
+    }
+}
+
+#[utoipa::path(
+    get, path = "/canteens/{id}/re-enrolment", operation_id = "getReEnrolment", summary = "residents whose face scores here have drifted down since enrolment or come close to the kiosk's threshold: invite them to enrol again (admin, the canteen's operators; nothing is changed)", params(("id" = i64, Path, description = "the id")), responses((status = 200, description = "the residents to invite, by id", body = ReEnrolment), (status = 404, description = "no such resource", body = ErrorBody))
+)]
+/// The re-enrolment prompt of the operator page, for the same audience: the administrator and
+/// the canteen's operators (not its kiosk, finance or community workers).
+#[tracing::instrument(skip_all, fields(canteen = %id))]
+pub async fn re_enrolment(
+    State(st): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+) -> Result<AppJson<ReEnrolment>> {
+    let id = CanteenId(parse_id(&id, "id")?);
+    let allowed = match &access {
+        Access::Admin => true,
+        Access::Kiosk(_) => false,
+        Access::User(u) => matches!(u.role, Role::Admin | Role::Operator),
+    };
+    if !allowed {
+        return Err(Error::Forbidden(
+            "re-enrolment prompts are for the canteen's operators and administrators".into(),
+        ));
+    }
+    access.require_canteen(id)?;
+    let (now, tz) = (st.clock.now(), st.config.timezone);
+    let found = st
+        .db
+        .read(move |conn| {
+            db::canteens::get(conn, id)?;
+            crate::ageing::suggestions(conn, id, now, tz)
+        })
+        .await?;
+    Ok(AppJson(ReEnrolment {
+        canteen_id: id.0,
+        as_of: now.with_timezone(&tz).date_naive().to_string(),
+        recent_from: crate::ageing::recent_from(now, tz).to_string(),
+        residents: found
+            .into_iter()
+            .map(|s| ReEnrolmentSuggestion {
+                resident_id: s.resident_id.0,
+                name: s.name,
+                enrolled_at: s.enrolled_at,
+                baseline: s.verdict.baseline,
+                recent: s.verdict.recent,
+                drop: s.verdict.drop,
+                baseline_meals: s.verdict.baseline_meals as i64,
+                recent_meals: s.verdict.recent_meals as i64,
+                threshold: s.verdict.threshold,
+                reason_zh: s
+                    .verdict
+                    .reasons
+                    .iter()
+                    .map(|r| r.label_zh())
+                    .collect::<Vec<_>>()
+                    .join("；"),
+                reasons: s.verdict.reasons.into_iter().map(Into::into).collect(),
+            })
+            .collect(),
+    }))
 }

@@ -1,5 +1,6 @@
 //! The operator's day: the live tally of their canteen, the meals with method and scores, void
-//! with a reason, staff check-in for a resident without a face match, and resident look-up.
+//! with a reason, staff check-in for a resident without a face match, resident look-up, and the
+//! residents to invite to enrol their face again (`crate::ageing`: a prompt, nothing changed).
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -71,6 +72,20 @@ pub struct HitView {
     pub face: String,
 }
 
+/// A resident whose face scores call for re-enrolment, display-ready.
+pub struct ReEnrolView {
+    pub name: String,
+    pub resident_id: i64,
+    pub enrolled_on: String,
+    pub baseline: String,
+    pub recent: String,
+    pub drop: String,
+    pub baseline_meals: usize,
+    pub recent_meals: usize,
+    pub threshold: String,
+    pub reason: String,
+}
+
 #[derive(Template)]
 #[template(path = "operator.html")]
 struct OperatorPage {
@@ -91,6 +106,7 @@ struct OperatorPage {
     hits: Vec<HitView>,
     closed: bool,
     kiosks: Vec<KioskView>,
+    re_enrol: Vec<ReEnrolView>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,7 +183,7 @@ pub async fn show(State(st): State<AppState>, v: Viewer, Query(q): Query<DayQuer
     let id_index = zhucan_domain::NationalId::parse(&search)
         .ok()
         .map(|n| crate::crypto::blind_index(&st.config.index_key.0, &n));
-    let (tally, rows, hits, closed, kiosks, pending) = st
+    let (tally, rows, hits, closed, kiosks, pending, re_enrol) = st
         .db
         .read(move |c| {
             let canteen = db::canteens::get(c, id)?;
@@ -181,7 +197,8 @@ pub async fn show(State(st): State<AppState>, v: Viewer, Query(q): Query<DayQuer
             let closed = db::months::is_closed(c, &crate::period::month_of(date))?;
             let kiosks = db::dashboard::kiosks(c, id)?;
             let pending = db::corrections::pending_on_day(c, id, &date.to_string())?;
-            Ok((tally, rows, hits, closed, kiosks, pending))
+            let re_enrol = crate::ageing::suggestions(c, id, now, tz)?;
+            Ok((tally, rows, hits, closed, kiosks, pending, re_enrol))
         })
         .await?;
     let kiosks = kiosks
@@ -283,6 +300,32 @@ pub async fn show(State(st): State<AppState>, v: Viewer, Query(q): Query<DayQuer
             },
         })
         .collect();
+    let re_enrol = re_enrol
+        .into_iter()
+        .map(|s| {
+            let v = &s.verdict;
+            ReEnrolView {
+                name: s.name.clone(),
+                resident_id: s.resident_id.0,
+                enrolled_on: chrono::DateTime::parse_from_rfc3339(&s.enrolled_at).map_or_else(
+                    |_| s.enrolled_at.clone(),
+                    |t| t.with_timezone(&tz).format("%Y-%m-%d").to_string(),
+                ),
+                baseline: format!("{:.2}", v.baseline),
+                recent: format!("{:.2}", v.recent),
+                drop: format!("{:.2}", v.drop),
+                baseline_meals: v.baseline_meals,
+                recent_meals: v.recent_meals,
+                threshold: v.threshold.map_or("—".into(), |t| format!("{t:.2}")),
+                reason: v
+                    .reasons
+                    .iter()
+                    .map(|r| if en { r.label_en() } else { r.label_zh() })
+                    .collect::<Vec<_>>()
+                    .join(if en { "; " } else { "；" }),
+            }
+        })
+        .collect();
     let voided = tally.meals.iter().filter(|m| m.voided).count();
     let mut page = v.chrome("今日就餐", "Today's meals", "/operator");
     page.notice = q.msg.unwrap_or_default();
@@ -322,6 +365,7 @@ pub async fn show(State(st): State<AppState>, v: Viewer, Query(q): Query<DayQuer
         hits,
         closed,
         kiosks,
+        re_enrol,
         page,
     })
 }
