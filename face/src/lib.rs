@@ -23,6 +23,7 @@ pub mod manifest;
 pub mod matcher;
 pub mod quality;
 pub mod runtime;
+pub mod visit;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -290,6 +291,23 @@ impl FacePipeline {
     /// Embeds an aligned crop.
     pub fn embed_aligned(&mut self, aligned: &RgbImage) -> Result<Vec<f32>, Error> {
         self.embedder.embed(aligned, self.config.flip)
+    }
+
+    /// An enrolment template of a detected face: aligned, then embedded flip-averaged (the mean of
+    /// the crop's and its mirror image's embeddings), whatever `config.flip` says for frames.
+    /// Averaging the mirror evens out lighting from one side and a slight head turn, so the
+    /// stored template sits nearer the middle of the person's frames (`eval identify` measures
+    /// it). It costs a second embedding, paid once per template, not per frame.
+    pub fn template(&mut self, img: &RgbImage, face: &Detection) -> Result<Vec<f32>, Error> {
+        align::align(img, &face.landmarks, &mut self.aligned)
+            .ok_or_else(|| Error::Invalid("degenerate landmarks".into()))?;
+        self.embedder.embed(&self.aligned, true)
+    }
+
+    /// The enrolment template of the last frame [`FacePipeline::process`] embedded (its aligned
+    /// crop is still in the buffer): see [`FacePipeline::template`].
+    pub fn template_of_last_frame(&mut self) -> Result<Vec<f32>, Error> {
+        self.embedder.embed(&self.aligned, true)
     }
 
     /// Align + embed a detected face.

@@ -13,6 +13,16 @@
 //! `score >= threshold(gallery size)` **and** `score - second_best >= margin`; otherwise the face
 //! is *unknown*. The threshold rises with the gallery size (more templates, more chances for a
 //! stranger to look like somebody) — see [`MatchConfig::threshold`].
+//!
+//! **Score normalisation** (open-set): some faces are "generic" — they score high against
+//! everybody — and some score low against everybody. Before the rule, both scores are normalised
+//! against the probe's own scores on a cohort of faces that are not the probe's: `z = (s - mean) /
+//! sd` over the cohort, mapped back to the cosine scale as `impostor_mean + impostor_sd * z` so the
+//! threshold curve keeps its meaning for a typical face. The cohort is a shipped set of
+//! never-enrolled faces ([`Cohort`], embeddings only) when the kiosk has one, else the gallery's
+//! other residents (every row is scored by the scan anyway; the best resident's rows are left
+//! out). A cohort smaller than [`MatchConfig::cohort_min`] is not used: its mean and spread are too
+//! noisy, and on the dev set a 35-face cohort made matters worse than none.
 
 use std::collections::HashMap;
 
@@ -37,6 +47,12 @@ pub struct MatchConfig {
     pub max_threshold: f32,
     /// Required lead of the best resident over the second best.
     pub margin: f32,
+    /// Normalise against a cohort only of at least this many faces.
+    pub cohort_min: usize,
+    /// Mean and standard deviation of non-mated scores with these models (dev set, 8,662
+    /// different-person pairs: 0.011 and 0.144): the scale normalised scores are mapped back to.
+    pub impostor_mean: f32,
+    pub impostor_sd: f32,
 }
 
 impl Default for MatchConfig {
@@ -52,6 +68,9 @@ impl Default for MatchConfig {
             min_threshold: 0.45,
             max_threshold: 0.85,
             margin: 0.05,
+            cohort_min: 100,
+            impostor_mean: 0.011,
+            impostor_sd: 0.144,
         }
     }
 }
@@ -63,6 +82,146 @@ impl MatchConfig {
         (self.anchor_threshold + self.per_decade * (n / self.anchor_size).log10())
             .clamp(self.min_threshold, self.max_threshold)
     }
+
+    /// `score` normalised by a probe's cohort statistics (unchanged without usable ones).
+    pub fn normalise(&self, score: f32, norm: Option<Stats>) -> f32 {
+        match norm.filter(|s| s.n >= self.cohort_min && s.sd > 1e-6) {
+            Some(s) => self.impostor_mean + self.impostor_sd * (score - s.mean) / s.sd,
+            None => score,
+        }
+    }
+
+    /// Whether `norm` is large enough to be used.
+    pub fn normalises(&self, norm: Option<Stats>) -> bool {
+        norm.is_some_and(|s| s.n >= self.cohort_min && s.sd > 1e-6)
+    }
+}
+
+/// A probe's scores against a cohort: count, mean and standard deviation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stats {
+    pub n: usize,
+    pub mean: f32,
+    pub sd: f32,
+}
+
+impl Stats {
+    /// From a count, sum and sum of squares.
+    pub fn from_sums(n: usize, sum: f64, sumsq: f64) -> Option<Stats> {
+        if n < 2 {
+            return None;
+        }
+        let mean = sum / n as f64;
+        let var = (sumsq / n as f64 - mean * mean).max(0.0);
+        Some(Stats {
+            n,
+            mean: mean as f32,
+            sd: var.sqrt() as f32,
+        })
+    }
+}
+
+/// Never-enrolled faces, as unit embeddings only (no images), against which probe scores are
+/// normalised (see the module docs). File format ([`Cohort::read`]): a first line
+/// `zhucan-cohort <dim>`, then one embedding per line, values separated by spaces.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cohort {
+    dim: usize,
+    rows: Vec<f32>,
+}
+
+impl Cohort {
+    pub fn new(dim: usize) -> Self {
+        Self {
+            dim,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len() / self.dim.max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Adds a face (normalised to unit length here).
+    pub fn add(&mut self, e: &[f32]) -> Result<(), Error> {
+        let norm = e.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if e.len() != self.dim || !norm.is_finite() || norm == 0.0 {
+            return Err(Error::Invalid(format!(
+                "cohort face has {} values (norm {norm}); the cohort holds {}-d unit embeddings",
+                e.len(),
+                self.dim
+            )));
+        }
+        self.rows.extend(e.iter().map(|x| x / norm));
+        Ok(())
+    }
+
+    /// The probe's score statistics over the cohort.
+    pub fn stats(&self, query: &[f32]) -> Option<Stats> {
+        if query.len() != self.dim {
+            return None;
+        }
+        let (mut sum, mut sumsq) = (0f64, 0f64);
+        for row in self.rows.chunks_exact(self.dim) {
+            let s = dot_f32(query, row) as f64;
+            sum += s;
+            sumsq += s * s;
+        }
+        Stats::from_sums(self.len(), sum, sumsq)
+    }
+
+    /// Reads a cohort file; errors name the line.
+    pub fn read(path: &std::path::Path) -> Result<Self, Error> {
+        let bad = |line: usize, m: String| {
+            Error::Invalid(format!("{}: line {line}: {m}", path.display()))
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            context: format!("cannot read cohort {}", path.display()),
+            source,
+        })?;
+        let mut lines = text.lines().enumerate();
+        let dim = match lines
+            .next()
+            .map(|(_, l)| l.split_whitespace().collect::<Vec<_>>())
+        {
+            Some(h) if h.len() == 2 && h[0] == "zhucan-cohort" => h[1]
+                .parse::<usize>()
+                .map_err(|e| bad(1, format!("dimension `{}`: {e}", h[1])))?,
+            _ => return Err(bad(1, "expected `zhucan-cohort <dim>`".into())),
+        };
+        let mut c = Cohort::new(dim);
+        for (i, l) in lines.filter(|(_, l)| !l.trim().is_empty()) {
+            let v: Vec<f32> = l
+                .split_whitespace()
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|e| bad(i + 1, format!("not a number: {e}")))?;
+            c.add(&v).map_err(|e| bad(i + 1, e.to_string()))?;
+        }
+        Ok(c)
+    }
+
+    /// Writes the cohort file.
+    pub fn write(&self, path: &std::path::Path) -> Result<(), Error> {
+        use std::fmt::Write as _;
+        let mut out = format!("zhucan-cohort {}\n", self.dim);
+        for row in self.rows.chunks_exact(self.dim.max(1)) {
+            let line: Vec<String> = row.iter().map(|x| format!("{x:.6}")).collect();
+            let _ = writeln!(out, "{}", line.join(" "));
+        }
+        std::fs::write(path, out).map_err(|source| Error::Io {
+            context: format!("cannot write cohort {}", path.display()),
+            source,
+        })
+    }
 }
 
 /// Best and second-best resident for a probe.
@@ -72,12 +231,15 @@ pub struct Candidates {
     pub best: Option<(usize, f32)>,
     /// Score of the best template of any other resident (-1 when there is none).
     pub second: f32,
+    /// The probe's scores on the cohort (the shipped one, else the gallery's other residents).
+    pub norm: Option<Stats>,
 }
 
 /// Outcome of an open-set search.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Identification {
-    /// Accepted: the resident key, score and lead over the runner-up.
+    /// Accepted: the resident key, score and lead over the runner-up (normalised scores when
+    /// the cohort was large enough, see the module docs).
     Match {
         resident: String,
         score: f32,
@@ -95,9 +257,12 @@ pub enum Identification {
 #[derive(Clone, Debug, Default)]
 pub struct Gallery {
     dim: usize,
+    cohort: Option<std::sync::Arc<Cohort>>,
     residents: Vec<String>,
     index: HashMap<String, u32>,
     owner: Vec<u32>,
+    /// Rows of each resident (by index).
+    rows_of: Vec<Vec<u32>>,
     templates: Vec<f32>,
     quant: Vec<i16>,
     qscale: Vec<f32>,
@@ -174,6 +339,17 @@ impl Gallery {
         self.dim
     }
 
+    /// Normalise against this cohort of never-enrolled faces instead of the gallery's other
+    /// residents (see the module docs).
+    pub fn set_cohort(&mut self, cohort: Option<std::sync::Arc<Cohort>>) {
+        self.cohort = cohort.filter(|c| c.dim() == self.dim && !c.is_empty());
+    }
+
+    /// The shipped cohort, if any.
+    pub fn cohort(&self) -> Option<&Cohort> {
+        self.cohort.as_deref()
+    }
+
     /// Number of templates (rows).
     pub fn len(&self) -> usize {
         self.owner.len()
@@ -229,6 +405,10 @@ impl Gallery {
         let s = quantize(row, &mut self.quant[qstart..]);
         self.qscale.push(s);
         self.owner.push(idx as u32);
+        if self.rows_of.len() <= idx {
+            self.rows_of.resize(idx + 1, Vec::new());
+        }
+        self.rows_of[idx].push(self.owner.len() as u32 - 1);
         Ok(())
     }
 
@@ -238,10 +418,12 @@ impl Gallery {
             return Candidates {
                 best: None,
                 second: -1.0,
+                norm: None,
             };
         }
         let mut q = vec![0i16; self.dim];
-        quantize(query, &mut q);
+        let (mut sum, mut sumsq) = (0f64, 0f64);
+        let qs = quantize(query, &mut q);
         // shortlist of (approximate score, row), kept sorted descending
         let mut short: [(f32, u32); SHORTLIST] = [(f32::NEG_INFINITY, u32::MAX); SHORTLIST];
         let mut floor = f32::NEG_INFINITY;
@@ -252,6 +434,10 @@ impl Gallery {
             .enumerate()
         {
             let approx = dot_q(&q, t) as f32 * s;
+            // (the ranking needs no query scale; the statistics do)
+            let score = (approx * qs) as f64;
+            sum += score;
+            sumsq += score * score;
             if approx > floor {
                 let mut i = SHORTLIST - 1;
                 while i > 0 && short[i - 1].0 < approx {
@@ -266,7 +452,26 @@ impl Gallery {
             .iter()
             .filter(|(_, r)| *r != u32::MAX)
             .map(|&(_, r)| r as usize);
-        self.reduce(query, rows)
+        let mut c = self.reduce(query, rows);
+        c.norm = match &self.cohort {
+            Some(cohort) => cohort.stats(query),
+            None => {
+                // the gallery's other residents: take the best one's rows back out
+                let mut n = self.len();
+                if let Some((who, _)) = c.best {
+                    for &r in &self.rows_of[who] {
+                        let r = r as usize;
+                        let t = &self.quant[r * self.dim..(r + 1) * self.dim];
+                        let score = (dot_q(&q, t) as f32 * self.qscale[r] * qs) as f64;
+                        n -= 1;
+                        sum -= score;
+                        sumsq -= score * score;
+                    }
+                }
+                Stats::from_sums(n, sum, sumsq)
+            }
+        };
+        c
     }
 
     /// Exact search over every row in `f32` (reference for tests and calibration).
@@ -275,9 +480,28 @@ impl Gallery {
             return Candidates {
                 best: None,
                 second: -1.0,
+                norm: None,
             };
         }
-        self.reduce(query, 0..self.len())
+        let mut c = self.reduce(query, 0..self.len());
+        c.norm = match &self.cohort {
+            Some(cohort) => cohort.stats(query),
+            None => {
+                let (mut n, mut sum, mut sumsq) = (0usize, 0f64, 0f64);
+                for r in 0..self.len() {
+                    if c.best.is_some_and(|(who, _)| self.owner[r] as usize == who) {
+                        continue;
+                    }
+                    let s =
+                        dot_f32(query, &self.templates[r * self.dim..(r + 1) * self.dim]) as f64;
+                    n += 1;
+                    sum += s;
+                    sumsq += s * s;
+                }
+                Stats::from_sums(n, sum, sumsq)
+            }
+        };
+        c
     }
 
     fn reduce(&self, query: &[f32], rows: impl Iterator<Item = usize>) -> Candidates {
@@ -306,6 +530,7 @@ impl Gallery {
         Candidates {
             best,
             second: second_res.map_or(-1.0, |(_, s)| s),
+            norm: None,
         }
     }
 
@@ -315,20 +540,27 @@ impl Gallery {
     }
 }
 
-/// Applies the threshold and margin rule to search candidates.
+/// Applies the threshold and margin rule to search candidates, on normalised scores when the
+/// cohort is large enough.
 pub fn decide(g: &Gallery, c: &Candidates, cfg: &MatchConfig) -> Identification {
     let threshold = cfg.threshold(g.len());
-    match c.best {
-        Some((who, score)) if score >= threshold && score - c.second >= cfg.margin => {
+    let best = c.best.map(|(w, s)| (w, cfg.normalise(s, c.norm)));
+    let second = if c.second > -1.0 {
+        cfg.normalise(c.second, c.norm)
+    } else {
+        c.second
+    };
+    match best {
+        Some((who, score)) if score >= threshold && score - second >= cfg.margin => {
             Identification::Match {
                 resident: g.resident(who).to_string(),
                 score,
-                margin: score - c.second,
+                margin: score - second,
             }
         }
         best => Identification::Unknown {
             best: best.map(|(w, s)| (g.resident(w).to_string(), s)),
-            second: c.second,
+            second,
             threshold,
         },
     }
@@ -390,7 +622,12 @@ mod tests {
         }
         assert_eq!((g.len(), g.residents()), (500, 200));
         for probe in [unit(7, 64), unit(9999, 64)] {
-            assert_eq!(g.search(&probe), g.search_exact(&probe));
+            let (fast, exact) = (g.search(&probe), g.search_exact(&probe));
+            assert_eq!((fast.best, fast.second), (exact.best, exact.second));
+            // cohort statistics from the 12-bit scan are close to the exact ones
+            let (f, e) = (fast.norm.unwrap(), exact.norm.unwrap());
+            assert_eq!(f.n, e.n);
+            assert!((f.mean - e.mean).abs() < 1e-4 && (f.sd - e.sd).abs() < 1e-4);
         }
         // a probe equal to template 7 (resident r7) finds r7 with score 1
         let c = g.search(&unit(7, 64));
@@ -443,5 +680,81 @@ mod tests {
             g.identify(&[0.3, -0.95], &loose),
             Identification::Unknown { .. }
         ));
+    }
+
+    #[test]
+    fn normalisation_uses_the_gallerys_other_residents_once_there_are_enough() {
+        let cfg = MatchConfig::default();
+        let mut g = Gallery::new(64);
+        for i in 0..150 {
+            g.add(&format!("r{i}"), &unit(i, 64)).unwrap();
+        }
+        let probe = unit(7, 64);
+        let (fast, exact) = (g.search(&probe), g.search_exact(&probe));
+        let (f, e) = (fast.norm.unwrap(), exact.norm.unwrap());
+        // every resident but the best one (r7)
+        assert_eq!((f.n, e.n), (149, 149));
+        assert!((f.mean - e.mean).abs() < 1e-3 && (f.sd - e.sd).abs() < 1e-3);
+        assert!(cfg.normalises(fast.norm));
+        // random 64-d directions: mean ~0, sd ~1/8; a score of 1 is ~8 sds above
+        let n = cfg.normalise(1.0, fast.norm);
+        let z = (1.0 - f.mean) / f.sd;
+        assert!((n - (cfg.impostor_mean + cfg.impostor_sd * z)).abs() < 1e-5);
+        match g.identify(&probe, &cfg) {
+            Identification::Match {
+                resident, score, ..
+            } => {
+                assert_eq!(resident, "r7");
+                assert!((score - n).abs() < 1e-4);
+            }
+            other => panic!("{other:?}"),
+        }
+        // 99 other residents are too few: raw scores
+        let mut small = Gallery::new(64);
+        for i in 0..100 {
+            small.add(&format!("r{i}"), &unit(i, 64)).unwrap();
+        }
+        let c = small.search(&probe);
+        assert_eq!(c.norm.map(|s| s.n), Some(99));
+        assert!(!cfg.normalises(c.norm));
+        assert_eq!(cfg.normalise(0.7, c.norm), 0.7);
+    }
+
+    #[test]
+    fn a_shipped_cohort_replaces_the_gallery_and_survives_its_file() {
+        let cfg = MatchConfig::default();
+        let mut cohort = Cohort::new(64);
+        for i in 1000..1120 {
+            cohort.add(&unit(i, 64)).unwrap();
+        }
+        assert!(cohort.add(&[1.0; 3]).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cohort.txt");
+        cohort.write(&path).unwrap();
+        let back = Cohort::read(&path).unwrap();
+        assert_eq!((back.len(), back.dim()), (120, 64));
+        let probe = unit(3, 64);
+        let (a, b) = (cohort.stats(&probe).unwrap(), back.stats(&probe).unwrap());
+        assert!((a.mean - b.mean).abs() < 1e-5 && (a.sd - b.sd).abs() < 1e-5);
+        let mut g = Gallery::new(64);
+        for i in 0..5 {
+            g.add(&format!("r{i}"), &unit(i, 64)).unwrap();
+        }
+        assert!(!cfg.normalises(g.search(&probe).norm));
+        g.set_cohort(Some(std::sync::Arc::new(back)));
+        let c = g.search(&probe);
+        assert_eq!(c.norm.map(|s| s.n), Some(120));
+        assert!(cfg.normalises(c.norm));
+        // a bad file names the line
+        std::fs::write(&path, "zhucan-cohort 2\n0.1 0.2\n0.1 x\n").unwrap();
+        let err = Cohort::read(&path).unwrap_err().to_string();
+        assert!(err.contains("line 3"), "{err}");
+        std::fs::write(&path, "faces 2\n").unwrap();
+        assert!(
+            Cohort::read(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("line 1")
+        );
     }
 }

@@ -353,7 +353,13 @@ fn exif_orientation_is_applied() {
 fn lfw_verification_auc() {
     let mut p = pipeline();
     let d = faces();
-    let r = eval::verify(&mut p, &d.join("lfw/pairs.tsv"), &d).unwrap();
+    let r = eval::verify(
+        &mut p,
+        &d.join("lfw/pairs.tsv"),
+        &d,
+        eval::Templates::FlipAveraged,
+    )
+    .unwrap();
     println!("{r}");
     assert_eq!(r.pairs, 498);
     assert_eq!(r.failures_to_detect, 0);
@@ -390,20 +396,187 @@ fn lfw_identification_rank1_with_first_photo_enrolment() {
     let roles = write_roles(tmp.path());
     let mut p = pipeline();
     let cfg = MatchConfig::default();
-    let r = eval::identify(&mut p, &roles, &faces(), &cfg).unwrap();
+    let r = eval::identify(&mut p, &roles, &faces(), &cfg, Default::default()).unwrap();
     println!("{r}");
     assert_eq!(
         (r.gallery_residents, r.mated_probes, r.nonmated_probes),
         (20, 70, 44)
     );
+    // --holdout-every 3 holds out the same identities as the roles file
+    let opts = eval::IdentifyOptions {
+        holdout_every: Some(3),
+        ..Default::default()
+    };
+    let h = eval::identify(
+        &mut p,
+        &faces().join("lfw/images.tsv"),
+        &faces(),
+        &cfg,
+        opts,
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            h.gallery_residents,
+            h.mated_probes,
+            h.nonmated_probes,
+            h.default_fnir
+        ),
+        (20, 70, 44, r.default_fnir)
+    );
     assert!(r.rank1 >= 0.9, "rank-1 {}", r.rank1);
     // the default open-set rule lets none of the 44 never-enrolled faces in
     assert_eq!(r.default_fpir, 0.0);
     // and all 30 identities enrolled, without a role column (first photo = gallery)
-    let r = eval::identify(&mut p, &faces().join("lfw/images.tsv"), &faces(), &cfg).unwrap();
+    let r = eval::identify(
+        &mut p,
+        &faces().join("lfw/images.tsv"),
+        &faces(),
+        &cfg,
+        Default::default(),
+    )
+    .unwrap();
     println!("{r}");
     assert_eq!((r.gallery_residents, r.mated_probes), (30, 104));
     assert!(r.rank1 >= 0.9, "rank-1 {}", r.rank1);
+}
+
+#[test]
+fn flip_averaged_templates_miss_fewer_enrolled_faces() {
+    let mut p = pipeline();
+    let cfg = MatchConfig::default();
+    let images = faces().join("lfw/images.tsv");
+    let fnir = |p: &mut FacePipeline, templates, holdout_every| {
+        let opts = eval::IdentifyOptions {
+            templates,
+            holdout_every,
+            ..Default::default()
+        };
+        let r = eval::identify(p, &images, &faces(), &cfg, opts).unwrap();
+        assert_eq!(r.default_fpir, 0.0);
+        (r.default_fnir * r.mated_probes as f64).round() as usize
+    };
+    for holdout in [None, Some(3)] {
+        let flip = fnir(&mut p, eval::Templates::FlipAveraged, holdout);
+        let plain = fnir(&mut p, eval::Templates::Plain, holdout);
+        println!("holdout {holdout:?}: missed {flip} with flip-averaged templates, {plain} plain");
+        assert!(flip < plain, "holdout {holdout:?}: {flip} vs {plain}");
+    }
+}
+
+#[test]
+fn cohort_normalisation_applies_only_to_a_large_enough_cohort() {
+    let mut p = pipeline();
+    let cfg = MatchConfig::default();
+    let images = faces().join("lfw/images.tsv");
+    let run = |p: &mut FacePipeline, cohort| {
+        let opts = eval::IdentifyOptions {
+            cohort,
+            holdout_every: Some(3),
+            ..Default::default()
+        };
+        eval::identify(p, &images, &faces(), &cfg, opts).unwrap()
+    };
+    // the kiosk's default: a 20-resident gallery is too small a cohort, scores stay raw
+    let raw = run(&mut p, eval::CohortChoice::Kiosk);
+    assert_eq!(raw.normalised, 0);
+    // every other listed face (100+ of them) is large enough for every probe
+    let norm = run(&mut p, eval::CohortChoice::Others);
+    println!("{norm}");
+    assert_eq!(norm.normalised, norm.mated_probes + norm.nonmated_probes);
+    assert_eq!(
+        norm.rank1, raw.rank1,
+        "normalisation does not reorder residents"
+    );
+    assert_eq!(norm.default_fpir, 0.0);
+    assert_ne!(norm.max_nonmated, raw.max_nonmated);
+}
+
+/// Sequences of the spoof samples: NUAA subject 0002's live webcam session and print attacks,
+/// and the Silent-Face subject's printed photo and screen replay (made into sequences), with
+/// both subjects enrolled from a live frame.
+fn write_attack_visits(dir: &Path) -> PathBuf {
+    let nuaa = "spoof/nuaa";
+    let mut out = String::from("path\tidentity\trole\tvisit\n");
+    out.push_str(&format!(
+        "{nuaa}/ClientRaw/0002/0002_01_00_01_85.jpg\tnuaa-0002\tgallery\t\n"
+    ));
+    out.push_str("spoof/silentface/image_T1.jpg\tsilentface\tgallery\t\n");
+    for f in ["14", "150", "496", "319"] {
+        out.push_str(&format!(
+            "{nuaa}/ClientRaw/0002/0002_01_00_01_{f}.jpg\tnuaa-0002\tprobe\tlive\n"
+        ));
+    }
+    for f in ["00_01", "01_02", "02_02", "03_02", "04_02"] {
+        out.push_str(&format!(
+            "{nuaa}/ImposterRaw/0002/0002_01_{f}_0.jpg\tnuaa-0002\tattack\tprint\n"
+        ));
+    }
+    out.push_str("spoof/silentface/image_F1.jpg\tsilentface\tattack\t\n");
+    out.push_str("spoof/silentface/image_F2.jpg\tsilentface\tattack\t\n");
+    let path = dir.join("visits.tsv");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+#[test]
+fn fusion_accepts_the_live_session_and_refuses_prints_and_the_screen_replay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let visits = write_attack_visits(tmp.path());
+    let mut p = pipeline();
+    let cfg = MatchConfig::default();
+    let opts = |liveness| eval::SequenceOptions {
+        frames: 12,
+        liveness_threshold: Some(liveness),
+        ..Default::default()
+    };
+    let r = eval::sequences(&mut p, &visits, &faces(), &cfg, opts(0.5)).unwrap();
+    println!("{r}");
+    assert_eq!((r.mated, r.attacks, r.real, r.synthetic), (1, 3, 2, 2));
+    assert_eq!(r.fusion.fnir, 0.0, "the live session is settled");
+    assert_eq!(r.fusion.attacks_accepted, 0.0);
+    assert!(r.still_yaw_wander < r.rule.min_turn_deg);
+    // Suppose the liveness models were fooled by every attack (threshold 0: any face passes,
+    // with the probability the models gave it). Frame by frame and by voting the attacks are
+    // then accepted as the enrolled subjects; the kiosk's rule asks a face the models were
+    // unsure of to turn its head, and a picture on paper or a screen cannot.
+    let r = eval::sequences(&mut p, &visits, &faces(), &cfg, opts(0.0)).unwrap();
+    println!("{r}");
+    assert!(r.first_frame.attacks_accepted > 0.0 && r.voting.attacks_accepted > 0.0);
+    assert_eq!(r.fusion.attacks_accepted, 0.0);
+    assert!(r.challenged >= 1);
+    assert_eq!(
+        r.fusion.fnir, 0.0,
+        "live faces are confident: not challenged"
+    );
+}
+
+#[test]
+fn fusion_of_synthetic_sequences_misses_no_more_than_voting() {
+    let mut p = pipeline();
+    let cfg = MatchConfig::default();
+    let opts = eval::SequenceOptions {
+        identify: eval::IdentifyOptions {
+            holdout_every: Some(3),
+            ..Default::default()
+        },
+        quality_gate: false,
+        ..Default::default()
+    };
+    let r = eval::sequences(
+        &mut p,
+        &faces().join("lfw/images.tsv"),
+        &faces(),
+        &cfg,
+        opts,
+    )
+    .unwrap();
+    println!("{r}");
+    assert_eq!((r.mated, r.nonmated, r.synthetic), (70, 44, 114));
+    assert!(r.fusion.fnir <= r.voting.fnir, "{r}");
+    assert!(r.fusion.fnir <= r.first_frame.fnir, "{r}");
+    assert_eq!((r.fusion.fpir, r.voting.fpir), (0.0, 0.0));
+    assert!(r.still_yaw_wander < r.rule.min_turn_deg, "{r}");
 }
 
 #[test]

@@ -137,21 +137,20 @@ pub fn run(
     let mut wrong = 0;
     for (i, (_, photos)) in people.iter().enumerate() {
         let img = image_io::load_rgb(&root.join(&photos[1]))?;
-        tracker.observe(Frame::NoFace, now);
+        tracker.observe(Frame::NoFace, now, &gallery, &matching);
         let t0 = Instant::now();
         let mut done = false;
-        for f in 0..rule.n * 2 {
+        for f in 0..rule.visit.window * 2 {
             let due = t0 + interval * f as u32;
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
             let res = p.process(&img)?;
-            let obs = observe(&res, &gallery, &matching);
             if let Step::Confirm {
                 resident,
                 score,
                 liveness,
-            } = tracker.observe(obs, now)
+            } = tracker.observe(observe(&res), now, &gallery, &matching)
             {
                 let r = store
                     .resident(resident)?
@@ -194,16 +193,16 @@ pub fn run(
     };
     Ok(format!(
         "check-in latency: first frame of a face -> settlement committed in the outbox\n\
-         rule {k} of {n} at {fps} fps (frame every {iv} ms), liveness threshold {threshold}, \
+         rule: fusion of {k} live frames of {n} at {fps} fps (frame every {iv} ms), liveness threshold {threshold}, \
          {m} sequences ({ok} confirmed, {wrong} of them as the wrong resident, {missed} not within {nn} frames)\n\
          p50 {p50:.0} ms   p95 {p95:.0} ms   max {max:.0} ms   frames to confirm: {mean_frames:.1} on average\n\
          target: under 1000 ms",
-        k = rule.k,
-        n = rule.n,
+        k = rule.visit.min_frames,
+        n = rule.visit.window,
         iv = interval.as_millis(),
         m = people.len(),
         ok = latencies.len(),
-        nn = rule.n * 2,
+        nn = rule.visit.window * 2,
         p50 = percentile(&latencies, 0.5).as_secs_f64() * 1e3,
         p95 = percentile(&latencies, 0.95).as_secs_f64() * 1e3,
         max = latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,

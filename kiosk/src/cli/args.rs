@@ -181,6 +181,9 @@ pub enum EvalCommand {
         /// Write `img1 img2 same score` TSV here.
         #[arg(long)]
         scores_out: Option<PathBuf>,
+        /// Embed img1 like a frame instead of as a flip-averaged template (the rule before).
+        #[arg(long)]
+        plain_templates: bool,
     },
     /// Open-set 1:N identification on `path identity role`.
     Identify {
@@ -194,6 +197,33 @@ pub enum EvalCommand {
         /// Override the required lead over the second-best resident (default 0.05).
         #[arg(long)]
         margin: Option<f32>,
+        #[command(flatten)]
+        gallery: GalleryArgs,
+    },
+    /// Per-visit FNIR / FPIR of several frames: first frame, voting 3 of 5, fusion (the kiosk's
+    /// rule) on `path identity [role] [visit]`; photos without a visit become synthetic
+    /// sequences (small shifts, scale and brightness changes).
+    Sequences {
+        #[arg(long)]
+        images: PathBuf,
+        #[arg(long)]
+        root: PathBuf,
+        /// Frames of a synthetic sequence.
+        #[arg(long, default_value_t = 5)]
+        frames: usize,
+        /// Run liveness with this threshold (default: not run; every face counts as live — right
+        /// for news photos, wrong for camera frames).
+        #[arg(long)]
+        liveness_threshold: Option<f32>,
+        /// Live probability below which the visit must turn the head (default 0.97).
+        #[arg(long)]
+        challenge_below: Option<f32>,
+        /// Do not refuse the frames the quality gate refuses (photos cannot be asked to face the
+        /// screen; the kiosk's camera frames can).
+        #[arg(long)]
+        no_quality_gate: bool,
+        #[command(flatten)]
+        gallery: GalleryArgs,
     },
     /// Quality-gate measurements (size, brightness, sharpness, pose) on `path ...` images.
     Quality {
@@ -212,6 +242,27 @@ pub enum EvalCommand {
         #[arg(long)]
         threshold: Option<f32>,
     },
+}
+
+/// How `eval identify` and `eval sequences` build the gallery.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GalleryArgs {
+    /// Without a `role` column: every K-th identity (in name order) is never enrolled and its
+    /// photos are distractors (non-mated probes).
+    #[arg(long, value_name = "K")]
+    pub holdout_every: Option<usize>,
+    /// Enrol each gallery photo like a frame instead of as a flip-averaged template (the rule
+    /// before).
+    #[arg(long)]
+    pub plain_templates: bool,
+    /// Normalise scores against this cohort file (`zhucan-kiosk cohort build`), as a kiosk
+    /// configured with one; default: rows with role `cohort`, else the gallery's other residents.
+    #[arg(long, conflicts_with = "cohort_others")]
+    pub cohort: Option<PathBuf>,
+    /// Normalise each probe against every listed face of another identity (a stand-in for a
+    /// shipped cohort on a small labelled set).
+    #[arg(long)]
+    pub cohort_others: bool,
 }
 
 /// Face choice on the command line.

@@ -41,6 +41,27 @@ pub enum Error {
     Usage(String),
 }
 
+fn templates(plain: bool) -> eval::Templates {
+    if plain {
+        eval::Templates::Plain
+    } else {
+        eval::Templates::FlipAveraged
+    }
+}
+
+fn identify_options(g: &args::GalleryArgs) -> eval::IdentifyOptions {
+    eval::IdentifyOptions {
+        templates: templates(g.plain_templates),
+        holdout_every: g.holdout_every,
+        cohort: if g.cohort_others {
+            eval::CohortChoice::Others
+        } else {
+            eval::CohortChoice::Kiosk
+        },
+        cohort_file: g.cohort.clone(),
+    }
+}
+
 fn models_dir(common: &Common) -> Result<PathBuf, Error> {
     common
         .models
@@ -161,9 +182,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                     pairs,
                     root,
                     scores_out,
+                    plain_templates,
                 } => {
                     let mut p = FacePipeline::load(cfg)?;
-                    let r = eval::verify(&mut p, &pairs, &root)?;
+                    let r = eval::verify(&mut p, &pairs, &root, templates(plain_templates))?;
                     out!("{r}");
                     if let Some(out) = scores_out {
                         eval::write_scores(&out, &r)?;
@@ -174,6 +196,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                     root,
                     anchor_threshold,
                     margin,
+                    gallery,
                 } => {
                     let mut matching = cfg.matching;
                     if let Some(t) = anchor_threshold {
@@ -183,7 +206,37 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                         matching.margin = m;
                     }
                     let mut p = FacePipeline::load(cfg)?;
-                    out!("{}", eval::identify(&mut p, &images, &root, &matching)?);
+                    let opts = identify_options(&gallery);
+                    out!(
+                        "{}",
+                        eval::identify(&mut p, &images, &root, &matching, opts)?
+                    );
+                }
+                EvalCommand::Sequences {
+                    images,
+                    root,
+                    frames,
+                    liveness_threshold,
+                    challenge_below,
+                    no_quality_gate,
+                    gallery,
+                } => {
+                    let matching = cfg.matching;
+                    let mut opts = eval::SequenceOptions {
+                        identify: identify_options(&gallery),
+                        frames,
+                        liveness_threshold,
+                        quality_gate: !no_quality_gate,
+                        ..Default::default()
+                    };
+                    if let Some(c) = challenge_below {
+                        opts.rule.challenge_below = c;
+                    }
+                    let mut p = FacePipeline::load(cfg)?;
+                    out!(
+                        "{}",
+                        eval::sequences(&mut p, &images, &root, &matching, opts)?
+                    );
                 }
                 EvalCommand::Quality { images, root } => {
                     let mut p = FacePipeline::load(cfg)?;
@@ -276,7 +329,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 let img = image_io::load_rgb(image)?;
                 let frame = p.process(&img)?;
                 match frame.outcome {
-                    face::Outcome::Embedded(e) => embeddings.push(e),
+                    // stored flip-averaged, as every enrolment template is
+                    face::Outcome::Embedded(_) => embeddings.push(p.template_of_last_frame()?),
                     face::Outcome::NoFace => {
                         return Err(Error::Usage(format!("{}: no face found", image.display())));
                     }
@@ -295,6 +349,19 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                         )));
                     }
                 }
+            }
+            if let Some((s, i, j)) = face::visit::agreement(&embeddings)
+                && s < face::visit::TEMPLATE_AGREEMENT
+            {
+                return Err(Error::Usage(format!(
+                    "{} 与 {} 不像同一个人（相似度 {s:.2}），未登记 / {} and {} do not look like the same \
+                     person (similarity {s:.2} < {}): nothing enrolled",
+                    images[i].display(),
+                    images[j].display(),
+                    images[i].display(),
+                    images[j].display(),
+                    face::visit::TEMPLATE_AGREEMENT
+                )));
             }
             let rt = tokio::runtime::Runtime::new()
                 .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
@@ -344,11 +411,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                     .map(Path::to_path_buf)
                     .unwrap_or_default(),
             };
-            let rule = crate::checkin::Rule {
-                k,
-                n,
-                ..Default::default()
-            };
+            let rule = crate::checkin::Rule::k_of_n(k, n, crate::checkin::Rule::default().cooldown);
             out!(
                 "{}",
                 crate::bench_checkin::run(cfg, &images, &root, sequences, fps, rule)?

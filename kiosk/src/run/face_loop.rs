@@ -6,13 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use image::RgbImage;
-use zhucan_domain::ResidentId;
 
 use crate::checkin::{Frame, How, Rule, Step, Tracker};
 use crate::screen::{FaceBox, Mode, Preview, ScreenState};
 use crate::source::FrameSource;
 use crate::sync::{GallerySlot, publish};
-use zhucan_face::matcher::{Identification, MatchConfig};
+use zhucan_face::visit::{LiveFrame, quality_weight};
 use zhucan_face::{self as face, FacePipeline, Outcome};
 
 use super::*;
@@ -45,30 +44,63 @@ pub(super) fn jpeg(img: &RgbImage) -> Option<Vec<u8>> {
     Some(buf)
 }
 
+/// An enrolment in progress: the good live frames so far, as templates (flip-averaged) with
+/// their yaw.
+pub(super) struct Enrolling {
+    req: EnrolRequest,
+    got: Vec<(Vec<f32>, f32)>,
+    tries: usize,
+}
+
+/// Yaw, degrees, by which enrolment frames should differ from each other.
+const ENROL_POSE_STEP: f32 = 4.0;
+
+/// Frames (about 3 s) enrolment waits for several poses before it takes what it has.
+const ENROL_VARIETY_FRAMES: usize = 45;
+
+/// Good frames kept to choose from.
+const ENROL_KEEP: usize = 30;
+
+impl Enrolling {
+    /// Whether to keep a good live frame (`e`: its embedding as a frame): it must show the same
+    /// face as the first one kept.
+    fn wants(&self, e: &[f32]) -> bool {
+        self.got.len() < ENROL_KEEP
+            && self.got.first().is_none_or(|(t, _)| {
+                face::matcher::dot_f32(t, e) >= face::visit::TEMPLATE_AGREEMENT
+            })
+    }
+
+    /// The frames to enrol once there are enough: `ENROL_FRAMES` of distinct poses, or after
+    /// the wait for variety as many as there are, or at the end of the budget at least
+    /// `ENROL_MIN`.
+    fn ready(&self) -> Option<Vec<usize>> {
+        let yaws: Vec<f32> = self.got.iter().map(|g| g.1).collect();
+        let pick = face::visit::pick_diverse(&yaws, ENROL_FRAMES, ENROL_POSE_STEP);
+        let distinct = pick.iter().enumerate().all(|(i, &a)| {
+            pick[..i]
+                .iter()
+                .all(|&b| (yaws[a] - yaws[b]).abs() >= ENROL_POSE_STEP)
+        });
+        let enough = pick.len() >= ENROL_FRAMES;
+        (enough && (distinct || self.tries >= ENROL_VARIETY_FRAMES)
+            || self.tries >= ENROL_BUDGET && pick.len() >= ENROL_MIN)
+            .then_some(pick)
+    }
+}
+
 /// What a processed frame means for the tracker.
-pub fn observe(
-    res: &face::FrameResult,
-    gallery: &face::matcher::Gallery,
-    m: &MatchConfig,
-) -> Frame {
-    let live = res.liveness.as_ref().map_or(0.0, |l| l.prob[1]);
-    match &res.outcome {
-        Outcome::NoFace => Frame::NoFace,
-        Outcome::Rejected(r) => Frame::Poor(*r),
-        Outcome::Spoof => Frame::Spoof,
-        Outcome::Embedded(_) => match res.identify(gallery, m) {
-            Some(Identification::Match {
-                resident, score, ..
-            }) => match resident.parse() {
-                Ok(id) => Frame::Match {
-                    resident: ResidentId(id),
-                    score,
-                    liveness: live,
-                },
-                Err(_) => Frame::Unknown,
-            },
-            _ => Frame::Unknown,
-        },
+pub fn observe(res: &face::FrameResult) -> Frame {
+    match (&res.outcome, &res.quality) {
+        (Outcome::NoFace, _) => Frame::NoFace,
+        (Outcome::Rejected(r), _) => Frame::Poor(*r),
+        (Outcome::Spoof, _) => Frame::Spoof,
+        (Outcome::Embedded(e), q) => Frame::Live(LiveFrame {
+            embedding: e.clone(),
+            weight: q.as_ref().map_or(1.0, quality_weight),
+            liveness: res.liveness.as_ref().map_or(0.0, |l| l.prob[1]),
+            yaw: q.as_ref().map_or(0.0, |q| q.pose.yaw),
+        }),
     }
 }
 
@@ -81,24 +113,28 @@ impl FaceLoop {
     ) {
         let matching = pipeline.config().matching;
         let mut tracker = Tracker::new(self.rule);
-        let mut enrolling: Option<(EnrolRequest, Vec<Vec<f32>>, usize)> = None;
+        let mut enrolling: Option<Enrolling> = None;
         while !self.stop.load(Ordering::SeqCst) {
             if enrolling.is_none()
                 && let Ok(req) = enrol_rx.try_recv()
             {
                 self.counter.show_result(
                     Mode::Operator,
-                    "人脸登记：请正对摄像头",
-                    "Enrolment: please look at the camera",
+                    "人脸登记：请正对摄像头，再慢慢向左、向右转一点头",
+                    "Enrolment: look at the camera, then turn your head slowly a little left and right",
                     None,
                 );
-                enrolling = Some((req, Vec::new(), 0));
+                enrolling = Some(Enrolling {
+                    req,
+                    got: Vec::new(),
+                    tries: 0,
+                });
             }
             let frame = match source.next_frame() {
                 Ok(Some(f)) => f,
                 Ok(None) => {
-                    if let Some((_, _, tries)) = enrolling.as_mut() {
-                        *tries += 1;
+                    if let Some(e) = enrolling.as_mut() {
+                        e.tries += 1;
                     }
                     enrolling = self.finish_enrol(enrolling);
                     continue;
@@ -118,15 +154,15 @@ impl FaceLoop {
                 }
             };
             let fb = face_box(&res, &frame);
-            if let Some((_, got, tries)) = enrolling.as_mut() {
-                *tries += 1;
+            if let Some(en) = enrolling.as_mut() {
+                en.tries += 1;
                 if let Outcome::Embedded(e) = &res.outcome {
-                    // all frames must show the same face as the first good one
-                    let same = got
-                        .first()
-                        .is_none_or(|f| face::matcher::dot_f32(f, e) >= 0.5);
-                    if same {
-                        got.push(e.clone());
+                    let yaw = res.quality.as_ref().map_or(0.0, |q| q.pose.yaw);
+                    if en.wants(e) {
+                        match pipeline.template_of_last_frame() {
+                            Ok(t) => en.got.push((t, yaw)),
+                            Err(e) => tracing::error!(error = %e, "enrolment template"),
+                        }
                     }
                 }
                 publish(&self.counter.screen, |s| s.face = fb);
@@ -134,8 +170,8 @@ impl FaceLoop {
                 continue;
             }
             let gallery = self.gallery.get();
-            let obs = observe(&res, &gallery, &matching);
-            let step = tracker.observe(obs, self.counter.clock.now());
+            let step =
+                tracker.observe(observe(&res), self.counter.clock.now(), &gallery, &matching);
             // the confirming frame was embedded, so the pipeline's crop is this face
             let photo = match step {
                 Step::Confirm { .. } if self.counter.keeps_evidence() => jpeg(pipeline.aligned()),
@@ -143,29 +179,37 @@ impl FaceLoop {
             };
             self.show(step, fb, photo);
         }
-        if let Some((req, _, _)) = enrolling {
-            let _ = req.reply.send(Err("kiosk stopping".into()));
+        if let Some(en) = enrolling {
+            let _ = en.req.reply.send(Err("kiosk stopping".into()));
         }
     }
 
     /// Replies to a finished enrolment (enough frames or out of budget); keeps it otherwise.
-    fn finish_enrol(
-        &self,
-        enrolling: Option<(EnrolRequest, Vec<Vec<f32>>, usize)>,
-    ) -> Option<(EnrolRequest, Vec<Vec<f32>>, usize)> {
-        let (req, got, tries) = enrolling?;
-        if got.len() >= ENROL_FRAMES || (tries >= ENROL_BUDGET && got.len() >= ENROL_MIN) {
-            let _ = req.reply.send(Ok(got));
+    fn finish_enrol(&self, enrolling: Option<Enrolling>) -> Option<Enrolling> {
+        let mut en = enrolling?;
+        if let Some(pick) = en.ready() {
+            let templates: Vec<Vec<f32>> = pick
+                .into_iter()
+                .map(|i| std::mem::take(&mut en.got[i].0))
+                .collect();
+            let reply = match face::visit::agreement(&templates) {
+                Some((s, _, _)) if s < face::visit::TEMPLATE_AGREEMENT => Err(format!(
+                    "采集的人脸彼此不一致（相似度 {s:.2}），未登记，请只让老人一人面对摄像头后重试 / \
+                     the captured faces disagree (similarity {s:.2}): nothing enrolled; retry with \
+                     only the resident in front of the camera"
+                )),
+                _ => Ok(templates),
+            };
+            let _ = en.req.reply.send(reply);
             None
-        } else if tries >= ENROL_BUDGET {
-            let _ = req.reply.send(Err(format!(
-                "只采集到{}张合格的活体人脸，请重试 / only {} good live frames, try again",
-                got.len(),
-                got.len()
+        } else if en.tries >= ENROL_BUDGET {
+            let n = en.got.len();
+            let _ = en.req.reply.send(Err(format!(
+                "只采集到{n}张合格的活体人脸，请重试 / only {n} good live frames, try again"
             )));
             None
         } else {
-            Some((req, got, tries))
+            Some(en)
         }
     }
 
@@ -190,6 +234,22 @@ impl FaceLoop {
                 None,
                 fb,
             ),
+            Step::Challenge => c.show_transient(
+                Mode::Guiding,
+                "请慢慢向左或向右转一下头",
+                "Please turn your head slowly to one side",
+                Some("turn_head"),
+                fb,
+            ),
+            Step::Refused => {
+                c.show_result(
+                    Mode::Spoof,
+                    "未能确认是本人，请找工作人员",
+                    "Could not confirm it is you — please see staff",
+                    None,
+                );
+                publish(&c.screen, |s| s.face = fb);
+            }
             Step::Cooldown(_) => publish(&c.screen, |s| s.face = fb),
             Step::Unknown => {
                 c.show_result(

@@ -258,12 +258,11 @@ pub async fn start(
     // the face loop: load the models on its own thread, report model and dimension
     let pcfg = pipeline_config(&config)?;
     let (matching, liveness_threshold) = (pcfg.matching, pcfg.liveness_threshold);
-    let rule = Rule {
-        k: config.k,
-        n: config.n,
-        cooldown: chrono::Duration::seconds(config.cooldown_s as i64),
-        ..Rule::default()
-    };
+    let rule = Rule::k_of_n(
+        config.k,
+        config.n,
+        chrono::Duration::seconds(config.cooldown_s as i64),
+    );
     let (ready_tx, ready_rx) = oneshot::channel::<Result<(String, usize), face::Error>>();
     let (enrol_tx, enrol_rx) = std::sync::mpsc::channel::<EnrolRequest>();
     let face_loop = FaceLoop {

@@ -14,9 +14,12 @@ use image::RgbImage;
 use crate::FacePipeline;
 use crate::detect::Select;
 use crate::image_io;
-use crate::matcher::{Gallery, Identification, MatchConfig, decide};
+use crate::matcher::{Cohort, Gallery, Identification, MatchConfig, decide};
 
 pub use crate::matcher;
+
+mod sequences;
+pub use sequences::{SequenceOptions, SequenceReport, sequences};
 
 /// Errors of the evaluation layer.
 #[derive(Debug, thiserror::Error)]
@@ -217,12 +220,13 @@ pub fn threshold_for_rate(nonmated: &[f32], rate: f64) -> f32 {
 
 // ---------------------------------------------------------------- embedding images
 
-/// Caches per-image embeddings of the chosen face.
-struct Embeddings<'p> {
-    pipeline: &'p mut FacePipeline,
+/// Caches per-image embeddings of the chosen face, as a probe (a kiosk frame) or as an enrolment
+/// template ([`FacePipeline::template`]: flip-averaged).
+pub(crate) struct Embeddings<'p> {
+    pub(crate) pipeline: &'p mut FacePipeline,
     root: PathBuf,
     select: Select,
-    cache: HashMap<String, Option<Vec<f32>>>,
+    cache: HashMap<(String, bool), Option<Vec<f32>>>,
 }
 
 impl<'p> Embeddings<'p> {
@@ -235,18 +239,42 @@ impl<'p> Embeddings<'p> {
         }
     }
 
-    /// `None` when no face was found.
-    fn get(&mut self, rel: &str) -> Result<Option<Vec<f32>>, Error> {
-        if let Some(e) = self.cache.get(rel) {
+    /// The probe embedding; `None` when no face was found.
+    pub(crate) fn get(&mut self, rel: &str) -> Result<Option<Vec<f32>>, Error> {
+        self.embed(rel, false)
+    }
+
+    /// The enrolment template; `None` when no face was found.
+    pub(crate) fn template(&mut self, rel: &str) -> Result<Option<Vec<f32>>, Error> {
+        self.embed(rel, true)
+    }
+
+    fn embed(&mut self, rel: &str, template: bool) -> Result<Option<Vec<f32>>, Error> {
+        let key = (rel.to_string(), template);
+        if let Some(e) = self.cache.get(&key) {
             return Ok(e.clone());
         }
         let img = image_io::load_rgb(&self.root.join(rel))?;
         let e = match self.pipeline.detect_one(&img, self.select)? {
+            Some(face) if template => Some(self.pipeline.template(&img, &face)?),
             Some(face) => Some(self.pipeline.embed_face(&img, &face)?),
             None => None,
         };
-        self.cache.insert(rel.to_string(), e.clone());
+        self.cache.insert(key, e.clone());
         Ok(e)
+    }
+
+    /// Images in which no face was found.
+    fn failures(&self) -> usize {
+        let mut missed: Vec<&str> = self
+            .cache
+            .iter()
+            .filter(|(_, e)| e.is_none())
+            .map(|((p, _), _)| p.as_str())
+            .collect();
+        missed.sort_unstable();
+        missed.dedup();
+        missed.len()
     }
 }
 
@@ -255,6 +283,7 @@ impl<'p> Embeddings<'p> {
 /// Result of `eval verify`.
 #[derive(Clone, Debug)]
 pub struct VerifyReport {
+    pub templates: Templates,
     pub pairs: usize,
     pub genuine: usize,
     pub impostor: usize,
@@ -278,6 +307,7 @@ impl fmt::Display for VerifyReport {
             "pairs scored         {} ({} same, {} different)",
             self.pairs, self.genuine, self.impostor
         )?;
+        writeln!(f, "img1 as template     {}", self.templates)?;
         writeln!(f, "failures to detect   {} images", self.failures_to_detect)?;
         writeln!(f, "ROC AUC              {:.4}", self.auc)?;
         match self.kfold {
@@ -310,11 +340,32 @@ impl fmt::Display for VerifyReport {
     }
 }
 
-/// Scores `img1 img2 same [fold]` pairs with the face nearest each image's centre.
+/// How evaluation makes the enrolled side's embeddings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Templates {
+    /// As enrolment stores them: flip-averaged ([`FacePipeline::template`]).
+    #[default]
+    FlipAveraged,
+    /// Like a kiosk frame (the rule before flip-averaged templates; for comparison).
+    Plain,
+}
+
+impl fmt::Display for Templates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Templates::FlipAveraged => "flip-averaged",
+            Templates::Plain => "plain (as a frame)",
+        })
+    }
+}
+
+/// Scores `img1 img2 same [fold]` pairs with the face nearest each image's centre: img1 as an
+/// enrolled template (`templates`), img2 as a kiosk frame.
 pub fn verify(
     pipeline: &mut FacePipeline,
     pairs: &Path,
     root: &Path,
+    templates: Templates,
 ) -> Result<VerifyReport, Error> {
     let tsv = Tsv::read(pairs)?;
     let (c1, c2, cs) = (tsv.col("img1")?, tsv.col("img2")?, tsv.col("same")?);
@@ -322,6 +373,11 @@ pub fn verify(
     let mut emb = Embeddings::new(pipeline, root, Select::NearestCentre);
     let mut scores = Vec::new();
     let mut sv = Vec::new();
+    // img1 plays the enrolled template, img2 the kiosk frame, as at the counter
+    let embed1 = |emb: &mut Embeddings, p: &str| match templates {
+        Templates::FlipAveraged => emb.template(p),
+        Templates::Plain => emb.get(p),
+    };
     let mut folds = Vec::new();
     for row in &tsv.rows {
         let (a, b) = (tsv.cell(row, c1)?, tsv.cell(row, c2)?);
@@ -337,16 +393,17 @@ pub fn verify(
                     .map_err(|e| tsv.bad(row.0, format!("fold `{v}`: {e}")))?,
             );
         }
-        let s = match (emb.get(a)?, emb.get(b)?) {
+        let s = match (embed1(&mut emb, a)?, emb.get(b)?) {
             (Some(x), Some(y)) => crate::embed::cosine(&x, &y),
             _ => -1.0,
         };
         scores.push((a.to_string(), b.to_string(), same, s));
         sv.push((s, same));
     }
-    let failures_to_detect = emb.cache.values().filter(|e| e.is_none()).count();
+    let failures_to_detect = emb.failures();
     let (best_accuracy, best_threshold) = best_threshold(&sv);
     Ok(VerifyReport {
+        templates,
         pairs: sv.len(),
         genuine: sv.iter().filter(|s| s.1).count(),
         impostor: sv.iter().filter(|s| !s.1).count(),
@@ -383,6 +440,7 @@ pub fn write_scores(path: &Path, report: &VerifyReport) -> Result<(), Error> {
 /// Result of `eval identify`.
 #[derive(Clone, Debug)]
 pub struct IdentifyReport {
+    pub templates: Templates,
     pub gallery_templates: usize,
     pub gallery_residents: usize,
     pub mated_probes: usize,
@@ -397,6 +455,10 @@ pub struct IdentifyReport {
     pub default_margin: f32,
     pub default_fpir: f64,
     pub default_fnir: f64,
+    /// What scores were normalised against, and for how many probes it was large enough.
+    pub cohort: String,
+    pub normalised: usize,
+    pub cohort_min: usize,
     /// Highest non-mated best score (the resolution limit of small distractor sets).
     pub max_nonmated: f32,
     /// Lowest correct best score of a mated probe.
@@ -407,8 +469,8 @@ impl fmt::Display for IdentifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "gallery              {} templates of {} residents",
-            self.gallery_templates, self.gallery_residents
+            "gallery              {} templates of {} residents ({})",
+            self.gallery_templates, self.gallery_residents, self.templates
         )?;
         writeln!(
             f,
@@ -417,6 +479,15 @@ impl fmt::Display for IdentifyReport {
         )?;
         writeln!(f, "failures to detect   {}", self.failures_to_detect)?;
         writeln!(f, "rank-1               {:.2}%", self.rank1 * 100.0)?;
+        writeln!(
+            f,
+            "normalisation        against {}: applied to {} of {} probes (needs a cohort of {}+)",
+            self.cohort,
+            self.normalised,
+            self.mated_probes + self.nonmated_probes
+                - self.failures_to_detect.min(self.mated_probes),
+            self.cohort_min
+        )?;
         for (fpir, t, fnir) in &self.fnir_at_fpir {
             let note = if self.nonmated_probes == 0 {
                 " (no distractors: add never-enrolled people with role `distractor`)"
@@ -449,73 +520,201 @@ impl fmt::Display for IdentifyReport {
     }
 }
 
+/// What `eval identify` normalises scores against.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CohortChoice {
+    /// As the kiosk: rows with role `cohort` (the shipped cohort), else the gallery's other
+    /// residents.
+    #[default]
+    Kiosk,
+    /// For each probe, every listed face of another identity (a stand-in for a shipped cohort on
+    /// a small labelled set: the probe's own identity is never in it).
+    Others,
+}
+
+/// Options of `eval identify` and `eval sequences`.
+#[derive(Clone, Debug, Default)]
+pub struct IdentifyOptions {
+    pub templates: Templates,
+    pub cohort: CohortChoice,
+    /// A cohort file ([`Cohort::read`]) to normalise against, as a kiosk configured with one.
+    pub cohort_file: Option<PathBuf>,
+    /// Without a `role` column: every k-th identity in name order (the 1st, the (k+1)th, ...) is
+    /// never enrolled, and its photos are distractors.
+    pub holdout_every: Option<usize>,
+}
+
+/// One row of an identification list.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Entry {
+    pub path: String,
+    pub identity: String,
+    /// gallery, probe or distractor (sequences also take attack).
+    pub role: String,
+    /// Frames with the same visit form one sequence (`eval sequences`).
+    pub visit: Option<String>,
+}
+
+/// Reads `path identity [role] [visit]`. Without `role`, the first photo of each identity is
+/// enrolled and the rest are probes, or distractors for identities held out by
+/// `holdout_every`.
+pub(crate) fn entries(
+    tsv: &Tsv,
+    holdout_every: Option<usize>,
+    roles: &[&str],
+) -> Result<Vec<Entry>, Error> {
+    let (cp, ci) = (tsv.col("path")?, tsv.col("identity")?);
+    let (cr, cv) = (tsv.opt_col("role"), tsv.opt_col("visit"));
+    let held_out: std::collections::HashSet<String> = match holdout_every {
+        Some(k) if k > 0 && cr.is_none() => {
+            let mut ids: Vec<String> = tsv
+                .rows
+                .iter()
+                .map(|r| tsv.cell(r, ci).map(str::to_string))
+                .collect::<Result<_, _>>()?;
+            ids.sort_unstable();
+            ids.dedup();
+            ids.into_iter().step_by(k).collect()
+        }
+        _ => Default::default(),
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for row in &tsv.rows {
+        let (p, id) = (tsv.cell(row, cp)?, tsv.cell(row, ci)?);
+        let role = match cr {
+            Some(cr) => tsv.cell(row, cr)?.to_string(),
+            None if held_out.contains(id) => "distractor".to_string(),
+            None if seen.insert(id.to_string()) => "gallery".to_string(),
+            None => "probe".to_string(),
+        };
+        if !roles.contains(&role.as_str()) {
+            return Err(tsv.bad(
+                row.0,
+                format!("role must be one of {}, got `{role}`", roles.join(", ")),
+            ));
+        }
+        let visit = match cv {
+            Some(cv) => Some(tsv.cell(row, cv)?.to_string()).filter(|v| !v.is_empty()),
+            None => None,
+        };
+        out.push(Entry {
+            path: p.to_string(),
+            identity: id.to_string(),
+            role,
+            visit,
+        });
+    }
+    Ok(out)
+}
+
+/// Enrols the `gallery` rows (as enrolment would: [`IdentifyOptions::templates`]); returns the
+/// gallery and the identities enrolled.
+pub(crate) fn enrol(
+    emb: &mut Embeddings,
+    entries: &[Entry],
+    templates: Templates,
+    cohort_file: Option<&Path>,
+) -> Result<(Gallery, std::collections::HashSet<String>), Error> {
+    let mut gallery = Gallery::new(emb.pipeline.embedding_dim());
+    for e in entries.iter().filter(|e| e.role == "gallery") {
+        let t = match templates {
+            Templates::FlipAveraged => emb.template(&e.path)?,
+            Templates::Plain => emb.get(&e.path)?,
+        };
+        if let Some(t) = t {
+            gallery.add(&e.identity, &t)?;
+        }
+    }
+    let mut cohort = Cohort::new(gallery.dim());
+    for e in entries.iter().filter(|e| e.role == "cohort") {
+        if let Some(c) = emb.get(&e.path)? {
+            cohort.add(&c)?;
+        }
+    }
+    if let Some(path) = cohort_file {
+        gallery.set_cohort(Some(std::sync::Arc::new(Cohort::read(path)?)));
+    } else if !cohort.is_empty() {
+        gallery.set_cohort(Some(std::sync::Arc::new(cohort)));
+    }
+    let enrolled = entries
+        .iter()
+        .filter(|e| e.role == "gallery")
+        .map(|e| e.identity.clone())
+        .collect();
+    Ok((gallery, enrolled))
+}
+
 /// Open-set identification on `path identity role` (role = gallery / probe / distractor). Without
-/// a `role` column the first photo of each identity is enrolled and the rest are probes.
+/// a `role` column the first photo of each identity is enrolled and the rest are probes (see
+/// [`IdentifyOptions::holdout_every`]).
 pub fn identify(
     pipeline: &mut FacePipeline,
     images: &Path,
     root: &Path,
     cfg: &MatchConfig,
+    opts: IdentifyOptions,
 ) -> Result<IdentifyReport, Error> {
     let tsv = Tsv::read(images)?;
-    let (cp, ci) = (tsv.col("path")?, tsv.col("identity")?);
-    let cr = tsv.opt_col("role");
-    let mut seen = std::collections::HashSet::new();
-    let mut entries = Vec::new();
-    for row in &tsv.rows {
-        let (p, id) = (tsv.cell(row, cp)?, tsv.cell(row, ci)?);
-        let role = match cr {
-            Some(cr) => tsv.cell(row, cr)?.to_string(),
-            None if seen.insert(id.to_string()) => "gallery".to_string(),
-            None => "probe".to_string(),
-        };
-        if !matches!(role.as_str(), "gallery" | "probe" | "distractor") {
-            return Err(tsv.bad(
-                row.0,
-                format!("role must be gallery, probe or distractor, got `{role}`"),
-            ));
-        }
-        entries.push((p.to_string(), id.to_string(), role));
-    }
-    let dim = pipeline.embedding_dim();
+    let list = entries(
+        &tsv,
+        opts.holdout_every,
+        &["gallery", "probe", "distractor", "cohort"],
+    )?;
     let mut emb = Embeddings::new(pipeline, root, Select::NearestCentre);
-    let mut gallery = Gallery::new(dim);
-    for (p, id, role) in &entries {
-        if role == "gallery"
-            && let Some(e) = emb.get(p)?
-        {
-            gallery.add(id, &e)?;
+    let (gallery, enrolled) = enrol(&mut emb, &list, opts.templates, opts.cohort_file.as_deref())?;
+    let entries: Vec<(String, String, String)> = list
+        .into_iter()
+        .map(|e| (e.path, e.identity, e.role))
+        .collect();
+    // the "others" cohort: every listed face, as a probe would be embedded
+    let mut others: Vec<(String, Vec<f32>)> = Vec::new();
+    if opts.cohort == CohortChoice::Others {
+        for (p, id, _) in &entries {
+            if let Some(e) = emb.get(p)? {
+                others.push((id.clone(), e));
+            }
         }
     }
-    let enrolled: std::collections::HashSet<&str> = entries
-        .iter()
-        .filter(|e| e.2 == "gallery")
-        .map(|e| e.1.as_str())
-        .collect();
-    // (best score, correct?) for mated probes; best score for non-mated
-    let mut mated: Vec<(f32, bool, f32)> = Vec::new();
-    let mut nonmated: Vec<(f32, f32)> = Vec::new();
+    // (normalised best score, correct?, accepted by the rule) for mated probes; (normalised best
+    // score, accepted) for non-mated
+    let mut mated: Vec<(f32, bool, bool)> = Vec::new();
+    let mut nonmated: Vec<(f32, bool)> = Vec::new();
+    let mut normalised = 0usize;
     for (p, id, role) in &entries {
-        if role == "gallery" {
+        if role == "gallery" || role == "cohort" {
             continue;
         }
+        let is_mated = role == "probe" && enrolled.contains(id.as_str());
         let Some(e) = emb.get(p)? else {
             // a failure to detect counts as a miss for a mated probe
-            if role == "probe" && enrolled.contains(id.as_str()) {
-                mated.push((f32::NEG_INFINITY, false, -1.0));
+            if is_mated {
+                mated.push((f32::NEG_INFINITY, false, false));
             }
             continue;
         };
-        let c = gallery.search(&e);
-        let (who, score) = c.best.map_or((None, -1.0), |(w, s)| (Some(w), s));
+        let mut c = gallery.search(&e);
+        if opts.cohort == CohortChoice::Others {
+            let mut cohort = Cohort::new(e.len());
+            for (_, o) in others.iter().filter(|o| o.0 != *id) {
+                cohort.add(o)?;
+            }
+            c.norm = cohort.stats(&e);
+        }
+        normalised += usize::from(cfg.normalises(c.norm));
+        let (who, score) = c
+            .best
+            .map_or((None, -1.0), |(w, s)| (Some(w), cfg.normalise(s, c.norm)));
         let correct = who.is_some_and(|w| gallery.resident(w) == id);
-        if role == "probe" && enrolled.contains(id.as_str()) {
-            mated.push((score, correct, c.second));
+        // the default rule, through the same decision function as the kiosk
+        let accepted = matches!(decide(&gallery, &c, cfg), Identification::Match { .. });
+        if is_mated {
+            mated.push((score, correct, accepted));
         } else {
-            nonmated.push((score, c.second));
+            nonmated.push((score, accepted));
         }
     }
-    let failures_to_detect = emb.cache.values().filter(|e| e.is_none()).count();
+    let failures_to_detect = emb.failures();
     let rank1 = mated.iter().filter(|m| m.1).count() as f64 / mated.len().max(1) as f64;
     let nm_scores: Vec<f32> = nonmated.iter().map(|n| n.0).collect();
     let fnir_at = |t: f32| {
@@ -528,22 +727,12 @@ pub fn identify(
             (r, t, fnir_at(t))
         })
         .collect();
-    // default rule, through the same decision function as the kiosk
-    let accepted = |score: f32, second: f32| {
-        let c = matcher::Candidates {
-            best: (!gallery.is_empty()).then_some((0, score)),
-            second,
-        };
-        matches!(decide(&gallery, &c, cfg), Identification::Match { .. })
-    };
-    let default_fpir = nonmated.iter().filter(|n| accepted(n.0, n.1)).count() as f64
-        / nonmated.len().max(1) as f64;
-    let default_fnir = mated
-        .iter()
-        .filter(|m| !(m.1 && accepted(m.0, m.2)))
-        .count() as f64
-        / mated.len().max(1) as f64;
+    let default_fpir =
+        nonmated.iter().filter(|n| n.1).count() as f64 / nonmated.len().max(1) as f64;
+    let default_fnir =
+        mated.iter().filter(|m| !(m.1 && m.2)).count() as f64 / mated.len().max(1) as f64;
     Ok(IdentifyReport {
+        templates: opts.templates,
         gallery_templates: gallery.len(),
         gallery_residents: gallery.residents(),
         mated_probes: mated.len(),
@@ -555,6 +744,15 @@ pub fn identify(
         default_margin: cfg.margin,
         default_fpir,
         default_fnir,
+        cohort: match opts.cohort {
+            CohortChoice::Others => "every other listed face not of the probe's identity".into(),
+            CohortChoice::Kiosk => match gallery.cohort() {
+                Some(c) => format!("the cohort file's {} faces", c.len()),
+                None => "the gallery's other residents (as the kiosk without a cohort file)".into(),
+            },
+        },
+        normalised,
+        cohort_min: cfg.cohort_min,
         max_nonmated: nm_scores.iter().copied().fold(f32::NEG_INFINITY, f32::max),
         min_mated_correct: mated
             .iter()
