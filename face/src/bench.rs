@@ -13,6 +13,7 @@ use crate::image_io;
 use crate::imgproc::{Roi, resize_bilinear};
 use crate::matcher::Gallery;
 use crate::runtime::SessionOptions;
+use crate::visit::{LiveFrame, Observation, Visit, VisitRule, quality_weight};
 use crate::{FacePipeline, Outcome, PipelineConfig};
 
 /// Builds a 640x480 camera-like frame: the image scaled to 480 px high, centred on mid grey.
@@ -71,8 +72,19 @@ pub fn bench_stages(
     for _ in 0..5 {
         p.process(frame)?;
     }
+    // what the kiosk decides with: a canteen-size gallery (1,000 random templates)
+    let dim = p.embedding_dim();
+    let mut gallery = Gallery::new(dim);
+    for (i, t) in random_unit_templates(1000, dim, 7)
+        .chunks_exact(dim)
+        .enumerate()
+    {
+        gallery.add(&(i / 4).to_string(), t)?;
+    }
+    let matching = p.config().matching;
+    let mut visit = Visit::new(VisitRule::default());
     // Stages and the whole pipeline alternate within each run, so both see the same machine load.
-    let mut t: [Vec<Duration>; 7] = Default::default();
+    let mut t: [Vec<Duration>; 10] = Default::default();
     let mut outcome = String::new();
     for _ in 0..runs {
         let s = Instant::now();
@@ -98,6 +110,26 @@ pub fn bench_stages(
         let s = Instant::now();
         let r = p.process(frame)?;
         t[6].push(s.elapsed());
+        // the kiosk before: one frame matched alone
+        let e = match &r.outcome {
+            Outcome::Embedded(e) => e.clone(),
+            _ => vec![0.0; dim],
+        };
+        let s = Instant::now();
+        let _ = gallery.identify(&e, &matching);
+        t[7].push(s.elapsed());
+        // the kiosk now: the frame joins the visit, whose live frames are fused and matched
+        let live = Observation::Live(LiveFrame {
+            embedding: e,
+            weight: r.quality.as_ref().map_or(1.0, quality_weight),
+            liveness: r.liveness.as_ref().map_or(1.0, |l| l.prob[1]),
+            yaw: r.quality.as_ref().map_or(0.0, |q| q.pose.yaw),
+        });
+        let s = Instant::now();
+        let _ = visit.observe(live, &gallery, &matching);
+        let decided = s.elapsed();
+        t[8].push(decided);
+        t[9].push(*t[6].last().expect("timed") + decided);
         outcome = match r.outcome {
             Outcome::Embedded(_) => "all stages ran (live face embedded)".to_string(),
             Outcome::Rejected(why) => format!("stopped at quality gate: {}", why.code()),
@@ -113,6 +145,9 @@ pub fn bench_stages(
         "embed",
         "whole, sequential",
         "whole, liveness || embed",
+        "match one frame (1k templates)",
+        "visit: fuse + match (1k)",
+        "frame: whole || + visit",
     ];
     let rows = names
         .iter()
@@ -236,17 +271,17 @@ pub fn run(
     for o in configs {
         benches.push(bench_stages(base, o, &frame, runs)?);
     }
-    let _ = write!(out, "\n{:<22}", "stage (ms)");
+    let _ = write!(out, "\n{:<30}", "stage (ms)");
     for b in &benches {
         let _ = write!(out, " | {:^27}", b.label);
     }
-    let _ = write!(out, "\n{:<22}", "");
+    let _ = write!(out, "\n{:<30}", "");
     for _ in &benches {
         let _ = write!(out, " | {:>13} {:>13}", "p50", "p95");
     }
     out.push('\n');
     for i in 0..benches[0].rows.len() {
-        let _ = write!(out, "{:<22}", benches[0].rows[i].0);
+        let _ = write!(out, "{:<30}", benches[0].rows[i].0);
         for b in &benches {
             let _ = write!(out, " | {:>13.2} {:>13.2}", b.rows[i].1, b.rows[i].2);
         }

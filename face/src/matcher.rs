@@ -33,6 +33,9 @@ use super::Error;
 /// Rows re-scored in `f32` after the `i8` scan.
 pub const SHORTLIST: usize = 32;
 
+/// Gallery rows sampled for a probe's cohort statistics.
+pub const STATS_SAMPLE: usize = 1024;
+
 /// Open-set decision rule.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MatchConfig {
@@ -422,7 +425,6 @@ impl Gallery {
             };
         }
         let mut q = vec![0i16; self.dim];
-        let (mut sum, mut sumsq) = (0f64, 0f64);
         let qs = quantize(query, &mut q);
         // shortlist of (approximate score, row), kept sorted descending
         let mut short: [(f32, u32); SHORTLIST] = [(f32::NEG_INFINITY, u32::MAX); SHORTLIST];
@@ -434,10 +436,6 @@ impl Gallery {
             .enumerate()
         {
             let approx = dot_q(&q, t) as f32 * s;
-            // (the ranking needs no query scale; the statistics do)
-            let score = (approx * qs) as f64;
-            sum += score;
-            sumsq += score * score;
             if approx > floor {
                 let mut i = SHORTLIST - 1;
                 while i > 0 && short[i - 1].0 < approx {
@@ -455,23 +453,33 @@ impl Gallery {
         let mut c = self.reduce(query, rows);
         c.norm = match &self.cohort {
             Some(cohort) => cohort.stats(query),
-            None => {
-                // the gallery's other residents: take the best one's rows back out
-                let mut n = self.len();
-                if let Some((who, _)) = c.best {
-                    for &r in &self.rows_of[who] {
-                        let r = r as usize;
-                        let t = &self.quant[r * self.dim..(r + 1) * self.dim];
-                        let score = (dot_q(&q, t) as f32 * self.qscale[r] * qs) as f64;
-                        n -= 1;
-                        sum -= score;
-                        sumsq -= score * score;
-                    }
-                }
-                Stats::from_sums(n, sum, sumsq)
-            }
+            None => self.gallery_stats(c.best.map(|b| b.0), |r| {
+                let t = &self.quant[r * self.dim..(r + 1) * self.dim];
+                dot_q(&q, t) as f32 * self.qscale[r] * qs
+            }),
         };
         c
+    }
+
+    /// The probe's score statistics over the gallery's other residents (all but `best`): over
+    /// every row of a gallery of up to [`STATS_SAMPLE`] rows, else over an evenly spaced sample of
+    /// that many (a mean and a spread need no more; a separate pass keeps the scan's inner loop
+    /// as it was).
+    fn gallery_stats(&self, best: Option<usize>, score: impl Fn(usize) -> f32) -> Option<Stats> {
+        let step = self.len().div_ceil(STATS_SAMPLE).max(1);
+        let (mut n, mut sum, mut sumsq) = (0usize, 0f64, 0f64);
+        for r in (0..self.len()).step_by(step) {
+            if best.is_some_and(|b| self.owner[r] as usize == b) {
+                continue;
+            }
+            let s = score(r) as f64;
+            n += 1;
+            sum += s;
+            sumsq += s * s;
+        }
+        // the count that matters is the cohort the sample stands for
+        let others = self.len() - best.map_or(0, |b| self.rows_of[b].len());
+        Stats::from_sums(n, sum, sumsq).map(|st| Stats { n: others, ..st })
     }
 
     /// Exact search over every row in `f32` (reference for tests and calibration).
@@ -486,20 +494,9 @@ impl Gallery {
         let mut c = self.reduce(query, 0..self.len());
         c.norm = match &self.cohort {
             Some(cohort) => cohort.stats(query),
-            None => {
-                let (mut n, mut sum, mut sumsq) = (0usize, 0f64, 0f64);
-                for r in 0..self.len() {
-                    if c.best.is_some_and(|(who, _)| self.owner[r] as usize == who) {
-                        continue;
-                    }
-                    let s =
-                        dot_f32(query, &self.templates[r * self.dim..(r + 1) * self.dim]) as f64;
-                    n += 1;
-                    sum += s;
-                    sumsq += s * s;
-                }
-                Stats::from_sums(n, sum, sumsq)
-            }
+            None => self.gallery_stats(c.best.map(|b| b.0), |r| {
+                dot_f32(query, &self.templates[r * self.dim..(r + 1) * self.dim])
+            }),
         };
         c
     }

@@ -646,3 +646,24 @@ fn missing_or_altered_model_is_a_clear_error() {
     assert_eq!(done.len(), m.models.len());
     Manifest::load_verified(tmp.path()).unwrap();
 }
+
+#[test]
+fn a_cohort_file_built_from_photos_normalises_identification() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = pipeline();
+    let cfg = MatchConfig::default();
+    let images = faces().join("lfw/images.tsv");
+    let (cohort, missed) = eval::build_cohort(&mut p, &images, &faces()).unwrap();
+    assert_eq!((cohort.len(), cohort.dim(), missed), (134, 192, 0));
+    let path = tmp.path().join("cohort.txt");
+    cohort.write(&path).unwrap();
+    let opts = eval::IdentifyOptions {
+        cohort_file: Some(path),
+        holdout_every: Some(3),
+        ..Default::default()
+    };
+    let r = eval::identify(&mut p, &images, &faces(), &cfg, opts).unwrap();
+    println!("{r}");
+    assert!(r.cohort.contains("134 faces"), "{}", r.cohort);
+    assert_eq!(r.normalised, r.mated_probes + r.nonmated_probes);
+}

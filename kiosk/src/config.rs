@@ -156,6 +156,11 @@ pub struct Config {
     /// `zh` or `en`: the language of log-facing messages; the screen shows both.
     #[serde(default = "default_lang")]
     pub language: String,
+    /// A cohort file of never-enrolled faces (embeddings only, `zhucan-kiosk cohort build`) to
+    /// normalise match scores against; default: the gallery's other residents, once there are
+    /// 100 of them (see the face README).
+    #[serde(default)]
+    pub cohort: Option<PathBuf>,
     /// Liveness threshold override. Leave unset in production (the calibrated default applies);
     /// tests that replay news photos (LFW, not camera frames) set it low, see `tests/kiosk.rs`.
     #[serde(default)]
@@ -215,6 +220,7 @@ impl Config {
             n: default_n(),
             cooldown_s: default_cooldown(),
             language: default_lang(),
+            cohort: None,
             liveness_threshold: None,
             sync_interval_ms: default_pull(),
             heartbeat_interval_ms: default_heartbeat(),

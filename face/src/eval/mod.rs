@@ -359,8 +359,9 @@ impl fmt::Display for Templates {
     }
 }
 
-/// Scores `img1 img2 same [fold]` pairs with the face nearest each image's centre: img1 as an
-/// enrolled template (`templates`), img2 as a kiosk frame.
+/// Scores `img1 img2 same [fold]` pairs with the face nearest each image's centre: img2 as a
+/// kiosk frame, img1 the same way (`Plain`: the model's own 1:1 figure) or as an enrolment
+/// template (`FlipAveraged`: what the kiosk compares).
 pub fn verify(
     pipeline: &mut FacePipeline,
     pairs: &Path,
@@ -373,7 +374,7 @@ pub fn verify(
     let mut emb = Embeddings::new(pipeline, root, Select::NearestCentre);
     let mut scores = Vec::new();
     let mut sv = Vec::new();
-    // img1 plays the enrolled template, img2 the kiosk frame, as at the counter
+    // with `FlipAveraged`, img1 plays the enrolled template and img2 the kiosk frame
     let embed1 = |emb: &mut Embeddings, p: &str| match templates {
         Templates::FlipAveraged => emb.template(p),
         Templates::Plain => emb.get(p),
@@ -925,6 +926,26 @@ pub fn quality(
         rows.push((p.to_string(), q));
     }
     Ok(QualityEval { rows })
+}
+
+/// A cohort file's faces: the face nearest the centre of every `path` of a TSV list, embedded as
+/// a kiosk frame is. Returns the cohort and the number of images without a face.
+pub fn build_cohort(
+    pipeline: &mut FacePipeline,
+    images: &Path,
+    root: &Path,
+) -> Result<(Cohort, usize), Error> {
+    let tsv = Tsv::read(images)?;
+    let cp = tsv.col("path")?;
+    let mut cohort = Cohort::new(pipeline.embedding_dim());
+    let mut emb = Embeddings::new(pipeline, root, Select::NearestCentre);
+    for row in &tsv.rows {
+        if let Some(e) = emb.get(tsv.cell(row, cp)?)? {
+            cohort.add(&e)?;
+        }
+    }
+    let missed = emb.failures();
+    Ok((cohort, missed))
 }
 
 /// Groups rows of an `images.tsv` (path, identity) by identity, in file order.

@@ -59,6 +59,11 @@ pub enum Command {
         #[command(subcommand)]
         command: EvalCommand,
     },
+    /// A cohort of never-enrolled faces for score normalisation (the kiosk's `cohort` setting).
+    Cohort {
+        #[command(subcommand)]
+        command: CohortCommand,
+    },
     /// Per-stage latency and 1:N search time.
     Bench {
         /// Image to build the 640x480 frame from (default: ../shared/models/reference/astronaut.png).
@@ -171,6 +176,21 @@ pub enum ModelsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum CohortCommand {
+    /// Embed the face nearest the centre of every `path` in a TSV list and write the embeddings
+    /// (no images) to a cohort file. Use photos of people who will never be enrolled, from a
+    /// collection licensed for it; 100 faces at least, a few thousand is better.
+    Build {
+        #[arg(long)]
+        images: PathBuf,
+        #[arg(long)]
+        root: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum EvalCommand {
     /// 1:1 verification on `img1 img2 same [fold]` pairs.
     Verify {
@@ -181,9 +201,9 @@ pub enum EvalCommand {
         /// Write `img1 img2 same score` TSV here.
         #[arg(long)]
         scores_out: Option<PathBuf>,
-        /// Embed img1 like a frame instead of as a flip-averaged template (the rule before).
+        /// Embed img1 as an enrolment template (flip-averaged) rather than like img2 (a frame).
         #[arg(long)]
-        plain_templates: bool,
+        template_img1: bool,
     },
     /// Open-set 1:N identification on `path identity role`.
     Identify {

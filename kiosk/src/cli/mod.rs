@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 mod args;
 
-pub use args::{Cli, Command, Common, EvalCommand, ModelsCommand, Which};
+pub use args::{Cli, CohortCommand, Command, Common, EvalCommand, ModelsCommand, Which};
 use serde_json::json;
 
 use zhucan_face::detect::{Detection, Select};
@@ -94,6 +94,23 @@ fn detection_json(d: &Detection) -> serde_json::Value {
 /// Runs a parsed command line, printing to stdout.
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
+        Command::Cohort {
+            command: CohortCommand::Build { images, root, out },
+        } => {
+            let mut p = FacePipeline::load(pipeline_config(&cli.common)?)?;
+            let (cohort, missed) = eval::build_cohort(&mut p, &images, &root)?;
+            cohort.write(&out)?;
+            out!(
+                "{}: {} faces ({missed} images without a face){}",
+                out.display(),
+                cohort.len(),
+                if cohort.len() < face::matcher::MatchConfig::default().cohort_min {
+                    " — fewer than 100: the kiosk will not normalise against it"
+                } else {
+                    ""
+                }
+            );
+        }
         Command::Models { command } => match command {
             ModelsCommand::Fetch {
                 from,
@@ -182,10 +199,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                     pairs,
                     root,
                     scores_out,
-                    plain_templates,
+                    template_img1,
                 } => {
                     let mut p = FacePipeline::load(cfg)?;
-                    let r = eval::verify(&mut p, &pairs, &root, templates(plain_templates))?;
+                    let r = eval::verify(&mut p, &pairs, &root, templates(!template_img1))?;
                     out!("{r}");
                     if let Some(out) = scores_out {
                         eval::write_scores(&out, &r)?;

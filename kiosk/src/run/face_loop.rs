@@ -71,6 +71,30 @@ impl Enrolling {
             })
     }
 
+    /// The reply once the enrolment is over: the templates, or why nothing was enrolled.
+    fn outcome(&mut self) -> Option<Result<Vec<Vec<f32>>, String>> {
+        if let Some(pick) = self.ready() {
+            let templates: Vec<Vec<f32>> = pick
+                .into_iter()
+                .map(|i| std::mem::take(&mut self.got[i].0))
+                .collect();
+            return Some(match face::visit::agreement(&templates) {
+                Some((s, _, _)) if s < face::visit::TEMPLATE_AGREEMENT => Err(format!(
+                    "采集的人脸彼此不一致（相似度 {s:.2}），未登记，请只让老人一人面对摄像头后重试 / \
+                     the captured faces disagree (similarity {s:.2}): nothing enrolled; retry with \
+                     only the resident in front of the camera"
+                )),
+                _ => Ok(templates),
+            });
+        }
+        (self.tries >= ENROL_BUDGET).then(|| {
+            let n = self.got.len();
+            Err(format!(
+                "只采集到{n}张合格的活体人脸，请重试 / only {n} good live frames, try again"
+            ))
+        })
+    }
+
     /// The frames to enrol once there are enough: `ENROL_FRAMES` of distinct poses, or after
     /// the wait for variety as many as there are, or at the end of the budget at least
     /// `ENROL_MIN`.
@@ -187,29 +211,12 @@ impl FaceLoop {
     /// Replies to a finished enrolment (enough frames or out of budget); keeps it otherwise.
     fn finish_enrol(&self, enrolling: Option<Enrolling>) -> Option<Enrolling> {
         let mut en = enrolling?;
-        if let Some(pick) = en.ready() {
-            let templates: Vec<Vec<f32>> = pick
-                .into_iter()
-                .map(|i| std::mem::take(&mut en.got[i].0))
-                .collect();
-            let reply = match face::visit::agreement(&templates) {
-                Some((s, _, _)) if s < face::visit::TEMPLATE_AGREEMENT => Err(format!(
-                    "采集的人脸彼此不一致（相似度 {s:.2}），未登记，请只让老人一人面对摄像头后重试 / \
-                     the captured faces disagree (similarity {s:.2}): nothing enrolled; retry with \
-                     only the resident in front of the camera"
-                )),
-                _ => Ok(templates),
-            };
-            let _ = en.req.reply.send(reply);
-            None
-        } else if en.tries >= ENROL_BUDGET {
-            let n = en.got.len();
-            let _ = en.req.reply.send(Err(format!(
-                "只采集到{n}张合格的活体人脸，请重试 / only {n} good live frames, try again"
-            )));
-            None
-        } else {
-            Some(en)
+        match en.outcome() {
+            Some(reply) => {
+                let _ = en.req.reply.send(reply);
+                None
+            }
+            None => Some(en),
         }
     }
 
@@ -280,6 +287,61 @@ impl FaceLoop {
                     c.show_result(Mode::Unknown, &e, &e, None);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enrolling(got: Vec<(Vec<f32>, f32)>, tries: usize) -> Enrolling {
+        let (reply, _) = tokio::sync::oneshot::channel();
+        Enrolling {
+            req: EnrolRequest { reply },
+            got,
+            tries,
+        }
+    }
+
+    fn unit(v: &[f32]) -> Vec<f32> {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect()
+    }
+
+    #[test]
+    fn enrolment_takes_five_poses_at_once_or_waits_for_them() {
+        let face = |yaw| (unit(&[1.0, 0.05 * yaw, 0.0]), yaw);
+        // five poses 4 degrees or more apart: done now
+        let mut en = enrolling((0..5).map(|i| face(i as f32 * 4.0)).collect(), 6);
+        assert_eq!(en.outcome().map(|r| r.map(|t| t.len())), Some(Ok(5)));
+        // five frames of one pose: keep waiting for a turn, then take them
+        let mut en = enrolling((0..5).map(|_| face(0.0)).collect(), 6);
+        assert_eq!(en.outcome(), None);
+        en.tries = ENROL_VARIETY_FRAMES;
+        assert_eq!(en.outcome().map(|r| r.map(|t| t.len())), Some(Ok(5)));
+        // too few good frames by the end of the budget
+        let mut en = enrolling(vec![face(0.0), face(5.0)], ENROL_BUDGET);
+        assert!(matches!(en.outcome(), Some(Err(e)) if e.contains("only 2")));
+    }
+
+    #[test]
+    fn a_capture_whose_faces_disagree_enrols_nothing() {
+        // what `wants` lets through is checked against the first frame only; two faces that each
+        // resemble the first but not each other still fail the whole capture
+        let a = unit(&[1.0, 0.9, 0.0]);
+        let b = unit(&[1.0, -0.9, 0.0]);
+        let got = vec![
+            (unit(&[1.0, 0.0, 0.0]), 0.0),
+            (a.clone(), 4.0),
+            (b, 8.0),
+            (a.clone(), 12.0),
+            (a, 16.0),
+        ];
+        let mut en = enrolling(got, 6);
+        match en.outcome() {
+            Some(Err(e)) => assert!(e.contains("disagree"), "{e}"),
+            other => panic!("expected a refusal, got {other:?}"),
         }
     }
 }

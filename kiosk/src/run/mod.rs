@@ -250,7 +250,13 @@ pub async fn start(
         signer,
         config.evidence_photos,
     );
-    let gallery = GallerySlot::default();
+    let cohort = config
+        .cohort
+        .as_deref()
+        .map(face::matcher::Cohort::read)
+        .transpose()?;
+    let cohort_dim = cohort.as_ref().map(|c| c.dim());
+    let gallery = GallerySlot::with_cohort(cohort);
     let preview = Preview::new();
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_flag = Arc::new(AtomicBool::new(false));
@@ -297,6 +303,11 @@ pub async fn start(
     let (model, dim) = ready_rx
         .await
         .map_err(|_| Error::Usage("the face loop ended while loading".into()))??;
+    if let Some(d) = cohort_dim.filter(|d| *d != dim) {
+        return Err(Error::Usage(format!(
+            "cohort: the file holds {d}-d embeddings but the embedder {model} makes {dim}-d ones"
+        )));
+    }
     {
         let (s, g, m) = (store.clone(), gallery.clone(), model.clone());
         tokio::task::spawn_blocking(move || g.rebuild(&s, &m, dim))

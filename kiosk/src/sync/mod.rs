@@ -25,7 +25,7 @@ use zhucan_domain::api::{Heartbeat, ItemStatus};
 use crate::screen::ScreenState;
 use crate::store::{self, Retry, Store};
 pub use client::Client;
-use zhucan_face::matcher::Gallery;
+use zhucan_face::matcher::{Cohort, Gallery};
 use zhucan_platform::clock::Clock;
 
 /// Items per `POST /settlements`.
@@ -40,17 +40,24 @@ pub const TRANSIENT_CODES: &[&str] = &[
 ];
 
 /// The gallery the face loop matches against; the worker swaps in a rebuilt one after a sync.
+/// Each rebuilt gallery normalises against the configured cohort, if any.
 #[derive(Clone, Default)]
-pub struct GallerySlot(Arc<RwLock<Arc<Gallery>>>);
+pub struct GallerySlot(Arc<RwLock<Arc<Gallery>>>, Option<Arc<Cohort>>);
 
 impl GallerySlot {
+    /// A slot whose galleries normalise scores against `cohort`.
+    pub fn with_cohort(cohort: Option<Cohort>) -> Self {
+        Self(Default::default(), cohort.map(Arc::new))
+    }
+
     pub fn get(&self) -> Arc<Gallery> {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Rebuilds from the store (decrypting the templates of `model`).
     pub fn rebuild(&self, store: &Store, model: &str, dim: usize) -> Result<usize, store::Error> {
-        let g = store.gallery(model, dim)?;
+        let mut g = store.gallery(model, dim)?;
+        g.set_cohort(self.1.clone());
         let n = g.len();
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(g);
         Ok(n)
