@@ -363,6 +363,34 @@ async fn shows_each_state_large_and_speaks_results_once() {
     wait_js(&b, "return !document.getElementById('preview').hidden;").await;
     b.screenshot("kiosk-confirmed").await.unwrap();
 
+    // the head-turn challenge is said aloud once, however many frames it stays
+    for seq in 0..3 {
+        app.publish(|s| {
+            s.mode = Mode::Guiding;
+            s.message_zh = "请慢慢向左或向右转一下头".into();
+            s.message_en = "Please turn your head slowly to one side".into();
+            s.hint = Some("turn_head".into());
+            s.face = Some(face_box());
+            s.outbox_backlog = 3 + seq;
+        });
+    }
+    b.wait_for_text("待上传 5 笔", WAIT).await.unwrap();
+    b.wait_for_text("请慢慢向左或向右转一下头", WAIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        js(&b, "return window.kioskSpoken;").await,
+        json!([
+            "张桂英，午餐，补贴五元，从预存扣七元，余额九十三元",
+            "请慢慢向左或向右转一下头"
+        ])
+    );
+    b.screenshot("kiosk-turn-head").await.unwrap();
+    app.publish(|s| {
+        s.hint = None;
+        s.face = None;
+    });
+
     // (2) unknown
     app.publish(|s| {
         s.mode = Mode::Unknown;
@@ -400,6 +428,7 @@ async fn shows_each_state_large_and_speaks_results_once() {
         spoken,
         json!([
             "张桂英，午餐，补贴五元，从预存扣七元，余额九十三元",
+            "请慢慢向左或向右转一下头",
             "未识别，请找工作人员",
             "请本人刷脸，不要使用照片"
         ])

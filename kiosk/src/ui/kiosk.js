@@ -201,9 +201,17 @@
     return lang === 'en' ? (v.message_en || t(v.mode)) : (v.message_zh || t(v.mode));
   }
 
+  // A few prompts need the elder to act, and an elder who cannot read the screen must hear them:
+  // said once each time they appear (not on every state update while they stay).
+  const SPOKEN_HINTS = new Set(['turn_head']);
+  let spokenHint = null;
+
   function onState(s) {
     state = s;
     renderStatus();
+    const hint = s.mode === 'guiding' && SPOKEN_HINTS.has(s.hint) ? s.hint : null;
+    if (hint && hint !== spokenHint) speak(lang === 'en' ? s.message_en : s.message_zh);
+    spokenHint = hint;
     if (isResult(s.mode)) {
       const key = `${s.mode}:${s.event_seq}`;
       // a card or staff check-in already shown from its reply is not spoken twice
