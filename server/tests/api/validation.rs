@@ -223,6 +223,7 @@ async fn malformed_bodies_and_queries_get_the_error_shape() {
         ("GET", "/api/v1/districts"),
         ("PUT", "/api/v1/towns/{code}/district"),
         ("POST", "/api/v1/districts"),
+        ("GET", "/api/v1/canteens/{id}/re-enrolment"),
     ];
     assert_eq!(documented.len(), routes.len(), "{documented:?}");
     for (m, p) in routes {
