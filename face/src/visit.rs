@@ -85,15 +85,17 @@ pub fn agreement(templates: &[Vec<f32>]) -> Option<(f32, usize, usize)> {
 /// the medoid (the frame most similar, by weight, to all the others). Someone leaning into the
 /// picture for a frame or two is left out of the fusion instead of blended into it.
 fn consistent<'a>(frames: &[&'a LiveFrame]) -> Vec<&'a LiveFrame> {
-    let medoid = frames.iter().max_by(|a, b| {
-        let pull = |f: &LiveFrame| -> f32 {
-            frames
-                .iter()
-                .map(|o| o.weight * dot_f32(&f.embedding, &o.embedding))
-                .sum()
-        };
-        pull(a).total_cmp(&pull(b))
-    });
+    let pull = |f: &LiveFrame| -> f32 {
+        frames
+            .iter()
+            .map(|o| o.weight * dot_f32(&f.embedding, &o.embedding))
+            .sum()
+    };
+    let medoid = frames
+        .iter()
+        .map(|f| (pull(f), f))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, f)| f);
     let Some(m) = medoid else {
         return Vec::new();
     };

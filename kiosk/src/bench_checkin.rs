@@ -150,7 +150,7 @@ pub fn run(
                 resident,
                 score,
                 liveness,
-            } = tracker.observe(observe(&res), now, &gallery, &matching)
+            } = tracker.observe(observe(res), now, &gallery, &matching)
             {
                 let r = store
                     .resident(resident)?

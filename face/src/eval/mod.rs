@@ -244,9 +244,13 @@ impl<'p> Embeddings<'p> {
         self.embed(rel, false)
     }
 
-    /// The enrolment template; `None` when no face was found.
-    pub(crate) fn template(&mut self, rel: &str) -> Result<Option<Vec<f32>>, Error> {
-        self.embed(rel, true)
+    /// The enrolled side's embedding, made as `templates` says; `None` when no face was found.
+    pub(crate) fn enrolled(
+        &mut self,
+        rel: &str,
+        templates: Templates,
+    ) -> Result<Option<Vec<f32>>, Error> {
+        self.embed(rel, templates == Templates::FlipAveraged)
     }
 
     fn embed(&mut self, rel: &str, template: bool) -> Result<Option<Vec<f32>>, Error> {
@@ -374,11 +378,6 @@ pub fn verify(
     let mut emb = Embeddings::new(pipeline, root, Select::NearestCentre);
     let mut scores = Vec::new();
     let mut sv = Vec::new();
-    // with `FlipAveraged`, img1 plays the enrolled template and img2 the kiosk frame
-    let embed1 = |emb: &mut Embeddings, p: &str| match templates {
-        Templates::FlipAveraged => emb.template(p),
-        Templates::Plain => emb.get(p),
-    };
     let mut folds = Vec::new();
     for row in &tsv.rows {
         let (a, b) = (tsv.cell(row, c1)?, tsv.cell(row, c2)?);
@@ -394,7 +393,8 @@ pub fn verify(
                     .map_err(|e| tsv.bad(row.0, format!("fold `{v}`: {e}")))?,
             );
         }
-        let s = match (embed1(&mut emb, a)?, emb.get(b)?) {
+        // with `FlipAveraged`, img1 plays the enrolled template and img2 the kiosk frame
+        let s = match (emb.enrolled(a, templates)?, emb.get(b)?) {
             (Some(x), Some(y)) => crate::embed::cosine(&x, &y),
             _ => -1.0,
         };
@@ -619,23 +619,24 @@ pub(crate) fn enrol(
 ) -> Result<(Gallery, std::collections::HashSet<String>), Error> {
     let mut gallery = Gallery::new(emb.pipeline.embedding_dim());
     for e in entries.iter().filter(|e| e.role == "gallery") {
-        let t = match templates {
-            Templates::FlipAveraged => emb.template(&e.path)?,
-            Templates::Plain => emb.get(&e.path)?,
-        };
-        if let Some(t) = t {
+        if let Some(t) = emb.enrolled(&e.path, templates)? {
             gallery.add(&e.identity, &t)?;
         }
     }
-    let mut cohort = Cohort::new(gallery.dim());
-    for e in entries.iter().filter(|e| e.role == "cohort") {
-        if let Some(c) = emb.get(&e.path)? {
-            cohort.add(&c)?;
+    // a cohort file, else the `cohort` rows (embedded as frames), else none
+    let cohort = match cohort_file {
+        Some(path) => Cohort::read(path)?,
+        None => {
+            let mut cohort = Cohort::new(gallery.dim());
+            for e in entries.iter().filter(|e| e.role == "cohort") {
+                if let Some(c) = emb.get(&e.path)? {
+                    cohort.add(&c)?;
+                }
+            }
+            cohort
         }
-    }
-    if let Some(path) = cohort_file {
-        gallery.set_cohort(Some(std::sync::Arc::new(Cohort::read(path)?)));
-    } else if !cohort.is_empty() {
+    };
+    if !cohort.is_empty() {
         gallery.set_cohort(Some(std::sync::Arc::new(cohort)));
     }
     let enrolled = entries
@@ -664,16 +665,12 @@ pub fn identify(
     )?;
     let mut emb = Embeddings::new(pipeline, root, Select::NearestCentre);
     let (gallery, enrolled) = enrol(&mut emb, &list, opts.templates, opts.cohort_file.as_deref())?;
-    let entries: Vec<(String, String, String)> = list
-        .into_iter()
-        .map(|e| (e.path, e.identity, e.role))
-        .collect();
     // the "others" cohort: every listed face, as a probe would be embedded
-    let mut others: Vec<(String, Vec<f32>)> = Vec::new();
+    let mut others: Vec<(&str, Vec<f32>)> = Vec::new();
     if opts.cohort == CohortChoice::Others {
-        for (p, id, _) in &entries {
-            if let Some(e) = emb.get(p)? {
-                others.push((id.clone(), e));
+        for e in &list {
+            if let Some(v) = emb.get(&e.path)? {
+                others.push((&e.identity, v));
             }
         }
     }
@@ -682,12 +679,18 @@ pub fn identify(
     let mut mated: Vec<(f32, bool, bool)> = Vec::new();
     let mut nonmated: Vec<(f32, bool)> = Vec::new();
     let mut normalised = 0usize;
-    for (p, id, role) in &entries {
+    for Entry {
+        path,
+        identity,
+        role,
+        ..
+    } in &list
+    {
         if role == "gallery" || role == "cohort" {
             continue;
         }
-        let is_mated = role == "probe" && enrolled.contains(id.as_str());
-        let Some(e) = emb.get(p)? else {
+        let is_mated = role == "probe" && enrolled.contains(identity);
+        let Some(e) = emb.get(path)? else {
             // a failure to detect counts as a miss for a mated probe
             if is_mated {
                 mated.push((f32::NEG_INFINITY, false, false));
@@ -697,7 +700,7 @@ pub fn identify(
         let mut c = gallery.search(&e);
         if opts.cohort == CohortChoice::Others {
             let mut cohort = Cohort::new(e.len());
-            for (_, o) in others.iter().filter(|o| o.0 != *id) {
+            for (_, o) in others.iter().filter(|o| o.0 != identity) {
                 cohort.add(o)?;
             }
             c.norm = cohort.stats(&e);
@@ -706,7 +709,7 @@ pub fn identify(
         let (who, score) = c
             .best
             .map_or((None, -1.0), |(w, s)| (Some(w), cfg.normalise(s, c.norm)));
-        let correct = who.is_some_and(|w| gallery.resident(w) == id);
+        let correct = who.is_some_and(|w| gallery.resident(w) == identity);
         // the default rule, through the same decision function as the kiosk
         let accepted = matches!(decide(&gallery, &c, cfg), Identification::Match { .. });
         if is_mated {
@@ -748,7 +751,7 @@ pub fn identify(
         cohort: match opts.cohort {
             CohortChoice::Others => "every other listed face not of the probe's identity".into(),
             CohortChoice::Kiosk => match gallery.cohort() {
-                Some(c) => format!("the cohort file's {} faces", c.len()),
+                Some(c) => format!("the cohort's {} faces", c.len()),
                 None => "the gallery's other residents (as the kiosk without a cohort file)".into(),
             },
         },

@@ -9,7 +9,6 @@
 //! `probe`, `distractor` (never enrolled) and `attack` (a presentation attack: any acceptance is a
 //! failure).
 
-use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 
@@ -198,6 +197,15 @@ impl fmt::Display for SequenceReport {
     }
 }
 
+/// One visit: a real sequence (its `visit` id) or one photo made into a synthetic sequence.
+struct Sequence {
+    id: String,
+    identity: String,
+    role: String,
+    paths: Vec<String>,
+    real: bool,
+}
+
 /// One frame as the kiosk sees it, plus the single-frame identification (for voting).
 struct FrameSeen {
     observation: Observation,
@@ -282,33 +290,26 @@ pub fn sequences(
         opts.identify.cohort_file.as_deref(),
     )?;
     // visits: rows sharing a visit id (in file order), else one photo each
-    let mut visits: Vec<(String, String, Vec<String>, bool)> = Vec::new();
-    let mut seen_visits: HashSet<String> = HashSet::new();
+    let mut visits: Vec<Sequence> = Vec::new();
     for e in list
         .iter()
         .filter(|e| e.role != "gallery" && e.role != "cohort")
     {
-        match &e.visit {
-            Some(v) if !seen_visits.insert(v.clone()) => {
-                if let Some(visit) = visits.iter_mut().find(|x| x.3 && x.0 == *v) {
-                    visit.2.push(e.path.clone());
-                }
-            }
-            Some(v) => visits.push((v.clone(), e.identity.clone(), vec![e.path.clone()], true)),
-            None => visits.push((
-                format!("{}#{}", e.role, e.path),
-                e.identity.clone(),
-                vec![e.path.clone()],
-                false,
-            )),
+        let joined = e
+            .visit
+            .as_ref()
+            .and_then(|v| visits.iter_mut().find(|x| x.real && x.id == *v));
+        match joined {
+            Some(visit) => visit.paths.push(e.path.clone()),
+            None => visits.push(Sequence {
+                id: e.visit.clone().unwrap_or_default(),
+                identity: e.identity.clone(),
+                role: e.role.clone(),
+                paths: vec![e.path.clone()],
+                real: e.visit.is_some(),
+            }),
         }
     }
-    let role_of = |v: &(String, String, Vec<String>, bool)| -> String {
-        let first = &v.2[0];
-        list.iter()
-            .find(|e| e.role != "gallery" && &e.path == first)
-            .map_or_else(String::new, |e| e.role.clone())
-    };
     let k = opts.rule.min_frames.max(1);
     let (mut mated, mut nonmated, mut attacks) = (0usize, 0usize, 0usize);
     let mut wrong = [(0usize, 0usize, 0usize); 3]; // (missed mated, accepted non-mated, attacks)
@@ -317,15 +318,16 @@ pub fn sequences(
     let (mut synthetic, mut real) = (0usize, 0usize);
     let (mut gate_refused, mut total_frames) = (0usize, 0usize);
     for v in &visits {
-        let role = role_of(v);
-        let frames: Vec<RgbImage> = if v.3 {
+        let role = &v.role;
+        let frames: Vec<RgbImage> = if v.real {
             real += 1;
-            v.2.iter()
+            v.paths
+                .iter()
                 .map(|p| image_io::load_rgb(&root.join(p)))
                 .collect::<Result<_, _>>()?
         } else {
             synthetic += 1;
-            let img = image_io::load_rgb(&root.join(&v.2[0]))?;
+            let img = image_io::load_rgb(&root.join(&v.paths[0]))?;
             (0..opts.frames.max(1))
                 .map(|i| synthetic_frame(&img, i))
                 .collect()
@@ -334,7 +336,7 @@ pub fn sequences(
         for f in &frames {
             seen.push(see(&mut emb, f, &gallery, cfg, &opts)?);
         }
-        if !v.3 {
+        if !v.real {
             let yaws: Vec<Option<f32>> = seen.iter().map(|s| s.yaw).collect();
             wander = wander.max(sustained_turn(&yaws, opts.rule.min_frames));
         }
@@ -380,11 +382,13 @@ pub fn sequences(
             }
         }
         challenged += usize::from(asked);
-        let is_mated = role == "probe" && enrolled.contains(&v.1);
+        let is_mated = role == "probe" && enrolled.contains(&v.identity);
         for (i, got) in [first, voted, fused].into_iter().enumerate() {
             match role.as_str() {
                 "attack" => wrong[i].2 += usize::from(got.is_some()),
-                _ if is_mated => wrong[i].0 += usize::from(got.as_deref() != Some(v.1.as_str())),
+                _ if is_mated => {
+                    wrong[i].0 += usize::from(got.as_deref() != Some(v.identity.as_str()))
+                }
                 _ => wrong[i].1 += usize::from(got.is_some()),
             }
         }

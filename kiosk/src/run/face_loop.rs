@@ -114,13 +114,13 @@ impl Enrolling {
 }
 
 /// What a processed frame means for the tracker.
-pub fn observe(res: &face::FrameResult) -> Frame {
-    match (&res.outcome, &res.quality) {
+pub fn observe(res: face::FrameResult) -> Frame {
+    match (res.outcome, &res.quality) {
         (Outcome::NoFace, _) => Frame::NoFace,
-        (Outcome::Rejected(r), _) => Frame::Poor(*r),
+        (Outcome::Rejected(r), _) => Frame::Poor(r),
         (Outcome::Spoof, _) => Frame::Spoof,
-        (Outcome::Embedded(e), q) => Frame::Live(LiveFrame {
-            embedding: e.clone(),
+        (Outcome::Embedded(embedding), q) => Frame::Live(LiveFrame {
+            embedding,
             weight: q.as_ref().map_or(1.0, quality_weight),
             liveness: res.liveness.as_ref().map_or(0.0, |l| l.prob[1]),
             yaw: q.as_ref().map_or(0.0, |q| q.pose.yaw),
@@ -194,8 +194,7 @@ impl FaceLoop {
                 continue;
             }
             let gallery = self.gallery.get();
-            let step =
-                tracker.observe(observe(&res), self.counter.clock.now(), &gallery, &matching);
+            let step = tracker.observe(observe(res), self.counter.clock.now(), &gallery, &matching);
             // the confirming frame was embedded, so the pipeline's crop is this face
             let photo = match step {
                 Step::Confirm { .. } if self.counter.keeps_evidence() => jpeg(pipeline.aligned()),

@@ -42,24 +42,33 @@ pub const TRANSIENT_CODES: &[&str] = &[
 /// The gallery the face loop matches against; the worker swaps in a rebuilt one after a sync.
 /// Each rebuilt gallery normalises against the configured cohort, if any.
 #[derive(Clone, Default)]
-pub struct GallerySlot(Arc<RwLock<Arc<Gallery>>>, Option<Arc<Cohort>>);
+pub struct GallerySlot {
+    gallery: Arc<RwLock<Arc<Gallery>>>,
+    cohort: Option<Arc<Cohort>>,
+}
 
 impl GallerySlot {
     /// A slot whose galleries normalise scores against `cohort`.
     pub fn with_cohort(cohort: Option<Cohort>) -> Self {
-        Self(Default::default(), cohort.map(Arc::new))
+        Self {
+            gallery: Default::default(),
+            cohort: cohort.map(Arc::new),
+        }
     }
 
     pub fn get(&self) -> Arc<Gallery> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.gallery
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Rebuilds from the store (decrypting the templates of `model`).
     pub fn rebuild(&self, store: &Store, model: &str, dim: usize) -> Result<usize, store::Error> {
         let mut g = store.gallery(model, dim)?;
-        g.set_cohort(self.1.clone());
+        g.set_cohort(self.cohort.clone());
         let n = g.len();
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(g);
+        *self.gallery.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(g);
         Ok(n)
     }
 }
